@@ -1,0 +1,1 @@
+//! Azure Resource Manager client for Azure ML compute instances (placeholder until issue 3 lands).

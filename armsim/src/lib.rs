@@ -1,0 +1,1 @@
+//! Local ARM simulator (placeholder until issue 3 lands).

@@ -1,0 +1,1 @@
+//! Durable state for the governor (placeholder until its issue lands).
