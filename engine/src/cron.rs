@@ -1,0 +1,483 @@
+//! NCrontab expressions: parsing into bit sets, and matching against local wall-clock time.
+//!
+//! Azure's API says cron schedules "should follow NCronTab format": five fields
+//! `minute hour day-of-month month day-of-week` (day-of-week 0–6, Sunday 0; month and day names
+//! case-insensitive), lists, ranges and steps, where `n/step` means `n` to the field's maximum.
+//! NCrontab ANDs day-of-month and day-of-week. A sixth leading field (seconds, Azure Functions
+//! style) and a few common extensions are accepted with a warning; extensions never change the
+//! meaning of a valid NCrontab expression (design §5).
+
+use crate::calendar::{DayRule, TimeOfDay};
+use chrono::{Datelike, NaiveDate};
+use std::fmt;
+
+/// A parse failure, phrased to follow `cron expression '<expr>': `.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CronError(pub String);
+
+/// A parsed cron expression: which seconds, minutes, hours, days, months and weekdays match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CronExpr {
+    /// Time-of-day sets (seconds are `{0}` for a five-field expression).
+    pub(crate) time: TimeOfDay,
+    /// Days of month, bits 1–31.
+    pub(crate) days: u32,
+    /// Months, bits 1–12.
+    pub(crate) months: u16,
+    /// Weekdays, bits 0–6, Sunday 0.
+    pub(crate) weekdays: u8,
+    /// Whether day-of-month was restricted (not `*`), for the AND-versus-OR warning.
+    pub(crate) days_restricted: bool,
+    /// Whether day-of-week was restricted (not `*`).
+    pub(crate) weekdays_restricted: bool,
+    /// Non-fatal remarks about the expression (extensions, seconds field, AND semantics).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Clone, Copy)]
+struct Field {
+    name: &'static str,
+    min: u32,
+    max: u32,
+    names: &'static [&'static str],
+}
+
+const SECOND: Field = Field {
+    name: "second",
+    min: 0,
+    max: 59,
+    names: &[],
+};
+const MINUTE: Field = Field {
+    name: "minute",
+    min: 0,
+    max: 59,
+    names: &[],
+};
+const HOUR: Field = Field {
+    name: "hour",
+    min: 0,
+    max: 23,
+    names: &[],
+};
+const DAY: Field = Field {
+    name: "day-of-month",
+    min: 1,
+    max: 31,
+    names: &[],
+};
+const MONTH: Field = Field {
+    name: "month",
+    min: 1,
+    max: 12,
+    names: &[
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+    ],
+};
+// Day-of-week accepts 7 as an extension (Sunday), so the parse range is 0-7.
+const WEEKDAY: Field = Field {
+    name: "day-of-week",
+    min: 0,
+    max: 7,
+    names: &[
+        "sunday",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+    ],
+};
+
+impl CronExpr {
+    /// Parses an NCrontab expression (five fields, or six with seconds first).
+    pub fn parse(expr: &str) -> Result<CronExpr, CronError> {
+        let mut warnings = Vec::new();
+        let trimmed = expr.trim();
+        if trimmed.is_empty() {
+            return Err(CronError("the expression is empty".into()));
+        }
+        let expanded;
+        let text = if let Some(alias) = trimmed.strip_prefix('@') {
+            expanded = match alias.to_ascii_lowercase().as_str() {
+                "yearly" | "annually" => "0 0 1 1 *",
+                "monthly" => "0 0 1 * *",
+                "weekly" => "0 0 * * 0",
+                "daily" | "midnight" => "0 0 * * *",
+                "hourly" => "0 * * * *",
+                other => {
+                    return Err(CronError(format!(
+                        "unknown macro '@{other}' (and macros are not part of NCrontab)"
+                    )))
+                }
+            };
+            warnings.push(format!(
+                "'{trimmed}' is not NCrontab; read as '{expanded}' (Azure may reject it)"
+            ));
+            expanded
+        } else {
+            trimmed
+        };
+        let fields: Vec<&str> = text.split_whitespace().collect();
+        let (sec, rest) = match fields.len() {
+            5 => (None, &fields[..]),
+            6 => {
+                warnings.push(
+                    "six fields: the first is read as seconds (Azure Functions style); \
+                     Azure ML's NCrontab expects five"
+                        .to_string(),
+                );
+                (Some(fields[0]), &fields[1..])
+            }
+            n => {
+                return Err(CronError(format!(
+                    "expected 5 fields (minute hour day-of-month month day-of-week), found {n}"
+                )))
+            }
+        };
+        let seconds = match sec {
+            Some(s) => parse_field(s, SECOND, &mut warnings)?,
+            None => 1,
+        };
+        let minutes = parse_field(rest[0], MINUTE, &mut warnings)?;
+        let hours = parse_field(rest[1], HOUR, &mut warnings)?;
+        let days = parse_field(rest[2], DAY, &mut warnings)?;
+        let months = parse_field(rest[3], MONTH, &mut warnings)?;
+        let mut weekdays = parse_field(rest[4], WEEKDAY, &mut warnings)?;
+        if weekdays & (1 << 7) != 0 {
+            weekdays = (weekdays & !(1 << 7)) | 1;
+            warnings
+                .push("day-of-week 7 is not NCrontab (0-6, Sunday 0); read as Sunday".to_string());
+        }
+        let days_restricted = !is_star(rest[2]);
+        let weekdays_restricted = !is_star(rest[4]);
+        if days_restricted && weekdays_restricted {
+            warnings.push(format!(
+                "both day-of-month '{}' and day-of-week '{}' are set: NCrontab fires only on days \
+                 matching both (classic cron would fire on either)",
+                rest[2], rest[4]
+            ));
+        }
+        let cron = CronExpr {
+            time: TimeOfDay {
+                hours: hours as u32,
+                minutes,
+                seconds,
+            },
+            days: days as u32,
+            months: months as u16,
+            weekdays: weekdays as u8,
+            days_restricted,
+            weekdays_restricted,
+            warnings,
+        };
+        if !cron.can_ever_fire() {
+            return Err(CronError(
+                "never fires: no month in the expression has the day-of-month it asks for"
+                    .to_string(),
+            ));
+        }
+        Ok(cron)
+    }
+
+    /// Whether some calendar date matches day-of-month and month (day-of-week always eventually
+    /// matches any existing date, within a 28-year cycle).
+    fn can_ever_fire(&self) -> bool {
+        (1..=12u32).any(|m| {
+            self.months & (1 << m) != 0 && {
+                let max_day = days_in_month_leap(m);
+                (1..=max_day).any(|d| self.days & (1 << d) != 0)
+            }
+        })
+    }
+}
+
+fn days_in_month_leap(month: u32) -> u32 {
+    match month {
+        2 => 29,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+impl DayRule for CronExpr {
+    fn day_matches(&self, date: NaiveDate) -> bool {
+        self.months & (1 << date.month()) != 0
+            && self.days & (1 << date.day()) != 0
+            && self.weekdays & (1 << date.weekday().num_days_from_sunday()) != 0
+    }
+
+    fn month_may_match(&self, year: i32, month: u32) -> bool {
+        let _ = year;
+        self.months & (1 << month) != 0
+    }
+
+    fn time(&self) -> &TimeOfDay {
+        &self.time
+    }
+}
+
+fn is_star(field: &str) -> bool {
+    field == "*" || field == "?"
+}
+
+/// Parses one field into a bit set (bit n set when value n matches).
+fn parse_field(text: &str, field: Field, warnings: &mut Vec<String>) -> Result<u64, CronError> {
+    let mut bits = 0u64;
+    for item in text.split(',') {
+        if item.is_empty() {
+            return Err(CronError(format!(
+                "{}: empty list item in '{text}'",
+                field.name
+            )));
+        }
+        bits |= parse_item(item, field, warnings)?;
+    }
+    Ok(bits)
+}
+
+fn parse_item(item: &str, field: Field, warnings: &mut Vec<String>) -> Result<u64, CronError> {
+    let (range, step) = match item.split_once('/') {
+        Some((r, s)) => {
+            let step: u32 = s.parse().map_err(|_| {
+                CronError(format!(
+                    "{}: step '{s}' in '{item}' is not a number",
+                    field.name
+                ))
+            })?;
+            if step == 0 {
+                return Err(CronError(format!(
+                    "{}: step 0 in '{item}' is not allowed",
+                    field.name
+                )));
+            }
+            (r, Some(step))
+        }
+        None => (item, None),
+    };
+    // The effective upper bound for `*` and `n/step`: day-of-week 7 is only reachable explicitly.
+    let star_max = if field.name == WEEKDAY.name {
+        6
+    } else {
+        field.max
+    };
+    let (lo, hi) = if range == "*" || range == "?" {
+        if range == "?" {
+            warnings.push(format!(
+                "{}: '?' is Quartz syntax, not NCrontab; read as '*'",
+                field.name
+            ));
+        }
+        (field.min, star_max)
+    } else if let Some((a, b)) = range.split_once('-') {
+        let a = parse_value(a, field, item)?;
+        let b = parse_value(b, field, item)?;
+        if a > b {
+            return Err(CronError(format!(
+                "{}: range '{range}' runs backwards ({a} > {b})",
+                field.name
+            )));
+        }
+        (a, b)
+    } else {
+        let v = parse_value(range, field, item)?;
+        // NCrontab: `n/step` runs from n to the field's maximum.
+        if step.is_some() {
+            (v, star_max)
+        } else {
+            (v, v)
+        }
+    };
+    let step = step.unwrap_or(1);
+    let mut bits = 0u64;
+    let mut v = lo;
+    while v <= hi {
+        bits |= 1 << v;
+        v += step;
+    }
+    Ok(bits)
+}
+
+fn parse_value(text: &str, field: Field, item: &str) -> Result<u32, CronError> {
+    if text.is_empty() {
+        return Err(CronError(format!(
+            "{}: missing value in '{item}'",
+            field.name
+        )));
+    }
+    if text.chars().all(|c| c.is_ascii_digit()) {
+        let v: u32 = text
+            .parse()
+            .map_err(|_| CronError(format!("{}: '{text}' is too large", field.name)))?;
+        let shown_max = if field.name == WEEKDAY.name {
+            6
+        } else {
+            field.max
+        };
+        if v < field.min || v > field.max {
+            return Err(CronError(format!(
+                "{} {v} out of range {}-{shown_max}",
+                field.name, field.min
+            )));
+        }
+        return Ok(v);
+    }
+    let lower = text.to_ascii_lowercase();
+    if !field.names.is_empty() {
+        for (i, name) in field.names.iter().enumerate() {
+            if lower == *name || (lower.len() == 3 && name.starts_with(&lower)) {
+                return Ok(field.min + i as u32);
+            }
+        }
+    }
+    if lower.contains('l') || lower.contains('w') || lower.contains('#') {
+        return Err(CronError(format!(
+            "{}: '{text}' uses L/W/# which NCrontab (Azure's cron dialect) does not support",
+            field.name
+        )));
+    }
+    Err(CronError(format!(
+        "{}: '{text}' is not a valid value",
+        field.name
+    )))
+}
+
+impl fmt::Display for CronExpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cron(seconds={:#x}, minutes={:#x}, hours={:#x}, days={:#x}, months={:#x}, weekdays={:#x})",
+            self.time.seconds, self.time.minutes, self.time.hours, self.days, self.months, self.weekdays
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bits(list: &[u32]) -> u64 {
+        list.iter().fold(0, |b, v| b | (1 << v))
+    }
+
+    #[test]
+    fn five_fields_parse_to_sets() {
+        let c = CronExpr::parse("0 18 * * *").unwrap();
+        assert_eq!(c.time.minutes, 1);
+        assert_eq!(c.time.hours, 1 << 18);
+        assert_eq!(c.time.seconds, 1);
+        assert_eq!(c.weekdays, 0x7f);
+        assert!(c.warnings.is_empty());
+    }
+
+    #[test]
+    fn lists_ranges_and_steps() {
+        let c = CronExpr::parse("*/15 9-17 1,15 * MON-FRI").unwrap();
+        assert_eq!(c.time.minutes, bits(&[0, 15, 30, 45]));
+        assert_eq!(u64::from(c.time.hours), bits(&(9..=17).collect::<Vec<_>>()));
+        assert_eq!(u64::from(c.days), bits(&[1, 15]));
+        assert_eq!(u64::from(c.weekdays), bits(&[1, 2, 3, 4, 5]));
+        let c = CronExpr::parse("10-40/10 * * * *").unwrap();
+        assert_eq!(c.time.minutes, bits(&[10, 20, 30, 40]));
+    }
+
+    #[test]
+    fn n_slash_step_runs_to_the_field_maximum() {
+        let c = CronExpr::parse("5/20 22/1 * * *").unwrap();
+        assert_eq!(c.time.minutes, bits(&[5, 25, 45]));
+        assert_eq!(u64::from(c.time.hours), bits(&[22, 23]));
+        let c = CronExpr::parse("0 0 * * 3/2").unwrap();
+        assert_eq!(u64::from(c.weekdays), bits(&[3, 5]));
+    }
+
+    #[test]
+    fn names_are_case_insensitive() {
+        let c = CronExpr::parse("0 8 * jan,Dec sun").unwrap();
+        assert_eq!(u64::from(c.months), bits(&[1, 12]));
+        assert_eq!(c.weekdays, 1);
+        let c = CronExpr::parse("0 8 * * Monday-wednesday").unwrap();
+        assert_eq!(u64::from(c.weekdays), bits(&[1, 2, 3]));
+    }
+
+    #[test]
+    fn out_of_range_values_are_named() {
+        let e = CronExpr::parse("61 * * * *").unwrap_err();
+        assert_eq!(e.to_string(), "minute 61 out of range 0-59");
+        let e = CronExpr::parse("0 24 * * *").unwrap_err();
+        assert_eq!(e.to_string(), "hour 24 out of range 0-23");
+        let e = CronExpr::parse("0 0 0 * *").unwrap_err();
+        assert_eq!(e.to_string(), "day-of-month 0 out of range 1-31");
+        let e = CronExpr::parse("0 0 * 13 *").unwrap_err();
+        assert_eq!(e.to_string(), "month 13 out of range 1-12");
+        let e = CronExpr::parse("0 0 * * 8").unwrap_err();
+        assert_eq!(e.to_string(), "day-of-week 8 out of range 0-6");
+    }
+
+    #[test]
+    fn malformed_expressions_are_rejected() {
+        for bad in [
+            "",
+            "* * * *",
+            "* * * * * * *",
+            "*/0 * * * *",
+            "5-1 * * * *",
+            "a * * * *",
+            "0 0 L * *",
+            "0 0 * * 5#3",
+            "0 0 15W * *",
+            "1,,2 * * * *",
+            "@reboot",
+            "0 0 30 2 *",
+            "0 0 31 4,6,9,11 *",
+        ] {
+            assert!(CronExpr::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn feb_29_is_valid_and_fires_only_in_leap_years() {
+        let c = CronExpr::parse("0 0 29 2 *").unwrap();
+        assert!(c.day_matches(NaiveDate::from_ymd_opt(2028, 2, 29).unwrap()));
+    }
+
+    #[test]
+    fn extensions_are_accepted_with_a_warning_and_never_silently() {
+        let c = CronExpr::parse("0 0 * * 7").unwrap();
+        assert_eq!(c.weekdays, 1);
+        assert_eq!(c.warnings.len(), 1);
+        let c = CronExpr::parse("0 0 * * 5-7").unwrap();
+        assert_eq!(u64::from(c.weekdays), bits(&[0, 5, 6]));
+        let c = CronExpr::parse("@daily").unwrap();
+        assert_eq!(c.time.hours, 1);
+        assert_eq!(c.warnings.len(), 1);
+        let c = CronExpr::parse("0 0 ? * MON").unwrap();
+        assert_eq!(c.days, CronExpr::parse("0 0 * * MON").unwrap().days);
+        assert!(!c.warnings.is_empty());
+        let c = CronExpr::parse("30 0 18 * * *").unwrap();
+        assert_eq!(c.time.seconds, 1 << 30);
+        assert_eq!(c.warnings.len(), 1);
+    }
+
+    #[test]
+    fn day_of_month_and_day_of_week_are_anded_with_a_warning() {
+        let c = CronExpr::parse("0 9 13 * FRI").unwrap();
+        assert_eq!(c.warnings.len(), 1);
+        // 2026-02-13 is a Friday; 2026-03-13 is a Friday too; 2026-04-13 a Monday.
+        assert!(c.day_matches(NaiveDate::from_ymd_opt(2026, 2, 13).unwrap()));
+        assert!(!c.day_matches(NaiveDate::from_ymd_opt(2026, 4, 13).unwrap()));
+        assert!(!c.day_matches(NaiveDate::from_ymd_opt(2026, 4, 17).unwrap()));
+    }
+}

@@ -1,0 +1,349 @@
+//! Recurrence triggers (Logic Apps semantics, made deterministic; design §5).
+//!
+//! `Minute`/`Hour` count elapsed time from `startTime` (without one, from local midnight of
+//! 2000-01-03 in the zone). `Day`/`Week`/`Month` are calendar steps on the local clock: every
+//! `interval`-th day, week (weeks start Monday) or month counted from startTime's (or from
+//! 2000-01-03), firing at `hours × minutes` on each qualifying day.
+
+use crate::calendar::{DayRule, TimeOfDay};
+use crate::diag::Problem;
+use crate::dst;
+use crate::schedule::{word, Rule};
+use crate::tz::Zone;
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc, Weekday};
+use serde_json::{Map, Value};
+
+/// Where interval counting starts when there is no startTime: a Monday.
+pub const EPOCH: (i32, u32, u32) = (2000, 1, 3);
+
+/// Calendar frequency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    Day,
+    Week,
+    Month,
+}
+
+/// A `Day`/`Week`/`Month` recurrence as a day rule with fixed times of day.
+#[derive(Debug, Clone)]
+pub(crate) struct Calendar {
+    step: Step,
+    interval: i64,
+    /// The first day of counting (for `Week`, the Monday of startTime's week).
+    anchor: NaiveDate,
+    /// Weekdays (bits 0–6, Sunday 0), `Week` only.
+    weekdays: u8,
+    /// Days of month (bits 1–31), `Month` only.
+    month_days: u32,
+    time: TimeOfDay,
+}
+
+fn monday_of(d: NaiveDate) -> NaiveDate {
+    d - chrono::Days::new(u64::from(d.weekday().num_days_from_monday()))
+}
+
+fn month_index(year: i32, month: u32) -> i64 {
+    i64::from(year) * 12 + i64::from(month) - 1
+}
+
+impl DayRule for Calendar {
+    fn day_matches(&self, date: NaiveDate) -> bool {
+        match self.step {
+            Step::Day => (date - self.anchor).num_days().rem_euclid(self.interval) == 0,
+            Step::Week => {
+                self.weekdays & (1 << date.weekday().num_days_from_sunday()) != 0
+                    && ((monday_of(date) - self.anchor).num_days() / 7).rem_euclid(self.interval)
+                        == 0
+            }
+            Step::Month => {
+                self.month_days & (1 << date.day()) != 0
+                    && self.month_may_match(date.year(), date.month())
+            }
+        }
+    }
+
+    fn month_may_match(&self, year: i32, month: u32) -> bool {
+        self.step != Step::Month
+            || (month_index(year, month) - month_index(self.anchor.year(), self.anchor.month()))
+                .rem_euclid(self.interval)
+                == 0
+    }
+
+    fn time(&self) -> &TimeOfDay {
+        &self.time
+    }
+}
+
+/// Reads a list of small integers (`hours`, `minutes`, `monthDays`) into a bit set.
+fn int_set(
+    v: Option<&Value>,
+    field: &str,
+    range: (u32, u32),
+    problems: &mut Vec<Problem>,
+) -> Option<u64> {
+    let items = match v {
+        None | Some(Value::Null) => return None,
+        Some(Value::Array(a)) if a.is_empty() => return None,
+        Some(Value::Array(a)) => a,
+        Some(other) => {
+            problems.push(Problem::error(
+                field,
+                format!("expected a list of numbers, found {other}"),
+            ));
+            return None;
+        }
+    };
+    let mut bits = 0u64;
+    for (i, item) in items.iter().enumerate() {
+        let n = match item {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.trim().parse::<u64>().ok(),
+            _ => None,
+        };
+        match n {
+            Some(n) if n >= u64::from(range.0) && n <= u64::from(range.1) => bits |= 1 << n,
+            _ => problems.push(Problem::error(
+                format!("{field}[{i}]"),
+                format!("{item} out of range {}-{}", range.0, range.1),
+            )),
+        }
+    }
+    Some(bits)
+}
+
+fn weekday_set(v: Option<&Value>, field: &str, problems: &mut Vec<Problem>) -> Option<u8> {
+    let items = match v {
+        None | Some(Value::Null) => return None,
+        Some(Value::Array(a)) if a.is_empty() => return None,
+        Some(Value::Array(a)) => a,
+        Some(other) => {
+            problems.push(Problem::error(
+                field,
+                format!("expected a list of weekday names, found {other}"),
+            ));
+            return None;
+        }
+    };
+    let mut bits = 0u8;
+    for (i, item) in items.iter().enumerate() {
+        let day = item.as_str().and_then(|s| s.trim().parse::<Weekday>().ok());
+        match day {
+            Some(d) => bits |= 1 << d.num_days_from_sunday(),
+            None => problems.push(Problem::error(
+                format!("{field}[{i}]"),
+                format!("{item} is not a weekday (expected Monday … Sunday)"),
+            )),
+        }
+    }
+    Some(bits)
+}
+
+fn interval(v: Option<&Value>, problems: &mut Vec<Problem>) -> Option<i64> {
+    let n = match v {
+        None | Some(Value::Null) => {
+            problems.push(Problem::warning("recurrence.interval", "missing; using 1"));
+            return Some(1);
+        }
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    };
+    match n {
+        Some(n) if (1..=100_000).contains(&n) => Some(n),
+        _ => {
+            problems.push(Problem::error(
+                "recurrence.interval",
+                format!(
+                    "{} is not a positive whole number",
+                    v.map(|v| v.to_string()).unwrap_or_default()
+                ),
+            ));
+            None
+        }
+    }
+}
+
+fn names(bits: u64, labels: &[&str]) -> String {
+    (0..64)
+        .filter(|b| bits & (1 << b) != 0)
+        .filter_map(|b| labels.get(b as usize).copied())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Compiles a `recurrence` object. `start` is the parsed startTime (instant, local wall time).
+pub(crate) fn compile(
+    body: &Map<String, Value>,
+    zone: Zone,
+    start: Option<(DateTime<Utc>, NaiveDateTime)>,
+    problems: &mut Vec<Problem>,
+) -> Option<(Rule, String)> {
+    let freq = word(body.get("frequency"), "recurrence.frequency", problems);
+    let Some(freq) = freq else {
+        problems.push(Problem::error(
+            "recurrence.frequency",
+            "missing (expected Minute, Hour, Day, Week or Month)",
+        ));
+        return None;
+    };
+    let interval = interval(body.get("interval"), problems)?;
+    let sched = body.get("schedule").and_then(Value::as_object);
+    let lower = freq.to_ascii_lowercase();
+    let epoch = NaiveDate::from_ymd_opt(EPOCH.0, EPOCH.1, EPOCH.2)?;
+    if start.is_none() && interval > 1 {
+        problems.push(Problem::warning(
+            "recurrence.interval",
+            format!("interval {interval} without startTime: counting starts at 2000-01-03; set startTime to choose the phase"),
+        ));
+    }
+    match lower.as_str() {
+        "minute" | "hour" => {
+            if sched.is_some_and(|s| {
+                s.values()
+                    .any(|v| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()))
+            }) {
+                problems.push(Problem::warning(
+                    "recurrence.schedule",
+                    format!("ignored for frequency {freq}: it fires every {interval} {lower}(s) of elapsed time"),
+                ));
+            }
+            let unit = if lower == "minute" { 60 } else { 3600 };
+            let anchor = match start {
+                Some((at, _)) => at.timestamp(),
+                None => dst::to_instant(zone.tz, epoch.and_hms_opt(0, 0, 0)?)
+                    .0
+                    .timestamp(),
+            };
+            let label = format!("Recurrence every {interval} {lower}(s)");
+            Some((
+                Rule::Elapsed {
+                    anchor,
+                    step: interval * unit,
+                },
+                label,
+            ))
+        }
+        "day" | "week" | "month" => {
+            let step = match lower.as_str() {
+                "day" => Step::Day,
+                "week" => Step::Week,
+                _ => Step::Month,
+            };
+            let get = |k: &str| sched.and_then(|s| s.get(k));
+            let start_local = start.map(|s| s.1);
+            let hours = int_set(get("hours"), "recurrence.schedule.hours", (0, 23), problems)
+                .unwrap_or(1 << start_local.map_or(0, |l| chrono::Timelike::hour(&l)));
+            let minutes = int_set(
+                get("minutes"),
+                "recurrence.schedule.minutes",
+                (0, 59),
+                problems,
+            )
+            .unwrap_or(1 << start_local.map_or(0, |l| chrono::Timelike::minute(&l)));
+            let weekdays = weekday_set(get("weekDays"), "recurrence.schedule.weekDays", problems);
+            let month_days = int_set(
+                get("monthDays"),
+                "recurrence.schedule.monthDays",
+                (1, 31),
+                problems,
+            );
+            if step != Step::Week && weekdays.is_some() {
+                problems.push(Problem::warning(
+                    "recurrence.schedule.weekDays",
+                    format!("ignored for frequency {freq} (only Week uses weekDays)"),
+                ));
+            }
+            if step != Step::Month && month_days.is_some() {
+                problems.push(Problem::warning(
+                    "recurrence.schedule.monthDays",
+                    format!("ignored for frequency {freq} (only Month uses monthDays)"),
+                ));
+            }
+            let start_date = start_local.map(|l| l.date());
+            let weekdays = weekdays.unwrap_or_else(|| {
+                start_date.map_or(0x7f, |d| 1 << d.weekday().num_days_from_sunday())
+            });
+            let month_days = match (month_days, start_date) {
+                (Some(m), _) => m as u32,
+                (None, Some(d)) => 1 << d.day(),
+                (None, None) => {
+                    if step == Step::Month {
+                        problems.push(Problem::warning(
+                            "recurrence.schedule.monthDays",
+                            "missing and no startTime: fires on day 1",
+                        ));
+                    }
+                    1 << 1
+                }
+            };
+            let anchor_day = start_date.unwrap_or(epoch);
+            let anchor = if step == Step::Week {
+                monday_of(anchor_day)
+            } else {
+                anchor_day
+            };
+            let time = TimeOfDay {
+                hours: hours as u32,
+                minutes,
+                seconds: 1,
+            };
+            if step == Step::Month && month_days & ((1 << 29) - 1) == 0 {
+                problems.push(Problem::warning(
+                    "recurrence.schedule.monthDays",
+                    "only days past the 28th: months without them are skipped",
+                ));
+            }
+            let hh = names(u64::from(time.hours), &HOURS);
+            let mm = names(minutes, &MINUTES);
+            let what = match step {
+                Step::Day => String::new(),
+                Step::Week => format!(
+                    " on {}",
+                    names(
+                        u64::from(weekdays),
+                        &["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+                    )
+                ),
+                Step::Month => format!(
+                    " on day {}",
+                    (1..32)
+                        .filter(|d| month_days & (1 << d) != 0)
+                        .map(|d| d.to_string())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+            };
+            let label =
+                format!("Recurrence every {interval} {lower}(s){what} at hours {hh} minutes {mm}");
+            Some((
+                Rule::Calendar(Calendar {
+                    step,
+                    interval,
+                    anchor,
+                    weekdays,
+                    month_days,
+                    time,
+                }),
+                label,
+            ))
+        }
+        _ => {
+            problems.push(Problem::error(
+                "recurrence.frequency",
+                format!("unknown frequency '{freq}' (expected Minute, Hour, Day, Week or Month)"),
+            ));
+            None
+        }
+    }
+}
+
+const HOURS: [&str; 24] = [
+    "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
+    "17", "18", "19", "20", "21", "22", "23",
+];
+const MINUTES: [&str; 60] = [
+    "00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "13", "14", "15",
+    "16", "17", "18", "19", "20", "21", "22", "23", "24", "25", "26", "27", "28", "29", "30", "31",
+    "32", "33", "34", "35", "36", "37", "38", "39", "40", "41", "42", "43", "44", "45", "46", "47",
+    "48", "49", "50", "51", "52", "53", "54", "55", "56", "57", "58", "59",
+];

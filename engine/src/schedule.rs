@@ -1,0 +1,481 @@
+//! One `computeStartStop` entry: reading it from ARM JSON and compiling it to a firing rule.
+//!
+//! Reading is forgiving the way Azure's payloads need (case-insensitive enum words, `triggerType`
+//! repeated inside `cron`/`recurrence`, nulls, `startTime` with `T` or a space); every problem is
+//! reported with the JSON field it concerns, and one bad entry never hides another.
+
+use crate::cron::CronExpr;
+use crate::diag::Problem;
+use crate::dst::{self, Shift};
+use crate::recurrence::{self, Calendar};
+use crate::tz::{self, Zone};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use std::fmt;
+
+/// What a schedule does to the instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Action {
+    /// Start the instance.
+    Start,
+    /// Stop the instance. Wins over a Start in the same minute.
+    Stop,
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Action::Start => "Start",
+            Action::Stop => "Stop",
+        })
+    }
+}
+
+/// Where a schedule came from (design §4): precedence override > native > policy default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Source {
+    /// Read from the compute's own `schedules.computeStartStop` in ARM.
+    Native,
+    /// Set through Curfew for this instance.
+    Override,
+    /// Supplied by the named default policy.
+    Policy(String),
+}
+
+/// The firing rule a trigger compiles to.
+#[derive(Debug, Clone)]
+pub(crate) enum Rule {
+    /// Cron on the local clock.
+    Cron(CronExpr),
+    /// `Day`/`Week`/`Month` recurrence on the local clock.
+    Calendar(Calendar),
+    /// `Minute`/`Hour` recurrence: every `step` seconds of elapsed time from `anchor`.
+    Elapsed {
+        /// Unix seconds of the first firing.
+        anchor: i64,
+        /// Seconds between firings.
+        step: i64,
+    },
+}
+
+/// A compiled, valid schedule, ready to produce occurrences.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// Start or Stop.
+    pub action: Action,
+    /// `status: Disabled` schedules are listed but never fire.
+    pub enabled: bool,
+    /// The `timeZone` as written (`UTC` when absent).
+    pub time_zone: String,
+    /// The zone whose rules apply.
+    pub zone: Zone,
+    /// Nothing fires before this instant; a firing exactly at it counts.
+    pub start: Option<DateTime<Utc>>,
+    /// A short human description of the trigger, for plans and reasons.
+    pub trigger: String,
+    pub(crate) rule: Rule,
+}
+
+/// The outcome of reading one entry: the schedule when it is usable, and every problem found.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    /// `None` when an error made the entry unusable.
+    pub schedule: Option<Schedule>,
+    /// Errors and warnings, each naming its field.
+    pub problems: Vec<Problem>,
+}
+
+/// A case-insensitive enum word, or `None` when absent/null. Non-strings are reported.
+pub(crate) fn word<'a>(
+    v: Option<&'a Value>,
+    field: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<&'a str> {
+    match v {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.as_str()),
+        Some(other) => {
+            problems.push(Problem::error(
+                field,
+                format!("expected a string, found {other}"),
+            ));
+            None
+        }
+    }
+}
+
+/// Parses a `startTime`: `yyyy-MM-ddTHH:mm:ss` (or a space instead of `T`, optional fraction),
+/// local to the zone; an explicit offset or `Z` is honoured.
+pub(crate) fn parse_start_time(
+    text: &str,
+    zone: Zone,
+) -> Result<(DateTime<Utc>, NaiveDateTime), String> {
+    let t = text.trim();
+    if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
+        let utc = dt.with_timezone(&Utc);
+        return Ok((utc, dst::wall(zone.tz, utc)));
+    }
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f%:z",
+        "%Y-%m-%d %H:%M:%S%.f%:z",
+        "%Y-%m-%dT%H:%M%:z",
+    ] {
+        if let Ok(dt) = DateTime::parse_from_str(t, f) {
+            let utc = dt.with_timezone(&Utc);
+            return Ok((utc, dst::wall(zone.tz, utc)));
+        }
+    }
+    let naive = [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(t, f).ok())
+    .or_else(|| {
+        NaiveDate::parse_from_str(t, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+    });
+    match naive {
+        Some(local) => Ok((dst::to_instant(zone.tz, local).0, local)),
+        None => Err(format!(
+            "'{text}' is not a date-time (expected yyyy-MM-ddTHH:mm:ss, local to timeZone)"
+        )),
+    }
+}
+
+/// Reads one `computeStartStop` entry (ARM JSON) and compiles it.
+pub fn compile(entry: &Value) -> Compiled {
+    let mut problems = Vec::new();
+    let schedule = compile_inner(entry, &mut problems);
+    let schedule = if problems
+        .iter()
+        .any(|p| p.severity == crate::Severity::Error)
+    {
+        None
+    } else {
+        schedule
+    };
+    Compiled { schedule, problems }
+}
+
+fn compile_inner(entry: &Value, problems: &mut Vec<Problem>) -> Option<Schedule> {
+    let Some(obj) = entry.as_object() else {
+        problems.push(Problem::error(
+            "",
+            format!("a schedule must be an object, found {entry}"),
+        ));
+        return None;
+    };
+    let action = match word(obj.get("action"), "action", problems) {
+        Some(a) if a.eq_ignore_ascii_case("start") => Some(Action::Start),
+        Some(a) if a.eq_ignore_ascii_case("stop") => Some(Action::Stop),
+        Some(a) => {
+            problems.push(Problem::error(
+                "action",
+                format!("unknown action '{a}' (expected Start or Stop)"),
+            ));
+            None
+        }
+        None => {
+            problems.push(Problem::error("action", "missing (expected Start or Stop)"));
+            None
+        }
+    };
+    let enabled = match word(obj.get("status"), "status", problems) {
+        Some(s) if s.eq_ignore_ascii_case("enabled") => true,
+        Some(s) if s.eq_ignore_ascii_case("disabled") => false,
+        Some(s) => {
+            problems.push(Problem::error(
+                "status",
+                format!("unknown status '{s}' (expected Enabled or Disabled)"),
+            ));
+            false
+        }
+        None => true,
+    };
+    let declared = word(obj.get("triggerType"), "triggerType", problems);
+    let cron = obj.get("cron").filter(|v| !v.is_null());
+    let recur = obj.get("recurrence").filter(|v| !v.is_null());
+    let kind = match declared {
+        Some(t) if t.eq_ignore_ascii_case("cron") => "cron",
+        Some(t) if t.eq_ignore_ascii_case("recurrence") => "recurrence",
+        Some(t) => {
+            problems.push(Problem::error(
+                "triggerType",
+                format!("unknown trigger type '{t}' (expected Cron or Recurrence)"),
+            ));
+            return None;
+        }
+        None => match (cron, recur) {
+            (Some(_), None) => "cron",
+            (None, Some(_)) => "recurrence",
+            (Some(_), Some(_)) => {
+                problems.push(Problem::error(
+                    "triggerType",
+                    "missing, and both cron and recurrence are set",
+                ));
+                return None;
+            }
+            (None, None) => {
+                problems.push(Problem::error(
+                    "triggerType",
+                    "missing, and neither cron nor recurrence is set",
+                ));
+                return None;
+            }
+        },
+    };
+    let body = if kind == "cron" { cron } else { recur };
+    let Some(body) = body.and_then(Value::as_object) else {
+        problems.push(Problem::error(
+            kind,
+            format!("triggerType is {kind} but '{kind}' is missing or not an object"),
+        ));
+        return None;
+    };
+    if let Some(inner) = word(
+        body.get("triggerType"),
+        &format!("{kind}.triggerType"),
+        problems,
+    ) {
+        if !inner.eq_ignore_ascii_case(kind) {
+            problems.push(Problem::error(
+                format!("{kind}.triggerType"),
+                format!("'{inner}' contradicts the entry's triggerType {kind}"),
+            ));
+        }
+    }
+    let tz_field = format!("{kind}.timeZone");
+    let time_zone = word(body.get("timeZone"), &tz_field, problems)
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or(tz::DEFAULT_ZONE)
+        .to_string();
+    let zone = match tz::resolve(&time_zone) {
+        Some(z) => Some(z),
+        None => {
+            problems.push(Problem::error(tz_field, format!("unknown time zone '{time_zone}' (expected a Windows id such as 'Pacific Standard Time' or an IANA name)")));
+            None
+        }
+    };
+    let start_field = format!("{kind}.startTime");
+    let start_text =
+        word(body.get("startTime"), &start_field, problems).filter(|s| !s.trim().is_empty());
+    let start = match (start_text, zone) {
+        (Some(text), Some(zone)) => match parse_start_time(text, zone) {
+            Ok(s) => Some(s),
+            Err(msg) => {
+                problems.push(Problem::error(start_field, msg));
+                None
+            }
+        },
+        _ => None,
+    };
+    let (rule, trigger) = if kind == "cron" {
+        let expr = match word(body.get("expression"), "cron.expression", problems) {
+            Some(e) => e,
+            None => {
+                problems.push(Problem::error("cron.expression", "missing"));
+                return None;
+            }
+        };
+        match CronExpr::parse(expr) {
+            Ok(c) => {
+                for w in &c.warnings {
+                    problems.push(Problem::warning(
+                        "cron.expression",
+                        format!("cron expression '{expr}': {w}"),
+                    ));
+                }
+                (Rule::Cron(c), format!("Cron {expr}"))
+            }
+            Err(e) => {
+                problems.push(Problem::error(
+                    "cron.expression",
+                    format!("cron expression '{expr}': {e}"),
+                ));
+                return None;
+            }
+        }
+    } else {
+        let zone = zone?;
+        recurrence::compile(body, zone, start, problems)?
+    };
+    Some(Schedule {
+        action: action?,
+        enabled,
+        time_zone,
+        zone: zone?,
+        start: start.map(|s| s.0),
+        trigger,
+        rule,
+    })
+}
+
+/// One planned firing of a schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Occurrence {
+    /// The instant it fires at.
+    pub at: DateTime<Utc>,
+    /// The local wall-clock time the rule matched (may not exist, or exist twice, under DST).
+    pub local: NaiveDateTime,
+    /// How DST moved it.
+    pub shift: Shift,
+    /// How many further matched local times landed on the same instant and fire with it.
+    pub merged: u32,
+}
+
+/// How far `next_after` looks before concluding a schedule will not fire again.
+const HORIZON_YEARS: i64 = 50;
+
+impl Schedule {
+    /// The first occurrence strictly after `t`, or `None` when disabled or none in 50 years.
+    pub fn next_after(&self, t: DateTime<Utc>) -> Option<Occurrence> {
+        if !self.enabled {
+            return None;
+        }
+        let mut cursor = Cursor::new(self, t.timestamp(), None);
+        cursor.next_candidate_after()
+    }
+
+    /// Occurrences with `from <= at < to`, in increasing order. Empty when disabled.
+    pub fn occurrences(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Occurrences<'_> {
+        let lower = from.timestamp() - 1 + i64::from(from.timestamp_subsec_nanos() > 0);
+        let until = dst::wall(self.zone.tz, to).date() + chrono::Days::new(2);
+        Occurrences {
+            cursor: Cursor::new(self, lower, Some(until)),
+            to: to.timestamp() - 1 + i64::from(to.timestamp_subsec_nanos() > 0),
+            pending: None,
+            done: !self.enabled || to <= from,
+        }
+    }
+}
+
+/// Scans candidates of one schedule in increasing order from a lower bound (exclusive).
+struct Cursor<'a> {
+    schedule: &'a Schedule,
+    /// Only instants `> lower` (Unix seconds) count.
+    lower: i64,
+    /// Next local time to search from (wall-clock rules).
+    scan: NaiveDateTime,
+    /// Last local date to search (wall-clock rules).
+    until: NaiveDate,
+    /// Next firing (elapsed rules).
+    next_elapsed: i64,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(schedule: &'a Schedule, lower: i64, until: Option<NaiveDate>) -> Cursor<'a> {
+        let lower = match schedule.start {
+            // Nothing fires before startTime; a firing exactly at it counts.
+            Some(s) => lower.max(s.timestamp() - 1 + i64::from(s.timestamp_subsec_nanos() > 0)),
+            None => lower,
+        };
+        let lower_at = DateTime::from_timestamp(lower, 0).unwrap_or_default();
+        let scan = dst::wall(schedule.zone.tz, lower_at) + chrono::Duration::seconds(1);
+        let until =
+            until.unwrap_or_else(|| scan.date() + chrono::Days::new((HORIZON_YEARS * 366) as u64));
+        let next_elapsed = match schedule.rule {
+            Rule::Elapsed { anchor, step } => {
+                if lower < anchor {
+                    anchor
+                } else {
+                    anchor + ((lower - anchor) / step + 1) * step
+                }
+            }
+            _ => 0,
+        };
+        Cursor {
+            schedule,
+            lower,
+            scan,
+            until,
+            next_elapsed,
+        }
+    }
+
+    /// The next candidate in scan order, whatever its instant.
+    fn next_candidate(&mut self) -> Option<Occurrence> {
+        let tz = self.schedule.zone.tz;
+        let local = match &self.schedule.rule {
+            Rule::Elapsed { step, .. } => {
+                let at = DateTime::from_timestamp(self.next_elapsed, 0)?;
+                self.next_elapsed += step;
+                return Some(Occurrence {
+                    at,
+                    local: dst::wall(tz, at),
+                    shift: Shift::None,
+                    merged: 0,
+                });
+            }
+            Rule::Cron(c) => crate::calendar::next_local(c, self.scan, self.until)?,
+            Rule::Calendar(c) => crate::calendar::next_local(c, self.scan, self.until)?,
+        };
+        self.scan = local + chrono::Duration::seconds(1);
+        let (at, shift) = dst::to_instant(tz, local);
+        Some(Occurrence {
+            at,
+            local,
+            shift,
+            merged: 0,
+        })
+    }
+
+    /// The next candidate firing strictly after `lower`.
+    fn next_candidate_after(&mut self) -> Option<Occurrence> {
+        loop {
+            let c = self.next_candidate()?;
+            if c.at.timestamp() > self.lower {
+                return Some(c);
+            }
+        }
+    }
+}
+
+/// Iterator over a schedule's occurrences in a window; merges local times that share an instant.
+pub struct Occurrences<'a> {
+    cursor: Cursor<'a>,
+    /// Last second (inclusive) of the window.
+    to: i64,
+    pending: Option<Occurrence>,
+    done: bool,
+}
+
+impl Iterator for Occurrences<'_> {
+    type Item = Occurrence;
+
+    fn next(&mut self) -> Option<Occurrence> {
+        if self.done {
+            return None;
+        }
+        let mut first = match self.pending.take() {
+            Some(p) => p,
+            None => match self.cursor.next_candidate_after() {
+                Some(c) => c,
+                None => {
+                    self.done = true;
+                    return None;
+                }
+            },
+        };
+        if first.at.timestamp() > self.to {
+            self.done = true;
+            return None;
+        }
+        // Several local times landing on one instant (a DST gap) fire once.
+        while let Some(c) = self.cursor.next_candidate() {
+            if c.at == first.at {
+                first.merged += 1;
+            } else if c.at > first.at {
+                self.pending = Some(c);
+                break;
+            }
+        }
+        self.cursor.lower = first.at.timestamp();
+        Some(first)
+    }
+}
