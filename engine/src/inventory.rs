@@ -198,7 +198,7 @@ fn read_one(inv: &mut Inventory, json: &str, fallback_name: String, path: &str) 
             return;
         }
     };
-    push_compute(inv, raw, fallback_name);
+    push_compute(inv, raw, fallback_name, path);
 }
 
 fn join_path(prefix: &str, inner: &str) -> String {
@@ -209,8 +209,20 @@ fn join_path(prefix: &str, inner: &str) -> String {
     }
 }
 
-fn push_compute(inv: &mut Inventory, raw: RawCompute, fallback_name: String) {
-    let props = raw.properties;
+fn push_compute(inv: &mut Inventory, raw: RawCompute, fallback_name: String, path: &str) {
+    let Some(props) = raw.properties else {
+        let name = raw.name.unwrap_or(fallback_name);
+        inv.problems.push(Diagnostic::at(
+            &name,
+            None,
+            Problem::error(
+                join_path(path, "properties"),
+                "no 'properties': this is not a compute resource (expected the ARM compute shape)",
+            ),
+        ));
+        return;
+    };
+    let props = Some(props);
     let compute_type = props.as_ref().and_then(|p| p.compute_type.clone());
     if let Some(t) = &compute_type {
         if !t.eq_ignore_ascii_case("ComputeInstance") {

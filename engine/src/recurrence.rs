@@ -174,7 +174,7 @@ fn names(bits: u64, labels: &[&str]) -> String {
 /// Compiles a `recurrence` object. `start` is the parsed startTime (instant, local wall time).
 pub(crate) fn compile(
     body: &Map<String, Value>,
-    zone: Zone,
+    zone: &Zone,
     start: Option<(DateTime<Utc>, NaiveDateTime)>,
     problems: &mut Vec<Problem>,
 ) -> Option<(Rule, String)> {
@@ -210,7 +210,7 @@ pub(crate) fn compile(
             let unit = if lower == "minute" { 60 } else { 3600 };
             let anchor = match start {
                 Some((at, _)) => at.timestamp(),
-                None => dst::to_instant(zone.tz, epoch.and_hms_opt(0, 0, 0)?)
+                None => dst::to_instant(zone, epoch.and_hms_opt(0, 0, 0)?)
                     .0
                     .timestamp(),
             };

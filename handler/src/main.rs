@@ -1,5 +1,13 @@
-//! `curfew` binary (placeholder while the CLI is written).
+//! `curfew`: the command line and the Azure Functions custom handler, on one binary.
+//!
+//! # Layout
+//! - [`cli`]: the commands people and scripts run (`plan`, `validate`, …), argument parsing,
+//!   exit codes and output formats.
+//! - [`functions`]: the custom handler (`curfew serve`) speaking the Functions host protocol.
+
+mod cli;
 mod functions;
-fn main() -> anyhow::Result<()> {
-    functions::serve(None)
+
+fn main() -> std::process::ExitCode {
+    cli::main()
 }

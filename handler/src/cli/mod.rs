@@ -1,0 +1,76 @@
+//! Command-line interface: argument parsing, dispatch, and the stable exit codes.
+//!
+//! Exit codes: 0 success; 1 the input has errors (validate) or some schedules could not be
+//! planned (plan); 2 the input could not be read at all, or the arguments are wrong.
+
+mod input;
+mod plan;
+mod validate;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use std::process::ExitCode;
+
+/// Output format shared by the commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// Aligned lines for people.
+    Text,
+    /// Stable JSON for programs.
+    Json,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "curfew",
+    about = "Schedules, idle shutdown and cost governance for Azure ML compute instances"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List every occurrence of the fleet's schedules in [from, to), sorted by time.
+    Plan(plan::PlanArgs),
+    /// Check schedules: every problem named by instance, schedule index and field.
+    Validate(validate::ValidateArgs),
+    /// Run the Azure Functions custom handler (what the Functions host starts).
+    Serve {
+        /// Port to listen on (default: $FUNCTIONS_CUSTOMHANDLER_PORT, else 8080).
+        #[arg(long)]
+        port: Option<u16>,
+    },
+}
+
+/// The version line: the crate version plus the zone data this build carries.
+fn version() -> &'static str {
+    let v = format!(
+        "{} (IANA tzdb {}, CLDR {} windowsZones)",
+        env!("CARGO_PKG_VERSION"),
+        curfew_engine::tz::TZDB_RELEASE,
+        curfew_engine::tz::CLDR_RELEASE
+    );
+    Box::leak(v.into_boxed_str())
+}
+
+/// Parses arguments, runs the command, maps the outcome to an exit code.
+pub(crate) fn main() -> ExitCode {
+    let matches = Cli::command().version(version()).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    let result = match cli.command {
+        Command::Plan(args) => plan::run(&args),
+        Command::Validate(args) => validate::run(&args),
+        Command::Serve { port } => crate::functions::serve(port).map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("curfew: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
