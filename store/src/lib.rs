@@ -1,1 +1,37 @@
-//! Durable state for the governor (placeholder until its issue lands).
+//! Durable state of the Curfew governor: watermarks, the occurrence ledger (the exactly-once
+//! record), notification dedupe, dismissals, schedule overrides, the audit log and activity
+//! reports, behind one object-safe [`StateStore`] trait with two backends.
+//!
+//! # Layout
+//! - `model` — the stored records ([`LedgerEntry`], [`Dismissal`], …) and [`Version`].
+//! - `store` — the [`StateStore`] trait (use it as `Arc<dyn StateStore>`).
+//! - `error` — [`StoreError`], each variant classified retryable or not.
+//! - `keys` — time and key encodings shared by both backends.
+//! - `sqlite` — [`SqliteStore`]: one file, WAL, migrations (embedded default).
+//! - `table` — [`TableStore`]: Azure Table Storage over REST (SharedKey or bearer token),
+//!   ETag compare-and-set, continuation tokens, `$batch` of ≤ 100, 429/503 backoff.
+//! - `conformance` (feature `conformance`) — the suite every backend must pass.
+//!
+//! See `docs/store.md` for the stored layout and how compare-and-set gives exactly-once.
+
+mod error;
+mod keys;
+mod model;
+mod sqlite;
+mod store;
+mod table;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use error::{StoreError, StoreResult};
+pub use model::{
+    Activity, AuditRecord, Dismissal, DismissalChoice, LedgerAction, LedgerEntry, LedgerState,
+    Override, Version, Versioned,
+};
+pub use sqlite::{SqliteStore, DEFAULT_BUSY_TIMEOUT, SCHEMA_VERSION};
+pub use store::StateStore;
+pub use table::{
+    RetryPolicy, TableConfig, TableStore, TokenSource, DEFAULT_RETRY, DEFAULT_TABLE, DEV_ACCOUNT,
+    REQUEST_TIMEOUT, STORAGE_SCOPE,
+};

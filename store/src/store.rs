@@ -1,0 +1,106 @@
+//! The `StateStore` trait: every durable operation the governor needs, object-safe so it can
+//! live in an `Arc<dyn StateStore>`.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::error::StoreResult;
+use crate::model::{Activity, AuditRecord, Dismissal, LedgerEntry, Override, Version, Versioned};
+
+/// Durable state of the governor. Every time comes from the caller; time ranges are
+/// half-open `[from, to)`. Implementations: [`crate::SqliteStore`], [`crate::TableStore`].
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// The watermark of a scope (the instant up to which occurrences were evaluated).
+    async fn get_watermark(&self, scope: &str) -> StoreResult<Option<DateTime<Utc>>>;
+
+    /// Sets a watermark if its current value equals `expected` (`None`: not set yet);
+    /// otherwise [`crate::StoreError::Conflict`].
+    async fn set_watermark(
+        &self,
+        scope: &str,
+        expected: Option<DateTime<Utc>>,
+        new: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// One ledger entry with its version.
+    async fn get_entry(&self, occurrence_id: &str) -> StoreResult<Option<Versioned<LedgerEntry>>>;
+
+    /// Inserts an entry if no entry has its occurrence id, else
+    /// [`crate::StoreError::AlreadyExists`].
+    async fn insert_entry(&self, entry: &LedgerEntry) -> StoreResult<Version>;
+
+    /// Inserts many entries, each only if absent; returns per entry whether it was inserted.
+    /// Uses batches where the backend has them; not atomic as a whole.
+    async fn insert_entries(&self, entries: &[LedgerEntry]) -> StoreResult<Vec<bool>>;
+
+    /// Replaces an entry if its version is still `expected`, else
+    /// [`crate::StoreError::Conflict`] ([`crate::StoreError::NotFound`] if it is gone).
+    async fn update_entry(&self, entry: &LedgerEntry, expected: &Version) -> StoreResult<Version>;
+
+    /// The exactly-once step: moves the entry to `Executing` (attempts + 1, `updated_at = now`)
+    /// only if its version is `expected` and its state is claimable. Of any number of racing
+    /// callers holding the same version, exactly one gets `Ok`.
+    async fn claim(
+        &self,
+        occurrence_id: &str,
+        expected: &Version,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Versioned<LedgerEntry>>;
+
+    /// All entries of one instance, ordered by `at` then occurrence id.
+    async fn entries_for_instance(
+        &self,
+        instance_id: &str,
+    ) -> StoreResult<Vec<Versioned<LedgerEntry>>>;
+
+    /// All entries with `from <= at < to`, ordered by `at` then occurrence id.
+    async fn entries_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<Versioned<LedgerEntry>>>;
+
+    /// Records that the notification of `occurrence_id` at `lead_minutes` was sent; `true`
+    /// only for the first caller, so each (occurrence, lead) is sent once.
+    async fn mark_notified(&self, occurrence_id: &str, lead_minutes: u32) -> StoreResult<bool>;
+
+    /// Appends a dismissal request (accepted or rejected).
+    async fn append_dismissal(&self, dismissal: &Dismissal) -> StoreResult<()>;
+
+    /// The dismissals of one occurrence, ordered by `at` (then arrival).
+    async fn dismissals(&self, occurrence_id: &str) -> StoreResult<Vec<Dismissal>>;
+
+    /// Sets (replaces) the schedule override of an instance.
+    async fn set_override(&self, instance_id: &str, schedules: &Value) -> StoreResult<()>;
+
+    /// The schedule override of an instance, if any.
+    async fn get_override(&self, instance_id: &str) -> StoreResult<Option<Value>>;
+
+    /// Removes an override; `true` if there was one.
+    async fn delete_override(&self, instance_id: &str) -> StoreResult<bool>;
+
+    /// Every override, ordered by instance id.
+    async fn list_overrides(&self) -> StoreResult<Vec<Override>>;
+
+    /// Appends audit records (batched where the backend allows).
+    async fn append_audit(&self, records: &[AuditRecord]) -> StoreResult<()>;
+
+    /// Audit records with `from <= at < to`, ordered by `at` (then arrival within a handle).
+    async fn audit_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<AuditRecord>>;
+
+    /// Stores an instance's activity report unless a newer one (`at` later) is stored;
+    /// returns whether it was stored. Reports may arrive out of order from a queue.
+    async fn put_activity(&self, instance_id: &str, activity: &Activity) -> StoreResult<bool>;
+
+    /// The latest activity report of an instance.
+    async fn get_activity(&self, instance_id: &str) -> StoreResult<Option<Activity>>;
+
+    /// The latest activity report of every instance, ordered by instance id.
+    async fn list_activity(&self) -> StoreResult<Vec<(String, Activity)>>;
+}

@@ -1,0 +1,264 @@
+//! One HTTP exchange with the table service: headers, signing, and retries of 429/503 and
+//! connection failures with capped exponential backoff (honouring `Retry-After`).
+
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, Utc};
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
+
+use super::conn::Credential;
+use crate::error::{StoreError, StoreResult};
+
+/// Service version sent with every request (the first to accept Entra ID bearer tokens).
+pub(crate) const API_VERSION: &str = "2019-02-02";
+
+/// How often and how patiently throttled or unavailable requests are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in total, including the first.
+    pub max_attempts: u32,
+    /// Delay before the first retry; doubled each time.
+    pub base_delay: Duration,
+    /// Upper bound of any one delay (also caps `Retry-After`).
+    pub max_delay: Duration,
+}
+
+/// Default retry policy: 6 attempts, 200 ms doubling to at most 5 s (≈ 11 s worst case).
+pub const DEFAULT_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 6,
+    base_delay: Duration::from_millis(200),
+    max_delay: Duration::from_secs(5),
+};
+
+impl RetryPolicy {
+    /// Delay before retry number `retry` (1-based), with up to 25 % jitter from `seed`.
+    pub(crate) fn delay(&self, retry: u32, retry_after: Option<Duration>, seed: u64) -> Duration {
+        if let Some(after) = retry_after {
+            return after.min(self.max_delay);
+        }
+        let exp = self
+            .base_delay
+            .saturating_mul(1u32 << retry.saturating_sub(1).min(16));
+        let capped = exp.min(self.max_delay);
+        let jitter_pct = splitmix(seed ^ u64::from(retry)) % 26;
+        capped - capped * (jitter_pct as u32) / 100
+    }
+}
+
+/// A small mixing function for jitter (no RNG dependency needed).
+pub(crate) fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// What a request carries besides its URL.
+pub(crate) struct Req<'a> {
+    pub method: Method,
+    /// Full URL without query string.
+    pub url: String,
+    /// Already-encoded query string (without `?`), not part of the signature.
+    pub query: String,
+    pub content_type: &'a str,
+    pub body: Vec<u8>,
+    pub headers: Vec<(&'static str, String)>,
+    /// Logical table, for error messages.
+    pub table: &'static str,
+}
+
+/// A response's parts that callers look at.
+pub(crate) struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The service's error code and message (from the JSON error body), trimmed, for errors.
+    pub(crate) fn error_detail(&self) -> String {
+        let code = serde_json::from_slice::<serde_json::Value>(&self.body)
+            .ok()
+            .and_then(|v| {
+                let e = v.get("odata.error")?;
+                let code = e.get("code")?.as_str()?.to_owned();
+                let msg = e
+                    .pointer("/message/value")
+                    .and_then(|m| m.as_str())
+                    .unwrap_or("")
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .chars()
+                    .take(200)
+                    .collect::<String>();
+                Some(format!("{code}: {msg}"))
+            })
+            .unwrap_or_default();
+        format!("HTTP {} {}", self.status.as_u16(), code)
+    }
+}
+
+/// RFC 1123 date for `x-ms-date`. Reading the clock here is unavoidable: the service rejects
+/// requests whose date is more than 15 minutes off.
+fn http_date() -> String {
+    let now: DateTime<Utc> = SystemTime::now().into();
+    now.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
+/// Sends one logical request, retrying throttling (429), unavailability (503) and failures to
+/// connect; any other outcome is returned for the caller to classify.
+pub(crate) async fn send(
+    client: &reqwest::Client,
+    cred: &Credential,
+    retry: &RetryPolicy,
+    seed: u64,
+    req: Req<'_>,
+) -> StoreResult<Resp> {
+    let path = reqwest::Url::parse(&req.url)
+        .map_err(|e| StoreError::Config(format!("table storage URL {}: {e}", req.url)))?
+        .path()
+        .to_owned();
+    let full_url = if req.query.is_empty() {
+        req.url.clone()
+    } else {
+        format!("{}?{}", req.url, req.query)
+    };
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let date = http_date();
+        let auth = cred
+            .authorization(req.method.as_str(), req.content_type, &date, &path)
+            .await?;
+        let mut builder = client
+            .request(req.method.clone(), &full_url)
+            .header("x-ms-date", &date)
+            .header("x-ms-version", API_VERSION)
+            .header("DataServiceVersion", "3.0")
+            .header("MaxDataServiceVersion", "3.0;NetFx")
+            .header(
+                "Authorization",
+                HeaderValue::from_str(&auth).map_err(|_| {
+                    StoreError::Config("table storage: credential yields an invalid header".into())
+                })?,
+            );
+        if !req.content_type.is_empty() {
+            builder = builder.header("Content-Type", req.content_type);
+        }
+        for (k, v) in &req.headers {
+            builder = builder.header(*k, v);
+        }
+        if !req.body.is_empty() || req.method == Method::POST || req.method == Method::PUT {
+            builder = builder.body(req.body.clone());
+        }
+        let outcome = builder.send().await;
+        let (retryable, retry_after, detail) = match outcome {
+            Ok(resp) => {
+                let status = resp.status();
+                let headers = resp.headers().clone();
+                let retry_after = headers
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|s| s.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                let body = resp
+                    .bytes()
+                    .await
+                    .map_err(|e| StoreError::Unavailable {
+                        table: req.table,
+                        detail: format!("reading response: {}", without_url(&e)),
+                    })?
+                    .to_vec();
+                let r = Resp {
+                    status,
+                    headers,
+                    body,
+                };
+                if status == StatusCode::TOO_MANY_REQUESTS
+                    || status == StatusCode::SERVICE_UNAVAILABLE
+                {
+                    (true, retry_after, r.error_detail())
+                } else {
+                    return Ok(r);
+                }
+            }
+            // Not connected: the request never reached the service, so retrying is safe.
+            Err(e) if e.is_connect() => (true, None, without_url(&e)),
+            Err(e) => (false, None, without_url(&e)),
+        };
+        if !retryable || attempt >= retry.max_attempts {
+            return Err(StoreError::Unavailable {
+                table: req.table,
+                detail: format!(
+                    "{} {}: {detail} (after {attempt} attempts)",
+                    req.method, path
+                ),
+            });
+        }
+        let seed = seed ^ (attempt as u64).wrapping_mul(0x1000_0001);
+        tokio::time::sleep(retry.delay(attempt, retry_after, seed)).await;
+    }
+}
+
+/// A reqwest error's text without its URL (query strings may carry continuation tokens).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut text = format!("{e}");
+    if let Some(url) = e.url() {
+        text = text.replace(url.as_str(), "<url>");
+    }
+    if e.is_timeout() {
+        text.push_str(" (timeout)");
+    }
+    text
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+pub(crate) fn pct(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_caps_and_honours_retry_after() {
+        let p = DEFAULT_RETRY;
+        for seed in 0..50 {
+            let d1 = p.delay(1, None, seed);
+            let d3 = p.delay(3, None, seed);
+            let d10 = p.delay(10, None, seed);
+            assert!(d1 <= Duration::from_millis(200) && d1 >= Duration::from_millis(150));
+            assert!(d3 <= Duration::from_millis(800) && d3 >= Duration::from_millis(600));
+            assert!(d10 <= p.max_delay && d10 >= p.max_delay * 3 / 4);
+        }
+        assert_eq!(
+            p.delay(1, Some(Duration::from_secs(2)), 0),
+            Duration::from_secs(2)
+        );
+        assert_eq!(p.delay(1, Some(Duration::from_secs(60)), 0), p.max_delay);
+    }
+
+    #[test]
+    fn percent_encoding_keeps_only_unreserved() {
+        assert_eq!(
+            pct("PartitionKey eq 'a~b'"),
+            "PartitionKey%20eq%20%27a~b%27"
+        );
+        assert_eq!(pct("é/+"), "%C3%A9%2F%2B");
+    }
+}

@@ -1,0 +1,1057 @@
+//! `TableStore`: Azure Table Storage over its REST API (JSON, OData minimal metadata).
+//!
+//! One table holds everything; the PartitionKey names the record kind (`ledger`,
+//! `watermark`, `notified`, `dismissal`, `override`, `audit`, `activity`) and the RowKey is the
+//! escaped record key (see `docs/store.md`). Compare-and-set uses `If-Match` with the entity's
+//! ETag (412 → [`StoreError::Conflict`]); insert-if-absent is a plain insert
+//! (409 → [`StoreError::AlreadyExists`]); queries follow continuation tokens; bulk inserts go
+//! in `$batch` changesets of at most 100 entities of one partition.
+
+mod batch;
+mod conn;
+mod http;
+
+use std::collections::HashSet;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Map, Value};
+
+pub use conn::{TableConfig, TokenSource, DEV_ACCOUNT, STORAGE_SCOPE};
+pub use http::{RetryPolicy, DEFAULT_RETRY};
+
+use crate::error::{StoreError, StoreResult};
+use crate::keys::{encode_key, parse_time, time_key};
+use crate::model::{
+    Activity, AuditRecord, Dismissal, DismissalChoice, LedgerAction, LedgerEntry, LedgerState,
+    Override, Version, Versioned,
+};
+use crate::store::StateStore;
+use http::{pct, send, Req, Resp};
+
+/// Partition of each record kind.
+const P_WATERMARK: &str = "watermark";
+const P_LEDGER: &str = "ledger";
+const P_NOTIFIED: &str = "notified";
+const P_DISMISSAL: &str = "dismissal";
+const P_OVERRIDE: &str = "override";
+const P_AUDIT: &str = "audit";
+const P_ACTIVITY: &str = "activity";
+
+/// Default table name.
+pub const DEFAULT_TABLE: &str = "curfew";
+
+/// Per-request timeout of the HTTP client.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How many times `put_activity` re-reads after losing a compare-and-set race.
+const ACTIVITY_CAS_ROUNDS: usize = 16;
+
+const JSON: &str = "application/json";
+const ACCEPT_JSON: (&str, &str) = ("Accept", "application/json;odata=minimalmetadata");
+
+type Entity = Map<String, Value>;
+
+/// Table Storage-backed [`StateStore`] for deployed governors: any number of processes can
+/// share one table; all coordination goes through ETags.
+pub struct TableStore {
+    client: reqwest::Client,
+    config: TableConfig,
+    table: String,
+    retry: RetryPolicy,
+    /// Random per handle: jitter seed and the unique suffix of append-only row keys.
+    nonce: u64,
+    seq: AtomicU64,
+}
+
+impl std::fmt::Debug for TableStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableStore")
+            .field("endpoint", &self.config.endpoint)
+            .field("table", &self.table)
+            .field("credential", &self.config.credential)
+            .finish()
+    }
+}
+
+fn valid_table_name(name: &str) -> bool {
+    (3..=63).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric())
+        && !name.eq_ignore_ascii_case("tables")
+}
+
+/// OData string literal (single quotes doubled).
+fn lit(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+impl TableStore {
+    /// Connects to `table` (created if missing) with the given endpoint and credential.
+    pub async fn open(config: TableConfig, table: &str) -> StoreResult<Self> {
+        Self::open_with_retry(config, table, DEFAULT_RETRY).await
+    }
+
+    /// Like [`TableStore::open`] with an explicit retry policy.
+    pub async fn open_with_retry(
+        config: TableConfig,
+        table: &str,
+        retry: RetryPolicy,
+    ) -> StoreResult<Self> {
+        if !valid_table_name(table) {
+            return Err(StoreError::Config(format!(
+                "table storage: invalid table name {table:?} (3-63 letters/digits, starting \
+                 with a letter)"
+            )));
+        }
+        // reqwest is built without a bundled crypto provider; use ring unless the process
+        // already chose one (then `install_default` fails harmlessly and that one is used).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| StoreError::Config(format!("table storage HTTP client: {e}")))?;
+        let nonce = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
+        let store = Self {
+            client,
+            config,
+            table: table.to_owned(),
+            retry,
+            nonce,
+            seq: AtomicU64::new(0),
+        };
+        store.create_table().await?;
+        Ok(store)
+    }
+
+    /// The table this handle reads and writes.
+    pub fn table_name(&self) -> &str {
+        &self.table
+    }
+
+    async fn call(&self, req: Req<'_>) -> StoreResult<Resp> {
+        let seed = self.nonce ^ self.seq.fetch_add(1, Ordering::Relaxed);
+        send(
+            &self.client,
+            &self.config.credential,
+            &self.retry,
+            seed,
+            req,
+        )
+        .await
+    }
+
+    fn unique(&self) -> String {
+        format!(
+            "{:016x}{:016x}",
+            self.nonce,
+            self.seq.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    fn table_url(&self) -> String {
+        format!("{}/{}", self.config.endpoint, self.table)
+    }
+
+    fn entity_url(&self, pk: &str, rk: &str) -> String {
+        // Keys are produced by `encode_key`/`time_key`: no quotes or URL-special characters.
+        format!(
+            "{}/{}(PartitionKey='{pk}',RowKey='{rk}')",
+            self.config.endpoint, self.table
+        )
+    }
+
+    async fn create_table(&self) -> StoreResult<()> {
+        let resp = self
+            .call(Req {
+                method: Method::POST,
+                url: format!("{}/Tables", self.config.endpoint),
+                query: String::new(),
+                content_type: JSON,
+                body: json!({ "TableName": self.table }).to_string().into_bytes(),
+                headers: vec![
+                    (ACCEPT_JSON.0, ACCEPT_JSON.1.into()),
+                    ("Prefer", "return-no-content".into()),
+                ],
+                table: "tables",
+            })
+            .await?;
+        match resp.status.as_u16() {
+            201 | 204 | 409 => Ok(()),
+            _ => Err(unexpected("tables", &self.table, &resp)),
+        }
+    }
+
+    async fn get_entity(
+        &self,
+        table: &'static str,
+        pk: &str,
+        rk: &str,
+    ) -> StoreResult<Option<(Entity, String)>> {
+        let resp = self
+            .call(Req {
+                method: Method::GET,
+                url: self.entity_url(pk, rk),
+                query: String::new(),
+                content_type: "",
+                body: Vec::new(),
+                headers: vec![(ACCEPT_JSON.0, ACCEPT_JSON.1.into())],
+                table,
+            })
+            .await?;
+        match resp.status.as_u16() {
+            200 => {
+                let entity = parse_entity(table, rk, &resp.body)?;
+                let etag = resp
+                    .header("etag")
+                    .map(str::to_owned)
+                    .or_else(|| entity.get("odata.etag")?.as_str().map(str::to_owned))
+                    .ok_or_else(|| corrupt(table, rk, "no ETag"))?;
+                Ok(Some((entity, etag)))
+            }
+            404 => Ok(None),
+            _ => Err(unexpected(table, rk, &resp)),
+        }
+    }
+
+    /// Insert-if-absent; returns the new ETag.
+    async fn insert_entity(
+        &self,
+        table: &'static str,
+        key: &str,
+        entity: &Entity,
+    ) -> StoreResult<String> {
+        let resp = self
+            .call(Req {
+                method: Method::POST,
+                url: self.table_url(),
+                query: String::new(),
+                content_type: JSON,
+                body: serde_json::to_vec(entity).map_err(|e| corrupt(table, key, e.to_string()))?,
+                headers: vec![
+                    (ACCEPT_JSON.0, ACCEPT_JSON.1.into()),
+                    ("Prefer", "return-no-content".into()),
+                ],
+                table,
+            })
+            .await?;
+        match resp.status.as_u16() {
+            201 | 204 => etag_of(table, key, &resp),
+            409 => Err(StoreError::AlreadyExists {
+                table,
+                key: key.to_owned(),
+            }),
+            _ => Err(unexpected(table, key, &resp)),
+        }
+    }
+
+    /// Replace; with `if_match` a compare-and-set (412 → Conflict, 404 → NotFound), without
+    /// it an upsert. Returns the new ETag.
+    async fn put_entity(
+        &self,
+        table: &'static str,
+        key: &str,
+        entity: &Entity,
+        if_match: Option<&str>,
+    ) -> StoreResult<String> {
+        let pk = entity.get(PK).and_then(Value::as_str).unwrap_or_default();
+        let rk = entity.get(RK).and_then(Value::as_str).unwrap_or_default();
+        let mut headers = vec![(ACCEPT_JSON.0, ACCEPT_JSON.1.to_owned())];
+        if let Some(tag) = if_match {
+            headers.push(("If-Match", tag.to_owned()));
+        }
+        let resp = self
+            .call(Req {
+                method: Method::PUT,
+                url: self.entity_url(pk, rk),
+                query: String::new(),
+                content_type: JSON,
+                body: serde_json::to_vec(entity).map_err(|e| corrupt(table, key, e.to_string()))?,
+                headers,
+                table,
+            })
+            .await?;
+        match resp.status.as_u16() {
+            200 | 201 | 204 => etag_of(table, key, &resp),
+            412 => Err(StoreError::Conflict {
+                table,
+                key: key.to_owned(),
+            }),
+            404 => Err(StoreError::NotFound {
+                table,
+                key: key.to_owned(),
+            }),
+            _ => Err(unexpected(table, key, &resp)),
+        }
+    }
+
+    async fn delete_entity(
+        &self,
+        table: &'static str,
+        key: &str,
+        pk: &str,
+        rk: &str,
+    ) -> StoreResult<bool> {
+        let resp = self
+            .call(Req {
+                method: Method::DELETE,
+                url: self.entity_url(pk, rk),
+                query: String::new(),
+                content_type: "",
+                body: Vec::new(),
+                headers: vec![
+                    (ACCEPT_JSON.0, ACCEPT_JSON.1.into()),
+                    ("If-Match", "*".into()),
+                ],
+                table,
+            })
+            .await?;
+        match resp.status.as_u16() {
+            200 | 204 => Ok(true),
+            404 => Ok(false),
+            _ => Err(unexpected(table, key, &resp)),
+        }
+    }
+
+    /// Runs a filter query, following continuation tokens until the last page.
+    async fn query(&self, table: &'static str, filter: &str) -> StoreResult<Vec<Entity>> {
+        let mut out = Vec::new();
+        let mut next: Option<(String, Option<String>)> = None;
+        loop {
+            let mut query = format!("$filter={}", pct(filter));
+            if let Some((npk, nrk)) = &next {
+                query.push_str(&format!("&NextPartitionKey={}", pct(npk)));
+                if let Some(nrk) = nrk {
+                    query.push_str(&format!("&NextRowKey={}", pct(nrk)));
+                }
+            }
+            let resp = self
+                .call(Req {
+                    method: Method::GET,
+                    url: format!("{}()", self.table_url()),
+                    query,
+                    content_type: "",
+                    body: Vec::new(),
+                    headers: vec![(ACCEPT_JSON.0, ACCEPT_JSON.1.into())],
+                    table,
+                })
+                .await?;
+            if resp.status != StatusCode::OK {
+                return Err(unexpected(table, filter, &resp));
+            }
+            let page: Value = serde_json::from_slice(&resp.body)
+                .map_err(|e| corrupt(table, filter, format!("query response: {e}")))?;
+            match page.get("value") {
+                Some(Value::Array(items)) => {
+                    for item in items {
+                        match item {
+                            Value::Object(m) => out.push(m.clone()),
+                            _ => return Err(corrupt(table, filter, "entity is not an object")),
+                        }
+                    }
+                }
+                _ => return Err(corrupt(table, filter, "query response without value")),
+            }
+            let npk = resp.header("x-ms-continuation-NextPartitionKey");
+            let nrk = resp.header("x-ms-continuation-NextRowKey");
+            match npk {
+                Some(npk) => next = Some((npk.to_owned(), nrk.map(str::to_owned))),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Inserts entities of one partition in changesets of ≤ 100. Per entity: `Some(true)`
+    /// inserted, `Some(false)` already there. A changeset rejected with 409 is retried entity
+    /// by entity (the changeset was atomic, so none of it was applied).
+    async fn insert_batched(
+        &self,
+        table: &'static str,
+        entities: &[Entity],
+    ) -> StoreResult<Vec<bool>> {
+        let mut out = Vec::with_capacity(entities.len());
+        for chunk in entities.chunks(batch::MAX_BATCH) {
+            let seed = self.nonce ^ self.seq.fetch_add(1, Ordering::Relaxed);
+            let values: Vec<Value> = chunk.iter().cloned().map(Value::Object).collect();
+            let (content_type, body) = batch::insert_changeset(&self.table_url(), &values, seed);
+            let resp = self
+                .call(Req {
+                    method: Method::POST,
+                    url: format!("{}/$batch", self.config.endpoint),
+                    query: String::new(),
+                    content_type: &content_type,
+                    body,
+                    headers: vec![(ACCEPT_JSON.0, ACCEPT_JSON.1.into())],
+                    table,
+                })
+                .await?;
+            if resp.status.as_u16() != 202 {
+                return Err(unexpected(table, "$batch", &resp));
+            }
+            let statuses = batch::statuses(&resp.body);
+            if statuses.len() == chunk.len() && statuses.iter().all(|s| (200..300).contains(s)) {
+                out.extend(std::iter::repeat_n(true, chunk.len()));
+            } else if statuses.contains(&409) {
+                for e in chunk {
+                    let key = e.get(RK).and_then(Value::as_str).unwrap_or_default();
+                    match self.insert_entity(table, key, e).await {
+                        Ok(_) => out.push(true),
+                        Err(StoreError::AlreadyExists { .. }) => out.push(false),
+                        Err(other) => return Err(other),
+                    }
+                }
+            } else {
+                return Err(match statuses.iter().find(|s| !(200..300).contains(*s)) {
+                    Some(s) if *s >= 500 => StoreError::Unavailable {
+                        table,
+                        detail: format!("$batch: operation failed with HTTP {s}"),
+                    },
+                    Some(s) => StoreError::Backend {
+                        table,
+                        detail: format!("$batch: operation failed with HTTP {s}"),
+                    },
+                    None => corrupt(table, "$batch", "unreadable batch response"),
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+const PK: &str = "PartitionKey";
+const RK: &str = "RowKey";
+
+fn row_key(m: &Entity) -> &str {
+    m.get(RK).and_then(Value::as_str).unwrap_or_default()
+}
+
+fn etag_of(table: &'static str, key: &str, resp: &Resp) -> StoreResult<String> {
+    resp.header("etag")
+        .map(str::to_owned)
+        .ok_or_else(|| corrupt(table, key, "write response without ETag"))
+}
+
+fn parse_entity(table: &'static str, key: &str, body: &[u8]) -> StoreResult<Entity> {
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(corrupt(table, key, "entity is not a JSON object")),
+        Err(e) => Err(corrupt(table, key, e.to_string())),
+    }
+}
+
+fn unexpected(table: &'static str, key: &str, resp: &Resp) -> StoreError {
+    let detail = format!("{key}: {}", resp.error_detail());
+    if resp.status.is_server_error() || resp.status == StatusCode::REQUEST_TIMEOUT {
+        StoreError::Unavailable { table, detail }
+    } else {
+        StoreError::Backend { table, detail }
+    }
+}
+
+fn corrupt(table: &'static str, key: &str, detail: impl Into<String>) -> StoreError {
+    StoreError::Corrupt {
+        table,
+        key: key.to_owned(),
+        detail: detail.into(),
+    }
+}
+
+/// Typed reads of entity properties, with errors naming the record.
+struct Props<'a> {
+    table: &'static str,
+    key: String,
+    m: &'a Entity,
+}
+
+impl<'a> Props<'a> {
+    fn new(table: &'static str, m: &'a Entity) -> Self {
+        let key = m.get(RK).and_then(Value::as_str).unwrap_or("?").to_owned();
+        Self { table, key, m }
+    }
+    fn err(&self, field: &str, what: &str) -> StoreError {
+        corrupt(self.table, &self.key, format!("{field}: {what}"))
+    }
+    fn opt_str(&self, field: &str) -> StoreResult<Option<String>> {
+        match self.m.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(self.err(field, "not a string")),
+        }
+    }
+    fn str(&self, field: &str) -> StoreResult<String> {
+        self.opt_str(field)?
+            .ok_or_else(|| self.err(field, "missing"))
+    }
+    fn opt_time(&self, field: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        self.opt_str(field)?
+            .map(|t| parse_time(&t).ok_or_else(|| self.err(field, "bad time")))
+            .transpose()
+    }
+    fn time(&self, field: &str) -> StoreResult<DateTime<Utc>> {
+        self.opt_time(field)?
+            .ok_or_else(|| self.err(field, "missing"))
+    }
+    fn opt_u32(&self, field: &str) -> StoreResult<Option<u32>> {
+        match self.m.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .map(Some)
+                .ok_or_else(|| self.err(field, "not a small non-negative integer")),
+        }
+    }
+    fn bool(&self, field: &str) -> StoreResult<bool> {
+        self.m
+            .get(field)
+            .and_then(Value::as_bool)
+            .ok_or_else(|| self.err(field, "missing or not a boolean"))
+    }
+    fn json(&self, field: &str) -> StoreResult<Value> {
+        serde_json::from_str(&self.str(field)?).map_err(|e| self.err(field, &e.to_string()))
+    }
+    fn etag(&self) -> StoreResult<Version> {
+        self.opt_str("odata.etag")?
+            .map(Version)
+            .ok_or_else(|| self.err("odata.etag", "missing"))
+    }
+}
+
+fn int32(table: &'static str, key: &str, field: &str, n: u32) -> StoreResult<Value> {
+    i32::try_from(n)
+        .map(Value::from)
+        .map_err(|_| StoreError::Backend {
+            table,
+            detail: format!("{key}: {field} {n} exceeds Int32"),
+        })
+}
+
+fn ledger_entity(e: &LedgerEntry) -> StoreResult<Entity> {
+    let mut m = Entity::new();
+    m.insert(PK.into(), P_LEDGER.into());
+    m.insert(RK.into(), encode_key(&e.occurrence_id).into());
+    m.insert("OccurrenceId".into(), e.occurrence_id.clone().into());
+    m.insert("InstanceId".into(), e.instance_id.clone().into());
+    m.insert("Schedule".into(), e.schedule.clone().into());
+    m.insert("Action".into(), e.action.as_str().into());
+    m.insert("At".into(), time_key(e.at).into());
+    m.insert("State".into(), e.state.as_str().into());
+    if let Some(t) = e.snoozed_until {
+        m.insert("SnoozedUntil".into(), time_key(t).into());
+    }
+    m.insert(
+        "Attempts".into(),
+        int32("ledger", &e.occurrence_id, "Attempts", e.attempts)?,
+    );
+    m.insert("Reason".into(), e.reason.clone().into());
+    if let Some(o) = &e.outcome {
+        m.insert("Outcome".into(), o.clone().into());
+    }
+    m.insert("UpdatedAt".into(), time_key(e.updated_at).into());
+    Ok(m)
+}
+
+fn ledger_from(m: &Entity, version: Option<Version>) -> StoreResult<Versioned<LedgerEntry>> {
+    let p = Props::new("ledger", m);
+    let action = p.str("Action")?;
+    let state = p.str("State")?;
+    let value = LedgerEntry {
+        occurrence_id: p.str("OccurrenceId")?,
+        instance_id: p.str("InstanceId")?,
+        schedule: p.str("Schedule")?,
+        action: LedgerAction::parse(&action).ok_or_else(|| p.err("Action", &action))?,
+        at: p.time("At")?,
+        state: LedgerState::parse(&state).ok_or_else(|| p.err("State", &state))?,
+        snoozed_until: p.opt_time("SnoozedUntil")?,
+        attempts: p
+            .opt_u32("Attempts")?
+            .ok_or_else(|| p.err("Attempts", "missing"))?,
+        reason: p.str("Reason")?,
+        outcome: p.opt_str("Outcome")?,
+        updated_at: p.time("UpdatedAt")?,
+    };
+    let version = match version {
+        Some(v) => v,
+        None => p.etag()?,
+    };
+    Ok(Versioned { value, version })
+}
+
+fn sort_ledger(v: &mut [Versioned<LedgerEntry>]) {
+    v.sort_by(|a, b| {
+        (a.value.at, &a.value.occurrence_id).cmp(&(b.value.at, &b.value.occurrence_id))
+    });
+}
+
+fn activity_from(m: &Entity) -> StoreResult<(String, Activity)> {
+    let p = Props::new("activity", m);
+    Ok((
+        p.str("InstanceId")?,
+        Activity {
+            at: p.time("At")?,
+            busy: p.bool("Busy")?,
+            details: p.json("Details")?,
+        },
+    ))
+}
+
+fn json_text(table: &'static str, key: &str, v: &Value) -> StoreResult<String> {
+    serde_json::to_string(v).map_err(|e| corrupt(table, key, e.to_string()))
+}
+
+#[async_trait]
+impl StateStore for TableStore {
+    async fn get_watermark(&self, scope: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        match self
+            .get_entity("watermark", P_WATERMARK, &encode_key(scope))
+            .await?
+        {
+            None => Ok(None),
+            Some((m, _)) => Props::new("watermark", &m).time("At").map(Some),
+        }
+    }
+
+    async fn set_watermark(
+        &self,
+        scope: &str,
+        expected: Option<DateTime<Utc>>,
+        new: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let rk = encode_key(scope);
+        let mut m = Entity::new();
+        m.insert(PK.into(), P_WATERMARK.into());
+        m.insert(RK.into(), rk.clone().into());
+        m.insert("Scope".into(), scope.into());
+        m.insert("At".into(), time_key(new).into());
+        let conflict = || StoreError::Conflict {
+            table: "watermark",
+            key: scope.to_owned(),
+        };
+        match expected {
+            None => match self.insert_entity("watermark", scope, &m).await {
+                Err(StoreError::AlreadyExists { .. }) => Err(conflict()),
+                other => other.map(|_| ()),
+            },
+            Some(old) => {
+                let Some((cur, etag)) = self.get_entity("watermark", P_WATERMARK, &rk).await?
+                else {
+                    return Err(conflict());
+                };
+                if Props::new("watermark", &cur).time("At")? != old {
+                    return Err(conflict());
+                }
+                match self.put_entity("watermark", scope, &m, Some(&etag)).await {
+                    Err(StoreError::NotFound { .. }) => Err(conflict()),
+                    other => other.map(|_| ()),
+                }
+            }
+        }
+    }
+
+    async fn get_entry(&self, occurrence_id: &str) -> StoreResult<Option<Versioned<LedgerEntry>>> {
+        match self
+            .get_entity("ledger", P_LEDGER, &encode_key(occurrence_id))
+            .await?
+        {
+            None => Ok(None),
+            Some((m, etag)) => ledger_from(&m, Some(Version(etag))).map(Some),
+        }
+    }
+
+    async fn insert_entry(&self, entry: &LedgerEntry) -> StoreResult<Version> {
+        self.insert_entity("ledger", &entry.occurrence_id, &ledger_entity(entry)?)
+            .await
+            .map(Version)
+    }
+
+    async fn insert_entries(&self, entries: &[LedgerEntry]) -> StoreResult<Vec<bool>> {
+        // A changeset may not touch one entity twice: later duplicates are "already there".
+        let mut seen = HashSet::new();
+        let mut unique = Vec::new();
+        let mut slots = Vec::with_capacity(entries.len());
+        for e in entries {
+            if seen.insert(e.occurrence_id.as_str()) {
+                slots.push(Some(unique.len()));
+                unique.push(ledger_entity(e)?);
+            } else {
+                slots.push(None);
+            }
+        }
+        let inserted = self.insert_batched("ledger", &unique).await?;
+        Ok(slots
+            .into_iter()
+            .map(|s| s.is_some_and(|i| inserted[i]))
+            .collect())
+    }
+
+    async fn update_entry(&self, entry: &LedgerEntry, expected: &Version) -> StoreResult<Version> {
+        self.put_entity(
+            "ledger",
+            &entry.occurrence_id,
+            &ledger_entity(entry)?,
+            Some(expected.as_str()),
+        )
+        .await
+        .map(Version)
+    }
+
+    async fn claim(
+        &self,
+        occurrence_id: &str,
+        expected: &Version,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Versioned<LedgerEntry>> {
+        let cur = self
+            .get_entry(occurrence_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                table: "ledger",
+                key: occurrence_id.to_owned(),
+            })?;
+        if cur.version != *expected {
+            return Err(StoreError::Conflict {
+                table: "ledger",
+                key: occurrence_id.to_owned(),
+            });
+        }
+        if !cur.value.state.is_claimable() {
+            return Err(StoreError::NotClaimable {
+                key: occurrence_id.to_owned(),
+                state: cur.value.state.as_str(),
+            });
+        }
+        let mut next = cur.value;
+        next.state = LedgerState::Executing;
+        next.attempts = next.attempts.saturating_add(1);
+        next.updated_at = now;
+        // The If-Match makes this the single winner among racers holding `expected`.
+        let version = match self.update_entry(&next, expected).await {
+            Err(StoreError::NotFound { table, key }) => Err(StoreError::Conflict { table, key }),
+            other => other,
+        }?;
+        Ok(Versioned {
+            value: next,
+            version,
+        })
+    }
+
+    async fn entries_for_instance(
+        &self,
+        instance_id: &str,
+    ) -> StoreResult<Vec<Versioned<LedgerEntry>>> {
+        let filter = format!(
+            "PartitionKey eq {} and InstanceId eq {}",
+            lit(P_LEDGER),
+            lit(instance_id)
+        );
+        let mut out = self
+            .query("ledger", &filter)
+            .await?
+            .iter()
+            .map(|m| ledger_from(m, None))
+            .collect::<StoreResult<Vec<_>>>()?;
+        sort_ledger(&mut out);
+        Ok(out)
+    }
+
+    async fn entries_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<Versioned<LedgerEntry>>> {
+        let filter = format!(
+            "PartitionKey eq {} and At ge {} and At lt {}",
+            lit(P_LEDGER),
+            lit(&time_key(from)),
+            lit(&time_key(to))
+        );
+        let mut out = self
+            .query("ledger", &filter)
+            .await?
+            .iter()
+            .map(|m| ledger_from(m, None))
+            .collect::<StoreResult<Vec<_>>>()?;
+        sort_ledger(&mut out);
+        Ok(out)
+    }
+
+    async fn mark_notified(&self, occurrence_id: &str, lead_minutes: u32) -> StoreResult<bool> {
+        let key = format!("{occurrence_id}/{lead_minutes}");
+        let mut m = Entity::new();
+        m.insert(PK.into(), P_NOTIFIED.into());
+        m.insert(
+            RK.into(),
+            format!("{}!{lead_minutes}", encode_key(occurrence_id)).into(),
+        );
+        m.insert("OccurrenceId".into(), occurrence_id.into());
+        m.insert(
+            "LeadMinutes".into(),
+            int32("notified", &key, "LeadMinutes", lead_minutes)?,
+        );
+        match self.insert_entity("notified", &key, &m).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn append_dismissal(&self, d: &Dismissal) -> StoreResult<()> {
+        let rk = format!(
+            "{}!{}!{}",
+            encode_key(&d.occurrence_id),
+            time_key(d.at),
+            self.unique()
+        );
+        let mut m = Entity::new();
+        m.insert(PK.into(), P_DISMISSAL.into());
+        m.insert(RK.into(), rk.into());
+        m.insert("OccurrenceId".into(), d.occurrence_id.clone().into());
+        match d.choice {
+            DismissalChoice::Skip => {
+                m.insert("Choice".into(), "skip".into());
+            }
+            DismissalChoice::Snooze { minutes } => {
+                m.insert("Choice".into(), "snooze".into());
+                m.insert(
+                    "SnoozeMinutes".into(),
+                    int32("dismissal", &d.occurrence_id, "SnoozeMinutes", minutes)?,
+                );
+            }
+        }
+        m.insert("RequestedBy".into(), d.requested_by.clone().into());
+        m.insert("Accepted".into(), d.accepted.into());
+        m.insert("Reason".into(), d.reason.clone().into());
+        m.insert("At".into(), time_key(d.at).into());
+        self.insert_entity("dismissal", &d.occurrence_id, &m)
+            .await
+            .map(|_| ())
+    }
+
+    async fn dismissals(&self, occurrence_id: &str) -> StoreResult<Vec<Dismissal>> {
+        let prefix = encode_key(occurrence_id);
+        // Row keys are `{id}!{time}!{unique}`; '"' is the character right after '!'.
+        let filter = format!(
+            "PartitionKey eq {} and RowKey ge {} and RowKey lt {}",
+            lit(P_DISMISSAL),
+            lit(&format!("{prefix}!")),
+            lit(&format!("{prefix}\""))
+        );
+        let mut rows = self.query("dismissal", &filter).await?;
+        rows.sort_by(|a, b| row_key(a).cmp(row_key(b)));
+        rows.iter()
+            .map(|m| {
+                let p = Props::new("dismissal", m);
+                let choice = match (p.str("Choice")?.as_str(), p.opt_u32("SnoozeMinutes")?) {
+                    ("skip", _) => DismissalChoice::Skip,
+                    ("snooze", Some(minutes)) => DismissalChoice::Snooze { minutes },
+                    (other, _) => return Err(p.err("Choice", other)),
+                };
+                Ok(Dismissal {
+                    occurrence_id: p.str("OccurrenceId")?,
+                    choice,
+                    requested_by: p.str("RequestedBy")?,
+                    accepted: p.bool("Accepted")?,
+                    reason: p.str("Reason")?,
+                    at: p.time("At")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn set_override(&self, instance_id: &str, schedules: &Value) -> StoreResult<()> {
+        let mut m = Entity::new();
+        m.insert(PK.into(), P_OVERRIDE.into());
+        m.insert(RK.into(), encode_key(instance_id).into());
+        m.insert("InstanceId".into(), instance_id.into());
+        m.insert(
+            "Schedules".into(),
+            json_text("override", instance_id, schedules)?.into(),
+        );
+        self.put_entity("override", instance_id, &m, None)
+            .await
+            .map(|_| ())
+    }
+
+    async fn get_override(&self, instance_id: &str) -> StoreResult<Option<Value>> {
+        match self
+            .get_entity("override", P_OVERRIDE, &encode_key(instance_id))
+            .await?
+        {
+            None => Ok(None),
+            Some((m, _)) => Props::new("override", &m).json("Schedules").map(Some),
+        }
+    }
+
+    async fn delete_override(&self, instance_id: &str) -> StoreResult<bool> {
+        self.delete_entity(
+            "override",
+            instance_id,
+            P_OVERRIDE,
+            &encode_key(instance_id),
+        )
+        .await
+    }
+
+    async fn list_overrides(&self) -> StoreResult<Vec<Override>> {
+        let rows = self
+            .query("override", &format!("PartitionKey eq {}", lit(P_OVERRIDE)))
+            .await?;
+        let mut out = rows
+            .iter()
+            .map(|m| {
+                let p = Props::new("override", m);
+                Ok(Override {
+                    instance_id: p.str("InstanceId")?,
+                    schedules: p.json("Schedules")?,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        out.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
+        Ok(out)
+    }
+
+    async fn append_audit(&self, records: &[AuditRecord]) -> StoreResult<()> {
+        let entities = records
+            .iter()
+            .map(|r| {
+                let mut m = Entity::new();
+                m.insert(PK.into(), P_AUDIT.into());
+                m.insert(
+                    RK.into(),
+                    format!("{}!{}", time_key(r.at), self.unique()).into(),
+                );
+                m.insert("At".into(), time_key(r.at).into());
+                m.insert("Kind".into(), r.kind.clone().into());
+                if let Some(i) = &r.instance_id {
+                    m.insert("InstanceId".into(), i.clone().into());
+                }
+                if let Some(o) = &r.occurrence_id {
+                    m.insert("OccurrenceId".into(), o.clone().into());
+                }
+                m.insert("Message".into(), r.message.clone().into());
+                m.insert(
+                    "Details".into(),
+                    json_text("audit", &r.kind, &r.details)?.into(),
+                );
+                Ok(m)
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let inserted = self.insert_batched("audit", &entities).await?;
+        if inserted.iter().all(|b| *b) {
+            Ok(())
+        } else {
+            Err(StoreError::Backend {
+                table: "audit",
+                detail: "append: a unique row key already existed".into(),
+            })
+        }
+    }
+
+    async fn audit_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        let filter = format!(
+            "PartitionKey eq {} and RowKey ge {} and RowKey lt {}",
+            lit(P_AUDIT),
+            lit(&time_key(from)),
+            lit(&time_key(to))
+        );
+        let mut rows = self.query("audit", &filter).await?;
+        rows.sort_by(|a, b| row_key(a).cmp(row_key(b)));
+        rows.iter()
+            .map(|m| {
+                let p = Props::new("audit", m);
+                Ok(AuditRecord {
+                    at: p.time("At")?,
+                    kind: p.str("Kind")?,
+                    instance_id: p.opt_str("InstanceId")?,
+                    occurrence_id: p.opt_str("OccurrenceId")?,
+                    message: p.str("Message")?,
+                    details: p.json("Details")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn put_activity(&self, instance_id: &str, a: &Activity) -> StoreResult<bool> {
+        let rk = encode_key(instance_id);
+        let mut m = Entity::new();
+        m.insert(PK.into(), P_ACTIVITY.into());
+        m.insert(RK.into(), rk.clone().into());
+        m.insert("InstanceId".into(), instance_id.into());
+        m.insert("At".into(), time_key(a.at).into());
+        m.insert("Busy".into(), a.busy.into());
+        m.insert(
+            "Details".into(),
+            json_text("activity", instance_id, &a.details)?.into(),
+        );
+        for _ in 0..ACTIVITY_CAS_ROUNDS {
+            let result = match self.get_entity("activity", P_ACTIVITY, &rk).await? {
+                Some((cur, _)) if activity_from(&cur)?.1.at > a.at => return Ok(false),
+                Some((_, etag)) => {
+                    self.put_entity("activity", instance_id, &m, Some(&etag))
+                        .await
+                }
+                None => self.insert_entity("activity", instance_id, &m).await,
+            };
+            match result {
+                Ok(_) => return Ok(true),
+                Err(e) if e.is_conflict() || matches!(e, StoreError::NotFound { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Conflict {
+            table: "activity",
+            key: instance_id.to_owned(),
+        })
+    }
+
+    async fn get_activity(&self, instance_id: &str) -> StoreResult<Option<Activity>> {
+        match self
+            .get_entity("activity", P_ACTIVITY, &encode_key(instance_id))
+            .await?
+        {
+            None => Ok(None),
+            Some((m, _)) => activity_from(&m).map(|(_, a)| Some(a)),
+        }
+    }
+
+    async fn list_activity(&self) -> StoreResult<Vec<(String, Activity)>> {
+        let rows = self
+            .query("activity", &format!("PartitionKey eq {}", lit(P_ACTIVITY)))
+            .await?;
+        let mut out = rows
+            .iter()
+            .map(activity_from)
+            .collect::<StoreResult<Vec<_>>>()?;
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_follow_the_service_rules() {
+        for ok in ["curfew", "curfew123", "abc"] {
+            assert!(valid_table_name(ok), "{ok}");
+        }
+        for bad in ["ab", "1abc", "cur-few", "tables", &"a".repeat(64)] {
+            assert!(!valid_table_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn odata_literals_double_quotes() {
+        assert_eq!(lit("o'brien"), "'o''brien'");
+    }
+}
