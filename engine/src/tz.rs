@@ -96,9 +96,11 @@ pub(crate) enum LocalKind {
     Gap,
 }
 
+/// Zones already looked up, by lower-cased name (`None` caches a miss).
+type ZoneCache = std::sync::Mutex<HashMap<String, Option<(TimeZone, &'static str)>>>;
+
 fn load(iana: &str) -> Option<(TimeZone, &'static str)> {
-    static CACHE: OnceLock<std::sync::Mutex<HashMap<String, Option<(TimeZone, &'static str)>>>> =
-        OnceLock::new();
+    static CACHE: OnceLock<ZoneCache> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let key = iana.to_ascii_lowercase();
     if let Ok(map) = cache.lock() {
