@@ -12,58 +12,68 @@ pub const MAX_SCHEDULES_PER_INSTANCE: usize = 4;
 /// How far ahead `validate` looks for Start/Stop conflicts.
 pub const CONFLICT_LOOKAHEAD_DAYS: i64 = 366;
 
-/// One instance with its schedules compiled (index-aligned with `computeStartStop`).
-#[derive(Debug)]
-pub struct CompiledInstance<'a> {
-    /// The instance as read.
-    pub instance: &'a Instance,
+/// One instance with its schedules compiled (index-aligned with `computeStartStop`). It owns
+/// what it needs, so the raw JSON can be dropped as soon as it is compiled.
+#[derive(Debug, Clone)]
+pub struct CompiledInstance {
+    /// The compute's name.
+    pub name: String,
+    /// The compute's ARM id, when known.
+    pub id: Option<String>,
     /// `None` where the entry had an error.
     pub schedules: Vec<Option<Schedule>>,
 }
 
 /// The whole fleet compiled, with every problem found on the way.
-#[derive(Debug)]
-pub struct Fleet<'a> {
+#[derive(Debug, Default)]
+pub struct Fleet {
     /// Instances in input order.
-    pub instances: Vec<CompiledInstance<'a>>,
+    pub instances: Vec<CompiledInstance>,
     /// Problems with computes and schedules (errors and warnings).
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// Compiles one instance's schedules; problems are appended to `diagnostics`.
+pub fn compile_instance(inst: &Instance, diagnostics: &mut Vec<Diagnostic>) -> CompiledInstance {
+    if inst.schedules.len() > MAX_SCHEDULES_PER_INSTANCE {
+        diagnostics.push(Diagnostic::at(
+            &inst.name,
+            None,
+            Problem::warning(
+                "properties.properties.schedules.computeStartStop",
+                format!(
+                    "{} schedules; Azure allows at most {MAX_SCHEDULES_PER_INSTANCE} per instance (all are evaluated)",
+                    inst.schedules.len()
+                ),
+            ),
+        ));
+    }
+    let schedules = inst
+        .schedules
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            let c = schedule::compile(entry);
+            for p in c.problems {
+                diagnostics.push(Diagnostic::at(&inst.name, Some(i), p));
+            }
+            c.schedule
+        })
+        .collect();
+    CompiledInstance {
+        name: inst.name.clone(),
+        id: inst.id.clone(),
+        schedules,
+    }
+}
+
 /// Compiles every schedule of every instance; bad entries become diagnostics, never failures.
-pub fn compile(inventory: &Inventory) -> Fleet<'_> {
+pub fn compile(inventory: &Inventory) -> Fleet {
     let mut diagnostics = inventory.problems.clone();
     let instances = inventory
         .instances
         .iter()
-        .map(|inst| {
-            if inst.schedules.len() > MAX_SCHEDULES_PER_INSTANCE {
-                diagnostics.push(Diagnostic::at(
-                    &inst.name,
-                    None,
-                    Problem::warning(
-                        "properties.properties.schedules.computeStartStop",
-                        format!(
-                            "{} schedules; Azure allows at most {MAX_SCHEDULES_PER_INSTANCE} per instance (all are evaluated)",
-                            inst.schedules.len()
-                        ),
-                    ),
-                ));
-            }
-            let schedules = inst
-                .schedules
-                .iter()
-                .enumerate()
-                .map(|(i, entry)| {
-                    let c = schedule::compile(entry);
-                    for p in c.problems {
-                        diagnostics.push(Diagnostic::at(&inst.name, Some(i), p));
-                    }
-                    c.schedule
-                })
-                .collect();
-            CompiledInstance { instance: inst, schedules }
-        })
+        .map(|inst| compile_instance(inst, &mut diagnostics))
         .collect();
     Fleet {
         instances,
@@ -88,7 +98,7 @@ pub struct Planned {
 
 /// The occurrences of one instance in `[from, to)`, Starts that share a minute with a Stop removed.
 pub fn plan_instance(
-    ci: &CompiledInstance<'_>,
+    ci: &CompiledInstance,
     index: usize,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
@@ -146,29 +156,34 @@ pub fn plan_instance(
 }
 
 /// Every occurrence of the fleet in `[from, to)`, sorted by time, then instance, then schedule.
-pub fn plan(fleet: &Fleet<'_>, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Planned> {
+pub fn plan(fleet: &Fleet, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Planned> {
     let mut all: Vec<Planned> = Vec::new();
     for (i, ci) in fleet.instances.iter().enumerate() {
         all.extend(plan_instance(ci, i, from, to));
     }
-    all.sort_by(|a, b| {
-        a.occurrence
-            .at
-            .cmp(&b.occurrence.at)
-            .then_with(|| {
-                fleet.instances[a.instance]
-                    .instance
-                    .name
-                    .cmp(&fleet.instances[b.instance].instance.name)
-            })
-            .then(a.instance.cmp(&b.instance))
-            .then(a.schedule.cmp(&b.schedule))
-    });
+    sort_planned(fleet, &mut all);
     all
 }
 
+/// Puts a plan in its stable order: time, instance name, instance index, schedule index.
+pub fn sort_planned(fleet: &Fleet, planned: &mut [Planned]) {
+    // Rank instances by name once, so the sort compares integers instead of strings.
+    let mut by_name: Vec<usize> = (0..fleet.instances.len()).collect();
+    by_name.sort_by(|&a, &b| {
+        fleet.instances[a]
+            .name
+            .cmp(&fleet.instances[b].name)
+            .then(a.cmp(&b))
+    });
+    let mut rank = vec![0u32; by_name.len()];
+    for (r, &i) in by_name.iter().enumerate() {
+        rank[i] = r as u32;
+    }
+    planned.sort_unstable_by_key(|p| (p.occurrence.at, rank[p.instance], p.schedule));
+}
+
 /// Validates the fleet: compile problems plus Start/Stop conflicts within a year of `reference`.
-pub fn validate(fleet: &Fleet<'_>, reference: DateTime<Utc>) -> Vec<Diagnostic> {
+pub fn validate(fleet: &Fleet, reference: DateTime<Utc>) -> Vec<Diagnostic> {
     let mut out = fleet.diagnostics.clone();
     let to = reference + Duration::days(CONFLICT_LOOKAHEAD_DAYS);
     for (i, ci) in fleet.instances.iter().enumerate() {
@@ -189,7 +204,7 @@ pub fn validate(fleet: &Fleet<'_>, reference: DateTime<Utc>) -> Vec<Diagnostic> 
                 }
                 reported.push((start, p.schedule));
                 out.push(Diagnostic::at(
-                    &ci.instance.name,
+                    &ci.name,
                     Some(start),
                     Problem::warning(
                         "action",

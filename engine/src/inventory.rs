@@ -47,6 +47,22 @@ pub struct Instance {
     pub tags: BTreeMap<String, String>,
     /// The raw `computeStartStop` entries, in order (index = schedule number).
     pub schedules: Vec<Value>,
+    /// The last operation ARM reports, to tell a user's manual start/stop from a schedule's.
+    pub last_operation: Option<LastOperation>,
+}
+
+/// ARM's `lastOperation` of a compute instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastOperation {
+    /// `Create`, `Start`, `Stop`, `Restart`, `Reimage`, `Delete`.
+    pub operation_name: Option<String>,
+    /// When it happened (RFC 3339).
+    pub operation_time: Option<String>,
+    /// `InProgress`, `Succeeded`, `CreateFailed`, …
+    pub operation_status: Option<String>,
+    /// `User`, `Schedule` or `IdleShutdown`: who caused it.
+    pub operation_trigger: Option<String>,
 }
 
 /// The fleet read from one input.
@@ -85,6 +101,7 @@ struct RawInstanceProps {
     created_by: Option<RawCreatedBy>,
     personal_compute_instance_settings: Option<RawPersonal>,
     schedules: Option<RawSchedules>,
+    last_operation: Option<LastOperation>,
 }
 
 #[derive(Deserialize)]
@@ -111,48 +128,149 @@ struct RawSchedules {
     compute_start_stop: Option<Vec<Value>>,
 }
 
-/// Reads an inventory from text. `source_name` names the input in messages and unnamed computes.
-pub fn parse(text: &str, source_name: &str) -> Result<Inventory, InventoryError> {
+/// One compute of the input, read on demand: an instance, a skipped compute type, or a problem.
+#[derive(Debug)]
+pub enum Item {
+    /// A compute instance.
+    Instance(Box<Instance>),
+    /// A compute of another type (the type), skipped.
+    Skipped(String),
+    /// A compute that could not be read.
+    Problem(Diagnostic),
+}
+
+/// How the computes sit in the input, for fallback names and JSON paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// One compute object.
+    Single,
+    /// A JSON array of computes.
+    Array,
+    /// An ARM list response: computes under `value`.
+    List,
+    /// YAML documents (one or more).
+    Yaml,
+}
+
+/// The computes of an input, split but not yet parsed, so that callers can read them one at a
+/// time (or from several threads) and drop each after use: a 100 000-instance fleet never has
+/// to be held as JSON trees at once.
+#[derive(Debug)]
+pub struct Items<'a> {
+    stem: String,
+    layout: Layout,
+    borrowed: Vec<&'a str>,
+    owned: Vec<String>,
+    ready: Vec<Instance>,
+}
+
+#[derive(Deserialize)]
+struct Top<'a> {
+    #[serde(borrow)]
+    value: Option<Vec<&'a RawValue>>,
+    #[serde(rename = "computeStartStop", borrow)]
+    compute_start_stop: Option<&'a RawValue>,
+    #[serde(borrow)]
+    properties: Option<&'a RawValue>,
+}
+
+impl<'a> Items<'a> {
+    /// How many computes the input holds.
+    pub fn len(&self) -> usize {
+        self.ready.len() + self.borrowed.len() + self.owned.len()
+    }
+
+    /// Whether the input holds no compute.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Reads compute `i` (0-based, input order).
+    pub fn read(&self, i: usize) -> Item {
+        if i < self.ready.len() {
+            return Item::Instance(Box::new(self.ready[i].clone()));
+        }
+        let j = i - self.ready.len();
+        let json = match self.borrowed.get(j) {
+            Some(text) => *text,
+            None => self.owned[j - self.borrowed.len()].as_str(),
+        };
+        let (fallback, path) = match self.layout {
+            Layout::Single => (self.stem.clone(), String::new()),
+            Layout::Array => (format!("{}[{j}]", self.stem), format!("[{j}]")),
+            Layout::List => (format!("{}[{j}]", self.stem), format!("value[{j}]")),
+            Layout::Yaml if self.len() == 1 => (self.stem.clone(), String::new()),
+            Layout::Yaml => (format!("{}[{j}]", self.stem), format!("document[{j}]")),
+        };
+        read_one(json, fallback, &path)
+    }
+}
+
+/// Splits an input into its computes without parsing them.
+pub fn items<'a>(text: &'a str, source_name: &str) -> Result<Items<'a>, InventoryError> {
     let stem = stem_of(source_name);
     let trimmed = text.trim_start();
-    let mut inv = Inventory::default();
     let unreadable = |message: String| InventoryError::Unreadable {
         source_name: source_name.to_string(),
         message,
     };
+    let mut out = Items {
+        stem,
+        layout: Layout::Single,
+        borrowed: Vec::new(),
+        owned: Vec::new(),
+        ready: Vec::new(),
+    };
     if trimmed.starts_with('[') {
-        let items: Vec<&RawValue> =
+        out.layout = Layout::Array;
+        let list: Vec<&'a RawValue> =
             serde_json::from_str(text).map_err(|e| unreadable(e.to_string()))?;
-        read_list(&mut inv, &items, &stem, "");
+        out.borrowed = list.into_iter().map(RawValue::get).collect();
     } else if trimmed.starts_with('{') {
-        let top: BTreeMap<String, &RawValue> =
-            serde_json::from_str(text).map_err(|e| unreadable(e.to_string()))?;
-        if let Some(value) = top.get("value") {
-            let items: Vec<&RawValue> =
-                serde_json::from_str(value.get()).map_err(|e| unreadable(format!("value: {e}")))?;
-            read_list(&mut inv, &items, &stem, "value");
-        } else if top.contains_key("computeStartStop") && !top.contains_key("properties") {
-            let schedules: Value =
-                serde_json::from_str(text).map_err(|e| unreadable(e.to_string()))?;
-            let entries = schedules
-                .get("computeStartStop")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            inv.instances.push(Instance {
-                name: stem,
-                schedules: entries,
+        let top: Top<'a> = serde_json::from_str(text).map_err(|e| unreadable(e.to_string()))?;
+        if let Some(list) = top.value {
+            out.layout = Layout::List;
+            out.borrowed = list.into_iter().map(RawValue::get).collect();
+        } else if let (Some(css), None) = (top.compute_start_stop, top.properties) {
+            // A bare `schedules` object: one instance named after the file.
+            let entries: Option<Vec<Value>> = serde_json::from_str(css.get())
+                .map_err(|e| unreadable(format!("computeStartStop: {e}")))?;
+            out.ready.push(Instance {
+                name: out.stem.clone(),
+                schedules: entries.unwrap_or_default(),
                 ..Instance::default()
             });
         } else {
-            read_one(&mut inv, text, stem, "");
+            out.borrowed.push(text);
         }
-    } else if trimmed.starts_with("null") && trimmed.trim_end() == "null" {
+    } else if trimmed.trim_end() == "null" {
         // A `schedules` value of null (as the SDK writes it): no instance, nothing to plan.
     } else {
-        read_yaml(&mut inv, text, &stem).map_err(unreadable)?;
+        out.layout = Layout::Yaml;
+        out.owned = read_yaml(text).map_err(unreadable)?;
+    }
+    Ok(out)
+}
+
+/// Reads an inventory from text. `source_name` names the input in messages and unnamed computes.
+pub fn parse(text: &str, source_name: &str) -> Result<Inventory, InventoryError> {
+    let items = items(text, source_name)?;
+    let mut inv = Inventory::default();
+    for i in 0..items.len() {
+        inv.add(items.read(i));
     }
     Ok(inv)
+}
+
+impl Inventory {
+    /// Adds one read compute to the inventory.
+    pub fn add(&mut self, item: Item) {
+        match item {
+            Item::Instance(i) => self.instances.push(*i),
+            Item::Skipped(kind) => *self.skipped.entry(kind).or_default() += 1,
+            Item::Problem(d) => self.problems.push(d),
+        }
+    }
 }
 
 fn stem_of(source_name: &str) -> String {
@@ -168,21 +286,14 @@ fn stem_of(source_name: &str) -> String {
     }
 }
 
-fn read_list(inv: &mut Inventory, items: &[&RawValue], stem: &str, prefix: &str) {
-    for (i, item) in items.iter().enumerate() {
-        let path = if prefix.is_empty() {
-            format!("[{i}]")
-        } else {
-            format!("{prefix}[{i}]")
-        };
-        read_one(inv, item.get(), format!("{stem}[{i}]"), &path);
+fn read_one(json: &str, fallback_name: String, path: &str) -> Item {
+    // Fast path without path tracking; on failure, parse again to name the JSON path.
+    if let Ok(raw) = serde_json::from_str::<RawCompute>(json) {
+        return push_compute(raw, fallback_name, path);
     }
-}
-
-fn read_one(inv: &mut Inventory, json: &str, fallback_name: String, path: &str) {
     let de = &mut serde_json::Deserializer::from_str(json);
-    let raw: RawCompute = match serde_path_to_error::deserialize(de) {
-        Ok(r) => r,
+    match serde_path_to_error::deserialize::<_, RawCompute>(de) {
+        Ok(raw) => push_compute(raw, fallback_name, path),
         Err(e) => {
             // Name the compute if its name can still be found.
             let name = serde_json::from_str::<Value>(json)
@@ -190,15 +301,13 @@ fn read_one(inv: &mut Inventory, json: &str, fallback_name: String, path: &str) 
                 .and_then(|v| v.get("name").and_then(Value::as_str).map(str::to_string))
                 .unwrap_or(fallback_name);
             let field = join_path(path, &e.path().to_string());
-            inv.problems.push(Diagnostic::at(
+            Item::Problem(Diagnostic::at(
                 &name,
                 None,
                 Problem::error(field.clone(), format!("{field}: {}", e.inner())),
-            ));
-            return;
+            ))
         }
-    };
-    push_compute(inv, raw, fallback_name, path);
+    }
 }
 
 fn join_path(prefix: &str, inner: &str) -> String {
@@ -209,10 +318,10 @@ fn join_path(prefix: &str, inner: &str) -> String {
     }
 }
 
-fn push_compute(inv: &mut Inventory, raw: RawCompute, fallback_name: String, path: &str) {
+fn push_compute(raw: RawCompute, fallback_name: String, path: &str) -> Item {
     let Some(props) = raw.properties else {
         let name = raw.name.unwrap_or(fallback_name);
-        inv.problems.push(Diagnostic::at(
+        return Item::Problem(Diagnostic::at(
             &name,
             None,
             Problem::error(
@@ -220,17 +329,13 @@ fn push_compute(inv: &mut Inventory, raw: RawCompute, fallback_name: String, pat
                 "no 'properties': this is not a compute resource (expected the ARM compute shape)",
             ),
         ));
-        return;
     };
-    let props = Some(props);
-    let compute_type = props.as_ref().and_then(|p| p.compute_type.clone());
-    if let Some(t) = &compute_type {
+    if let Some(t) = &props.compute_type {
         if !t.eq_ignore_ascii_case("ComputeInstance") {
-            *inv.skipped.entry(t.clone()).or_default() += 1;
-            return;
+            return Item::Skipped(t.clone());
         }
     }
-    let ci = props.and_then(|p| p.properties);
+    let ci = props.properties;
     let name = raw
         .name
         .filter(|n| !n.is_empty())
@@ -273,45 +378,28 @@ fn push_compute(inv: &mut Inventory, raw: RawCompute, fallback_name: String, pat
             .schedules
             .and_then(|s| s.compute_start_stop)
             .unwrap_or_default();
+        instance.last_operation = ci.last_operation;
     }
-    inv.instances.push(instance);
+    Item::Instance(Box::new(instance))
 }
 
-fn read_yaml(inv: &mut Inventory, text: &str, stem: &str) -> Result<(), String> {
+/// YAML documents converted to the ARM compute shape, as JSON text.
+fn read_yaml(text: &str) -> Result<Vec<String>, String> {
     let mut docs = Vec::new();
-    for doc in serde_yaml_ng::Deserializer::from_str(text) {
+    for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
         let v = Value::deserialize(doc).map_err(|e| format!("YAML: {e}"))?;
-        if !v.is_null() {
-            docs.push(v);
+        if v.is_null() {
+            continue;
         }
+        let Some(obj) = v.as_object() else {
+            return Err(format!("YAML document {i} is not a mapping"));
+        };
+        docs.push(yaml_to_arm(obj).to_string());
     }
     if docs.is_empty() {
         return Err("empty document".to_string());
     }
-    let many = docs.len() > 1;
-    for (i, doc) in docs.into_iter().enumerate() {
-        let fallback = if many {
-            format!("{stem}[{i}]")
-        } else {
-            stem.to_string()
-        };
-        let Some(obj) = doc.as_object() else {
-            return Err(format!("document {i} is not a mapping"));
-        };
-        let compute = yaml_to_arm(obj);
-        let json = compute.to_string();
-        read_one(
-            inv,
-            &json,
-            fallback,
-            &if many {
-                format!("document[{i}]")
-            } else {
-                String::new()
-            },
-        );
-    }
-    Ok(())
+    Ok(docs)
 }
 
 /// Converts Azure ML CLI YAML (`compute_start_stop`, `trigger: {type, ...}`) to the ARM shape.

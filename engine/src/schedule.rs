@@ -113,6 +113,9 @@ pub(crate) fn parse_start_time(
     zone: &Zone,
 ) -> Result<(DateTime<Utc>, NaiveDateTime), String> {
     let t = text.trim();
+    if let Some(local) = fast_local(t) {
+        return Ok((dst::to_instant(zone, local).0, local));
+    }
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
         let utc = dt.with_timezone(&Utc);
         return Ok((utc, dst::wall(zone, utc)));
@@ -146,6 +149,31 @@ pub(crate) fn parse_start_time(
             "'{text}' is not a date-time (expected yyyy-MM-ddTHH:mm:ss, local to timeZone)"
         )),
     }
+}
+
+/// The common `yyyy-MM-ddTHH:mm:ss` (or space) without offset, read without chrono's format
+/// machinery; anything else returns `None` and takes the general path.
+fn fast_local(t: &str) -> Option<NaiveDateTime> {
+    let b = t.as_bytes();
+    if b.len() != 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b'T' || b[10] == b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?.and_hms_opt(
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    )
 }
 
 /// Reads one `computeStartStop` entry (ARM JSON) and compiles it.

@@ -161,6 +161,24 @@ pub fn windows_ids() -> Vec<&'static str> {
 /// Resolves a `timeZone` value: a Windows id (case-insensitive) or an IANA name.
 /// Returns `None` for a name neither table knows.
 pub fn resolve(name: &str) -> Option<Zone> {
+    // Fleets repeat a handful of names hundreds of thousands of times: remember them per thread.
+    thread_local! {
+        static RESOLVED: std::cell::RefCell<HashMap<String, Option<Zone>>> = Default::default();
+    }
+    if let Some(hit) = RESOLVED.with(|m| m.borrow().get(name).cloned()) {
+        return hit;
+    }
+    let zone = resolve_uncached(name);
+    RESOLVED.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() < 4096 {
+            m.insert(name.to_string(), zone.clone());
+        }
+    });
+    zone
+}
+
+fn resolve_uncached(name: &str) -> Option<Zone> {
     let trimmed = name.trim();
     if trimmed.is_empty() {
         return None;

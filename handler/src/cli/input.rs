@@ -5,18 +5,22 @@ use chrono::{DateTime, Utc};
 use curfew_engine::Inventory;
 use std::io::Read;
 
-/// Reads and parses an inventory from a path, or stdin for `-`.
-pub(crate) fn read_inventory(path: &str) -> anyhow::Result<Inventory> {
-    let text = if path == "-" {
+/// Reads an input file's text from a path, or stdin for `-`.
+pub(crate) fn read_text(path: &str) -> anyhow::Result<String> {
+    if path == "-" {
         let mut s = String::new();
         std::io::stdin()
             .read_to_string(&mut s)
             .context("reading the inventory from stdin")?;
-        s
+        Ok(s)
     } else {
-        std::fs::read_to_string(path).with_context(|| format!("reading inventory '{path}'"))?
-    };
-    Ok(curfew_engine::inventory::parse(&text, path)?)
+        std::fs::read_to_string(path).with_context(|| format!("reading inventory '{path}'"))
+    }
+}
+
+/// Reads and parses an inventory from a path, or stdin for `-`.
+pub(crate) fn read_inventory(path: &str) -> anyhow::Result<Inventory> {
+    Ok(curfew_engine::inventory::parse(&read_text(path)?, path)?)
 }
 
 /// Parses an RFC 3339 instant given on the command line.

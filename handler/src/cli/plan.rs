@@ -1,12 +1,14 @@
 //! `curfew plan`: every occurrence of an inventory's schedules in a window.
 
-use super::input::{parse_instant, read_inventory};
+use super::input::{parse_instant, read_text};
 use super::Format;
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use curfew_engine::fleet::{self, Fleet, Planned};
+use curfew_engine::inventory::{self, Item, Items};
 use curfew_engine::tz::Zone;
 use curfew_engine::{Severity, Shift};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
@@ -139,15 +141,12 @@ pub(crate) fn run(args: &PlanArgs) -> anyhow::Result<ExitCode> {
     if to < from {
         anyhow::bail!("--to {} is before --from {}", args.to, args.from);
     }
-    let inventory = read_inventory(&args.inventory)?;
-    let fleet = fleet::compile(&inventory);
-    let planned = fleet::plan(&fleet, from, to);
+    let text = read_text(&args.inventory)?;
+    let items = inventory::items(&text, &args.inventory)?;
+    let (fleet, planned, skipped) = plan_parallel(&items, from, to);
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    match args.format {
-        Format::Json => write_json(&mut out, &fleet, &planned)?,
-        Format::Text => write_text(&mut out, &fleet, &planned)?,
-    }
+    write_plan(&mut out, &fleet, &planned, args.format)?;
     out.flush()?;
     let mut errors = 0;
     for d in &fleet.diagnostics {
@@ -156,7 +155,7 @@ pub(crate) fn run(args: &PlanArgs) -> anyhow::Result<ExitCode> {
             eprintln!("error: {d}");
         }
     }
-    for (kind, n) in &inventory.skipped {
+    for (kind, n) in &skipped {
         eprintln!(
             "note: skipped {n} compute(s) of type {kind} (only ComputeInstance has schedules)"
         );
@@ -168,70 +167,273 @@ pub(crate) fn run(args: &PlanArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn write_json(out: &mut impl Write, fleet: &Fleet<'_>, planned: &[Planned]) -> anyhow::Result<()> {
-    out.write_all(b"[")?;
-    for (i, p) in planned.iter().enumerate() {
-        let ci = &fleet.instances[p.instance];
-        let Some(s) = ci.schedules[p.schedule].as_ref() else {
-            continue;
-        };
-        let (local, _) = local_text(p.occurrence.at, &s.zone);
-        let row = Row {
-            instance: &ci.instance.name,
-            schedule: p.schedule,
-            action: p.action,
-            at: utc_text(p.occurrence.at),
-            local,
-            time_zone: &s.time_zone,
-            iana: s.zone.iana(),
-            trigger: &s.trigger,
-            shift: p.occurrence.shift,
-            merged: p.occurrence.merged,
-            suppressed_starts: &p.suppressed,
-            note: note(p, &s.zone),
-        };
-        out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
-        serde_json::to_writer(&mut *out, &row)?;
-    }
-    out.write_all(if planned.is_empty() { b"]\n" } else { b"\n]\n" })?;
-    Ok(())
+/// What one worker thread produced from its slice of the input.
+#[derive(Default)]
+struct Part {
+    fleet: Fleet,
+    planned: Vec<Planned>,
+    skipped: BTreeMap<String, usize>,
 }
 
-fn write_text(out: &mut impl Write, fleet: &Fleet<'_>, planned: &[Planned]) -> anyhow::Result<()> {
+/// Reads, compiles and plans the computes on all cores; each compute's JSON tree is dropped as
+/// soon as it is compiled, so memory stays near the size of the input text.
+fn plan_parallel(
+    items: &Items<'_>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> (Fleet, Vec<Planned>, BTreeMap<String, usize>) {
+    let n = items.len();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |p| p.get())
+        .clamp(1, 8);
+    let per = n.div_ceil(threads).max(1);
+    let parts: Vec<Part> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .step_by(per)
+            .map(|start| {
+                s.spawn(move || {
+                    let mut part = Part::default();
+                    for i in start..(start + per).min(n) {
+                        match items.read(i) {
+                            Item::Instance(inst) => {
+                                let ci =
+                                    fleet::compile_instance(&inst, &mut part.fleet.diagnostics);
+                                let idx = part.fleet.instances.len();
+                                part.planned
+                                    .extend(fleet::plan_instance(&ci, idx, from, to));
+                                part.fleet.instances.push(ci);
+                            }
+                            Item::Skipped(kind) => *part.skipped.entry(kind).or_default() += 1,
+                            Item::Problem(d) => part.fleet.diagnostics.push(d),
+                        }
+                    }
+                    part
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let mut all = Part::default();
+    for part in parts {
+        let offset = all.fleet.instances.len();
+        all.planned.extend(part.planned.into_iter().map(|mut p| {
+            p.instance += offset;
+            p
+        }));
+        all.fleet.instances.extend(part.fleet.instances);
+        all.fleet.diagnostics.extend(part.fleet.diagnostics);
+        for (k, v) in part.skipped {
+            *all.skipped.entry(k).or_default() += v;
+        }
+    }
+    fleet::sort_planned(&all.fleet, &mut all.planned);
+    (all.fleet, all.planned, all.skipped)
+}
+
+/// Writes a JSON string, escaping only when needed (names and triggers almost never need it).
+fn write_str(out: &mut impl Write, s: &str) -> std::io::Result<()> {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.write_all(b"\"")?;
+        out.write_all(s.as_bytes())?;
+        out.write_all(b"\"")
+    } else {
+        serde_json::to_writer(&mut *out, s).map_err(std::io::Error::other)
+    }
+}
+
+/// Writes one row of `plan --format json` (the fields of [`Row`], in its order).
+fn write_row(out: &mut impl Write, row: &Row<'_>) -> std::io::Result<()> {
+    out.write_all(b"{\"instance\":")?;
+    write_str(out, row.instance)?;
+    write!(
+        out,
+        ",\"schedule\":{},\"action\":\"{}\",\"at\":\"{}\",\"local\":\"{}\",\"timeZone\":",
+        row.schedule, row.action, row.at, row.local
+    )?;
+    write_str(out, row.time_zone)?;
+    out.write_all(b",\"iana\":")?;
+    write_str(out, row.iana)?;
+    out.write_all(b",\"trigger\":")?;
+    write_str(out, row.trigger)?;
+    let shift = match row.shift {
+        Shift::None => "none",
+        Shift::Gap => "gap",
+        Shift::Fold => "fold",
+    };
+    write!(out, ",\"shift\":\"{shift}\"")?;
+    if row.merged > 0 {
+        write!(out, ",\"merged\":{}", row.merged)?;
+    }
+    if !row.suppressed_starts.is_empty() {
+        let list: Vec<String> = row.suppressed_starts.iter().map(usize::to_string).collect();
+        write!(out, ",\"suppressedStarts\":[{}]", list.join(","))?;
+    }
+    if let Some(note) = &row.note {
+        out.write_all(b",\"note\":")?;
+        write_str(out, note)?;
+    }
+    out.write_all(b"}")
+}
+
+/// Writes the whole plan; rows are rendered on all cores, then written in order.
+fn write_plan(
+    out: &mut impl Write,
+    fleet: &Fleet,
+    planned: &[Planned],
+    format: Format,
+) -> anyhow::Result<()> {
     let name_w = planned
         .iter()
-        .map(|p| fleet.instances[p.instance].instance.name.len())
+        .map(|p| fleet.instances[p.instance].name.len())
         .max()
         .unwrap_or(8)
         .max(8);
-    writeln!(
-        out,
-        "{:<20}  {:<31}  {:<name_w$}  {:>3}  {:<5}  TRIGGER",
-        "UTC", "LOCAL", "INSTANCE", "#", "ACTION"
-    )?;
-    for p in planned {
-        let ci = &fleet.instances[p.instance];
-        let Some(s) = ci.schedules[p.schedule].as_ref() else {
-            continue;
-        };
-        let (local, abbr) = local_text(p.occurrence.at, &s.zone);
-        let local = format!("{} {}", &local[..16].replace('T', " "), abbr);
-        write!(
+    match format {
+        Format::Json => out.write_all(b"[")?,
+        Format::Text => writeln!(
             out,
-            "{:<20}  {:<31}  {:<name_w$}  {:>3}  {:<5}  {} ({})",
-            utc_text(p.occurrence.at),
-            local,
-            ci.instance.name,
-            p.schedule,
-            p.action.to_string(),
-            s.trigger,
-            s.time_zone
-        )?;
-        if let Some(n) = note(p, &s.zone) {
-            write!(out, "  — {n}")?;
-        }
-        writeln!(out)?;
+            "{:<20}  {:<31}  {:<name_w$}  {:>3}  {:<5}  TRIGGER",
+            "UTC", "LOCAL", "INSTANCE", "#", "ACTION"
+        )?,
     }
-    writeln!(out, "{} occurrence(s)", planned.len())?;
+    // Render in blocks so that at most one block of output is held in memory at a time.
+    const BLOCK: usize = 16_384;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |p| p.get())
+        .clamp(1, 8);
+    for (b, block) in planned.chunks(BLOCK).enumerate() {
+        let per = block.len().div_ceil(threads).max(1);
+        let chunks: Vec<std::io::Result<Vec<u8>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = block
+                .chunks(per)
+                .enumerate()
+                .map(|(c, chunk)| {
+                    s.spawn(move || -> std::io::Result<Vec<u8>> {
+                        let mut buf = Vec::with_capacity(chunk.len() * 320);
+                        for (k, p) in chunk.iter().enumerate() {
+                            match format {
+                                Format::Json => {
+                                    let first = b == 0 && c == 0 && k == 0;
+                                    buf.write_all(if first { b"\n" } else { b",\n" })?;
+                                    json_line(&mut buf, fleet, p)?;
+                                }
+                                Format::Text => text_line(&mut buf, fleet, p, name_w)?,
+                            }
+                        }
+                        Ok(buf)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(std::io::Error::other("render thread panicked")))
+                })
+                .collect()
+        });
+        for chunk in chunks {
+            out.write_all(&chunk?)?;
+        }
+    }
+    match format {
+        Format::Json => out.write_all(if planned.is_empty() { b"]\n" } else { b"\n]\n" })?,
+        Format::Text => writeln!(out, "{} occurrence(s)", planned.len())?,
+    }
     Ok(())
+}
+
+fn json_line(out: &mut impl Write, fleet: &Fleet, p: &Planned) -> std::io::Result<()> {
+    let ci = &fleet.instances[p.instance];
+    let Some(s) = ci.schedules[p.schedule].as_ref() else {
+        return Ok(());
+    };
+    let (local, _) = local_text(p.occurrence.at, &s.zone);
+    let row = Row {
+        instance: &ci.name,
+        schedule: p.schedule,
+        action: p.action,
+        at: utc_text(p.occurrence.at),
+        local,
+        time_zone: &s.time_zone,
+        iana: s.zone.iana(),
+        trigger: &s.trigger,
+        shift: p.occurrence.shift,
+        merged: p.occurrence.merged,
+        suppressed_starts: &p.suppressed,
+        note: note(p, &s.zone),
+    };
+    write_row(out, &row)
+}
+
+fn text_line(
+    out: &mut impl Write,
+    fleet: &Fleet,
+    p: &Planned,
+    name_w: usize,
+) -> std::io::Result<()> {
+    let ci = &fleet.instances[p.instance];
+    let Some(s) = ci.schedules[p.schedule].as_ref() else {
+        return Ok(());
+    };
+    let (local, abbr) = local_text(p.occurrence.at, &s.zone);
+    let local = format!("{} {}", &local[..16].replace('T', " "), abbr);
+    write!(
+        out,
+        "{:<20}  {:<31}  {:<name_w$}  {:>3}  {:<5}  {} ({})",
+        utc_text(p.occurrence.at),
+        local,
+        ci.name,
+        p.schedule,
+        p.action.to_string(),
+        s.trigger,
+        s.time_zone
+    )?;
+    if let Some(n) = note(p, &s.zone) {
+        write!(out, "  — {n}")?;
+    }
+    writeln!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hand_written_rows_equal_serde_rows() {
+        let suppressed = [1usize, 3];
+        for (name, note, merged, sup) in [
+            ("gpu-01", None, 0, &suppressed[..0]),
+            (
+                "we\"ird\\name\u{1}",
+                Some("a \"note\"".to_string()),
+                2,
+                &suppressed[..],
+            ),
+        ] {
+            let row = Row {
+                instance: name,
+                schedule: 2,
+                action: curfew_engine::Action::Stop,
+                at: "2026-03-08T10:00:00Z".into(),
+                local: "2026-03-08T03:00:00-07:00".into(),
+                time_zone: "Pacific Standard Time",
+                iana: "America/Los_Angeles",
+                trigger: "Cron 30 2 * * *",
+                shift: Shift::Gap,
+                merged,
+                suppressed_starts: sup,
+                note,
+            };
+            let mut hand = Vec::new();
+            write_row(&mut hand, &row).unwrap();
+            assert_eq!(
+                String::from_utf8(hand).unwrap(),
+                serde_json::to_string(&row).unwrap()
+            );
+        }
+    }
 }
