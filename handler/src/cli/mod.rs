@@ -1,7 +1,7 @@
 //! Command-line interface: argument parsing, dispatch, and the stable exit codes.
 //!
-//! Exit codes: 0 success; 1 the input has errors (validate) or some schedules could not be
-//! planned (plan); 2 the input could not be read at all, or the arguments are wrong.
+//! Exit codes: 0 success (`plan` also when some schedules are bad: they are reported on stderr);
+//! 1 `validate` found errors; 2 the input could not be read at all, or the arguments are wrong.
 
 mod input;
 mod plan;

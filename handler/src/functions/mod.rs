@@ -1,7 +1,40 @@
-//! The Azure Functions custom handler (`curfew serve`): protocol, routes, bindings.
-//! Placeholder until the Functions issue lands.
+//! The Azure Functions custom handler (`curfew serve`): protocol, routes, bindings, hosting.
+//!
+//! Layout:
+//! - [`protocol`]: the `{Data, Metadata}` → `{Outputs, Logs, ReturnValue}` envelope and the
+//!   host's quirks (double-encoded strings, numbers as strings, offset-less timestamps).
+//! - [`messages`]: queue bodies (`Evaluate`, `Dismissals`, `Activity`), dismiss links, fan-out.
+//! - [`ports`]: the traits the governor implements (`TickHandler`, `DismissalSink`,
+//!   `ActivitySink`, `StatusSource`).
+//! - [`app`]: the router as a value, one route per function, failure semantics.
+//! - [`pages`]: the small HTML pages people read (Dismiss, Status).
+//! - [`config`]: settings as a pure function of strings; the table `infra/` must declare.
+//! - [`telemetry`]: stdout tracing, the per-invocation span, `traceparent`.
+//! - [`server`]: bind first, serve, graceful shutdown.
+//!
+//! The function folders (`functions/<Name>/function.json`), `host.json` and `infra/` are
+//! checked against this module by `tests/functions_consistency.rs`.
 
-/// Starts the custom handler. Not yet implemented: the Functions app is its own issue.
-pub(crate) fn serve(_port: Option<u16>) -> anyhow::Result<()> {
-    anyhow::bail!("`curfew serve` is not available yet (see the Functions app issue)")
+mod app;
+mod config;
+mod messages;
+mod pages;
+mod ports;
+mod protocol;
+mod server;
+mod telemetry;
+
+#[allow(unused_imports)] // the governor wiring will name these
+pub(crate) use ports::{ActivitySink, DismissalSink, PortError, Ports, StatusSource, TickHandler};
+
+/// Starts the custom handler on `port` (else `$FUNCTIONS_CUSTOMHANDLER_PORT`, else 8080)
+/// with no governor wired: protocol, Status and Logs work; evaluations say they cannot run.
+pub(crate) fn serve(port: Option<u16>) -> anyhow::Result<()> {
+    server::serve_with(port, Ports::default())
+}
+
+/// Starts the custom handler with the governor's implementations of the ports.
+#[allow(dead_code)] // called once the governor exists
+pub(crate) fn serve_with(port: Option<u16>, ports: Ports) -> anyhow::Result<()> {
+    server::serve_with(port, ports)
 }

@@ -1,0 +1,567 @@
+//! The router as a value (conventions §4): one `POST /{FunctionName}` per function, `GET /`
+//! for the host's readiness poll, and the failure semantics of design §11.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{json, Map, Value};
+use tracing::Instrument;
+
+use super::config::FunctionsConfig;
+use super::messages::{plan_tick, ActivityReport, DismissalRequest, EvaluateMessage, TickPlan};
+use super::pages;
+use super::ports::{PortError, Ports, Report, Scope, TickContext};
+use super::protocol::{
+    from_slice, HttpTrigger, InvocationRequest, InvocationResponse, OutputValue, ProtocolError,
+    TimerInfo,
+};
+use super::telemetry::{self, InvocationInfo, Telemetry, TraceParent, Trigger};
+
+/// Binding name of the timer trigger in `functions/Tick/function.json`.
+pub(crate) const TIMER: &str = "timer";
+/// Binding name of the Service Bus trigger in the queue functions.
+pub(crate) const MESSAGE: &str = "message";
+/// Binding name of the HTTP trigger.
+pub(crate) const REQ: &str = "req";
+/// Binding name of the HTTP response output.
+pub(crate) const RES: &str = "res";
+/// Output binding to the `Evaluate` queue (Tick's fan-out).
+pub(crate) const EVALUATE_OUT: &str = "evaluate";
+/// Output binding to the events topic (CloudEvents).
+pub(crate) const EVENTS_OUT: &str = "events";
+
+/// The functions of the app; each has a folder `functions/<Name>/` and a route `/<Name>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Function {
+    /// Timer, every minute: evaluate or fan out.
+    Tick,
+    /// Service Bus: evaluate one workspace.
+    Evaluate,
+    /// Service Bus: dismissals from ops workflows.
+    Dismissals,
+    /// Service Bus: activity reports from instances.
+    Activity,
+    /// HTTP: signed dismiss links.
+    Dismiss,
+    /// HTTP: fleet and handler status.
+    Status,
+}
+
+impl Function {
+    /// Every function, in route order.
+    pub(crate) const ALL: [Function; 6] = [
+        Self::Tick,
+        Self::Evaluate,
+        Self::Dismissals,
+        Self::Activity,
+        Self::Dismiss,
+        Self::Status,
+    ];
+
+    /// The name (folder and route).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Tick => "Tick",
+            Self::Evaluate => "Evaluate",
+            Self::Dismissals => "Dismissals",
+            Self::Activity => "Activity",
+            Self::Dismiss => "Dismiss",
+            Self::Status => "Status",
+        }
+    }
+
+    /// Its trigger kind.
+    pub(crate) fn trigger(self) -> Trigger {
+        match self {
+            Self::Tick => Trigger::Timer,
+            Self::Evaluate | Self::Dismissals | Self::Activity => Trigger::PubSub,
+            Self::Dismiss | Self::Status => Trigger::Http,
+        }
+    }
+}
+
+/// The clock used when the host sends no `Metadata.sys.UtcNow` (injected for tests).
+pub(crate) trait Clock: Send + Sync {
+    /// The current instant.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Everything a route needs; shared by all invocations.
+pub(crate) struct AppState {
+    /// Parsed configuration.
+    pub(crate) config: FunctionsConfig,
+    /// The governor's implementations (absent until wired).
+    pub(crate) ports: Ports,
+    /// Fallback clock.
+    pub(crate) clock: Arc<dyn Clock>,
+    /// Telemetry pipeline, flushed before each answer.
+    pub(crate) telemetry: Telemetry,
+    started: Instant,
+    started_at: DateTime<Utc>,
+    cold: AtomicBool,
+    invocations: AtomicU64,
+}
+
+impl AppState {
+    /// State for a process that started at `started` (monotonic) / `started_at` (wall clock).
+    pub(crate) fn new(
+        config: FunctionsConfig,
+        ports: Ports,
+        clock: Arc<dyn Clock>,
+        telemetry: Telemetry,
+        started: Instant,
+        started_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            config,
+            ports,
+            clock,
+            telemetry,
+            started,
+            started_at,
+            cold: AtomicBool::new(true),
+            invocations: AtomicU64::new(0),
+        }
+    }
+}
+
+/// The router: `GET /` and one `POST /{FunctionName}` per [`Function`].
+pub(crate) fn app(state: Arc<AppState>) -> Router {
+    let mut router = Router::new().route("/", get(ready));
+    for f in Function::ALL {
+        router = router.route(
+            &format!("/{}", f.name()),
+            post(
+                move |State(s): State<Arc<AppState>>, headers: HeaderMap, body: Bytes| {
+                    invoke(s, f, headers, body)
+                },
+            ),
+        );
+    }
+    router.with_state(state)
+}
+
+/// Readiness: the host polls `GET /` until it answers.
+async fn ready() -> &'static str {
+    "curfew ready"
+}
+
+/// How an invocation ended, deciding the status code to the host.
+#[derive(Debug)]
+enum Failure {
+    /// Can never succeed: 200, reason logged, the message completes.
+    Rejected(String),
+    /// May succeed later: 503, the host abandons and Service Bus redelivers.
+    Transient(String),
+}
+
+impl From<ProtocolError> for Failure {
+    fn from(e: ProtocolError) -> Self {
+        Self::Rejected(e.to_string())
+    }
+}
+
+impl From<PortError> for Failure {
+    fn from(e: PortError) -> Self {
+        match e {
+            PortError::Rejected(r) => Self::Rejected(r),
+            PortError::Transient(r) => Self::Transient(r),
+        }
+    }
+}
+
+/// Per-invocation facts handed to the function bodies.
+struct Ctx {
+    now: DateTime<Utc>,
+    invocation_id: Option<String>,
+}
+
+async fn invoke(state: Arc<AppState>, f: Function, headers: HeaderMap, body: Bytes) -> Response {
+    let invocation_id = headers
+        .get("x-azure-functions-invocationid")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let parent = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceParent::parse);
+    let coldstart = state.cold.swap(false, Ordering::Relaxed);
+    state.invocations.fetch_add(1, Ordering::Relaxed);
+    let span = telemetry::invocation_span(&InvocationInfo {
+        function: f.name(),
+        trigger: f.trigger(),
+        invocation_id: invocation_id.as_deref(),
+        coldstart,
+        parent: parent.as_ref(),
+    });
+    let started = Instant::now();
+    let (status, response) = async {
+        let mut resp = InvocationResponse::default();
+        let outcome = match from_slice::<InvocationRequest>(&body) {
+            Err(e) => Err(Failure::from(e)),
+            Ok(req) => {
+                let ctx = Ctx {
+                    now: req.host_now().unwrap_or_else(|| state.clock.now()),
+                    invocation_id: invocation_id.clone(),
+                };
+                run(&state, f, &req, &ctx, &mut resp).await
+            }
+        };
+        let status = match outcome {
+            Ok(()) => {
+                tracing::info!(
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "completed"
+                );
+                StatusCode::OK
+            }
+            Err(Failure::Rejected(reason)) => {
+                tracing::warn!(%reason, "rejected: completed without retry");
+                resp.log(format!("rejected (not retried): {reason}"));
+                StatusCode::OK
+            }
+            Err(Failure::Transient(reason)) => {
+                tracing::error!(%reason, "transient failure: the host will retry");
+                resp.log(format!("transient failure (will be retried): {reason}"));
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        };
+        (status, resp)
+    }
+    .instrument(span)
+    .await;
+    state.telemetry.flush();
+    json_response(status, &response)
+}
+
+fn json_response(status: StatusCode, body: &InvocationResponse) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+async fn run(
+    state: &AppState,
+    f: Function,
+    req: &InvocationRequest,
+    ctx: &Ctx,
+    resp: &mut InvocationResponse,
+) -> Result<(), Failure> {
+    match f {
+        Function::Tick => tick(state, req, ctx, resp).await,
+        Function::Evaluate => evaluate(state, req, ctx, resp).await,
+        Function::Dismissals => dismissals(state, req, ctx, resp).await,
+        Function::Activity => activity(state, req, ctx, resp).await,
+        Function::Dismiss => dismiss(state, req, ctx, resp).await,
+        Function::Status => status(state, req, ctx, resp).await,
+    }
+}
+
+fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn report(resp: &mut InvocationResponse, r: Report) {
+    for line in r.summary {
+        tracing::info!("{line}");
+        resp.log(line);
+    }
+    resp.push_messages(EVENTS_OUT, r.events);
+}
+
+fn delivery(req: &InvocationRequest) -> String {
+    let m = &req.metadata;
+    let id = m.message_id.as_ref().map_or("?", |i| i.get().as_str());
+    let n = m.delivery_count.as_ref().map_or(1, |c| *c.get());
+    format!("message {id}, delivery {n}")
+}
+
+async fn tick(
+    state: &AppState,
+    req: &InvocationRequest,
+    ctx: &Ctx,
+    resp: &mut InvocationResponse,
+) -> Result<(), Failure> {
+    let timer: TimerInfo = req.binding(TIMER)?;
+    let tick = TickContext {
+        now: ctx.now,
+        past_due: timer.past_due(),
+        last_fired: timer.last(),
+        invocation_id: ctx.invocation_id.clone(),
+    };
+    let late = if tick.past_due {
+        " (past due: catch-up applies)"
+    } else {
+        ""
+    };
+    resp.log(format!("tick at {}{late}", stamp(tick.now)));
+    let Some(port) = &state.ports.tick else {
+        tracing::warn!("no governor configured: nothing evaluated");
+        resp.log("no governor configured: nothing evaluated");
+        return Ok(());
+    };
+    let fleet = port.fleet(&tick).await?;
+    let threshold = state.config.fanout_threshold;
+    match plan_tick(&fleet, threshold, &tick) {
+        TickPlan::FanOut(messages) => {
+            let line = format!(
+                "fleet of {} instances in {} workspaces exceeds {threshold}: {} Evaluate messages sent",
+                fleet.instances(),
+                fleet.workspaces.len(),
+                messages.len()
+            );
+            tracing::info!("{line}");
+            resp.log(line);
+            resp.output(
+                EVALUATE_OUT,
+                OutputValue::messages(messages.iter().map(EvaluateMessage::to_json).collect()),
+            );
+        }
+        TickPlan::Inline => {
+            let r = port.evaluate(&Scope::Fleet, &tick).await?;
+            report(resp, r);
+        }
+    }
+    Ok(())
+}
+
+async fn evaluate(
+    state: &AppState,
+    req: &InvocationRequest,
+    ctx: &Ctx,
+    resp: &mut InvocationResponse,
+) -> Result<(), Failure> {
+    let body = req.json_body(MESSAGE)?;
+    let msg = EvaluateMessage::from_json(&body, &format!("Data.{MESSAGE}"))?;
+    resp.log(format!("evaluate {} ({})", msg.workspace, delivery(req)));
+    let Some(port) = &state.ports.tick else {
+        return Err(Failure::Transient(
+            "no governor configured to evaluate workspaces".into(),
+        ));
+    };
+    let tick = TickContext {
+        now: ctx.now,
+        past_due: false,
+        last_fired: None,
+        invocation_id: msg.tick_id.clone().or_else(|| ctx.invocation_id.clone()),
+    };
+    let r = port
+        .evaluate(&Scope::Workspace(msg.workspace.clone()), &tick)
+        .await?;
+    report(resp, r);
+    Ok(())
+}
+
+async fn dismissals(
+    state: &AppState,
+    req: &InvocationRequest,
+    ctx: &Ctx,
+    resp: &mut InvocationResponse,
+) -> Result<(), Failure> {
+    let body = req.json_body(MESSAGE)?;
+    let d = DismissalRequest::from_json(&body, &format!("Data.{MESSAGE}"))?;
+    resp.log(format!("dismissal: {} ({})", d.describe(), delivery(req)));
+    let Some(port) = &state.ports.dismissals else {
+        return Err(Failure::Transient(
+            "no governor configured to record dismissals".into(),
+        ));
+    };
+    let r = port.dismiss(&d, ctx.now).await?;
+    report(resp, r);
+    Ok(())
+}
+
+async fn activity(
+    state: &AppState,
+    req: &InvocationRequest,
+    ctx: &Ctx,
+    resp: &mut InvocationResponse,
+) -> Result<(), Failure> {
+    let body = req.json_body(MESSAGE)?;
+    let a = ActivityReport::from_json(&body, &format!("Data.{MESSAGE}"))?;
+    resp.log(format!(
+        "activity report from {} ({})",
+        a.instance,
+        delivery(req)
+    ));
+    let Some(port) = &state.ports.activity else {
+        return Err(Failure::Transient(
+            "no governor configured to record activity".into(),
+        ));
+    };
+    let r = port.record(&a, ctx.now).await?;
+    report(resp, r);
+    Ok(())
+}
+
+/// `Dismiss`: GET shows what the link will do and a confirm button (link scanners and chat
+/// previews follow GETs, so a GET never changes anything); POST records the dismissal.
+/// Every answer is a readable page; the envelope is 200 so the host relays the page.
+async fn dismiss(
+    state: &AppState,
+    req: &InvocationRequest,
+    ctx: &Ctx,
+    resp: &mut InvocationResponse,
+) -> Result<(), Failure> {
+    let http: HttpTrigger = match req.binding(REQ) {
+        Ok(h) => h,
+        Err(e) => {
+            resp.output(
+                RES,
+                pages::html(400, "Bad request", "<p>The request could not be read.</p>"),
+            );
+            return Err(e.into());
+        }
+    };
+    let d = match DismissalRequest::from_link(&http) {
+        Ok(d) => d,
+        Err(e) => {
+            resp.log(format!("bad dismiss link: {e}"));
+            tracing::warn!(error = %e, "bad dismiss link");
+            resp.output(
+                RES,
+                pages::html(400, "This link is incomplete", "<p>The link is missing a part or was changed. Open it again from the notification, or ask your Curfew administrator.</p>"),
+            );
+            return Ok(());
+        }
+    };
+    let what = pages::escape(&d.describe());
+    if http.method() != "POST" {
+        resp.log(format!("dismiss link opened: {}", d.describe()));
+        let body = format!(
+            "<p>This will <strong>{what}</strong>.</p><form method=\"post\"><button type=\"submit\">Confirm</button></form>"
+        );
+        resp.output(RES, pages::html(200, "Confirm", &body));
+        return Ok(());
+    }
+    let Some(port) = &state.ports.dismissals else {
+        resp.log("no governor configured: dismissal not recorded");
+        resp.output(
+            RES,
+            pages::html(503, "Not available", "<p>Curfew cannot record dismissals right now: it is not fully configured. The shutdown has <strong>not</strong> been dismissed.</p>"),
+        );
+        return Ok(());
+    };
+    match port.dismiss(&d, ctx.now).await {
+        Ok(r) => {
+            let lines: String = r
+                .summary
+                .iter()
+                .map(|l| format!("<p>{}</p>", pages::escape(l)))
+                .collect();
+            report(resp, r);
+            resp.output(
+                RES,
+                pages::html(200, "Done", &format!("<p>Recorded: {what}.</p>{lines}")),
+            );
+        }
+        Err(PortError::Rejected(reason)) => {
+            resp.log(format!("dismissal refused: {reason}"));
+            let body = format!(
+                "<p>Curfew did not accept this: {}.</p>",
+                pages::escape(&reason)
+            );
+            resp.output(RES, pages::html(403, "Not accepted", &body));
+        }
+        Err(PortError::Transient(reason)) => {
+            resp.log(format!("dismissal failed, caller may retry: {reason}"));
+            resp.output(
+                RES,
+                pages::html(503, "Try again", "<p>Curfew could not record this just now. Please open the link again in a minute.</p>"),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `Status`: what this handler is and how it is configured, plus the governor's fleet view
+/// when one is wired; JSON by default, HTML with `?format=html` or `Accept: text/html`.
+async fn status(
+    state: &AppState,
+    req: &InvocationRequest,
+    ctx: &Ctx,
+    resp: &mut InvocationResponse,
+) -> Result<(), Failure> {
+    let http: HttpTrigger = req.binding(REQ)?;
+    let explain = http.query("instance").filter(|s| !s.is_empty());
+    let fleet = match &state.ports.status {
+        None => Value::Null,
+        Some(port) => match port.status(explain, ctx.now).await {
+            Ok(m) => Value::Object(m),
+            Err(e) => json!({ "error": e.to_string() }),
+        },
+    };
+    let body = status_json(state, ctx.now, fleet);
+    let wants_html = http
+        .query("format")
+        .is_some_and(|f| f.eq_ignore_ascii_case("html"))
+        || http
+            .header("accept")
+            .is_some_and(|a| a.contains("text/html"));
+    let out = if wants_html {
+        pages::html(200, "Curfew status", &pages::json_table(&body))
+    } else {
+        pages::http_response(200, "application/json", body.to_string())
+    };
+    resp.log("status served");
+    resp.output(RES, out);
+    Ok(())
+}
+
+fn status_json(state: &AppState, now: DateTime<Utc>, fleet: Value) -> Value {
+    let mut m = Map::new();
+    m.insert("service".into(), "curfew".into());
+    m.insert("version".into(), env!("CARGO_PKG_VERSION").into());
+    m.insert("now".into(), stamp(now).into());
+    m.insert("startedAt".into(), stamp(state.started_at).into());
+    m.insert(
+        "uptimeSeconds".into(),
+        state.started.elapsed().as_secs().into(),
+    );
+    m.insert(
+        "invocations".into(),
+        state.invocations.load(Ordering::Relaxed).into(),
+    );
+    m.insert(
+        "functions".into(),
+        Function::ALL
+            .iter()
+            .map(|f| f.name())
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    m.insert("governor".into(), state.ports.describe());
+    m.insert(
+        "config".into(),
+        json!({
+            "fanoutThreshold": state.config.fanout_threshold,
+            "logLevel": state.config.log.to_string(),
+            "otlpExport": false,
+            "settings": state.config.settings_report(),
+        }),
+    );
+    m.insert("fleet".into(), fleet);
+    Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,149 @@
+//! The seams where the governor plugs into the Functions app (design §2).
+//!
+//! Each trait is one job the routes delegate; the governor, store and ARM adapters implement
+//! them later. A route whose port is absent says so honestly (Logs, Status), never fakes data.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use super::messages::{ActivityReport, DismissalRequest};
+
+/// The future a port returns (boxed so the traits stay object-safe).
+pub(crate) type PortFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, PortError>> + Send + 'a>>;
+
+/// Why a port could not do its job; decides the answer to the host (design §11).
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[cfg_attr(not(test), allow(dead_code))] // constructed by the governor's implementations
+pub(crate) enum PortError {
+    /// The input can never succeed (unknown workspace, not authorised, too late): the
+    /// invocation completes (2xx) with this reason logged, so it is not redelivered forever.
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// A dependency failed in a way a retry may fix (ARM 5xx/429, store conflict): answer 5xx
+    /// so the host abandons the message and Service Bus redelivers it.
+    #[error("transient failure: {0}")]
+    Transient(String),
+}
+
+/// One workspace of the fleet, with how many compute instances it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WorkspaceRef {
+    /// ARM id of the workspace.
+    pub(crate) id: String,
+    /// Compute instances in it at discovery.
+    pub(crate) instances: usize,
+}
+
+/// The workspaces in scope at one tick.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Fleet {
+    /// Workspaces in a stable order.
+    pub(crate) workspaces: Vec<WorkspaceRef>,
+}
+
+impl Fleet {
+    /// Total compute instances.
+    pub(crate) fn instances(&self) -> usize {
+        self.workspaces.iter().map(|w| w.instances).sum()
+    }
+}
+
+/// What one evaluation covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// The whole fleet, inside `Tick` (small fleets).
+    Fleet,
+    /// One workspace (an `Evaluate` message).
+    Workspace(String),
+}
+
+/// The facts of one tick that the governor needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TickContext {
+    /// "now": the host's clock when it sent one.
+    pub(crate) now: DateTime<Utc>,
+    /// The timer fired late (normal: catch-up handles it).
+    pub(crate) past_due: bool,
+    /// The previous firing as the host recorded it (`ScheduleStatus.Last`), when it did.
+    pub(crate) last_fired: Option<DateTime<Utc>>,
+    /// Host invocation id, for correlation.
+    pub(crate) invocation_id: Option<String>,
+}
+
+/// What an evaluation did: a short summary for `Logs` and CloudEvents to publish.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Report {
+    /// Human lines, e.g. "stopped 3, started 1, 2 pending notifications".
+    pub(crate) summary: Vec<String>,
+    /// CloudEvents 1.0 JSON objects for the events topic.
+    pub(crate) events: Vec<Map<String, Value>>,
+}
+
+/// Evaluates schedules and applies the plan: `Tick` and `Evaluate`.
+pub(crate) trait TickHandler: Send + Sync {
+    /// Discovers the workspaces in scope (one ARM list per scope), for the fan-out decision.
+    fn fleet<'a>(&'a self, tick: &'a TickContext) -> PortFuture<'a, Fleet>;
+    /// Evaluates `scope` at `tick.now` and executes the resulting plan.
+    fn evaluate<'a>(&'a self, scope: &'a Scope, tick: &'a TickContext) -> PortFuture<'a, Report>;
+}
+
+/// Authorises and records a dismissal (skip or snooze): `Dismissals` queue and `Dismiss` links.
+pub(crate) trait DismissalSink: Send + Sync {
+    /// Verifies (token or requester) and records the dismissal; `Rejected` for anything that
+    /// is not honoured (design §7).
+    fn dismiss<'a>(
+        &'a self,
+        request: &'a DismissalRequest,
+        now: DateTime<Utc>,
+    ) -> PortFuture<'a, Report>;
+}
+
+/// Records activity reports from instances (idle detection): `Activity` queue.
+pub(crate) trait ActivitySink: Send + Sync {
+    /// Stores the report.
+    fn record<'a>(
+        &'a self,
+        report: &'a ActivityReport,
+        now: DateTime<Utc>,
+    ) -> PortFuture<'a, Report>;
+}
+
+/// Fleet facts for `Status`: summary, next occurrences, savings, one instance explained.
+pub(crate) trait StatusSource: Send + Sync {
+    /// A JSON object merged into the status answer under `fleet`; `explain` names one instance.
+    fn status<'a>(
+        &'a self,
+        explain: Option<&'a str>,
+        now: DateTime<Utc>,
+    ) -> PortFuture<'a, Map<String, Value>>;
+}
+
+/// The governor's implementations, each absent until it is wired in.
+#[derive(Clone, Default)]
+pub(crate) struct Ports {
+    /// `Tick` / `Evaluate`.
+    pub(crate) tick: Option<Arc<dyn TickHandler>>,
+    /// `Dismissals` / `Dismiss`.
+    pub(crate) dismissals: Option<Arc<dyn DismissalSink>>,
+    /// `Activity`.
+    pub(crate) activity: Option<Arc<dyn ActivitySink>>,
+    /// `Status`'s fleet section.
+    pub(crate) status: Option<Arc<dyn StatusSource>>,
+}
+
+impl Ports {
+    /// Which ports are wired, for `Status`.
+    pub(crate) fn describe(&self) -> Value {
+        let state = |b: bool| if b { "configured" } else { "not configured" };
+        serde_json::json!({
+            "tick": state(self.tick.is_some()),
+            "dismissals": state(self.dismissals.is_some()),
+            "activity": state(self.activity.is_some()),
+            "status": state(self.status.is_some()),
+        })
+    }
+}

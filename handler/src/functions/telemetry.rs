@@ -1,0 +1,187 @@
+//! Telemetry per invocation (conventions §7): `tracing` to stdout as plain lines (the host
+//! collects the handler's stdout), one span per invocation with the OpenTelemetry `faas.*`
+//! attributes, continuing the host's W3C `traceparent`.
+
+use tracing::Span;
+use tracing_subscriber::filter::LevelFilter;
+
+use super::config::FunctionsConfig;
+
+/// The `faas.trigger` values of the OpenTelemetry semantic conventions that Curfew uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Trigger {
+    /// Timer trigger.
+    Timer,
+    /// Service Bus queue trigger (a message system: `pubsub`).
+    PubSub,
+    /// HTTP trigger.
+    Http,
+}
+
+impl Trigger {
+    /// The attribute value.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Timer => "timer",
+            Self::PubSub => "pubsub",
+            Self::Http => "http",
+        }
+    }
+}
+
+/// A parsed W3C `traceparent` header (`00-<trace-id>-<parent-id>-<flags>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TraceParent {
+    /// 32 lowercase hex digits, not all zero.
+    pub(crate) trace_id: String,
+    /// 16 lowercase hex digits, not all zero.
+    pub(crate) parent_id: String,
+    /// The sampled flag.
+    pub(crate) sampled: bool,
+}
+
+impl TraceParent {
+    /// Parses the header; `None` for anything malformed (then a new trace starts).
+    pub(crate) fn parse(header: &str) -> Option<Self> {
+        let mut parts = header.trim().split('-');
+        let (version, trace, parent, flags) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+        let zero = |s: &str| s.bytes().all(|b| b == b'0');
+        if !hex(version, 2) || version.eq_ignore_ascii_case("ff") || !hex(flags, 2) {
+            return None;
+        }
+        if version == "00" && parts.next().is_some() {
+            return None;
+        }
+        if !hex(trace, 32) || zero(trace) || !hex(parent, 16) || zero(parent) {
+            return None;
+        }
+        let flags = u8::from_str_radix(flags, 16).ok()?;
+        Some(Self {
+            trace_id: trace.to_ascii_lowercase(),
+            parent_id: parent.to_ascii_lowercase(),
+            sampled: flags & 1 == 1,
+        })
+    }
+}
+
+/// What is known about an invocation when it arrives.
+#[derive(Debug, Clone)]
+pub(crate) struct InvocationInfo<'a> {
+    /// Function name (`faas.name`).
+    pub(crate) function: &'a str,
+    /// Trigger kind (`faas.trigger`).
+    pub(crate) trigger: Trigger,
+    /// `X-Azure-Functions-InvocationId` (`faas.invocation_id`).
+    pub(crate) invocation_id: Option<&'a str>,
+    /// First invocation of this process (`faas.coldstart`).
+    pub(crate) coldstart: bool,
+    /// The host's trace context.
+    pub(crate) parent: Option<&'a TraceParent>,
+}
+
+/// Opens the span of one invocation. Attribute names follow the OpenTelemetry FaaS
+/// conventions so an OTLP exporter can pass them through unchanged.
+pub(crate) fn invocation_span(info: &InvocationInfo<'_>) -> Span {
+    let span = tracing::info_span!(
+        "invocation",
+        otel.name = info.function,
+        otel.kind = if info.trigger == Trigger::Http {
+            "server"
+        } else {
+            "consumer"
+        },
+        faas.name = info.function,
+        faas.trigger = info.trigger.as_str(),
+        faas.invocation_id = info.invocation_id.unwrap_or(""),
+        faas.coldstart = info.coldstart,
+        trace_id = tracing::field::Empty,
+        parent_span_id = tracing::field::Empty,
+    );
+    if let Some(p) = info.parent {
+        span.record("trace_id", p.trace_id.as_str());
+        span.record("parent_span_id", p.parent_id.as_str());
+    }
+    span
+}
+
+/// The installed telemetry pipeline; flushed before each response and at shutdown.
+#[derive(Debug, Default)]
+pub(crate) struct Telemetry {
+    _private: (),
+}
+
+impl Telemetry {
+    /// Pushes buffered spans and metrics out; a frozen serverless process would lose them.
+    /// Stdout lines are written synchronously, so without an exporter there is nothing to do.
+    pub(crate) fn flush(&self) {}
+
+    /// Flushes and stops exporters (graceful shutdown).
+    pub(crate) fn shutdown(&self) {
+        self.flush();
+    }
+}
+
+/// Installs the global subscriber: stdout lines, no colours, level from `CURFEW_LOG`; plus
+/// the OTLP layer when built with `otel` and `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+pub(crate) fn init(config: &FunctionsConfig) -> Telemetry {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_ansi(false)
+        .with_target(false)
+        .with_writer(std::io::stdout);
+    let level: LevelFilter = config.log;
+    let _ = tracing_subscriber::registry()
+        .with(level)
+        .with(fmt)
+        .try_init();
+    if let Some(endpoint) = &config.otlp_endpoint {
+        tracing::warn!(
+            %endpoint,
+            "OTEL_EXPORTER_OTLP_ENDPOINT is set but this build has no OTLP exporter"
+        );
+    }
+    Telemetry::default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traceparent_from_the_captured_host_headers() {
+        let p =
+            TraceParent::parse("00-bb2bd5eef54cb15a1506d0326d2489e7-d3f54c84c7034d76-00").unwrap();
+        assert_eq!(p.trace_id, "bb2bd5eef54cb15a1506d0326d2489e7");
+        assert_eq!(p.parent_id, "d3f54c84c7034d76");
+        assert!(!p.sampled);
+        assert!(
+            TraceParent::parse("00-bb2bd5eef54cb15a1506d0326d2489e7-d3f54c84c7034d76-01")
+                .unwrap()
+                .sampled
+        );
+    }
+
+    #[test]
+    fn malformed_traceparents_start_a_new_trace() {
+        for bad in [
+            "",
+            "00-00000000000000000000000000000000-d3f54c84c7034d76-01",
+            "00-bb2bd5eef54cb15a1506d0326d2489e7-0000000000000000-01",
+            "ff-bb2bd5eef54cb15a1506d0326d2489e7-d3f54c84c7034d76-01",
+            "00-bb2bd5eef54cb15a1506d0326d2489e-d3f54c84c7034d76-01",
+            "00-bb2bd5eef54cb15a1506d0326d2489e7-d3f54c84c7034d76-01-extra",
+            "00-xyz-d3f54c84c7034d76-01",
+        ] {
+            assert_eq!(TraceParent::parse(bad), None, "{bad}");
+        }
+        // A future version may append fields.
+        assert!(
+            TraceParent::parse("01-bb2bd5eef54cb15a1506d0326d2489e7-d3f54c84c7034d76-01-x")
+                .is_some()
+        );
+    }
+}

@@ -1,0 +1,308 @@
+//! The pieces of the Functions app agree: function folders, routes, binding names, host.json,
+//! queues/topics/app settings in `infra/`, and the packaging script. No Bicep compiler runs on
+//! the build machine, so `infra/` is checked textually.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(repo().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+fn json(rel: &str) -> Value {
+    serde_json::from_str(&read(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// All Bicep text under `infra/`.
+fn infra() -> String {
+    let mut out = String::new();
+    let mut dirs = vec![repo().join("infra")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "bicep") {
+                out.push_str(&std::fs::read_to_string(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Function folders that hold a `function.json`.
+fn folders() -> BTreeSet<String> {
+    std::fs::read_dir(repo().join("functions"))
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.unwrap().path();
+            p.join("function.json")
+                .exists()
+                .then(|| p.file_name().unwrap().to_string_lossy().into_owned())
+        })
+        .collect()
+}
+
+fn bindings(function: &str) -> Vec<Value> {
+    json(&format!("functions/{function}/function.json"))["bindings"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// The quoted strings of the `fn name(self)` match in the router: the routes.
+fn routes() -> BTreeSet<String> {
+    let src = read("handler/src/functions/app.rs");
+    let start = src
+        .find("pub(crate) fn name(self)")
+        .expect("Function::name in app.rs");
+    let body = &src[start..];
+    let body = &body[..body.find("\n    }\n").unwrap()];
+    body.split('"')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `pub(crate) const NAME: &str = "value";` in a source file.
+fn str_const(src: &str, name: &str) -> String {
+    let needle = format!("const {name}: &str = \"");
+    let at = src.find(&needle).unwrap_or_else(|| panic!("const {name}")) + needle.len();
+    src[at..src[at..].find('"').unwrap() + at].to_owned()
+}
+
+/// App settings the handler reads (`Origin::App` entries of `SETTINGS` in config.rs).
+fn handler_app_settings() -> Vec<String> {
+    let src = read("handler/src/functions/config.rs");
+    let table = &src[src.find("pub(crate) const SETTINGS").unwrap()..];
+    let table = &table[..table.find("];").unwrap()];
+    table
+        .split("Setting {")
+        .skip(1)
+        .filter(|entry| entry.contains("Origin::App"))
+        .map(|entry| {
+            let name = entry
+                .split("name:")
+                .nth(1)
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap()
+                .trim();
+            match name.strip_prefix('"') {
+                Some(lit) => lit.trim_end_matches('"').to_owned(),
+                None => str_const(&src, name),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn every_function_folder_has_a_route_and_every_route_a_folder() {
+    let folders = folders();
+    let routes = routes();
+    assert_eq!(
+        folders, routes,
+        "functions/<Name>/ folders vs Function::name() in app.rs"
+    );
+    assert_eq!(folders.len(), 6, "{folders:?}");
+}
+
+#[test]
+fn binding_names_match_the_handler() {
+    let app = read("handler/src/functions/app.rs");
+    let c = |n: &str| str_const(&app, n);
+    let expect: [(&str, &str, Vec<String>); 6] = [
+        (
+            "Tick",
+            "timerTrigger",
+            vec![c("TIMER"), c("EVALUATE_OUT"), c("EVENTS_OUT")],
+        ),
+        (
+            "Evaluate",
+            "serviceBusTrigger",
+            vec![c("MESSAGE"), c("EVENTS_OUT")],
+        ),
+        (
+            "Dismissals",
+            "serviceBusTrigger",
+            vec![c("MESSAGE"), c("EVENTS_OUT")],
+        ),
+        (
+            "Activity",
+            "serviceBusTrigger",
+            vec![c("MESSAGE"), c("EVENTS_OUT")],
+        ),
+        (
+            "Dismiss",
+            "httpTrigger",
+            vec![c("REQ"), c("RES"), c("EVENTS_OUT")],
+        ),
+        ("Status", "httpTrigger", vec![c("REQ"), c("RES")]),
+    ];
+    for (function, trigger, names) in expect {
+        let b = bindings(function);
+        let got: Vec<String> = b
+            .iter()
+            .map(|b| b["name"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(got, names, "{function}: binding names");
+        assert_eq!(b[0]["type"], trigger, "{function}: trigger type");
+        assert_eq!(b[0]["direction"], "in");
+        assert!(
+            b[1..].iter().all(|b| b["direction"] == "out"),
+            "{function}: outputs"
+        );
+    }
+    assert_eq!(
+        bindings("Tick")[0]["schedule"],
+        "0 * * * * *",
+        "every minute, seconds first"
+    );
+    assert_eq!(
+        bindings("Dismiss")[0]["authLevel"],
+        "anonymous",
+        "links carry their own token"
+    );
+    assert_eq!(
+        bindings("Dismiss")[0]["methods"],
+        serde_json::json!(["get", "post"])
+    );
+    assert_eq!(bindings("Status")[0]["authLevel"], "function");
+}
+
+#[test]
+fn every_queue_topic_and_connection_is_declared_in_infra() {
+    let infra = infra();
+    let mut checked = 0;
+    for f in folders() {
+        for b in bindings(&f) {
+            for key in ["queueName", "topicName"] {
+                if let Some(name) = b[key].as_str() {
+                    assert!(
+                        !name.contains('%'),
+                        "{f}: literal entity names only ({name})"
+                    );
+                    assert!(
+                        infra.contains(&format!("'{name}'")),
+                        "{f}: {key} {name} is not declared in infra/"
+                    );
+                    checked += 1;
+                }
+            }
+            if let Some(conn) = b["connection"].as_str() {
+                for part in ["fullyQualifiedNamespace", "credential", "clientId"] {
+                    let setting = format!("'{conn}__{part}'");
+                    assert!(
+                        infra.contains(&setting),
+                        "{f}: app setting {setting} missing in infra/"
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 10, "{checked}");
+}
+
+#[test]
+fn every_app_setting_the_handler_reads_is_declared_in_infra_and_the_local_example() {
+    let infra = infra();
+    let local = json("local.settings.json.example");
+    let settings = handler_app_settings();
+    assert!(settings.len() >= 8, "{settings:?}");
+    for s in &settings {
+        assert!(
+            infra.contains(&format!("name: '{s}'")),
+            "app setting {s} is not declared in infra/main.bicep"
+        );
+        assert!(
+            local["Values"].get(s).is_some(),
+            "{s} missing from local.settings.json.example"
+        );
+    }
+    for host_setting in [
+        "AzureWebJobsStorage__accountName",
+        "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    ] {
+        assert!(
+            infra.contains(&format!("name: '{host_setting}'")),
+            "{host_setting}"
+        );
+    }
+    assert_eq!(local["Values"]["FUNCTIONS_WORKER_RUNTIME"], "custom");
+}
+
+#[test]
+fn host_json_runs_the_custom_handler() {
+    let host = json("host.json");
+    assert_eq!(host["version"], "2.0");
+    let ch = &host["customHandler"];
+    assert_eq!(ch["description"]["defaultExecutablePath"], "curfew");
+    assert_eq!(ch["description"]["arguments"], serde_json::json!(["serve"]));
+    assert_eq!(ch["enableForwardingHttpRequest"], false);
+    assert_eq!(
+        host["extensionBundle"]["id"],
+        "Microsoft.Azure.Functions.ExtensionBundle"
+    );
+    assert_eq!(host["extensionBundle"]["version"], "[4.*, 5.0.0)");
+    assert!(host["extensions"]["serviceBus"].is_object());
+}
+
+#[test]
+fn the_custom_role_has_exactly_the_compute_actions() {
+    let role = read("infra/modules/compute-role.bicep");
+    let actions: BTreeSet<&str> = role
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("'Microsoft.MachineLearningServices/"))
+        .map(|l| l.trim_matches('\''))
+        .collect();
+    let expected: BTreeSet<&str> = [
+        "Microsoft.MachineLearningServices/workspaces/read",
+        "Microsoft.MachineLearningServices/workspaces/computes/read",
+        "Microsoft.MachineLearningServices/workspaces/computes/start/action",
+        "Microsoft.MachineLearningServices/workspaces/computes/stop/action",
+        "Microsoft.MachineLearningServices/workspaces/computes/restart/action",
+        "Microsoft.MachineLearningServices/workspaces/computes/updateIdleShutdownSetting/action",
+    ]
+    .into();
+    assert_eq!(actions, expected);
+    assert!(!role.contains('*'), "no wildcards in the custom role");
+    let main = infra();
+    for role in [
+        "storageTableDataContributor",
+        "serviceBusDataReceiver",
+        "serviceBusDataSender",
+        "keyVaultSecretsUser",
+    ] {
+        assert!(
+            main.contains(&format!("roles.{role})")),
+            "role assignment {role}"
+        );
+    }
+}
+
+#[test]
+fn packaging_ships_host_json_the_binary_and_every_function_folder() {
+    let script = read("scripts/package.sh");
+    for needle in [
+        "host.json",
+        "functions/",
+        "--release -p curfew",
+        "x86_64-unknown-linux",
+        "curfew-app.zip",
+    ] {
+        assert!(
+            script.contains(needle),
+            "scripts/package.sh should mention {needle}"
+        );
+    }
+}

@@ -1,0 +1,350 @@
+// Curfew: the Azure Functions app (custom handler `curfew serve`) and everything it uses.
+// Deploy into a resource group: see docs/deploy.md. Names of queues, the topic and app settings
+// are checked against functions/*/function.json and the handler by
+// handler/tests/functions_consistency.rs: change them together.
+targetScope = 'resourceGroup'
+
+@description('Region for every resource (must offer Flex Consumption).')
+param location string = resourceGroup().location
+
+@description('Short prefix for resource names (letters and digits, 3-11 characters).')
+@minLength(3)
+@maxLength(11)
+param prefix string = 'curfew'
+
+@description('Subscriptions Curfew governs (ids only). The compute role is assigned on each.')
+param targetSubscriptionIds array = []
+
+@description('Resource groups Curfew governs: [{ subscriptionId, resourceGroup }]. The compute role is assigned on each.')
+param targetResourceGroups array = []
+
+@description('HMAC key for signed dismiss links (base64 of 32 random bytes). Stored in Key Vault only.')
+@secure()
+param linkKey string
+
+@description('Fleet size (instances) above which Tick fans out one Evaluate message per workspace.')
+param fanoutThreshold int = 200
+
+@description('Log level of the handler: error, warn, info, debug, trace.')
+param logLevel string = 'info'
+
+@description('OTLP endpoint for OpenTelemetry export; empty turns export off.')
+param otlpEndpoint string = ''
+
+@description('Maximum instances of the function app.')
+param maximumInstanceCount int = 40
+
+var suffix = uniqueString(resourceGroup().id, prefix)
+var appName = '${prefix}-func-${suffix}'
+var storageName = toLower(take('${prefix}st${suffix}', 24))
+var deploymentContainer = 'app-package'
+var stateTable = 'curfew'
+var queueNames = [
+  'curfew-evaluate'
+  'curfew-dismissals'
+  'curfew-activity'
+]
+var eventsTopic = 'curfew-events'
+var scopes = concat(
+  map(targetSubscriptionIds, s => '/subscriptions/${s}'),
+  map(targetResourceGroups, g => '/subscriptions/${g.subscriptionId}/resourceGroups/${g.resourceGroup}')
+)
+
+// Built-in role definition ids.
+var roles = {
+  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+  serviceBusDataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
+  serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
+  keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
+  monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+}
+
+// ---- identity -------------------------------------------------------------------------------
+resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: '${prefix}-id-${suffix}'
+  location: location
+}
+
+// ---- storage: host state, deployment package, Curfew's state table ---------------------------
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  name: storageName
+  location: location
+  kind: 'StorageV2'
+  sku: { name: 'Standard_LRS' }
+  properties: {
+    minimumTlsVersion: 'TLS1_2'
+    allowBlobPublicAccess: false
+    allowSharedKeyAccess: false
+    supportsHttpsTrafficOnly: true
+  }
+}
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource packageContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: deploymentContainer
+}
+
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource table 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+  parent: tableService
+  name: stateTable
+}
+
+// ---- Service Bus: work queues and the events topic -------------------------------------------
+resource serviceBus 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
+  name: '${prefix}-sb-${suffix}'
+  location: location
+  sku: { name: 'Standard', tier: 'Standard' }
+  properties: {
+    disableLocalAuth: true
+    minimumTlsVersion: '1.2'
+  }
+}
+
+resource queues 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = [for q in queueNames: {
+  parent: serviceBus
+  name: q
+  properties: {
+    maxDeliveryCount: 10
+    lockDuration: 'PT5M'
+    deadLetteringOnMessageExpiration: true
+    defaultMessageTimeToLive: 'P14D'
+  }
+}]
+
+resource topic 'Microsoft.ServiceBus/namespaces/topics@2022-10-01-preview' = {
+  parent: serviceBus
+  name: eventsTopic
+  properties: {
+    defaultMessageTimeToLive: 'P14D'
+  }
+}
+
+// A subscription that keeps every event, so nothing is lost before consumers are wired.
+resource auditSubscription 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2022-10-01-preview' = {
+  parent: topic
+  name: 'audit'
+  properties: {
+    maxDeliveryCount: 10
+    deadLetteringOnMessageExpiration: true
+  }
+}
+
+// ---- monitoring ------------------------------------------------------------------------------
+resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+  name: '${prefix}-log-${suffix}'
+  location: location
+  properties: {
+    sku: { name: 'PerGB2018' }
+    retentionInDays: 30
+  }
+}
+
+resource insights 'Microsoft.Insights/components@2020-02-02' = {
+  name: '${prefix}-ai-${suffix}'
+  location: location
+  kind: 'web'
+  properties: {
+    Application_Type: 'web'
+    WorkspaceResourceId: logs.id
+    DisableLocalAuth: true
+  }
+}
+
+// ---- Key Vault: link-signing key -------------------------------------------------------------
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+  name: toLower(take('${prefix}kv${suffix}', 24))
+  location: location
+  properties: {
+    tenantId: subscription().tenantId
+    sku: { family: 'A', name: 'standard' }
+    enableRbacAuthorization: true
+    enableSoftDelete: true
+    softDeleteRetentionInDays: 30
+    enablePurgeProtection: true
+  }
+}
+
+resource linkKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'curfew-link-key'
+  properties: {
+    value: linkKey
+    contentType: 'HMAC-SHA256 key, base64'
+  }
+}
+
+// ---- the function app (Flex Consumption, Linux, custom handler) ------------------------------
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: '${prefix}-plan-${suffix}'
+  location: location
+  kind: 'functionapp'
+  sku: { name: 'FC1', tier: 'FlexConsumption' }
+  properties: { reserved: true }
+}
+
+resource app 'Microsoft.Web/sites@2024-04-01' = {
+  name: appName
+  location: location
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: { '${identity.id}': {} }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    keyVaultReferenceIdentity: identity.id
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storage.properties.primaryEndpoints.blob}${deploymentContainer}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identity.id
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: 512
+      }
+      runtime: { name: 'custom', version: '1.0' }
+    }
+    siteConfig: {
+      minTlsVersion: '1.2'
+      appSettings: [
+        { name: 'AzureWebJobsStorage__accountName', value: storage.name }
+        { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
+        { name: 'AzureWebJobsStorage__clientId', value: identity.properties.clientId }
+        { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: insights.properties.ConnectionString }
+        { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identity.properties.clientId};Authorization=AAD' }
+        { name: 'CURFEW_SERVICEBUS__fullyQualifiedNamespace', value: '${serviceBus.name}.servicebus.windows.net' }
+        { name: 'CURFEW_SERVICEBUS__credential', value: 'managedidentity' }
+        { name: 'CURFEW_SERVICEBUS__clientId', value: identity.properties.clientId }
+        { name: 'CURFEW_FANOUT_THRESHOLD', value: string(fanoutThreshold) }
+        { name: 'CURFEW_LOG', value: logLevel }
+        { name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: otlpEndpoint }
+        { name: 'OTEL_SERVICE_NAME', value: 'curfew' }
+        { name: 'CURFEW_SCOPES', value: join(scopes, ',') }
+        { name: 'CURFEW_TABLE_ENDPOINT', value: storage.properties.primaryEndpoints.table }
+        { name: 'CURFEW_LINK_KEY', value: '@Microsoft.KeyVault(SecretUri=${linkKeySecret.properties.secretUri})' }
+        { name: 'CURFEW_PUBLIC_BASE_URL', value: 'https://${appName}.azurewebsites.net/api' }
+        { name: 'AZURE_CLIENT_ID', value: identity.properties.clientId }
+      ]
+    }
+  }
+  dependsOn: [
+    packageContainer
+    queues
+    table
+  ]
+}
+
+// ---- least-privilege role assignments for the app's identity ---------------------------------
+// Host storage (leases, timer monitor) and the deployment package.
+resource storageBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, identity.id, roles.storageBlobDataOwner)
+  scope: storage
+  properties: {
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataOwner)
+  }
+}
+
+// Curfew's state store (ledger, dismissals, activity) in Table Storage.
+resource storageTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, identity.id, roles.storageTableDataContributor)
+  scope: storage
+  properties: {
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
+  }
+}
+
+resource busReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(serviceBus.id, identity.id, roles.serviceBusDataReceiver)
+  scope: serviceBus
+  properties: {
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
+  }
+}
+
+resource busSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(serviceBus.id, identity.id, roles.serviceBusDataSender)
+  scope: serviceBus
+  properties: {
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataSender)
+  }
+}
+
+resource vaultSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, identity.id, roles.keyVaultSecretsUser)
+  scope: vault
+  properties: {
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+  }
+}
+
+resource insightsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(insights.id, identity.id, roles.monitoringMetricsPublisher)
+  scope: insights
+  properties: {
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
+  }
+}
+
+// ---- the compute role on the target scopes ---------------------------------------------------
+module computeRole 'modules/compute-role.bicep' = {
+  name: 'curfew-compute-role'
+  scope: subscription()
+  params: {
+    roleName: 'Curfew compute operator (${prefix}-${suffix})'
+    assignableScopes: union([subscription().id], scopes)
+  }
+}
+
+module subscriptionAccess 'modules/compute-access-subscription.bicep' = [for s in targetSubscriptionIds: {
+  name: 'curfew-access-${uniqueString(s)}'
+  scope: subscription(s)
+  params: {
+    principalId: identity.properties.principalId
+    roleDefinitionId: computeRole.outputs.roleDefinitionId
+  }
+}]
+
+module resourceGroupAccess 'modules/compute-access-resource-group.bicep' = [for g in targetResourceGroups: {
+  name: 'curfew-access-${uniqueString(g.subscriptionId, g.resourceGroup)}'
+  scope: resourceGroup(g.subscriptionId, g.resourceGroup)
+  params: {
+    principalId: identity.properties.principalId
+    roleDefinitionId: computeRole.outputs.roleDefinitionId
+  }
+}]
+
+output functionAppName string = app.name
+output statusUrl string = 'https://${app.properties.defaultHostName}/api/Status'
+output serviceBusNamespace string = serviceBus.name
+output identityClientId string = identity.properties.clientId
+output deploymentContainerUrl string = '${storage.properties.primaryEndpoints.blob}${deploymentContainer}'
