@@ -10,7 +10,11 @@ fn root() -> PathBuf {
 }
 
 fn curfew(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_curfew")).args(args).current_dir(root()).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_curfew"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap()
 }
 
 fn curfew_stdin(args: &[&str], input: &[u8]) -> Output {
@@ -30,14 +34,23 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-const WINDOW: [&str; 4] = ["--from", "2026-03-07T00:00:00Z", "--to", "2026-03-10T00:00:00Z"];
+const WINDOW: [&str; 4] = [
+    "--from",
+    "2026-03-07T00:00:00Z",
+    "--to",
+    "2026-03-10T00:00:00Z",
+];
 
 fn plan_json(inventory: &str) -> Vec<Value> {
     let mut args = vec!["plan", "--inventory", inventory, "--format", "json"];
     args.extend(WINDOW);
     let out = curfew(&args);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    serde_json::from_slice::<Value>(&out.stdout).unwrap().as_array().unwrap().clone()
+    serde_json::from_slice::<Value>(&out.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 #[test]
@@ -45,14 +58,19 @@ fn plan_json_has_the_contract_fields_sorted_by_time() {
     let rows = plan_json("examples/fleet.json");
     assert!(rows.len() > 10);
     for r in &rows {
-        for key in ["instance", "schedule", "action", "at", "local", "timeZone", "iana"] {
+        for key in [
+            "instance", "schedule", "action", "at", "local", "timeZone", "iana",
+        ] {
             assert!(r.get(key).is_some(), "{key} missing in {r}");
         }
         assert!(r["at"].as_str().unwrap().ends_with('Z'));
         assert!(["Start", "Stop"].contains(&r["action"].as_str().unwrap()));
         let at = chrono::DateTime::parse_from_rfc3339(r["at"].as_str().unwrap()).unwrap();
         let local = chrono::DateTime::parse_from_rfc3339(r["local"].as_str().unwrap()).unwrap();
-        assert_eq!(at, local, "local is the same instant with the zone's offset");
+        assert_eq!(
+            at, local,
+            "local is the same instant with the zone's offset"
+        );
         let from = chrono::DateTime::parse_from_rfc3339(WINDOW[1]).unwrap();
         let to = chrono::DateTime::parse_from_rfc3339(WINDOW[3]).unwrap();
         assert!(at >= from && at < to, "[from, to)");
@@ -67,11 +85,20 @@ fn plan_json_has_the_contract_fields_sorted_by_time() {
     assert_eq!(gap["shift"], "gap");
     assert_eq!(gap["local"], "2026-03-08T03:00:00-07:00");
     assert_eq!(gap["iana"], "America/Los_Angeles");
-    assert!(gap["note"].as_str().unwrap().contains("02:30 does not exist"));
+    assert!(gap["note"]
+        .as_str()
+        .unwrap()
+        .contains("02:30 does not exist"));
     // Disabled schedules never fire; schedule indices count them.
     assert!(rows.iter().all(|r| r["instance"] != "cpu-london-paused"));
-    let typo: Vec<&Value> = rows.iter().filter(|r| r["instance"] == "gpu-typo").collect();
-    assert!(!typo.is_empty() && typo.iter().all(|r| r["schedule"] == 2), "bad schedules 0 and 1 are skipped, 2 still runs");
+    let typo: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["instance"] == "gpu-typo")
+        .collect();
+    assert!(
+        !typo.is_empty() && typo.iter().all(|r| r["schedule"] == 2),
+        "bad schedules 0 and 1 are skipped, 2 still runs"
+    );
 }
 
 #[test]
@@ -101,7 +128,9 @@ fn plan_reads_stdin_yaml_and_every_input_shape() {
     // A single compute resource, and a bare JSON array of computes.
     let single = plan_json("testdata/sdk/03_cron_1800_stop_pst.compute.json");
     assert_eq!(single.len(), 3);
-    let fleet: Value = serde_json::from_str(&std::fs::read_to_string(root().join("examples/fleet.json")).unwrap()).unwrap();
+    let fleet: Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("examples/fleet.json")).unwrap())
+            .unwrap();
     let array = serde_json::to_vec(&fleet["value"]).unwrap();
     let mut args = vec!["plan", "--inventory", "-", "--format", "json"];
     args.extend(WINDOW);
@@ -112,9 +141,17 @@ fn plan_reads_stdin_yaml_and_every_input_shape() {
 
 #[test]
 fn validate_exit_codes_are_0_1_2() {
-    let clean = curfew(&["validate", "testdata/sdk/01_weekly_fri_1530_ist_start.compute.json"]);
+    let clean = curfew(&[
+        "validate",
+        "testdata/sdk/01_weekly_fri_1530_ist_start.compute.json",
+    ]);
     assert_eq!(clean.status.code(), Some(0), "{}", text(&clean.stdout));
-    let bad = curfew(&["validate", "examples/fleet.json", "--from", "2026-03-01T00:00:00Z"]);
+    let bad = curfew(&[
+        "validate",
+        "examples/fleet.json",
+        "--from",
+        "2026-03-01T00:00:00Z",
+    ]);
     assert_eq!(bad.status.code(), Some(1));
     let missing = curfew(&["validate", "no/such/file.json"]);
     assert_eq!(missing.status.code(), Some(2));
@@ -125,35 +162,59 @@ fn validate_exit_codes_are_0_1_2() {
     assert_eq!(binary.status.code(), Some(2));
     for out in [&garbage, &binary] {
         let e = text(&out.stderr);
-        assert!(!e.contains("panicked") && !e.contains("RUST_BACKTRACE"), "{e}");
+        assert!(
+            !e.contains("panicked") && !e.contains("RUST_BACKTRACE"),
+            "{e}"
+        );
         assert_eq!(e.trim().lines().count(), 1, "one clear line: {e}");
     }
 }
 
 #[test]
 fn validate_json_names_instance_schedule_field_and_severity() {
-    let out = curfew(&["validate", "examples/fleet.json", "--format", "json", "--from", "2026-03-01T00:00:00Z"]);
+    let out = curfew(&[
+        "validate",
+        "examples/fleet.json",
+        "--format",
+        "json",
+        "--from",
+        "2026-03-01T00:00:00Z",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["errors"], 2);
     assert_eq!(report["skipped"]["AKS"], 1);
     let problems = report["problems"].as_array().unwrap();
-    let tz = problems.iter().find(|p| p["field"] == "cron.timeZone").unwrap();
+    let tz = problems
+        .iter()
+        .find(|p| p["field"] == "cron.timeZone")
+        .unwrap();
     assert_eq!(tz["instance"], "gpu-typo");
     assert_eq!(tz["schedule"], 1);
     assert_eq!(tz["severity"], "error");
-    let conflict = problems.iter().find(|p| p["severity"] == "warning").unwrap();
+    let conflict = problems
+        .iter()
+        .find(|p| p["severity"] == "warning")
+        .unwrap();
     assert_eq!(conflict["instance"], "gpu-seattle-night");
     assert!(conflict["message"].as_str().unwrap().contains("Stop wins"));
 }
 
 #[test]
 fn bad_arguments_are_one_clear_line_and_exit_2() {
-    let out = curfew(&["plan", "--inventory", "examples/fleet.json", "--from", "yesterday", "--to", "2026-03-10T00:00:00Z"]);
+    let out = curfew(&[
+        "plan",
+        "--inventory",
+        "examples/fleet.json",
+        "--from",
+        "yesterday",
+        "--to",
+        "2026-03-10T00:00:00Z",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         text(&out.stderr).trim(),
-        "curfew: --from 'yesterday' is not an RFC 3339 date-time such as 2026-03-08T00:00:00Z: input contains invalid characters"
+        "curfew: --from 'yesterday' is not an RFC 3339 date-time such as 2026-03-08T00:00:00Z"
     );
 }
 
@@ -161,5 +222,8 @@ fn bad_arguments_are_one_clear_line_and_exit_2() {
 fn version_names_the_zone_data() {
     let out = curfew(&["--version"]);
     let v = text(&out.stdout);
-    assert!(v.contains("IANA tzdb 2026f") && v.contains("CLDR 48.2.0"), "{v}");
+    assert!(
+        v.contains("IANA tzdb 2026f") && v.contains("CLDR 48.2.0"),
+        "{v}"
+    );
 }
