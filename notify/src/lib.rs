@@ -1,0 +1,1 @@
+//! Notifiers (placeholder until written).
