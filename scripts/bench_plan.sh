@@ -12,12 +12,13 @@ cargo build --release -q -p curfew
 bin=target/release/curfew
 echo "inventory: $inv ($(du -h "$inv" | cut -f1)), $n instances x 3 schedules, window 24 h"
 for fmt in json text; do
-  walls=(); rss=()
+  walls=(); rss=(); cpus=()
   for _ in $(seq "$runs"); do
-    out=$( { /usr/bin/time -f '%e %M' "$bin" plan --inventory "$inv" --from 2026-03-08T00:00:00Z --to 2026-03-09T00:00:00Z --format "$fmt" > bench-data/plan.out; } 2>&1 | tail -1)
-    walls+=("${out% *}"); rss+=("${out#* }")
+    out=$( { /usr/bin/time -f '%e %M %U %S' "$bin" plan --inventory "$inv" --from 2026-03-08T00:00:00Z --to 2026-03-09T00:00:00Z --format "$fmt" > bench-data/plan.out; } 2>&1 | tail -1)
+    read -r w m u s <<< "$out"
+    walls+=("$w"); rss+=("$m"); cpus+=("$(awk -v a="$u" -v b="$s" 'BEGIN{print a+b}')")
   done
   lines=$(wc -l < bench-data/plan.out)
   median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-  echo "plan --format $fmt: median wall $(median "${walls[@]}") s, median peak RSS $(( $(median "${rss[@]}") / 1024 )) MB over $runs runs ($lines output lines)"
+  echo "plan --format $fmt: median wall $(median "${walls[@]}") s, median CPU (user+sys) $(median "${cpus[@]}") s, median peak RSS $(( $(median "${rss[@]}") / 1024 )) MB over $runs runs ($lines output lines; load average $(cut -d' ' -f1 /proc/loadavg))"
 done
