@@ -74,12 +74,14 @@ impl DayRule for Calendar {
     }
 }
 
-/// Reads a list of small integers (`hours`, `minutes`, `monthDays`) into a bit set.
-fn int_set(
+/// Reads a list field into a bit set, one bit per item that `bit` accepts; items it rejects are
+/// reported as `field[i]: <item> <complaint>`. Absent, null or empty means "not given".
+fn bit_set(
     v: Option<&Value>,
     field: &str,
-    range: (u32, u32),
+    what: &str,
     problems: &mut Vec<Problem>,
+    bit: impl Fn(&Value) -> Result<u32, String>,
 ) -> Option<u64> {
     let items = match v {
         None | Some(Value::Null) => return None,
@@ -88,54 +90,53 @@ fn int_set(
         Some(other) => {
             problems.push(Problem::error(
                 field,
-                format!("expected a list of numbers, found {other}"),
+                format!("expected a list of {what}, found {other}"),
             ));
             return None;
         }
     };
     let mut bits = 0u64;
     for (i, item) in items.iter().enumerate() {
-        let n = match item {
-            Value::Number(n) => n.as_u64(),
-            Value::String(s) => s.trim().parse::<u64>().ok(),
-            _ => None,
-        };
-        match n {
-            Some(n) if n >= u64::from(range.0) && n <= u64::from(range.1) => bits |= 1 << n,
-            _ => problems.push(Problem::error(
+        match bit(item) {
+            Ok(b) => bits |= 1 << b,
+            Err(complaint) => problems.push(Problem::error(
                 format!("{field}[{i}]"),
-                format!("{item} out of range {}-{}", range.0, range.1),
+                format!("{item} {complaint}"),
             )),
         }
     }
     Some(bits)
 }
 
+/// Reads a list of small integers (`hours`, `minutes`, `monthDays`) into a bit set.
+fn int_set(
+    v: Option<&Value>,
+    field: &str,
+    range: (u32, u32),
+    problems: &mut Vec<Problem>,
+) -> Option<u64> {
+    bit_set(v, field, "numbers", problems, |item| {
+        let n = match item {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.trim().parse::<u64>().ok(),
+            _ => None,
+        };
+        match n {
+            Some(n) if n >= u64::from(range.0) && n <= u64::from(range.1) => Ok(n as u32),
+            _ => Err(format!("out of range {}-{}", range.0, range.1)),
+        }
+    })
+}
+
+/// Reads `weekDays` (names, case-insensitive) into a bit set, Sunday bit 0.
 fn weekday_set(v: Option<&Value>, field: &str, problems: &mut Vec<Problem>) -> Option<u8> {
-    let items = match v {
-        None | Some(Value::Null) => return None,
-        Some(Value::Array(a)) if a.is_empty() => return None,
-        Some(Value::Array(a)) => a,
-        Some(other) => {
-            problems.push(Problem::error(
-                field,
-                format!("expected a list of weekday names, found {other}"),
-            ));
-            return None;
-        }
-    };
-    let mut bits = 0u8;
-    for (i, item) in items.iter().enumerate() {
-        let day = item.as_str().and_then(|s| s.trim().parse::<Weekday>().ok());
-        match day {
-            Some(d) => bits |= 1 << d.num_days_from_sunday(),
-            None => problems.push(Problem::error(
-                format!("{field}[{i}]"),
-                format!("{item} is not a weekday (expected Monday … Sunday)"),
-            )),
-        }
-    }
-    Some(bits)
+    bit_set(v, field, "weekday names", problems, |item| {
+        item.as_str()
+            .and_then(|s| s.trim().parse::<Weekday>().ok())
+            .map(|d| d.num_days_from_sunday())
+            .ok_or_else(|| "is not a weekday (expected Monday … Sunday)".to_string())
+    })
+    .map(|b| b as u8)
 }
 
 fn interval(v: Option<&Value>, problems: &mut Vec<Problem>) -> Option<i64> {
