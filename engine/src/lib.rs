@@ -15,12 +15,16 @@
 //! - [`fleet`]: plans over a window (Stop wins conflicts) and validation.
 //! - [`diag`]: problems named by instance, schedule and field.
 //! - [`policy`]: default policies in the Azure Policy rule language.
+//! - [`idle`]: activity reports → busy/idle/unknown, idle thresholds (15 min–3 days).
+//! - [`cost`]: price sheet, spend and savings from state timelines, budgets.
 
 pub mod calendar;
+pub mod cost;
 pub mod cron;
 pub mod diag;
 pub mod dst;
 pub mod fleet;
+pub mod idle;
 pub mod inventory;
 pub mod policy;
 pub mod recurrence;

@@ -5,6 +5,8 @@
 
 mod input;
 mod plan;
+mod policy;
+mod report;
 mod validate;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
@@ -35,6 +37,13 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Check schedules: every problem named by instance, schedule index and field.
     Validate(validate::ValidateArgs),
+    /// Default policies: `policy check` shows what each policy appends or audits, and why.
+    Policy {
+        #[command(subcommand)]
+        command: policy::PolicyCommand,
+    },
+    /// Spend and savings per instance, owner, workspace or day (text, CSV, JSON, HTML).
+    Report(report::ReportArgs),
     /// Run the Azure Functions custom handler (what the Functions host starts).
     Serve {
         /// Port to listen on (default: $FUNCTIONS_CUSTOMHANDLER_PORT, else 8080).
@@ -64,6 +73,8 @@ pub(crate) fn main() -> ExitCode {
     let result = match cli.command {
         Command::Plan(args) => plan::run(&args),
         Command::Validate(args) => validate::run(&args),
+        Command::Policy { command } => policy::run(&command),
+        Command::Report(args) => report::run(&args),
         Command::Serve { port } => crate::functions::serve(port).map(|()| ExitCode::SUCCESS),
     };
     match result {

@@ -1,0 +1,613 @@
+//! Idle shutdown (design §8): activity reports from the on-instance reporter → busy or idle, the
+//! threshold in force (the instance's `idleTimeBeforeShutdown`, else the policy default, within
+//! 15 min–3 days), and the verdict the governor acts on.
+//!
+//! Pure: the governor passes the report, the record it persisted, the threshold and `now`, and
+//! persists the [`IdleRecord`] it gets back. An idle stop is not decided here: the verdict gives
+//! [`IdleVerdict::Idle::stop_due_at`], and the governor runs its usual pre-shutdown notification
+//! and dismissal flow against that instant (lead times before it), recording the reason.
+//!
+//! # Example
+//! ```
+//! use chrono::{TimeZone, Utc};
+//! use curfew_engine::idle::{self, ActivityReport, IdleVerdict, Threshold};
+//!
+//! let t = |h, m| Utc.with_ymd_and_hms(2026, 3, 2, h, m, 0).unwrap();
+//! let threshold = Threshold::resolve("ci-alice", Some("PT30M"), None).unwrap().unwrap();
+//! let quiet = ActivityReport::quiet("ci-alice", t(9, 0));
+//! let record = idle::observe(None, &quiet, &threshold);
+//! let (verdict, _record) = idle::idle_state(&record, &threshold, true, t(9, 10));
+//! assert_eq!(
+//!     verdict,
+//!     IdleVerdict::Idle { since: t(9, 0), stop_due_at: t(9, 30) }
+//! );
+//! ```
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Shortest idle threshold Azure ML (and Curfew) accepts: 15 minutes.
+pub const MIN_IDLE_THRESHOLD: TimeDelta = TimeDelta::minutes(15);
+/// Longest idle threshold Azure ML (and Curfew) accepts: 3 days.
+pub const MAX_IDLE_THRESHOLD: TimeDelta = TimeDelta::days(3);
+/// The `schema` value of a version-1 activity report.
+pub const ACTIVITY_SCHEMA_V1: &str = "curfew.activity/v1";
+/// The field that carries an instance's own threshold, as errors name it.
+pub const IDLE_FIELD: &str = "properties.properties.idleTimeBeforeShutdown";
+
+/// A problem with an idle threshold or an activity report. Never retryable: the input must change.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum IdleError {
+    /// An ISO 8601 duration (`PT30M`, `PT1H30M`, `P1D`) that does not parse.
+    #[error("{instance}: {field}: '{value}' is not an ISO 8601 duration such as PT30M, PT1H30M or P1D: {message}")]
+    Duration {
+        /// The instance whose threshold it is.
+        instance: String,
+        /// Where the value came from (the instance field, or `policy '<name>'`).
+        field: String,
+        /// The value as written.
+        value: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A report whose signature or timestamp does not verify (wrong key, tampered, replayed).
+    #[error("activity report for '{instance}': {message}")]
+    Signature {
+        /// The instance the report claims to be from.
+        instance: String,
+        /// What did not verify.
+        message: String,
+    },
+    /// An activity report that is not the documented JSON (`docs/idle.md`).
+    #[error("activity report: {path}: {message}")]
+    Report {
+        /// JSON path of the problem (`.` for the whole document).
+        path: String,
+        /// What serde said.
+        message: String,
+    },
+}
+
+/// One activity report, as the reporter posts it (schema in `docs/idle.md`). Counts of things
+/// open on the instance at `at`; unknown fields are ignored, missing counts are zero.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ActivityReport {
+    /// Schema version, [`ACTIVITY_SCHEMA_V1`].
+    pub schema: String,
+    /// The compute instance's name.
+    pub instance: String,
+    /// The compute's ARM id, when the reporter knows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compute_id: Option<String>,
+    /// When the reporter looked.
+    #[serde(with = "rfc3339")]
+    pub at: DateTime<Utc>,
+    /// Jupyter kernels running (open notebooks keep the instance busy, even when quiet).
+    pub kernels: u32,
+    /// Jupyter terminals open.
+    pub terminals: u32,
+    /// Jupyter sessions (notebook/console ↔ kernel bindings).
+    pub sessions: u32,
+    /// SSH sessions (logged-in users or established connections to the SSH port).
+    pub ssh: u32,
+    /// VS Code remote connections (server processes with an established connection).
+    pub vscode: u32,
+    /// Azure ML jobs running on the instance.
+    pub azureml_runs: u32,
+    /// Custom application containers running; any one keeps the instance busy forever.
+    pub custom_apps: Vec<String>,
+}
+
+mod rfc3339 {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| serde::de::Error::custom(format!("'{text}' is not RFC 3339: {e}")))
+    }
+}
+
+impl ActivityReport {
+    /// A report of nothing open (for tests and simulations).
+    pub fn quiet(instance: &str, at: DateTime<Utc>) -> Self {
+        Self {
+            schema: ACTIVITY_SCHEMA_V1.to_owned(),
+            instance: instance.to_owned(),
+            at,
+            ..Self::default()
+        }
+    }
+
+    /// Reads a report from the reporter's JSON; errors name the JSON path.
+    pub fn from_json(text: &str) -> Result<Self, IdleError> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let report: Self = serde_path_to_error::deserialize(de).map_err(|e| IdleError::Report {
+            path: e.path().to_string(),
+            message: e.inner().to_string(),
+        })?;
+        if report.instance.trim().is_empty() {
+            return Err(IdleError::Report {
+                path: "instance".to_owned(),
+                message: "missing or empty".to_owned(),
+            });
+        }
+        Ok(report)
+    }
+
+    /// What keeps the instance busy, in words; empty when it is idle.
+    pub fn activity(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut count = |n: u32, what: &str| {
+            if n > 0 {
+                out.push(format!("{n} {what}"));
+            }
+        };
+        count(self.kernels, "Jupyter kernel(s)");
+        count(self.terminals, "terminal(s)");
+        count(self.sessions, "Jupyter session(s)");
+        count(self.ssh, "SSH session(s)");
+        count(self.vscode, "VS Code connection(s)");
+        count(self.azureml_runs, "Azure ML run(s)");
+        for app in &self.custom_apps {
+            out.push(format!("custom app '{app}'"));
+        }
+        out
+    }
+
+    /// Whether anything is open (design §8: kernels, terminals, runs, SSH, VS Code, custom apps).
+    pub fn is_busy(&self) -> bool {
+        self.kernels > 0
+            || self.terminals > 0
+            || self.sessions > 0
+            || self.ssh > 0
+            || self.vscode > 0
+            || self.azureml_runs > 0
+            || !self.custom_apps.is_empty()
+    }
+}
+
+/// How far a report's `X-Curfew-Timestamp` may be from `now` (either way) before it is refused.
+pub const SIGNATURE_MAX_SKEW: TimeDelta = TimeDelta::minutes(5);
+
+/// The key one instance signs its reports with: HMAC-SHA256(master key, instance name), so a
+/// key read on one instance cannot sign another's reports.
+pub fn instance_key(master: &[u8], instance: &str) -> Vec<u8> {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, master);
+    ring::hmac::sign(&key, instance.as_bytes())
+        .as_ref()
+        .to_vec()
+}
+
+/// The `X-Curfew-Signature` value for `body` at `timestamp` (unix seconds): `sha256=<hex>`.
+pub fn sign_report(key: &[u8], timestamp: i64, body: &[u8]) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+    let mut ctx = ring::hmac::Context::with_key(&key);
+    ctx.update(timestamp.to_string().as_bytes());
+    ctx.update(b".");
+    ctx.update(body);
+    let tag = ctx.sign();
+    let mut hex = String::with_capacity(71);
+    hex.push_str("sha256=");
+    for b in tag.as_ref() {
+        hex.push_str(&format!("{b:02x}"));
+    }
+    hex
+}
+
+/// Checks a report's `X-Curfew-Timestamp` and `X-Curfew-Signature` headers against the exact
+/// body bytes (constant-time) and `now` (at most [`SIGNATURE_MAX_SKEW`] apart).
+pub fn verify_report(
+    key: &[u8],
+    instance: &str,
+    timestamp: &str,
+    signature: &str,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(), IdleError> {
+    let fail = |message: String| IdleError::Signature {
+        instance: instance.to_owned(),
+        message,
+    };
+    let ts: i64 = timestamp.trim().parse().map_err(|_| {
+        fail(format!(
+            "X-Curfew-Timestamp '{timestamp}' is not unix seconds"
+        ))
+    })?;
+    if (now.timestamp() - ts).abs() > SIGNATURE_MAX_SKEW.num_seconds() {
+        return Err(fail(format!(
+            "X-Curfew-Timestamp {ts} is more than 5 minutes from now ({})",
+            now.timestamp()
+        )));
+    }
+    let hex = signature
+        .trim()
+        .strip_prefix("sha256=")
+        .ok_or_else(|| fail("X-Curfew-Signature must start with 'sha256='".to_owned()))?;
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(fail("X-Curfew-Signature is not 64 hex digits".to_owned()));
+    }
+    let tag: Vec<u8> = (0..32)
+        .filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+        .collect();
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+    let mut message = Vec::with_capacity(body.len() + 12);
+    message.extend_from_slice(ts.to_string().as_bytes());
+    message.push(b'.');
+    message.extend_from_slice(body);
+    ring::hmac::verify(&key, &message, &tag)
+        .map_err(|_| fail("signature does not match".to_owned()))
+}
+
+/// Where the threshold in force came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum ThresholdSource {
+    /// The instance's own `idleTimeBeforeShutdown`.
+    Instance,
+    /// A policy default (`Assessment::supplied(&AppendTarget::IdleTimeBeforeShutdown)`).
+    Policy {
+        /// The policy's display name (or assignment), for reasons and reports.
+        policy: String,
+    },
+}
+
+/// The idle threshold in force for one instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Threshold {
+    /// After how long without activity the instance is stopped (already within bounds).
+    #[serde(serialize_with = "serialize_seconds")]
+    pub duration: TimeDelta,
+    /// The value as written (before clamping).
+    pub written: String,
+    /// Whose value it is.
+    pub source: ThresholdSource,
+    /// Set when the written value was outside 15 min–3 days and was clamped.
+    pub warning: Option<String>,
+}
+
+fn serialize_seconds<S: serde::Serializer>(d: &TimeDelta, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_i64(d.num_seconds())
+}
+
+impl Threshold {
+    /// The threshold for `instance`: its own `idleTimeBeforeShutdown` if set and non-empty, else
+    /// the policy default `(value, policy name)`, else `None` (idle shutdown off). Values outside
+    /// 15 min–3 days are clamped with a warning; an unreadable value is an error naming the field
+    /// (the instance's field or the policy), and does not fall back silently.
+    pub fn resolve(
+        instance: &str,
+        own: Option<&str>,
+        policy_default: Option<(&str, &str)>,
+    ) -> Result<Option<Self>, IdleError> {
+        let (written, field, source) = match own.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(own) => (own, IDLE_FIELD.to_owned(), ThresholdSource::Instance),
+            None => match policy_default {
+                Some((value, policy)) if !value.trim().is_empty() => (
+                    value.trim(),
+                    format!("policy '{policy}' idleTimeBeforeShutdown"),
+                    ThresholdSource::Policy {
+                        policy: policy.to_owned(),
+                    },
+                ),
+                _ => return Ok(None),
+            },
+        };
+        let parsed = parse_iso8601_duration(written).map_err(|message| IdleError::Duration {
+            instance: instance.to_owned(),
+            field: field.clone(),
+            value: written.to_owned(),
+            message,
+        })?;
+        let (duration, warning) = clamp(parsed);
+        Ok(Some(Self {
+            duration,
+            written: written.to_owned(),
+            source,
+            warning: warning.map(|w| format!("{instance}: {field}: '{written}' {w}")),
+        }))
+    }
+
+    /// A threshold of `duration` (clamped), from the instance, for tests and simulations.
+    pub fn of(duration: TimeDelta) -> Self {
+        let (duration, warning) = clamp(duration);
+        Self {
+            duration,
+            written: format!("PT{}M", duration.num_minutes()),
+            source: ThresholdSource::Instance,
+            warning,
+        }
+    }
+}
+
+fn clamp(d: TimeDelta) -> (TimeDelta, Option<String>) {
+    if d < MIN_IDLE_THRESHOLD {
+        (
+            MIN_IDLE_THRESHOLD,
+            Some("is below the 15-minute minimum; using 15 minutes".to_owned()),
+        )
+    } else if d > MAX_IDLE_THRESHOLD {
+        (
+            MAX_IDLE_THRESHOLD,
+            Some("is above the 3-day maximum; using 3 days".to_owned()),
+        )
+    } else {
+        (d, None)
+    }
+}
+
+/// Parses an ISO 8601 duration of days, hours, minutes and seconds: `PT30M`, `PT1H30M`, `P1D`,
+/// `P1DT12H`, `P2W`, `PT90S`, `PT0.5H` (a fraction only on the last number). Years and months
+/// are refused: their length is ambiguous.
+pub fn parse_iso8601_duration(text: &str) -> Result<TimeDelta, String> {
+    let upper = text.trim().to_ascii_uppercase();
+    let Some(body) = upper.strip_prefix('P') else {
+        return Err("must start with 'P'".to_owned());
+    };
+    if body.is_empty() || body == "T" {
+        return Err("has no amount".to_owned());
+    }
+    let mut in_time = false;
+    let mut number = String::new();
+    let mut total_ms: f64 = 0.0;
+    let mut seen_fraction = false;
+    let mut last_rank = 0u8;
+    for c in body.chars() {
+        match c {
+            'T' if !in_time && number.is_empty() => {
+                in_time = true;
+                last_rank = last_rank.max(2);
+            }
+            '0'..='9' => number.push(c),
+            '.' | ',' => number.push('.'),
+            unit => {
+                if number.is_empty() {
+                    return Err(format!("'{unit}' has no number before it"));
+                }
+                if seen_fraction {
+                    return Err("only the last number may have a fraction".to_owned());
+                }
+                let (rank, ms) = match (in_time, unit) {
+                    (false, 'W') => (1, 7.0 * 86_400_000.0),
+                    (false, 'D') => (2, 86_400_000.0),
+                    (true, 'H') => (3, 3_600_000.0),
+                    (true, 'M') => (4, 60_000.0),
+                    (true, 'S') => (5, 1_000.0),
+                    (false, 'Y') | (false, 'M') => {
+                        return Err("years and months have no fixed length; use days".to_owned())
+                    }
+                    (false, 'H') | (false, 'S') => {
+                        return Err(format!("'{unit}' must come after 'T' (e.g. PT30M)"))
+                    }
+                    _ => return Err(format!("unexpected '{unit}'")),
+                };
+                if rank <= last_rank && !(rank == 2 && last_rank == 1) {
+                    return Err(format!("'{unit}' is out of order or repeated"));
+                }
+                last_rank = rank;
+                let value: f64 = number
+                    .parse()
+                    .map_err(|_| format!("'{number}' is not a number"))?;
+                seen_fraction = number.contains('.');
+                total_ms += value * ms;
+                number.clear();
+            }
+        }
+    }
+    if !number.is_empty() {
+        return Err(format!("'{number}' has no unit (D, H, M or S)"));
+    }
+    if in_time && last_rank <= 2 {
+        return Err("'T' must be followed by hours, minutes or seconds".to_owned());
+    }
+    if !total_ms.is_finite() || total_ms > 3_650.0 * 86_400_000.0 {
+        return Err("is too long".to_owned());
+    }
+    // Rounded to the millisecond: bounded above, so the cast cannot overflow.
+    Ok(TimeDelta::milliseconds(total_ms.round() as i64))
+}
+
+/// What the governor persists per instance between ticks (camelCase JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct IdleRecord {
+    /// The instance.
+    pub instance: String,
+    /// Time of the newest report taken into account (older, late reports are ignored).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_report: Option<DateTime<Utc>>,
+    /// Since when the instance has been idle, as of the newest report; `None` when busy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_since: Option<DateTime<Utc>>,
+    /// What kept it busy at the newest report, in words.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub activity: Vec<String>,
+    /// The threshold in force at the last evaluation, in seconds (0 before the first).
+    pub threshold_seconds: i64,
+}
+
+/// The idle verdict for one instance at `now`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "verdict")]
+pub enum IdleVerdict {
+    /// Something is open on the instance.
+    Busy {
+        /// What, in words ("2 Jupyter kernel(s)", "custom app 'rstudio'").
+        activity: Vec<String>,
+    },
+    /// Nothing open since `since`; Curfew stops it at `stop_due_at` unless dismissed. The
+    /// governor notifies at its lead times before `stop_due_at`; due when `now >= stop_due_at`.
+    Idle {
+        /// Start of the idle period (reset when the threshold was shortened below it).
+        since: DateTime<Utc>,
+        /// `since` + threshold.
+        stop_due_at: DateTime<Utc>,
+    },
+    /// No report for longer than the threshold (or never): reported, never stopped.
+    Unknown {
+        /// The newest report, if any ever arrived.
+        last_report: Option<DateTime<Utc>>,
+    },
+    /// Idle shutdown does not apply: the instance is not running, or has no threshold.
+    NotApplicable,
+}
+
+impl IdleVerdict {
+    /// Whether an idle stop is due now (the governor still applies dismissals and snoozes).
+    pub fn stop_due(&self, now: DateTime<Utc>) -> bool {
+        matches!(self, Self::Idle { stop_due_at, .. } if now >= *stop_due_at)
+    }
+
+    /// The reason a stop would carry, or the state in words for reports.
+    pub fn reason(&self, threshold: &Threshold) -> String {
+        let minutes = threshold.duration.num_minutes();
+        let whose = match &threshold.source {
+            ThresholdSource::Instance => "idleTimeBeforeShutdown".to_owned(),
+            ThresholdSource::Policy { policy } => format!("default of policy '{policy}'"),
+        };
+        match self {
+            Self::Busy { activity } => format!("busy: {}", activity.join(", ")),
+            Self::Idle { since, stop_due_at } => format!(
+                "idle since {} (threshold {minutes} min, {whose}); stop due at {}",
+                since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                stop_due_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+            Self::Unknown { last_report: None } => {
+                "unknown: no activity report received; not stopped".to_owned()
+            }
+            Self::Unknown {
+                last_report: Some(at),
+            } => format!(
+                "unknown: no activity report since {} (longer than the {minutes}-min threshold); not stopped",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+            Self::NotApplicable => "idle shutdown does not apply".to_owned(),
+        }
+    }
+}
+
+/// Takes one report into the record. Reports older than the newest one taken are ignored (queues
+/// reorder). Idle time starts at the first quiet report (conservative: activity may have
+/// ended any time after the previous report), and restarts after a reporting gap longer than the
+/// threshold, since nothing is known about the gap.
+pub fn observe(
+    record: Option<&IdleRecord>,
+    report: &ActivityReport,
+    threshold: &Threshold,
+) -> IdleRecord {
+    let mut next = record.cloned().unwrap_or_else(|| IdleRecord {
+        instance: report.instance.clone(),
+        ..IdleRecord::default()
+    });
+    if next.last_report.is_some_and(|last| report.at <= last) {
+        return next;
+    }
+    let gap = next
+        .last_report
+        .is_none_or(|last| report.at - last > threshold.duration);
+    if report.is_busy() {
+        next.idle_since = None;
+        next.activity = report.activity();
+    } else {
+        next.activity.clear();
+        if gap || next.idle_since.is_none() {
+            next.idle_since = Some(report.at);
+        }
+    }
+    next.last_report = Some(report.at);
+    next
+}
+
+/// The verdict at `now`, and the record to persist (the threshold in force, and the idle clock
+/// reset to `now` when the threshold was shortened below the current idle time). `running` is
+/// whether the instance is Running (other states: [`IdleVerdict::NotApplicable`]).
+pub fn idle_state(
+    record: &IdleRecord,
+    threshold: &Threshold,
+    running: bool,
+    now: DateTime<Utc>,
+) -> (IdleVerdict, IdleRecord) {
+    let mut next = record.clone();
+    let limit = threshold.duration;
+    let previous = TimeDelta::seconds(record.threshold_seconds);
+    if let Some(since) = next.idle_since {
+        if record.threshold_seconds > 0 && limit < previous && now - since >= limit {
+            next.idle_since = Some(now);
+        }
+    }
+    next.threshold_seconds = limit.num_seconds();
+    if !running {
+        return (IdleVerdict::NotApplicable, next);
+    }
+    let fresh = next.last_report.filter(|at| now - *at <= limit);
+    let verdict = match (fresh, next.idle_since) {
+        (None, _) => IdleVerdict::Unknown {
+            last_report: next.last_report,
+        },
+        (Some(_), None) => IdleVerdict::Busy {
+            activity: next.activity.clone(),
+        },
+        (Some(_), Some(since)) => IdleVerdict::Idle {
+            since,
+            stop_due_at: since + limit,
+        },
+    };
+    (verdict, next)
+}
+
+/// Starts the idle clock afresh (call when the instance is started or restarted, or after an
+/// idle stop was dismissed: the owner said "I am here").
+pub fn reset(record: &IdleRecord, at: DateTime<Utc>) -> IdleRecord {
+    IdleRecord {
+        idle_since: record.idle_since.map(|_| at),
+        ..record.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        let m = |n| TimeDelta::minutes(n);
+        for (text, want) in [
+            ("PT30M", m(30)),
+            ("PT1H30M", m(90)),
+            ("P1D", m(1440)),
+            ("P1DT2H", m(1560)),
+            ("pt15m", m(15)),
+            ("PT90S", TimeDelta::seconds(90)),
+            ("PT0.5H", m(30)),
+            ("P1W", m(7 * 1440)),
+            ("PT60M", m(60)),
+        ] {
+            assert_eq!(parse_iso8601_duration(text), Ok(want), "{text}");
+        }
+        for bad in [
+            "",
+            "30M",
+            "P",
+            "PT",
+            "P1M",
+            "P1Y",
+            "PT30",
+            "P1H",
+            "PT1M1H",
+            "PT1.5H30M",
+            "PTM",
+            "P1DT",
+        ] {
+            assert!(parse_iso8601_duration(bad).is_err(), "{bad}");
+        }
+    }
+}
