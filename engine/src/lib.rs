@@ -17,6 +17,7 @@
 //! - [`policy`]: default policies in the Azure Policy rule language.
 //! - [`idle`]: activity reports → busy/idle/unknown, idle thresholds (15 min–3 days).
 //! - [`cost`]: price sheet, spend and savings from state timelines, budgets.
+//! - [`governor`]: the tick's pure decisions, occurrence ids, dismissal authorisation, signed links.
 
 pub mod calendar;
 pub mod cost;
@@ -24,6 +25,7 @@ pub mod cron;
 pub mod diag;
 pub mod dst;
 pub mod fleet;
+pub mod governor;
 pub mod idle;
 pub mod inventory;
 pub mod policy;

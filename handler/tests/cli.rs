@@ -227,3 +227,23 @@ fn version_names_the_zone_data() {
         "{v}"
     );
 }
+
+#[test]
+fn validate_checks_policy_files_by_json_path() {
+    let dir = std::env::temp_dir().join(format!("curfew-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad-policy.json");
+    std::fs::write(
+        &bad,
+        r#"{"if": {"allOf": [{"field": "type", "equals": "x"}, {"field": "Microsoft.MachineLearningServices/workspaces/computes/noSuchAlias", "exists": "false"}]}, "then": {"effect": "audit"}}"#,
+    )
+    .unwrap();
+    let good = "testdata/policies/default-stop-schedule-2200-pst.json";
+    let ok = curfew(&["validate", "testdata/sdk/03_cron_1800_stop_pst.compute.json", "--policy", good]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stdout));
+    let out = curfew(&["validate", "testdata/sdk/03_cron_1800_stop_pst.compute.json", "--policy", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("if.allOf[1].field"), "{stdout}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -17,6 +17,9 @@ pub(crate) struct ValidateArgs {
     /// Look for Start/Stop conflicts in the year from this instant (RFC 3339; default now).
     #[arg(long)]
     from: Option<String>,
+    /// Policy definition files to check too (every problem named by its JSON path).
+    #[arg(long = "policy", value_name = "FILE")]
+    policies: Vec<String>,
 }
 
 /// The `validate --format json` document; field names are a stable contract.
@@ -29,6 +32,8 @@ struct Report<'a> {
     warnings: usize,
     skipped: &'a std::collections::BTreeMap<String, usize>,
     problems: &'a [curfew_engine::Diagnostic],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    policy_problems: &'a [String],
 }
 
 /// Runs `curfew validate`: exit 0 without errors, 1 with errors, 2 if unreadable.
@@ -40,7 +45,13 @@ pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     let inventory = read_inventory(&args.file)?;
     let fleet = fleet::compile(&inventory);
     let problems = fleet::validate(&fleet, reference);
-    let (errors, warnings) = fleet::counts(&problems);
+    let (mut errors, warnings) = fleet::counts(&problems);
+    let policy_problems: Vec<String> = args
+        .policies
+        .iter()
+        .flat_map(|f| super::policy::validate_policy_file(std::path::Path::new(f)))
+        .collect();
+    errors += policy_problems.len();
     let schedules = inventory.instances.iter().map(|i| i.schedules.len()).sum();
     match args.format {
         Format::Json => {
@@ -51,6 +62,7 @@ pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
                 warnings,
                 skipped: &inventory.skipped,
                 problems: &problems,
+                policy_problems: &policy_problems,
             };
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
@@ -62,6 +74,9 @@ pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
                     format!(" [{}]", p.field)
                 };
                 println!("{}: {p}{field}", p.severity);
+            }
+            for p in &policy_problems {
+                println!("error: policy {p}");
             }
             for (kind, n) in &inventory.skipped {
                 println!("note: skipped {n} compute(s) of type {kind} (only ComputeInstance has schedules)");

@@ -1,0 +1,263 @@
+//! Which schedules govern an instance (design §4): an override set through Curfew replaces the
+//! native `computeStartStop`; a default policy fills in an action that has no enabled schedule.
+//! A schedule that does not compile is a diagnostic and never blocks the others.
+
+use super::id::content_hash;
+use super::ScheduleRef;
+use crate::diag::Diagnostic;
+use crate::inventory::Instance;
+use crate::schedule::{compile, Action, Schedule, Source};
+use serde_json::Value;
+
+/// The schedules a default policy supplies (already resolved, e.g. with
+/// [`crate::policy::Assessment::supplied`]), in the order policies take precedence.
+#[derive(Debug, Clone, Copy)]
+pub struct PolicyDefault<'a> {
+    /// The policy's name, for the schedule's source and reasons.
+    pub policy: &'a str,
+    /// The `computeStartStop` entries it supplies.
+    pub schedules: &'a [Value],
+}
+
+/// One schedule in force for an instance, compiled, with where it came from.
+#[derive(Debug, Clone)]
+pub struct EffectiveSchedule {
+    /// Override, native, or policy.
+    pub source: Source,
+    /// Index within its source's list (the `computeStartStop` index for native schedules).
+    pub index: usize,
+    /// [`content_hash`] of the entry: part of every occurrence id.
+    pub content_hash: String,
+    /// The compiled schedule (disabled ones are kept: listed, never firing).
+    pub schedule: Schedule,
+}
+
+impl EffectiveSchedule {
+    /// Compiles one entry; `Err` carries its problems when it is unusable.
+    pub fn compile(
+        source: Source,
+        index: usize,
+        entry: &Value,
+    ) -> Result<Self, Vec<crate::Problem>> {
+        let c = compile(entry);
+        match c.schedule {
+            Some(schedule) => Ok(EffectiveSchedule {
+                source,
+                index,
+                content_hash: content_hash(entry),
+                schedule,
+            }),
+            None => Err(c.problems),
+        }
+    }
+
+    /// How decisions and notices name this schedule.
+    pub fn reference(&self) -> ScheduleRef {
+        ScheduleRef {
+            source: self.source.clone(),
+            index: self.index,
+            trigger: self.schedule.trigger.clone(),
+            time_zone: self.schedule.time_zone.clone(),
+        }
+    }
+}
+
+/// An instance's effective schedules, and every problem met on the way.
+#[derive(Debug, Clone, Default)]
+pub struct EffectiveSet {
+    /// Usable schedules: the chosen set (override or native) first, then policy defaults.
+    pub schedules: Vec<EffectiveSchedule>,
+    /// Problems, each with the source it concerns.
+    pub diagnostics: Vec<(Source, Diagnostic)>,
+}
+
+/// The schedules in force for `instance`: `overrides` (when `Some`, even empty) replace the
+/// native ones; then, for each action with no enabled schedule in that set, the first policy
+/// default with an enabled schedule of that action supplies its schedules of that action.
+pub fn effective_schedules(
+    instance: &Instance,
+    overrides: Option<&[Value]>,
+    defaults: &[PolicyDefault<'_>],
+) -> EffectiveSet {
+    let mut set = EffectiveSet::default();
+    let (source, entries) = match overrides {
+        Some(o) => (Source::Override, o),
+        None => (Source::Native, instance.schedules.as_slice()),
+    };
+    compile_all(&instance.name, &source, entries, &mut set, |_| true);
+    for action in [Action::Start, Action::Stop] {
+        let covered = set
+            .schedules
+            .iter()
+            .any(|s| s.schedule.enabled && s.schedule.action == action);
+        if covered {
+            continue;
+        }
+        for d in defaults {
+            let source = Source::Policy(d.policy.to_string());
+            let mut found = EffectiveSet::default();
+            compile_all(&instance.name, &source, d.schedules, &mut found, |s| {
+                s.action == action
+            });
+            if found
+                .schedules
+                .iter()
+                .any(|s| s.schedule.enabled && s.schedule.action == action)
+            {
+                set.schedules.extend(found.schedules);
+                set.diagnostics.extend(found.diagnostics);
+                break;
+            }
+        }
+    }
+    set
+}
+
+fn compile_all(
+    instance: &str,
+    source: &Source,
+    entries: &[Value],
+    set: &mut EffectiveSet,
+    keep: impl Fn(&Schedule) -> bool,
+) {
+    for (i, entry) in entries.iter().enumerate() {
+        let c = compile(entry);
+        match c.schedule {
+            Some(schedule) if keep(&schedule) => {
+                for p in c.problems {
+                    set.diagnostics
+                        .push((source.clone(), Diagnostic::at(instance, Some(i), p)));
+                }
+                set.schedules.push(EffectiveSchedule {
+                    source: source.clone(),
+                    index: i,
+                    content_hash: content_hash(entry),
+                    schedule,
+                });
+            }
+            Some(_) => {}
+            None => {
+                for p in c.problems {
+                    set.diagnostics
+                        .push((source.clone(), Diagnostic::at(instance, Some(i), p)));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn stop(expr: &str) -> Value {
+        json!({"action": "Stop", "triggerType": "Cron", "cron": {"expression": expr}})
+    }
+    fn start(expr: &str) -> Value {
+        json!({"action": "Start", "triggerType": "Cron", "cron": {"expression": expr}})
+    }
+    fn kinds(set: &EffectiveSet) -> Vec<(Source, usize, Action)> {
+        set.schedules
+            .iter()
+            .map(|s| (s.source.clone(), s.index, s.schedule.action))
+            .collect()
+    }
+
+    #[test]
+    fn override_replaces_native() {
+        let inst = Instance {
+            name: "ci".into(),
+            schedules: vec![stop("0 18 * * *"), start("0 8 * * *")],
+            ..Default::default()
+        };
+        let o = [stop("0 20 * * *")];
+        let set = effective_schedules(&inst, Some(&o), &[]);
+        assert_eq!(kinds(&set), vec![(Source::Override, 0, Action::Stop)]);
+        let set = effective_schedules(&inst, None, &[]);
+        assert_eq!(
+            kinds(&set),
+            vec![
+                (Source::Native, 0, Action::Stop),
+                (Source::Native, 1, Action::Start)
+            ]
+        );
+    }
+
+    #[test]
+    fn policy_fills_only_missing_actions() {
+        let inst = Instance {
+            name: "ci".into(),
+            schedules: vec![stop("0 18 * * *")],
+            ..Default::default()
+        };
+        let p1 = [stop("0 19 * * *"), start("0 7 * * *")];
+        let p2 = [start("0 6 * * *")];
+        let defaults = [
+            PolicyDefault {
+                policy: "first",
+                schedules: &p1,
+            },
+            PolicyDefault {
+                policy: "second",
+                schedules: &p2,
+            },
+        ];
+        let set = effective_schedules(&inst, None, &defaults);
+        assert_eq!(
+            kinds(&set),
+            vec![
+                (Source::Native, 0, Action::Stop),
+                (Source::Policy("first".into()), 1, Action::Start)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_disabled_schedule_does_not_cover_its_action() {
+        let mut off = stop("0 18 * * *");
+        off["status"] = json!("Disabled");
+        let inst = Instance {
+            name: "ci".into(),
+            schedules: vec![off],
+            ..Default::default()
+        };
+        let p = [stop("0 19 * * *")];
+        let set = effective_schedules(
+            &inst,
+            None,
+            &[PolicyDefault {
+                policy: "night",
+                schedules: &p,
+            }],
+        );
+        assert_eq!(
+            kinds(&set),
+            vec![
+                (Source::Native, 0, Action::Stop),
+                (Source::Policy("night".into()), 0, Action::Stop)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bad_schedule_is_a_diagnostic_and_blocks_nothing() {
+        let inst = Instance {
+            name: "ci".into(),
+            schedules: vec![stop("not cron"), start("0 8 * * *"), stop("0 18 * * *")],
+            ..Default::default()
+        };
+        let set = effective_schedules(&inst, None, &[]);
+        assert_eq!(
+            kinds(&set),
+            vec![
+                (Source::Native, 1, Action::Start),
+                (Source::Native, 2, Action::Stop)
+            ]
+        );
+        assert!(set
+            .diagnostics
+            .iter()
+            .any(|(s, d)| *s == Source::Native && d.schedule == Some(0)));
+    }
+}

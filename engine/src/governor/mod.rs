@@ -1,0 +1,288 @@
+//! The governor's pure decisions (design §3, §4, §6, §7): each tick turns effective schedules,
+//! instance states, the ledger and `now` into a [`TickPlan`]; dismissals are authorised here and
+//! one-click links are signed and verified here. No I/O and no clock: the executor, the store and
+//! the notifiers live in the handler and carry the plan out.
+//!
+//! # Layout
+//! - [`id`]: stable occurrence ids and schedule content hashes (SHA-256).
+//! - [`effective`]: which schedules apply to an instance, and from which source.
+//! - [`tick`]: [`decide`] — catch-up, repair, state-aware no-ops, deferral, Stop wins,
+//!   dismissals honoured, pre-shutdown notices, the next deadline.
+//! - [`dismiss`]: [`authorize`] — who may skip or snooze an occurrence, caps, idempotence.
+//! - [`link`]: [`sign`] / [`verify`] — HMAC-SHA256 one-click tokens with key rotation.
+//!
+//! `docs/governor.md` states the rules with examples and the measured cost of a tick.
+
+pub mod dismiss;
+pub mod effective;
+pub mod id;
+pub mod link;
+pub mod tick;
+
+pub use dismiss::{authorize, AcceptedDismissal, Authority, Choice, DismissalRequest, Rejection};
+pub use effective::{effective_schedules, EffectiveSchedule, EffectiveSet, PolicyDefault};
+pub use link::{sign, verify, Claims, LinkError, LinkKey};
+pub use tick::{decide, Decision, DecisionKind, DroppedNotice, Notice, TickInput, TickPlan};
+
+use crate::inventory::{Instance, LastOperation};
+use crate::schedule::{Action, Source};
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Occurrences late by at most this much still execute; older ones are missed (design §6).
+pub const DEFAULT_CATCH_UP: TimeDelta = TimeDelta::minutes(15);
+/// Pre-shutdown notices go out this long before each Stop (design §7).
+pub const DEFAULT_LEAD_TIMES: [TimeDelta; 2] = [TimeDelta::minutes(30), TimeDelta::minutes(5)];
+/// An action deferred by a transitional state fails once it is this late.
+pub const DEFAULT_DEFER_DEADLINE: TimeDelta = TimeDelta::minutes(30);
+/// A deferred action is retried this soon (the next tick of a per-minute timer).
+pub const DEFAULT_DEFER_RETRY: TimeDelta = TimeDelta::minutes(1);
+/// Snoozes postpone one occurrence by at most this much in total (design §7).
+pub const DEFAULT_SNOOZE_CAP: TimeDelta = TimeDelta::hours(4);
+
+/// The governor's knobs; `Config::default()` is design §6/§7's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// How late an occurrence may be and still execute.
+    pub catch_up: TimeDelta,
+    /// Lead times of pre-shutdown notices.
+    pub lead_times: Vec<TimeDelta>,
+    /// How long after its time a deferred action is retried before it fails.
+    pub defer_deadline: TimeDelta,
+    /// When the next tick should retry a deferred action (feeds `next_deadline`).
+    pub defer_retry: TimeDelta,
+    /// Total snooze allowed per occurrence; also the lifetime of signed links past the occurrence.
+    pub snooze_cap: TimeDelta,
+    /// Object ids allowed to dismiss any occurrence (the configured admin group, expanded).
+    pub admins: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            catch_up: DEFAULT_CATCH_UP,
+            lead_times: DEFAULT_LEAD_TIMES.to_vec(),
+            defer_deadline: DEFAULT_DEFER_DEADLINE,
+            defer_retry: DEFAULT_DEFER_RETRY,
+            snooze_cap: DEFAULT_SNOOZE_CAP,
+            admins: Vec::new(),
+        }
+    }
+}
+
+/// Where an occurrence's ledger record stands (design §6); the store keeps it, keyed by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Status {
+    /// Known (notified, dismissed or decided to execute) but not yet acted on.
+    Planned,
+    /// Waiting for a transitional state to settle; re-decided every tick.
+    Deferred,
+    /// The executor claimed it and is calling ARM.
+    Executing,
+    /// Carried out.
+    Done,
+    /// Gave up (deadline passed or ARM refused).
+    Failed,
+    /// Found too late and not repaired.
+    Missed,
+    /// Nothing to do (already in the desired state, or a manual change respected).
+    NoOp,
+    /// Dismissed, suppressed by a Stop, or no longer scheduled.
+    Skipped,
+}
+
+impl Status {
+    /// Whether the occurrence is settled: the governor never decides it again.
+    pub fn is_final(self) -> bool {
+        !matches!(self, Status::Planned | Status::Deferred)
+    }
+}
+
+/// An accepted dismissal as the ledger holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "choice")]
+pub enum Dismissal {
+    /// Do not carry out this occurrence.
+    Skip,
+    /// Carry it out at `until` instead (occurrence time + snooze, never more than the cap).
+    Snooze {
+        /// When the postponed action becomes due.
+        until: DateTime<Utc>,
+    },
+}
+
+/// The ledger record of one occurrence, as far as the governor needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LedgerEntry {
+    /// The occurrence id ([`id::occurrence_id`] or [`id::idle_occurrence_id`]).
+    pub occurrence_id: String,
+    /// Start or Stop.
+    pub action: Action,
+    /// The occurrence's own time (not moved by a snooze).
+    pub at: DateTime<Utc>,
+    /// Where it stands.
+    pub status: Status,
+    /// Lead times (minutes) already handled: notice sent, or dropped as too late.
+    pub notified: Vec<i64>,
+    /// An accepted skip or snooze.
+    pub dismissal: Option<Dismissal>,
+}
+
+impl LedgerEntry {
+    /// A fresh `Planned` record without notices or dismissal.
+    pub fn planned(occurrence_id: &str, action: Action, at: DateTime<Utc>) -> Self {
+        LedgerEntry {
+            occurrence_id: occurrence_id.to_string(),
+            action,
+            at,
+            status: Status::Planned,
+            notified: Vec::new(),
+            dismissal: None,
+        }
+    }
+
+    /// When the action is due: the snooze's end when snoozed, else the occurrence time.
+    pub fn due(&self) -> DateTime<Utc> {
+        match self.dismissal {
+            Some(Dismissal::Snooze { until }) => until,
+            _ => self.at,
+        }
+    }
+}
+
+/// An idle shutdown that the idle module found due (or coming): a synthetic Stop occurrence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdleStop {
+    /// When the stop is due (idle since + threshold).
+    pub due_at: DateTime<Utc>,
+    /// Start of the idle period; keys the occurrence id, so new activity means a new occurrence.
+    pub idle_since: DateTime<Utc>,
+    /// Why, in words (the idle verdict's reason).
+    pub reason: String,
+}
+
+/// One instance as a tick sees it: identity, state, effective schedules and its ledger view.
+///
+/// The ledger view must hold every record of this instance that is not final, and the final
+/// ones whose occurrence time is at or after `watermark − catch_up` (older ones may be pruned).
+#[derive(Debug, Clone, Default)]
+pub struct InstanceView {
+    /// Compute name.
+    pub name: String,
+    /// ARM id, when known (keys occurrence ids; else the name does).
+    pub id: Option<String>,
+    /// ARM state (`Running`, `Stopped`, …); `None` is treated as unknown.
+    pub state: Option<String>,
+    /// Who gets notices and may dismiss: the assigned user, else the creator.
+    pub owner: Option<String>,
+    /// ARM's `lastOperation`, to respect a user's manual start or stop.
+    pub last_operation: Option<LastOperation>,
+    /// Effective schedules ([`effective_schedules`]).
+    pub schedules: Vec<EffectiveSchedule>,
+    /// Ledger records of this instance's occurrences.
+    pub ledger: Vec<LedgerEntry>,
+    /// Idle stops due now or coming.
+    pub idle_stops: Vec<IdleStop>,
+}
+
+impl InstanceView {
+    /// The view of an inventory instance with its effective schedules, an empty ledger and no
+    /// idle stops; the owner is the assigned user, else the creator.
+    pub fn new(instance: &Instance, schedules: Vec<EffectiveSchedule>) -> Self {
+        InstanceView {
+            name: instance.name.clone(),
+            id: instance.id.clone(),
+            state: instance.state.clone(),
+            owner: instance
+                .assigned_user
+                .clone()
+                .or_else(|| instance.created_by.clone()),
+            last_operation: instance.last_operation.clone(),
+            schedules,
+            ledger: Vec::new(),
+            idle_stops: Vec::new(),
+        }
+    }
+
+    /// The key occurrence ids hang off: the ARM id, else the name (lower-cased: ARM is not
+    /// case-sensitive, so one instance spelled two ways keeps its ids).
+    pub fn key(&self) -> String {
+        self.id
+            .as_deref()
+            .unwrap_or(&self.name)
+            .to_ascii_lowercase()
+    }
+
+    /// The ledger record of an occurrence, if any.
+    pub fn entry(&self, occurrence_id: &str) -> Option<&LedgerEntry> {
+        self.ledger
+            .iter()
+            .find(|e| e.occurrence_id == occurrence_id)
+    }
+}
+
+/// Which schedule an occurrence comes from, as decisions and notices name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleRef {
+    /// Override, native, or the policy that supplied it.
+    pub source: Source,
+    /// Index within its source's list.
+    pub index: usize,
+    /// The trigger in words (`Cron 0 18 * * *`).
+    pub trigger: String,
+    /// The `timeZone` as written.
+    pub time_zone: String,
+}
+
+pub(crate) fn source_label(source: &Source) -> String {
+    match source {
+        Source::Native => "native".to_string(),
+        Source::Override => "override".to_string(),
+        Source::Policy(name) => format!("policy:{name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_design_values() {
+        let c = Config::default();
+        assert_eq!(c.catch_up, TimeDelta::minutes(15));
+        assert_eq!(
+            c.lead_times,
+            vec![TimeDelta::minutes(30), TimeDelta::minutes(5)]
+        );
+        assert_eq!(c.defer_deadline, TimeDelta::minutes(30));
+        assert_eq!(c.snooze_cap, TimeDelta::hours(4));
+    }
+
+    #[test]
+    fn only_planned_and_deferred_are_open() {
+        use Status::*;
+        for s in [Executing, Done, Failed, Missed, NoOp, Skipped] {
+            assert!(s.is_final(), "{s:?}");
+        }
+        assert!(!Planned.is_final() && !Deferred.is_final());
+    }
+
+    #[test]
+    fn owner_is_assigned_user_else_creator() {
+        let mut i = Instance {
+            name: "ci".into(),
+            created_by: Some("creator".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            InstanceView::new(&i, vec![]).owner.as_deref(),
+            Some("creator")
+        );
+        i.assigned_user = Some("user".into());
+        assert_eq!(InstanceView::new(&i, vec![]).owner.as_deref(), Some("user"));
+    }
+}

@@ -1,0 +1,702 @@
+//! One tick (design §6, §7): the occurrences in `(watermark, now]`, plus open ledger records
+//! (deferred, snoozed, lost), become decisions; Stops coming within a lead time become notices;
+//! and the earliest future instant at which anything becomes due is the next deadline.
+//!
+//! Per instance, candidates are decided in time order against a projected state (a Stop
+//! executed earlier in the same tick makes the instance `Stopping` for what follows):
+//! 1. settled in the ledger → nothing (a retried tick decides nothing twice);
+//! 2. a Start in the same minute as a Stop → `Suppressed` (Stop wins);
+//! 3. skipped → `Skipped`; snoozed → nothing until the snooze ends, then as below;
+//! 4. late by more than `catch_up` (first evaluation) → `Missed`, except the newest missed
+//!    action, which is repaired when nothing later was decided, no user changed the instance
+//!    since, and the instance is not already in that state;
+//! 5. a user changed the instance after the occurrence's time → `NoOp` (manual change kept);
+//! 6. state-aware: already there → `NoOp`; transitional → `Defer` until `at + defer_deadline`,
+//!    then `Failed`; otherwise `Execute`.
+
+use super::effective::EffectiveSchedule;
+use super::id::{idle_occurrence_id, occurrence_id};
+use super::{Config, Dismissal, IdleStop, InstanceView, LedgerEntry, ScheduleRef, Status};
+use crate::dst;
+use crate::schedule::{Action, Source};
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+
+/// What one tick works on.
+#[derive(Debug, Clone, Copy)]
+pub struct TickInput<'a> {
+    /// The fleet with schedules, states and ledger views.
+    pub instances: &'a [InstanceView],
+    /// The previous tick's `now`; `None` (first run) looks back `catch_up`, inclusive.
+    pub watermark: Option<DateTime<Utc>>,
+    /// Catch-up, lead times, deadlines.
+    pub config: &'a Config,
+}
+
+/// What the governor wants done with one occurrence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DecisionKind {
+    /// Call ARM (record `Executing` first, then `Done`/`Failed`).
+    Execute,
+    /// Nothing to do (already in that state, or a manual change respected); record `NoOp`.
+    NoOp,
+    /// The instance is in a transitional state: record `Deferred`, retry next tick.
+    Defer,
+    /// Gave up: deferred past its deadline (or its schedule vanished while deferred).
+    Failed,
+    /// Found too late and not repaired; record `Missed`.
+    Missed,
+    /// Dismissed by its owner, or no longer scheduled; record `Skipped`.
+    Skipped,
+    /// A Start in the same minute as a Stop of the instance (Stop wins); record `Skipped`.
+    Suppressed,
+}
+
+impl DecisionKind {
+    /// The ledger status to record for this decision (`Execute` is recorded as `Executing`).
+    pub fn status(self) -> Status {
+        match self {
+            DecisionKind::Execute => Status::Executing,
+            DecisionKind::NoOp => Status::NoOp,
+            DecisionKind::Defer => Status::Deferred,
+            DecisionKind::Failed => Status::Failed,
+            DecisionKind::Missed => Status::Missed,
+            DecisionKind::Skipped | DecisionKind::Suppressed => Status::Skipped,
+        }
+    }
+}
+
+/// One decision about one occurrence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Decision {
+    /// Stable id: the ledger key.
+    pub occurrence_id: String,
+    /// Compute name.
+    pub instance: String,
+    /// ARM id, when known.
+    pub instance_id: Option<String>,
+    /// The schedule it comes from; `None` for an idle stop.
+    pub schedule: Option<ScheduleRef>,
+    /// Start or Stop.
+    pub action: Action,
+    /// The occurrence's own time.
+    pub at: DateTime<Utc>,
+    /// What to do.
+    pub kind: DecisionKind,
+    /// Whether this applies a missed occurrence as level-triggered repair.
+    pub repair: bool,
+    /// In words, for logs, audit and `--format text`.
+    pub reason: String,
+}
+
+/// A pre-shutdown notice to send now (design §7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notice {
+    /// The Stop occurrence it warns of; links are signed for it.
+    pub occurrence_id: String,
+    /// Compute name.
+    pub instance: String,
+    /// ARM id, when known.
+    pub instance_id: Option<String>,
+    /// When the stop is due.
+    pub at: DateTime<Utc>,
+    /// The time in the schedule's zone (`18:00 PST on Mon 2026-11-02`); UTC for idle stops.
+    pub local: String,
+    /// Which lead time this is, in minutes (record it in the ledger: sent once per lead).
+    pub lead_minutes: i64,
+    /// Assigned user, else creator; `None` goes to the fallback channel.
+    pub owner: Option<String>,
+    /// The schedule; `None` for an idle stop.
+    pub schedule: Option<ScheduleRef>,
+    /// Native schedules may also be run by Azure ML itself: a dismissal cannot stop that one.
+    pub native_only: bool,
+    /// In words, including the native caveat when it applies.
+    pub reason: String,
+}
+
+/// A notice that will not be sent because its time passed (not sent late); record the lead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DroppedNotice {
+    /// The Stop occurrence.
+    pub occurrence_id: String,
+    /// Compute name.
+    pub instance: String,
+    /// Lead time in minutes.
+    pub lead_minutes: i64,
+    /// Why it was dropped.
+    pub reason: String,
+}
+
+/// The outcome of a tick.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TickPlan {
+    /// Per instance (input order), in the order to apply them.
+    pub decisions: Vec<Decision>,
+    /// Notices to send now.
+    pub notices: Vec<Notice>,
+    /// Notices not sent because they were late.
+    pub dropped: Vec<DroppedNotice>,
+    /// Store this as the next tick's watermark (`now`, never earlier than the old one).
+    pub watermark: DateTime<Utc>,
+    /// The earliest future instant at which something becomes due; sleep until then.
+    pub next_deadline: Option<DateTime<Utc>>,
+}
+
+/// The caveat carried by notices of native schedules (design §4).
+pub const NATIVE_CAVEAT: &str = "Azure ML may also run this native schedule itself, and a dismissal cannot stop Azure ML's own stop (`curfew adopt` moves it into an override)";
+
+/// Decides one tick at `now`. Pure and deterministic: the same input gives the same plan.
+pub fn decide(input: &TickInput<'_>, now: DateTime<Utc>) -> TickPlan {
+    let cfg = input.config;
+    // First run: look back `catch_up`, inclusive (occurrence times are whole seconds).
+    let lo = input
+        .watermark
+        .unwrap_or(now - cfg.catch_up - TimeDelta::seconds(1));
+    let mut plan = TickPlan {
+        watermark: input.watermark.map_or(now, |w| w.max(now)),
+        ..TickPlan::default()
+    };
+    let mut deadline = Deadline { now, at: None };
+    for inst in input.instances {
+        decide_instance(inst, cfg, lo, now, &mut plan, &mut deadline);
+    }
+    plan.next_deadline = deadline.at;
+    plan
+}
+
+/// The earliest instant `> now` offered.
+struct Deadline {
+    now: DateTime<Utc>,
+    at: Option<DateTime<Utc>>,
+}
+
+impl Deadline {
+    fn offer(&mut self, t: DateTime<Utc>) {
+        if t > self.now && self.at.is_none_or(|a| t < a) {
+            self.at = Some(t);
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Origin<'a> {
+    Schedule(&'a EffectiveSchedule),
+    Idle(&'a IdleStop),
+    /// A ledger record whose schedule or idle period no longer exists.
+    Gone,
+}
+
+struct Candidate<'a> {
+    id: String,
+    origin: Origin<'a>,
+    action: Action,
+    at: DateTime<Utc>,
+    entry: Option<&'a LedgerEntry>,
+    suppressed: bool,
+}
+
+impl Candidate<'_> {
+    fn due(&self) -> DateTime<Utc> {
+        self.entry.map_or(self.at, LedgerEntry::due)
+    }
+}
+
+fn decide_instance(
+    inst: &InstanceView,
+    cfg: &Config,
+    lo: DateTime<Utc>,
+    now: DateTime<Utc>,
+    plan: &mut TickPlan,
+    deadline: &mut Deadline,
+) {
+    let key = inst.key();
+    let max_lead = cfg
+        .lead_times
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(TimeDelta::zero())
+        .max(TimeDelta::zero());
+    let mut cands: Vec<Candidate<'_>> = Vec::new();
+    // Stops after `now` within the largest lead time: for notices and for Stop-wins.
+    let mut coming: Vec<Candidate<'_>> = Vec::new();
+    for es in &inst.schedules {
+        let s = &es.schedule;
+        if !s.enabled {
+            continue;
+        }
+        let horizon = match s.action {
+            Action::Stop => now + max_lead,
+            Action::Start => now,
+        };
+        let mut t = lo;
+        while let Some(o) = s.next_after(t) {
+            if o.at > horizon {
+                deadline.offer(match s.action {
+                    Action::Stop => o.at - max_lead,
+                    Action::Start => o.at,
+                });
+                break;
+            }
+            t = o.at;
+            let id = occurrence_id(&key, &es.source, es.index, s.action, o.at, &es.content_hash);
+            let c = Candidate {
+                entry: inst.entry(&id),
+                id,
+                origin: Origin::Schedule(es),
+                action: s.action,
+                at: o.at,
+                suppressed: false,
+            };
+            if o.at <= now {
+                cands.push(c);
+            } else {
+                deadline.offer(o.at);
+                coming.push(c);
+            }
+        }
+    }
+    // Stop wins: a Start sharing its minute with a Stop of this instance does not fire.
+    let minute = |t: DateTime<Utc>| t.timestamp().div_euclid(60);
+    let stop_minutes: Vec<i64> = cands
+        .iter()
+        .chain(&coming)
+        .filter(|c| c.action == Action::Stop)
+        .map(|c| minute(c.at))
+        .collect();
+    for c in &mut cands {
+        if c.action == Action::Start && stop_minutes.contains(&minute(c.at)) {
+            c.suppressed = true;
+        }
+    }
+    for s in &inst.idle_stops {
+        let id = idle_occurrence_id(&key, s.idle_since);
+        let c = Candidate {
+            entry: inst.entry(&id),
+            id,
+            origin: Origin::Idle(s),
+            action: Action::Stop,
+            at: s.due_at,
+            suppressed: false,
+        };
+        if c.due() <= now {
+            cands.push(c);
+        } else {
+            coming.push(c);
+        }
+    }
+    // Open ledger records outside the window: snoozed, deferred, or decided but never carried out.
+    for e in &inst.ledger {
+        if e.status.is_final() || cands.iter().chain(&coming).any(|c| c.id == e.occurrence_id) {
+            continue;
+        }
+        if e.due() > now {
+            deadline.offer(e.due());
+            continue;
+        }
+        let origin = inst
+            .schedules
+            .iter()
+            .find(|es| {
+                es.schedule.action == e.action
+                    && occurrence_id(&key, &es.source, es.index, e.action, e.at, &es.content_hash)
+                        == e.occurrence_id
+            })
+            .map(Origin::Schedule)
+            .unwrap_or(Origin::Gone);
+        cands.push(Candidate {
+            id: e.occurrence_id.clone(),
+            origin,
+            action: e.action,
+            at: e.at,
+            entry: Some(e),
+            suppressed: false,
+        });
+    }
+    cands.sort_by(|a, b| {
+        (a.due(), a.action != Action::Stop, &a.id).cmp(&(b.due(), b.action != Action::Stop, &b.id))
+    });
+
+    // (due, decision), put in due order (stable) at the end.
+    let mut out: Vec<(DateTime<Utc>, Decision)> = Vec::new();
+    let mut state = inst.state.clone();
+    let mut missed: Vec<usize> = Vec::new();
+    for (i, c) in cands.iter().enumerate() {
+        if c.entry.is_some_and(|e| e.status.is_final()) {
+            continue;
+        }
+        let decision = |kind: DecisionKind, why: String| {
+            let d = Decision {
+                occurrence_id: c.id.clone(),
+                instance: inst.name.clone(),
+                instance_id: inst.id.clone(),
+                schedule: schedule_ref(c.origin),
+                action: c.action,
+                at: c.at,
+                kind,
+                repair: false,
+                reason: format!("{}; {why}", describe(c)),
+            };
+            (c.due(), d)
+        };
+        if c.suppressed {
+            out.push(decision(
+                DecisionKind::Suppressed,
+                "a Stop of this instance fires in the same minute: Stop wins".into(),
+            ));
+            continue;
+        }
+        if matches!(c.origin, Origin::Gone) {
+            let kind = if c.entry.is_some_and(|e| e.status == Status::Deferred) {
+                DecisionKind::Failed
+            } else {
+                DecisionKind::Skipped
+            };
+            out.push(decision(
+                kind,
+                "its schedule changed or was removed (or the instance is no longer idle): nothing to do".into(),
+            ));
+            continue;
+        }
+        match c.entry.and_then(|e| e.dismissal) {
+            Some(Dismissal::Skip) => {
+                out.push(decision(
+                    DecisionKind::Skipped,
+                    "skipped by its owner".into(),
+                ));
+                continue;
+            }
+            Some(Dismissal::Snooze { until }) if until > now => {
+                deadline.offer(until);
+                continue;
+            }
+            _ => {}
+        }
+        let due = c.due();
+        let snoozed = if due != c.at {
+            format!("snoozed until {}; ", utc_text(due))
+        } else {
+            String::new()
+        };
+        let deferred = c.entry.is_some_and(|e| e.status == Status::Deferred);
+        let late = now - due;
+        if matches!(c.origin, Origin::Schedule(_)) && !deferred && late > cfg.catch_up {
+            missed.push(i);
+            continue;
+        }
+        if let Some(op) = manual_change(inst, c.action, due) {
+            out.push(decision(
+                DecisionKind::NoOp,
+                format!("{snoozed}{op} after its time: manual change respected until the next occurrence"),
+            ));
+            continue;
+        }
+        let (kind, why) = by_state(state.as_deref(), c.action, due, now, cfg);
+        if kind == DecisionKind::Defer {
+            deadline.offer(now + cfg.defer_retry);
+        }
+        if kind == DecisionKind::Execute {
+            state = Some(projected(c.action).to_string());
+        }
+        let late_note = if late > TimeDelta::zero() && !deferred {
+            format!(
+                "{} late (catch-up {} min); ",
+                duration_text(late),
+                cfg.catch_up.num_minutes()
+            )
+        } else {
+            String::new()
+        };
+        out.push(decision(kind, format!("{snoozed}{late_note}{why}")));
+    }
+
+    // Missed occurrences: all recorded, the newest one possibly repaired.
+    let newest = missed.last().copied();
+    for &i in &missed {
+        let c = &cands[i];
+        let due = c.due();
+        let mut d = Decision {
+            occurrence_id: c.id.clone(),
+            instance: inst.name.clone(),
+            instance_id: inst.id.clone(),
+            schedule: schedule_ref(c.origin),
+            action: c.action,
+            at: c.at,
+            kind: DecisionKind::Missed,
+            repair: false,
+            reason: format!(
+                "{}; missed: {} late, beyond the {}-min catch-up",
+                describe(c),
+                duration_text(now - due),
+                cfg.catch_up.num_minutes()
+            ),
+        };
+        if Some(i) == newest {
+            let later_here = out
+                .iter()
+                .map(|(_, d)| d)
+                .filter(|d| d.kind != DecisionKind::Suppressed)
+                .find(|d| d.at > c.at);
+            let later_ledger = inst
+                .ledger
+                .iter()
+                .find(|e| e.at > c.at && e.status.is_final());
+            let not_repaired = if let Some(l) = later_here {
+                Some(format!(
+                    "a later {} at {} is decided in this tick",
+                    l.action,
+                    utc_text(l.at)
+                ))
+            } else if let Some(e) = later_ledger {
+                Some(format!(
+                    "a later {} at {} was already {:?}",
+                    e.action,
+                    utc_text(e.at),
+                    e.status
+                ))
+            } else if let Some(op) = manual_change(inst, c.action, due) {
+                Some(format!("{op} after its time (manual change respected)"))
+            } else {
+                let shown = state.as_deref().unwrap_or("in an unknown state");
+                match by_state(state.as_deref(), c.action, now, now, cfg).0 {
+                    DecisionKind::Execute => None,
+                    DecisionKind::NoOp => Some(format!("instance is already {shown}")),
+                    _ => Some(format!("instance is {shown} (transitional or broken)")),
+                }
+            };
+            match not_repaired {
+                Some(why) => d.reason.push_str(&format!("; not repaired: {why}")),
+                None => {
+                    d.kind = DecisionKind::Execute;
+                    d.repair = true;
+                    d.reason.push_str(&format!(
+                        "; applied as repair: it is this instance's newest missed action and the instance is {}, not {}",
+                        state.as_deref().unwrap_or("in an unknown state"),
+                        desired(c.action)
+                    ));
+                    state = Some(projected(c.action).to_string());
+                }
+            }
+        }
+        out.push((due, d));
+    }
+    out.sort_by_key(|(due, _)| *due);
+    let first = plan.decisions.len();
+    plan.decisions.extend(out.into_iter().map(|(_, d)| d));
+
+    // Pre-shutdown notices for coming Stops, and dropped ones for Stops executing unwarned.
+    for c in &coming {
+        deadline.offer(c.due());
+        if c.action != Action::Stop
+            || c.entry
+                .is_some_and(|e| e.dismissal.is_some() || e.status.is_final())
+        {
+            continue;
+        }
+        for lead in &cfg.lead_times {
+            let minutes = lead.num_minutes();
+            if c.entry.is_some_and(|e| e.notified.contains(&minutes)) {
+                continue;
+            }
+            let due = c.at - *lead;
+            if due > now {
+                deadline.offer(due);
+                continue;
+            }
+            let native_only =
+                matches!(c.origin, Origin::Schedule(es) if es.source == Source::Native);
+            let mut reason = format!("{}; in {}", describe(c), duration_text(c.at - now));
+            if native_only {
+                reason.push_str("; ");
+                reason.push_str(NATIVE_CAVEAT);
+            }
+            plan.notices.push(Notice {
+                occurrence_id: c.id.clone(),
+                instance: inst.name.clone(),
+                instance_id: inst.id.clone(),
+                at: c.at,
+                local: local_text(c),
+                lead_minutes: minutes,
+                owner: inst.owner.clone(),
+                schedule: schedule_ref(c.origin),
+                native_only,
+                reason,
+            });
+        }
+    }
+    for d in &plan.decisions[first..] {
+        if d.kind != DecisionKind::Execute || d.action != Action::Stop {
+            continue;
+        }
+        let entry = inst.entry(&d.occurrence_id);
+        for lead in &cfg.lead_times {
+            let minutes = lead.num_minutes();
+            if entry.is_some_and(|e| e.notified.contains(&minutes)) {
+                continue;
+            }
+            let due = d.at - *lead;
+            plan.dropped.push(DroppedNotice {
+                occurrence_id: d.occurrence_id.clone(),
+                instance: inst.name.clone(),
+                lead_minutes: minutes,
+                reason: format!(
+                    "{minutes}-min notice was due at {}, passed by {} when evaluated at {} (the stop is due): not sent late",
+                    utc_text(due),
+                    duration_text(now - due),
+                    utc_text(now)
+                ),
+            });
+        }
+    }
+}
+
+/// A user's start/stop after `since` that goes against `action`, in words.
+fn manual_change(inst: &InstanceView, action: Action, since: DateTime<Utc>) -> Option<String> {
+    let op = inst.last_operation.as_ref()?;
+    if !op
+        .operation_trigger
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("user"))
+    {
+        return None;
+    }
+    let name = op.operation_name.as_deref()?;
+    let against = match action {
+        Action::Stop => ["start", "restart"]
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n)),
+        Action::Start => name.eq_ignore_ascii_case("stop"),
+    };
+    let when = DateTime::parse_from_rfc3339(op.operation_time.as_deref()?.trim())
+        .ok()?
+        .with_timezone(&Utc);
+    (against && when > since).then(|| format!("a user ran {name} at {}", utc_text(when)))
+}
+
+/// The decision the instance's state calls for, with its reason.
+fn by_state(
+    state: Option<&str>,
+    action: Action,
+    due: DateTime<Utc>,
+    now: DateTime<Utc>,
+    cfg: &Config,
+) -> (DecisionKind, String) {
+    let s = state.unwrap_or("");
+    let is = |names: &[&str]| names.iter().any(|n| s.eq_ignore_ascii_case(n));
+    let (there, go) = match action {
+        Action::Stop => (is(&["Stopped", "Stopping"]), is(&["Running", "JobRunning"])),
+        Action::Start => (is(&["Running", "Starting", "JobRunning"]), is(&["Stopped"])),
+    };
+    let shown = if s.is_empty() { "unknown" } else { s };
+    if there {
+        (
+            DecisionKind::NoOp,
+            format!("instance is {shown}: nothing to do"),
+        )
+    } else if go {
+        (DecisionKind::Execute, format!("instance is {shown}"))
+    } else if now <= due + cfg.defer_deadline {
+        (
+            DecisionKind::Defer,
+            format!(
+                "instance is {shown}: deferred to the next tick (until {})",
+                utc_text(due + cfg.defer_deadline)
+            ),
+        )
+    } else {
+        (
+            DecisionKind::Failed,
+            format!(
+                "instance is still {shown}, {} min after its time: gave up",
+                cfg.defer_deadline.num_minutes()
+            ),
+        )
+    }
+}
+
+/// The state an action aims at, in words.
+fn desired(action: Action) -> &'static str {
+    match action {
+        Action::Stop => "Stopped",
+        Action::Start => "Running",
+    }
+}
+
+/// The state an executed action leads to.
+fn projected(action: Action) -> &'static str {
+    match action {
+        Action::Stop => "Stopping",
+        Action::Start => "Starting",
+    }
+}
+
+fn schedule_ref(origin: Origin<'_>) -> Option<ScheduleRef> {
+    match origin {
+        Origin::Schedule(es) => Some(es.reference()),
+        _ => None,
+    }
+}
+
+/// `stop: schedule 0 'Cron 0 18 * * *' (Pacific Standard Time) at 18:00 PST on Mon 2026-11-02`.
+fn describe(c: &Candidate<'_>) -> String {
+    let verb = match c.action {
+        Action::Start => "start",
+        Action::Stop => "stop",
+    };
+    match c.origin {
+        Origin::Schedule(es) => {
+            let whose = match &es.source {
+                Source::Native => String::new(),
+                Source::Override => "override ".to_string(),
+                Source::Policy(p) => format!("policy '{p}' "),
+            };
+            format!(
+                "{verb}: {whose}schedule {} '{}' ({}) at {}",
+                es.index,
+                es.schedule.trigger,
+                es.schedule.time_zone,
+                local_text(c)
+            )
+        }
+        Origin::Idle(s) => format!("{verb}: idle shutdown at {} ({})", utc_text(c.at), s.reason),
+        Origin::Gone => format!("{verb}: occurrence at {}", utc_text(c.at)),
+    }
+}
+
+fn local_text(c: &Candidate<'_>) -> String {
+    match c.origin {
+        Origin::Schedule(es) => {
+            let zone = &es.schedule.zone;
+            let local = dst::wall(zone, c.at);
+            format!(
+                "{} {} on {}",
+                local.format("%H:%M"),
+                zone.abbreviation_at(c.at.timestamp()),
+                local.format("%a %Y-%m-%d")
+            )
+        }
+        _ => utc_text(c.at),
+    }
+}
+
+fn utc_text(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+fn duration_text(d: TimeDelta) -> String {
+    let m = d.num_minutes();
+    if m < 1 {
+        format!("{} s", d.num_seconds())
+    } else if m < 60 {
+        format!("{m} min")
+    } else if m % 60 == 0 {
+        format!("{} h", m / 60)
+    } else {
+        format!("{} h {} min", m / 60, m % 60)
+    }
+}

@@ -1,0 +1,966 @@
+//! The governor's rules, one test each: every test fails if its rule is broken.
+//! `cargo test -p curfew-engine --test governor`.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use curfew_engine::governor::dismiss::{Credential, Target};
+use curfew_engine::governor::id::{idle_occurrence_id, occurrence_id};
+use curfew_engine::governor::{
+    authorize, decide, effective_schedules, sign, AcceptedDismissal, Authority, Choice, Config,
+    DecisionKind, Dismissal, DismissalRequest, IdleStop, InstanceView, LedgerEntry, LinkError,
+    LinkKey, Rejection, Status, TickInput, TickPlan,
+};
+use curfew_engine::inventory::{Instance, LastOperation};
+use curfew_engine::schedule::{Action, Source};
+use serde_json::{json, Value};
+
+fn t(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+fn cron(action: &str, expr: &str, tz: &str) -> Value {
+    json!({"action": action, "triggerType": "Cron", "cron": {"expression": expr, "timeZone": tz}})
+}
+
+fn view(state: &str, schedules: Vec<Value>) -> InstanceView {
+    let inst = Instance {
+        name: "ci-1".into(),
+        id: Some("/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/w/computes/ci-1".into()),
+        state: Some(state.into()),
+        assigned_user: Some("owner-oid".into()),
+        created_by: Some("creator-oid".into()),
+        schedules,
+        ..Default::default()
+    };
+    let set = effective_schedules(&inst, None, &[]);
+    assert!(set.diagnostics.is_empty(), "{:?}", set.diagnostics);
+    InstanceView::new(&inst, set.schedules)
+}
+
+fn tick(v: &InstanceView, watermark: Option<&str>, now: &str) -> TickPlan {
+    tick_with(v, &Config::default(), watermark, now)
+}
+
+fn tick_with(v: &InstanceView, cfg: &Config, watermark: Option<&str>, now: &str) -> TickPlan {
+    decide(
+        &TickInput {
+            instances: std::slice::from_ref(v),
+            watermark: watermark.map(t),
+            config: cfg,
+        },
+        t(now),
+    )
+}
+
+/// What the executor and store would do with a plan (ARM calls succeed at once).
+fn record(v: &mut InstanceView, plan: &TickPlan) {
+    for d in &plan.decisions {
+        let status = match d.kind {
+            DecisionKind::Execute => Status::Done,
+            k => k.status(),
+        };
+        match v
+            .ledger
+            .iter_mut()
+            .find(|e| e.occurrence_id == d.occurrence_id)
+        {
+            Some(e) => e.status = status,
+            None => {
+                let mut e = LedgerEntry::planned(&d.occurrence_id, d.action, d.at);
+                e.status = status;
+                v.ledger.push(e);
+            }
+        }
+    }
+    for n in &plan.notices {
+        match v
+            .ledger
+            .iter_mut()
+            .find(|e| e.occurrence_id == n.occurrence_id)
+        {
+            Some(e) => e.notified.push(n.lead_minutes),
+            None => {
+                let mut e = LedgerEntry::planned(&n.occurrence_id, Action::Stop, n.at);
+                e.notified.push(n.lead_minutes);
+                v.ledger.push(e);
+            }
+        }
+    }
+    for d in &plan.dropped {
+        let e = v
+            .ledger
+            .iter_mut()
+            .find(|e| e.occurrence_id == d.occurrence_id);
+        e.expect("dropped notices belong to decided stops")
+            .notified
+            .push(d.lead_minutes);
+    }
+}
+
+fn kinds(p: &TickPlan) -> Vec<(Action, DecisionKind)> {
+    p.decisions.iter().map(|d| (d.action, d.kind)).collect()
+}
+
+const STOP_18: &str = "0 18 * * *";
+
+// ---------------------------------------------------------------------------------------- ticks
+
+#[test]
+fn an_occurrence_on_time_executes_with_id_and_reason() {
+    let v = view(
+        "Running",
+        vec![cron("Stop", STOP_18, "Pacific Standard Time")],
+    );
+    let p = tick(&v, Some("2026-11-03T01:59:00Z"), "2026-11-03T02:00:00Z");
+    assert_eq!(kinds(&p), vec![(Action::Stop, DecisionKind::Execute)]);
+    let d = &p.decisions[0];
+    let es = &v.schedules[0];
+    assert_eq!(
+        d.occurrence_id,
+        occurrence_id(
+            &v.key(),
+            &Source::Native,
+            0,
+            Action::Stop,
+            d.at,
+            &es.content_hash
+        )
+    );
+    assert_eq!(d.at, t("2026-11-03T02:00:00Z"));
+    assert_eq!(d.schedule.as_ref().unwrap().index, 0);
+    assert_eq!(d.instance, "ci-1");
+    assert!(
+        d.reason.starts_with(
+            "stop: schedule 0 'Cron 0 18 * * *' (Pacific Standard Time) at 18:00 PST on Mon 2026-11-02"
+        ),
+        "{}",
+        d.reason
+    );
+    assert_eq!(p.watermark, t("2026-11-03T02:00:00Z"));
+}
+
+#[test]
+fn the_window_is_open_below_and_closed_above() {
+    let v = view("Running", vec![cron("Stop", STOP_18, "UTC")]);
+    // (18:00, 18:01]: the 18:00 occurrence belongs to the previous tick.
+    assert!(
+        tick(&v, Some("2026-03-02T18:00:00Z"), "2026-03-02T18:01:00Z")
+            .decisions
+            .is_empty()
+    );
+    assert_eq!(
+        tick(&v, Some("2026-03-02T17:59:00Z"), "2026-03-02T18:00:00Z")
+            .decisions
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn first_run_looks_back_only_catch_up() {
+    let v = view("Running", vec![cron("Stop", STOP_18, "UTC")]);
+    assert_eq!(
+        kinds(&tick(&v, None, "2026-03-02T18:15:00Z")),
+        vec![(Action::Stop, DecisionKind::Execute)]
+    );
+    assert!(tick(&v, None, "2026-03-02T18:16:00Z").decisions.is_empty());
+}
+
+#[test]
+fn late_within_catch_up_executes_and_says_how_late() {
+    let v = view("Running", vec![cron("Stop", STOP_18, "UTC")]);
+    let p = tick(&v, Some("2026-03-02T17:00:00Z"), "2026-03-02T18:15:00Z");
+    assert_eq!(kinds(&p), vec![(Action::Stop, DecisionKind::Execute)]);
+    assert!(!p.decisions[0].repair);
+    assert!(
+        p.decisions[0].reason.contains("15 min late"),
+        "{}",
+        p.decisions[0].reason
+    );
+}
+
+#[test]
+fn older_than_catch_up_is_missed_and_the_newest_is_repaired() {
+    let v = view("Running", vec![cron("Stop", "0,30 16 * * *", "UTC")]);
+    let p = tick(&v, Some("2026-03-02T15:50:00Z"), "2026-03-02T18:00:00Z");
+    let by_at: Vec<_> = p
+        .decisions
+        .iter()
+        .map(|d| (d.at, d.kind, d.repair))
+        .collect();
+    assert_eq!(
+        by_at,
+        vec![
+            (t("2026-03-02T16:00:00Z"), DecisionKind::Missed, false),
+            (t("2026-03-02T16:30:00Z"), DecisionKind::Execute, true),
+        ]
+    );
+    assert!(p.decisions[1].reason.contains("missed: 1 h 30 min late"));
+    assert!(p.decisions[1].reason.contains("applied as repair"));
+}
+
+#[test]
+fn no_repair_when_already_in_the_desired_state() {
+    let v = view("Stopped", vec![cron("Stop", STOP_18, "UTC")]);
+    let p = tick(&v, Some("2026-03-02T17:00:00Z"), "2026-03-02T20:00:00Z");
+    assert_eq!(kinds(&p), vec![(Action::Stop, DecisionKind::Missed)]);
+    assert!(p.decisions[0]
+        .reason
+        .contains("not repaired: instance is already Stopped"));
+}
+
+#[test]
+fn no_repair_when_a_user_changed_it_after_the_occurrence() {
+    let mut v = view("Running", vec![cron("Stop", STOP_18, "UTC")]);
+    v.last_operation = Some(LastOperation {
+        operation_name: Some("Start".into()),
+        operation_time: Some("2026-03-02T19:00:00Z".into()),
+        operation_status: Some("Succeeded".into()),
+        operation_trigger: Some("User".into()),
+    });
+    let p = tick(&v, Some("2026-03-02T17:00:00Z"), "2026-03-02T20:00:00Z");
+    assert_eq!(kinds(&p), vec![(Action::Stop, DecisionKind::Missed)]);
+    assert!(p.decisions[0].reason.contains("manual change respected"));
+    // A schedule-triggered start at the same time is not a manual change: repaired.
+    v.last_operation.as_mut().unwrap().operation_trigger = Some("Schedule".into());
+    let p = tick(&v, Some("2026-03-02T17:00:00Z"), "2026-03-02T20:00:00Z");
+    assert_eq!(kinds(&p), vec![(Action::Stop, DecisionKind::Execute)]);
+}
+
+#[test]
+fn no_repair_when_a_later_occurrence_is_decided() {
+    let v = view(
+        "Stopped",
+        vec![
+            cron("Stop", "0 16 * * *", "UTC"),
+            cron("Start", "50 17 * * *", "UTC"),
+        ],
+    );
+    let p = tick(&v, Some("2026-03-02T15:00:00Z"), "2026-03-02T18:00:00Z");
+    assert_eq!(
+        kinds(&p),
+        vec![
+            (Action::Stop, DecisionKind::Missed),
+            (Action::Start, DecisionKind::Execute)
+        ]
+    );
+    assert!(p.decisions[0]
+        .reason
+        .contains("not repaired: a later Start"));
+    // Same when the later occurrence was decided in an earlier tick (ledger).
+    let v2 = {
+        let mut v2 = v.clone();
+        v2.ledger.push(LedgerEntry {
+            status: Status::Done,
+            ..LedgerEntry::planned("x", Action::Start, t("2026-03-02T17:50:00Z"))
+        });
+        v2
+    };
+    let p = tick(&v2, Some("2026-03-02T15:00:00Z"), "2026-03-02T17:40:00Z");
+    assert_eq!(kinds(&p), vec![(Action::Stop, DecisionKind::Missed)]);
+}
+
+#[test]
+fn a_manual_start_after_the_stop_time_is_kept_within_catch_up() {
+    let mut v = view("Running", vec![cron("Stop", STOP_18, "UTC")]);
+    v.last_operation = Some(LastOperation {
+        operation_name: Some("Start".into()),
+        operation_time: Some("2026-03-02T18:05:00Z".into()),
+        operation_status: Some("Succeeded".into()),
+        operation_trigger: Some("User".into()),
+    });
+    let p = tick(&v, Some("2026-03-02T17:59:00Z"), "2026-03-02T18:10:00Z");
+    assert_eq!(kinds(&p), vec![(Action::Stop, DecisionKind::NoOp)]);
+    assert!(p.decisions[0]
+        .reason
+        .contains("a user ran Start at 2026-03-02 18:05 UTC"));
+}
+
+#[test]
+fn state_aware_no_ops() {
+    for (state, action) in [
+        ("Stopped", "Stop"),
+        ("Stopping", "Stop"),
+        ("Running", "Start"),
+        ("Starting", "Start"),
+    ] {
+        let v = view(state, vec![cron(action, STOP_18, "UTC")]);
+        let p = tick(&v, Some("2026-03-02T17:59:00Z"), "2026-03-02T18:00:00Z");
+        assert_eq!(
+            p.decisions[0].kind,
+            DecisionKind::NoOp,
+            "{action} on {state}"
+        );
+        assert!(p.decisions[0]
+            .reason
+            .contains(&format!("instance is {state}: nothing to do")));
+    }
+    let v = view("Stopped", vec![cron("Start", STOP_18, "UTC")]);
+    let p = tick(&v, Some("2026-03-02T17:59:00Z"), "2026-03-02T18:00:00Z");
+    assert_eq!(p.decisions[0].kind, DecisionKind::Execute);
+}
+
+#[test]
+fn transitional_states_defer_until_the_deadline_then_fail() {
+    for state in [
+        "Creating",
+        "Deleting",
+        "Resizing",
+        "Restarting",
+        "SettingUp",
+        "Unusable",
+        "StartFailed",
+        "Whatever",
+    ] {
+        let mut v = view(state, vec![cron("Stop", STOP_18, "UTC")]);
+        let p = tick(&v, Some("2026-03-02T17:59:00Z"), "2026-03-02T18:00:00Z");
+        assert_eq!(
+            kinds(&p),
+            vec![(Action::Stop, DecisionKind::Defer)],
+            "{state}"
+        );
+        assert_eq!(p.next_deadline, Some(t("2026-03-02T18:01:00Z")));
+        record(&mut v, &p);
+        // Still transitional 20 min later (beyond catch-up, within the deadline): deferred again.
+        let p = tick(&v, Some("2026-03-02T18:19:00Z"), "2026-03-02T18:20:00Z");
+        assert_eq!(
+            kinds(&p),
+            vec![(Action::Stop, DecisionKind::Defer)],
+            "{state}"
+        );
+        // Past the 30-min deadline: failed, with the reason.
+        let p = tick(&v, Some("2026-03-02T18:30:00Z"), "2026-03-02T18:31:00Z");
+        assert_eq!(
+            kinds(&p),
+            vec![(Action::Stop, DecisionKind::Failed)],
+            "{state}"
+        );
+        assert!(p.decisions[0].reason.contains("gave up"));
+        // Settled in time: executed.
+        v.state = Some("Running".into());
+        let p = tick(&v, Some("2026-03-02T18:24:00Z"), "2026-03-02T18:25:00Z");
+        assert_eq!(
+            kinds(&p),
+            vec![(Action::Stop, DecisionKind::Execute)],
+            "{state}"
+        );
+    }
+}
+
+#[test]
+fn stop_wins_over_a_start_in_the_same_minute() {
+    let v = view(
+        "Stopped",
+        vec![cron("Start", STOP_18, "UTC"), cron("Stop", STOP_18, "UTC")],
+    );
+    let p = tick(&v, Some("2026-03-02T17:59:00Z"), "2026-03-02T18:00:00Z");
+    assert_eq!(
+        kinds(&p),
+        vec![
+            (Action::Stop, DecisionKind::NoOp),
+            (Action::Start, DecisionKind::Suppressed)
+        ]
+    );
+    assert!(p.decisions[1].reason.contains("Stop wins"));
+}
+
+#[test]
+fn skipped_occurrences_are_skipped() {
+    let mut v = view("Running", vec![cron("Stop", STOP_18, "UTC")]);
+    let id = tick(&v, Some("2026-03-02T17:59:00Z"), "2026-03-02T18:00:00Z").decisions[0]
+        .occurrence_id
+        .clone();
+    let mut e = LedgerEntry::planned(&id, Action::Stop, t("2026-03-02T18:00:00Z"));
+    e.dismissal = Some(Dismissal::Skip);
+    v.ledger.push(e);
+    let p = tick(&v, Some("2026-03-02T17:59:00Z"), "2026-03-02T18:00:00Z");
+    assert_eq!(kinds(&p), vec![(Action::Stop, DecisionKind::Skipped)]);
+    assert!(p.decisions[0].reason.contains("skipped by its owner"));
+}
+
+#[test]
+fn snoozed_occurrences_wait_then_execute_after_the_watermark_passed_them() {
+    let mut v = view("Running", vec![cron("Stop", STOP_18, "UTC")]);
+    let id = tick(&v, Some("2026-03-02T17:59:00Z"), "2026-03-02T18:00:00Z").decisions[0]
+        .occurrence_id
+        .clone();
+    let mut e = LedgerEntry::planned(&id, Action::Stop, t("2026-03-02T18:00:00Z"));
+    e.dismissal = Some(Dismissal::Snooze {
+        until: t("2026-03-02T18:30:00Z"),
+    });
+    v.ledger.push(e);
+    let p = tick(&v, Some("2026-03-02T17:59:00Z"), "2026-03-02T18:00:00Z");
+    assert!(p.decisions.is_empty());
+    assert_eq!(p.next_deadline, Some(t("2026-03-02T18:30:00Z")));
+    assert!(
+        tick(&v, Some("2026-03-02T18:28:00Z"), "2026-03-02T18:29:00Z")
+            .decisions
+            .is_empty()
+    );
+    let p = tick(&v, Some("2026-03-02T18:29:00Z"), "2026-03-02T18:30:00Z");
+    assert_eq!(kinds(&p), vec![(Action::Stop, DecisionKind::Execute)]);
+    assert_eq!(p.decisions[0].occurrence_id, id);
+    assert!(p.decisions[0]
+        .reason
+        .contains("snoozed until 2026-03-02 18:30 UTC"));
+}
+
+#[test]
+fn settled_occurrences_are_never_decided_again() {
+    let mut v = view("Running", vec![cron("Stop", STOP_18, "UTC")]);
+    let p = tick(&v, Some("2026-03-02T17:59:00Z"), "2026-03-02T18:00:00Z");
+    assert_eq!(p.decisions.len(), 1);
+    record(&mut v, &p);
+    // A retry of the same tick (same watermark, same now) decides nothing twice.
+    let again = tick(&v, Some("2026-03-02T17:59:00Z"), "2026-03-02T18:00:00Z");
+    assert!(again.decisions.is_empty() && again.notices.is_empty() && again.dropped.is_empty());
+    for status in [
+        Status::Executing,
+        Status::Done,
+        Status::Failed,
+        Status::Missed,
+        Status::NoOp,
+        Status::Skipped,
+    ] {
+        v.ledger[0].status = status;
+        assert!(
+            tick(&v, Some("2026-03-02T17:59:00Z"), "2026-03-02T18:00:00Z")
+                .decisions
+                .is_empty(),
+            "{status:?}"
+        );
+    }
+}
+
+#[test]
+fn a_decided_but_never_executed_occurrence_is_picked_up_from_the_ledger() {
+    let mut v = view("Running", vec![cron("Stop", STOP_18, "UTC")]);
+    let id = tick(&v, Some("2026-03-02T17:59:00Z"), "2026-03-02T18:00:00Z").decisions[0]
+        .occurrence_id
+        .clone();
+    v.ledger.push(LedgerEntry::planned(
+        &id,
+        Action::Stop,
+        t("2026-03-02T18:00:00Z"),
+    ));
+    let p = tick(&v, Some("2026-03-02T18:00:00Z"), "2026-03-02T18:02:00Z");
+    assert_eq!(kinds(&p), vec![(Action::Stop, DecisionKind::Execute)]);
+    assert_eq!(p.decisions[0].occurrence_id, id);
+}
+
+#[test]
+fn a_changed_schedule_retires_its_open_occurrences() {
+    let mut v = view("Resizing", vec![cron("Stop", STOP_18, "UTC")]);
+    let p = tick(&v, Some("2026-03-02T17:59:00Z"), "2026-03-02T18:00:00Z");
+    record(&mut v, &p);
+    let edited = view("Resizing", vec![cron("Stop", "5 18 * * *", "UTC")]);
+    v.schedules = edited.schedules;
+    let p = tick(&v, Some("2026-03-02T18:00:00Z"), "2026-03-02T18:01:00Z");
+    assert_eq!(kinds(&p), vec![(Action::Stop, DecisionKind::Failed)]);
+    assert!(p.decisions[0].reason.contains("changed or was removed"));
+}
+
+#[test]
+fn actions_in_one_tick_see_each_others_effect() {
+    let v = view(
+        "Running",
+        vec![
+            cron("Stop", "0 18 * * *", "UTC"),
+            cron("Start", "10 18 * * *", "UTC"),
+        ],
+    );
+    let p = tick(&v, Some("2026-03-02T17:59:00Z"), "2026-03-02T18:12:00Z");
+    assert_eq!(
+        kinds(&p),
+        vec![
+            (Action::Stop, DecisionKind::Execute),
+            (Action::Start, DecisionKind::Defer)
+        ]
+    );
+    // The Start sees the Stop just decided, not the stale Running: it waits for the stop.
+    assert!(p.decisions[1]
+        .reason
+        .contains("instance is Stopping: deferred"));
+}
+
+// ------------------------------------------------------------------------------------ notices
+
+#[test]
+fn notices_go_out_at_each_lead_once() {
+    let mut v = view("Running", vec![cron("Stop", STOP_18, "UTC")]);
+    let p = tick(&v, Some("2026-03-02T17:29:00Z"), "2026-03-02T17:30:00Z");
+    assert_eq!(p.notices.len(), 1);
+    let n = &p.notices[0];
+    assert_eq!(n.lead_minutes, 30);
+    assert_eq!(n.at, t("2026-03-02T18:00:00Z"));
+    assert_eq!(n.owner.as_deref(), Some("owner-oid"));
+    assert!(n.native_only && n.reason.contains("cannot stop Azure ML's own stop"));
+    assert_eq!(n.local, "18:00 UTC on Mon 2026-03-02");
+    assert_eq!(p.next_deadline, Some(t("2026-03-02T17:55:00Z")));
+    record(&mut v, &p);
+    assert!(
+        tick(&v, Some("2026-03-02T17:30:00Z"), "2026-03-02T17:31:00Z")
+            .notices
+            .is_empty()
+    );
+    let p = tick(&v, Some("2026-03-02T17:54:00Z"), "2026-03-02T17:55:00Z");
+    assert_eq!(p.notices.len(), 1);
+    assert_eq!(p.notices[0].lead_minutes, 5);
+    assert_eq!(p.notices[0].occurrence_id, n.occurrence_id);
+    assert_eq!(p.next_deadline, Some(t("2026-03-02T18:00:00Z")));
+    record(&mut v, &p);
+    let p = tick(&v, Some("2026-03-02T17:59:00Z"), "2026-03-02T18:00:00Z");
+    assert_eq!(kinds(&p), vec![(Action::Stop, DecisionKind::Execute)]);
+    assert!(p.notices.is_empty() && p.dropped.is_empty());
+}
+
+#[test]
+fn a_late_notice_within_its_lead_is_sent_and_a_passed_one_is_dropped() {
+    let v = view("Running", vec![cron("Stop", STOP_18, "UTC")]);
+    // Started at 17:40: the 30-min notice (due 17:30) has passed by 10 min < 30: sent.
+    let p = tick(&v, None, "2026-03-02T17:40:00Z");
+    assert_eq!(
+        p.notices.iter().map(|n| n.lead_minutes).collect::<Vec<_>>(),
+        vec![30]
+    );
+    // Down from 17:00 to 18:05: the stop executes, both notices passed by more than their lead.
+    let p = tick(&v, Some("2026-03-02T17:00:00Z"), "2026-03-02T18:05:00Z");
+    assert_eq!(kinds(&p), vec![(Action::Stop, DecisionKind::Execute)]);
+    assert!(p.notices.is_empty());
+    assert_eq!(
+        p.dropped.iter().map(|d| d.lead_minutes).collect::<Vec<_>>(),
+        vec![30, 5]
+    );
+    assert!(p.dropped[0].reason.contains("not sent late"));
+}
+
+#[test]
+fn override_notices_are_not_native_only_and_creator_owns_unassigned() {
+    let inst = Instance {
+        name: "ci-2".into(),
+        state: Some("Running".into()),
+        created_by: Some("creator-oid".into()),
+        ..Default::default()
+    };
+    let o = [cron("Stop", STOP_18, "UTC")];
+    let v = InstanceView::new(&inst, effective_schedules(&inst, Some(&o), &[]).schedules);
+    let p = tick(&v, Some("2026-03-02T17:29:00Z"), "2026-03-02T17:30:00Z");
+    assert!(!p.notices[0].native_only);
+    assert!(!p.notices[0].reason.contains("Azure ML"));
+    assert_eq!(p.notices[0].owner.as_deref(), Some("creator-oid"));
+    assert!(p.notices[0].reason.starts_with("stop: override schedule 0"));
+}
+
+#[test]
+fn dismissed_occurrences_get_no_more_notices() {
+    let mut v = view("Running", vec![cron("Stop", STOP_18, "UTC")]);
+    let p = tick(&v, Some("2026-03-02T17:29:00Z"), "2026-03-02T17:30:00Z");
+    let mut e = LedgerEntry::planned(&p.notices[0].occurrence_id, Action::Stop, p.notices[0].at);
+    e.dismissal = Some(Dismissal::Skip);
+    v.ledger.push(e);
+    assert!(
+        tick(&v, Some("2026-03-02T17:54:00Z"), "2026-03-02T17:55:00Z")
+            .notices
+            .is_empty()
+    );
+}
+
+#[test]
+fn idle_stops_are_notified_and_executed_like_schedules() {
+    let mut v = view("Running", vec![]);
+    let since = t("2026-03-02T11:00:00Z");
+    v.idle_stops.push(IdleStop {
+        due_at: t("2026-03-02T12:00:00Z"),
+        idle_since: since,
+        reason: "idle since 11:00 (threshold 60 min)".into(),
+    });
+    let id = idle_occurrence_id(&v.key(), since);
+    let p = tick(&v, Some("2026-03-02T11:29:00Z"), "2026-03-02T11:30:00Z");
+    assert_eq!(p.notices.len(), 1);
+    assert_eq!(p.notices[0].occurrence_id, id);
+    assert!(!p.notices[0].native_only && p.notices[0].schedule.is_none());
+    record(&mut v, &p);
+    let p = tick(&v, Some("2026-03-02T11:54:00Z"), "2026-03-02T11:55:00Z");
+    assert_eq!(p.notices.len(), 1);
+    record(&mut v, &p);
+    assert_eq!(p.next_deadline, Some(t("2026-03-02T12:00:00Z")));
+    let p = tick(&v, Some("2026-03-02T11:59:00Z"), "2026-03-02T12:00:00Z");
+    assert_eq!(kinds(&p), vec![(Action::Stop, DecisionKind::Execute)]);
+    assert_eq!(p.decisions[0].occurrence_id, id);
+    assert!(p.decisions[0].reason.contains("idle shutdown"));
+    record(&mut v, &p);
+    assert!(
+        tick(&v, Some("2026-03-02T12:00:00Z"), "2026-03-02T12:01:00Z")
+            .decisions
+            .is_empty()
+    );
+}
+
+#[test]
+fn next_deadline_is_the_earliest_thing_due() {
+    let v = view(
+        "Running",
+        vec![
+            cron("Stop", STOP_18, "UTC"),
+            cron("Start", "0 8 * * *", "UTC"),
+        ],
+    );
+    let p = tick(&v, Some("2026-03-02T11:59:00Z"), "2026-03-02T12:00:00Z");
+    assert_eq!(p.next_deadline, Some(t("2026-03-02T17:30:00Z")));
+    let p = tick(&v, Some("2026-03-02T18:59:00Z"), "2026-03-02T19:00:00Z");
+    assert_eq!(p.next_deadline, Some(t("2026-03-03T08:00:00Z")));
+    let p = tick(&view("Running", vec![]), None, "2026-03-02T19:00:00Z");
+    assert_eq!(p.next_deadline, None);
+}
+
+// --------------------------------------------------------------------------------- dismissals
+
+const OCC_AT: &str = "2026-03-02T18:00:00Z";
+const NOW: &str = "2026-03-02T17:40:00Z";
+
+fn stop_view() -> (InstanceView, String) {
+    let v = view("Running", vec![cron("Stop", STOP_18, "UTC")]);
+    let id = occurrence_id(
+        &v.key(),
+        &Source::Native,
+        0,
+        Action::Stop,
+        t(OCC_AT),
+        &v.schedules[0].content_hash,
+    );
+    (v, id)
+}
+
+fn by(oid: &str, id: &str, choice: Choice) -> DismissalRequest {
+    DismissalRequest {
+        target: Target::Occurrence(id.into()),
+        choice,
+        credential: Credential::ObjectId(oid.into()),
+    }
+}
+
+fn admin_cfg() -> Config {
+    Config {
+        admins: vec!["admin-oid".into()],
+        ..Config::default()
+    }
+}
+
+fn keys() -> [LinkKey; 2] {
+    [
+        LinkKey::new("k2", b"current secret current secret 01"),
+        LinkKey::new("k1", b"previous secret previous secret 1"),
+    ]
+}
+
+/// The ledger after an accepted dismissal.
+fn apply(v: &mut InstanceView, a: &AcceptedDismissal) {
+    match v
+        .ledger
+        .iter_mut()
+        .find(|e| e.occurrence_id == a.occurrence_id)
+    {
+        Some(e) => e.dismissal = Some(a.dismissal),
+        None => {
+            let mut e = LedgerEntry::planned(&a.occurrence_id, a.action, a.at);
+            e.dismissal = Some(a.dismissal);
+            v.ledger.push(e);
+        }
+    }
+}
+
+#[test]
+fn the_owner_and_admins_may_dismiss_others_may_not() {
+    let (v, id) = stop_view();
+    let cfg = admin_cfg();
+    let a = authorize(&by("owner-oid", &id, Choice::Skip), &v, &cfg, &[], t(NOW)).unwrap();
+    assert_eq!(a.dismissal, Dismissal::Skip);
+    assert!(a.changed);
+    assert_eq!(
+        a.authority,
+        Authority::Owner {
+            object_id: "owner-oid".into()
+        }
+    );
+    let a = authorize(&by("ADMIN-OID", &id, Choice::Skip), &v, &cfg, &[], t(NOW)).unwrap();
+    assert!(matches!(a.authority, Authority::Admin { .. }));
+    // The creator is not the owner when a user is assigned.
+    for who in ["creator-oid", "someone"] {
+        let r = authorize(&by(who, &id, Choice::Skip), &v, &cfg, &[], t(NOW)).unwrap_err();
+        assert!(matches!(r, Rejection::Unauthorised { .. }), "{r}");
+        assert!(r.to_string().contains("ci-1"));
+    }
+    let mut unassigned = v.clone();
+    unassigned.owner = Some("creator-oid".into());
+    assert!(authorize(
+        &by("creator-oid", &id, Choice::Skip),
+        &unassigned,
+        &cfg,
+        &[],
+        t(NOW)
+    )
+    .is_ok());
+}
+
+#[test]
+fn instance_and_time_name_the_same_occurrence_as_its_id() {
+    let (v, id) = stop_view();
+    let req = DismissalRequest {
+        target: Target::At {
+            instance: "CI-1".into(),
+            at: t(OCC_AT),
+        },
+        choice: Choice::Skip,
+        credential: Credential::ObjectId("owner-oid".into()),
+    };
+    assert_eq!(
+        authorize(&req, &v, &Config::default(), &[], t(NOW))
+            .unwrap()
+            .occurrence_id,
+        id
+    );
+    let mut wrong = req.clone();
+    wrong.target = Target::At {
+        instance: "ci-1".into(),
+        at: t("2026-03-02T18:01:00Z"),
+    };
+    assert!(matches!(
+        authorize(&wrong, &v, &Config::default(), &[], t(NOW)),
+        Err(Rejection::UnknownOccurrence { .. })
+    ));
+    assert!(matches!(
+        authorize(
+            &by("owner-oid", "nope", Choice::Skip),
+            &v,
+            &Config::default(),
+            &[],
+            t(NOW)
+        ),
+        Err(Rejection::UnknownOccurrence { .. })
+    ));
+}
+
+#[test]
+fn a_valid_token_authorises_its_occurrence_and_choice_only() {
+    let (v, id) = stop_view();
+    let cfg = Config::default();
+    let keys = keys();
+    let exp = t(OCC_AT) + cfg.snooze_cap;
+    let choice = Choice::Snooze { minutes: 30 };
+    for key in &keys {
+        let token = sign(key, &id, choice, exp);
+        let req = DismissalRequest::from_token(&token).unwrap();
+        let a = authorize(&req, &v, &cfg, &keys, t(NOW)).unwrap();
+        assert_eq!(
+            a.dismissal,
+            Dismissal::Snooze {
+                until: t("2026-03-02T18:30:00Z")
+            }
+        );
+        assert_eq!(
+            a.authority,
+            Authority::Token {
+                key_id: key.id.clone()
+            }
+        );
+    }
+    let token = sign(&keys[0], &id, choice, exp);
+    // Replayed for another occurrence.
+    let (v2, other) = {
+        let mut v2 = view("Running", vec![cron("Stop", "0 19 * * *", "UTC")]);
+        v2.name = "ci-1".into();
+        let other = occurrence_id(
+            &v2.key(),
+            &Source::Native,
+            0,
+            Action::Stop,
+            t("2026-03-02T19:00:00Z"),
+            &v2.schedules[0].content_hash,
+        );
+        (v2, other)
+    };
+    let replay = DismissalRequest {
+        target: Target::Occurrence(other),
+        choice,
+        credential: Credential::Token(token.clone()),
+    };
+    assert!(matches!(
+        authorize(&replay, &v2, &cfg, &keys, t(NOW)),
+        Err(Rejection::OtherOccurrence { .. })
+    ));
+    // Used for another choice.
+    let mut skip = DismissalRequest::from_token(&token).unwrap();
+    skip.choice = Choice::Skip;
+    assert!(matches!(
+        authorize(&skip, &v, &cfg, &keys, t(NOW)),
+        Err(Rejection::OtherChoice { .. })
+    ));
+    // Forged (signed with a key we do not hold under a known id).
+    let forged = sign(&LinkKey::new("k2", b"guess"), &id, choice, exp);
+    let r = authorize(
+        &DismissalRequest::from_token(&forged).unwrap(),
+        &v,
+        &cfg,
+        &keys,
+        t(NOW),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            r,
+            Rejection::Token {
+                source: LinkError::Forged { .. },
+                ..
+            }
+        ),
+        "{r}"
+    );
+    // Expired.
+    let r = authorize(
+        &DismissalRequest::from_token(&token).unwrap(),
+        &v,
+        &cfg,
+        &keys,
+        exp + TimeDelta::minutes(1),
+    )
+    .unwrap_err();
+    assert!(matches!(
+        r,
+        Rejection::Token {
+            source: LinkError::Expired { .. },
+            ..
+        }
+    ));
+}
+
+#[test]
+fn too_late_after_execution() {
+    let (mut v, id) = stop_view();
+    let mut e = LedgerEntry::planned(&id, Action::Stop, t(OCC_AT));
+    for status in [
+        Status::Executing,
+        Status::Done,
+        Status::NoOp,
+        Status::Missed,
+        Status::Failed,
+    ] {
+        e.status = status;
+        v.ledger = vec![e.clone()];
+        let r = authorize(
+            &by("owner-oid", &id, Choice::Skip),
+            &v,
+            &Config::default(),
+            &[],
+            t(NOW),
+        )
+        .unwrap_err();
+        assert!(matches!(r, Rejection::TooLate { .. }), "{status:?}");
+        assert!(r.to_string().contains("too late"));
+    }
+    // Deferred is not executed yet: still dismissable.
+    e.status = Status::Deferred;
+    v.ledger = vec![e];
+    assert!(authorize(
+        &by("owner-oid", &id, Choice::Skip),
+        &v,
+        &Config::default(),
+        &[],
+        t(NOW)
+    )
+    .is_ok());
+}
+
+#[test]
+fn snoozes_are_capped() {
+    let (v, id) = stop_view();
+    let cfg = Config::default();
+    assert!(authorize(
+        &by("owner-oid", &id, Choice::Snooze { minutes: 240 }),
+        &v,
+        &cfg,
+        &[],
+        t(NOW)
+    )
+    .is_ok());
+    let r = authorize(
+        &by("owner-oid", &id, Choice::Snooze { minutes: 241 }),
+        &v,
+        &cfg,
+        &[],
+        t(NOW),
+    )
+    .unwrap_err();
+    assert!(matches!(r, Rejection::CapExceeded { .. }), "{r}");
+    assert!(matches!(
+        authorize(
+            &by("owner-oid", &id, Choice::Snooze { minutes: 0 }),
+            &v,
+            &cfg,
+            &[],
+            t(NOW)
+        ),
+        Err(Rejection::InvalidChoice { .. })
+    ));
+}
+
+#[test]
+fn dismissing_twice_is_idempotent() {
+    let (mut v, id) = stop_view();
+    let cfg = Config::default();
+    let snooze = |m| by("owner-oid", &id, Choice::Snooze { minutes: m });
+    let first = authorize(&snooze(30), &v, &cfg, &[], t(NOW)).unwrap();
+    apply(&mut v, &first);
+    let again = authorize(&snooze(30), &v, &cfg, &[], t(NOW)).unwrap();
+    assert_eq!(again.dismissal, first.dismissal);
+    assert!(!again.changed, "no double snooze");
+    let longer = authorize(&snooze(60), &v, &cfg, &[], t(NOW)).unwrap();
+    assert_eq!(
+        longer.dismissal,
+        Dismissal::Snooze {
+            until: t("2026-03-02T19:00:00Z")
+        }
+    );
+    apply(&mut v, &longer);
+    let shorter = authorize(&snooze(30), &v, &cfg, &[], t(NOW)).unwrap();
+    assert_eq!(shorter.dismissal, longer.dismissal);
+    assert!(!shorter.changed);
+    // Skip, recorded and even settled by a tick: skipping again is the same answer.
+    let skip = authorize(&by("owner-oid", &id, Choice::Skip), &v, &cfg, &[], t(NOW)).unwrap();
+    apply(&mut v, &skip);
+    v.ledger[0].status = Status::Skipped;
+    let again = authorize(
+        &by("owner-oid", &id, Choice::Skip),
+        &v,
+        &cfg,
+        &[],
+        t(OCC_AT),
+    )
+    .unwrap();
+    assert_eq!(again.dismissal, Dismissal::Skip);
+    assert!(!again.changed);
+}
+
+#[test]
+fn an_idle_stop_can_be_dismissed_by_id() {
+    let mut v = view("Running", vec![]);
+    let since = t("2026-03-02T11:00:00Z");
+    v.idle_stops.push(IdleStop {
+        due_at: t("2026-03-02T12:00:00Z"),
+        idle_since: since,
+        reason: "idle".into(),
+    });
+    let id = idle_occurrence_id(&v.key(), since);
+    let a = authorize(
+        &by("owner-oid", &id, Choice::Snooze { minutes: 60 }),
+        &v,
+        &Config::default(),
+        &[],
+        t("2026-03-02T11:40:00Z"),
+    )
+    .unwrap();
+    assert_eq!(
+        a.dismissal,
+        Dismissal::Snooze {
+            until: t("2026-03-02T13:00:00Z")
+        }
+    );
+}
