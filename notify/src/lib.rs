@@ -1,1 +1,51 @@
-//! Notifiers (placeholder until written).
+//! Curfew's notifiers (design §7, §10): CloudEvents 1.0 events sent through a [`Notifier`] to
+//! Service Bus (REST), webhooks (generic JSON, Teams Adaptive Card, Slack Block Kit), the
+//! console and JSON-lines files, with retries and dead letters.
+//!
+//! Sending is at-least-once with stable event ids; deciding once per (occurrence, lead) is the
+//! caller's job (the store's `mark_notified`). See `docs/notify.md`.
+//!
+//! # Layout
+//! - `event`: the CloudEvent ([`Event`]), its types, payloads and stable ids.
+//! - `notifier`: the [`Notifier`] trait, [`Delivery`] and [`Fanout`].
+//! - `servicebus`: [`ServiceBusRest`], SAS tokens, [`TokenSource`].
+//! - `webhook`: [`Webhook`] and its [`Flavor`]s; `render`: Teams card and Slack blocks.
+//! - `local`: [`Console`] and [`JsonLinesFile`].
+//! - `deadletter`: [`DeadLetter`] and its sinks.
+//! - `retry`: [`RetryPolicy`] and the shared retry loop; `http`: status classification.
+//! - `config`: [`ChannelSpec`] — channels from `[label@]kind:value` strings.
+//! - `clock`: [`Clock`] (injected time), [`ManualClock`] for tests.
+//! - `error`: [`NotifyError`], each variant retryable or not.
+
+mod clock;
+mod config;
+mod deadletter;
+mod error;
+mod event;
+mod http;
+mod local;
+mod notifier;
+mod render;
+mod retry;
+mod servicebus;
+mod webhook;
+
+pub use clock::{Clock, ManualClock, Sleep, SystemClock};
+pub use config::{ChannelDeps, ChannelSpec};
+pub use deadletter::{DeadLetter, DeadLetters, JsonLinesDeadLetters, MemoryDeadLetters};
+pub use error::NotifyError;
+pub use event::{
+    ActionFailed, BudgetExceeded, DismissLinks, Event, EventData, EventSource, EventType,
+    InstanceChanged, InstanceRef, PolicyApplied, ShutdownDismissed, ShutdownPending, SnoozeLink,
+    CLOUDEVENTS_CONTENT_TYPE, DATA_CONTENT_TYPE, NATIVE_ONLY_NOTE, SPEC_VERSION,
+};
+pub use http::REQUEST_TIMEOUT;
+pub use local::{Console, JsonLinesFile};
+pub use notifier::{ChannelOutcome, Delivery, Fanout, FanoutReport, Notifier};
+pub use render::{slack_message, teams_message};
+pub use retry::{RetryPolicy, DEFAULT_RETRY};
+pub use servicebus::{
+    sas_token, ServiceBusConnection, ServiceBusRest, TokenSource, DEFAULT_SAS_TTL,
+    SERVICE_BUS_SCOPE,
+};
+pub use webhook::{Flavor, Webhook};
