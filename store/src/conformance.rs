@@ -312,6 +312,21 @@ pub async fn notification_dedupe(p: &Pair) {
     assert!(!p.b.mark_notified("n0t1f1ed00000001", 30).await.unwrap());
     assert!(p.b.mark_notified("n0t1f1ed00000001", 5).await.unwrap());
     assert!(p.a.mark_notified("n0t1f1ed00000002", 30).await.unwrap());
+    // Both handles read back what was marked, ascending, and nothing of other occurrences.
+    assert_eq!(
+        p.b.notified_leads("n0t1f1ed00000001").await.unwrap(),
+        vec![5, 30]
+    );
+    assert_eq!(
+        p.a.notified_leads("n0t1f1ed00000002").await.unwrap(),
+        vec![30]
+    );
+    assert!(p
+        .a
+        .notified_leads("n0t1f1ed0000000")
+        .await
+        .unwrap()
+        .is_empty());
     for i in 0..20 {
         let id = format!("n0t1race{i:08x}");
         let (x, y) = tokio::join!(p.a.mark_notified(&id, 5), p.b.mark_notified(&id, 5));

@@ -588,6 +588,23 @@ impl StateStore for SqliteStore {
         .await
     }
 
+    async fn notified_leads(&self, occurrence_id: &str) -> StoreResult<Vec<u32>> {
+        let id = occurrence_id.to_owned();
+        self.run(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT lead_minutes FROM notified WHERE occurrence_id = ?1 ORDER BY lead_minutes",
+                )
+                .map_err(|e| sql_err("notified", &id, e))?;
+            let rows = stmt
+                .query_map([&id], |r| r.get::<_, u32>(0))
+                .map_err(|e| sql_err("notified", &id, e))?;
+            rows.collect::<Result<Vec<u32>, _>>()
+                .map_err(|e| sql_err("notified", &id, e))
+        })
+        .await
+    }
+
     async fn append_dismissal(&self, d: &Dismissal) -> StoreResult<()> {
         let d = d.clone();
         self.run(move |c| {

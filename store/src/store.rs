@@ -66,6 +66,10 @@ pub trait StateStore: Send + Sync {
     /// only for the first caller, so each (occurrence, lead) is sent once.
     async fn mark_notified(&self, occurrence_id: &str, lead_minutes: u32) -> StoreResult<bool>;
 
+    /// The lead times (minutes) already marked for an occurrence, ascending: the governor's
+    /// view of which notices are done.
+    async fn notified_leads(&self, occurrence_id: &str) -> StoreResult<Vec<u32>>;
+
     /// Appends a dismissal request (accepted or rejected).
     async fn append_dismissal(&self, dismissal: &Dismissal) -> StoreResult<()>;
 

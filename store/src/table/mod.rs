@@ -800,6 +800,28 @@ impl StateStore for TableStore {
         }
     }
 
+    async fn notified_leads(&self, occurrence_id: &str) -> StoreResult<Vec<u32>> {
+        let prefix = encode_key(occurrence_id);
+        // Row keys are `{id}!{lead}`; '"' is the character right after '!'.
+        let filter = format!(
+            "PartitionKey eq {} and RowKey ge {} and RowKey lt {}",
+            lit(P_NOTIFIED),
+            lit(&format!("{prefix}!")),
+            lit(&format!("{prefix}\""))
+        );
+        let rows = self.query("notified", &filter).await?;
+        let mut leads = rows
+            .iter()
+            .map(|m| {
+                let p = Props::new("notified", m);
+                p.opt_u32("LeadMinutes")?
+                    .ok_or_else(|| p.err("LeadMinutes", "missing"))
+            })
+            .collect::<StoreResult<Vec<u32>>>()?;
+        leads.sort_unstable();
+        Ok(leads)
+    }
+
     async fn append_dismissal(&self, d: &Dismissal) -> StoreResult<()> {
         let rk = format!(
             "{}!{}!{}",
