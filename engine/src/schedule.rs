@@ -15,7 +15,9 @@ use serde_json::Value;
 use std::fmt;
 
 /// What a schedule does to the instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
 pub enum Action {
     /// Start the instance.
     Start,

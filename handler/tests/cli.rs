@@ -239,9 +239,19 @@ fn validate_checks_policy_files_by_json_path() {
     )
     .unwrap();
     let good = "testdata/policies/default-stop-schedule-2200-pst.json";
-    let ok = curfew(&["validate", "testdata/sdk/03_cron_1800_stop_pst.compute.json", "--policy", good]);
+    let ok = curfew(&[
+        "validate",
+        "testdata/sdk/03_cron_1800_stop_pst.compute.json",
+        "--policy",
+        good,
+    ]);
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stdout));
-    let out = curfew(&["validate", "testdata/sdk/03_cron_1800_stop_pst.compute.json", "--policy", bad.to_str().unwrap()]);
+    let out = curfew(&[
+        "validate",
+        "testdata/sdk/03_cron_1800_stop_pst.compute.json",
+        "--policy",
+        bad.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("if.allOf[1].field"), "{stdout}");

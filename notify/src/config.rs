@@ -17,7 +17,8 @@ use crate::webhook::{Flavor, Webhook};
 /// One configured channel. `Debug` hides URLs and connection strings (they hold secrets).
 #[derive(Clone, PartialEq, Eq)]
 pub enum ChannelSpec {
-    /// `console`: one line per event on stdout.
+    /// `console`: one line per event on stderr (stdout stays for the command's own output,
+    /// e.g. `curfew tick --format json`).
     Console {
         /// Channel label.
         label: String,
@@ -197,7 +198,7 @@ impl ChannelSpec {
         let clock = Arc::clone(&deps.clock);
         Ok(match self {
             ChannelSpec::Console { label } => {
-                Arc::new(Console::new(label, Box::new(std::io::stdout())))
+                Arc::new(Console::new(label, Box::new(std::io::stderr())))
             }
             ChannelSpec::JsonLines { label, path } => Arc::new(JsonLinesFile::new(label, path)),
             ChannelSpec::ServiceBusSas { label, connection } => {

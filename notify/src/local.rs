@@ -28,7 +28,12 @@ impl std::fmt::Debug for Console {
 }
 
 impl Console {
-    /// Writes to standard output.
+    /// Writes to standard error, where the `console` channel goes.
+    pub fn stderr() -> Console {
+        Console::new("console", Box::new(std::io::stderr()))
+    }
+
+    /// A console channel on stdout (for programs whose stdout is the log).
     pub fn stdout() -> Console {
         Console::new("console", Box::new(std::io::stdout()))
     }

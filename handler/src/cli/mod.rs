@@ -3,6 +3,7 @@
 //! Exit codes: 0 success (`plan` also when some schedules are bad: they are reported on stderr);
 //! 1 `validate` found errors; 2 the input could not be read at all, or the arguments are wrong.
 
+mod govern;
 mod input;
 mod plan;
 mod policy;
@@ -44,6 +45,14 @@ enum Command {
     },
     /// Spend and savings per instance, owner, workspace or day (text, CSV, JSON, HTML).
     Report(report::ReportArgs),
+    /// One evaluation of the fleet: decide, notify, execute (exactly once), record.
+    Tick(govern::TickArgs),
+    /// The standalone daemon: a tick every minute until SIGTERM.
+    Run(govern::RunArgs),
+    /// Skip or snooze one shutdown (by signed token, or by occurrence id as its owner/an admin).
+    Dismiss(govern::DismissArgs),
+    /// One instance: schedules in force and their sources, next occurrences, history.
+    Explain(govern::ExplainArgs),
     /// Run the Azure Functions custom handler (what the Functions host starts).
     Serve {
         /// Port to listen on (default: $FUNCTIONS_CUSTOMHANDLER_PORT, else 8080).
@@ -75,6 +84,10 @@ pub(crate) fn main() -> ExitCode {
         Command::Validate(args) => validate::run(&args),
         Command::Policy { command } => policy::run(&command),
         Command::Report(args) => report::run(&args),
+        Command::Tick(args) => govern::run_tick(&args),
+        Command::Run(args) => govern::run_daemon(&args),
+        Command::Dismiss(args) => govern::run_dismiss(&args),
+        Command::Explain(args) => govern::run_explain(&args),
         Command::Serve { port } => crate::functions::serve(port).map(|()| ExitCode::SUCCESS),
     };
     match result {

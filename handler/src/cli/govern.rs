@@ -1,0 +1,314 @@
+//! `curfew tick`, `run`, `dismiss` and `explain`: the governor against ARM and the store.
+
+use super::input::parse_instant;
+use super::Format;
+use crate::govern::settings::Settings;
+use crate::govern::{dismiss, explain, tick, Runtime};
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use curfew_engine::governor::dismiss::{Credential, Target};
+use curfew_engine::governor::{Choice, DismissalRequest};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Where the configuration comes from.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ConfigArg {
+    /// Configuration file (YAML or JSON; see docs/operations.md).
+    #[arg(long, default_value = "curfew.yaml")]
+    config: PathBuf,
+}
+
+/// Arguments of `curfew tick`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct TickArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Evaluate as of this instant (RFC 3339; default now).
+    #[arg(long)]
+    now: Option<String>,
+    /// Decide and report without acting or writing anything.
+    #[arg(long)]
+    dry_run: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+/// Arguments of `curfew run`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Stop after this many ticks (default: run until SIGTERM or Ctrl-C).
+    #[arg(long)]
+    ticks: Option<u64>,
+}
+
+/// Arguments of `curfew dismiss`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DismissArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// A signed link token (from a notice's link).
+    #[arg(long, conflicts_with_all = ["occurrence", "skip", "snooze", "as_object"])]
+    token: Option<String>,
+    /// The occurrence id (from a notice or `curfew explain`).
+    #[arg(long, requires = "as_object")]
+    occurrence: Option<String>,
+    /// Skip this shutdown.
+    #[arg(long, conflicts_with = "snooze")]
+    skip: bool,
+    /// Snooze it by this many minutes.
+    #[arg(long, value_name = "MINUTES")]
+    snooze: Option<u32>,
+    /// The requester's Entra object id (must be the owner or an admin).
+    #[arg(long = "as", value_name = "OBJECTID")]
+    as_object: Option<String>,
+    /// Evaluate as of this instant (RFC 3339; default now).
+    #[arg(long)]
+    now: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+/// Arguments of `curfew explain`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ExplainArgs {
+    /// The compute instance's name.
+    instance: String,
+    #[command(flatten)]
+    config: ConfigArg,
+    /// As of this instant (RFC 3339; default now).
+    #[arg(long)]
+    now: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn now_or(arg: &Option<String>) -> anyhow::Result<DateTime<Utc>> {
+    match arg {
+        Some(t) => parse_instant("--now", t),
+        None => Ok(Utc::now()),
+    }
+}
+
+/// A single-threaded runtime: the governor does a few concurrent ARM calls, never CPU work.
+pub(crate) fn block_on<F: std::future::Future>(f: F) -> anyhow::Result<F::Output> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    Ok(rt.block_on(f))
+}
+
+async fn runtime(c: &ConfigArg) -> anyhow::Result<Runtime> {
+    let settings = Settings::load(&c.config)?;
+    Runtime::from_settings(&settings, &env).await
+}
+
+/// Prints a tick report as text.
+pub(crate) fn print_tick(r: &tick::TickReport) {
+    let mode = if r.dry_run { " (dry run)" } else { "" };
+    println!(
+        "tick {}{mode}: {} instance(s), {} decision(s), {} notice(s), {} ARM call(s)",
+        r.now.format("%Y-%m-%dT%H:%M:%SZ"),
+        r.instances,
+        r.decisions.len(),
+        r.notices.len(),
+        r.arm_calls
+    );
+    for n in &r.notices {
+        println!(
+            "  notice  {:<20} stop at {} in {} min: {}",
+            n.instance,
+            n.at.format("%Y-%m-%dT%H:%MZ"),
+            n.lead_minutes,
+            n.outcome
+        );
+    }
+    for d in &r.decisions {
+        println!(
+            "  {:<8} {:<20} {:?} — {} — {}",
+            format!("{:?}", d.kind),
+            d.instance,
+            d.action,
+            d.reason,
+            d.outcome
+        );
+    }
+    for x in &r.reconciled {
+        println!("  reconciled {x}");
+    }
+    for p in &r.problems {
+        println!("  problem: {p}");
+    }
+    if let Some(n) = r.next_deadline {
+        println!("  next: {}", n.format("%Y-%m-%dT%H:%M:%SZ"));
+    }
+}
+
+/// Runs `curfew tick`.
+pub(crate) fn run_tick(args: &TickArgs) -> anyhow::Result<ExitCode> {
+    let now = now_or(&args.now)?;
+    let report = block_on(async {
+        let rt = runtime(&args.config).await?;
+        tick::tick(&rt, now, args.dry_run).await
+    })??;
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Text => print_tick(&report),
+    }
+    let failed = report
+        .decisions
+        .iter()
+        .any(|d| d.outcome.starts_with("failed") || d.outcome.starts_with("not recorded"));
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Runs `curfew run`: a tick every minute (or earlier when something is due), until SIGTERM.
+pub(crate) fn run_daemon(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    block_on(async {
+        let rt = runtime(&args.config).await?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        let mut done = 0u64;
+        loop {
+            let now = Utc::now();
+            match tick::tick(&rt, now, false).await {
+                Ok(r) => print_tick(&r),
+                Err(e) => eprintln!("curfew run: tick at {now} failed: {e:#} (retrying next tick)"),
+            }
+            done += 1;
+            if args.ticks.is_some_and(|n| done >= n) {
+                return Ok(ExitCode::SUCCESS);
+            }
+            // Sleep to the next minute boundary; a tick in flight is never interrupted.
+            let now = Utc::now();
+            let wait = 60 - (now.timestamp() % 60) as u64;
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(wait)) => {}
+                _ = term.recv() => { eprintln!("curfew run: SIGTERM, stopping"); return Ok(ExitCode::SUCCESS); }
+                _ = tokio::signal::ctrl_c() => { eprintln!("curfew run: interrupted, stopping"); return Ok(ExitCode::SUCCESS); }
+            }
+        }
+    })?
+}
+
+/// Runs `curfew dismiss`: exit 0 when honoured, 1 when refused.
+pub(crate) fn run_dismiss(args: &DismissArgs) -> anyhow::Result<ExitCode> {
+    let now = now_or(&args.now)?;
+    let req = match (&args.token, &args.occurrence) {
+        (Some(token), _) => {
+            DismissalRequest::from_token(token).map_err(|e| anyhow::anyhow!("--token: {e}"))?
+        }
+        (None, Some(occ)) => {
+            let choice = match (args.skip, args.snooze) {
+                (true, None) => Choice::Skip,
+                (false, Some(minutes)) => Choice::Snooze { minutes },
+                _ => anyhow::bail!("say --skip or --snooze MINUTES"),
+            };
+            DismissalRequest {
+                target: Target::Occurrence(occ.clone()),
+                choice,
+                credential: Credential::ObjectId(args.as_object.clone().unwrap_or_default()),
+            }
+        }
+        (None, None) => anyhow::bail!(
+            "give --token, or --occurrence ID with --skip|--snooze MIN and --as OBJECTID"
+        ),
+    };
+    let outcome = block_on(async {
+        let rt = runtime(&args.config).await?;
+        dismiss::dismiss(&rt, req, now).await
+    })??;
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&outcome)?),
+        Format::Text => println!(
+            "{}: {}",
+            if outcome.accepted {
+                "accepted"
+            } else {
+                "refused"
+            },
+            outcome.message
+        ),
+    }
+    Ok(if outcome.accepted {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Runs `curfew explain`.
+pub(crate) fn run_explain(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
+    let now = now_or(&args.now)?;
+    let e = block_on(async {
+        let rt = runtime(&args.config).await?;
+        explain::explain(&rt, &args.instance, now).await
+    })??;
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&e)?),
+        Format::Text => {
+            println!(
+                "{} ({}) state {}, owner {}",
+                e.instance,
+                e.id.as_deref().unwrap_or("-"),
+                e.state.as_deref().unwrap_or("?"),
+                e.owner.as_deref().unwrap_or("-")
+            );
+            println!("schedules in force:");
+            for s in &e.schedules {
+                println!(
+                    "  {}#{} {:?} {} ({}){}",
+                    s.source,
+                    s.index,
+                    s.action,
+                    s.trigger,
+                    s.time_zone,
+                    if s.enabled { "" } else { " [disabled]" }
+                );
+            }
+            for p in &e.problems {
+                println!("  problem: {p}");
+            }
+            println!("next {} days:", explain::EXPLAIN_DAYS);
+            for n in &e.next {
+                println!(
+                    "  {} ({})  {:?}  {}  {}",
+                    n.at.format("%Y-%m-%dT%H:%MZ"),
+                    n.local,
+                    n.action,
+                    n.source,
+                    n.occurrence_id
+                );
+            }
+            println!("history:");
+            for h in &e.history {
+                println!(
+                    "  {}  {:<8} {:<9} {}{}",
+                    h.at.format("%Y-%m-%dT%H:%MZ"),
+                    h.action,
+                    h.state,
+                    h.reason,
+                    h.outcome
+                        .as_deref()
+                        .map(|o| format!(" — {o}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,300 @@
+//! The imperative shell around the pure governor: it reads the fleet from ARM and state from the
+//! store, asks `curfew_engine::governor` what to do, and carries the plan out exactly once.
+//!
+//! - [`settings`]: the configuration file.
+//! - [`ledger`]: store records ↔ the governor's ledger view.
+//! - [`tick`]: one evaluation: fleet → decide → notify → execute → watermark.
+//! - [`dismiss`]: skip/snooze requests, authorised by the engine, recorded in the store.
+//! - [`explain`]: one instance's schedules, sources, next occurrences and history.
+
+pub(crate) mod dismiss;
+pub(crate) mod explain;
+pub(crate) mod ledger;
+pub(crate) mod settings;
+pub(crate) mod tick;
+
+use anyhow::{bail, Context};
+use chrono::{DateTime, Utc};
+use curfew_arm::{ArmClient, ArmConfig, CredentialConfig, Scope, SecretString};
+use curfew_engine::governor::{self, LinkKey};
+use curfew_engine::inventory::{self, Instance};
+use curfew_engine::policy::{AppendTarget, Assignment, PolicyDefinition};
+use curfew_notify::{ChannelDeps, ChannelSpec, EventSource, Fanout, Notifier};
+use curfew_store::{SqliteStore, StateStore, TableConfig, TableStore};
+use serde_json::Value;
+use settings::Settings;
+use std::sync::Arc;
+
+/// Reads an environment variable (the real environment in the binary, a map in tests).
+pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Everything a tick needs, built once from the settings.
+pub(crate) struct Runtime {
+    /// ARM client.
+    pub(crate) arm: ArmClient,
+    /// Durable state.
+    pub(crate) store: Arc<dyn StateStore>,
+    /// Where events go.
+    pub(crate) notifier: Arc<dyn Notifier>,
+    /// Governor knobs.
+    pub(crate) config: governor::Config,
+    /// Link keys, the first signs.
+    pub(crate) link_keys: Vec<LinkKey>,
+    /// Public URL of the Dismiss function.
+    pub(crate) link_base: Option<String>,
+    /// Default policies.
+    pub(crate) policies: Vec<Assignment>,
+    /// Deployment name.
+    pub(crate) deployment: String,
+    /// CloudEvents `source`.
+    pub(crate) source: EventSource,
+}
+
+/// One compute instance as read from ARM: the engine's view and the raw JSON (for policies).
+#[derive(Debug, Clone)]
+pub(crate) struct FleetInstance {
+    /// Parsed fields and raw schedules.
+    pub(crate) instance: Instance,
+    /// The ARM body.
+    pub(crate) raw: Value,
+    /// Workspace name, for events.
+    pub(crate) workspace: String,
+}
+
+/// The fleet of one listing, with what could not be read.
+#[derive(Debug, Default)]
+pub(crate) struct Fleet {
+    /// Compute instances.
+    pub(crate) instances: Vec<FleetInstance>,
+    /// Workspaces or scopes that could not be listed, one line each.
+    pub(crate) problems: Vec<String>,
+}
+
+fn credential(s: &settings::ArmSettings, env: Env<'_>) -> anyhow::Result<CredentialConfig> {
+    let kind = s.credential.as_deref().unwrap_or("auto");
+    Ok(match kind {
+        "auto" => CredentialConfig::Auto.resolve(env),
+        "managed-identity" => CredentialConfig::ManagedIdentity {
+            client_id: s.client_id.clone(),
+        },
+        "workload-identity" => CredentialConfig::WorkloadIdentity {
+            tenant_id: env("AZURE_TENANT_ID"),
+            client_id: s.client_id.clone().or_else(|| env("AZURE_CLIENT_ID")),
+            token_file: env("AZURE_FEDERATED_TOKEN_FILE").map(Into::into),
+        },
+        "azure-cli" => CredentialConfig::AzureCli { tenant_id: None },
+        other => match other.strip_prefix("token-env:") {
+            Some(var) => CredentialConfig::StaticToken(SecretString::new(
+                env(var).with_context(|| format!("arm.credential: variable {var} is not set"))?,
+            )),
+            None => bail!(
+                "arm.credential: '{other}' is not one of auto, managed-identity, workload-identity, azure-cli, token-env:VAR"
+            ),
+        },
+    })
+}
+
+impl Runtime {
+    /// Builds the runtime: ARM client, store (opened and migrated), notifiers, policies, keys.
+    pub(crate) async fn from_settings(s: &Settings, env: Env<'_>) -> anyhow::Result<Runtime> {
+        let mut arm = ArmConfig::default();
+        if let Some(e) = &s.arm.endpoint {
+            arm.endpoint = e.trim_end_matches('/').to_string();
+        }
+        if let Some(v) = &s.arm.api_version {
+            arm.api_version = v.clone();
+        }
+        arm.scopes = s
+            .arm
+            .scopes
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                Scope::parse(t).with_context(|| format!("arm.scopes[{i}]: '{t}' is not a subscription, resource group or workspace id"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        if arm.scopes.is_empty() {
+            bail!("arm.scopes: name at least one subscription, resource group or workspace");
+        }
+        arm.credential = credential(&s.arm, env)?;
+        let arm = ArmClient::new(arm).context("building the ARM client")?;
+        let store: Arc<dyn StateStore> = match &s.store.table_connection_string_env {
+            Some(var) => {
+                let conn = env(var).with_context(|| {
+                    format!("store.tableConnectionStringEnv: variable {var} is not set")
+                })?;
+                let cfg = TableConfig::from_connection_string(&conn)
+                    .with_context(|| format!("the connection string in {var}"))?;
+                Arc::new(TableStore::open(cfg, s.store.table.as_deref().unwrap_or("curfew")).await?)
+            }
+            None => {
+                let path = s.resolve(
+                    s.store
+                        .sqlite
+                        .as_deref()
+                        .unwrap_or("curfew.sqlite".as_ref()),
+                );
+                Arc::new(
+                    SqliteStore::open(&path)
+                        .await
+                        .with_context(|| format!("opening the store '{}'", path.display()))?,
+                )
+            }
+        };
+        let specs = if s.notify.is_empty() {
+            "console".to_string()
+        } else {
+            s.notify.join(" ")
+        };
+        let channels = ChannelSpec::parse_list(&specs).context("notify")?;
+        let deps = ChannelDeps::default();
+        let notifier: Arc<dyn Notifier> = Arc::new(Fanout::new(
+            channels
+                .iter()
+                .map(|c| c.build(&deps))
+                .collect::<Result<Vec<_>, _>>()
+                .context("notify")?,
+        ));
+        let mut config = governor::Config::default();
+        let g = &s.governor;
+        if let Some(m) = g.catch_up_minutes {
+            config.catch_up = chrono::TimeDelta::minutes(m);
+        }
+        if let Some(leads) = &g.lead_minutes {
+            config.lead_times = leads
+                .iter()
+                .map(|m| chrono::TimeDelta::minutes(*m))
+                .collect();
+        }
+        if let Some(m) = g.defer_minutes {
+            config.defer_deadline = chrono::TimeDelta::minutes(m);
+        }
+        if let Some(m) = g.snooze_cap_minutes {
+            config.snooze_cap = chrono::TimeDelta::minutes(m);
+        }
+        config.admins = g.admins.clone();
+        let link_keys = s
+            .links
+            .keys
+            .iter()
+            .map(|k| {
+                let secret = env(&k.secret_env).with_context(|| {
+                    format!(
+                        "links.keys '{}': variable {} is not set",
+                        k.id, k.secret_env
+                    )
+                })?;
+                Ok(LinkKey::new(&k.id, secret.as_bytes()))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut policies = Vec::new();
+        for (i, p) in s.policies.iter().enumerate() {
+            let path = s.resolve(&p.file);
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("policies[{i}]: reading '{}'", path.display()))?;
+            let stem = path
+                .file_stem()
+                .and_then(|x| x.to_str())
+                .unwrap_or("policy");
+            let def = PolicyDefinition::from_json_str(&text, &serde_json::Map::new())
+                .map_err(|e| anyhow::anyhow!("policies[{i}] '{}': {e}", path.display()))?
+                .with_fallback_name(stem);
+            policies.push(
+                Assignment::new(stem, p.scope.as_deref().unwrap_or("/"), def)
+                    .map_err(|e| anyhow::anyhow!("policies[{i}]: {e}"))?,
+            );
+        }
+        Ok(Runtime {
+            arm,
+            store,
+            notifier,
+            config,
+            link_keys,
+            link_base: s.links.base_url.clone(),
+            policies,
+            deployment: s.deployment().to_string(),
+            source: EventSource::deployment(s.deployment()),
+        })
+    }
+
+    /// Lists every compute instance in the configured scopes.
+    pub(crate) async fn fleet(&self) -> Fleet {
+        let listing = self.arm.list_scopes().await;
+        let mut fleet = Fleet::default();
+        for (scope, e) in listing.discovery_errors {
+            fleet.problems.push(format!("scope {scope:?}: {e}"));
+        }
+        for (ws, result) in listing.workspaces {
+            match result {
+                Err(e) => fleet.problems.push(format!("workspace {}: {e}", ws.path())),
+                Ok(list) => {
+                    for c in list.instances {
+                        match inventory::items(&c.raw.to_string(), &c.id.path())
+                            .ok()
+                            .map(|items| items.read(0))
+                        {
+                            Some(inventory::Item::Instance(i)) => {
+                                fleet.instances.push(FleetInstance {
+                                    instance: *i,
+                                    raw: c.raw,
+                                    workspace: ws.workspace.clone(),
+                                })
+                            }
+                            Some(inventory::Item::Problem(d)) => fleet.problems.push(d.to_string()),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+        fleet
+    }
+
+    /// The schedules default policies supply to an instance (the first policy per action wins
+    /// inside the engine; here every supplying assignment is offered in precedence order).
+    pub(crate) fn policy_defaults(
+        &self,
+        fi: &FleetInstance,
+        today: chrono::NaiveDate,
+    ) -> Vec<(String, Vec<Value>)> {
+        if self.policies.is_empty() {
+            return Vec::new();
+        }
+        let mut raw = fi.raw.clone();
+        if raw.get("type").is_none() {
+            raw["type"] = Value::from("Microsoft.MachineLearningServices/workspaces/computes");
+        }
+        let assessment = curfew_engine::policy::assess(&self.policies, &raw, today);
+        let Some(supplied) = assessment.supplied(&AppendTarget::Schedules) else {
+            return Vec::new();
+        };
+        let list = match &supplied.value {
+            Value::Array(a) => a.clone(),
+            v => v
+                .get("computeStartStop")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+        };
+        vec![(supplied.policy.to_string(), list)]
+    }
+
+    /// The watermark key of this deployment's tick.
+    pub(crate) fn watermark_scope(&self) -> String {
+        format!("{}/tick", self.deployment)
+    }
+
+    /// A signed link for an occurrence and choice, when links are configured.
+    pub(crate) fn link(
+        &self,
+        occurrence_id: &str,
+        choice: governor::Choice,
+        at: DateTime<Utc>,
+    ) -> Option<String> {
+        let key = self.link_keys.first()?;
+        let base = self.link_base.as_deref()?;
+        let token = governor::sign(key, occurrence_id, choice, at + self.config.snooze_cap);
+        let sep = if base.contains('?') { '&' } else { '?' };
+        Some(format!("{base}{sep}token={token}"))
+    }
+}

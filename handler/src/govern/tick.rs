@@ -1,0 +1,585 @@
+//! One tick: read the fleet and the ledger, let the pure governor decide, then carry the plan out
+//! so that no occurrence is executed twice, even across retries, crashes and racing governors.
+//!
+//! Exactly once comes from the store, not from this process: an occurrence is *claimed*
+//! (compare-and-set `→ Executing`) before its ARM call, and settled after it. A process killed in
+//! between leaves an `Executing` record, which the next tick reconciles against the instance's
+//! real state: done if ARM already took it, re-decided if it never reached ARM.
+
+use super::ledger::{self, to_engine};
+use super::{FleetInstance, Runtime};
+use chrono::{DateTime, TimeDelta, Utc};
+use curfew_arm::{ArmError, Completion, ComputeId};
+use curfew_engine::governor::{
+    decide, effective_schedules, Choice, Decision, DecisionKind, InstanceView, Notice,
+    PolicyDefault, TickInput,
+};
+use curfew_engine::Action;
+use curfew_notify::{
+    ActionFailed, DismissLinks, Event, InstanceChanged, InstanceRef, ShutdownPending, SnoozeLink,
+};
+use curfew_store::{AuditRecord, LedgerEntry, LedgerState, StoreError, Versioned};
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// An `Executing` record older than this was left by an interrupted process.
+pub(crate) const STALE_EXECUTING: TimeDelta = TimeDelta::minutes(2);
+
+/// The snooze choices offered in notices.
+pub(crate) const SNOOZE_CHOICES: [u32; 3] = [30, 60, 120];
+
+/// What one tick did; `--format json` prints it as is.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TickReport {
+    /// The tick's instant.
+    pub(crate) now: DateTime<Utc>,
+    /// Whether anything was executed or written.
+    pub(crate) dry_run: bool,
+    /// The watermark before the tick.
+    pub(crate) watermark_before: Option<DateTime<Utc>>,
+    /// The watermark after it.
+    pub(crate) watermark: DateTime<Utc>,
+    /// Compute instances seen.
+    pub(crate) instances: usize,
+    /// Every decision with its outcome.
+    pub(crate) decisions: Vec<DecisionReport>,
+    /// Notices sent (or not).
+    pub(crate) notices: Vec<NoticeReport>,
+    /// Notices dropped as too late.
+    pub(crate) dropped: usize,
+    /// `Executing` records of interrupted runs, reconciled.
+    pub(crate) reconciled: Vec<String>,
+    /// When something next becomes due.
+    pub(crate) next_deadline: Option<DateTime<Utc>>,
+    /// Problems that did not stop the tick (bad schedules, unreadable workspaces).
+    pub(crate) problems: Vec<String>,
+    /// ARM calls this tick made.
+    pub(crate) arm_calls: u64,
+}
+
+/// One decision and what came of it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DecisionReport {
+    /// Ledger key.
+    pub(crate) occurrence_id: String,
+    /// Compute name.
+    pub(crate) instance: String,
+    /// Start or Stop.
+    pub(crate) action: Action,
+    /// The occurrence's time.
+    pub(crate) at: DateTime<Utc>,
+    /// `Execute`, `NoOp`, `Defer`, `Failed`, `Missed`, `Skipped`, `Suppressed`.
+    pub(crate) kind: DecisionKind,
+    /// Applied as level-triggered repair of a missed occurrence.
+    pub(crate) repair: bool,
+    /// Why, in words.
+    pub(crate) reason: String,
+    /// What happened: `executed`, `recorded`, `dry run`, an ARM error, or a lost race.
+    pub(crate) outcome: String,
+}
+
+/// One notice and whether it went out.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct NoticeReport {
+    /// The Stop occurrence.
+    pub(crate) occurrence_id: String,
+    /// Compute name.
+    pub(crate) instance: String,
+    /// Minutes before the stop.
+    pub(crate) lead_minutes: i64,
+    /// The stop's time.
+    pub(crate) at: DateTime<Utc>,
+    /// `sent`, `dry run`, or the delivery error.
+    pub(crate) outcome: String,
+}
+
+fn is_in(state: Option<&str>, states: &[&str]) -> bool {
+    state.is_some_and(|s| states.iter().any(|x| x.eq_ignore_ascii_case(s)))
+}
+
+/// Runs one tick at `now`. With `dry_run`, decides and reports without acting or writing.
+pub(crate) async fn tick(
+    rt: &Runtime,
+    now: DateTime<Utc>,
+    dry_run: bool,
+) -> anyhow::Result<TickReport> {
+    let calls_before = rt.arm.stats().calls;
+    let fleet = rt.fleet().await;
+    let scope = rt.watermark_scope();
+    let watermark = rt.store.get_watermark(&scope).await?;
+    let overrides: HashMap<String, serde_json::Value> = rt
+        .store
+        .list_overrides()
+        .await?
+        .into_iter()
+        .map(|o| (o.instance_id.to_ascii_lowercase(), o.schedules))
+        .collect();
+    // Open records live at most snooze cap + deadlines behind; notices and dismissals create
+    // records up to the longest lead ahead.
+    let cfg = &rt.config;
+    let back = cfg.snooze_cap + cfg.catch_up + cfg.defer_deadline + TimeDelta::hours(1);
+    let ahead = cfg.lead_times.iter().max().copied().unwrap_or_default() + TimeDelta::days(2);
+    let from = watermark.unwrap_or(now).min(now) - back;
+    let mut grouped: HashMap<String, Vec<Versioned<LedgerEntry>>> = HashMap::new();
+    for e in rt.store.entries_between(from, now + ahead).await? {
+        grouped
+            .entry(e.value.instance_id.to_ascii_lowercase())
+            .or_default()
+            .push(e);
+    }
+    let mut report = TickReport {
+        now,
+        dry_run,
+        watermark_before: watermark,
+        watermark: now,
+        instances: fleet.instances.len(),
+        decisions: Vec::new(),
+        notices: Vec::new(),
+        dropped: 0,
+        reconciled: Vec::new(),
+        next_deadline: None,
+        problems: fleet.problems.clone(),
+        arm_calls: 0,
+    };
+    let today = now.date_naive();
+    let mut views = Vec::with_capacity(fleet.instances.len());
+    let mut records: HashMap<String, Versioned<LedgerEntry>> = HashMap::new();
+    let mut by_key: HashMap<String, &FleetInstance> = HashMap::new();
+    for fi in &fleet.instances {
+        let key = InstanceView::new(&fi.instance, Vec::new()).key();
+        let ov = overrides.get(&key).and_then(|v| v.as_array().cloned());
+        let defaults = rt.policy_defaults(fi, today);
+        let pd: Vec<PolicyDefault<'_>> = defaults
+            .iter()
+            .map(|(policy, schedules)| PolicyDefault { policy, schedules })
+            .collect();
+        let set = effective_schedules(&fi.instance, ov.as_deref(), &pd);
+        for (_, d) in &set.diagnostics {
+            report.problems.push(d.to_string());
+        }
+        let mut view = InstanceView::new(&fi.instance, set.schedules);
+        for mut e in grouped.remove(&key).unwrap_or_default() {
+            if e.value.state == LedgerState::Executing && now - e.value.updated_at > STALE_EXECUTING
+            {
+                reconcile(rt, fi, &mut e, now, dry_run, &mut report).await;
+            }
+            let notified = if e.value.state.is_claimable() || e.value.state == LedgerState::Planned
+            {
+                rt.store.notified_leads(&e.value.occurrence_id).await?
+            } else {
+                Vec::new()
+            };
+            view.ledger.push(to_engine(&e.value, &notified));
+            records.insert(e.value.occurrence_id.clone(), e);
+        }
+        by_key.insert(key, fi);
+        views.push(view);
+    }
+    let plan = decide(
+        &TickInput {
+            instances: &views,
+            watermark,
+            config: cfg,
+        },
+        now,
+    );
+    report.watermark = plan.watermark;
+    report.next_deadline = plan.next_deadline;
+    report.dropped = plan.dropped.len();
+    let key_of = |instance_id: &Option<String>, name: &str| {
+        instance_id.as_deref().unwrap_or(name).to_ascii_lowercase()
+    };
+    for n in &plan.notices {
+        let key = key_of(&n.instance_id, &n.instance);
+        let outcome = if dry_run {
+            "dry run".to_string()
+        } else {
+            notify(rt, n, by_key.get(&key).copied(), &key, &mut records, now).await
+        };
+        report.notices.push(NoticeReport {
+            occurrence_id: n.occurrence_id.clone(),
+            instance: n.instance.clone(),
+            lead_minutes: n.lead_minutes,
+            at: n.at,
+            outcome,
+        });
+    }
+    if !dry_run {
+        for d in &plan.dropped {
+            rt.store
+                .mark_notified(&d.occurrence_id, d.lead_minutes as u32)
+                .await?;
+        }
+    }
+    let mut audit = Vec::new();
+    for d in &plan.decisions {
+        let key = key_of(&d.instance_id, &d.instance);
+        let outcome = if dry_run {
+            "dry run".to_string()
+        } else {
+            apply(rt, d, by_key.get(&key).copied(), &key, &mut records, now).await
+        };
+        audit.push(AuditRecord {
+            at: now,
+            kind: format!("decision.{:?}", d.kind).to_ascii_lowercase(),
+            instance_id: Some(key.clone()),
+            occurrence_id: Some(d.occurrence_id.clone()),
+            message: format!("{} — {outcome}", d.reason),
+            details: serde_json::json!({"action": d.action, "at": d.at, "repair": d.repair}),
+        });
+        report.decisions.push(DecisionReport {
+            occurrence_id: d.occurrence_id.clone(),
+            instance: d.instance.clone(),
+            action: d.action,
+            at: d.at,
+            kind: d.kind,
+            repair: d.repair,
+            reason: d.reason.clone(),
+            outcome,
+        });
+    }
+    if !dry_run {
+        if !audit.is_empty() {
+            rt.store.append_audit(&audit).await?;
+        }
+        match rt
+            .store
+            .set_watermark(&scope, watermark, plan.watermark)
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if e.is_conflict() => report.problems.push(
+                "another governor moved the watermark during this tick; it keeps its value".into(),
+            ),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    report.arm_calls = rt.arm.stats().calls - calls_before;
+    Ok(report)
+}
+
+/// Settles an `Executing` record left by an interrupted process.
+async fn reconcile(
+    rt: &Runtime,
+    fi: &FleetInstance,
+    e: &mut Versioned<LedgerEntry>,
+    now: DateTime<Utc>,
+    dry_run: bool,
+    report: &mut TickReport,
+) {
+    let state = fi.instance.state.as_deref();
+    let reached = match e.value.action {
+        curfew_store::LedgerAction::Start => is_in(state, &["Running", "Starting"]),
+        _ => is_in(state, &["Stopped", "Stopping"]),
+    };
+    let mut next = e.value.clone();
+    next.updated_at = now;
+    if reached {
+        next.state = LedgerState::Done;
+        next.outcome = Some(format!(
+            "reconciled after an interrupted run: instance is {}",
+            state.unwrap_or("?")
+        ));
+    } else {
+        // It never reached ARM: give it back to the governor, which re-decides it (executes it
+        // if still within catch-up, else records it missed or repairs it).
+        next.state = LedgerState::Planned;
+        next.outcome = Some("interrupted before ARM accepted it; re-decided".to_string());
+    }
+    report.reconciled.push(format!(
+        "{} {}: {}",
+        fi.instance.name,
+        e.value.occurrence_id,
+        next.outcome.clone().unwrap_or_default()
+    ));
+    if dry_run {
+        e.value = next;
+        return;
+    }
+    match rt.store.update_entry(&next, &e.version).await {
+        Ok(version) => {
+            *e = Versioned {
+                value: next,
+                version,
+            }
+        }
+        Err(err) => report
+            .problems
+            .push(format!("reconciling {}: {err}", e.value.occurrence_id)),
+    }
+}
+
+fn instance_ref(fi: Option<&FleetInstance>, name: &str, key: &str) -> InstanceRef {
+    InstanceRef {
+        name: name.to_string(),
+        id: fi
+            .and_then(|f| f.instance.id.clone())
+            .unwrap_or_else(|| key.to_string()),
+        workspace: fi.map(|f| f.workspace.clone()).unwrap_or_default(),
+    }
+}
+
+/// The record of an occurrence: the one read this tick, else created (`Planned`).
+async fn ensure_record(
+    rt: &Runtime,
+    records: &mut HashMap<String, Versioned<LedgerEntry>>,
+    fresh: LedgerEntry,
+) -> Result<Versioned<LedgerEntry>, StoreError> {
+    if let Some(r) = records.get(&fresh.occurrence_id) {
+        return Ok(r.clone());
+    }
+    let v = match rt.store.insert_entry(&fresh).await {
+        Ok(version) => Versioned {
+            value: fresh,
+            version,
+        },
+        Err(StoreError::AlreadyExists { .. }) => rt
+            .store
+            .get_entry(&fresh.occurrence_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                table: "ledger",
+                key: fresh.occurrence_id.clone(),
+            })?,
+        Err(e) => return Err(e),
+    };
+    records.insert(v.value.occurrence_id.clone(), v.clone());
+    Ok(v)
+}
+
+/// Sends one pre-shutdown notice (at least once), then records it as sent.
+async fn notify(
+    rt: &Runtime,
+    n: &Notice,
+    fi: Option<&FleetInstance>,
+    key: &str,
+    records: &mut HashMap<String, Versioned<LedgerEntry>>,
+    now: DateTime<Utc>,
+) -> String {
+    // The record must exist so that a dismissal arriving from the notice finds its occurrence.
+    let fresh = LedgerEntry {
+        occurrence_id: n.occurrence_id.clone(),
+        instance_id: key.to_string(),
+        schedule: ledger::schedule_label(n.schedule.as_ref()),
+        action: ledger::action_of(Action::Stop, n.schedule.is_none()),
+        at: n.at,
+        state: LedgerState::Planned,
+        snoozed_until: None,
+        attempts: 0,
+        reason: n.reason.clone(),
+        outcome: None,
+        updated_at: now,
+    };
+    if let Err(e) = ensure_record(rt, records, fresh).await {
+        return format!("not sent: recording the occurrence failed: {e}");
+    }
+    let links = DismissLinks {
+        skip: rt.link(&n.occurrence_id, Choice::Skip, n.at),
+        snooze: SNOOZE_CHOICES
+            .iter()
+            .filter_map(|m| {
+                rt.link(&n.occurrence_id, Choice::Snooze { minutes: *m }, n.at)
+                    .map(|url| SnoozeLink { minutes: *m, url })
+            })
+            .collect(),
+    };
+    let event = Event::shutdown_pending(
+        &rt.source,
+        now,
+        ShutdownPending {
+            occurrence_id: n.occurrence_id.clone(),
+            instance: instance_ref(fi, &n.instance, key),
+            action: "stop".into(),
+            at_utc: n.at,
+            at_local: n.local.clone(),
+            lead_minutes: n.lead_minutes as u32,
+            reason: n.reason.clone(),
+            owner_object_id: n.owner.clone(),
+            native_only: n.native_only,
+            note: None,
+            links,
+        },
+    );
+    let sent = rt.notifier.send(&event).await;
+    let outcome = match &sent {
+        Ok(_) => "sent".to_string(),
+        Err(e) => format!("not sent: {e}"),
+    };
+    // Record the lead once delivered, or once delivery can never succeed (it was dead-lettered):
+    // a retryable failure leaves it unrecorded so the next tick sends it again.
+    if sent.as_ref().map_or_else(|e| !e.is_retryable(), |_| true) {
+        if let Err(e) = rt
+            .store
+            .mark_notified(&n.occurrence_id, n.lead_minutes as u32)
+            .await
+        {
+            return format!("{outcome}; recording it failed: {e}");
+        }
+    }
+    outcome
+}
+
+/// Carries out one decision: executes it (claim → ARM → settle) or records it.
+async fn apply(
+    rt: &Runtime,
+    d: &Decision,
+    fi: Option<&FleetInstance>,
+    key: &str,
+    records: &mut HashMap<String, Versioned<LedgerEntry>>,
+    now: DateTime<Utc>,
+) -> String {
+    let record = match ensure_record(rt, records, ledger::planned(d, key, now)).await {
+        Ok(r) => r,
+        Err(e) => return format!("not recorded: {e}"),
+    };
+    if d.kind != DecisionKind::Execute {
+        let mut next = record.value.clone();
+        next.state = ledger::state_of(d.kind);
+        next.reason = d.reason.clone();
+        next.updated_at = now;
+        if d.kind == DecisionKind::Defer {
+            next.attempts += 1;
+        }
+        if next == record.value {
+            return "recorded".into();
+        }
+        return match rt.store.update_entry(&next, &record.version).await {
+            Ok(version) => {
+                records.insert(
+                    next.occurrence_id.clone(),
+                    Versioned {
+                        value: next,
+                        version,
+                    },
+                );
+                "recorded".into()
+            }
+            Err(e) if e.is_conflict() => "not recorded: another governor changed it first".into(),
+            Err(e) => format!("not recorded: {e}"),
+        };
+    }
+    if !record.value.state.is_claimable() {
+        return format!(
+            "not executed: already {:?} (another governor)",
+            record.value.state
+        );
+    }
+    let claimed = match rt.store.claim(&d.occurrence_id, &record.version, now).await {
+        Ok(c) => c,
+        Err(e) if e.is_conflict() || matches!(e, StoreError::NotClaimable { .. }) => {
+            return "not executed: claimed by another governor".into()
+        }
+        Err(e) => return format!("not executed: claiming failed: {e}"),
+    };
+    let Some(id) = d.instance_id.as_deref().and_then(ComputeId::parse) else {
+        return settle(
+            rt,
+            records,
+            claimed,
+            LedgerState::Failed,
+            "the instance has no ARM id".into(),
+            now,
+        )
+        .await;
+    };
+    let action = match d.action {
+        Action::Start => curfew_arm::Action::Start,
+        Action::Stop => curfew_arm::Action::Stop,
+    };
+    let instance = instance_ref(fi, &d.instance, key);
+    match rt.arm.act(&id, action, Completion::Accepted).await {
+        Ok(_) => {
+            let data = InstanceChanged {
+                occurrence_id: d.occurrence_id.clone(),
+                instance,
+                at_utc: now,
+                reason: d.reason.clone(),
+            };
+            let event = match d.action {
+                Action::Start => Event::instance_started(&rt.source, now, data),
+                Action::Stop => Event::instance_stopped(&rt.source, now, data),
+            };
+            let outcome = settle(
+                rt,
+                records,
+                claimed,
+                LedgerState::Done,
+                "accepted by ARM".into(),
+                now,
+            )
+            .await;
+            let _ = rt.notifier.send(&event).await;
+            format!("executed: {outcome}")
+        }
+        // A 409 (the instance changed state since the listing) or a transient failure after the
+        // client's own retries: defer, so the next tick decides again within the deadline.
+        Err(e) if matches!(e, ArmError::Conflict { .. }) || e.is_retryable() => {
+            settle(
+                rt,
+                records,
+                claimed,
+                LedgerState::Deferred,
+                format!("deferred: {e}"),
+                now,
+            )
+            .await
+        }
+        Err(e) => {
+            let attempts = claimed.value.attempts;
+            let outcome = settle(
+                rt,
+                records,
+                claimed,
+                LedgerState::Failed,
+                format!("failed: {e}"),
+                now,
+            )
+            .await;
+            let event = Event::action_failed(
+                &rt.source,
+                now,
+                ActionFailed {
+                    occurrence_id: d.occurrence_id.clone(),
+                    instance,
+                    action: format!("{:?}", d.action).to_ascii_lowercase(),
+                    attempts,
+                    error: e.to_string(),
+                    reason: d.reason.clone(),
+                },
+            );
+            let _ = rt.notifier.send(&event).await;
+            outcome
+        }
+    }
+}
+
+/// Moves a claimed record to its final (or deferred) state.
+async fn settle(
+    rt: &Runtime,
+    records: &mut HashMap<String, Versioned<LedgerEntry>>,
+    claimed: Versioned<LedgerEntry>,
+    state: LedgerState,
+    outcome: String,
+    now: DateTime<Utc>,
+) -> String {
+    let mut next = claimed.value.clone();
+    next.state = state;
+    next.outcome = Some(outcome.clone());
+    next.updated_at = now;
+    match rt.store.update_entry(&next, &claimed.version).await {
+        Ok(version) => {
+            records.insert(
+                next.occurrence_id.clone(),
+                Versioned {
+                    value: next,
+                    version,
+                },
+            );
+            outcome
+        }
+        Err(e) => format!("{outcome}; recording it failed: {e} (the next tick reconciles)"),
+    }
+}
