@@ -27,7 +27,9 @@ pub(crate) fn read_inventory(path: &str) -> anyhow::Result<Inventory> {
 pub(crate) fn parse_instant(flag: &str, text: &str) -> anyhow::Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .map(|d| d.with_timezone(&Utc))
-        .with_context(|| {
-            format!("{flag} '{text}' is not an RFC 3339 date-time such as 2026-03-08T00:00:00Z")
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "{flag} '{text}' is not an RFC 3339 date-time such as 2026-03-08T00:00:00Z"
+            )
         })
 }

@@ -73,7 +73,7 @@ fn version() -> &'static str {
 }
 
 /// Parses arguments, runs the command, maps the outcome to an exit code.
-pub(crate) fn main() -> ExitCode {
+pub fn main() -> ExitCode {
     let matches = Cli::command().version(version()).get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(c) => c,

@@ -16,17 +16,17 @@ use serde::Serialize;
 /// What became of a dismissal request.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct DismissOutcome {
+pub struct DismissOutcome {
     /// Whether it was honoured.
-    pub(crate) accepted: bool,
+    pub accepted: bool,
     /// The occurrence, when it could be found.
-    pub(crate) occurrence_id: Option<String>,
+    pub occurrence_id: Option<String>,
     /// The instance, when known.
-    pub(crate) instance: Option<String>,
+    pub instance: Option<String>,
     /// For a snooze, when the stop now happens.
-    pub(crate) due: Option<DateTime<Utc>>,
+    pub due: Option<DateTime<Utc>>,
     /// In words: the acceptance or the reason for refusal.
-    pub(crate) message: String,
+    pub message: String,
 }
 
 fn refused(
@@ -45,7 +45,7 @@ fn refused(
 
 /// Handles one request at `now`. Errors are only for store/ARM failures (retry later); a
 /// refused request is an `Ok` with `accepted: false`.
-pub(crate) async fn dismiss(
+pub async fn dismiss(
     rt: &Runtime,
     req: DismissalRequest,
     now: DateTime<Utc>,

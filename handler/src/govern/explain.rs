@@ -9,80 +9,80 @@ use curfew_engine::Action;
 use serde::Serialize;
 
 /// How far ahead `explain` lists occurrences.
-pub(crate) const EXPLAIN_DAYS: i64 = 7;
+pub const EXPLAIN_DAYS: i64 = 7;
 
 /// Everything `explain` shows.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct Explanation {
+pub struct Explanation {
     /// Compute name.
-    pub(crate) instance: String,
+    pub instance: String,
     /// ARM id.
-    pub(crate) id: Option<String>,
+    pub id: Option<String>,
     /// ARM state.
-    pub(crate) state: Option<String>,
+    pub state: Option<String>,
     /// Who is warned and may dismiss.
-    pub(crate) owner: Option<String>,
+    pub owner: Option<String>,
     /// Schedules in force.
-    pub(crate) schedules: Vec<ScheduleLine>,
+    pub schedules: Vec<ScheduleLine>,
     /// Problems with schedules that are not in force.
-    pub(crate) problems: Vec<String>,
+    pub problems: Vec<String>,
     /// Occurrences of the next days.
-    pub(crate) next: Vec<NextLine>,
+    pub next: Vec<NextLine>,
     /// Ledger records, oldest first.
-    pub(crate) history: Vec<HistoryLine>,
+    pub history: Vec<HistoryLine>,
 }
 
 /// One schedule in force.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct ScheduleLine {
+pub struct ScheduleLine {
     /// `native`, `override` or `policy:<name>`.
-    pub(crate) source: String,
+    pub source: String,
     /// Index within its source.
-    pub(crate) index: usize,
+    pub index: usize,
     /// Start or Stop.
-    pub(crate) action: Action,
+    pub action: Action,
     /// Whether it fires.
-    pub(crate) enabled: bool,
+    pub enabled: bool,
     /// The trigger in words.
-    pub(crate) trigger: String,
+    pub trigger: String,
     /// The zone as written.
-    pub(crate) time_zone: String,
+    pub time_zone: String,
 }
 
 /// One coming occurrence.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct NextLine {
+pub struct NextLine {
     /// Ledger key (what notices carry and `dismiss --occurrence` takes).
-    pub(crate) occurrence_id: String,
+    pub occurrence_id: String,
     /// Start or Stop.
-    pub(crate) action: Action,
+    pub action: Action,
     /// When.
-    pub(crate) at: DateTime<Utc>,
+    pub at: DateTime<Utc>,
     /// Local wall time with offset.
-    pub(crate) local: String,
+    pub local: String,
     /// Which schedule.
-    pub(crate) source: String,
+    pub source: String,
 }
 
 /// One ledger record.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct HistoryLine {
+pub struct HistoryLine {
     /// Ledger key.
-    pub(crate) occurrence_id: String,
+    pub occurrence_id: String,
     /// The occurrence's time.
-    pub(crate) at: DateTime<Utc>,
+    pub at: DateTime<Utc>,
     /// Start, Stop or IdleStop.
-    pub(crate) action: String,
+    pub action: String,
     /// Where it stands.
-    pub(crate) state: String,
+    pub state: String,
     /// Why, and what happened.
-    pub(crate) reason: String,
+    pub reason: String,
     /// ARM's answer, if executed.
-    pub(crate) outcome: Option<String>,
+    pub outcome: Option<String>,
 }
 
 fn source_label(s: &Source) -> String {
@@ -94,7 +94,7 @@ fn source_label(s: &Source) -> String {
 }
 
 /// Explains the instance named `name` (case-insensitive) at `now`.
-pub(crate) async fn explain(
+pub async fn explain(
     rt: &Runtime,
     name: &str,
     now: DateTime<Utc>,

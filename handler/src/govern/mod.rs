@@ -7,11 +7,11 @@
 //! - [`dismiss`]: skip/snooze requests, authorised by the engine, recorded in the store.
 //! - [`explain`]: one instance's schedules, sources, next occurrences and history.
 
-pub(crate) mod dismiss;
-pub(crate) mod explain;
+pub mod dismiss;
+pub mod explain;
 pub(crate) mod ledger;
-pub(crate) mod settings;
-pub(crate) mod tick;
+pub mod settings;
+pub mod tick;
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
@@ -26,48 +26,48 @@ use settings::Settings;
 use std::sync::Arc;
 
 /// Reads an environment variable (the real environment in the binary, a map in tests).
-pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// Everything a tick needs, built once from the settings.
-pub(crate) struct Runtime {
+pub struct Runtime {
     /// ARM client.
-    pub(crate) arm: ArmClient,
+    pub arm: ArmClient,
     /// Durable state.
-    pub(crate) store: Arc<dyn StateStore>,
+    pub store: Arc<dyn StateStore>,
     /// Where events go.
-    pub(crate) notifier: Arc<dyn Notifier>,
+    pub notifier: Arc<dyn Notifier>,
     /// Governor knobs.
-    pub(crate) config: governor::Config,
+    pub config: governor::Config,
     /// Link keys, the first signs.
-    pub(crate) link_keys: Vec<LinkKey>,
+    pub link_keys: Vec<LinkKey>,
     /// Public URL of the Dismiss function.
-    pub(crate) link_base: Option<String>,
+    pub link_base: Option<String>,
     /// Default policies.
-    pub(crate) policies: Vec<Assignment>,
+    pub policies: Vec<Assignment>,
     /// Deployment name.
-    pub(crate) deployment: String,
+    pub deployment: String,
     /// CloudEvents `source`.
-    pub(crate) source: EventSource,
+    pub source: EventSource,
 }
 
 /// One compute instance as read from ARM: the engine's view and the raw JSON (for policies).
 #[derive(Debug, Clone)]
-pub(crate) struct FleetInstance {
+pub struct FleetInstance {
     /// Parsed fields and raw schedules.
-    pub(crate) instance: Instance,
+    pub instance: Instance,
     /// The ARM body.
-    pub(crate) raw: Value,
+    pub raw: Value,
     /// Workspace name, for events.
-    pub(crate) workspace: String,
+    pub workspace: String,
 }
 
 /// The fleet of one listing, with what could not be read.
 #[derive(Debug, Default)]
-pub(crate) struct Fleet {
+pub struct Fleet {
     /// Compute instances.
-    pub(crate) instances: Vec<FleetInstance>,
+    pub instances: Vec<FleetInstance>,
     /// Workspaces or scopes that could not be listed, one line each.
-    pub(crate) problems: Vec<String>,
+    pub problems: Vec<String>,
 }
 
 fn credential(s: &settings::ArmSettings, env: Env<'_>) -> anyhow::Result<CredentialConfig> {
@@ -96,7 +96,7 @@ fn credential(s: &settings::ArmSettings, env: Env<'_>) -> anyhow::Result<Credent
 
 impl Runtime {
     /// Builds the runtime: ARM client, store (opened and migrated), notifiers, policies, keys.
-    pub(crate) async fn from_settings(s: &Settings, env: Env<'_>) -> anyhow::Result<Runtime> {
+    pub async fn from_settings(s: &Settings, env: Env<'_>) -> anyhow::Result<Runtime> {
         let mut arm = ArmConfig::default();
         if let Some(e) = &s.arm.endpoint {
             arm.endpoint = e.trim_end_matches('/').to_string();
@@ -218,7 +218,7 @@ impl Runtime {
     }
 
     /// Lists every compute instance in the configured scopes.
-    pub(crate) async fn fleet(&self) -> Fleet {
+    pub async fn fleet(&self) -> Fleet {
         let listing = self.arm.list_scopes().await;
         let mut fleet = Fleet::default();
         for (scope, e) in listing.discovery_errors {

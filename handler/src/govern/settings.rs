@@ -8,114 +8,114 @@ use std::path::{Path, PathBuf};
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct Settings {
+pub struct Settings {
     /// Names this Curfew in event sources and watermark keys (default `default`).
     #[serde(default)]
-    pub(crate) deployment: Option<String>,
+    pub deployment: Option<String>,
     /// Where the fleet lives.
     #[serde(default)]
-    pub(crate) arm: ArmSettings,
+    pub arm: ArmSettings,
     /// Where state lives.
     #[serde(default)]
-    pub(crate) store: StoreSettings,
+    pub store: StoreSettings,
     /// The governor's knobs (design §6–§7 defaults when absent).
     #[serde(default)]
-    pub(crate) governor: GovernorSettings,
+    pub governor: GovernorSettings,
     /// Notification channels, `[label@]kind:value` (see docs/notify.md); default `console`.
     #[serde(default)]
-    pub(crate) notify: Vec<String>,
+    pub notify: Vec<String>,
     /// Signed one-click links.
     #[serde(default)]
-    pub(crate) links: LinkSettings,
+    pub links: LinkSettings,
     /// Default policies and where they apply.
     #[serde(default)]
-    pub(crate) policies: Vec<PolicySetting>,
+    pub policies: Vec<PolicySetting>,
     /// The folder relative paths are read from (the config file's folder).
     #[serde(skip)]
-    pub(crate) base: PathBuf,
+    pub base: PathBuf,
 }
 
 /// ARM endpoint, scopes and identity.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct ArmSettings {
+pub struct ArmSettings {
     /// Default `https://management.azure.com`; the local simulator's URL in tests and demos.
-    pub(crate) endpoint: Option<String>,
+    pub endpoint: Option<String>,
     /// Default `2025-12-01`.
-    pub(crate) api_version: Option<String>,
+    pub api_version: Option<String>,
     /// `/subscriptions/S`, `/subscriptions/S/resourceGroups/R` or a workspace id.
     #[serde(default)]
-    pub(crate) scopes: Vec<String>,
+    pub scopes: Vec<String>,
     /// `auto` (default), `managed-identity`, `workload-identity`, `azure-cli`, or
     /// `token-env:VAR` (a bearer token in that variable: for the simulator).
-    pub(crate) credential: Option<String>,
+    pub credential: Option<String>,
     /// User-assigned managed identity's client id.
-    pub(crate) client_id: Option<String>,
+    pub client_id: Option<String>,
 }
 
 /// SQLite file (default) or Azure Table Storage.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct StoreSettings {
+pub struct StoreSettings {
     /// SQLite file (default `curfew.sqlite` next to the config file).
-    pub(crate) sqlite: Option<PathBuf>,
+    pub sqlite: Option<PathBuf>,
     /// Variable holding a Table Storage connection string; when set, Table Storage is used.
-    pub(crate) table_connection_string_env: Option<String>,
+    pub table_connection_string_env: Option<String>,
     /// Table name (default `curfew`).
-    pub(crate) table: Option<String>,
+    pub table: Option<String>,
 }
 
 /// Governor knobs, in minutes.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct GovernorSettings {
+pub struct GovernorSettings {
     /// Late occurrences within this still execute (default 15).
-    pub(crate) catch_up_minutes: Option<i64>,
+    pub catch_up_minutes: Option<i64>,
     /// Pre-shutdown notice lead times (default 30, 5).
-    pub(crate) lead_minutes: Option<Vec<i64>>,
+    pub lead_minutes: Option<Vec<i64>>,
     /// Deferral deadline (default 30).
-    pub(crate) defer_minutes: Option<i64>,
+    pub defer_minutes: Option<i64>,
     /// Total snooze per occurrence (default 240).
-    pub(crate) snooze_cap_minutes: Option<i64>,
+    pub snooze_cap_minutes: Option<i64>,
     /// Object ids allowed to dismiss any occurrence.
     #[serde(default)]
-    pub(crate) admins: Vec<String>,
+    pub admins: Vec<String>,
 }
 
 /// Link signing.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct LinkSettings {
+pub struct LinkSettings {
     /// Public URL of the Dismiss function (links are `{baseUrl}?token=…`).
-    pub(crate) base_url: Option<String>,
+    pub base_url: Option<String>,
     /// Signing keys, newest first; all verify, the first signs (rotation).
     #[serde(default)]
-    pub(crate) keys: Vec<LinkKeySetting>,
+    pub keys: Vec<LinkKeySetting>,
 }
 
 /// One signing key, its secret in an environment variable.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct LinkKeySetting {
+pub struct LinkKeySetting {
     /// Key id, carried in tokens.
-    pub(crate) id: String,
+    pub id: String,
     /// Variable holding the secret.
-    pub(crate) secret_env: String,
+    pub secret_env: String,
 }
 
 /// A policy definition file and the scope it is assigned at.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct PolicySetting {
+pub struct PolicySetting {
     /// Definition file (Azure Policy JSON).
-    pub(crate) file: PathBuf,
+    pub file: PathBuf,
     /// Assignment scope (default `/`, the tenant).
-    pub(crate) scope: Option<String>,
+    pub scope: Option<String>,
 }
 
 impl Settings {
     /// Reads a config file; relative paths in it are taken from its folder.
-    pub(crate) fn load(path: &Path) -> anyhow::Result<Settings> {
+    pub fn load(path: &Path) -> anyhow::Result<Settings> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading config '{}'", path.display()))?;
         let mut s: Settings =
@@ -125,7 +125,7 @@ impl Settings {
     }
 
     /// Parses config text, naming the field of any problem.
-    pub(crate) fn parse(text: &str) -> anyhow::Result<Settings> {
+    pub fn parse(text: &str) -> anyhow::Result<Settings> {
         let de = serde_yaml_ng::Deserializer::from_str(text);
         let s: Settings = serde_path_to_error::deserialize(de)
             .map_err(|e| anyhow::anyhow!("{}: {}", e.path(), e.inner()))?;
@@ -138,7 +138,7 @@ impl Settings {
     }
 
     /// A path from the file, made absolute against the file's folder.
-    pub(crate) fn resolve(&self, p: &Path) -> PathBuf {
+    pub fn resolve(&self, p: &Path) -> PathBuf {
         if p.is_absolute() {
             p.to_path_buf()
         } else {
@@ -147,7 +147,7 @@ impl Settings {
     }
 
     /// The deployment name.
-    pub(crate) fn deployment(&self) -> &str {
+    pub fn deployment(&self) -> &str {
         self.deployment.as_deref().unwrap_or("default")
     }
 }

@@ -23,77 +23,77 @@ use serde::Serialize;
 use std::collections::HashMap;
 
 /// An `Executing` record older than this was left by an interrupted process.
-pub(crate) const STALE_EXECUTING: TimeDelta = TimeDelta::minutes(2);
+pub const STALE_EXECUTING: TimeDelta = TimeDelta::minutes(2);
 
 /// The snooze choices offered in notices.
-pub(crate) const SNOOZE_CHOICES: [u32; 3] = [30, 60, 120];
+pub const SNOOZE_CHOICES: [u32; 3] = [30, 60, 120];
 
 /// What one tick did; `--format json` prints it as is.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct TickReport {
+pub struct TickReport {
     /// The tick's instant.
-    pub(crate) now: DateTime<Utc>,
+    pub now: DateTime<Utc>,
     /// Whether anything was executed or written.
-    pub(crate) dry_run: bool,
+    pub dry_run: bool,
     /// The watermark before the tick.
-    pub(crate) watermark_before: Option<DateTime<Utc>>,
+    pub watermark_before: Option<DateTime<Utc>>,
     /// The watermark after it.
-    pub(crate) watermark: DateTime<Utc>,
+    pub watermark: DateTime<Utc>,
     /// Compute instances seen.
-    pub(crate) instances: usize,
+    pub instances: usize,
     /// Every decision with its outcome.
-    pub(crate) decisions: Vec<DecisionReport>,
+    pub decisions: Vec<DecisionReport>,
     /// Notices sent (or not).
-    pub(crate) notices: Vec<NoticeReport>,
+    pub notices: Vec<NoticeReport>,
     /// Notices dropped as too late.
-    pub(crate) dropped: usize,
+    pub dropped: usize,
     /// `Executing` records of interrupted runs, reconciled.
-    pub(crate) reconciled: Vec<String>,
+    pub reconciled: Vec<String>,
     /// When something next becomes due.
-    pub(crate) next_deadline: Option<DateTime<Utc>>,
+    pub next_deadline: Option<DateTime<Utc>>,
     /// Problems that did not stop the tick (bad schedules, unreadable workspaces).
-    pub(crate) problems: Vec<String>,
+    pub problems: Vec<String>,
     /// ARM calls this tick made.
-    pub(crate) arm_calls: u64,
+    pub arm_calls: u64,
 }
 
 /// One decision and what came of it.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct DecisionReport {
+pub struct DecisionReport {
     /// Ledger key.
-    pub(crate) occurrence_id: String,
+    pub occurrence_id: String,
     /// Compute name.
-    pub(crate) instance: String,
+    pub instance: String,
     /// Start or Stop.
-    pub(crate) action: Action,
+    pub action: Action,
     /// The occurrence's time.
-    pub(crate) at: DateTime<Utc>,
+    pub at: DateTime<Utc>,
     /// `Execute`, `NoOp`, `Defer`, `Failed`, `Missed`, `Skipped`, `Suppressed`.
-    pub(crate) kind: DecisionKind,
+    pub kind: DecisionKind,
     /// Applied as level-triggered repair of a missed occurrence.
-    pub(crate) repair: bool,
+    pub repair: bool,
     /// Why, in words.
-    pub(crate) reason: String,
+    pub reason: String,
     /// What happened: `executed`, `recorded`, `dry run`, an ARM error, or a lost race.
-    pub(crate) outcome: String,
+    pub outcome: String,
 }
 
 /// One notice and whether it went out.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct NoticeReport {
+pub struct NoticeReport {
     /// The Stop occurrence.
-    pub(crate) occurrence_id: String,
+    pub occurrence_id: String,
     /// Compute name.
-    pub(crate) instance: String,
+    pub instance: String,
     /// Minutes before the stop.
-    pub(crate) lead_minutes: i64,
+    pub lead_minutes: i64,
     /// The stop's time.
-    pub(crate) at: DateTime<Utc>,
+    pub at: DateTime<Utc>,
     /// `sent`, `dry run`, or the delivery error.
-    pub(crate) outcome: String,
+    pub outcome: String,
 }
 
 fn is_in(state: Option<&str>, states: &[&str]) -> bool {
@@ -101,7 +101,7 @@ fn is_in(state: Option<&str>, states: &[&str]) -> bool {
 }
 
 /// Runs one tick at `now`. With `dry_run`, decides and reports without acting or writing.
-pub(crate) async fn tick(
+pub async fn tick(
     rt: &Runtime,
     now: DateTime<Utc>,
     dry_run: bool,

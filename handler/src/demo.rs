@@ -1,0 +1,1 @@
+//! `curfew demo` (being written).
