@@ -94,11 +94,7 @@ fn source_label(s: &Source) -> String {
 }
 
 /// Explains the instance named `name` (case-insensitive) at `now`.
-pub async fn explain(
-    rt: &Runtime,
-    name: &str,
-    now: DateTime<Utc>,
-) -> anyhow::Result<Explanation> {
+pub async fn explain(rt: &Runtime, name: &str, now: DateTime<Utc>) -> anyhow::Result<Explanation> {
     let fleet = rt.fleet().await;
     let Some(fi) = fleet
         .instances

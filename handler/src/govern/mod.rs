@@ -15,7 +15,7 @@ pub mod tick;
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
-use curfew_arm::{ArmClient, ArmConfig, CredentialConfig, Scope, SecretString};
+use curfew_arm::{ArmClient, ArmConfig, CredentialConfig, Scope, SecretString, WorkspaceRef};
 use curfew_engine::governor::{self, LinkKey};
 use curfew_engine::inventory::{self, Instance};
 use curfew_engine::policy::{AppendTarget, Assignment, PolicyDefinition};
@@ -219,7 +219,19 @@ impl Runtime {
 
     /// Lists every compute instance in the configured scopes.
     pub async fn fleet(&self) -> Fleet {
-        let listing = self.arm.list_scopes().await;
+        self.fleet_in(None).await
+    }
+
+    /// Lists the compute instances of one workspace (a fan-out `Evaluate`), or of every
+    /// configured scope when `only` is `None`.
+    pub async fn fleet_in(&self, only: Option<&WorkspaceRef>) -> Fleet {
+        let listing = match only {
+            Some(ws) => curfew_arm::FleetListing {
+                workspaces: vec![(ws.clone(), self.arm.list_computes(ws).await)],
+                discovery_errors: Vec::new(),
+            },
+            None => self.arm.list_scopes().await,
+        };
         let mut fleet = Fleet::default();
         for (scope, e) in listing.discovery_errors {
             fleet.problems.push(format!("scope {scope:?}: {e}"));
@@ -279,9 +291,12 @@ impl Runtime {
         vec![(supplied.policy.to_string(), list)]
     }
 
-    /// The watermark key of this deployment's tick.
-    pub(crate) fn watermark_scope(&self) -> String {
-        format!("{}/tick", self.deployment)
+    /// The watermark key of this deployment's tick (per workspace for fan-out evaluations).
+    pub(crate) fn watermark_scope(&self, only: Option<&WorkspaceRef>) -> String {
+        match only {
+            Some(ws) => format!("{}/tick{}", self.deployment, ws.path().to_ascii_lowercase()),
+            None => format!("{}/tick", self.deployment),
+        }
     }
 
     /// A signed link for an occurrence and choice, when links are configured.

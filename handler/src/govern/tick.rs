@@ -100,15 +100,23 @@ fn is_in(state: Option<&str>, states: &[&str]) -> bool {
     state.is_some_and(|s| states.iter().any(|x| x.eq_ignore_ascii_case(s)))
 }
 
-/// Runs one tick at `now`. With `dry_run`, decides and reports without acting or writing.
-pub async fn tick(
+/// Runs one tick at `now` over every configured scope. With `dry_run`, decides and reports
+/// without acting or writing.
+pub async fn tick(rt: &Runtime, now: DateTime<Utc>, dry_run: bool) -> anyhow::Result<TickReport> {
+    tick_in(rt, None, now, dry_run).await
+}
+
+/// Runs one tick over one workspace (a fan-out `Evaluate` message), with its own watermark, or
+/// over every configured scope when `only` is `None`.
+pub async fn tick_in(
     rt: &Runtime,
+    only: Option<&curfew_arm::WorkspaceRef>,
     now: DateTime<Utc>,
     dry_run: bool,
 ) -> anyhow::Result<TickReport> {
     let calls_before = rt.arm.stats().calls;
-    let fleet = rt.fleet().await;
-    let scope = rt.watermark_scope();
+    let fleet = rt.fleet_in(only).await;
+    let scope = rt.watermark_scope(only);
     let watermark = rt.store.get_watermark(&scope).await?;
     let overrides: HashMap<String, serde_json::Value> = rt
         .store
