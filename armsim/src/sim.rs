@@ -168,6 +168,8 @@ pub struct SimState {
     buckets: Mutex<HashMap<(String, bool), Bucket>>,
     token_rng: Mutex<Rng>,
     base_url: OnceLock<String>,
+    /// A simulated wall clock for `lastOperation` times and the action log (None: real time).
+    wall: Mutex<Option<DateTime<Utc>>>,
     /// Whether every request should be printed to stderr as it is answered.
     pub(crate) echo: bool,
 }
@@ -188,6 +190,7 @@ impl SimState {
             buckets: Mutex::new(HashMap::new()),
             token_rng: Mutex::new(Rng::new(seed)),
             base_url: OnceLock::new(),
+            wall: Mutex::new(None),
             echo: false,
             config,
         })
@@ -198,6 +201,17 @@ impl SimState {
             s.echo = echo;
         }
         self
+    }
+
+    /// Sets the wall clock the simulator stamps actions with, so that a governor driven through
+    /// simulated time sees `lastOperation` times on the same timeline (`None`: real time).
+    pub fn set_wall_clock(&self, now: Option<DateTime<Utc>>) {
+        *lock(&self.wall) = now;
+    }
+
+    /// The wall clock in force (simulated when set, else real).
+    pub fn wall_clock(&self) -> DateTime<Utc> {
+        lock(&self.wall).unwrap_or_else(Utc::now)
     }
 
     pub(crate) fn set_base_url(&self, url: String) {
@@ -663,7 +677,7 @@ fn dispatch(
             Err(e) => world_error(e),
         },
         Route::Action(ws, name, action) => {
-            match world.act(ws, name, *action, body, now, Utc::now()) {
+            match world.act(ws, name, *action, body, now, s.wall_clock()) {
                 Ok(None) => StatusCode::OK.into_response(),
                 Ok(Some(op)) => {
                     let o = world.operation(&op, now);
