@@ -7,7 +7,7 @@ mod govern;
 mod input;
 mod plan;
 mod policy;
-mod report;
+pub(crate) mod report;
 mod validate;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
@@ -53,6 +53,12 @@ enum Command {
     Dismiss(govern::DismissArgs),
     /// One instance: schedules in force and their sources, next occurrences, history.
     Explain(govern::ExplainArgs),
+    /// A week of a simulated fleet through the real governor: no Azure, no network needed.
+    Demo {
+        /// Simulated days to run (from 2026-10-29, across the US DST change).
+        #[arg(long, default_value_t = 7)]
+        days: i64,
+    },
     /// Run the Azure Functions custom handler (what the Functions host starts).
     Serve {
         /// Port to listen on (default: $FUNCTIONS_CUSTOMHANDLER_PORT, else 8080).
@@ -88,6 +94,11 @@ pub fn main() -> ExitCode {
         Command::Run(args) => govern::run_daemon(&args),
         Command::Dismiss(args) => govern::run_dismiss(&args),
         Command::Explain(args) => govern::run_explain(&args),
+        Command::Demo { days } => govern::block_on(async {
+            let mut out = std::io::stdout();
+            crate::demo::run(&mut out, days).await
+        })
+        .and_then(|r| r.map(|_| ExitCode::SUCCESS)),
         Command::Serve { port } => crate::functions::serve(port).map(|()| ExitCode::SUCCESS),
     };
     match result {

@@ -684,6 +684,11 @@ pub(crate) fn render_html(
     s
 }
 
+/// The text report by instance, for `curfew demo`'s last page.
+pub(crate) fn render_text_report(report: &CostReport, groups: &[GroupCost]) -> String {
+    render_text(report, By::Instance, groups, &[])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -117,6 +117,19 @@ impl Runtime {
             bail!("arm.scopes: name at least one subscription, resource group or workspace");
         }
         arm.credential = credential(&s.arm, env)?;
+        if let Some(rate) = s.arm.reads_per_second {
+            if !(rate.is_finite() && rate > 0.0) {
+                bail!("arm.readsPerSecond: {rate} is not a positive rate");
+            }
+            arm.read_bucket = curfew_arm::BucketConfig {
+                capacity: (rate * 10.0).max(1.0),
+                refill_per_sec: rate,
+            };
+            arm.write_bucket = curfew_arm::BucketConfig {
+                capacity: (rate * 10.0).max(1.0),
+                refill_per_sec: rate,
+            };
+        }
         let arm = ArmClient::new(arm).context("building the ARM client")?;
         let store: Arc<dyn StateStore> = match &s.store.table_connection_string_env {
             Some(var) => {

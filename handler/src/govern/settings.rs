@@ -51,6 +51,9 @@ pub struct ArmSettings {
     pub credential: Option<String>,
     /// User-assigned managed identity's client id.
     pub client_id: Option<String>,
+    /// Reads per second the client allows itself per subscription (default 25, ARM's refill
+    /// rate, with a burst of 250); raise it only for a local simulator.
+    pub reads_per_second: Option<f64>,
 }
 
 /// SQLite file (default) or Azure Table Storage.

@@ -1,0 +1,49 @@
+//! `curfew demo` runs a simulated week end to end: no Azure, no network beyond loopback.
+
+use std::process::Command;
+
+#[test]
+fn demo_runs_a_week_with_dismissals_catch_up_and_no_duplicates() {
+    let out = Command::new(env!("CARGO_BIN_EXE_curfew"))
+        .args(["demo"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = stdout
+        .lines()
+        .find(|l| l.starts_with("Summary:"))
+        .expect("a summary line");
+    assert!(summary.contains(" 0 duplicate(s)"), "{summary}");
+    assert!(
+        summary.contains("dismissals: 2 honoured, 1 refused"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("(1 as repair after the outage)"),
+        "{summary}"
+    );
+    // The snooze moved the first Seattle stop from 02:00Z to 03:00Z; the link skipped Sydney's.
+    assert!(
+        stdout.contains("Thu 10-29 03:00Z  ACT    gpu-seattle-01     Stop"),
+        "{stdout}"
+    );
+    assert!(stdout
+        .contains("the owner clicks 'skip' in the notice: stop of 2026-10-29 09:00 UTC skipped"));
+    assert!(
+        !stdout.contains("Thu 10-29 09:00Z  ACT    gpu-sydney-01"),
+        "the skipped stop did not run"
+    );
+    // Across the US fall-back: the 01:30 Pacific stop fires once (08:30Z), not again at 09:30Z.
+    assert!(stdout.contains("Sun 11-01 08:30Z  ACT    gpu-portland-fold  Stop"));
+    assert!(!stdout.contains("Sun 11-01 09:30Z  ACT    gpu-portland-fold"));
+    // The 19:00 Pacific stop is 02:00Z under PDT and 03:00Z under PST.
+    assert!(stdout.contains("Mon 11-02 03:00Z"), "{stdout}");
+    // It ends with the cost report.
+    assert!(stdout.contains("Curfew cost report"));
+    assert!(stdout.lines().any(|l| l.starts_with("TOTAL")));
+}
