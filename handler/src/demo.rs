@@ -39,7 +39,14 @@ const OWNER: &str = "11111111-1111-1111-1111-111111111111";
 const STRANGER: &str = "99999999-9999-9999-9999-999999999999";
 
 /// The longest a demo tick waits for the next due instant (simulated).
-const MAX_STEP: TimeDelta = TimeDelta::hours(1);
+const MAX_STEP: TimeDelta = TimeDelta::minutes(15);
+
+/// The instance with no schedule but `idleTimeBeforeShutdown: PT30M`, whose reporter says a
+/// kernel is open until this instant and nothing is afterwards.
+const IDLE_INSTANCE: (&str, &str) = ("gpu-no-schedule", "2026-10-29T22:00:00Z");
+
+/// How often the on-instance reporter posts (simulated).
+const REPORT_EVERY: TimeDelta = TimeDelta::minutes(5);
 
 /// The three simulated hours the governor is down.
 const OUTAGE: (&str, &str) = ("2026-10-31T01:00:00Z", "2026-10-31T04:00:00Z");
@@ -61,6 +68,8 @@ pub struct DemoSummary {
     pub skipped: usize,
     /// Pre-shutdown notices sent.
     pub notices: usize,
+    /// Idle shutdowns executed.
+    pub idle_stops: usize,
     /// Dismissals honoured.
     pub dismissals_accepted: usize,
     /// Dismissals refused.
@@ -113,6 +122,7 @@ struct Demo<'a> {
     skipped_by_link: bool,
     stranger_tried: bool,
     manual_done: bool,
+    last_report: Option<DateTime<Utc>>,
 }
 
 impl Demo<'_> {
@@ -195,6 +205,9 @@ impl Demo<'_> {
                 DecisionKind::Skipped | DecisionKind::Suppressed => self.summary.skipped += 1,
                 _ => {}
             }
+            if d.kind == DecisionKind::Execute && d.reason.contains("idle shutdown") {
+                self.summary.idle_stops += 1;
+            }
             let reason = d.reason.split("; ").next().unwrap_or(&d.reason).to_string();
             let tail = d.reason.split("; ").skip(1).collect::<Vec<_>>().join("; ");
             self.say(format!(
@@ -253,6 +266,35 @@ impl Demo<'_> {
             if outcome.accepted { "OK" } else { "REFUSED" },
             outcome.message
         ))
+    }
+
+    /// The reporter on the idle instance posts every 5 minutes while the instance runs.
+    async fn report_activity(&mut self, now: DateTime<Utc>) -> anyhow::Result<()> {
+        let (name, quiet_from) = (IDLE_INSTANCE.0, at(IDLE_INSTANCE.1));
+        if self.last_state.get(name).is_some_and(|s| s != "Running") {
+            return Ok(());
+        }
+        let fleet = self.rt.fleet().await;
+        let Some(id) = fleet
+            .instances
+            .iter()
+            .find(|f| f.instance.name == name)
+            .and_then(|f| f.instance.id.clone())
+        else {
+            return Ok(());
+        };
+        let mut t = self.last_report.map_or(now, |l| l + REPORT_EVERY);
+        while t <= now {
+            let mut report = curfew_engine::idle::ActivityReport::quiet(name, t);
+            report.compute_id = Some(id.clone());
+            if t < quiet_from {
+                report.kernels = 1;
+            }
+            crate::govern::activity::record(&self.rt, &report, t).await?;
+            self.last_report = Some(t);
+            t += REPORT_EVERY;
+        }
+        Ok(())
     }
 
     /// The scripted people of the week react to the notices of one tick.
@@ -356,6 +398,7 @@ async fn run_in(out: &mut dyn Write, days: i64, dir: &Path) -> anyhow::Result<De
         skipped_by_link: false,
         stranger_tried: false,
         manual_done: false,
+        last_report: None,
     };
     let start = at(DEMO_START);
     let end = start + TimeDelta::days(days);
@@ -382,6 +425,7 @@ async fn run_in(out: &mut dyn Write, days: i64, dir: &Path) -> anyhow::Result<De
             continue;
         }
         demo.sim.state().set_wall_clock(Some(now));
+        demo.report_activity(now).await?;
         let report = tick(&demo.rt, now, false).await?;
         demo.summary.ticks += 1;
         demo.print_tick(&report)?;
@@ -434,8 +478,8 @@ async fn run_in(out: &mut dyn Write, days: i64, dir: &Path) -> anyhow::Result<De
     demo.summary.savings = report.totals.savings;
     let s = demo.summary.clone();
     demo.say(format!(
-        "\nSummary: {} ticks; {} actions sent to ARM ({} as repair after the outage), {} duplicate(s); {} no-op(s), {} missed, {} skipped; {} notices; dismissals: {} honoured, {} refused.",
-        s.ticks, s.executed, s.repaired, s.duplicates, s.no_ops, s.missed, s.skipped, s.notices, s.dismissals_accepted, s.dismissals_refused
+        "\nSummary: {} ticks; {} actions sent to ARM ({} as repair after the outage, {} idle shutdown(s)), {} duplicate(s); {} no-op(s), {} missed, {} skipped; {} notices; dismissals: {} honoured, {} refused.",
+        s.ticks, s.executed, s.repaired, s.idle_stops, s.duplicates, s.no_ops, s.missed, s.skipped, s.notices, s.dismissals_accepted, s.dismissals_refused
     ))?;
     demo.say(format!(
         "ARM calls: {} (list pages, actions; nothing per idle instance).\n",

@@ -24,7 +24,7 @@ fn demo_runs_a_week_with_dismissals_catch_up_and_no_duplicates() {
         "{summary}"
     );
     assert!(
-        summary.contains("(1 as repair after the outage)"),
+        summary.contains("(1 as repair after the outage,"),
         "{summary}"
     );
     // The snooze moved the first Seattle stop from 02:00Z to 03:00Z; the link skipped Sydney's.
@@ -43,6 +43,15 @@ fn demo_runs_a_week_with_dismissals_catch_up_and_no_duplicates() {
     assert!(!stdout.contains("Sun 11-01 09:30Z  ACT    gpu-portland-fold"));
     // The 19:00 Pacific stop is 02:00Z under PDT and 03:00Z under PST.
     assert!(stdout.contains("Mon 11-02 03:00Z"), "{stdout}");
+    // Idle shutdown: a kernel open all evening keeps gpu-no-schedule up; 30 min after the last
+    // activity (22:00Z) it is warned twice and stopped at 22:30Z.
+    assert!(summary.contains("1 idle shutdown(s)"), "{summary}");
+    assert!(
+        stdout.contains("Thu 10-29 22:00Z  warn   gpu-no-schedule    stop in 30 min (at 22:30Z)")
+    );
+    assert!(
+        stdout.contains("Thu 10-29 22:30Z  ACT    gpu-no-schedule    Stop — stop: idle shutdown")
+    );
     // It ends with the cost report.
     assert!(stdout.contains("Curfew cost report"));
     assert!(stdout.lines().any(|l| l.starts_with("TOTAL")));

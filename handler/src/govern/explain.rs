@@ -115,7 +115,7 @@ pub async fn explain(rt: &Runtime, name: &str, now: DateTime<Utc>) -> anyhow::Re
     let key = InstanceView::new(&fi.instance, Vec::new()).key();
     let overrides = rt.store.get_override(&key).await?;
     let ov = overrides.as_ref().and_then(|v| v.as_array().cloned());
-    let defaults = rt.policy_defaults(fi, now.date_naive());
+    let defaults = rt.policy_supplied(fi, now.date_naive()).schedules;
     let pd: Vec<PolicyDefault<'_>> = defaults
         .iter()
         .map(|(policy, schedules)| PolicyDefault { policy, schedules })

@@ -7,6 +7,7 @@
 //! - [`dismiss`]: skip/snooze requests, authorised by the engine, recorded in the store.
 //! - [`explain`]: one instance's schedules, sources, next occurrences and history.
 
+pub mod activity;
 pub mod dismiss;
 pub mod explain;
 pub(crate) mod ledger;
@@ -46,6 +47,9 @@ pub struct Runtime {
     pub policies: Vec<Assignment>,
     /// Deployment name.
     pub deployment: String,
+    /// Write policy idle-time defaults back to ARM (`updateIdleShutdownSetting`); else Curfew
+    /// enforces them itself.
+    pub write_back_idle: bool,
     /// CloudEvents `source`.
     pub source: EventSource,
 }
@@ -59,6 +63,15 @@ pub struct FleetInstance {
     pub raw: Value,
     /// Workspace name, for events.
     pub workspace: String,
+}
+
+/// What default policies supply to one instance.
+#[derive(Debug, Default, Clone)]
+pub struct PolicySupplied {
+    /// `computeStartStop` entries, with the supplying policy's name.
+    pub schedules: Vec<(String, Vec<Value>)>,
+    /// An `idleTimeBeforeShutdown` value and the supplying policy's name.
+    pub idle: Option<(String, String)>,
 }
 
 /// The fleet of one listing, with what could not be read.
@@ -226,6 +239,7 @@ impl Runtime {
             link_base: s.links.base_url.clone(),
             policies,
             deployment: s.deployment().to_string(),
+            write_back_idle: s.governor.write_back_idle_defaults.unwrap_or(false),
             source: EventSource::deployment(s.deployment()),
         })
     }
@@ -275,33 +289,48 @@ impl Runtime {
         fleet
     }
 
-    /// The schedules default policies supply to an instance (the first policy per action wins
-    /// inside the engine; here every supplying assignment is offered in precedence order).
-    pub(crate) fn policy_defaults(
+    /// What default policies supply to an instance: schedules (with the policy's name) and an
+    /// `idleTimeBeforeShutdown` (value, policy name). Assessed once per instance and tick.
+    pub(crate) fn policy_supplied(
         &self,
         fi: &FleetInstance,
         today: chrono::NaiveDate,
-    ) -> Vec<(String, Vec<Value>)> {
+    ) -> PolicySupplied {
+        let mut out = PolicySupplied::default();
         if self.policies.is_empty() {
-            return Vec::new();
+            return out;
         }
         let mut raw = fi.raw.clone();
         if raw.get("type").is_none() {
             raw["type"] = Value::from("Microsoft.MachineLearningServices/workspaces/computes");
         }
         let assessment = curfew_engine::policy::assess(&self.policies, &raw, today);
-        let Some(supplied) = assessment.supplied(&AppendTarget::Schedules) else {
-            return Vec::new();
-        };
-        let list = match &supplied.value {
-            Value::Array(a) => a.clone(),
-            v => v
-                .get("computeStartStop")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default(),
-        };
-        vec![(supplied.policy.to_string(), list)]
+        if let Some(supplied) = assessment.supplied(&AppendTarget::Schedules) {
+            let list = match &supplied.value {
+                Value::Array(a) => a.clone(),
+                v => v
+                    .get("computeStartStop")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+            };
+            out.schedules.push((supplied.policy.to_string(), list));
+        }
+        if let Some(supplied) = assessment.supplied(&AppendTarget::IdleTimeBeforeShutdown) {
+            if let Some(v) = supplied.value.as_str() {
+                out.idle = Some((v.to_string(), supplied.policy.to_string()));
+            }
+        }
+        out
+    }
+
+    /// The schedules default policies supply (for callers that need only those).
+    pub(crate) fn policy_defaults(
+        &self,
+        fi: &FleetInstance,
+        today: chrono::NaiveDate,
+    ) -> Vec<(String, Vec<Value>)> {
+        self.policy_supplied(fi, today).schedules
     }
 
     /// The watermark key of this deployment's tick (per workspace for fan-out evaluations).

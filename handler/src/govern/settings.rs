@@ -83,6 +83,9 @@ pub struct GovernorSettings {
     /// Object ids allowed to dismiss any occurrence.
     #[serde(default)]
     pub admins: Vec<String>,
+    /// Write policy idle-time defaults back with `updateIdleShutdownSetting` (default false:
+    /// Curfew enforces them itself and reports what it would write).
+    pub write_back_idle_defaults: Option<bool>,
 }
 
 /// Link signing.

@@ -10,15 +10,17 @@ use super::ledger::{self, to_engine};
 use super::{FleetInstance, Runtime};
 use chrono::{DateTime, TimeDelta, Utc};
 use curfew_arm::{ArmError, Completion, ComputeId};
+use curfew_engine::governor::IdleStop;
 use curfew_engine::governor::{
     decide, effective_schedules, Choice, Decision, DecisionKind, InstanceView, Notice,
     PolicyDefault, TickInput,
 };
+use curfew_engine::idle::{self, IdleRecord, IdleVerdict, Threshold};
 use curfew_engine::Action;
 use curfew_notify::{
     ActionFailed, DismissLinks, Event, InstanceChanged, InstanceRef, ShutdownPending, SnoozeLink,
 };
-use curfew_store::{AuditRecord, LedgerEntry, LedgerState, StoreError, Versioned};
+use curfew_store::{Activity, AuditRecord, LedgerEntry, LedgerState, StoreError, Versioned};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -54,6 +56,9 @@ pub struct TickReport {
     pub next_deadline: Option<DateTime<Utc>>,
     /// Problems that did not stop the tick (bad schedules, unreadable workspaces).
     pub problems: Vec<String>,
+    /// Idle shutdown: instances whose state is unknown (no recent report: never stopped for
+    /// it), and policy idle-time defaults written back (or that would be).
+    pub idle: Vec<String>,
     /// ARM calls this tick made.
     pub arm_calls: u64,
 }
@@ -150,8 +155,21 @@ pub async fn tick_in(
         reconciled: Vec::new(),
         next_deadline: None,
         problems: fleet.problems.clone(),
+        idle: Vec::new(),
         arm_calls: 0,
     };
+    let idle_records: HashMap<String, IdleRecord> = rt
+        .store
+        .list_activity()
+        .await?
+        .into_iter()
+        .filter_map(|(k, a)| {
+            Some((
+                k.to_ascii_lowercase(),
+                serde_json::from_value(a.details).ok()?,
+            ))
+        })
+        .collect();
     let today = now.date_naive();
     let mut views = Vec::with_capacity(fleet.instances.len());
     let mut records: HashMap<String, Versioned<LedgerEntry>> = HashMap::new();
@@ -159,8 +177,9 @@ pub async fn tick_in(
     for fi in &fleet.instances {
         let key = InstanceView::new(&fi.instance, Vec::new()).key();
         let ov = overrides.get(&key).and_then(|v| v.as_array().cloned());
-        let defaults = rt.policy_defaults(fi, today);
-        let pd: Vec<PolicyDefault<'_>> = defaults
+        let supplied = rt.policy_supplied(fi, today);
+        let pd: Vec<PolicyDefault<'_>> = supplied
+            .schedules
             .iter()
             .map(|(policy, schedules)| PolicyDefault { policy, schedules })
             .collect();
@@ -183,6 +202,18 @@ pub async fn tick_in(
             view.ledger.push(to_engine(&e.value, &notified));
             records.insert(e.value.occurrence_id.clone(), e);
         }
+        idle_stops(
+            rt,
+            fi,
+            &key,
+            &supplied,
+            idle_records.get(&key),
+            now,
+            dry_run,
+            &mut view,
+            &mut report,
+        )
+        .await;
         by_key.insert(key, fi);
         views.push(view);
     }
@@ -267,6 +298,91 @@ pub async fn tick_in(
     }
     report.arm_calls = rt.arm.stats().calls - calls_before;
     Ok(report)
+}
+
+/// Turns an instance's idle record into idle stops for the governor (design §8), persists the
+/// record's bookkeeping (threshold in force, clock reset), and writes policy idle-time defaults
+/// back to ARM when configured to.
+#[allow(clippy::too_many_arguments)]
+async fn idle_stops(
+    rt: &Runtime,
+    fi: &FleetInstance,
+    key: &str,
+    supplied: &super::PolicySupplied,
+    record: Option<&IdleRecord>,
+    now: DateTime<Utc>,
+    dry_run: bool,
+    view: &mut InstanceView,
+    report: &mut TickReport,
+) {
+    let name = &fi.instance.name;
+    let own = fi
+        .instance
+        .idle_time_before_shutdown
+        .as_deref()
+        .filter(|s| !s.trim().is_empty());
+    if let (None, Some((value, policy))) = (own, &supplied.idle) {
+        // The policy's default reaches existing instances too (unlike Azure Policy `append`).
+        let id = fi.instance.id.as_deref().and_then(ComputeId::parse);
+        match (rt.write_back_idle && !dry_run, id) {
+            (true, Some(id)) => match rt.arm.update_idle_shutdown(&id, value).await {
+                Ok(()) => report.idle.push(format!("{name}: idleTimeBeforeShutdown set to {value} by policy '{policy}'")),
+                Err(e) => report.problems.push(format!("{name}: writing idleTimeBeforeShutdown {value} (policy '{policy}') failed: {e}")),
+            },
+            // Default (and dry runs): say what would be written; Curfew enforces it meanwhile.
+            _ => report.idle.push(format!(
+                "{name}: policy '{policy}' gives idleTimeBeforeShutdown {value}; enforced by Curfew (write-back off)"
+            )),
+        }
+    }
+    let Some(record) = record else { return };
+    let threshold = match Threshold::resolve(
+        name,
+        own,
+        supplied
+            .idle
+            .as_ref()
+            .map(|(v, p)| (v.as_str(), p.as_str())),
+    ) {
+        Ok(Some(t)) => t,
+        Ok(None) => return,
+        Err(e) => {
+            report.problems.push(e.to_string());
+            return;
+        }
+    };
+    if let Some(w) = &threshold.warning {
+        report.problems.push(w.clone());
+    }
+    let running = is_in(fi.instance.state.as_deref(), &["Running"]);
+    let (verdict, next) = idle::idle_state(record, &threshold, running, now);
+    if next != *record && !dry_run {
+        let at = next.last_report.unwrap_or(now);
+        let activity = Activity {
+            at,
+            busy: next.idle_since.is_none(),
+            details: serde_json::to_value(&next).unwrap_or_default(),
+        };
+        if let Err(e) = rt.store.put_activity(key, &activity).await {
+            report
+                .problems
+                .push(format!("{name}: saving the idle record failed: {e}"));
+        }
+    }
+    match verdict {
+        IdleVerdict::Idle { since, stop_due_at } => view.idle_stops.push(IdleStop {
+            due_at: stop_due_at,
+            idle_since: since,
+            reason: verdict.reason(&threshold),
+        }),
+        IdleVerdict::Unknown { last_report } => report.idle.push(format!(
+            "{name}: idle state unknown (last activity report {}): reported, not stopped",
+            last_report.map_or("never".to_string(), |t| t
+                .format("%Y-%m-%dT%H:%MZ")
+                .to_string())
+        )),
+        IdleVerdict::Busy { .. } | IdleVerdict::NotApplicable => {}
+    }
 }
 
 /// Settles an `Executing` record left by an interrupted process.
