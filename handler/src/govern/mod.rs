@@ -8,6 +8,7 @@
 //! - [`explain`]: one instance's schedules, sources, next occurrences and history.
 
 pub mod activity;
+pub mod costlog;
 pub mod dismiss;
 pub mod explain;
 pub(crate) mod ledger;
@@ -50,6 +51,8 @@ pub struct Runtime {
     /// Write policy idle-time defaults back to ARM (`updateIdleShutdownSetting`); else Curfew
     /// enforces them itself.
     pub write_back_idle: bool,
+    /// The cost timeline, when configured (`costTimeline`).
+    pub cost_log: Option<costlog::CostLog>,
     /// CloudEvents `source`.
     pub source: EventSource,
 }
@@ -240,6 +243,7 @@ impl Runtime {
             policies,
             deployment: s.deployment().to_string(),
             write_back_idle: s.governor.write_back_idle_defaults.unwrap_or(false),
+            cost_log: s.cost_timeline.as_ref().map(|p| costlog::CostLog::new(s.resolve(p))),
             source: EventSource::deployment(s.deployment()),
         })
     }

@@ -30,6 +30,9 @@ pub struct Settings {
     /// Default policies and where they apply.
     #[serde(default)]
     pub policies: Vec<PolicySetting>,
+    /// JSON-lines cost timeline the governor appends to (states seen, actions taken), for
+    /// `curfew report --timeline`.
+    pub cost_timeline: Option<PathBuf>,
     /// The folder relative paths are read from (the config file's folder).
     #[serde(skip)]
     pub base: PathBuf,

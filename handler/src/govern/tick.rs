@@ -281,6 +281,22 @@ pub async fn tick_in(
         });
     }
     if !dry_run {
+        if let Some(log) = &rt.cost_log {
+            let seen: Vec<&curfew_engine::inventory::Instance> =
+                fleet.instances.iter().map(|f| &f.instance).collect();
+            let executed: Vec<(String, Action, String)> = report
+                .decisions
+                .iter()
+                .filter(|d| d.outcome.starts_with("executed"))
+                .map(|d| (d.instance.clone(), d.action, d.reason.clone()))
+                .collect();
+            if let Err(e) = log.record(now, &seen, &executed) {
+                report.problems.push(format!(
+                    "writing the cost timeline {}: {e}",
+                    log.path().display()
+                ));
+            }
+        }
         if !audit.is_empty() {
             rt.store.append_audit(&audit).await?;
         }
