@@ -31,6 +31,9 @@ param logLevel string = 'info'
 @description('OTLP endpoint for OpenTelemetry export; empty turns export off.')
 param otlpEndpoint string = ''
 
+@description('Entra object ids allowed to dismiss any shutdown (ops); owners can always dismiss their own.')
+param adminObjectIds array = []
+
 @description('Maximum instances of the function app.')
 param maximumInstanceCount int = 40
 
@@ -242,6 +245,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'CURFEW_LINK_KEY', value: '@Microsoft.KeyVault(SecretUri=${linkKeySecret.properties.secretUri})' }
         { name: 'CURFEW_PUBLIC_BASE_URL', value: 'https://${appName}.azurewebsites.net/api' }
         { name: 'AZURE_CLIENT_ID', value: identity.properties.clientId }
+        { name: 'CURFEW_ARM_CREDENTIAL', value: 'managed-identity' }
+        { name: 'CURFEW_DEPLOYMENT', value: prefix }
+        { name: 'CURFEW_ADMINS', value: join(adminObjectIds, ',') }
+        { name: 'CURFEW_EVENTS', value: 'binding' }
       ]
     }
   }

@@ -3,6 +3,7 @@
 # one folder per function, as dist/app/ and dist/curfew-app.zip; prints the sizes.
 #   scripts/package.sh            # native build when the host is x86_64-unknown-linux-gnu
 #   CURFEW_TARGET=x86_64-unknown-linux-musl scripts/package.sh   # if that target is installed
+#   CURFEW_FEATURES=otel scripts/package.sh                       # with OTLP export
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,11 +13,15 @@ target="${CURFEW_TARGET:-x86_64-unknown-linux-gnu}"
 host="$(rustc -vV | sed -n 's/^host: //p')"
 target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 
+features=()
+if [[ -n "${CURFEW_FEATURES:-}" ]]; then
+  features=(--features "$CURFEW_FEATURES")
+fi
 if [[ "$host" == "$target" ]]; then
-  cargo build --release -p curfew
+  cargo build --release -p curfew "${features[@]}"
   bin="$target_dir/release/curfew"
 else
-  cargo build --release -p curfew --target "$target"
+  cargo build --release -p curfew --target "$target" "${features[@]}"
   bin="$target_dir/$target/release/curfew"
 fi
 

@@ -397,7 +397,12 @@ async fn activity(
     resp: &mut InvocationResponse,
 ) -> Result<(), Failure> {
     let body = req.json_body(MESSAGE)?;
-    let a = ActivityReport::from_json(&body, &format!("Data.{MESSAGE}"))?;
+    let raw = match req.data.get(MESSAGE) {
+        Some(Value::String(s)) => Some(super::protocol::unquote(s).into_owned()),
+        _ => None,
+    };
+    let a = ActivityReport::from_json(&body, &format!("Data.{MESSAGE}"))?
+        .with_envelope(raw, &req.metadata.rest);
     resp.log(format!(
         "activity report from {} ({})",
         a.instance,
@@ -555,7 +560,7 @@ fn status_json(state: &AppState, now: DateTime<Utc>, fleet: Value) -> Value {
         json!({
             "fanoutThreshold": state.config.fanout_threshold,
             "logLevel": state.config.log.to_string(),
-            "otlpExport": false,
+            "otlpExport": state.telemetry.exporting(),
             "settings": state.config.settings_report(),
         }),
     );

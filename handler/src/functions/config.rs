@@ -55,6 +55,9 @@ pub(crate) enum Origin {
     Host,
     /// An app setting that `infra/main.bicep` declares.
     App,
+    /// An app setting the handler reads when present (local runs, tests, special
+    /// deployments); `infra/` need not declare it.
+    Optional,
 }
 
 /// One configuration variable: its name, who sets it, whether its value is secret.
@@ -163,6 +166,84 @@ pub(crate) const SETTINGS: &[Setting] = &[
         origin: Origin::App,
         secret: false,
         doc: "client id of the user-assigned managed identity",
+    },
+    Setting {
+        name: "CURFEW_ARM_CREDENTIAL",
+        origin: Origin::App,
+        secret: false,
+        doc: "ARM credential: managed-identity, auto, token-env:VAR",
+    },
+    Setting {
+        name: "CURFEW_DEPLOYMENT",
+        origin: Origin::App,
+        secret: false,
+        doc: "deployment name (event source, watermark keys)",
+    },
+    Setting {
+        name: "CURFEW_ADMINS",
+        origin: Origin::App,
+        secret: false,
+        doc: "object ids that may dismiss any shutdown (comma separated)",
+    },
+    Setting {
+        name: "CURFEW_EVENTS",
+        origin: Origin::App,
+        secret: false,
+        doc: "binding (events output binding) or notifiers",
+    },
+    Setting {
+        name: "CURFEW_CONFIG",
+        origin: Origin::Optional,
+        secret: false,
+        doc: "governor settings file, or inline YAML",
+    },
+    Setting {
+        name: "CURFEW_ARM_ENDPOINT",
+        origin: Origin::Optional,
+        secret: false,
+        doc: "ARM endpoint (sovereign cloud; simulator)",
+    },
+    Setting {
+        name: "CURFEW_TABLE_CONNECTION",
+        origin: Origin::Optional,
+        secret: true,
+        doc: "Table Storage connection string (instead of the endpoint)",
+    },
+    Setting {
+        name: "CURFEW_TABLE",
+        origin: Origin::Optional,
+        secret: false,
+        doc: "state table name (default curfew)",
+    },
+    Setting {
+        name: "CURFEW_SQLITE",
+        origin: Origin::Optional,
+        secret: false,
+        doc: "SQLite state file when no table is configured",
+    },
+    Setting {
+        name: "CURFEW_LINK_KEY_ID",
+        origin: Origin::Optional,
+        secret: false,
+        doc: "id of CURFEW_LINK_KEY in tokens (default k1)",
+    },
+    Setting {
+        name: "CURFEW_LINK_KEY_PREVIOUS",
+        origin: Origin::Optional,
+        secret: true,
+        doc: "previous link key during a rotation (verifies only)",
+    },
+    Setting {
+        name: "CURFEW_ACTIVITY_KEY",
+        origin: Origin::Optional,
+        secret: true,
+        doc: "master key of activity-report signatures",
+    },
+    Setting {
+        name: "CURFEW_NOTIFY",
+        origin: Origin::Optional,
+        secret: false,
+        doc: "extra notification channels (webhooks), space separated",
     },
 ];
 

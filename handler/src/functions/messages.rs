@@ -203,9 +203,32 @@ impl DismissalRequest {
         })
     }
 
-    /// Reads a dismiss link: query `occurrence`, `choice`, `minutes`, `expires`, `token`.
+    /// Reads a dismiss link: query `token` (required) and optionally `occurrence`, `choice`,
+    /// `minutes`, `expires`. The governor's links carry only the token: its (still unverified)
+    /// claims name the occurrence, the choice and the expiry; the sink verifies the signature.
     pub(crate) fn from_link(req: &HttpTrigger) -> Result<Self, ProtocolError> {
         let path = "Data.req.Query";
+        let claims = req
+            .query("token")
+            .filter(|s| !s.is_empty())
+            .and_then(|t| curfew_engine::governor::link::unverified_claims(t).ok());
+        if req.query("occurrence").filter(|s| !s.is_empty()).is_none() {
+            if let Some(c) = claims {
+                return Ok(Self {
+                    target: DismissalTarget::Occurrence(c.occurrence_id),
+                    choice: match c.choice {
+                        curfew_engine::governor::Choice::Skip => Choice::Skip,
+                        curfew_engine::governor::Choice::Snooze { minutes } => {
+                            Choice::Snooze { minutes }
+                        }
+                    },
+                    requested_by: None,
+                    token: req.query("token").map(str::to_owned),
+                    expires: Some(c.expires_at),
+                    channel: Channel::Link,
+                });
+            }
+        }
         let occurrence = req.query("occurrence").filter(|s| !s.is_empty());
         let target = target(
             occurrence.map(str::to_owned),
@@ -339,6 +362,11 @@ pub(crate) struct ActivityReport {
     pub(crate) instance: String,
     /// The whole report.
     pub(crate) body: Map<String, Value>,
+    /// The body's exact text when the host delivered it as a string (what a signature covers).
+    pub(crate) raw: Option<String>,
+    /// `X-Curfew-Timestamp` and `X-Curfew-Signature` from the message's application
+    /// properties, when the sender signed the report.
+    pub(crate) signature: Option<(String, String)>,
 }
 
 impl ActivityReport {
@@ -362,9 +390,41 @@ impl ActivityReport {
         Ok(Self {
             instance,
             body: map.clone(),
+            raw: None,
+            signature: None,
         })
     }
+
+    /// Adds the exact body text and the signature headers found in `metadata`'s
+    /// `ApplicationProperties` (or `UserProperties`), matched case-insensitively.
+    pub(crate) fn with_envelope(
+        mut self,
+        raw: Option<String>,
+        metadata: &Map<String, Value>,
+    ) -> Self {
+        self.raw = raw;
+        let find = |name: &str| {
+            ["ApplicationProperties", "UserProperties"]
+                .iter()
+                .filter_map(|k| metadata.get(*k).and_then(Value::as_object))
+                .flat_map(|m| m.iter())
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| match v {
+                    Value::String(s) => super::protocol::unquote(s).into_owned(),
+                    other => other.to_string(),
+                })
+        };
+        if let (Some(ts), Some(sig)) = (find(SIGNATURE_TIMESTAMP), find(SIGNATURE_HEADER)) {
+            self.signature = Some((ts, sig));
+        }
+        self
+    }
 }
+
+/// Application property carrying the report's unix-seconds timestamp (docs/idle.md).
+pub(crate) const SIGNATURE_TIMESTAMP: &str = "X-Curfew-Timestamp";
+/// Application property carrying `sha256=<hex>` over `"<timestamp>.<body>"` (docs/idle.md).
+pub(crate) const SIGNATURE_HEADER: &str = "X-Curfew-Signature";
 
 #[cfg(test)]
 mod tests {

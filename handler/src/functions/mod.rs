@@ -24,17 +24,28 @@ mod protocol;
 mod server;
 mod telemetry;
 
-#[allow(unused_imports)] // the governor wiring will name these
-pub(crate) use ports::{ActivitySink, DismissalSink, PortError, Ports, StatusSource, TickHandler};
+#[cfg_attr(not(test), allow(unused_imports))] // the hosted governor's tests check its table
+pub(crate) use config::SETTINGS;
+pub(crate) use messages::{
+    ActivityReport, Channel, Choice, DismissalRequest, DismissalTarget, SIGNATURE_HEADER,
+    SIGNATURE_TIMESTAMP,
+};
+pub(crate) use ports::{
+    ActivitySink, DismissalSink, Fleet, PortError, PortFuture, Ports, Report, Scope, StatusSource,
+    TickContext, TickHandler, WorkspaceRef,
+};
 
-/// Starts the custom handler on `port` (else `$FUNCTIONS_CUSTOMHANDLER_PORT`, else 8080)
-/// with no governor wired: protocol, Status and Logs work; evaluations say they cannot run.
+/// Starts the custom handler on `port` (else `$FUNCTIONS_CUSTOMHANDLER_PORT`, else 8080) with
+/// the governor the app settings configure (`govern::hosted`); without governor settings the
+/// protocol, Status and Logs work and evaluations say they cannot run. Nothing slow happens
+/// before the socket is bound: the governor's runtime is built on the first invocation.
 pub(crate) fn serve(port: Option<u16>) -> anyhow::Result<()> {
-    server::serve_with(port, Ports::default())
+    let ports = crate::govern::hosted::ports(&crate::govern::hosted::HostEnv::from_process());
+    server::serve_with(port, ports)
 }
 
-/// Starts the custom handler with the governor's implementations of the ports.
-#[allow(dead_code)] // called once the governor exists
+/// Starts the custom handler with the given implementations of the ports.
+#[allow(dead_code)] // for embedding with other ports (tests, other hosts)
 pub(crate) fn serve_with(port: Option<u16>, ports: Ports) -> anyhow::Result<()> {
     server::serve_with(port, ports)
 }

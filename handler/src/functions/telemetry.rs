@@ -103,24 +103,53 @@ pub(crate) fn invocation_span(info: &InvocationInfo<'_>) -> Span {
         span.record("trace_id", p.trace_id.as_str());
         span.record("parent_span_id", p.parent_id.as_str());
     }
+    set_parent(&span, info.parent);
     span
 }
 
 /// The installed telemetry pipeline; flushed before each response and at shutdown.
 #[derive(Debug, Default)]
 pub(crate) struct Telemetry {
-    _private: (),
+    #[cfg(feature = "otel")]
+    otel: Option<otel::Pipeline>,
 }
 
 impl Telemetry {
+    /// Whether spans and metrics are exported over OTLP.
+    pub(crate) fn exporting(&self) -> bool {
+        #[cfg(feature = "otel")]
+        return self.otel.is_some();
+        #[cfg(not(feature = "otel"))]
+        false
+    }
+
     /// Pushes buffered spans and metrics out; a frozen serverless process would lose them.
     /// Stdout lines are written synchronously, so without an exporter there is nothing to do.
-    pub(crate) fn flush(&self) {}
+    pub(crate) fn flush(&self) {
+        #[cfg(feature = "otel")]
+        if let Some(p) = &self.otel {
+            p.flush();
+        }
+    }
 
     /// Flushes and stops exporters (graceful shutdown).
     pub(crate) fn shutdown(&self) {
         self.flush();
+        #[cfg(feature = "otel")]
+        if let Some(p) = &self.otel {
+            p.shutdown();
+        }
     }
+}
+
+/// Continues the host's trace: the invocation span's OpenTelemetry parent is the host's span.
+pub(crate) fn set_parent(span: &Span, parent: Option<&TraceParent>) {
+    #[cfg(feature = "otel")]
+    if let Some(p) = parent {
+        otel::set_parent(span, p);
+    }
+    #[cfg(not(feature = "otel"))]
+    let _ = (span, parent);
 }
 
 /// Installs the global subscriber: stdout lines, no colours, level from `CURFEW_LOG`; plus
@@ -134,17 +163,138 @@ pub(crate) fn init(config: &FunctionsConfig) -> Telemetry {
         .with_target(false)
         .with_writer(std::io::stdout);
     let level: LevelFilter = config.log;
-    let _ = tracing_subscriber::registry()
-        .with(level)
-        .with(fmt)
-        .try_init();
-    if let Some(endpoint) = &config.otlp_endpoint {
-        tracing::warn!(
-            %endpoint,
-            "OTEL_EXPORTER_OTLP_ENDPOINT is set but this build has no OTLP exporter"
-        );
+    #[cfg(feature = "otel")]
+    {
+        let (pipeline, layer) = match &config.otlp_endpoint {
+            None => (None, None),
+            Some(endpoint) => match otel::Pipeline::start(endpoint, &config.service_name) {
+                Ok((p, tracer)) => (
+                    Some(p),
+                    Some(tracing_opentelemetry::layer().with_tracer(tracer)),
+                ),
+                Err(e) => {
+                    eprintln!("curfew: OTLP export off: {e}");
+                    (None, None)
+                }
+            },
+        };
+        let _ = tracing_subscriber::registry()
+            .with(level)
+            .with(fmt)
+            .with(layer)
+            .try_init();
+        Telemetry { otel: pipeline }
     }
-    Telemetry::default()
+    #[cfg(not(feature = "otel"))]
+    {
+        let _ = tracing_subscriber::registry()
+            .with(level)
+            .with(fmt)
+            .try_init();
+        if let Some(endpoint) = &config.otlp_endpoint {
+            tracing::warn!(
+                %endpoint,
+                "OTEL_EXPORTER_OTLP_ENDPOINT is set but this build has no OTLP exporter (build with --features otel)"
+            );
+        }
+        Telemetry::default()
+    }
+}
+
+/// The OTLP pipeline (feature `otel`): HTTP/protobuf to `$OTEL_EXPORTER_OTLP_ENDPOINT/v1/…`
+/// through a blocking reqwest client on the SDK's own threads; spans batched, metrics read
+/// periodically, both force-flushed before every response.
+#[cfg(feature = "otel")]
+mod otel {
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState, TracerProvider,
+    };
+    use opentelemetry_otlp::{Protocol, WithExportConfig};
+    use opentelemetry_sdk::metrics::SdkMeterProvider;
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+    use opentelemetry_sdk::Resource;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+    use super::TraceParent;
+
+    /// The providers to flush and shut down.
+    #[derive(Debug)]
+    pub(super) struct Pipeline {
+        traces: SdkTracerProvider,
+        metrics: SdkMeterProvider,
+    }
+
+    impl Pipeline {
+        /// Builds the exporters and installs the global meter provider.
+        pub(super) fn start(
+            endpoint: &str,
+            service: &str,
+        ) -> Result<(Self, opentelemetry_sdk::trace::SdkTracer), Box<dyn std::error::Error>>
+        {
+            let base = endpoint.trim_end_matches('/');
+            let resource = Resource::builder()
+                .with_service_name(service.to_owned())
+                .build();
+            let spans = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .with_endpoint(format!("{base}/v1/traces"))
+                .build()?;
+            let traces = SdkTracerProvider::builder()
+                .with_batch_exporter(spans)
+                .with_resource(resource.clone())
+                .build();
+            let metrics_exporter = opentelemetry_otlp::MetricExporter::builder()
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .with_endpoint(format!("{base}/v1/metrics"))
+                .build()?;
+            let metrics = SdkMeterProvider::builder()
+                .with_periodic_exporter(metrics_exporter)
+                .with_resource(resource)
+                .build();
+            opentelemetry::global::set_meter_provider(metrics.clone());
+            let tracer = traces.tracer("curfew");
+            Ok((Self { traces, metrics }, tracer))
+        }
+
+        pub(super) fn flush(&self) {
+            if let Err(e) = self.traces.force_flush() {
+                eprintln!("curfew: OTLP span flush failed: {e}");
+            }
+            if let Err(e) = self.metrics.force_flush() {
+                eprintln!("curfew: OTLP metric flush failed: {e}");
+            }
+        }
+
+        pub(super) fn shutdown(&self) {
+            let _ = self.traces.shutdown();
+            let _ = self.metrics.shutdown();
+        }
+    }
+
+    /// Makes the host's span the parent of `span`.
+    pub(super) fn set_parent(span: &tracing::Span, p: &TraceParent) {
+        let (Ok(trace), Ok(parent)) = (
+            TraceId::from_hex(&p.trace_id),
+            SpanId::from_hex(&p.parent_id),
+        ) else {
+            return;
+        };
+        let flags = if p.sampled {
+            TraceFlags::SAMPLED
+        } else {
+            TraceFlags::default()
+        };
+        let cx = opentelemetry::Context::new().with_remote_span_context(SpanContext::new(
+            trace,
+            parent,
+            flags,
+            true,
+            TraceState::default(),
+        ));
+        let _ = span.set_parent(cx);
+    }
 }
 
 #[cfg(test)]

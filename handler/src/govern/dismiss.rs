@@ -106,6 +106,11 @@ pub async fn dismiss(
     let mut view = InstanceView::new(&instance, Vec::new());
     let notified = rt.store.notified_leads(&occurrence_id).await?;
     view.ledger.push(to_engine(&record.value, &notified));
+    // Authorise against the occurrence found (a request by instance and time names it too).
+    let req = DismissalRequest {
+        target: Target::Occurrence(occurrence_id.clone()),
+        ..req
+    };
     let result = authorize(&req, &view, &rt.config, &rt.link_keys, now);
     let (accepted, reason) = match &result {
         Ok(a) => (true, a.reason.clone()),

@@ -11,6 +11,7 @@ pub mod activity;
 pub mod costlog;
 pub mod dismiss;
 pub mod explain;
+pub mod hosted;
 pub(crate) mod ledger;
 pub mod settings;
 pub mod tick;
@@ -28,7 +29,7 @@ use settings::Settings;
 use std::sync::Arc;
 
 /// Reads an environment variable (the real environment in the binary, a map in tests).
-pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub type Env<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
 
 /// Everything a tick needs, built once from the settings.
 pub struct Runtime {
@@ -84,6 +85,10 @@ pub struct Fleet {
     pub instances: Vec<FleetInstance>,
     /// Workspaces or scopes that could not be listed, one line each.
     pub problems: Vec<String>,
+    /// Workspaces listed, with their number of compute instances (for fan-out).
+    pub workspaces: Vec<(WorkspaceRef, usize)>,
+    /// Whether nothing could be listed at all (every scope failed): a transient failure.
+    pub unreachable: bool,
 }
 
 fn credential(s: &settings::ArmSettings, env: Env<'_>) -> anyhow::Result<CredentialConfig> {
@@ -243,7 +248,10 @@ impl Runtime {
             policies,
             deployment: s.deployment().to_string(),
             write_back_idle: s.governor.write_back_idle_defaults.unwrap_or(false),
-            cost_log: s.cost_timeline.as_ref().map(|p| costlog::CostLog::new(s.resolve(p))),
+            cost_log: s
+                .cost_timeline
+                .as_ref()
+                .map(|p| costlog::CostLog::new(s.resolve(p))),
             source: EventSource::deployment(s.deployment()),
         })
     }
@@ -263,11 +271,17 @@ impl Runtime {
             },
             None => self.arm.list_scopes().await,
         };
-        let mut fleet = Fleet::default();
+        let mut fleet = Fleet {
+            unreachable: listing.workspaces.is_empty() && !listing.discovery_errors.is_empty(),
+            ..Fleet::default()
+        };
         for (scope, e) in listing.discovery_errors {
             fleet.problems.push(format!("scope {scope:?}: {e}"));
         }
         for (ws, result) in listing.workspaces {
+            fleet
+                .workspaces
+                .push((ws.clone(), result.as_ref().map_or(0, |l| l.instances.len())));
             match result {
                 Err(e) => fleet.problems.push(format!("workspace {}: {e}", ws.path())),
                 Ok(list) => {

@@ -121,6 +121,21 @@ pub async fn tick_in(
 ) -> anyhow::Result<TickReport> {
     let calls_before = rt.arm.stats().calls;
     let fleet = rt.fleet_in(only).await;
+    let mut report = tick_listed(rt, only, &fleet, now, dry_run).await?;
+    report.arm_calls = rt.arm.stats().calls - calls_before;
+    Ok(report)
+}
+
+/// Runs one tick over a fleet already listed at `now` (a host that listed it to decide on
+/// fan-out does not list it twice).
+pub async fn tick_listed(
+    rt: &Runtime,
+    only: Option<&curfew_arm::WorkspaceRef>,
+    fleet: &super::Fleet,
+    now: DateTime<Utc>,
+    dry_run: bool,
+) -> anyhow::Result<TickReport> {
+    let calls_before = rt.arm.stats().calls;
     let scope = rt.watermark_scope(only);
     let watermark = rt.store.get_watermark(&scope).await?;
     let overrides: HashMap<String, serde_json::Value> = rt

@@ -1,0 +1,1164 @@
+//! The governor behind the Functions app: the ports of `functions` implemented with a
+//! [`Runtime`] (design §2, §11).
+//!
+//! - Configuration arrives as app settings (environment variables): [`HostSettings`] turns them
+//!   into [`Settings`] (a `CURFEW_CONFIG` file or inline YAML, overlaid by the individual
+//!   settings `infra/` declares). Nothing here runs before the handler binds: the runtime
+//!   (ARM client, store, notifiers) is built on the first invocation that needs it, and built
+//!   again on the next one if that failed (a store that was not reachable yet).
+//! - Events leave through the invocation's `events` output binding: [`BindingNotifier`] is the
+//!   runtime's notifier and hands every event to the invocation in progress (a task-local
+//!   outbox), so concurrent invocations never mix their events.
+//! - Failure classes: input that can never succeed is `Rejected` (completed, logged, audited
+//!   by the governor where it applies); store/ARM failures are `Transient` (5xx, redelivered).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use curfew_engine::governor::dismiss::{Credential, Target};
+use curfew_engine::governor::{self as engine, effective_schedules, InstanceView, PolicyDefault};
+use curfew_notify::{Delivery, Event, Fanout, Notifier, NotifyError};
+use curfew_store::{TableConfig, TableStore, TokenSource};
+use serde_json::{json, Map, Value};
+use tracing::Instrument;
+
+use super::settings::{LinkKeySetting, Settings};
+use super::tick::TickReport;
+use super::{dismiss, explain, tick, Runtime};
+use crate::functions::{
+    ActivityReport, ActivitySink, Channel, Choice, DismissalRequest, DismissalSink,
+    DismissalTarget, Fleet, PortError, PortFuture, Ports, Report, Scope, StatusSource, TickContext,
+    TickHandler, WorkspaceRef,
+};
+
+/// The configuration file: a path, or the YAML/JSON text itself (when it spans lines or
+/// starts with `{`).
+pub(crate) const CONFIG: &str = "CURFEW_CONFIG";
+/// Target scopes, separated by commas or white space; replaces `arm.scopes`.
+pub(crate) const SCOPES: &str = "CURFEW_SCOPES";
+/// ARM endpoint (sovereign clouds; the local simulator in tests).
+pub(crate) const ARM_ENDPOINT: &str = "CURFEW_ARM_ENDPOINT";
+/// ARM credential (`managed-identity`, `token-env:VAR`, …; default `auto`).
+pub(crate) const ARM_CREDENTIAL: &str = "CURFEW_ARM_CREDENTIAL";
+/// Client id of the user-assigned managed identity (ARM and Table Storage).
+pub(crate) const CLIENT_ID: &str = "AZURE_CLIENT_ID";
+/// Table Storage connection string (keys; Azurite). Wins over the endpoint.
+pub(crate) const TABLE_CONNECTION: &str = "CURFEW_TABLE_CONNECTION";
+/// Table Storage endpoint, reached with the managed identity (an Azurite endpoint ending in
+/// `/devstoreaccount1` uses the emulator's well-known key instead).
+pub(crate) const TABLE_ENDPOINT: &str = "CURFEW_TABLE_ENDPOINT";
+/// Table name (default `curfew`).
+pub(crate) const TABLE_NAME: &str = "CURFEW_TABLE";
+/// SQLite file, when no table is configured (local runs, tests).
+pub(crate) const SQLITE: &str = "CURFEW_SQLITE";
+/// The link-signing key (a Key Vault reference in Azure).
+pub(crate) const LINK_KEY: &str = "CURFEW_LINK_KEY";
+/// Its id, carried in tokens (default [`DEFAULT_LINK_KEY_ID`]).
+pub(crate) const LINK_KEY_ID: &str = "CURFEW_LINK_KEY_ID";
+/// The previous key during a rotation: still verifies, never signs.
+pub(crate) const LINK_KEY_PREVIOUS: &str = "CURFEW_LINK_KEY_PREVIOUS";
+/// Public base URL of the functions (`https://<app>.azurewebsites.net/api`).
+pub(crate) const PUBLIC_BASE_URL: &str = "CURFEW_PUBLIC_BASE_URL";
+/// Master key of activity-report signatures (per-instance keys derive from it).
+pub(crate) const ACTIVITY_KEY: &str = "CURFEW_ACTIVITY_KEY";
+/// Deployment name (event source, watermark keys).
+pub(crate) const DEPLOYMENT: &str = "CURFEW_DEPLOYMENT";
+/// Object ids allowed to dismiss any occurrence, separated by commas.
+pub(crate) const ADMINS: &str = "CURFEW_ADMINS";
+/// Extra notification channels (`[label@]kind:value`, space separated), e.g. webhooks.
+pub(crate) const NOTIFY: &str = "CURFEW_NOTIFY";
+/// `binding` (default: events go to the `events` output binding) or `notifiers` (only the
+/// configured channels, as the standalone daemon does).
+pub(crate) const EVENTS: &str = "CURFEW_EVENTS";
+
+/// Key id of `CURFEW_LINK_KEY` when `CURFEW_LINK_KEY_ID` is unset.
+pub(crate) const DEFAULT_LINK_KEY_ID: &str = "k1";
+/// Key id of `CURFEW_LINK_KEY_PREVIOUS`.
+pub(crate) const PREVIOUS_LINK_KEY_ID: &str = "k0";
+/// The channel word that means "the output binding" in `notify` lists.
+pub(crate) const BINDING_CHANNEL: &str = "binding";
+/// How many decision lines a report puts in `Logs` before summarising the rest.
+pub(crate) const MAX_DETAIL_LINES: usize = 25;
+/// How far ahead `Status` lists the fleet's next occurrences.
+pub(crate) const STATUS_HORIZON: TimeDelta = TimeDelta::hours(24);
+/// How many fleet occurrences `Status` lists.
+pub(crate) const STATUS_NEXT: usize = 20;
+
+/// Every app setting the hosted governor reads (checked against `infra/` by the consistency
+/// test through `functions::config::SETTINGS`).
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) const HOSTED_SETTINGS: &[&str] = &[
+    CONFIG,
+    SCOPES,
+    ARM_ENDPOINT,
+    ARM_CREDENTIAL,
+    CLIENT_ID,
+    TABLE_CONNECTION,
+    TABLE_ENDPOINT,
+    TABLE_NAME,
+    SQLITE,
+    LINK_KEY,
+    LINK_KEY_ID,
+    LINK_KEY_PREVIOUS,
+    PUBLIC_BASE_URL,
+    ACTIVITY_KEY,
+    DEPLOYMENT,
+    ADMINS,
+    NOTIFY,
+    EVENTS,
+];
+
+/// A snapshot of the app settings (the environment once at start; a map in tests). Empty
+/// values count as unset.
+#[derive(Clone, Default)]
+pub(crate) struct HostEnv(HashMap<String, String>);
+
+impl HostEnv {
+    /// The process environment.
+    pub(crate) fn from_process() -> Self {
+        Self(std::env::vars().collect())
+    }
+
+    /// A fixed map.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn from_pairs(pairs: &[(&str, &str)]) -> Self {
+        Self(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
+    /// The value of `name`, unless unset or empty.
+    pub(crate) fn get(&self, name: &str) -> Option<String> {
+        self.0.get(name).filter(|v| !v.trim().is_empty()).cloned()
+    }
+}
+
+/// Where events go when hosted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EventsTo {
+    /// The invocation's `events` output binding (plus any configured channels).
+    Binding,
+    /// Only the configured channels.
+    Notifiers,
+}
+
+/// The hosted governor's configuration: the settings file plus what only hosting needs.
+pub(crate) struct HostSettings {
+    /// The governor's settings.
+    pub(crate) settings: Settings,
+    /// The environment the runtime reads secrets from (the snapshot plus derived values).
+    pub(crate) env: HostEnv,
+    /// Where events go.
+    pub(crate) events: EventsTo,
+    /// Master key of activity signatures.
+    pub(crate) activity_key: Option<Vec<u8>>,
+    /// Table endpoint reached with the managed identity (not expressible in [`Settings`]).
+    pub(crate) table_endpoint: Option<String>,
+}
+
+/// Why the app settings do not configure a governor.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum HostConfigError {
+    /// Neither `CURFEW_CONFIG` nor `CURFEW_SCOPES` is set: the handler runs without one.
+    #[error("no governor configured: set CURFEW_CONFIG or CURFEW_SCOPES")]
+    Missing,
+    /// A setting is unusable; the message names it.
+    #[error("governor configuration: {0}")]
+    Invalid(String),
+}
+
+impl HostSettings {
+    /// Builds the settings from the app settings; pure apart from reading a `CURFEW_CONFIG`
+    /// file.
+    pub(crate) fn from_env(env: &HostEnv) -> Result<Self, HostConfigError> {
+        let invalid = HostConfigError::Invalid;
+        let mut s = match env.get(CONFIG) {
+            None if env.get(SCOPES).is_none() => return Err(HostConfigError::Missing),
+            None => Settings::default(),
+            Some(text) if text.contains('\n') || text.trim_start().starts_with('{') => {
+                Settings::parse(&text).map_err(|e| invalid(format!("{CONFIG} (inline): {e:#}")))?
+            }
+            Some(path) => Settings::load(path.trim().as_ref())
+                .map_err(|e| invalid(format!("{CONFIG}: {e:#}")))?,
+        };
+        // Paths are made absolute now, so that the store can be swapped below without a
+        // relative path landing in the config's folder by accident.
+        let base = std::mem::take(&mut s.base);
+        for p in &mut s.policies {
+            if p.file.is_relative() {
+                p.file = base.join(&p.file);
+            }
+        }
+        s.base = base;
+        if let Some(scopes) = env.get(SCOPES) {
+            s.arm.scopes = scopes
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        for (i, t) in s.arm.scopes.iter().enumerate() {
+            if curfew_arm::Scope::parse(t).is_none() {
+                return Err(invalid(format!(
+                    "{SCOPES} (arm.scopes[{i}]): '{t}' is not a subscription, resource group or workspace id"
+                )));
+            }
+        }
+        if s.arm.scopes.is_empty() {
+            return Err(invalid(format!(
+                "{SCOPES}: name at least one subscription, resource group or workspace"
+            )));
+        }
+        if let Some(e) = env.get(ARM_ENDPOINT) {
+            s.arm.endpoint = Some(e);
+        }
+        if let Some(c) = env.get(ARM_CREDENTIAL) {
+            s.arm.credential = Some(c);
+        }
+        if let Some(c) = env.get(CLIENT_ID) {
+            s.arm.client_id.get_or_insert(c);
+        }
+        let mut derived = env.clone();
+        let mut table_endpoint = None;
+        if env.get(TABLE_CONNECTION).is_some() {
+            s.store.table_connection_string_env = Some(TABLE_CONNECTION.into());
+        } else if let Some(endpoint) = env.get(TABLE_ENDPOINT) {
+            let endpoint = endpoint.trim().trim_end_matches('/').to_owned();
+            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                return Err(invalid(format!(
+                    "{TABLE_ENDPOINT}={endpoint:?}: expected an http(s) URL"
+                )));
+            }
+            match endpoint.strip_suffix(&format!("/{}", curfew_store::DEV_ACCOUNT)) {
+                // The storage emulator: its well-known account key, through a derived
+                // connection string.
+                Some(proxy) => {
+                    derived.0.insert(
+                        TABLE_CONNECTION.into(),
+                        format!("UseDevelopmentStorage=true;DevelopmentStorageProxyUri={proxy}"),
+                    );
+                    s.store.table_connection_string_env = Some(TABLE_CONNECTION.into());
+                }
+                None => {
+                    s.store.table_connection_string_env = None;
+                    table_endpoint = Some(endpoint);
+                }
+            }
+        } else if let Some(path) = env.get(SQLITE) {
+            s.store.sqlite = Some(PathBuf::from(path));
+        }
+        if let Some(t) = env.get(TABLE_NAME) {
+            s.store.table = Some(t);
+        }
+        let sqlite = s.resolve(
+            s.store
+                .sqlite
+                .as_deref()
+                .unwrap_or("curfew.sqlite".as_ref()),
+        );
+        s.store.sqlite = Some(if table_endpoint.is_some() {
+            // Replaced by the Table store once built; never written.
+            PathBuf::from(":memory:")
+        } else {
+            sqlite
+        });
+        s.base = PathBuf::new();
+        if env.get(LINK_KEY).is_some() {
+            s.links.keys = vec![LinkKeySetting {
+                id: env
+                    .get(LINK_KEY_ID)
+                    .unwrap_or_else(|| DEFAULT_LINK_KEY_ID.into()),
+                secret_env: LINK_KEY.into(),
+            }];
+            if env.get(LINK_KEY_PREVIOUS).is_some() {
+                s.links.keys.push(LinkKeySetting {
+                    id: PREVIOUS_LINK_KEY_ID.into(),
+                    secret_env: LINK_KEY_PREVIOUS.into(),
+                });
+            }
+        }
+        if let Some(base) = env.get(PUBLIC_BASE_URL) {
+            let base = base.trim().trim_end_matches('/');
+            s.links.base_url = Some(if base.ends_with("/Dismiss") {
+                base.to_owned()
+            } else {
+                format!("{base}/Dismiss")
+            });
+        }
+        if let Some(d) = env.get(DEPLOYMENT) {
+            s.deployment = Some(d);
+        }
+        if let Some(a) = env.get(ADMINS) {
+            s.governor.admins = a
+                .split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if let Some(n) = env.get(NOTIFY) {
+            s.notify.extend(n.split_whitespace().map(str::to_owned));
+        }
+        let events = match env.get(EVENTS).as_deref().map(str::trim) {
+            None => EventsTo::Binding,
+            Some(v) if v.eq_ignore_ascii_case("binding") => EventsTo::Binding,
+            Some(v) if v.eq_ignore_ascii_case("notifiers") => EventsTo::Notifiers,
+            Some(v) => {
+                return Err(invalid(format!(
+                    "{EVENTS}={v:?}: expected binding or notifiers"
+                )))
+            }
+        };
+        let had_binding = s.notify.iter().any(|n| n == BINDING_CHANNEL);
+        s.notify.retain(|n| n != BINDING_CHANNEL);
+        let events = if had_binding {
+            EventsTo::Binding
+        } else {
+            events
+        };
+        Ok(Self {
+            settings: s,
+            env: derived,
+            events,
+            activity_key: env.get(ACTIVITY_KEY).map(String::into_bytes),
+            table_endpoint,
+        })
+    }
+}
+
+tokio::task_local! {
+    /// The events of the invocation in progress.
+    static OUTBOX: Arc<Mutex<Vec<Map<String, Value>>>>;
+}
+
+/// Runs `f` with a fresh outbox and returns its result with the events it sent.
+async fn collecting<T>(f: impl std::future::Future<Output = T>) -> (T, Vec<Map<String, Value>>) {
+    let outbox = Arc::new(Mutex::new(Vec::new()));
+    let out = OUTBOX.scope(outbox.clone(), f).await;
+    let events = std::mem::take(&mut *outbox.lock().unwrap_or_else(|e| e.into_inner()));
+    (out, events)
+}
+
+/// The notifier of a hosted runtime: each event becomes a value of the invocation's `events`
+/// output binding (the host sends it to the Service Bus topic once the invocation succeeds).
+#[derive(Debug, Default)]
+pub(crate) struct BindingNotifier;
+
+/// The label of [`BindingNotifier`] in reports.
+const BINDING_LABEL: &str = "events-binding";
+
+#[async_trait::async_trait]
+impl Notifier for BindingNotifier {
+    fn channel(&self) -> &str {
+        BINDING_LABEL
+    }
+
+    async fn send(&self, event: &Event) -> Result<Delivery, NotifyError> {
+        let Value::Object(map) = event.to_json() else {
+            return Err(NotifyError::Config {
+                channel: BINDING_LABEL.into(),
+                message: "event did not serialise to a JSON object".into(),
+            });
+        };
+        let id = map
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        OUTBOX
+            .try_with(|o| o.lock().unwrap_or_else(|e| e.into_inner()).push(map))
+            .map_err(|_| NotifyError::Config {
+                channel: BINDING_LABEL.into(),
+                message: "no invocation in progress to carry the event".into(),
+            })?;
+        Ok(Delivery {
+            channel: BINDING_LABEL.into(),
+            event_id: id,
+            attempts: 1,
+            status: None,
+        })
+    }
+}
+
+/// Table Storage tokens from the managed identity (user-assigned when `AZURE_CLIENT_ID`).
+#[derive(Debug)]
+struct IdentityTokens(Arc<azure_identity::ManagedIdentityCredential>);
+
+#[async_trait::async_trait]
+impl TokenSource for IdentityTokens {
+    async fn token(&self) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+        use azure_core::credentials::TokenCredential as _;
+        let t = self
+            .0
+            .get_token(&[curfew_store::STORAGE_SCOPE], None)
+            .await?;
+        Ok(t.token.secret().to_owned())
+    }
+}
+
+/// The governor as the Functions app uses it.
+pub(crate) struct HostedGovernor {
+    host: Arc<HostSettings>,
+    runtime: tokio::sync::OnceCell<Arc<Runtime>>,
+    /// The fleet listed for the fan-out decision of a tick, reused by its inline evaluation.
+    listed: std::sync::Mutex<Option<(DateTime<Utc>, crate::govern::Fleet)>>,
+}
+
+/// Transient unless the error says the thing named does not exist.
+fn classify(context: &str, e: &anyhow::Error) -> PortError {
+    let text = format!("{context}: {e:#}");
+    for cause in e.chain() {
+        if let Some(arm) = cause.downcast_ref::<curfew_arm::ArmError>() {
+            if matches!(arm, curfew_arm::ArmError::NotFound { .. }) {
+                return PortError::Rejected(text);
+            }
+        }
+    }
+    PortError::Transient(text)
+}
+
+fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Whether `ws` lies inside one of `scopes`.
+fn in_scope(scopes: &[curfew_arm::Scope], ws: &curfew_arm::WorkspaceRef) -> bool {
+    let eq = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    scopes.iter().any(|s| match s {
+        curfew_arm::Scope::Subscription(sub) => eq(sub, &ws.subscription),
+        curfew_arm::Scope::ResourceGroup {
+            subscription,
+            resource_group,
+        } => eq(subscription, &ws.subscription) && eq(resource_group, &ws.resource_group),
+        curfew_arm::Scope::Workspace(w) => eq(&w.path(), &ws.path()),
+    })
+}
+
+/// The `Logs` lines of one evaluation.
+fn summarise(what: &str, r: &TickReport) -> Vec<String> {
+    let executed = r
+        .decisions
+        .iter()
+        .filter(|d| d.outcome.starts_with("executed"))
+        .count();
+    let mut lines = vec![format!(
+        "evaluated {what} at {}: {} instance(s), {} decision(s) ({executed} executed), {} notice(s), {} problem(s), {} ARM call(s)",
+        stamp(r.now),
+        r.instances,
+        r.decisions.len(),
+        r.notices.len(),
+        r.problems.len(),
+        r.arm_calls
+    )];
+    let details: Vec<String> = r
+        .decisions
+        .iter()
+        .map(|d| {
+            format!(
+                "{:?} {} {:?} at {}: {} — {}",
+                d.kind,
+                d.instance,
+                d.action,
+                stamp(d.at),
+                d.reason,
+                d.outcome
+            )
+        })
+        .chain(r.notices.iter().map(|n| {
+            format!(
+                "notice {} stop at {} in {} min: {}",
+                n.instance,
+                stamp(n.at),
+                n.lead_minutes,
+                n.outcome
+            )
+        }))
+        .chain(r.reconciled.iter().map(|x| format!("reconciled {x}")))
+        .chain(r.problems.iter().map(|p| format!("problem: {p}")))
+        .collect();
+    let extra = details.len().saturating_sub(MAX_DETAIL_LINES);
+    lines.extend(details.into_iter().take(MAX_DETAIL_LINES));
+    if extra > 0 {
+        lines.push(format!("… and {extra} more line(s)"));
+    }
+    lines
+}
+
+impl HostedGovernor {
+    /// A governor that builds its runtime on first use.
+    pub(crate) fn new(host: HostSettings) -> Self {
+        Self {
+            host: Arc::new(host),
+            runtime: tokio::sync::OnceCell::new(),
+            listed: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The runtime, built now if this is the first use (or the last attempt failed).
+    async fn runtime(&self) -> Result<&Arc<Runtime>, PortError> {
+        self.runtime
+            .get_or_try_init(|| async {
+                let started = std::time::Instant::now();
+                let rt = build_on_thread(self.host.clone()).await.map_err(|e| {
+                    let e = PortError::Transient(format!("building the governor: {e:#}"));
+                    tracing::error!(error = %e, "governor not available");
+                    e
+                })?;
+                tracing::info!(
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    events = ?self.host.events,
+                    "governor runtime built"
+                );
+                Ok(Arc::new(rt))
+            })
+            .await
+    }
+
+    async fn evaluate_scope(&self, scope: &Scope, tick: &TickContext) -> Result<Report, PortError> {
+        let rt = self.runtime().await?;
+        let (only, what) = match scope {
+            Scope::Fleet => (None, "fleet".to_owned()),
+            Scope::Workspace(id) => {
+                let ws = curfew_arm::WorkspaceRef::parse(id).ok_or_else(|| {
+                    PortError::Rejected(format!(
+                        "Data.message.workspace: '{id}' is not a workspace ARM id"
+                    ))
+                })?;
+                if !in_scope(&rt.arm.config().scopes, &ws) {
+                    return Err(PortError::Rejected(format!(
+                        "workspace {id} is outside the configured scopes"
+                    )));
+                }
+                (Some(ws), format!("workspace {}", id))
+            }
+        };
+        #[cfg(feature = "otel")]
+        let (arm_before, started) = (rt.arm.stats(), std::time::Instant::now());
+        let span = tracing::info_span!("tick", scope = %what, now = %stamp(tick.now));
+        // An inline evaluation of the fleet reuses the listing made for the fan-out decision.
+        let listed = match only {
+            None => self
+                .listed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .filter(|(at, _)| *at == tick.now)
+                .map(|(_, f)| f),
+            Some(_) => None,
+        };
+        let (result, events) = match listed {
+            Some(fleet) => {
+                collecting(tick::tick_listed(rt, None, &fleet, tick.now, false).instrument(span))
+                    .await
+            }
+            None => {
+                collecting(tick::tick_in(rt, only.as_ref(), tick.now, false).instrument(span)).await
+            }
+        };
+        #[cfg(feature = "otel")]
+        metrics::record_tick(
+            result.as_ref().ok(),
+            arm_before,
+            rt.arm.stats(),
+            started.elapsed(),
+        );
+        let r = result.map_err(|e| classify(&format!("evaluating {what}"), &e))?;
+        Ok(Report {
+            summary: summarise(&what, &r),
+            events,
+        })
+    }
+
+    async fn list_fleet(&self, now: DateTime<Utc>) -> Result<Fleet, PortError> {
+        let rt = self.runtime().await?;
+        let fleet = rt.fleet().await;
+        for p in &fleet.problems {
+            tracing::warn!(problem = %p, "fleet listing");
+        }
+        if fleet.unreachable {
+            return Err(PortError::Transient(format!(
+                "no scope could be listed: {}",
+                fleet.problems.join("; ")
+            )));
+        }
+        let out = Fleet {
+            workspaces: fleet
+                .workspaces
+                .iter()
+                .map(|(ws, n)| WorkspaceRef {
+                    id: ws.path(),
+                    instances: *n,
+                })
+                .collect(),
+        };
+        *self.listed.lock().unwrap_or_else(|e| e.into_inner()) = Some((now, fleet));
+        Ok(out)
+    }
+
+    async fn record_dismissal(
+        &self,
+        d: &DismissalRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Report, PortError> {
+        let target = match &d.target {
+            DismissalTarget::Occurrence(id) => Target::Occurrence(id.clone()),
+            DismissalTarget::InstanceAt { instance, at } => Target::At {
+                // An ARM id names the instance by its last segment.
+                instance: instance
+                    .trim_end_matches('/')
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or(instance)
+                    .to_owned(),
+                at: *at,
+            },
+        };
+        let choice = match d.choice {
+            Choice::Skip => engine::Choice::Skip,
+            Choice::Snooze { minutes } => engine::Choice::Snooze { minutes },
+        };
+        let credential = match (&d.token, &d.requested_by) {
+            (Some(t), _) => Credential::Token(t.clone()),
+            (None, Some(o)) => Credential::ObjectId(o.clone()),
+            (None, None) => {
+                let field = match d.channel {
+                    Channel::Queue => "Data.message.requestedBy.objectId",
+                    Channel::Link => "Data.req.Query.token",
+                };
+                return Err(PortError::Rejected(format!(
+                    "{field}: a requester or a signed token is required"
+                )));
+            }
+        };
+        let rt = self.runtime().await?;
+        // `dismiss` resolves `instance + at` to a ledger record but then authorises against a
+        // view without schedules, where `At` finds nothing: hand it the occurrence id instead.
+        let target = match target {
+            Target::At { instance, at } => match rt
+                .store
+                .entries_between(at, at + TimeDelta::seconds(1))
+                .await
+                .map_err(|e| PortError::Transient(format!("reading the ledger: {e}")))?
+                .into_iter()
+                .find(|e| {
+                    e.value
+                        .instance_id
+                        .rsplit('/')
+                        .next()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(&instance))
+                }) {
+                Some(e) => Target::Occurrence(e.value.occurrence_id),
+                None => Target::At { instance, at },
+            },
+            t => t,
+        };
+        let request = engine::DismissalRequest {
+            target,
+            choice,
+            credential,
+        };
+        let (result, events) = collecting(dismiss::dismiss(rt, request, now)).await;
+        let outcome = result.map_err(|e| classify("recording the dismissal", &e))?;
+        if !outcome.accepted {
+            return Err(PortError::Rejected(outcome.message));
+        }
+        let mut line = format!(
+            "dismissal accepted for {} ({}): {}",
+            outcome.instance.as_deref().unwrap_or("?"),
+            outcome.occurrence_id.as_deref().unwrap_or("?"),
+            outcome.message
+        );
+        if let Some(due) = outcome.due {
+            line.push_str(&format!("; the stop is now due at {}", stamp(due)));
+        }
+        Ok(Report {
+            summary: vec![line],
+            events,
+        })
+    }
+
+    async fn record_activity(
+        &self,
+        a: &ActivityReport,
+        now: DateTime<Utc>,
+    ) -> Result<Report, PortError> {
+        let text = a
+            .raw
+            .clone()
+            .unwrap_or_else(|| Value::Object(a.body.clone()).to_string());
+        let report = curfew_engine::idle::ActivityReport::from_json(&text)
+            .map_err(|e| PortError::Rejected(format!("Data.message: {e}")))?;
+        if let Some(master) = &self.host.activity_key {
+            let Some((ts, sig)) = &a.signature else {
+                return Err(PortError::Rejected(format!(
+                    "activity report for '{}' is not signed (application properties {} and {})",
+                    report.instance,
+                    crate::functions::SIGNATURE_TIMESTAMP,
+                    crate::functions::SIGNATURE_HEADER
+                )));
+            };
+            let Some(raw) = &a.raw else {
+                return Err(PortError::Rejected(
+                    "a signed activity report must arrive as its exact JSON text".into(),
+                ));
+            };
+            let key = curfew_engine::idle::instance_key(master, &report.instance);
+            curfew_engine::idle::verify_report(
+                &key,
+                &report.instance,
+                ts,
+                sig,
+                raw.as_bytes(),
+                now,
+            )
+            .map_err(|e| PortError::Rejected(e.to_string()))?;
+        }
+        let rt = self.runtime().await?;
+        let busy = report.is_busy();
+        // Folded into the instance's idle record (design §8), which the tick turns into idle stops.
+        let stored = match crate::govern::activity::record(rt, &report, now).await {
+            Ok(record) => record.last_report == Some(report.at),
+            Err(e) => {
+                let text = format!("recording the activity report: {e:#}");
+                let transient = e
+                    .downcast_ref::<curfew_store::StoreError>()
+                    .is_some_and(|s| s.is_retryable() || s.is_conflict());
+                return Err(if transient {
+                    PortError::Transient(text)
+                } else {
+                    PortError::Rejected(text)
+                });
+            }
+        };
+        let state = if busy {
+            format!("busy ({})", report.activity().join(", "))
+        } else {
+            "quiet".to_owned()
+        };
+        let what = if stored {
+            "stored"
+        } else {
+            "older than the stored report: ignored"
+        };
+        Ok(Report {
+            summary: vec![format!(
+                "activity of {} at {}: {state}; {what}",
+                report.instance,
+                stamp(report.at)
+            )],
+            events: Vec::new(),
+        })
+    }
+
+    async fn fleet_status(
+        &self,
+        explain_name: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Map<String, Value>, PortError> {
+        let rt = self.runtime().await?;
+        let fleet = rt.fleet().await;
+        let mut by_state: std::collections::BTreeMap<String, u64> = Default::default();
+        let mut workspaces = std::collections::BTreeSet::new();
+        for fi in &fleet.instances {
+            *by_state
+                .entry(
+                    fi.instance
+                        .state
+                        .clone()
+                        .unwrap_or_else(|| "Unknown".into()),
+                )
+                .or_default() += 1;
+            workspaces.insert(fi.workspace.clone());
+        }
+        let overrides: HashMap<String, Value> = rt
+            .store
+            .list_overrides()
+            .await
+            .map_err(|e| PortError::Transient(format!("reading overrides: {e}")))?
+            .into_iter()
+            .map(|o| (o.instance_id.to_ascii_lowercase(), o.schedules))
+            .collect();
+        let mut next = Vec::new();
+        for fi in &fleet.instances {
+            let key = InstanceView::new(&fi.instance, Vec::new()).key();
+            let ov = overrides.get(&key).and_then(|v| v.as_array().cloned());
+            let defaults = rt.policy_defaults(fi, now.date_naive());
+            let pd: Vec<PolicyDefault<'_>> = defaults
+                .iter()
+                .map(|(policy, schedules)| PolicyDefault { policy, schedules })
+                .collect();
+            let set = effective_schedules(&fi.instance, ov.as_deref(), &pd);
+            for s in set.schedules.iter().filter(|s| s.schedule.enabled) {
+                for o in s.schedule.occurrences(now, now + STATUS_HORIZON) {
+                    next.push((o.at, fi.instance.name.clone(), s.schedule.action));
+                }
+            }
+        }
+        next.sort();
+        let watermark = rt
+            .store
+            .get_watermark(&rt.watermark_scope(None))
+            .await
+            .map_err(|e| PortError::Transient(format!("reading the watermark: {e}")))?;
+        let mut m = Map::new();
+        m.insert("deployment".into(), rt.deployment.clone().into());
+        m.insert("instances".into(), fleet.instances.len().into());
+        m.insert("workspaces".into(), workspaces.len().into());
+        m.insert("byState".into(), json!(by_state));
+        m.insert("problems".into(), json!(fleet.problems));
+        m.insert("watermark".into(), json!(watermark.map(stamp)));
+        m.insert(
+            "next".into(),
+            Value::Array(
+                next.iter()
+                    .take(STATUS_NEXT)
+                    .map(|(at, name, action)| {
+                        json!({"at": stamp(*at), "instance": name, "action": action})
+                    })
+                    .collect(),
+            ),
+        );
+        if let Some(name) = explain_name {
+            let e = match explain::explain(rt, name, now).await {
+                Ok(x) => serde_json::to_value(x).unwrap_or(Value::Null),
+                Err(e) => json!({"error": format!("{e:#}")}),
+            };
+            m.insert("explain".into(), e);
+        }
+        Ok(m)
+    }
+}
+
+/// Builds the runtime on a thread of its own and keeps that thread's async runtime running,
+/// so connections opened while building stay usable. `Runtime::from_settings` holds its
+/// `Env` (a `dyn Fn` without `Sync`) across awaits, so its future is not `Send` and cannot
+/// run inside an axum handler; with `Env` = `&(dyn Fn(&str) -> Option<String> + Sync)` this
+/// thread would not be needed.
+async fn build_on_thread(host: Arc<HostSettings>) -> anyhow::Result<Runtime> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("curfew-governor".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = tx.send(Err(anyhow::Error::from(e)));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let built = build(&host).await;
+                let ok = built.is_ok();
+                let _ = tx.send(built);
+                if ok {
+                    std::future::pending::<()>().await;
+                }
+            });
+        })?;
+    rx.await
+        .map_err(|_| anyhow::anyhow!("the governor's build thread ended"))?
+}
+
+async fn build(host: &HostSettings) -> anyhow::Result<Runtime> {
+    let env = |name: &str| host.env.get(name);
+    let mut rt = Runtime::from_settings(&host.settings, &env).await?;
+    if let Some(endpoint) = &host.table_endpoint {
+        let mut options = azure_identity::ManagedIdentityCredentialOptions::default();
+        if let Some(id) = host.env.get(CLIENT_ID) {
+            options.user_assigned_id = Some(azure_identity::UserAssignedId::ClientId(id));
+        }
+        let credential = azure_identity::ManagedIdentityCredential::new(Some(options))?;
+        let config = TableConfig::with_token(endpoint, Arc::new(IdentityTokens(credential)));
+        let table = host.settings.store.table.as_deref().unwrap_or("curfew");
+        rt.store = Arc::new(TableStore::open(config, table).await?);
+    }
+    if host.events == EventsTo::Binding {
+        let binding: Arc<dyn Notifier> = Arc::new(BindingNotifier);
+        rt.notifier = if host.settings.notify.is_empty() {
+            binding
+        } else {
+            Arc::new(Fanout::new(vec![binding, rt.notifier]))
+        };
+    }
+    Ok(rt)
+}
+
+impl TickHandler for HostedGovernor {
+    fn fleet<'a>(&'a self, tick: &'a TickContext) -> PortFuture<'a, Fleet> {
+        Box::pin(self.list_fleet(tick.now))
+    }
+
+    fn evaluate<'a>(&'a self, scope: &'a Scope, tick: &'a TickContext) -> PortFuture<'a, Report> {
+        Box::pin(self.evaluate_scope(scope, tick))
+    }
+}
+
+impl DismissalSink for HostedGovernor {
+    fn dismiss<'a>(
+        &'a self,
+        request: &'a DismissalRequest,
+        now: DateTime<Utc>,
+    ) -> PortFuture<'a, Report> {
+        Box::pin(self.record_dismissal(request, now))
+    }
+}
+
+impl ActivitySink for HostedGovernor {
+    fn record<'a>(
+        &'a self,
+        report: &'a ActivityReport,
+        now: DateTime<Utc>,
+    ) -> PortFuture<'a, Report> {
+        Box::pin(self.record_activity(report, now))
+    }
+}
+
+impl StatusSource for HostedGovernor {
+    fn status<'a>(
+        &'a self,
+        explain: Option<&'a str>,
+        now: DateTime<Utc>,
+    ) -> PortFuture<'a, Map<String, Value>> {
+        Box::pin(self.fleet_status(explain, now))
+    }
+}
+
+/// The governor's OpenTelemetry metrics (feature `otel`; exported when the OTLP pipeline is
+/// installed, no-ops otherwise): instances seen, decisions by kind, actions by kind and
+/// outcome, failures, ARM calls/429s/retried failures, and the evaluation's duration.
+#[cfg(feature = "otel")]
+mod metrics {
+    use opentelemetry::KeyValue;
+
+    use super::TickReport;
+
+    pub(super) fn record_tick(
+        report: Option<&TickReport>,
+        before: curfew_arm::ArmStats,
+        after: curfew_arm::ArmStats,
+        elapsed: std::time::Duration,
+    ) {
+        let meter = opentelemetry::global::meter("curfew");
+        meter
+            .f64_histogram("curfew.evaluation.duration")
+            .with_unit("s")
+            .build()
+            .record(elapsed.as_secs_f64(), &[]);
+        meter
+            .u64_counter("curfew.arm.calls")
+            .build()
+            .add(after.calls.saturating_sub(before.calls), &[]);
+        meter
+            .u64_counter("curfew.arm.throttled")
+            .build()
+            .add(after.throttled.saturating_sub(before.throttled), &[]);
+        meter
+            .u64_counter("curfew.arm.retried_failures")
+            .build()
+            .add(
+                after
+                    .retried_failures
+                    .saturating_sub(before.retried_failures),
+                &[],
+            );
+        let failures = meter.u64_counter("curfew.failures").build();
+        let Some(r) = report else {
+            failures.add(1, &[KeyValue::new("stage", "evaluation")]);
+            return;
+        };
+        meter
+            .u64_gauge("curfew.instances")
+            .build()
+            .record(r.instances as u64, &[]);
+        let decisions = meter.u64_counter("curfew.decisions").build();
+        let actions = meter.u64_counter("curfew.actions").build();
+        for d in &r.decisions {
+            let kind = format!("{:?}", d.kind).to_ascii_lowercase();
+            decisions.add(1, &[KeyValue::new("kind", kind.clone())]);
+            if kind == "execute" {
+                let outcome = if d.outcome.starts_with("executed") {
+                    "executed"
+                } else {
+                    "not_executed"
+                };
+                actions.add(
+                    1,
+                    &[
+                        KeyValue::new("action", format!("{:?}", d.action).to_ascii_lowercase()),
+                        KeyValue::new("outcome", outcome),
+                    ],
+                );
+            }
+            if kind == "failed" {
+                failures.add(1, &[KeyValue::new("stage", "action")]);
+            }
+        }
+        failures.add(r.problems.len() as u64, &[KeyValue::new("stage", "fleet")]);
+    }
+}
+
+/// The ports when the settings are present but unusable: every invocation says why. `Tick`
+/// completes (a timer retry would not help); queue messages are kept (503: redelivered, then
+/// dead-lettered) because they would succeed once the settings are fixed.
+struct Misconfigured(String);
+
+impl TickHandler for Misconfigured {
+    fn fleet<'a>(&'a self, _tick: &'a TickContext) -> PortFuture<'a, Fleet> {
+        Box::pin(async move { Err(PortError::Rejected(self.0.clone())) })
+    }
+
+    fn evaluate<'a>(&'a self, _s: &'a Scope, _t: &'a TickContext) -> PortFuture<'a, Report> {
+        Box::pin(async move { Err(PortError::Transient(self.0.clone())) })
+    }
+}
+
+impl DismissalSink for Misconfigured {
+    fn dismiss<'a>(
+        &'a self,
+        _r: &'a DismissalRequest,
+        _n: DateTime<Utc>,
+    ) -> PortFuture<'a, Report> {
+        Box::pin(async move { Err(PortError::Transient(self.0.clone())) })
+    }
+}
+
+impl ActivitySink for Misconfigured {
+    fn record<'a>(&'a self, _r: &'a ActivityReport, _n: DateTime<Utc>) -> PortFuture<'a, Report> {
+        Box::pin(async move { Err(PortError::Transient(self.0.clone())) })
+    }
+}
+
+impl StatusSource for Misconfigured {
+    fn status<'a>(
+        &'a self,
+        _e: Option<&'a str>,
+        _n: DateTime<Utc>,
+    ) -> PortFuture<'a, Map<String, Value>> {
+        Box::pin(async move { Err(PortError::Rejected(self.0.clone())) })
+    }
+}
+
+/// The ports for these app settings: the governor when configured, a component that explains
+/// the problem when misconfigured, none (the placeholders) when nothing is configured.
+pub(crate) fn ports(env: &HostEnv) -> Ports {
+    match HostSettings::from_env(env) {
+        Err(HostConfigError::Missing) => Ports::default(),
+        Err(e @ HostConfigError::Invalid(_)) => {
+            let m = Arc::new(Misconfigured(e.to_string()));
+            Ports {
+                tick: Some(m.clone()),
+                dismissals: Some(m.clone()),
+                activity: Some(m.clone()),
+                status: Some(m),
+            }
+        }
+        Ok(host) => {
+            let g = Arc::new(HostedGovernor::new(host));
+            Ports {
+                tick: Some(g.clone()),
+                dismissals: Some(g.clone()),
+                activity: Some(g.clone()),
+                status: Some(g),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_hosted_setting_is_in_the_settings_table() {
+        for name in HOSTED_SETTINGS {
+            assert!(
+                crate::functions::SETTINGS.iter().any(|s| s.name == *name),
+                "{name} missing from functions::config::SETTINGS"
+            );
+        }
+    }
+
+    #[test]
+    fn nothing_set_means_no_governor() {
+        assert_eq!(
+            HostSettings::from_env(&HostEnv::default()).err(),
+            Some(HostConfigError::Missing)
+        );
+    }
+
+    #[test]
+    fn individual_settings_build_the_settings() {
+        let env = HostEnv::from_pairs(&[
+            (
+                SCOPES,
+                "/subscriptions/a, /subscriptions/b/resourceGroups/rg",
+            ),
+            (ARM_ENDPOINT, "http://127.0.0.1:1"),
+            (TABLE_ENDPOINT, "http://127.0.0.1:10002/devstoreaccount1"),
+            (LINK_KEY, "secret"),
+            (PUBLIC_BASE_URL, "https://app.example/api/"),
+            (ADMINS, "o1, o2"),
+            (NOTIFY, "binding"),
+        ]);
+        let h = HostSettings::from_env(&env).unwrap();
+        let s = &h.settings;
+        assert_eq!(
+            s.arm.scopes,
+            ["/subscriptions/a", "/subscriptions/b/resourceGroups/rg"]
+        );
+        assert_eq!(s.arm.endpoint.as_deref(), Some("http://127.0.0.1:1"));
+        assert_eq!(
+            h.env.get(TABLE_CONNECTION).as_deref(),
+            Some("UseDevelopmentStorage=true;DevelopmentStorageProxyUri=http://127.0.0.1:10002")
+        );
+        assert_eq!(h.table_endpoint, None);
+        assert_eq!(s.links.keys[0].id, DEFAULT_LINK_KEY_ID);
+        assert_eq!(
+            s.links.base_url.as_deref(),
+            Some("https://app.example/api/Dismiss")
+        );
+        assert_eq!(s.governor.admins, ["o1", "o2"]);
+        assert!(s.notify.is_empty(), "binding is not a notify channel");
+        assert_eq!(h.events, EventsTo::Binding);
+    }
+
+    #[test]
+    fn a_managed_identity_table_and_bad_values() {
+        let env = HostEnv::from_pairs(&[
+            (SCOPES, "/subscriptions/a"),
+            (TABLE_ENDPOINT, "https://acct.table.core.windows.net/"),
+        ]);
+        let h = HostSettings::from_env(&env).unwrap();
+        assert_eq!(
+            h.table_endpoint.as_deref(),
+            Some("https://acct.table.core.windows.net")
+        );
+        let bad = HostEnv::from_pairs(&[(SCOPES, "/subscriptions/a"), (EVENTS, "pigeons")]);
+        let e = HostSettings::from_env(&bad).err().unwrap().to_string();
+        assert!(e.contains("CURFEW_EVENTS"), "{e}");
+        let inline =
+            HostEnv::from_pairs(&[(CONFIG, "arm:\n  scopes: [/subscriptions/x]\n  bogus: 1\n")]);
+        let e = HostSettings::from_env(&inline).err().unwrap().to_string();
+        assert!(e.contains("CURFEW_CONFIG") && e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn workspaces_outside_the_scopes_are_refused() {
+        let ws = curfew_arm::WorkspaceRef::parse(
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/w",
+        )
+        .unwrap();
+        let scope = |t: &str| vec![curfew_arm::Scope::parse(t).unwrap()];
+        assert!(in_scope(&scope("/subscriptions/S"), &ws));
+        assert!(in_scope(&scope("/subscriptions/s/resourceGroups/RG"), &ws));
+        assert!(!in_scope(&scope("/subscriptions/other"), &ws));
+    }
+}

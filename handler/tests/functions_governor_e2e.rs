@@ -1,0 +1,630 @@
+//! End to end with the governor: the built `curfew serve`, started exactly as the Functions
+//! host starts it (environment variables, a free port, readiness poll on `GET /`), against the
+//! in-process ARM simulator and a temporary SQLite file (and Azurite's Table Storage when
+//! `CURFEW_AZURITE_TABLE_ENDPOINT` is set: `.ci/azurite.sh cargo test -p curfew --test
+//! functions_governor_e2e`). Host payloads in the recorded shapes are replayed with chosen
+//! `UtcNow` instants; the `Outputs` and the simulator's final state are asserted.
+//!
+//! The day, all times UTC (schedules are in the `UTC` zone so the day reads plainly):
+//! - 08:00 `Tick`: `ci-start` (Stopped, start at 08:00) is started.
+//! - 17:30 `Tick`: 30-minute notices for the 18:00 stops of `ci-stop` and `ci-keep`.
+//! - 17:31 `Dismissals`: the owner of `ci-keep` skips its 18:00 stop (instance + at).
+//! - 18:00 `Tick`: `ci-stop` is stopped, `ci-keep` is not; notice for `ci-link`'s 18:30 stop.
+//! - 18:01 `Dismiss` GET then POST with the token of that notice's skip link.
+//! - 18:30 `Evaluate` of `ci-link`'s workspace: nothing is stopped.
+//! - a second handler with `CURFEW_FANOUT_THRESHOLD=1`: `Tick` fans out one `Evaluate` per
+//!   workspace and evaluates nothing itself.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use armsim::{Fleet, SimConfig, SimState, Simulator, WorkspacePath};
+use serde_json::{json, Value};
+
+const SUB: &str = "00000000-0000-0000-0000-0000000000e2";
+const OWNER: &str = "11111111-2222-3333-4444-555555555555";
+const DAY: &str = "2026-03-09";
+
+fn ws(name: &str) -> WorkspacePath {
+    WorkspacePath {
+        subscription: SUB.into(),
+        resource_group: "rg-e2e".into(),
+        workspace: name.into(),
+    }
+}
+
+fn compute(ws_name: &str, name: &str, state: &str, action: &str, cron: &str) -> Value {
+    json!({
+        "id": ws(ws_name).compute_id(name),
+        "name": name,
+        "type": "Microsoft.MachineLearningServices/workspaces/computes",
+        "properties": {
+            "computeType": "ComputeInstance",
+            "provisioningState": "Succeeded",
+            "properties": {
+                "vmSize": "STANDARD_DS3_V2",
+                "state": state,
+                "personalComputeInstanceSettings": {"assignedUser": {"objectId": OWNER, "tenantId": SUB}},
+                "schedules": {"computeStartStop": [{
+                    "action": action, "status": "Enabled", "triggerType": "Cron",
+                    "cron": {"expression": cron, "timeZone": "UTC"}
+                }]}
+            }
+        }
+    })
+}
+
+fn fleet() -> Fleet {
+    let items = json!([
+        compute("ws-a", "ci-stop", "Running", "Stop", "0 18 * * *"),
+        compute("ws-a", "ci-keep", "Running", "Stop", "0 18 * * *"),
+        compute("ws-b", "ci-link", "Running", "Stop", "30 18 * * *"),
+        compute("ws-b", "ci-start", "Stopped", "Start", "0 8 * * *"),
+    ]);
+    Fleet::from_json(items, &ws("ws-a")).expect("fleet")
+}
+
+/// The simulator on a thread of its own (the test thread does blocking I/O).
+struct Sim {
+    base_url: String,
+    state: Arc<SimState>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Sim {
+    fn start(fleet: Fleet) -> Sim {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let config = SimConfig {
+                    require_auth: false,
+                    transition: Duration::ZERO,
+                    ..SimConfig::default()
+                };
+                let sim = Simulator::start(([127, 0, 0, 1], 0).into(), fleet, config)
+                    .await
+                    .expect("simulator");
+                tx.send((sim.base_url(), sim.state().clone())).unwrap();
+                let _ = stopped.await;
+                drop(sim);
+            });
+        });
+        let (base_url, state) = rx.recv().expect("simulator started");
+        Sim {
+            base_url,
+            state,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    fn state_of(&self, ws_name: &str, name: &str) -> String {
+        let c = self
+            .state
+            .compute(&ws(ws_name).compute_id(name))
+            .expect("compute");
+        c["properties"]["properties"]["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// `(action, compute name)` of every action that changed state, in order.
+    fn actions(&self) -> Vec<(String, String)> {
+        self.state
+            .actions()
+            .iter()
+            .filter(|a| a.changed_state)
+            .map(|a| {
+                (
+                    format!("{:?}", a.action).to_ascii_lowercase(),
+                    a.compute.rsplit('/').next().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> std::io::Result<(u16, Vec<u8>)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(120)))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nX-Azure-Functions-InvocationId: e2e-0001\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    s.write_all(body)?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let at = text.find("\r\n\r\n").map_or(raw.len(), |i| i + 4);
+    Ok((status, raw[at..].to_vec()))
+}
+
+/// `curfew serve` as the host starts it.
+struct Handler {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Handler {
+    fn start(env: &[(&str, String)]) -> Handler {
+        let port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_curfew"));
+        cmd.arg("serve")
+            .current_dir(std::env::temp_dir())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+            .env("FUNCTIONS_WORKER_RUNTIME", "custom")
+            .env("CURFEW_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn curfew serve");
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok((200, _)) = request(addr, "GET", "/", b"") {
+                break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("curfew serve exited before it was ready: {status}");
+            }
+            assert!(Instant::now() < deadline, "not ready after 30 s");
+            std::thread::yield_now();
+        }
+        Handler { child, addr }
+    }
+
+    fn post(&self, function: &str, body: &Value) -> (u16, Value) {
+        let (status, bytes) = request(
+            self.addr,
+            "POST",
+            &format!("/{function}"),
+            body.to_string().as_bytes(),
+        )
+        .unwrap();
+        let v: Value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{function}: {e}: {}", String::from_utf8_lossy(&bytes)));
+        (status, v)
+    }
+}
+
+impl Drop for Handler {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn at(hm: &str) -> String {
+    format!("{DAY}T{hm}:00Z")
+}
+
+/// A timer payload in the recorded shape (`testdata/functions/timer-trigger-request…`).
+fn timer(utc_now: &str) -> Value {
+    json!({
+        "Data": {"timer": {
+            "Schedule": {"AdjustForDST": true},
+            "ScheduleStatus": null,
+            "IsPastDue": "false"
+        }},
+        "Metadata": {"sys": {"MethodName": "Tick", "UtcNow": utc_now, "RandGuid": "0b0e2e00-0000-4000-8000-000000000001"}}
+    })
+}
+
+/// A Service Bus payload in the recorded shape: body as a JSON string, metadata strings
+/// encoded twice, numbers as strings.
+fn queue(function: &str, body: &Value, utc_now: &str) -> Value {
+    json!({
+        "Data": {"message": body.to_string()},
+        "Metadata": {
+            "DeliveryCount": "1",
+            "MessageId": "\"0b0e2e00-0000-4000-8000-000000000002\"",
+            "ContentType": "\"application/json\"",
+            "EnqueuedTimeUtc": utc_now.trim_end_matches('Z'),
+            "SequenceNumber": "1",
+            "ApplicationProperties": {},
+            "sys": {"MethodName": function, "UtcNow": utc_now, "RandGuid": "0b0e2e00-0000-4000-8000-000000000003"}
+        }
+    })
+}
+
+fn dismiss_http(method: &str, token: &str, utc_now: &str) -> Value {
+    json!({
+        "Data": {"req": {
+            "Url": format!("https://curfew-func.azurewebsites.net/api/Dismiss?token={token}"),
+            "Method": method,
+            "Query": json!({"token": token}).to_string(),
+            "Headers": {"Content-Type": ["application/x-www-form-urlencoded"]},
+            "Params": {},
+            "Body": ""
+        }},
+        "Metadata": {"sys": {"MethodName": "Dismiss", "UtcNow": utc_now, "RandGuid": "0b0e2e00-0000-4000-8000-000000000004"}}
+    })
+}
+
+fn events(out: &Value) -> Vec<Value> {
+    match &out["Outputs"]["events"] {
+        Value::Array(a) => a.clone(),
+        Value::Null => Vec::new(),
+        other => vec![other.clone()],
+    }
+}
+
+fn of_type<'a>(events: &'a [Value], ty: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["type"] == ty).collect()
+}
+
+fn names(events: &[&Value]) -> Vec<String> {
+    let mut n: Vec<String> = events
+        .iter()
+        .map(|e| {
+            e["data"]["instance"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    n.sort();
+    n
+}
+
+fn logs(out: &Value) -> String {
+    out["Logs"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("curfew-governor-e2e-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn governor_env(sim: &Sim, store: &[(&str, String)]) -> Vec<(&'static str, String)> {
+    let mut env: Vec<(&'static str, String)> = vec![
+        ("CURFEW_SCOPES", format!("/subscriptions/{SUB}")),
+        ("CURFEW_ARM_ENDPOINT", sim.base_url.clone()),
+        ("CURFEW_ARM_CREDENTIAL", "token-env:CURFEW_ARM_TOKEN".into()),
+        ("CURFEW_ARM_TOKEN", "simulator".into()),
+        (
+            "CURFEW_LINK_KEY",
+            "e2e-link-signing-key-0123456789abcdef".into(),
+        ),
+        (
+            "CURFEW_PUBLIC_BASE_URL",
+            "https://curfew-func.azurewebsites.net/api".into(),
+        ),
+        ("CURFEW_DEPLOYMENT", "e2e".into()),
+    ];
+    for (k, v) in store {
+        let k: &'static str = match *k {
+            "CURFEW_SQLITE" => "CURFEW_SQLITE",
+            "CURFEW_TABLE_ENDPOINT" => "CURFEW_TABLE_ENDPOINT",
+            "CURFEW_TABLE" => "CURFEW_TABLE",
+            other => panic!("unexpected store setting {other}"),
+        };
+        env.push((k, v.clone()));
+    }
+    env
+}
+
+/// The day described in the module doc, against one store.
+fn the_day(store: &[(&str, String)]) {
+    let sim = Sim::start(fleet());
+    let env = governor_env(&sim, store);
+    let h = Handler::start(&env);
+
+    // 08:00: the scheduled start.
+    let (status, out) = h.post("Tick", &timer(&at("08:00")));
+    assert_eq!(status, 200, "{out}");
+    let ev = events(&out);
+    assert_eq!(
+        names(&of_type(&ev, "curfew.instance.started")),
+        ["ci-start"],
+        "{out}"
+    );
+    assert!(logs(&out).contains("evaluated fleet"), "{}", logs(&out));
+    assert_eq!(sim.state_of("ws-b", "ci-start"), "Running");
+    assert!(
+        out["Outputs"].get("evaluate").is_none(),
+        "small fleets are not fanned out: {out}"
+    );
+
+    // 17:30: 30-minute notices for the 18:00 stops, each a JSON object with signed links.
+    let (status, out) = h.post("Tick", &timer(&at("17:30")));
+    assert_eq!(status, 200, "{out}");
+    let ev = events(&out);
+    let pending = of_type(&ev, "curfew.shutdown.pending");
+    assert_eq!(names(&pending), ["ci-keep", "ci-stop"], "{out}");
+    for e in &pending {
+        assert!(e.is_object() && e["specversion"] == "1.0", "{e}");
+        let skip = e["data"]["links"]["skip"].as_str().unwrap_or_default();
+        assert!(
+            skip.starts_with("https://curfew-func.azurewebsites.net/api/Dismiss?token="),
+            "{e}"
+        );
+    }
+
+    // 17:31: the owner skips ci-keep's stop from an ops workflow (queue).
+    let body = json!({"instance": "ci-keep", "at": at("18:00"), "choice": "skip",
+                      "requestedBy": {"objectId": OWNER}});
+    let (status, out) = h.post("Dismissals", &queue("Dismissals", &body, &at("17:31")));
+    assert_eq!(status, 200, "{out}");
+    let ev = events(&out);
+    assert_eq!(
+        names(&of_type(&ev, "curfew.shutdown.dismissed")),
+        ["ci-keep"],
+        "{out}"
+    );
+    // A stranger's request is refused, completed (200) and not retried.
+    let body = json!({"instance": "ci-stop", "at": at("18:00"), "choice": "skip",
+                      "requestedBy": {"objectId": "99999999-0000-0000-0000-000000000000"}});
+    let (status, out) = h.post("Dismissals", &queue("Dismissals", &body, &at("17:32")));
+    assert_eq!(status, 200, "{out}");
+    assert!(logs(&out).contains("rejected (not retried)"), "{out}");
+    assert!(events(&out).is_empty(), "{out}");
+
+    // 18:00: ci-stop is stopped, ci-keep is not; ci-link gets its 30-minute notice.
+    let (status, out) = h.post("Tick", &timer(&at("18:00")));
+    assert_eq!(status, 200, "{out}");
+    let ev = events(&out);
+    assert_eq!(
+        names(&of_type(&ev, "curfew.instance.stopped")),
+        ["ci-stop"],
+        "{out}"
+    );
+    let pending = of_type(&ev, "curfew.shutdown.pending");
+    assert_eq!(names(&pending), ["ci-link"], "{out}");
+    assert_eq!(sim.state_of("ws-a", "ci-stop"), "Stopped");
+    assert_eq!(sim.state_of("ws-a", "ci-keep"), "Running");
+    let link = pending[0]["data"]["links"]["skip"].as_str().unwrap();
+    let token = link.split("token=").nth(1).unwrap().to_owned();
+
+    // 18:01: the person opens the link (GET: a page, nothing recorded), then confirms (POST).
+    let (status, out) = h.post("Dismiss", &dismiss_http("GET", &token, &at("18:01")));
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["Outputs"]["res"]["statusCode"], 200, "{out}");
+    assert!(events(&out).is_empty(), "{out}");
+    let (status, out) = h.post("Dismiss", &dismiss_http("POST", &token, &at("18:01")));
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["Outputs"]["res"]["statusCode"], 200, "{out}");
+    assert_eq!(
+        names(&of_type(&events(&out), "curfew.shutdown.dismissed")),
+        ["ci-link"],
+        "{out}"
+    );
+    // A forged token gets a readable refusal.
+    let forged = format!("{}x", &token[..token.len() - 1]);
+    let (_, out) = h.post("Dismiss", &dismiss_http("POST", &forged, &at("18:02")));
+    assert_eq!(out["Outputs"]["res"]["statusCode"], 403, "{out}");
+
+    // 18:30: an Evaluate message for ci-link's workspace: the dismissed stop is not executed.
+    let msg = json!({"type": "curfew.evaluate", "workspace": ws("ws-b").arm_id(),
+                     "tickAt": at("18:30"), "tickId": "e2e-tick"});
+    let (status, out) = h.post("Evaluate", &queue("Evaluate", &msg, &at("18:30")));
+    assert_eq!(status, 200, "{out}");
+    assert!(logs(&out).contains("evaluated workspace"), "{}", logs(&out));
+    assert!(
+        of_type(&events(&out), "curfew.instance.stopped").is_empty(),
+        "{out}"
+    );
+    // A workspace outside the scopes is refused without retry.
+    let msg = json!({"workspace": "/subscriptions/other/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/w"});
+    let (status, out) = h.post("Evaluate", &queue("Evaluate", &msg, &at("18:30")));
+    assert_eq!(status, 200, "{out}");
+    assert!(
+        logs(&out).contains("outside the configured scopes"),
+        "{out}"
+    );
+
+    // Status: the fleet as the governor sees it, one instance explained.
+    let status_req = json!({
+        "Data": {"req": {"Url": "https://x/api/Status?instance=ci-link", "Method": "GET",
+                 "Query": {"instance": "ci-link"}, "Headers": {}, "Params": {}}},
+        "Metadata": {"sys": {"MethodName": "Status", "UtcNow": at("18:31")}}
+    });
+    let (_, out) = h.post("Status", &status_req);
+    let body: Value =
+        serde_json::from_str(out["Outputs"]["res"]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["fleet"]["instances"], 4, "{body}");
+    assert_eq!(body["fleet"]["byState"]["Running"], 3, "{body}");
+    assert_eq!(body["fleet"]["explain"]["instance"], "ci-link", "{body}");
+
+    // The simulator saw exactly the scheduled start and the one stop nobody dismissed.
+    assert_eq!(
+        sim.actions(),
+        [
+            ("start".to_owned(), "ci-start".to_owned()),
+            ("stop".to_owned(), "ci-stop".to_owned())
+        ]
+    );
+    assert_eq!(sim.state_of("ws-a", "ci-keep"), "Running");
+    assert_eq!(sim.state_of("ws-b", "ci-link"), "Running");
+    drop(h);
+
+    // A second handler on the same store, with a fan-out threshold of 1 instance: Tick sends
+    // one Evaluate per workspace and evaluates nothing itself.
+    let mut env = env;
+    env.push(("CURFEW_FANOUT_THRESHOLD", "1".into()));
+    let h = Handler::start(&env);
+    let (status, out) = h.post("Tick", &timer(&at("18:45")));
+    assert_eq!(status, 200, "{out}");
+    let msgs = out["Outputs"]["evaluate"]
+        .as_array()
+        .expect("evaluate messages");
+    let mut targets: Vec<&str> = msgs
+        .iter()
+        .map(|m| m["workspace"].as_str().unwrap())
+        .collect();
+    targets.sort_unstable();
+    let (a, b) = (ws("ws-a").arm_id(), ws("ws-b").arm_id());
+    assert_eq!(targets, [a.as_str(), b.as_str()], "{out}");
+    assert!(msgs
+        .iter()
+        .all(|m| m["type"] == "curfew.evaluate" && m["tickAt"].is_string()));
+    assert!(events(&out).is_empty(), "{out}");
+    assert_eq!(sim.actions().len(), 2, "fan-out acted on nothing");
+}
+
+#[test]
+fn the_functions_app_governs_a_day_with_sqlite() {
+    let dir = tmp("sqlite");
+    let db = dir.join("state.sqlite");
+    the_day(&[("CURFEW_SQLITE", db.display().to_string())]);
+    assert!(db.exists(), "state written to {}", db.display());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn the_functions_app_governs_a_day_with_table_storage() {
+    let Ok(endpoint) = std::env::var("CURFEW_AZURITE_TABLE_ENDPOINT") else {
+        eprintln!("skipped: CURFEW_AZURITE_TABLE_ENDPOINT is not set (run under .ci/azurite.sh)");
+        return;
+    };
+    let table = format!("curfewe2e{}", std::process::id());
+    the_day(&[("CURFEW_TABLE_ENDPOINT", endpoint), ("CURFEW_TABLE", table)]);
+}
+
+#[test]
+fn missing_governor_settings_are_explained_not_fatal() {
+    // Settings present but unusable: the handler still binds and answers; Tick completes with
+    // the reason, a queue message is kept for redelivery.
+    let h = Handler::start(&[("CURFEW_SCOPES", "/not/a/scope".into())]);
+    let (status, out) = h.post("Tick", &timer(&at("08:00")));
+    assert_eq!(status, 200, "{out}");
+    assert!(
+        logs(&out).contains("CURFEW_SCOPES (arm.scopes[0])"),
+        "{out}"
+    );
+    let body = json!({"occurrenceId": "o", "choice": "skip", "requestedBy": {"objectId": OWNER}});
+    let (status, out) = h.post("Dismissals", &queue("Dismissals", &body, &at("08:01")));
+    assert_eq!(status, 503, "{out}");
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The numbers of `docs/functions.md` (run by `scripts/measure_coldstart.sh`, release build):
+/// spawn → first `200` on `GET /` with the governor configured, and RSS after the first `Tick`
+/// that evaluates a 1 000-instance fleet inline (10 workspaces × 100 instances, simulator).
+#[test]
+#[ignore = "measurement; run with scripts/measure_coldstart.sh"]
+fn measure_cold_start_and_rss_on_1000_instances() {
+    let runs: usize = std::env::var("CURFEW_MEASURE_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let sim = Sim::start(Fleet::synthetic(1, 10, 100));
+    let mut ready = Vec::new();
+    let mut rss = Vec::new();
+    let mut tick = Vec::new();
+    for run in 0..runs {
+        let dir = tmp(&format!("measure-{run}"));
+        let mut env = governor_env(
+            &sim,
+            &[(
+                "CURFEW_SQLITE",
+                dir.join("state.sqlite").display().to_string(),
+            )],
+        );
+        env[0] = (
+            "CURFEW_SCOPES",
+            "/subscriptions/00000000-0000-0000-0000-000000000001".into(),
+        );
+        env.push(("CURFEW_FANOUT_THRESHOLD", "100000".into()));
+        let spawned = Instant::now();
+        let h = Handler::start(&env);
+        ready.push(spawned.elapsed());
+        let t = Instant::now();
+        let (status, out) = h.post("Tick", &timer(&at("18:00")));
+        tick.push(t.elapsed());
+        assert_eq!(status, 200, "{out}");
+        assert!(logs(&out).contains("1000 instance(s)"), "{}", logs(&out));
+        rss.push(rss_kib(h.child.id()));
+        drop(h);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    ready.sort();
+    tick.sort();
+    rss.sort_unstable();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let n = runs;
+    println!(
+        "cold start (governor configured) over {n} runs: min {:.2} ms, median {:.2} ms, max {:.2} ms",
+        ms(ready[0]),
+        ms(ready[n / 2]),
+        ms(ready[n - 1])
+    );
+    println!(
+        "first Tick on 1000 instances (inline, incl. building the runtime): min {:.0} ms, median {:.0} ms, max {:.0} ms",
+        ms(tick[0]),
+        ms(tick[n / 2]),
+        ms(tick[n - 1])
+    );
+    println!(
+        "RSS after the first Tick on 1000 instances: min {} KiB, median {} KiB, max {} KiB",
+        rss[0],
+        rss[n / 2],
+        rss[n - 1]
+    );
+}
