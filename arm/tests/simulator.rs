@@ -109,7 +109,7 @@ async fn lists_every_page_and_keeps_only_compute_instances() {
     );
     let got = client.get_compute(&compute(2)).await.unwrap();
     assert_eq!(
-        got.raw["properties"]["properties"]["vmSize"],
+        got.value()["properties"]["properties"]["vmSize"],
         "STANDARD_NC6"
     );
 }
@@ -156,7 +156,7 @@ async fn start_polls_location_when_there_is_no_async_operation_header() {
     let c = client.get_compute(&compute(1)).await.unwrap();
     assert_eq!(c.state(), Some("Running"));
     assert_eq!(
-        c.raw["properties"]["properties"]["lastOperation"]["operationName"],
+        c.value()["properties"]["properties"]["lastOperation"]["operationName"],
         "Start"
     );
     assert!(count(&sim, |r| r.path.contains("computeOperationsResults")) >= 2);
@@ -413,7 +413,7 @@ async fn idle_shutdown_uses_the_preview_api_version() {
         .unwrap();
     let c = client.get_compute(&compute(0)).await.unwrap();
     assert_eq!(
-        c.raw["properties"]["properties"]["idleTimeBeforeShutdown"],
+        c.value()["properties"]["properties"]["idleTimeBeforeShutdown"],
         "PT120M"
     );
     assert_eq!(

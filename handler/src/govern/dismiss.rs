@@ -99,7 +99,7 @@ pub async fn dismiss(
         ));
     };
     let compute = rt.arm.get_compute(&id).await?;
-    let instance = match inventory::items(&compute.raw.to_string(), &id.path())?.read(0) {
+    let instance = match inventory::items(compute.raw.get(), &id.path())?.read(0) {
         Item::Instance(i) => *i,
         _ => anyhow::bail!("{} is not a compute instance", id.path()),
     };

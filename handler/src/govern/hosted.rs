@@ -504,7 +504,7 @@ impl HostedGovernor {
         self.runtime
             .get_or_try_init(|| async {
                 let started = std::time::Instant::now();
-                let rt = build_on_thread(self.host.clone()).await.map_err(|e| {
+                let rt = build(&self.host).await.map_err(|e| {
                     let e = PortError::Transient(format!("building the governor: {e:#}"));
                     tracing::error!(error = %e, "governor not available");
                     e
@@ -832,39 +832,6 @@ impl HostedGovernor {
         }
         Ok(m)
     }
-}
-
-/// Builds the runtime on a thread of its own and keeps that thread's async runtime running,
-/// so connections opened while building stay usable. `Runtime::from_settings` holds its
-/// `Env` (a `dyn Fn` without `Sync`) across awaits, so its future is not `Send` and cannot
-/// run inside an axum handler; with `Env` = `&(dyn Fn(&str) -> Option<String> + Sync)` this
-/// thread would not be needed.
-async fn build_on_thread(host: Arc<HostSettings>) -> anyhow::Result<Runtime> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("curfew-governor".into())
-        .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    let _ = tx.send(Err(anyhow::Error::from(e)));
-                    return;
-                }
-            };
-            rt.block_on(async move {
-                let built = build(&host).await;
-                let ok = built.is_ok();
-                let _ = tx.send(built);
-                if ok {
-                    std::future::pending::<()>().await;
-                }
-            });
-        })?;
-    rx.await
-        .map_err(|_| anyhow::anyhow!("the governor's build thread ended"))?
 }
 
 async fn build(host: &HostSettings) -> anyhow::Result<Runtime> {

@@ -286,14 +286,20 @@ impl Runtime {
                 Err(e) => fleet.problems.push(format!("workspace {}: {e}", ws.path())),
                 Ok(list) => {
                     for c in list.instances {
-                        match inventory::items(&c.raw.to_string(), &c.id.path())
+                        match inventory::items(c.raw.get(), &c.id.path())
                             .ok()
                             .map(|items| items.read(0))
                         {
                             Some(inventory::Item::Instance(i)) => {
                                 fleet.instances.push(FleetInstance {
                                     instance: *i,
-                                    raw: c.raw,
+                                    // The ARM body is only needed to assess policies; without
+                                    // them, drop it now (it is most of a listing's memory).
+                                    raw: if self.policies.is_empty() {
+                                        Value::Null
+                                    } else {
+                                        c.value()
+                                    },
                                     workspace: ws.workspace.clone(),
                                 })
                             }
