@@ -70,6 +70,8 @@ pub struct DemoSummary {
     pub notices: usize,
     /// Idle shutdowns executed.
     pub idle_stops: usize,
+    /// Budget thresholds crossed (events sent).
+    pub budget_events: usize,
     /// Dismissals honoured.
     pub dismissals_accepted: usize,
     /// Dismissals refused.
@@ -155,6 +157,10 @@ impl Demo<'_> {
     }
 
     fn print_tick(&mut self, r: &TickReport) -> anyhow::Result<()> {
+        for b in &r.budgets {
+            self.summary.budget_events += 1;
+            self.say(format!("  {}  alert  {b}", r.now.format("%a %m-%d %H:%MZ")))?;
+        }
         for n in &r.notices {
             self.summary.notices += 1;
             self.say(format!(
@@ -372,11 +378,18 @@ async fn run_in(out: &mut dyn Write, days: i64, dir: &Path) -> anyhow::Result<De
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     let events = dir.join("events.jsonl");
+    let budgets = dir.join("budgets.json");
+    std::fs::write(
+        &budgets,
+        r#"[{"name": "research-gpus", "scope": {"workspace": "ws-research"}, "amount": 400, "thresholds": [80, 100]}]"#,
+    )?;
     let yaml = format!(
-        "deployment: demo\narm:\n  endpoint: {}\n  scopes: [/subscriptions/00000000-0000-0000-0000-000000000000]\n  credential: token-env:DEMO_TOKEN\n  readsPerSecond: 100000\nstore:\n  sqlite: {}\nnotify: [\"jsonl:{}\"]\nlinks:\n  baseUrl: https://curfew.example/api/Dismiss\n  keys: [{{id: demo-1, secretEnv: DEMO_LINK_KEY}}]\n",
+        "deployment: demo\narm:\n  endpoint: {}\n  scopes: [/subscriptions/00000000-0000-0000-0000-000000000000]\n  credential: token-env:DEMO_TOKEN\n  readsPerSecond: 100000\nstore:\n  sqlite: {}\nnotify: [\"jsonl:{}\"]\ncostTimeline: {}\nbudgets: {}\nlinks:\n  baseUrl: https://curfew.example/api/Dismiss\n  keys: [{{id: demo-1, secretEnv: DEMO_LINK_KEY}}]\n",
         sim.base_url(),
         dir.join("curfew.sqlite").display(),
-        events.display()
+        events.display(),
+        dir.join("timeline.jsonl").display(),
+        budgets.display()
     );
     let settings = Settings::parse(&yaml)?;
     let env = |name: &str| match name {
@@ -478,8 +491,8 @@ async fn run_in(out: &mut dyn Write, days: i64, dir: &Path) -> anyhow::Result<De
     demo.summary.savings = report.totals.savings;
     let s = demo.summary.clone();
     demo.say(format!(
-        "\nSummary: {} ticks; {} actions sent to ARM ({} as repair after the outage, {} idle shutdown(s)), {} duplicate(s); {} no-op(s), {} missed, {} skipped; {} notices; dismissals: {} honoured, {} refused.",
-        s.ticks, s.executed, s.repaired, s.idle_stops, s.duplicates, s.no_ops, s.missed, s.skipped, s.notices, s.dismissals_accepted, s.dismissals_refused
+        "\nSummary: {} ticks; {} actions sent to ARM ({} as repair after the outage, {} idle shutdown(s)), {} duplicate(s); {} no-op(s), {} missed, {} skipped; {} notices; dismissals: {} honoured, {} refused; {} budget alert(s).",
+        s.ticks, s.executed, s.repaired, s.idle_stops, s.duplicates, s.no_ops, s.missed, s.skipped, s.notices, s.dismissals_accepted, s.dismissals_refused, s.budget_events
     ))?;
     demo.say(format!(
         "ARM calls: {} (list pages, actions; nothing per idle instance).\n",

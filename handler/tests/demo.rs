@@ -52,6 +52,10 @@ fn demo_runs_a_week_with_dismissals_catch_up_and_no_duplicates() {
     assert!(
         stdout.contains("Thu 10-29 22:30Z  ACT    gpu-no-schedule    Stop — stop: idle shutdown")
     );
+    // Budgets: the research workspace's 400 USD monthly budget is crossed at 80 % and 100 % in
+    // October and again in November (month-to-date), one event each, never repeated.
+    assert!(summary.contains("4 budget alert(s)"), "{summary}");
+    assert!(stdout.contains("alert  budget 'research-gpus' (workspace:ws-research): 80 % of 400.00 USD spent in 2026-10"));
     // It ends with the cost report.
     assert!(stdout.contains("Curfew cost report"));
     assert!(stdout.lines().any(|l| l.starts_with("TOTAL")));

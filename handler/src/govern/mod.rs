@@ -8,6 +8,7 @@
 //! - [`explain`]: one instance's schedules, sources, next occurrences and history.
 
 pub mod activity;
+pub mod budgets;
 pub mod costlog;
 pub mod dismiss;
 pub mod explain;
@@ -54,6 +55,10 @@ pub struct Runtime {
     pub write_back_idle: bool,
     /// The cost timeline, when configured (`costTimeline`).
     pub cost_log: Option<costlog::CostLog>,
+    /// Budgets checked against the cost timeline (`budgets`).
+    pub budgets: Vec<curfew_engine::cost::Budget>,
+    /// Prices for budgets (`prices`, else the shipped sheet).
+    pub prices: curfew_engine::cost::PriceSheet,
     /// CloudEvents `source`.
     pub source: EventSource,
 }
@@ -238,8 +243,33 @@ impl Runtime {
                     .map_err(|e| anyhow::anyhow!("policies[{i}]: {e}"))?,
             );
         }
+        let budgets = match &s.budgets {
+            Some(p) => {
+                let path = s.resolve(p);
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("budgets: reading '{}'", path.display()))?;
+                curfew_engine::cost::parse_budgets(&text, &path.display().to_string())
+                    .map_err(|e| anyhow::anyhow!("budgets: {e}"))?
+            }
+            None => Vec::new(),
+        };
+        if !budgets.is_empty() && s.cost_timeline.is_none() {
+            bail!("budgets: set costTimeline too (budgets are measured on it)");
+        }
+        let prices = match &s.prices {
+            Some(p) => {
+                let path = s.resolve(p);
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("prices: reading '{}'", path.display()))?;
+                curfew_engine::cost::PriceSheet::from_json(&text, &path.display().to_string())
+                    .map_err(|e| anyhow::anyhow!("prices: {e}"))?
+            }
+            None => curfew_engine::cost::PriceSheet::defaults(),
+        };
         Ok(Runtime {
             arm,
+            budgets,
+            prices,
             store,
             notifier,
             config,

@@ -33,6 +33,10 @@ pub struct Settings {
     /// JSON-lines cost timeline the governor appends to (states seen, actions taken), for
     /// `curfew report --timeline`.
     pub cost_timeline: Option<PathBuf>,
+    /// Budgets (JSON array, docs/cost.md), checked against the month's spend.
+    pub budgets: Option<PathBuf>,
+    /// Price sheet overriding the shipped one (same format as engine/data/prices.json).
+    pub prices: Option<PathBuf>,
     /// The folder relative paths are read from (the config file's folder).
     #[serde(skip)]
     pub base: PathBuf,

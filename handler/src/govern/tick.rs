@@ -54,6 +54,8 @@ pub struct TickReport {
     pub reconciled: Vec<String>,
     /// When something next becomes due.
     pub next_deadline: Option<DateTime<Utc>>,
+    /// Budget thresholds crossed (events sent), checked every quarter hour.
+    pub budgets: Vec<String>,
     /// Problems that did not stop the tick (bad schedules, unreadable workspaces).
     pub problems: Vec<String>,
     /// Idle shutdown: instances whose state is unknown (no recent report: never stopped for
@@ -169,6 +171,7 @@ pub async fn tick_listed(
         dropped: 0,
         reconciled: Vec::new(),
         next_deadline: None,
+        budgets: Vec::new(),
         problems: fleet.problems.clone(),
         idle: Vec::new(),
         arm_calls: 0,
@@ -315,6 +318,7 @@ pub async fn tick_listed(
         if !audit.is_empty() {
             rt.store.append_audit(&audit).await?;
         }
+        report.budgets = super::budgets::check(rt, now, false).await;
         match rt
             .store
             .set_watermark(&scope, watermark, plan.watermark)

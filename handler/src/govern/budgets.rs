@@ -1,0 +1,86 @@
+//! Budgets (design §9): the month's spend per scope, from the cost timeline, against each budget;
+//! each threshold crossed emits `curfew.budget.exceeded` once per budget, month and threshold.
+
+use super::Runtime;
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+use curfew_engine::cost::{self, evaluate_budgets, Timeline};
+use curfew_notify::{BudgetExceeded, Event};
+
+/// How often (minutes past the hour) a tick checks budgets: reading the whole timeline every
+/// minute would be wasted work, and budgets move slowly.
+pub const CHECK_EVERY_MINUTES: u32 = 15;
+
+/// The first instant of `now`'s calendar month (UTC), where a budget period starts.
+pub fn month_start(now: DateTime<Utc>) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
+        .single()
+        .unwrap_or(now)
+}
+
+/// Checks every budget now if it is time to; returns one line per event sent (or problem).
+pub async fn check(rt: &Runtime, now: DateTime<Utc>, force: bool) -> Vec<String> {
+    let mut lines = Vec::new();
+    let (Some(log), false) = (&rt.cost_log, rt.budgets.is_empty()) else {
+        return lines;
+    };
+    if !force && now.timestamp() % (60 * i64::from(CHECK_EVERY_MINUTES)) >= 60 {
+        return lines;
+    }
+    let text = match std::fs::read_to_string(log.path()) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return lines,
+        Err(e) => {
+            lines.push(format!("budgets: reading {}: {e}", log.path().display()));
+            return lines;
+        }
+    };
+    let timeline = match Timeline::parse(&text, &log.path().display().to_string()) {
+        Ok(t) => t,
+        Err(e) => {
+            lines.push(format!("budgets: {e}"));
+            return lines;
+        }
+    };
+    let from = month_start(now);
+    let Ok(window) = cost::Window::new(from, now.max(from + chrono::TimeDelta::seconds(1))) else {
+        return lines;
+    };
+    let report = cost::compute(&timeline, &rt.prices, window);
+    let period = from.format("%Y-%m").to_string();
+    for status in evaluate_budgets(&rt.budgets, &report) {
+        for ex in status.exceeded {
+            let threshold = ex.threshold.round().clamp(0.0, 100_000.0) as u32;
+            // The ledger's notification marks deduplicate across ticks and governors.
+            match rt.store.mark_notified(&ex.dedup_key, threshold).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    lines.push(format!("budgets: recording {}: {e}", ex.dedup_key));
+                    continue;
+                }
+            }
+            let event = Event::budget_exceeded(
+                &rt.source,
+                now,
+                BudgetExceeded {
+                    scope: ex.scope.clone(),
+                    budget: ex.budget.clone(),
+                    period: period.clone(),
+                    threshold_percent: threshold,
+                    spent: ex.spent,
+                    amount: ex.amount,
+                    currency: ex.currency.clone(),
+                },
+            );
+            let outcome = match rt.notifier.send(&event).await {
+                Ok(_) => "sent".to_string(),
+                Err(e) => format!("not sent: {e}"),
+            };
+            lines.push(format!(
+                "budget '{}' ({}): {:.0} % of {:.2} {} spent in {period}, past {threshold} %: {outcome}",
+                ex.budget, ex.scope, ex.percent, ex.amount, ex.currency
+            ));
+        }
+    }
+    lines
+}
