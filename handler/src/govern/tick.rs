@@ -206,10 +206,21 @@ pub async fn tick_listed(
             report.problems.push(d.to_string());
         }
         let mut view = InstanceView::new(&fi.instance, set.schedules);
-        for mut e in grouped.remove(&key).unwrap_or_default() {
+        let entries = grouped.remove(&key).unwrap_or_default();
+        // When each other occurrence of this instance was carried out: an interrupted claim
+        // older than one of those cannot be judged from the instance's state any more.
+        let done: Vec<(String, DateTime<Utc>)> = entries
+            .iter()
+            .filter(|o| o.value.state == LedgerState::Done)
+            .map(|o| (o.value.occurrence_id.clone(), o.value.updated_at))
+            .collect();
+        for mut e in entries {
             if e.value.state == LedgerState::Executing && now - e.value.updated_at > STALE_EXECUTING
             {
-                reconcile(rt, fi, &mut e, now, dry_run, &mut report).await;
+                let superseded = done
+                    .iter()
+                    .any(|(id, t)| *id != e.value.occurrence_id && *t > e.value.updated_at);
+                reconcile(rt, fi, &mut e, superseded, now, dry_run, &mut report).await;
             }
             let notified = if e.value.state.is_claimable() || e.value.state == LedgerState::Planned
             {
@@ -425,6 +436,7 @@ async fn reconcile(
     rt: &Runtime,
     fi: &FleetInstance,
     e: &mut Versioned<LedgerEntry>,
+    superseded: bool,
     now: DateTime<Utc>,
     dry_run: bool,
     report: &mut TickReport,
@@ -442,6 +454,14 @@ async fn reconcile(
             "reconciled after an interrupted run: instance is {}",
             state.unwrap_or("?")
         ));
+    } else if superseded {
+        // A later occurrence acted on the instance after this claim: the state no longer says
+        // whether this call reached ARM, and executing it now would undo the later action.
+        next.state = LedgerState::NoOp;
+        next.outcome = Some(
+            "interrupted; a later occurrence has acted on the instance since: not re-executed"
+                .to_string(),
+        );
     } else {
         // It never reached ARM: give it back to the governor, which re-decides it (executes it
         // if still within catch-up, else records it missed or repairs it).
@@ -595,6 +615,14 @@ async fn apply(
         Err(e) => return format!("not recorded: {e}"),
     };
     if d.kind != DecisionKind::Execute {
+        // Never overwrite a record another governor has settled or is executing (it may have
+        // been inserted after this tick read the ledger).
+        if !record.value.state.is_claimable() && record.value.state != ledger::state_of(d.kind) {
+            return format!(
+                "not recorded: already {:?} (another governor)",
+                record.value.state
+            );
+        }
         let mut next = record.value.clone();
         next.state = ledger::state_of(d.kind);
         next.reason = d.reason.clone();

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The governor proofs of issue 4, in --release (docs/governor-e2e.md records their numbers):
+#   - a simulated week of minute ticks, 50 instances in 5 zones, over the ARM simulator and SQLite;
+#   - two governors racing on one SQLite file for a simulated day;
+#   - 10 000 instances: a tick with nothing due, and one with all due (ARM calls counted);
+#   - 100 SIGKILLs of `curfew tick` processes during a simulated day of minute ticks.
+# Loopback traffic only (the simulator listens on 127.0.0.1). The fast variants of the first two
+# run in plain `cargo test`. Every suite runs; the script fails if any failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+failed=()
+run() {
+  echo
+  echo "=== cargo test -p curfew --release $* -- --ignored"
+  local log status
+  log=$(mktemp)
+  cargo test -p curfew --release "$@" -- --ignored --nocapture --test-threads=1 >"$log" 2>&1
+  status=$?
+  # The figures the tests print, and any failure; the full log only when it failed.
+  grep -oE '(e2e-[a-z-]+:|cost:|crash:|  (ledger|duplicate|lost)).*|test result.*|panicked.*' "$log" || true
+  if [ "$status" -ne 0 ]; then
+    tail -n 60 "$log"
+    failed+=("$*")
+  fi
+  rm -f "$log"
+}
+run --test governor_e2e week_of_ticks
+run --test governor_e2e racing_governors_50
+run --test governor_e2e tick_cost_10k
+run --test governor_crash sigkill_during_ticks
+if [ "${#failed[@]}" -ne 0 ]; then
+  echo "FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "governor proofs: all passed"

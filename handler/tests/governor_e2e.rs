@@ -1,0 +1,519 @@
+//! End-to-end proofs of the governor (issue 4): the real runtime (`curfew::govern`) against the
+//! ARM simulator and a SQLite file, driven by a simulated clock.
+//!
+//! - `day_of_ticks_*` / `week_of_ticks_*`: a tick every simulated minute; every action the
+//!   schedules call for reaches ARM exactly once, at the tick it became due, and nothing else
+//!   does; a skip (owner's object id) and a snooze (signed link from a notice) are honoured; two
+//!   hours without ticks end in catch-up, missed and repair (design §6); re-running a tick
+//!   decides nothing twice; the final ledger matches the model occurrence by occurrence.
+//! - `racing_governors_*`: two runtimes on one SQLite file tick the same minutes in parallel.
+//! - `tick_cost_10k`: a tick over 10 000 instances with nothing due and with all due.
+//!
+//! Expected actions come from `support::Model`, which reads occurrences from
+//! `curfew_engine::schedule` and applies its own small state machine. `docs/governor-e2e.md`
+//! records the numbers these tests print.
+
+mod support;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use curfew::govern::dismiss::dismiss;
+use curfew::govern::tick::{tick, TickReport};
+use curfew_engine::governor::dismiss::{Credential, Target};
+use curfew_engine::governor::{Choice, DecisionKind, DismissalRequest};
+use curfew_engine::Action;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+use support::*;
+
+/// The simulated week starts here (Saturday); Europe/Berlin falls back on Sunday 01:00Z.
+const START: &str = "2036-10-25T12:00:00Z";
+
+/// Someone who owns nothing.
+const STRANGER: &str = "99999999-9999-4999-8999-999999999999";
+
+/// What a scenario run printed, for the assertions that follow and the docs.
+#[derive(Debug, Default)]
+struct Figures {
+    ticks: usize,
+    actions: usize,
+    notices: usize,
+    no_ops: usize,
+    missed: usize,
+    repaired: usize,
+    skipped: usize,
+    suppressed: usize,
+    deferred: usize,
+    reruns: usize,
+    dismissals: usize,
+}
+
+fn kinds(r: &TickReport, k: DecisionKind) -> usize {
+    r.decisions.iter().filter(|d| d.kind == k).count()
+}
+
+/// The start of the two hours (on the hour, 55–75 % into the run) in which the most instances
+/// have two or more occurrences: a gap there misses some and repairs others.
+fn busiest_gap(fleet: &[GenInstance], start: DateTime<Utc>, span: TimeDelta) -> DateTime<Utc> {
+    let all = Model::expect(
+        fleet,
+        &minute_ticks(start, start + span, &[]),
+        &HashMap::new(),
+    );
+    let first = start + TimeDelta::hours(span.num_hours() * 55 / 100);
+    let last = start + TimeDelta::hours(span.num_hours() * 75 / 100);
+    let mut best = (0, first);
+    let mut g = first;
+    while g <= last {
+        let mut per: HashMap<&str, usize> = HashMap::new();
+        for (key, _, at) in all.fates.keys() {
+            if *at > g && *at < g + TimeDelta::hours(2) {
+                *per.entry(key.as_str()).or_default() += 1;
+            }
+        }
+        let score = per.values().filter(|n| **n >= 2).count();
+        if score > best.0 {
+            best = (score, g);
+        }
+        g += TimeDelta::hours(1);
+    }
+    best.1
+}
+
+/// Picks the skip and snooze targets from a model without dismissals.
+fn pick_targets(
+    model: &Model,
+    start: DateTime<Utc>,
+    span: TimeDelta,
+    gap_start: DateTime<Utc>,
+) -> ((usize, DateTime<Utc>), (usize, DateTime<Utc>)) {
+    let frac = |f: f64| start + TimeDelta::seconds((span.num_seconds() as f64 * f) as i64);
+    let stop_in = |lo: DateTime<Utc>, hi: DateTime<Utc>, not: Option<usize>| {
+        model
+            .actions
+            .iter()
+            .find(|e| {
+                e.action == Action::Stop
+                    && !e.repair
+                    && e.tick == e.at
+                    && e.at >= lo
+                    && e.at < hi
+                    && Some(e.instance) != not
+            })
+            .map(|e| (e.instance, e.at))
+            .expect("a stop to dismiss")
+    };
+    let skip = stop_in(frac(0.2), frac(0.5), None);
+    let snooze = stop_in(frac(0.3), gap_start - TimeDelta::hours(3), Some(skip.0));
+    (skip, snooze)
+}
+
+/// The scenario of the week test, at any size.
+async fn scenario(
+    name: &str,
+    instances: usize,
+    workspaces: usize,
+    days: i64,
+    every_minute: bool,
+) -> Figures {
+    let wall = Instant::now();
+    let fleet = generate(FleetSpec {
+        instances,
+        zones: 5,
+        workspaces,
+        seed: 0x5eed_0004,
+        dense: false,
+    });
+    let start = t(START);
+    let span = TimeDelta::days(days);
+    let end = start + span;
+    let gap_start = busiest_gap(&fleet, start, span);
+    let gap = (gap_start, gap_start + TimeDelta::hours(2));
+    let minutes = minute_ticks(start, end, &[gap]);
+    let plain = Model::expect(&fleet, &minutes, &HashMap::new());
+    let (skip, snooze) = pick_targets(&plain, start, span, gap_start);
+    let snooze_until = snooze.1 + TimeDelta::minutes(60);
+    let ticks = if every_minute {
+        minutes
+    } else {
+        let twenty = TimeDelta::minutes(20);
+        due_ticks(
+            &fleet,
+            start,
+            end,
+            &[gap],
+            &[skip.1 - twenty, snooze.1 - twenty, snooze_until, gap.1],
+        )
+    };
+    let dismissals = HashMap::from([
+        (skip, Dismissed::Skip),
+        (snooze, Dismissed::SnoozeUntil(snooze_until)),
+    ]);
+    let model = Model::expect(&fleet, &ticks, &dismissals);
+
+    let sim = start_sim(&fleet, 50).await;
+    let dir = Scratch::new(name);
+    let events = dir.path("events.jsonl");
+    let yaml = config_yaml(&sim.base_url(), &dir.path("curfew.sqlite"), &events, "");
+    let rt = runtime(&yaml).await;
+    let mut seen = Vec::new();
+    let mut f = Figures::default();
+    for &now in &ticks {
+        for (target, snoozing) in [(skip, false), (snooze, true)] {
+            if now != target.1 - TimeDelta::minutes(20) {
+                continue;
+            }
+            let g = &fleet[target.0];
+            let notice = pending_notices(&events)
+                .into_iter()
+                .find(|n| n.instance == g.name && n.at == target.1 && n.lead == 30)
+                .unwrap_or_else(|| panic!("no 30-min notice of {} at {}", g.name, target.1));
+            assert_eq!(notice.owner.as_deref(), Some(g.owner.as_str()));
+            let by = |who: &str, choice| DismissalRequest {
+                target: Target::Occurrence(notice.occurrence_id.clone()),
+                choice,
+                credential: Credential::ObjectId(who.into()),
+            };
+            let refused = dismiss(&rt, by(STRANGER, Choice::Skip), now).await.unwrap();
+            assert!(!refused.accepted, "a stranger's skip: {}", refused.message);
+            let out = if snoozing {
+                let token = snooze_token(&notice, 60);
+                dismiss(&rt, DismissalRequest::from_token(&token).unwrap(), now)
+                    .await
+                    .unwrap()
+            } else {
+                dismiss(&rt, by(&g.owner, Choice::Skip), now).await.unwrap()
+            };
+            assert!(out.accepted, "{}: {}", g.name, out.message);
+            if snoozing {
+                assert_eq!(out.due, Some(snooze_until));
+            }
+            f.dismissals += 1;
+        }
+        let before = sim.state().actions().len();
+        let r = tick(&rt, now, false).await.unwrap();
+        assert!(r.problems.is_empty(), "{now}: {:?}", r.problems);
+        seen.extend(seen_since(sim.state(), before, now));
+        f.ticks += 1;
+        f.notices += r.notices.iter().filter(|n| n.outcome == "sent").count();
+        let expected = model.per_tick.get(&now).copied().unwrap_or_default();
+        if now == gap.1 {
+            let repaired = r.decisions.iter().filter(|d| d.repair).count();
+            println!(
+                "{name}: after the 2-hour gap: {} decision(s), {} missed, {} repaired, {} executed in catch-up",
+                r.decisions.len(),
+                kinds(&r, DecisionKind::Missed),
+                repaired,
+                kinds(&r, DecisionKind::Execute) - repaired
+            );
+            assert_eq!(kinds(&r, DecisionKind::Missed), expected.missed, "missed");
+            assert_eq!(repaired, expected.repaired, "repaired");
+            assert!(
+                expected.missed + expected.repaired > 0,
+                "the gap must miss something"
+            );
+            for d in r.decisions.iter().filter(|d| d.repair) {
+                assert!(d.reason.contains("repair"), "{}", d.reason);
+            }
+        }
+        assert_eq!(
+            kinds(&r, DecisionKind::Execute),
+            expected.actions,
+            "{now}: executions"
+        );
+        if !r.decisions.is_empty() {
+            let before = sim.state().actions().len();
+            let again = tick(&rt, now, false).await.unwrap();
+            assert_eq!(
+                kinds(&again, DecisionKind::Execute),
+                0,
+                "{now}: rerun executed"
+            );
+            assert!(again.notices.is_empty(), "{now}: rerun notified");
+            assert_eq!(
+                sim.state().actions().len(),
+                before,
+                "{now}: rerun reached ARM"
+            );
+            f.reruns += 1;
+        }
+    }
+    seen.sort();
+    let expected = expected_seen(&model, &fleet);
+    let (missing, extra) = diff(&expected, &seen);
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{} expected action(s) missing, {} unexpected: missing {:?}, extra {:?}",
+        missing.len(),
+        extra.len(),
+        &missing[..missing.len().min(5)],
+        &extra[..extra.len().min(5)]
+    );
+    assert!(seen.iter().all(|s| s.changed_state), "a no-op reached ARM");
+    // The ledger, occurrence by occurrence.
+    let ledger = ledger_fates(
+        rt.store.as_ref(),
+        start - CATCH_UP,
+        end + TimeDelta::seconds(1),
+    )
+    .await;
+    let bad = fate_mismatches(&sorted_fates(&model), &ledger);
+    assert!(
+        bad.is_empty(),
+        "{} ledger mismatch(es): {:?}",
+        bad.len(),
+        &bad[..bad.len().min(5)]
+    );
+    // Each (occurrence, lead) notified once.
+    let notices = pending_notices(&events);
+    let unique: HashSet<(String, u64)> = notices
+        .iter()
+        .map(|n| (n.occurrence_id.clone(), n.lead))
+        .collect();
+    assert_eq!(unique.len(), notices.len(), "a notice was sent twice");
+    assert_eq!(notices.len(), f.notices);
+    // DST: the Berlin 02:30 stop fires once on the fall-back night, at its first occurrence.
+    let fold_first = t("2036-10-26T00:30:00Z");
+    let fold_second = t("2036-10-26T01:30:00Z");
+    if (start..end).contains(&fold_second) {
+        let berlin = fleet.iter().enumerate().filter(|(i, _)| i % 20 == 0);
+        for (_, g) in berlin {
+            let at = |x| ledger.contains_key(&(g.key.clone(), Action::Stop, x));
+            assert!(
+                at(fold_first) && !at(fold_second),
+                "{}: 02:30 in the fold",
+                g.name
+            );
+        }
+    }
+    let c = model.counts;
+    f.actions = seen.len();
+    f.no_ops = c.no_ops;
+    f.missed = c.missed;
+    f.repaired = c.repaired;
+    f.skipped = c.skipped;
+    f.suppressed = c.suppressed;
+    f.deferred = c.deferred;
+    println!(
+        "{name}: {instances} instances, {days} day(s), {}: {} ticks (+{} reruns), {} actions \
+         ({} repairs), {} notices, {} no-ops, {} missed, {} skipped, {} suppressed (Stop wins), \
+         {} deferred one tick, {} dismissals accepted; wall {:.1} s",
+        if every_minute {
+            "a tick every minute"
+        } else {
+            "a tick at each due minute"
+        },
+        f.ticks,
+        f.reruns,
+        f.actions,
+        f.repaired,
+        f.notices,
+        f.no_ops,
+        f.missed,
+        f.skipped,
+        f.suppressed,
+        f.deferred,
+        f.dismissals,
+        wall.elapsed().as_secs_f64()
+    );
+    f
+}
+
+#[tokio::test]
+async fn day_of_ticks_10_instances_every_action_once_at_its_minute() {
+    let f = scenario("e2e-day", 10, 1, 1, false).await;
+    assert!(f.actions > 10 && f.skipped == 1 && f.dismissals == 2);
+}
+
+#[tokio::test]
+#[ignore = "a simulated week of minute ticks: run by .ci/governor-proofs.sh in --release"]
+async fn week_of_ticks_50_instances_5_zones_every_action_once_at_its_minute() {
+    let f = scenario("e2e-week", 50, 5, 7, true).await;
+    assert!(f.actions > 500 && f.skipped == 1 && f.dismissals == 2);
+}
+
+/// Two governors (two store handles on one SQLite file) tick the same minutes in parallel.
+async fn racing(name: &str, instances: usize, workspaces: usize, hours: i64, dense: bool) {
+    let wall = Instant::now();
+    let fleet = generate(FleetSpec {
+        instances,
+        zones: 5,
+        workspaces,
+        seed: 0x5eed_0042,
+        dense,
+    });
+    let start = t(START);
+    let end = start + TimeDelta::hours(hours);
+    let ticks = minute_ticks(start, end, &[]);
+    let model = Model::expect(&fleet, &ticks, &HashMap::new());
+    let sim = start_sim(&fleet, 50).await;
+    let dir = Scratch::new(name);
+    let yaml = config_yaml(
+        &sim.base_url(),
+        &dir.path("curfew.sqlite"),
+        &dir.path("events.jsonl"),
+        "",
+    );
+    let a = Arc::new(runtime(&yaml).await);
+    let b = Arc::new(runtime(&yaml).await);
+    let mut seen = Vec::new();
+    let (mut lost_races, mut watermark_conflicts) = (0, 0);
+    for &now in &ticks {
+        let before = sim.state().actions().len();
+        let (ra, rb) = (a.clone(), b.clone());
+        let (x, y) = tokio::join!(
+            tokio::spawn(async move { tick(&ra, now, false).await.map_err(|e| e.to_string()) }),
+            tokio::spawn(async move { tick(&rb, now, false).await.map_err(|e| e.to_string()) })
+        );
+        for r in [x.unwrap().unwrap(), y.unwrap().unwrap()] {
+            lost_races += r
+                .decisions
+                .iter()
+                .filter(|d| d.outcome.starts_with("not executed"))
+                .count();
+            watermark_conflicts += r
+                .problems
+                .iter()
+                .filter(|p| p.contains("another governor moved the watermark"))
+                .count();
+        }
+        seen.extend(seen_since(sim.state(), before, now));
+    }
+    seen.sort();
+    let expected = expected_seen(&model, &fleet);
+    let (missing, extra) = diff(&expected, &seen);
+    let ledger = ledger_fates(
+        a.store.as_ref(),
+        start - CATCH_UP,
+        end + TimeDelta::seconds(1),
+    )
+    .await;
+    let bad = fate_mismatches(&sorted_fates(&model), &ledger);
+    println!(
+        "{name}: {instances} instances, {hours} h, 2 governors: {} ticks each, {} actions \
+         expected, {} reached ARM, {} missing, {} duplicate/unexpected, {} executions lost to the \
+         other governor, {} watermark conflicts, {} ledger records differing from the model; \
+         wall {:.1} s",
+        ticks.len(),
+        expected.len(),
+        seen.len(),
+        missing.len(),
+        extra.len(),
+        lost_races,
+        watermark_conflicts,
+        bad.len(),
+        wall.elapsed().as_secs_f64()
+    );
+    for m in bad.iter().take(5) {
+        println!("  ledger: {m}");
+    }
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {:?}, extra {:?}",
+        &missing[..missing.len().min(5)],
+        &extra[..extra.len().min(5)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_governors_10_instances_2_dense_hours_act_once() {
+    racing("e2e-race-short", 10, 1, 2, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a simulated day with two governors: run by .ci/governor-proofs.sh in --release"]
+async fn racing_governors_50_instances_a_day_act_once() {
+    racing("e2e-race-day", 50, 5, 24, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "10 000 instances: run by .ci/governor-proofs.sh in --release"]
+async fn tick_cost_10k() {
+    let fleet = uniform(50, 200, &[("Stop", "0 18 * * *"), ("Start", "0 7 * * *")]);
+    let sim = start_sim(&fleet, 1000).await;
+    let dir = Scratch::new("e2e-cost");
+    let yaml = config_yaml(
+        &sim.base_url(),
+        &dir.path("curfew.sqlite"),
+        &dir.path("events.jsonl"),
+        "",
+    );
+    let rt = runtime(&yaml).await;
+    let pages = 1 + 50; // one page of workspaces, one of computes per workspace
+    let kinds_since = |from: usize| {
+        let mut m: HashMap<&'static str, usize> = HashMap::new();
+        for r in sim.state().requests().into_iter().skip(from) {
+            *m.entry(r.kind).or_default() += 1;
+        }
+        m
+    };
+    let (rt, simr) = (&rt, &sim);
+    let timed = |now: DateTime<Utc>| async move {
+        let from = simr.state().requests().len();
+        let t0 = Instant::now();
+        let r = tick(rt, now, false).await.unwrap();
+        (r, t0.elapsed(), from)
+    };
+    // First run (no watermark), then a tick with nothing due.
+    let (r, d, _) = timed(t("2036-10-27T12:00:00Z")).await;
+    println!(
+        "cost: first tick (10 000 instances, nothing due): {:.1} ms, {} ARM calls",
+        ms(d),
+        r.arm_calls
+    );
+    let mut idle = Vec::new();
+    for k in 1..=5 {
+        let (r, d, from) = timed(t("2036-10-27T12:00:00Z") + TimeDelta::minutes(k)).await;
+        assert!(r.decisions.is_empty() && r.notices.is_empty());
+        assert_eq!(
+            r.arm_calls, pages as u64,
+            "nothing due: ARM calls are list pages only"
+        );
+        let k = kinds_since(from);
+        assert_eq!(k.values().sum::<usize>(), pages, "{k:?}");
+        assert_eq!(k.get("list-computes"), Some(&50));
+        idle.push(ms(d));
+        println!(
+            "cost: nothing due: tick {:.1} ms, {} ARM calls ({k:?})",
+            ms(d),
+            r.arm_calls
+        );
+    }
+    // The notices before the stop (30 and 5 minutes: 20 000 notices, one ledger record each).
+    let (r, d, _) = timed(t("2036-10-27T17:55:00Z")).await;
+    println!(
+        "cost: 10 000 stops 5 min ahead: {} notices (30 and 5 min leads) in {:.1} ms, {} ARM calls",
+        r.notices.len(),
+        ms(d),
+        r.arm_calls
+    );
+    assert_eq!(r.notices.len(), 20_000);
+    let (r, d, from) = timed(t("2036-10-27T18:00:00Z")).await;
+    let k = kinds_since(from);
+    println!(
+        "cost: all 10 000 due: tick {:.1} ms, {} decisions, {} ARM calls ({k:?})",
+        ms(d),
+        r.decisions.len(),
+        r.arm_calls
+    );
+    assert_eq!(kinds(&r, DecisionKind::Execute), 10_000);
+    assert_eq!(
+        r.arm_calls,
+        pages as u64 + 10_000,
+        "pages + actions, nothing per instance"
+    );
+    assert_eq!(k.get("action"), Some(&10_000));
+    assert_eq!(k.values().sum::<usize>(), pages + 10_000, "{k:?}");
+    assert_eq!(sim.state().actions().len(), 10_000);
+    // With the client's production budgets (ARM's write bucket: 200, refilled 10/s per
+    // subscription), the same 10 000 stops are paced over at least this long.
+    let paced = (10_000.0 - curfew_arm::config::DEFAULT_WRITE_BUCKET.capacity)
+        / curfew_arm::config::DEFAULT_WRITE_BUCKET.refill_per_sec;
+    println!("cost: all 10 000 due under ARM's write budget (one subscription): >= {paced:.0} s");
+    idle.sort_by(f64::total_cmp);
+    println!("cost: nothing due, median of 5 ticks: {:.1} ms", idle[2]);
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
