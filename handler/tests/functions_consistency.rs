@@ -112,7 +112,7 @@ fn every_function_folder_has_a_route_and_every_route_a_folder() {
         folders, routes,
         "functions/<Name>/ folders vs Function::name() in app.rs"
     );
-    assert_eq!(folders.len(), 6, "{folders:?}");
+    assert_eq!(folders.len(), 7, "{folders:?}");
 }
 
 #[test]

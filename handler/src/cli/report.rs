@@ -122,20 +122,11 @@ pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         Some(path) => PriceSheet::from_json(&read_text(path, "price sheet")?, path)?,
         None => PriceSheet::defaults(),
     };
-    let span = timeline.span();
-    let from = match &args.from {
-        Some(t) => parse_bound("--from", t)?,
-        None => span
-            .map(|(lo, _)| lo.date_naive().and_time(chrono::NaiveTime::MIN).and_utc())
-            .context("the timeline has no state or action records: give --from and --to")?,
-    };
-    let to = match &args.to {
-        Some(t) => parse_bound("--to", t)?,
-        None => span
-            .map(|(_, hi)| hi.max(from + TimeDelta::minutes(1)))
-            .context("the timeline has no state or action records: give --from and --to")?,
-    };
-    let window = Window::new(from, to)?;
+    let window = window_of(
+        &timeline,
+        ("--from", args.from.as_deref()),
+        ("--to", args.to.as_deref()),
+    )?;
     let report = cost::compute(&timeline, &prices, window);
     let budgets = match &args.budgets {
         Some(path) => evaluate_budgets(
@@ -159,6 +150,60 @@ pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         None => print!("{out}"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The report window: the given bounds (each `(name, value)`, the name used in errors), else
+/// from the first record's day to the last record.
+fn window_of(
+    timeline: &Timeline,
+    from: (&str, Option<&str>),
+    to: (&str, Option<&str>),
+) -> anyhow::Result<Window> {
+    let span = timeline.span();
+    let none = || {
+        format!(
+            "the timeline has no state or action records: give {} and {}",
+            from.0, to.0
+        )
+    };
+    let lo = match from.1 {
+        Some(t) => parse_bound(from.0, t)?,
+        None => span
+            .map(|(lo, _)| lo.date_naive().and_time(chrono::NaiveTime::MIN).and_utc())
+            .with_context(none)?,
+    };
+    let hi = match to.1 {
+        Some(t) => parse_bound(to.0, t)?,
+        None => span
+            .map(|(_, hi)| hi.max(lo + TimeDelta::minutes(1)))
+            .with_context(none)?,
+    };
+    Ok(Window::new(lo, hi)?)
+}
+
+/// The page of `curfew report --format html` (rows by instance) for the timeline `text`
+/// (`source` names it in errors) over `from`/`to` (RFC 3339 or `YYYY-MM-DD`; defaults as the
+/// command's), priced with `prices` and with `budgets` evaluated: what `Status?view=report`
+/// serves.
+pub(crate) fn html_page(
+    text: &str,
+    source: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    prices: &PriceSheet,
+    budgets: &[cost::Budget],
+) -> anyhow::Result<String> {
+    let timeline = Timeline::parse(text, source)?;
+    let window = window_of(&timeline, ("from", from), ("to", to))?;
+    let report = cost::compute(&timeline, prices, window);
+    let budgets = evaluate_budgets(budgets, &report);
+    let groups = aggregate(&report, GroupBy::Instance);
+    Ok(render_html(
+        &report,
+        by_name(By::Instance),
+        &groups,
+        &budgets,
+    ))
 }
 
 fn group_by(by: By) -> Option<GroupBy> {

@@ -53,17 +53,20 @@ pub(crate) enum Function {
     Dismiss,
     /// HTTP: fleet and handler status.
     Status,
+    /// HTTP: signed activity reports posted by the instances' reporter.
+    ActivityReport,
 }
 
 impl Function {
     /// Every function, in route order.
-    pub(crate) const ALL: [Function; 6] = [
+    pub(crate) const ALL: [Function; 7] = [
         Self::Tick,
         Self::Evaluate,
         Self::Dismissals,
         Self::Activity,
         Self::Dismiss,
         Self::Status,
+        Self::ActivityReport,
     ];
 
     /// The name (folder and route).
@@ -75,6 +78,7 @@ impl Function {
             Self::Activity => "Activity",
             Self::Dismiss => "Dismiss",
             Self::Status => "Status",
+            Self::ActivityReport => "ActivityReport",
         }
     }
 
@@ -83,7 +87,7 @@ impl Function {
         match self {
             Self::Tick => Trigger::Timer,
             Self::Evaluate | Self::Dismissals | Self::Activity => Trigger::PubSub,
-            Self::Dismiss | Self::Status => Trigger::Http,
+            Self::Dismiss | Self::Status | Self::ActivityReport => Trigger::Http,
         }
     }
 }
@@ -184,6 +188,7 @@ impl From<PortError> for Failure {
         match e {
             PortError::Rejected(r) => Self::Rejected(r),
             PortError::Transient(r) => Self::Transient(r),
+            PortError::Unauthorized(r) => Self::Rejected(r),
         }
     }
 }
@@ -273,6 +278,7 @@ async fn run(
         Function::Activity => activity(state, req, ctx, resp).await,
         Function::Dismiss => dismiss(state, req, ctx, resp).await,
         Function::Status => status(state, req, ctx, resp).await,
+        Function::ActivityReport => activity_http(state, req, ctx, resp).await,
     }
 }
 
@@ -418,6 +424,106 @@ async fn activity(
     Ok(())
 }
 
+/// A JSON `res` of the `ActivityReport` function.
+fn json_res(status: u16, body: Value) -> OutputValue {
+    pages::http_response(status, "application/json", body.to_string())
+}
+
+/// `ActivityReport`: the reporter's HTTP POST (docs/idle.md). The body's exact text and the
+/// `X-Curfew-Timestamp` / `X-Curfew-Signature` headers go to the same sink as the `Activity`
+/// queue, which verifies the signature when `CURFEW_ACTIVITY_KEY` is set. Answers: 202 stored,
+/// 400 malformed, 401 unsigned or forged, 405 not a POST, 503 transient (the reporter
+/// retries). The envelope is always 200 so the host relays the answer.
+async fn activity_http(
+    state: &AppState,
+    req: &InvocationRequest,
+    ctx: &Ctx,
+    resp: &mut InvocationResponse,
+) -> Result<(), Failure> {
+    let refuse = |resp: &mut InvocationResponse, status: u16, reason: String| {
+        resp.log(format!("activity report refused ({status}): {reason}"));
+        tracing::warn!(status, %reason, "activity report refused");
+        resp.output(
+            RES,
+            json_res(status, json!({ "status": "refused", "error": reason })),
+        );
+    };
+    let http: HttpTrigger = match req.binding(REQ) {
+        Ok(h) => h,
+        Err(e) => {
+            refuse(resp, 400, e.to_string());
+            return Ok(());
+        }
+    };
+    if http.method() != "POST" {
+        refuse(resp, 405, "activity reports are POSTed".into());
+        return Ok(());
+    }
+    let path = format!("Data.{REQ}.Body");
+    let (raw, body) = match &http.body {
+        Some(Value::String(s)) => {
+            let text = super::protocol::unquote(s).into_owned();
+            match serde_json::from_str::<Value>(&text) {
+                Ok(v) => (Some(text), v),
+                Err(e) => {
+                    refuse(resp, 400, format!("{path}: not JSON: {e}"));
+                    return Ok(());
+                }
+            }
+        }
+        Some(v @ Value::Object(_)) => (None, v.clone()),
+        _ => {
+            refuse(
+                resp,
+                400,
+                format!("{path}: expected a JSON activity report"),
+            );
+            return Ok(());
+        }
+    };
+    let mut a = match ActivityReport::from_json(&body, &path) {
+        Ok(a) => a,
+        Err(e) => {
+            refuse(resp, 400, e.to_string());
+            return Ok(());
+        }
+    };
+    a.raw = raw;
+    let header = |name: &str| http.header(name).map(|v| v.trim().to_owned());
+    if let (Some(ts), Some(sig)) = (
+        header(super::messages::SIGNATURE_TIMESTAMP),
+        header(super::messages::SIGNATURE_HEADER),
+    ) {
+        a.signature = Some((ts, sig));
+    }
+    resp.log(format!("activity report from {} (HTTP)", a.instance));
+    let Some(port) = &state.ports.activity else {
+        refuse(
+            resp,
+            503,
+            "no governor configured to record activity".into(),
+        );
+        return Ok(());
+    };
+    match port.record(&a, ctx.now).await {
+        Ok(r) => {
+            let summary = r.summary.clone();
+            report(resp, r);
+            resp.output(
+                RES,
+                json_res(
+                    202,
+                    json!({ "status": "accepted", "instance": a.instance, "summary": summary }),
+                ),
+            );
+        }
+        Err(PortError::Unauthorized(reason)) => refuse(resp, 401, reason),
+        Err(PortError::Rejected(reason)) => refuse(resp, 400, reason),
+        Err(PortError::Transient(reason)) => refuse(resp, 503, reason),
+    }
+    Ok(())
+}
+
 /// `Dismiss`: GET shows what the link will do and a confirm button (link scanners and chat
 /// previews follow GETs, so a GET never changes anything); POST records the dismissal.
 /// Every answer is a readable page; the envelope is 200 so the host relays the page.
@@ -479,7 +585,7 @@ async fn dismiss(
                 pages::html(200, "Done", &format!("<p>Recorded: {what}.</p>{lines}")),
             );
         }
-        Err(PortError::Rejected(reason)) => {
+        Err(PortError::Rejected(reason) | PortError::Unauthorized(reason)) => {
             resp.log(format!("dismissal refused: {reason}"));
             let body = format!(
                 "<p>Curfew did not accept this: {}.</p>",
@@ -507,6 +613,12 @@ async fn status(
     resp: &mut InvocationResponse,
 ) -> Result<(), Failure> {
     let http: HttpTrigger = req.binding(REQ)?;
+    if http
+        .query("view")
+        .is_some_and(|v| v.eq_ignore_ascii_case("report"))
+    {
+        return cost_report(state, &http, resp).await;
+    }
     let explain = http.query("instance").filter(|s| !s.is_empty());
     let fleet = match &state.ports.status {
         None => Value::Null,
@@ -528,6 +640,51 @@ async fn status(
         pages::http_response(200, "application/json", body.to_string())
     };
     resp.log("status served");
+    resp.output(RES, out);
+    Ok(())
+}
+
+/// `Status?view=report[&from=..&to=..]`: the page of `curfew report --format html` built from
+/// the governor's cost timeline (design §9).
+async fn cost_report(
+    state: &AppState,
+    http: &HttpTrigger,
+    resp: &mut InvocationResponse,
+) -> Result<(), Failure> {
+    let bound = |k: &str| http.query(k).map(str::trim).filter(|s| !s.is_empty());
+    let page = match &state.ports.status {
+        None => Ok(None),
+        Some(port) => port.report_page(bound("from"), bound("to")).await,
+    };
+    let out = match page {
+        Ok(Some(html)) => {
+            resp.log("cost report served");
+            pages::http_response(200, "text/html; charset=utf-8", html)
+        }
+        Ok(None) => {
+            resp.log("cost report requested: no cost timeline configured");
+            pages::html(404, "No cost report", "<p>No cost timeline is configured: set <code>costTimeline</code> in the settings or <code>CURFEW_COST_TIMELINE</code>.</p>")
+        }
+        Err(PortError::Transient(reason)) => {
+            resp.log(format!("cost report failed: {reason}"));
+            pages::html(
+                503,
+                "Try again",
+                &format!(
+                    "<p>The cost report could not be built just now: {}.</p>",
+                    pages::escape(&reason)
+                ),
+            )
+        }
+        Err(PortError::Rejected(reason) | PortError::Unauthorized(reason)) => {
+            resp.log(format!("cost report refused: {reason}"));
+            pages::html(
+                400,
+                "No cost report",
+                &format!("<p>{}</p>", pages::escape(&reason)),
+            )
+        }
+    };
     resp.output(RES, out);
     Ok(())
 }

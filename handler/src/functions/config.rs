@@ -240,6 +240,12 @@ pub(crate) const SETTINGS: &[Setting] = &[
         doc: "master key of activity-report signatures",
     },
     Setting {
+        name: "CURFEW_COST_TIMELINE",
+        origin: Origin::Optional,
+        secret: false,
+        doc: "cost timeline file (costTimeline); Status?view=report renders it",
+    },
+    Setting {
         name: "CURFEW_NOTIFY",
         origin: Origin::Optional,
         secret: false,

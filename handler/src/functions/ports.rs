@@ -27,6 +27,10 @@ pub(crate) enum PortError {
     /// so the host abandons the message and Service Bus redelivers it.
     #[error("transient failure: {0}")]
     Transient(String),
+    /// The input is not authentic (a missing or bad signature): like `Rejected` for queue
+    /// messages, `401` for HTTP callers.
+    #[error("not authorised: {0}")]
+    Unauthorized(String),
 }
 
 /// One workspace of the fleet, with how many compute instances it holds.
@@ -102,7 +106,8 @@ pub(crate) trait DismissalSink: Send + Sync {
     ) -> PortFuture<'a, Report>;
 }
 
-/// Records activity reports from instances (idle detection): `Activity` queue.
+/// Records activity reports from instances (idle detection): `Activity` queue and the
+/// `ActivityReport` HTTP function.
 pub(crate) trait ActivitySink: Send + Sync {
     /// Stores the report.
     fn record<'a>(
@@ -120,6 +125,17 @@ pub(crate) trait StatusSource: Send + Sync {
         explain: Option<&'a str>,
         now: DateTime<Utc>,
     ) -> PortFuture<'a, Map<String, Value>>;
+
+    /// The cost report page (`Status?view=report`) over `[from, to)` (RFC 3339 or
+    /// `YYYY-MM-DD`; defaults: the timeline's span), as self-contained HTML; `Ok(None)` when
+    /// no cost timeline is configured.
+    fn report_page<'a>(
+        &'a self,
+        _from: Option<&'a str>,
+        _to: Option<&'a str>,
+    ) -> PortFuture<'a, Option<String>> {
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// The governor's implementations, each absent until it is wired in.

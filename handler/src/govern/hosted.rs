@@ -69,6 +69,9 @@ pub(crate) const DEPLOYMENT: &str = "CURFEW_DEPLOYMENT";
 pub(crate) const ADMINS: &str = "CURFEW_ADMINS";
 /// Extra notification channels (`[label@]kind:value`, space separated), e.g. webhooks.
 pub(crate) const NOTIFY: &str = "CURFEW_NOTIFY";
+/// The cost timeline file the governor appends to (`costTimeline`), which `Status?view=report`
+/// renders; replaces the settings file's value.
+pub(crate) const COST_TIMELINE: &str = "CURFEW_COST_TIMELINE";
 /// `binding` (default: events go to the `events` output binding) or `notifiers` (only the
 /// configured channels, as the standalone daemon does).
 pub(crate) const EVENTS: &str = "CURFEW_EVENTS";
@@ -108,6 +111,7 @@ pub(crate) const HOSTED_SETTINGS: &[&str] = &[
     ADMINS,
     NOTIFY,
     EVENTS,
+    COST_TIMELINE,
 ];
 
 /// A snapshot of the app settings (the environment once at start; a map in tests). Empty
@@ -193,6 +197,17 @@ impl HostSettings {
             if p.file.is_relative() {
                 p.file = base.join(&p.file);
             }
+        }
+        for p in [&mut s.cost_timeline, &mut s.budgets, &mut s.prices]
+            .into_iter()
+            .flatten()
+        {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        if let Some(path) = env.get(COST_TIMELINE) {
+            s.cost_timeline = Some(PathBuf::from(path.trim()));
         }
         s.base = base;
         if let Some(scopes) = env.get(SCOPES) {
@@ -695,7 +710,7 @@ impl HostedGovernor {
             .map_err(|e| PortError::Rejected(format!("Data.message: {e}")))?;
         if let Some(master) = &self.host.activity_key {
             let Some((ts, sig)) = &a.signature else {
-                return Err(PortError::Rejected(format!(
+                return Err(PortError::Unauthorized(format!(
                     "activity report for '{}' is not signed (application properties {} and {})",
                     report.instance,
                     crate::functions::SIGNATURE_TIMESTAMP,
@@ -716,7 +731,7 @@ impl HostedGovernor {
                 raw.as_bytes(),
                 now,
             )
-            .map_err(|e| PortError::Rejected(e.to_string()))?;
+            .map_err(|e| PortError::Unauthorized(e.to_string()))?;
         }
         let rt = self.runtime().await?;
         let busy = report.is_busy();
@@ -753,6 +768,49 @@ impl HostedGovernor {
             )],
             events: Vec::new(),
         })
+    }
+
+    /// The cost report page of `Status?view=report`, read from the files each time (the
+    /// timeline grows with every tick).
+    async fn cost_page(
+        &self,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<Option<String>, PortError> {
+        let s = &self.host.settings;
+        let Some(path) = &s.cost_timeline else {
+            return Ok(None);
+        };
+        let read = |p: &std::path::Path, what: &str| {
+            std::fs::read_to_string(p).map_err(|e| {
+                let text = format!("reading the {what} '{}': {e}", p.display());
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    PortError::Rejected(text)
+                } else {
+                    PortError::Transient(text)
+                }
+            })
+        };
+        let name = path.display().to_string();
+        let text = read(path, "cost timeline")?;
+        let prices = match &s.prices {
+            Some(p) => curfew_engine::cost::PriceSheet::from_json(
+                &read(p, "price sheet")?,
+                &p.display().to_string(),
+            )
+            .map_err(|e| PortError::Rejected(format!("prices: {e}")))?,
+            None => curfew_engine::cost::PriceSheet::defaults(),
+        };
+        let budgets = match &s.budgets {
+            Some(p) => {
+                curfew_engine::cost::parse_budgets(&read(p, "budgets")?, &p.display().to_string())
+                    .map_err(|e| PortError::Rejected(format!("budgets: {e}")))?
+            }
+            None => Vec::new(),
+        };
+        crate::cli::report::html_page(&text, &name, from, to, &prices, &budgets)
+            .map(Some)
+            .map_err(|e| PortError::Rejected(format!("{e:#}")))
     }
 
     async fn fleet_status(
@@ -895,6 +953,14 @@ impl StatusSource for HostedGovernor {
         now: DateTime<Utc>,
     ) -> PortFuture<'a, Map<String, Value>> {
         Box::pin(self.fleet_status(explain, now))
+    }
+
+    fn report_page<'a>(
+        &'a self,
+        from: Option<&'a str>,
+        to: Option<&'a str>,
+    ) -> PortFuture<'a, Option<String>> {
+        Box::pin(self.cost_page(from, to))
     }
 }
 

@@ -207,19 +207,21 @@ pub async fn tick_listed(
         }
         let mut view = InstanceView::new(&fi.instance, set.schedules);
         let entries = grouped.remove(&key).unwrap_or_default();
-        // When each other occurrence of this instance was carried out: an interrupted claim
-        // older than one of those cannot be judged from the instance's state any more.
+        // The occurrences of this instance already carried out, by their own time: an
+        // interrupted claim followed by a later occurrence that has acted cannot be judged
+        // from the instance's state any more (the newest intent wins). Occurrence times, not
+        // record times: a record reconciled to Done late still names an early action.
         let done: Vec<(String, DateTime<Utc>)> = entries
             .iter()
             .filter(|o| o.value.state == LedgerState::Done)
-            .map(|o| (o.value.occurrence_id.clone(), o.value.updated_at))
+            .map(|o| (o.value.occurrence_id.clone(), o.value.at))
             .collect();
         for mut e in entries {
             if e.value.state == LedgerState::Executing && now - e.value.updated_at > STALE_EXECUTING
             {
                 let superseded = done
                     .iter()
-                    .any(|(id, t)| *id != e.value.occurrence_id && *t > e.value.updated_at);
+                    .any(|(id, at)| *id != e.value.occurrence_id && *at > e.value.at);
                 reconcile(rt, fi, &mut e, superseded, now, dry_run, &mut report).await;
             }
             let notified = if e.value.state.is_claimable() || e.value.state == LedgerState::Planned

@@ -535,7 +535,8 @@ async fn status_reports_the_handler_honestly_as_json_and_html() {
             "Dismissals",
             "Activity",
             "Dismiss",
-            "Status"
+            "Status",
+            "ActivityReport"
         ])
     );
     assert!(!body.contains("s3cret"));

@@ -1,0 +1,428 @@
+//! The HTTP side of the Functions app, end to end with the built `curfew serve` (started as
+//! the host starts it, like `functions_governor_e2e.rs`): the `ActivityReport` function accepts
+//! a report signed as `scripts/reporter/curfew-activity-reporter.sh` signs it and stores it,
+//! refuses forged, unsigned and malformed ones; `Status?view=report` serves the cost report
+//! page of the configured cost timeline.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use armsim::{Fleet, SimConfig, SimState, Simulator, WorkspacePath};
+use curfew_engine::idle::{instance_key, sign_report};
+use serde_json::{json, Value};
+
+const SUB: &str = "00000000-0000-0000-0000-0000000000a7";
+const MASTER: &str = "activity-master-key-for-the-http-test";
+/// The host's clock for every invocation.
+const NOW: &str = "2026-03-09T10:00:00Z";
+
+fn ws() -> WorkspacePath {
+    WorkspacePath {
+        subscription: SUB.into(),
+        resource_group: "rg-http".into(),
+        workspace: "ws-http".into(),
+    }
+}
+
+fn fleet() -> Fleet {
+    let items = json!([{
+        "id": ws().compute_id("ci-http"),
+        "name": "ci-http",
+        "type": "Microsoft.MachineLearningServices/workspaces/computes",
+        "properties": {
+            "computeType": "ComputeInstance",
+            "provisioningState": "Succeeded",
+            "properties": {"vmSize": "STANDARD_DS3_V2", "state": "Running"}
+        }
+    }]);
+    Fleet::from_json(items, &ws()).expect("fleet")
+}
+
+/// The simulator on a thread of its own (the test thread does blocking I/O).
+struct Sim {
+    base_url: String,
+    _state: Arc<SimState>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Sim {
+    fn start(fleet: Fleet) -> Sim {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let config = SimConfig {
+                    require_auth: false,
+                    transition: Duration::ZERO,
+                    ..SimConfig::default()
+                };
+                let sim = Simulator::start(([127, 0, 0, 1], 0).into(), fleet, config)
+                    .await
+                    .expect("simulator");
+                tx.send((sim.base_url(), sim.state().clone())).unwrap();
+                let _ = stopped.await;
+                drop(sim);
+            });
+        });
+        let (base_url, state) = rx.recv().expect("simulator started");
+        Sim {
+            base_url,
+            _state: state,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> std::io::Result<(u16, Vec<u8>)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(120)))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nX-Azure-Functions-InvocationId: http-0001\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    s.write_all(body)?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let at = text.find("\r\n\r\n").map_or(raw.len(), |i| i + 4);
+    Ok((status, raw[at..].to_vec()))
+}
+
+/// `curfew serve` as the host starts it.
+struct Handler {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Handler {
+    fn start(env: &[(&str, String)]) -> Handler {
+        let port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_curfew"));
+        cmd.arg("serve")
+            .current_dir(std::env::temp_dir())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+            .env("FUNCTIONS_WORKER_RUNTIME", "custom")
+            .env("CURFEW_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn curfew serve");
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok((200, _)) = request(addr, "GET", "/", b"") {
+                break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("curfew serve exited before it was ready: {status}");
+            }
+            assert!(Instant::now() < deadline, "not ready after 30 s");
+            std::thread::yield_now();
+        }
+        Handler { child, addr }
+    }
+
+    /// Invokes `function` with the host payload `body`: the envelope's status and JSON.
+    fn post(&self, function: &str, body: &Value) -> (u16, Value) {
+        let (status, bytes) = request(
+            self.addr,
+            "POST",
+            &format!("/{function}"),
+            body.to_string().as_bytes(),
+        )
+        .unwrap();
+        let v: Value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{function}: {e}: {}", String::from_utf8_lossy(&bytes)));
+        (status, v)
+    }
+}
+
+impl Drop for Handler {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "curfew-activity-http-{}-{name}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn governor_env(sim: &Sim, dir: &std::path::Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("CURFEW_SCOPES", format!("/subscriptions/{SUB}")),
+        ("CURFEW_ARM_ENDPOINT", sim.base_url.clone()),
+        ("CURFEW_ARM_CREDENTIAL", "token-env:CURFEW_ARM_TOKEN".into()),
+        ("CURFEW_ARM_TOKEN", "simulator".into()),
+        ("CURFEW_DEPLOYMENT", "http".into()),
+        (
+            "CURFEW_SQLITE",
+            dir.join("state.sqlite").display().to_string(),
+        ),
+    ]
+}
+
+/// An HTTP trigger payload as the host sends it: the body as its exact text.
+fn http(function: &str, method: &str, query: Value, headers: Value, body: &str) -> Value {
+    json!({
+        "Data": {"req": {
+            "Url": format!("https://curfew-func.azurewebsites.net/api/{function}"),
+            "Method": method,
+            "Query": query.to_string(),
+            "Headers": headers,
+            "Params": {},
+            "Body": body
+        }},
+        "Metadata": {"sys": {"MethodName": function, "UtcNow": NOW, "RandGuid": "0b0e2e00-0000-4000-8000-0000000000a7"}}
+    })
+}
+
+/// The report the reporter would send for `ci-http` at `at` with `kernels` open.
+fn report_body(at: &str, kernels: u32) -> String {
+    json!({
+        "schema": "curfew.activity/v1",
+        "instance": "ci-http",
+        "computeId": ws().compute_id("ci-http"),
+        "at": at,
+        "kernels": kernels
+    })
+    .to_string()
+}
+
+fn unix(t: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp()
+}
+
+/// Headers signed like the reporter: `sha256=<hex HMAC(instance key, "<ts>.<body>")>`.
+fn signed(master: &str, body: &str) -> Value {
+    let ts = unix(NOW);
+    let key = instance_key(master.as_bytes(), "ci-http");
+    json!({
+        "Content-Type": ["application/json"],
+        "X-Curfew-Timestamp": [ts.to_string()],
+        "X-Curfew-Signature": [sign_report(&key, ts, body.as_bytes())]
+    })
+}
+
+/// The `res` output: its status code and body.
+fn res(out: &Value) -> (u64, String) {
+    let r = &out["Outputs"]["res"];
+    (
+        r["statusCode"].as_u64().unwrap_or_default(),
+        r["body"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+fn post_report(h: &Handler, headers: Value, body: &str) -> (u64, Value) {
+    let (status, out) = h.post(
+        "ActivityReport",
+        &http("ActivityReport", "POST", json!({}), headers, body),
+    );
+    assert_eq!(status, 200, "the envelope relays the answer: {out}");
+    let (code, text) = res(&out);
+    let answer: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {out}"));
+    (code, answer)
+}
+
+#[test]
+fn signed_reports_are_stored_and_forged_ones_refused() {
+    let sim = Sim::start(fleet());
+    let dir = tmp("signed");
+    let mut env = governor_env(&sim, &dir);
+    env.push(("CURFEW_ACTIVITY_KEY", MASTER.into()));
+    let h = Handler::start(&env);
+
+    // Signed with the instance's key: accepted and stored.
+    let body = report_body("2026-03-09T09:59:30Z", 2);
+    let (code, answer) = post_report(&h, signed(MASTER, &body), &body);
+    assert_eq!(code, 202, "{answer}");
+    assert_eq!(answer["status"], "accepted", "{answer}");
+    let summary = answer["summary"].to_string();
+    assert!(
+        summary.contains("busy (2 Jupyter kernel(s)); stored"),
+        "{answer}"
+    );
+
+    // The store kept it: an older (signed) report is now recognised as older and ignored.
+    let older = report_body("2026-03-09T09:58:00Z", 0);
+    let (code, answer) = post_report(&h, signed(MASTER, &older), &older);
+    assert_eq!(code, 202, "{answer}");
+    assert!(
+        answer["summary"]
+            .to_string()
+            .contains("older than the stored report: ignored"),
+        "{answer}"
+    );
+
+    // Forged: signed with another master key.
+    let forged = report_body("2026-03-09T09:59:45Z", 0);
+    let (code, answer) = post_report(&h, signed("not-the-key", &forged), &forged);
+    assert_eq!(code, 401, "{answer}");
+    assert_eq!(answer["status"], "refused", "{answer}");
+
+    // Signed, then the body changed in transit.
+    let headers = signed(MASTER, &forged);
+    let tampered = forged.replace("\"kernels\":0", "\"kernels\":5");
+    assert_ne!(tampered, forged);
+    let (code, answer) = post_report(&h, headers, &tampered);
+    assert_eq!(code, 401, "{answer}");
+
+    // Unsigned.
+    let (code, answer) = post_report(&h, json!({"Content-Type": ["application/json"]}), &forged);
+    assert_eq!(code, 401, "{answer}");
+
+    // Malformed: not JSON, and JSON without an instance.
+    let (code, answer) = post_report(&h, signed(MASTER, "{not json"), "{not json");
+    assert_eq!(code, 400, "{answer}");
+    let (code, answer) = post_report(&h, signed(MASTER, "{\"kernels\":1}"), "{\"kernels\":1}");
+    assert_eq!(code, 400, "{answer}");
+
+    // The refused reports changed nothing: the newest stored report is still the first one.
+    let newer = report_body("2026-03-09T09:59:50Z", 0);
+    let (code, answer) = post_report(&h, signed(MASTER, &newer), &newer);
+    assert_eq!(code, 202, "{answer}");
+    assert!(
+        answer["summary"].to_string().contains("quiet; stored"),
+        "{answer}"
+    );
+
+    // Not a POST.
+    let (status, out) = h.post(
+        "ActivityReport",
+        &http("ActivityReport", "GET", json!({}), json!({}), ""),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(res(&out).0, 405, "{out}");
+    drop(h);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn without_a_key_unsigned_reports_are_accepted() {
+    let sim = Sim::start(fleet());
+    let dir = tmp("unsigned");
+    let h = Handler::start(&governor_env(&sim, &dir));
+    let body = report_body("2026-03-09T09:59:30Z", 0);
+    let (code, answer) = post_report(&h, json!({}), &body);
+    assert_eq!(code, 202, "{answer}");
+    drop(h);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn status_serves_the_cost_report_page() {
+    let sim = Sim::start(fleet());
+    let dir = tmp("report");
+    let timeline = dir.join("timeline.jsonl");
+    std::fs::write(
+        &timeline,
+        [
+            r#"{"kind":"instance","instance":"ci-costly","vmSize":"Standard_NC6s_v3","owner":"ana","workspace":"vision","subscription":"S1"}"#,
+            r#"{"kind":"state","instance":"ci-costly","at":"2026-03-02T08:00:00Z","state":"Running"}"#,
+            r#"{"kind":"action","instance":"ci-costly","at":"2026-03-02T18:00:00Z","action":"stop","by":"curfew","reason":"schedule 'nightly'","nextStart":"2026-03-03T08:00:00Z","succeeded":true}"#,
+            r#"{"kind":"state","instance":"ci-costly","at":"2026-03-03T08:00:00Z","state":"Running"}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let mut env = governor_env(&sim, &dir);
+    env.push(("CURFEW_COST_TIMELINE", timeline.display().to_string()));
+    let h = Handler::start(&env);
+
+    let page = |query: Value| {
+        let (status, out) = h.post(
+            "Status",
+            &http("Status", "GET", query, json!({"Accept": ["text/html"]}), ""),
+        );
+        assert_eq!(status, 200, "{out}");
+        let r = &out["Outputs"]["res"];
+        assert!(
+            r["headers"]["Content-Type"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("text/html"),
+            "{out}"
+        );
+        res(&out)
+    };
+    let (code, html) = page(json!({"view": "report"}));
+    assert_eq!(code, 200, "{html}");
+    assert!(html.contains("<svg"), "the chart: {html}");
+    assert!(html.contains("ci-costly"), "the instance: {html}");
+
+    let (code, html) = page(json!({"view": "report", "from": "2026-03-02", "to": "2026-03-04"}));
+    assert_eq!(code, 200, "{html}");
+    assert!(
+        html.contains("2026-03-02") && html.contains("<svg"),
+        "{html}"
+    );
+
+    let (code, html) = page(json!({"view": "report", "from": "yesterday"}));
+    assert_eq!(code, 400, "{html}");
+    assert!(html.contains("yesterday"), "{html}");
+
+    // Without a configured timeline the view says so.
+    drop(h);
+    let h = Handler::start(&governor_env(&sim, &dir));
+    let (status, out) = h.post(
+        "Status",
+        &http("Status", "GET", json!({"view": "report"}), json!({}), ""),
+    );
+    assert_eq!(status, 200, "{out}");
+    let (code, html) = res(&out);
+    assert_eq!(code, 404, "{html}");
+    assert!(html.contains("CURFEW_COST_TIMELINE"), "{html}");
+    drop(h);
+    let _ = std::fs::remove_dir_all(dir);
+}
