@@ -334,6 +334,27 @@ fn sigkill_during_ticks_100_times_nothing_twice_nothing_lost() {
     for x in lost.iter().take(10) {
         println!("  lost: {x:?}");
     }
+    // On a failure, the ledger and the accepted actions of the instances concerned.
+    for key in extra
+        .iter()
+        .chain(lost.iter())
+        .map(|s| s.key.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        for e in ledger
+            .iter()
+            .map(|e| &e.value)
+            .filter(|e| e.instance_id.eq_ignore_ascii_case(&key))
+        {
+            println!(
+                "  ledger {} {:?} at {} state {:?} updated {} attempts {} outcome {:?}",
+                e.occurrence_id, e.action, e.at, e.state, e.updated_at, e.attempts, e.outcome
+            );
+        }
+        for s in seen.iter().filter(|s| s.key == key) {
+            println!("  accepted: {s:?}");
+        }
+    }
     assert!(
         kills >= KILLS.min(expected.len()) * 9 / 10,
         "too few kills landed: {kills}"

@@ -207,13 +207,14 @@ pub async fn tick_listed(
         }
         let mut view = InstanceView::new(&fi.instance, set.schedules);
         let entries = grouped.remove(&key).unwrap_or_default();
-        // The occurrences of this instance already carried out, by their own time: an
-        // interrupted claim followed by a later occurrence that has acted cannot be judged
-        // from the instance's state any more (the newest intent wins). Occurrence times, not
+        // The occurrences of this instance already settled in their intent (carried out, or
+        // found already true), by their own time: an interrupted claim followed by a later one
+        // cannot be judged from the instance's state any more (the newest intent wins). Occurrence times, not
         // record times: a record reconciled to Done late still names an early action.
         let done: Vec<(String, DateTime<Utc>)> = entries
             .iter()
-            .filter(|o| o.value.state == LedgerState::Done)
+            // Done, or found already in its state (NoOp): either way its intent holds now.
+            .filter(|o| matches!(o.value.state, LedgerState::Done | LedgerState::NoOp))
             .map(|o| (o.value.occurrence_id.clone(), o.value.at))
             .collect();
         for mut e in entries {
@@ -248,7 +249,21 @@ pub async fn tick_listed(
         by_key.insert(key, fi);
         views.push(view);
     }
-    let plan = decide(
+    // An occurrence still Executing after reconciliation is in doubt: in flight in another
+    // governor, or interrupted too recently to judge. Later occurrences of that instance wait
+    // (deferred, so they stay open) until it settles: decided against a state it may be about
+    // to change, they could be undone by it (a Start found "already running" before an
+    // interrupted earlier Stop is retried).
+    let mut in_doubt: HashMap<String, DateTime<Utc>> = HashMap::new();
+    for r in records
+        .values()
+        .filter(|r| r.value.state == LedgerState::Executing)
+    {
+        let key = r.value.instance_id.to_ascii_lowercase();
+        let at = in_doubt.entry(key).or_insert(r.value.at);
+        *at = (*at).min(r.value.at);
+    }
+    let mut plan = decide(
         &TickInput {
             instances: &views,
             watermark,
@@ -256,6 +271,21 @@ pub async fn tick_listed(
         },
         now,
     );
+    for d in &mut plan.decisions {
+        let key = d
+            .instance_id
+            .as_deref()
+            .unwrap_or(&d.instance)
+            .to_ascii_lowercase();
+        let waits = in_doubt.get(&key).is_some_and(|t| d.at > *t)
+            && matches!(d.kind, DecisionKind::Execute | DecisionKind::NoOp);
+        if waits {
+            d.kind = DecisionKind::Defer;
+            d.reason.push_str(
+                "; waiting: an earlier occurrence of this instance is in flight or was interrupted, decided once it settles",
+            );
+        }
+    }
     report.watermark = plan.watermark;
     report.next_deadline = plan.next_deadline;
     report.dropped = plan.dropped.len();
