@@ -9,7 +9,7 @@ mkdir -p bench-data
 inv="bench-data/fleet-$n.json"
 [ -f "$inv" ] || python3 scripts/gen_inventory.py "$n" "$inv"
 cargo build --release -q -p curfew
-bin=target/release/curfew
+bin="${CARGO_TARGET_DIR:-target}/release/curfew"
 echo "inventory: $inv ($(du -h "$inv" | cut -f1)), $n instances x 3 schedules, window 24 h"
 for fmt in json text; do
   walls=(); rss=(); cpus=()
