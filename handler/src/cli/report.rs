@@ -263,23 +263,28 @@ fn window_text(report: &CostReport) -> String {
     )
 }
 
+/// One row per day, in the cells of [`table_rows`].
+fn day_rows(report: &CostReport) -> Vec<[String; 6]> {
+    report
+        .daily
+        .iter()
+        .map(|d| {
+            [
+                d.date.to_string(),
+                String::new(),
+                hours(d.running_hours),
+                money(d.spend),
+                hours(d.saved_hours),
+                money(d.savings),
+            ]
+        })
+        .collect()
+}
+
 /// Rows of the chosen table as `[key, instances, running h, spend, saved h, savings]` cells.
 fn table_rows(report: &CostReport, by: By, groups: &[GroupCost]) -> Vec<[String; 6]> {
     if by == By::Day {
-        return report
-            .daily
-            .iter()
-            .map(|d| {
-                [
-                    d.date.to_string(),
-                    String::new(),
-                    hours(d.running_hours),
-                    money(d.spend),
-                    hours(d.saved_hours),
-                    money(d.savings),
-                ]
-            })
-            .collect();
+        return day_rows(report);
     }
     groups
         .iter()
@@ -462,18 +467,7 @@ fn render_json(
 }
 
 fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::functions::pages::escape(s)
 }
 
 /// A round axis maximum ≥ `max` (1, 2, 2.5 or 5 × 10ⁿ) and its tick step.
@@ -682,21 +676,7 @@ pub(crate) fn render_html(
             .collect();
         table(&mut s, &format!("By {by}"), by, rows, true);
     }
-    let days = report
-        .daily
-        .iter()
-        .map(|d| {
-            [
-                d.date.to_string(),
-                String::new(),
-                hours(d.running_hours),
-                money(d.spend),
-                hours(d.saved_hours),
-                money(d.savings),
-            ]
-        })
-        .collect();
-    table(&mut s, "Per day (UTC)", "date", days, false);
+    table(&mut s, "Per day (UTC)", "date", day_rows(report), false);
     if !budgets.is_empty() {
         let _ = write!(
             s,

@@ -18,7 +18,7 @@
 mod app;
 mod config;
 mod messages;
-mod pages;
+pub(crate) mod pages;
 mod ports;
 mod protocol;
 mod server;
