@@ -158,6 +158,8 @@ enum Layout {
 #[derive(Debug)]
 pub struct Items<'a> {
     stem: String,
+    /// Position in the input of this run's first split compute (runs of [`stream_items`]).
+    first: usize,
     layout: Layout,
     borrowed: Vec<&'a str>,
     owned: Vec<String>,
@@ -185,16 +187,24 @@ impl<'a> Items<'a> {
         self.len() == 0
     }
 
-    /// Reads compute `i` (0-based, input order).
+    /// Position in the whole input of this run's compute 0: 0 unless the run came from
+    /// [`stream_items`], whose runs must be put back in this order.
+    pub fn first(&self) -> usize {
+        self.first
+    }
+
+    /// Reads compute `i` (0-based, in this run's order; names and paths count from the input's
+    /// start).
     pub fn read(&self, i: usize) -> Item {
         if i < self.ready.len() {
             return Item::Instance(Box::new(self.ready[i].clone()));
         }
-        let j = i - self.ready.len();
-        let json = match self.borrowed.get(j) {
+        let k = i - self.ready.len();
+        let json = match self.borrowed.get(k) {
             Some(text) => *text,
-            None => self.owned[j - self.borrowed.len()].as_str(),
+            None => self.owned[k - self.borrowed.len()].as_str(),
         };
+        let j = self.first + k;
         let (fallback, path) = match self.layout {
             Layout::Single => (self.stem.clone(), String::new()),
             Layout::Array => (format!("{}[{j}]", self.stem), format!("[{j}]")),
@@ -216,6 +226,7 @@ pub fn items<'a>(text: &'a str, source_name: &str) -> Result<Items<'a>, Inventor
     };
     let mut out = Items {
         stem,
+        first: 0,
         layout: Layout::Single,
         borrowed: Vec::new(),
         owned: Vec::new(),
@@ -250,6 +261,165 @@ pub fn items<'a>(text: &'a str, source_name: &str) -> Result<Items<'a>, Inventor
         out.owned = read_yaml(text).map_err(unreadable)?;
     }
     Ok(out)
+}
+
+/// Splits an input like [`items`], but hands its computes to `each` in runs of at most `batch`
+/// while the split goes on, so that callers can parse the first computes on other threads while
+/// the rest of a large list is still being split (the split is the serial part of `plan`).
+///
+/// Runs arrive in input order; [`Items::first`] says where each starts. When the input turns out
+/// to be unreadable after some runs were handed over, the error is returned and the caller must
+/// discard what it made of those runs.
+pub fn stream_items<'a>(
+    text: &'a str,
+    source_name: &str,
+    batch: usize,
+    each: &mut dyn FnMut(Items<'a>),
+) -> Result<(), InventoryError> {
+    let trimmed = text.trim_start();
+    if !trimmed.starts_with('[') && !trimmed.starts_with('{') {
+        each(items(text, source_name)?);
+        return Ok(());
+    }
+    let unreadable = |e: serde_json::Error| InventoryError::Unreadable {
+        source_name: source_name.to_string(),
+        message: e.to_string(),
+    };
+    let mut sink = Sink {
+        stem: stem_of(source_name),
+        layout: Layout::Array,
+        batch: batch.max(1),
+        each,
+        sent: 0,
+        buf: Vec::new(),
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
+    let listed = if trimmed.starts_with('[') {
+        serde::Deserializer::deserialize_seq(&mut de, ListSeed(&mut sink))
+    } else {
+        sink.layout = Layout::List;
+        serde::Deserializer::deserialize_map(&mut de, TopSeed(&mut sink))
+    }
+    .and_then(|listed| de.end().map(|()| listed))
+    .map_err(unreadable)?;
+    sink.flush();
+    if !listed {
+        // A single compute or a bare `schedules` object: nothing to stream.
+        each(items(text, source_name)?);
+    }
+    Ok(())
+}
+
+/// Collects split computes into runs for [`stream_items`].
+struct Sink<'a, 'f> {
+    stem: String,
+    layout: Layout,
+    batch: usize,
+    each: &'f mut dyn FnMut(Items<'a>),
+    sent: usize,
+    buf: Vec<&'a str>,
+}
+
+impl<'a> Sink<'a, '_> {
+    fn push(&mut self, json: &'a str) {
+        self.buf.push(json);
+        if self.buf.len() >= self.batch {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let borrowed = std::mem::replace(&mut self.buf, Vec::with_capacity(self.batch));
+        let n = borrowed.len();
+        (self.each)(Items {
+            stem: self.stem.clone(),
+            first: self.sent,
+            layout: self.layout,
+            borrowed,
+            owned: Vec::new(),
+            ready: Vec::new(),
+        });
+        self.sent += n;
+    }
+}
+
+/// The top-level object of an input: streams `value` when it is a list, ignores the rest.
+/// Yields whether a `value` list was found (else the object is one compute or a bare
+/// `schedules` object).
+struct TopSeed<'s, 'a, 'f>(&'s mut Sink<'a, 'f>);
+
+/// The keys of the top-level object that matter to the split.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum TopKey {
+    Value,
+    #[serde(other)]
+    Other,
+}
+
+impl<'a> serde::de::Visitor<'a> for TopSeed<'_, 'a, '_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a compute resource or an ARM list response")
+    }
+
+    fn visit_map<M: serde::de::MapAccess<'a>>(self, mut map: M) -> Result<bool, M::Error> {
+        let mut listed = None;
+        while let Some(key) = map.next_key::<TopKey>()? {
+            match key {
+                TopKey::Value if listed.is_some() => {
+                    return Err(serde::de::Error::duplicate_field("value"));
+                }
+                TopKey::Value => listed = Some(map.next_value_seed(ListSeed(&mut *self.0))?),
+                TopKey::Other => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(listed.unwrap_or(false))
+    }
+}
+
+/// A list of computes (or null), each handed to the sink as its JSON text.
+struct ListSeed<'s, 'a, 'f>(&'s mut Sink<'a, 'f>);
+
+impl<'a> serde::de::DeserializeSeed<'a> for ListSeed<'_, 'a, '_> {
+    type Value = bool;
+
+    fn deserialize<D: serde::Deserializer<'a>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'a> serde::de::Visitor<'a> for ListSeed<'_, 'a, '_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a list of compute resources")
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_some<D: serde::Deserializer<'a>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_seq(self)
+    }
+
+    fn visit_seq<S: serde::de::SeqAccess<'a>>(self, mut seq: S) -> Result<bool, S::Error> {
+        while let Some(raw) = seq.next_element::<&'a RawValue>()? {
+            self.0.push(raw.get());
+        }
+        Ok(true)
+    }
 }
 
 /// Reads an inventory from text. `source_name` names the input in messages and unnamed computes.

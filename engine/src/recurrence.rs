@@ -164,12 +164,19 @@ fn interval(v: Option<&Value>, problems: &mut Vec<Problem>) -> Option<i64> {
     }
 }
 
-fn names(bits: u64, labels: &[&str]) -> String {
-    (0..64)
-        .filter(|b| bits & (1 << b) != 0)
-        .filter_map(|b| labels.get(b as usize).copied())
-        .collect::<Vec<_>>()
-        .join(",")
+/// Appends the labels of the set bits, comma-separated (labels are built for every schedule of
+/// a fleet, so without intermediate strings).
+fn push_names(out: &mut String, bits: u64, labels: &[&str]) {
+    let mut first = true;
+    for (b, label) in labels.iter().enumerate().take(64) {
+        if bits & (1 << b) != 0 {
+            if !first {
+                out.push(',');
+            }
+            out.push_str(label);
+            first = false;
+        }
+    }
 }
 
 /// Compiles a `recurrence` object. `start` is the parsed startTime (instant, local wall time).
@@ -294,28 +301,31 @@ pub(crate) fn compile(
                     "only days past the 28th: months without them are skipped",
                 ));
             }
-            let hh = names(u64::from(time.hours), &HOURS);
-            let mm = names(minutes, &MINUTES);
-            let what = match step {
-                Step::Day => String::new(),
-                Step::Week => format!(
-                    " on {}",
-                    names(
+            let mut label = String::with_capacity(80);
+            label.push_str("Recurrence every ");
+            label.push_str(&interval.to_string());
+            label.push(' ');
+            label.push_str(&lower);
+            label.push_str("(s)");
+            match step {
+                Step::Day => {}
+                Step::Week => {
+                    label.push_str(" on ");
+                    push_names(
+                        &mut label,
                         u64::from(weekdays),
-                        &["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
-                    )
-                ),
-                Step::Month => format!(
-                    " on day {}",
-                    (1..32)
-                        .filter(|d| month_days & (1 << d) != 0)
-                        .map(|d| d.to_string())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                ),
-            };
-            let label =
-                format!("Recurrence every {interval} {lower}(s){what} at hours {hh} minutes {mm}");
+                        &["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"],
+                    );
+                }
+                Step::Month => {
+                    label.push_str(" on day ");
+                    push_names(&mut label, u64::from(month_days & !1), &MONTH_DAYS);
+                }
+            }
+            label.push_str(" at hours ");
+            push_names(&mut label, u64::from(time.hours), &HOURS);
+            label.push_str(" minutes ");
+            push_names(&mut label, minutes, &MINUTES);
             Some((
                 Rule::Calendar(Calendar {
                     step,
@@ -338,6 +348,11 @@ pub(crate) fn compile(
     }
 }
 
+/// Day-of-month labels by bit (bit 0 is unused).
+const MONTH_DAYS: [&str; 32] = [
+    "", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
+    "17", "18", "19", "20", "21", "22", "23", "24", "25", "26", "27", "28", "29", "30", "31",
+];
 const HOURS: [&str; 24] = [
     "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
     "17", "18", "19", "20", "21", "22", "23",

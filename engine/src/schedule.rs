@@ -268,20 +268,25 @@ fn compile_inner(entry: &Value, problems: &mut Vec<Problem>) -> Option<Schedule>
         ));
         return None;
     };
-    if let Some(inner) = word(
-        body.get("triggerType"),
-        &format!("{kind}.triggerType"),
-        problems,
-    ) {
+    // Field names are spelled out, not formatted: this runs for every schedule of a fleet.
+    let (inner_field, tz_field, start_field) = if kind == "cron" {
+        ("cron.triggerType", "cron.timeZone", "cron.startTime")
+    } else {
+        (
+            "recurrence.triggerType",
+            "recurrence.timeZone",
+            "recurrence.startTime",
+        )
+    };
+    if let Some(inner) = word(body.get("triggerType"), inner_field, problems) {
         if !inner.eq_ignore_ascii_case(kind) {
             problems.push(Problem::error(
-                format!("{kind}.triggerType"),
+                inner_field,
                 format!("'{inner}' contradicts the entry's triggerType {kind}"),
             ));
         }
     }
-    let tz_field = format!("{kind}.timeZone");
-    let time_zone = word(body.get("timeZone"), &tz_field, problems)
+    let time_zone = word(body.get("timeZone"), tz_field, problems)
         .filter(|s| !s.trim().is_empty())
         .unwrap_or(tz::DEFAULT_ZONE)
         .to_string();
@@ -292,9 +297,8 @@ fn compile_inner(entry: &Value, problems: &mut Vec<Problem>) -> Option<Schedule>
             None
         }
     };
-    let start_field = format!("{kind}.startTime");
     let start_text =
-        word(body.get("startTime"), &start_field, problems).filter(|s| !s.trim().is_empty());
+        word(body.get("startTime"), start_field, problems).filter(|s| !s.trim().is_empty());
     let start = match (start_text, &zone) {
         (Some(text), Some(zone)) => match parse_start_time(text, zone) {
             Ok(s) => Some(s),
@@ -321,7 +325,7 @@ fn compile_inner(entry: &Value, problems: &mut Vec<Problem>) -> Option<Schedule>
                         format!("cron expression '{expr}': {w}"),
                     ));
                 }
-                (Rule::Cron(c), format!("Cron {expr}"))
+                (Rule::Cron(c), ["Cron ", expr].concat())
             }
             Err(e) => {
                 problems.push(Problem::error(

@@ -286,3 +286,65 @@ fn windows_ids_offered_by_the_sdk_all_resolve() {
         }
     }
 }
+
+/// What each compute of an input reads as, via `items` (all at once) or `stream_items` (in
+/// runs of `batch`, put back in order by `Items::first`), as debug text to compare.
+fn read_all(text: &str, batch: Option<usize>) -> Result<Vec<String>, String> {
+    let mut runs = Vec::new();
+    match batch {
+        None => runs.push(inventory::items(text, "fleet.json").map_err(|e| e.to_string())?),
+        Some(b) => inventory::stream_items(text, "fleet.json", b, &mut |run| runs.push(run))
+            .map_err(|e| e.to_string())?,
+    }
+    let mut out = Vec::new();
+    let mut expected_first = 0;
+    for run in &runs {
+        assert_eq!(
+            run.first(),
+            expected_first,
+            "runs arrive in order, without gaps"
+        );
+        expected_first += run.len();
+        out.extend((0..run.len()).map(|i| format!("{:?}", run.read(i))));
+    }
+    Ok(out)
+}
+
+#[test]
+fn streamed_split_reads_exactly_what_the_whole_split_reads() {
+    let mut inputs: Vec<String> = ["arm", "sdk"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(data(d)).unwrap())
+        .map(|e| read(&e.unwrap().path()))
+        .collect();
+    let list = read(&data("arm").join("2025-09-01_Compute_list.json"));
+    let computes: Value = serde_json::from_str(&list).unwrap();
+    let value = computes["value"].clone();
+    // Shapes around the list: an array, a list whose `value` comes after other keys, a null or
+    // empty list, a bad compute among good ones (named by its path), and broken inputs.
+    inputs.push(value.to_string());
+    inputs.push(format!(
+        "{{\"nextLink\":null,\"x\":[1,{{}}],\"value\":{value}}}"
+    ));
+    inputs.push(r#"{"value":null,"computeStartStop":[]}"#.to_string());
+    inputs.push(r#"{"value":[]}"#.to_string());
+    inputs.push(format!(
+        "[{},{{\"properties\":{{\"computeType\":5}}}},{}]",
+        value[0], value[0]
+    ));
+    inputs.push(format!("{{\"value\":{value},\"value\":[]}}"));
+    inputs.push(format!("{{\"value\":{value}"));
+    inputs.push(format!("{value} trailing"));
+    inputs.push("name: gpu\nschedules: null\n".to_string());
+    for text in &inputs {
+        let whole = read_all(text, None);
+        for batch in [1, 2, 1024] {
+            let streamed = read_all(text, Some(batch));
+            match (&whole, &streamed) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "batch {batch}: {text}"),
+                (Err(_), Err(_)) => {}
+                _ => panic!("batch {batch}: {whole:?} vs {streamed:?} for {text}"),
+            }
+        }
+    }
+}

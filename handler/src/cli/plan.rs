@@ -9,9 +9,9 @@ use curfew_engine::tz::Zone;
 use curfew_engine::{Severity, Shift};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
+use std::sync::{Mutex, PoisonError};
 
 /// Arguments of `curfew plan`.
 #[derive(Debug, clap::Args)]
@@ -37,8 +37,8 @@ struct Row<'a> {
     instance: &'a str,
     schedule: usize,
     action: curfew_engine::Action,
-    at: String,
-    local: String,
+    at: &'a str,
+    local: &'a str,
     time_zone: &'a str,
     iana: &'a str,
     trigger: &'a str,
@@ -55,43 +55,64 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
-/// Formats `at` as `YYYY-MM-DDTHH:MM:SSZ` without going through chrono's formatter (hot path).
-fn utc_text(at: DateTime<Utc>) -> String {
-    let mut s = String::with_capacity(20);
-    let _ = write!(
-        s,
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        at.year(),
-        at.month(),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second()
-    );
-    s
+/// Appends `n` as exactly `width` zero-padded digits (`n` must fit).
+fn push_digits(buf: &mut Vec<u8>, n: u32, width: usize) {
+    let mut d = [b'0'; 10];
+    let mut n = n;
+    for slot in d[..width].iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    buf.extend_from_slice(&d[..width]);
+}
+
+/// Appends a wall time as `YYYY-MM-DDTHH:MM:SS` (the hot path of every row, so without the
+/// formatting machinery); years outside 0–9999 take chrono's formatter.
+fn push_wall(buf: &mut Vec<u8>, t: chrono::NaiveDateTime) {
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        let _ = write!(buf, "{}", t.format("%Y-%m-%dT%H:%M:%S"));
+        return;
+    }
+    push_digits(buf, year as u32, 4);
+    buf.push(b'-');
+    push_digits(buf, t.month(), 2);
+    buf.push(b'-');
+    push_digits(buf, t.day(), 2);
+    buf.push(b'T');
+    push_digits(buf, t.hour(), 2);
+    buf.push(b':');
+    push_digits(buf, t.minute(), 2);
+    buf.push(b':');
+    push_digits(buf, t.second(), 2);
+}
+
+/// `at` as `YYYY-MM-DDTHH:MM:SSZ`.
+fn utc_text(at: DateTime<Utc>, buf: &mut Vec<u8>) {
+    push_wall(buf, at.naive_utc());
+    buf.push(b'Z');
 }
 
 /// Local wall time with its offset, e.g. `2026-03-08T03:00:00-07:00`.
-fn local_text(at: DateTime<Utc>, zone: &Zone) -> (String, String) {
+fn local_text(at: DateTime<Utc>, zone: &Zone, buf: &mut Vec<u8>) {
     let secs = zone.offset_at(at.timestamp());
-    let local = at.naive_utc() + chrono::Duration::seconds(i64::from(secs));
-    let sign = if secs < 0 { '-' } else { '+' };
-    let abs = secs.unsigned_abs();
-    let mut s = String::with_capacity(25);
-    let _ = write!(
-        s,
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{}{:02}:{:02}",
-        local.year(),
-        local.month(),
-        local.day(),
-        local.hour(),
-        local.minute(),
-        local.second(),
-        sign,
-        abs / 3600,
-        (abs % 3600) / 60
+    push_wall(
+        buf,
+        at.naive_utc() + chrono::Duration::seconds(i64::from(secs)),
     );
-    (s, zone.abbreviation_at(at.timestamp()))
+    buf.push(if secs < 0 { b'-' } else { b'+' });
+    let abs = secs.unsigned_abs();
+    push_digits(buf, abs / 3600, 2);
+    buf.push(b':');
+    push_digits(buf, (abs % 3600) / 60, 2);
+}
+
+/// Renders with `fill` into a scratch buffer and returns it as text (the digits and signs
+/// written are ASCII).
+fn scratch(buf: &mut Vec<u8>, fill: impl FnOnce(&mut Vec<u8>)) -> &str {
+    buf.clear();
+    fill(buf);
+    std::str::from_utf8(buf).unwrap_or_default()
 }
 
 /// The DST / conflict note for one occurrence, if any.
@@ -142,8 +163,7 @@ pub(crate) fn run(args: &PlanArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--to {} is before --from {}", args.to, args.from);
     }
     let text = read_text(&args.inventory)?;
-    let items = inventory::items(&text, &args.inventory)?;
-    let (fleet, planned, skipped) = plan_parallel(&items, from, to);
+    let (fleet, planned, skipped) = plan_parallel(&text, &args.inventory, from, to)?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     write_plan(&mut out, &fleet, &planned, args.format)?;
@@ -160,58 +180,69 @@ pub(crate) fn run(args: &PlanArgs) -> anyhow::Result<ExitCode> {
             "note: skipped {n} compute(s) of type {kind} (only ComputeInstance has schedules)"
         );
     }
+    // The process ends now: handing a fleet of 100 000 instances back to the allocator piece by
+    // piece would take a tenth of a second of one core for nothing.
+    #[allow(clippy::mem_forget)]
+    std::mem::forget((fleet, planned, text));
     Ok(ExitCode::SUCCESS)
 }
 
-/// What one worker thread produced from its slice of the input.
+/// What one worker thread made of one run of the input's computes.
 #[derive(Default)]
 struct Part {
+    /// Position in the input of the run's first compute.
+    first: usize,
     fleet: Fleet,
     planned: Vec<Planned>,
     skipped: BTreeMap<String, usize>,
 }
 
-/// Reads, compiles and plans the computes on all cores; each compute's JSON tree is dropped as
-/// soon as it is compiled, so memory stays near the size of the input text.
+/// Computes per run handed from the splitting thread to the planning threads.
+const RUN: usize = 1024;
+
+/// Splits, reads, compiles and plans the computes on all cores: the main thread splits the input
+/// while worker threads parse and plan the runs already split. Each compute's JSON tree is
+/// dropped as soon as it is compiled, so memory stays near the size of the input text.
 fn plan_parallel(
-    items: &Items<'_>,
+    text: &str,
+    source_name: &str,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> (Fleet, Vec<Planned>, BTreeMap<String, usize>) {
-    let n = items.len();
+) -> anyhow::Result<(Fleet, Vec<Planned>, BTreeMap<String, usize>)> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |p| p.get())
         .clamp(1, 8);
-    let per = n.div_ceil(threads).max(1);
-    let parts: Vec<Part> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..n)
-            .step_by(per)
-            .map(|start| {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Items<'_>>(threads * 2);
+    let rx = Mutex::new(rx);
+    let (split, mut parts) = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let rx = &rx;
                 s.spawn(move || {
-                    let mut part = Part::default();
-                    for i in start..(start + per).min(n) {
-                        match items.read(i) {
-                            Item::Instance(inst) => {
-                                let ci =
-                                    fleet::compile_instance(&inst, &mut part.fleet.diagnostics);
-                                let idx = part.fleet.instances.len();
-                                part.planned
-                                    .extend(fleet::plan_instance(&ci, idx, from, to));
-                                part.fleet.instances.push(ci);
-                            }
-                            Item::Skipped(kind) => *part.skipped.entry(kind).or_default() += 1,
-                            Item::Problem(d) => part.fleet.diagnostics.push(d),
-                        }
+                    let mut parts = Vec::new();
+                    loop {
+                        let run = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                        let Ok(run) = run else { break };
+                        parts.push(plan_run(&run, from, to));
                     }
-                    part
+                    parts
                 })
             })
             .collect();
-        handles
+        let split = inventory::stream_items(text, source_name, RUN, &mut |run| {
+            // A send fails only when every worker is gone, which only a panic does; the
+            // panic is re-raised below.
+            let _ = tx.send(run);
+        });
+        drop(tx);
+        let parts: Vec<Part> = workers
             .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect();
+        (split, parts)
     });
+    split?;
+    parts.sort_unstable_by_key(|p| p.first);
     let mut all = Part::default();
     for part in parts {
         let offset = all.fleet.instances.len();
@@ -226,7 +257,29 @@ fn plan_parallel(
         }
     }
     fleet::sort_planned(&all.fleet, &mut all.planned);
-    (all.fleet, all.planned, all.skipped)
+    Ok((all.fleet, all.planned, all.skipped))
+}
+
+/// Reads, compiles and plans one run of computes.
+fn plan_run(run: &Items<'_>, from: DateTime<Utc>, to: DateTime<Utc>) -> Part {
+    let mut part = Part {
+        first: run.first(),
+        ..Part::default()
+    };
+    for i in 0..run.len() {
+        match run.read(i) {
+            Item::Instance(inst) => {
+                let ci = fleet::compile_instance(&inst, &mut part.fleet.diagnostics);
+                let idx = part.fleet.instances.len();
+                part.planned
+                    .extend(fleet::plan_instance(&ci, idx, from, to));
+                part.fleet.instances.push(ci);
+            }
+            Item::Skipped(kind) => *part.skipped.entry(kind).or_default() += 1,
+            Item::Problem(d) => part.fleet.diagnostics.push(d),
+        }
+    }
+    part
 }
 
 /// Writes a JSON string, escaping only when needed (names and triggers almost never need it).
@@ -316,7 +369,7 @@ fn write_plan(
                                     buf.write_all(if first { b"\n" } else { b",\n" })?;
                                     json_line(&mut buf, fleet, p)?;
                                 }
-                                Format::Text => text_line(&mut buf, fleet, p, name_w)?,
+                                Format::Text => text_line(&mut buf, fleet, p, name_w),
                             }
                         }
                         Ok(buf)
@@ -347,13 +400,13 @@ fn json_line(out: &mut impl Write, fleet: &Fleet, p: &Planned) -> std::io::Resul
     let Some(s) = ci.schedules[p.schedule].as_ref() else {
         return Ok(());
     };
-    let (local, _) = local_text(p.occurrence.at, &s.zone);
+    let (mut at, mut local) = (Vec::with_capacity(20), Vec::with_capacity(25));
     let row = Row {
         instance: &ci.name,
         schedule: p.schedule,
         action: p.action,
-        at: utc_text(p.occurrence.at),
-        local,
+        at: scratch(&mut at, |b| utc_text(p.occurrence.at, b)),
+        local: scratch(&mut local, |b| local_text(p.occurrence.at, &s.zone, b)),
         time_zone: &s.time_zone,
         iana: s.zone.iana(),
         trigger: &s.trigger,
@@ -365,33 +418,48 @@ fn json_line(out: &mut impl Write, fleet: &Fleet, p: &Planned) -> std::io::Resul
     write_row(out, &row)
 }
 
-fn text_line(
-    out: &mut impl Write,
-    fleet: &Fleet,
-    p: &Planned,
-    name_w: usize,
-) -> std::io::Result<()> {
+fn text_line(out: &mut Vec<u8>, fleet: &Fleet, p: &Planned, name_w: usize) {
     let ci = &fleet.instances[p.instance];
     let Some(s) = ci.schedules[p.schedule].as_ref() else {
-        return Ok(());
+        return;
     };
-    let (local, abbr) = local_text(p.occurrence.at, &s.zone);
-    let local = format!("{} {}", &local[..16].replace('T', " "), abbr);
-    write!(
-        out,
-        "{:<20}  {:<31}  {:<name_w$}  {:>3}  {:<5}  {} ({})",
-        utc_text(p.occurrence.at),
-        local,
-        ci.name,
-        p.schedule,
-        p.action.to_string(),
-        s.trigger,
-        s.time_zone
-    )?;
+    let at = p.occurrence.at;
+    let pad = |out: &mut Vec<u8>, written: usize, width: usize| {
+        out.resize(out.len() + width.saturating_sub(written), b' ');
+    };
+    // UTC (20 wide), then local `YYYY-MM-DD HH:MM ABBR` (31 wide).
+    utc_text(at, out);
+    out.extend_from_slice(b"  ");
+    let local_start = out.len();
+    local_text(at, &s.zone, out);
+    out.truncate(local_start + 16);
+    out[local_start + 10] = b' ';
+    out.push(b' ');
+    out.extend_from_slice(s.zone.abbreviation_at(at.timestamp()).as_bytes());
+    pad(out, out.len() - local_start, 31);
+    out.extend_from_slice(b"  ");
+    out.extend_from_slice(ci.name.as_bytes());
+    pad(out, ci.name.chars().count(), name_w);
+    out.extend_from_slice(b"  ");
+    let number = p.schedule.to_string();
+    pad(out, number.len(), 3);
+    out.extend_from_slice(number.as_bytes());
+    out.extend_from_slice(b"  ");
+    let action = match p.action {
+        curfew_engine::Action::Start => "Start",
+        curfew_engine::Action::Stop => "Stop ",
+    };
+    out.extend_from_slice(action.as_bytes());
+    out.extend_from_slice(b"  ");
+    out.extend_from_slice(s.trigger.as_bytes());
+    out.extend_from_slice(b" (");
+    out.extend_from_slice(s.time_zone.as_bytes());
+    out.push(b')');
     if let Some(n) = note(p, &s.zone) {
-        write!(out, "  — {n}")?;
+        out.extend_from_slice("  — ".as_bytes());
+        out.extend_from_slice(n.as_bytes());
     }
-    writeln!(out)
+    out.push(b'\n');
 }
 
 #[cfg(test)]
@@ -414,8 +482,8 @@ mod tests {
                 instance: name,
                 schedule: 2,
                 action: curfew_engine::Action::Stop,
-                at: "2026-03-08T10:00:00Z".into(),
-                local: "2026-03-08T03:00:00-07:00".into(),
+                at: "2026-03-08T10:00:00Z",
+                local: "2026-03-08T03:00:00-07:00",
                 time_zone: "Pacific Standard Time",
                 iana: "America/Los_Angeles",
                 trigger: "Cron 30 2 * * *",
