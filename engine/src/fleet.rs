@@ -34,7 +34,10 @@ pub struct Fleet {
 }
 
 /// Compiles one instance's schedules; problems are appended to `diagnostics`.
-pub fn compile_instance(inst: &Instance, diagnostics: &mut Vec<Diagnostic>) -> CompiledInstance {
+pub fn compile_instance<E: crate::json::Json>(
+    inst: &Instance<E>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> CompiledInstance {
     if inst.schedules.len() > MAX_SCHEDULES_PER_INSTANCE {
         diagnostics.push(Diagnostic::at(
             &inst.name,
@@ -179,7 +182,45 @@ pub fn sort_planned(fleet: &Fleet, planned: &mut [Planned]) {
     for (r, &i) in by_name.iter().enumerate() {
         rank[i] = r as u32;
     }
-    planned.sort_unstable_by_key(|p| (p.occurrence.at, rank[p.instance], p.schedule));
+    // Sort small packed keys, then move each row once: comparing and swapping whole rows was a
+    // tenth of `curfew plan` on a large fleet, all of it on one core.
+    let mut keys: Vec<(i64, u64, u64)> = planned
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let at = &p.occurrence.at;
+            (
+                at.timestamp(),
+                (u64::from(at.timestamp_subsec_nanos()) << 32) | u64::from(rank[p.instance]),
+                ((p.schedule.min(u32::MAX as usize) as u64) << 32) | i as u64,
+            )
+        })
+        .collect();
+    if planned.len() > u32::MAX as usize {
+        planned.sort_unstable_by_key(|p| (p.occurrence.at, rank[p.instance], p.schedule));
+        return;
+    }
+    keys.sort_unstable();
+    let mut slots: Vec<Option<Planned>> = planned.iter_mut().map(|p| Some(take(p))).collect();
+    for (dst, (_, _, src)) in planned.iter_mut().zip(keys) {
+        if let Some(p) = slots[(src & u64::from(u32::MAX)) as usize].take() {
+            *dst = p;
+        }
+    }
+}
+
+/// Moves a row out, leaving a cheap placeholder.
+fn take(p: &mut Planned) -> Planned {
+    std::mem::replace(
+        p,
+        Planned {
+            instance: 0,
+            schedule: 0,
+            action: p.action,
+            occurrence: p.occurrence,
+            suppressed: Vec::new(),
+        },
+    )
 }
 
 /// Validates the fleet: compile problems plus Start/Stop conflicts within a year of `reference`.

@@ -25,8 +25,10 @@ pub enum InventoryError {
 }
 
 /// A compute instance as the engine needs it; everything else in the ARM body is ignored.
+/// Schedule entries are `serde_json::Value`s, or [`Node`](crate::json::Node)s borrowed from the input where a
+/// whole fleet is read at once (`curfew plan`).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Instance {
+pub struct Instance<E = Value> {
     /// The compute's `name` (else its id's last segment, else derived from the file name).
     pub name: String,
     /// The ARM id, when the input has one.
@@ -46,9 +48,28 @@ pub struct Instance {
     /// Resource tags, values as strings.
     pub tags: BTreeMap<String, String>,
     /// The raw `computeStartStop` entries, in order (index = schedule number).
-    pub schedules: Vec<Value>,
+    pub schedules: Vec<E>,
     /// The last operation ARM reports, to tell a user's manual start/stop from a schedule's.
     pub last_operation: Option<LastOperation>,
+}
+
+impl<E> Instance<E> {
+    /// The same instance with each schedule entry converted by `f`.
+    pub fn map_schedules<F>(self, f: impl FnMut(E) -> F) -> Instance<F> {
+        Instance {
+            schedules: self.schedules.into_iter().map(f).collect(),
+            name: self.name,
+            id: self.id,
+            location: self.location,
+            vm_size: self.vm_size,
+            state: self.state,
+            assigned_user: self.assigned_user,
+            created_by: self.created_by,
+            idle_time_before_shutdown: self.idle_time_before_shutdown,
+            tags: self.tags,
+            last_operation: self.last_operation,
+        }
+    }
 }
 
 /// ARM's `lastOperation` of a compute instance.
@@ -77,30 +98,30 @@ pub struct Inventory {
 }
 
 #[derive(Deserialize)]
-struct RawCompute {
+struct RawCompute<E> {
     id: Option<String>,
     name: Option<String>,
     location: Option<String>,
     tags: Option<BTreeMap<String, Value>>,
-    properties: Option<RawProps>,
+    properties: Option<RawProps<E>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RawProps {
+struct RawProps<E> {
     compute_type: Option<String>,
-    properties: Option<RawInstanceProps>,
+    properties: Option<RawInstanceProps<E>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RawInstanceProps {
+struct RawInstanceProps<E> {
     vm_size: Option<String>,
     state: Option<String>,
     idle_time_before_shutdown: Option<String>,
     created_by: Option<RawCreatedBy>,
     personal_compute_instance_settings: Option<RawPersonal>,
-    schedules: Option<RawSchedules>,
+    schedules: Option<RawSchedules<E>>,
     last_operation: Option<LastOperation>,
 }
 
@@ -124,15 +145,15 @@ struct RawUser {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RawSchedules {
-    compute_start_stop: Option<Vec<Value>>,
+struct RawSchedules<E> {
+    compute_start_stop: Option<Vec<E>>,
 }
 
 /// One compute of the input, read on demand: an instance, a skipped compute type, or a problem.
 #[derive(Debug)]
-pub enum Item {
+pub enum Item<E = Value> {
     /// A compute instance.
-    Instance(Box<Instance>),
+    Instance(Box<Instance<E>>),
     /// A compute of another type (the type), skipped.
     Skipped(String),
     /// A compute that could not be read.
@@ -196,14 +217,20 @@ impl<'a> Items<'a> {
     /// Reads compute `i` (0-based, in this run's order; names and paths count from the input's
     /// start).
     pub fn read(&self, i: usize) -> Item {
+        self.read_as(i)
+    }
+
+    /// Reads compute `i` with its schedule entries as `E`: [`Node`](crate::json::Node)s borrow from the input, so
+    /// a fleet read at once need not copy every entry into a `Value`.
+    pub fn read_as<E>(&self, i: usize) -> Item<E>
+    where
+        E: Deserialize<'a> + From<Value>,
+    {
         if i < self.ready.len() {
-            return Item::Instance(Box::new(self.ready[i].clone()));
+            let ready = self.ready[i].clone();
+            return Item::Instance(Box::new(ready.map_schedules(E::from)));
         }
         let k = i - self.ready.len();
-        let json = match self.borrowed.get(k) {
-            Some(text) => *text,
-            None => self.owned[k - self.borrowed.len()].as_str(),
-        };
         let j = self.first + k;
         let (fallback, path) = match self.layout {
             Layout::Single => (self.stem.clone(), String::new()),
@@ -212,7 +239,17 @@ impl<'a> Items<'a> {
             Layout::Yaml if self.len() == 1 => (self.stem.clone(), String::new()),
             Layout::Yaml => (format!("{}[{j}]", self.stem), format!("document[{j}]")),
         };
-        read_one(json, fallback, &path)
+        match self.borrowed.get(k) {
+            Some(text) => read_one(text, fallback, &path),
+            // YAML converted to JSON text, owned here: entries cannot borrow from it.
+            None => {
+                match read_one::<Value>(&self.owned[k - self.borrowed.len()], fallback, &path) {
+                    Item::Instance(inst) => Item::Instance(Box::new(inst.map_schedules(E::from))),
+                    Item::Skipped(kind) => Item::Skipped(kind),
+                    Item::Problem(d) => Item::Problem(d),
+                }
+            }
+        }
     }
 }
 
@@ -456,13 +493,13 @@ fn stem_of(source_name: &str) -> String {
     }
 }
 
-fn read_one(json: &str, fallback_name: String, path: &str) -> Item {
+fn read_one<'a, E: Deserialize<'a>>(json: &'a str, fallback_name: String, path: &str) -> Item<E> {
     // Fast path without path tracking; on failure, parse again to name the JSON path.
-    if let Ok(raw) = serde_json::from_str::<RawCompute>(json) {
+    if let Ok(raw) = serde_json::from_str::<RawCompute<E>>(json) {
         return push_compute(raw, fallback_name, path);
     }
     let de = &mut serde_json::Deserializer::from_str(json);
-    match serde_path_to_error::deserialize::<_, RawCompute>(de) {
+    match serde_path_to_error::deserialize::<_, RawCompute<E>>(de) {
         Ok(raw) => push_compute(raw, fallback_name, path),
         Err(e) => {
             // Name the compute if its name can still be found.
@@ -488,7 +525,7 @@ fn join_path(prefix: &str, inner: &str) -> String {
     }
 }
 
-fn push_compute(raw: RawCompute, fallback_name: String, path: &str) -> Item {
+fn push_compute<E>(raw: RawCompute<E>, fallback_name: String, path: &str) -> Item<E> {
     let Some(props) = raw.properties else {
         let name = raw.name.unwrap_or(fallback_name);
         return Item::Problem(Diagnostic::at(
@@ -533,7 +570,13 @@ fn push_compute(raw: RawCompute, fallback_name: String, path: &str) -> Item {
         id: raw.id,
         location: raw.location,
         tags,
-        ..Instance::default()
+        vm_size: None,
+        state: None,
+        assigned_user: None,
+        created_by: None,
+        idle_time_before_shutdown: None,
+        schedules: Vec::new(),
+        last_operation: None,
     };
     if let Some(ci) = ci {
         instance.vm_size = ci.vm_size;

@@ -28,6 +28,7 @@ pub mod fleet;
 pub mod governor;
 pub mod idle;
 pub mod inventory;
+pub mod json;
 pub mod policy;
 pub mod recurrence;
 pub mod schedule;

@@ -8,10 +8,10 @@
 use crate::calendar::{DayRule, TimeOfDay};
 use crate::diag::Problem;
 use crate::dst;
+use crate::json::{Json, View};
 use crate::schedule::{word, Rule};
 use crate::tz::Zone;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc, Weekday};
-use serde_json::{Map, Value};
 
 /// Where interval counting starts when there is no startTime: a Monday.
 pub const EPOCH: (i32, u32, u32) = (2000, 1, 3);
@@ -76,18 +76,19 @@ impl DayRule for Calendar {
 
 /// Reads a list field into a bit set, one bit per item that `bit` accepts; items it rejects are
 /// reported as `field[i]: <item> <complaint>`. Absent, null or empty means "not given".
-fn bit_set(
-    v: Option<&Value>,
+fn bit_set<J: Json>(
+    v: Option<&J>,
     field: &str,
     what: &str,
     problems: &mut Vec<Problem>,
-    bit: impl Fn(&Value) -> Result<u32, String>,
+    bit: impl Fn(&J) -> Result<u32, String>,
 ) -> Option<u64> {
-    let items = match v {
-        None | Some(Value::Null) => return None,
-        Some(Value::Array(a)) if a.is_empty() => return None,
-        Some(Value::Array(a)) => a,
-        Some(other) => {
+    let other = v?;
+    let items = match other.view() {
+        View::Null => return None,
+        View::Array([]) => return None,
+        View::Array(a) => a,
+        _ => {
             problems.push(Problem::error(
                 field,
                 format!("expected a list of {what}, found {other}"),
@@ -109,16 +110,16 @@ fn bit_set(
 }
 
 /// Reads a list of small integers (`hours`, `minutes`, `monthDays`) into a bit set.
-fn int_set(
-    v: Option<&Value>,
+fn int_set<J: Json>(
+    v: Option<&J>,
     field: &str,
     range: (u32, u32),
     problems: &mut Vec<Problem>,
 ) -> Option<u64> {
     bit_set(v, field, "numbers", problems, |item| {
-        let n = match item {
-            Value::Number(n) => n.as_u64(),
-            Value::String(s) => s.trim().parse::<u64>().ok(),
+        let n = match item.view() {
+            View::Number(n) => n.as_u64(),
+            View::Str(s) => s.trim().parse::<u64>().ok(),
             _ => None,
         };
         match n {
@@ -129,7 +130,7 @@ fn int_set(
 }
 
 /// Reads `weekDays` (names, case-insensitive) into a bit set, Sunday bit 0.
-fn weekday_set(v: Option<&Value>, field: &str, problems: &mut Vec<Problem>) -> Option<u8> {
+fn weekday_set<J: Json>(v: Option<&J>, field: &str, problems: &mut Vec<Problem>) -> Option<u8> {
     bit_set(v, field, "weekday names", problems, |item| {
         item.as_str()
             .and_then(|s| s.trim().parse::<Weekday>().ok())
@@ -139,14 +140,14 @@ fn weekday_set(v: Option<&Value>, field: &str, problems: &mut Vec<Problem>) -> O
     .map(|b| b as u8)
 }
 
-fn interval(v: Option<&Value>, problems: &mut Vec<Problem>) -> Option<i64> {
-    let n = match v {
-        None | Some(Value::Null) => {
+fn interval<J: Json>(v: Option<&J>, problems: &mut Vec<Problem>) -> Option<i64> {
+    let n = match v.map(Json::view) {
+        None | Some(View::Null) => {
             problems.push(Problem::warning("recurrence.interval", "missing; using 1"));
             return Some(1);
         }
-        Some(Value::Number(n)) => n.as_i64(),
-        Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
+        Some(View::Number(n)) => n.as_i64(),
+        Some(View::Str(s)) => s.trim().parse::<i64>().ok(),
         _ => None,
     };
     match n {
@@ -180,8 +181,8 @@ fn push_names(out: &mut String, bits: u64, labels: &[&str]) {
 }
 
 /// Compiles a `recurrence` object. `start` is the parsed startTime (instant, local wall time).
-pub(crate) fn compile(
-    body: &Map<String, Value>,
+pub(crate) fn compile<J: Json>(
+    body: &J,
     zone: &Zone,
     start: Option<(DateTime<Utc>, NaiveDateTime)>,
     problems: &mut Vec<Problem>,
@@ -195,7 +196,7 @@ pub(crate) fn compile(
         return None;
     };
     let interval = interval(body.get("interval"), problems)?;
-    let sched = body.get("schedule").and_then(Value::as_object);
+    let sched = body.get("schedule").filter(|s| s.is_object());
     let lower = freq.to_ascii_lowercase();
     let epoch = NaiveDate::from_ymd_opt(EPOCH.0, EPOCH.1, EPOCH.2)?;
     if start.is_none() && interval > 1 {
@@ -207,8 +208,11 @@ pub(crate) fn compile(
     match lower.as_str() {
         "minute" | "hour" => {
             if sched.is_some_and(|s| {
-                s.values()
-                    .any(|v| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()))
+                s.any_member(&mut |v| match v.view() {
+                    View::Null => false,
+                    View::Array(a) => !a.is_empty(),
+                    _ => true,
+                })
             }) {
                 problems.push(Problem::warning(
                     "recurrence.schedule",

@@ -7,6 +7,7 @@
 use crate::cron::CronExpr;
 use crate::diag::Problem;
 use crate::dst::{self, Shift};
+use crate::json::{Json, View};
 use crate::recurrence::{self, Calendar};
 use crate::tz::{self, Zone};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
@@ -90,15 +91,17 @@ pub struct Compiled {
 }
 
 /// A case-insensitive enum word, or `None` when absent/null. Non-strings are reported.
-pub(crate) fn word<'a>(
-    v: Option<&'a Value>,
+pub(crate) fn word<'a, J: Json>(
+    v: Option<&'a J>,
     field: &str,
     problems: &mut Vec<Problem>,
 ) -> Option<&'a str> {
-    match v {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.as_str()),
-        Some(other) => {
+    let v = v?;
+    match v.view() {
+        View::Null => None,
+        View::Str(s) => Some(s),
+        _ => {
+            let other = v;
             problems.push(Problem::error(
                 field,
                 format!("expected a string, found {other}"),
@@ -179,7 +182,7 @@ fn fast_local(t: &str) -> Option<NaiveDateTime> {
 }
 
 /// Reads one `computeStartStop` entry (ARM JSON) and compiles it.
-pub fn compile(entry: &Value) -> Compiled {
+pub fn compile(entry: &impl Json) -> Compiled {
     let mut problems = Vec::new();
     let schedule = compile_inner(entry, &mut problems);
     let schedule = if problems
@@ -193,14 +196,15 @@ pub fn compile(entry: &Value) -> Compiled {
     Compiled { schedule, problems }
 }
 
-fn compile_inner(entry: &Value, problems: &mut Vec<Problem>) -> Option<Schedule> {
-    let Some(obj) = entry.as_object() else {
+fn compile_inner<J: Json>(entry: &J, problems: &mut Vec<Problem>) -> Option<Schedule> {
+    let obj = entry;
+    if !obj.is_object() {
         problems.push(Problem::error(
             "",
             format!("a schedule must be an object, found {entry}"),
         ));
         return None;
-    };
+    }
     let action = match word(obj.get("action"), "action", problems) {
         Some(a) if a.eq_ignore_ascii_case("start") => Some(Action::Start),
         Some(a) if a.eq_ignore_ascii_case("stop") => Some(Action::Stop),
@@ -261,7 +265,7 @@ fn compile_inner(entry: &Value, problems: &mut Vec<Problem>) -> Option<Schedule>
         },
     };
     let body = if kind == "cron" { cron } else { recur };
-    let Some(body) = body.and_then(Value::as_object) else {
+    let Some(body) = body.filter(|b| b.is_object()) else {
         problems.push(Problem::error(
             kind,
             format!("triggerType is {kind} but '{kind}' is missing or not an object"),

@@ -348,3 +348,50 @@ fn streamed_split_reads_exactly_what_the_whole_split_reads() {
         }
     }
 }
+
+/// Compiles an entry from a `Value` and from a borrowed `Node`; both must say the same.
+fn assert_same_compile(text: &str) {
+    let value: Value = serde_json::from_str(text).unwrap();
+    let node: curfew_engine::json::Node<'_> = serde_json::from_str(text).unwrap();
+    assert_eq!(
+        format!("{:?}", compile(&value)),
+        format!("{:?}", compile(&node)),
+        "{text}"
+    );
+}
+
+#[test]
+fn entries_compile_the_same_from_a_value_and_from_a_borrowed_node() {
+    let mut entries = Vec::new();
+    for dir in ["arm", "sdk"] {
+        for e in std::fs::read_dir(data(dir)).unwrap() {
+            let path = e.unwrap().path();
+            if let Ok(inv) = inventory::parse(&read(&path), "fixture.json") {
+                for inst in inv.instances {
+                    entries.extend(inst.schedules.iter().map(Value::to_string));
+                }
+            }
+        }
+    }
+    assert!(entries.len() >= 10, "fixtures hold schedules");
+    // Every kind of problem the compiler reports, so that messages match word for word.
+    entries.extend(
+        [
+            r#"5"#,
+            r#"{"action":5,"status":"Paused","triggerType":"Cron","cron":{"expression":"61 * * * *"}}"#,
+            r#"{"action":"Stop","triggerType":"cron","cron":{"expression":"0 18 * * *","timeZone":{"z":1,"a":[2]},"startTime":"bad"}}"#,
+            r#"{"action":"start","triggerType":"Cron","cron":{"triggerType":"Recurrence","expression":"0 7 * * 1-5","timeZone":"Nowhere"}}"#,
+            r#"{"action":"Stop","cron":{"expression":"0 1 * * *"},"recurrence":{"frequency":"Day"}}"#,
+            r#"{"action":"Stop","triggerType":"Recurrence","recurrence":{"frequency":"Hour","interval":"x","schedule":{"hours":[1],"minutes":[]}}}"#,
+            r#"{"action":"Stop","triggerType":"Recurrence","recurrence":{"frequency":"Minute","interval":15,"schedule":{"hours":null,"minutes":[],"weekDays":[]}}}"#,
+            r#"{"action":"Stop","triggerType":"Recurrence","recurrence":{"frequency":"Week","interval":2,"schedule":{"hours":[25,"7"],"minutes":"0","weekDays":["Funday",3,"monday"],"monthDays":[1]}}}"#,
+            r#"{"action":"Stop","triggerType":"Recurrence","recurrence":{"frequency":"Month","timeZone":"India Standard Time","startTime":"2026-01-31 09:30:00","schedule":{"hours":[9],"minutes":[30],"monthDays":[29,30,31]}}}"#,
+            r#"{"action":"Stop","action":"Start","triggerType":"Recurrence","recurrence":{"frequency":"Fortnight"}}"#,
+            r#"{"action":"Stop","triggerType":"Cron","cron":{"expression":"0 \u0031 * * *","timeZone":"W. Europe Standard Time"}}"#,
+        ]
+        .map(str::to_string),
+    );
+    for text in &entries {
+        assert_same_compile(text);
+    }
+}

@@ -5,6 +5,7 @@ use super::Format;
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use curfew_engine::fleet::{self, Fleet, Planned};
 use curfew_engine::inventory::{self, Item, Items};
+use curfew_engine::json::Node;
 use curfew_engine::tz::Zone;
 use curfew_engine::{Severity, Shift};
 use serde::Serialize;
@@ -261,13 +262,13 @@ fn plan_parallel(
 }
 
 /// Reads, compiles and plans one run of computes.
-fn plan_run(run: &Items<'_>, from: DateTime<Utc>, to: DateTime<Utc>) -> Part {
+fn plan_run<'a>(run: &Items<'a>, from: DateTime<Utc>, to: DateTime<Utc>) -> Part {
     let mut part = Part {
         first: run.first(),
         ..Part::default()
     };
     for i in 0..run.len() {
-        match run.read(i) {
+        match run.read_as::<Node<'a>>(i) {
             Item::Instance(inst) => {
                 let ci = fleet::compile_instance(&inst, &mut part.fleet.diagnostics);
                 let idx = part.fleet.instances.len();
