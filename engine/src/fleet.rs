@@ -172,7 +172,7 @@ pub fn plan(fleet: &Fleet, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Planne
 pub fn sort_planned(fleet: &Fleet, planned: &mut [Planned]) {
     // Rank instances by name once, so the sort compares integers instead of strings.
     let mut by_name: Vec<usize> = (0..fleet.instances.len()).collect();
-    by_name.sort_by(|&a, &b| {
+    by_name.sort_unstable_by(|&a, &b| {
         fleet.instances[a]
             .name
             .cmp(&fleet.instances[b].name)

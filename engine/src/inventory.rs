@@ -232,7 +232,8 @@ impl<'a> Items<'a> {
         }
         let k = i - self.ready.len();
         let j = self.first + k;
-        let (fallback, path) = match self.layout {
+        // Names and paths are formatted only when needed: most computes carry a name and parse.
+        let origin = || match self.layout {
             Layout::Single => (self.stem.clone(), String::new()),
             Layout::Array => (format!("{}[{j}]", self.stem), format!("[{j}]")),
             Layout::List => (format!("{}[{j}]", self.stem), format!("value[{j}]")),
@@ -240,15 +241,13 @@ impl<'a> Items<'a> {
             Layout::Yaml => (format!("{}[{j}]", self.stem), format!("document[{j}]")),
         };
         match self.borrowed.get(k) {
-            Some(text) => read_one(text, fallback, &path),
+            Some(text) => read_one(text, &origin),
             // YAML converted to JSON text, owned here: entries cannot borrow from it.
-            None => {
-                match read_one::<Value>(&self.owned[k - self.borrowed.len()], fallback, &path) {
-                    Item::Instance(inst) => Item::Instance(Box::new(inst.map_schedules(E::from))),
-                    Item::Skipped(kind) => Item::Skipped(kind),
-                    Item::Problem(d) => Item::Problem(d),
-                }
-            }
+            None => match read_one::<Value>(&self.owned[k - self.borrowed.len()], &origin) {
+                Item::Instance(inst) => Item::Instance(Box::new(inst.map_schedules(E::from))),
+                Item::Skipped(kind) => Item::Skipped(kind),
+                Item::Problem(d) => Item::Problem(d),
+            },
         }
     }
 }
@@ -493,14 +492,19 @@ fn stem_of(source_name: &str) -> String {
     }
 }
 
-fn read_one<'a, E: Deserialize<'a>>(json: &'a str, fallback_name: String, path: &str) -> Item<E> {
+/// The name to give a compute without one, and its JSON path in the input, made on demand.
+type Origin<'o> = dyn Fn() -> (String, String) + 'o;
+
+fn read_one<'a, E: Deserialize<'a>>(json: &'a str, origin: &Origin<'_>) -> Item<E> {
     // Fast path without path tracking; on failure, parse again to name the JSON path.
     if let Ok(raw) = serde_json::from_str::<RawCompute<E>>(json) {
-        return push_compute(raw, fallback_name, path);
+        return push_compute(raw, origin);
     }
+    let (fallback_name, path) = origin();
+    let path = path.as_str();
     let de = &mut serde_json::Deserializer::from_str(json);
     match serde_path_to_error::deserialize::<_, RawCompute<E>>(de) {
-        Ok(raw) => push_compute(raw, fallback_name, path),
+        Ok(raw) => push_compute(raw, origin),
         Err(e) => {
             // Name the compute if its name can still be found.
             let name = serde_json::from_str::<Value>(json)
@@ -525,8 +529,10 @@ fn join_path(prefix: &str, inner: &str) -> String {
     }
 }
 
-fn push_compute<E>(raw: RawCompute<E>, fallback_name: String, path: &str) -> Item<E> {
+fn push_compute<E>(raw: RawCompute<E>, origin: &Origin<'_>) -> Item<E> {
     let Some(props) = raw.properties else {
+        let (fallback_name, path) = origin();
+        let path = path.as_str();
         let name = raw.name.unwrap_or(fallback_name);
         return Item::Problem(Diagnostic::at(
             &name,
@@ -552,7 +558,7 @@ fn push_compute<E>(raw: RawCompute<E>, fallback_name: String, path: &str) -> Ite
                 .and_then(|id| id.rsplit('/').next())
                 .map(str::to_string)
         })
-        .unwrap_or(fallback_name);
+        .unwrap_or_else(|| origin().0);
     let tags = raw
         .tags
         .unwrap_or_default()

@@ -245,6 +245,11 @@ fn plan_parallel(
     split?;
     parts.sort_unstable_by_key(|p| p.first);
     let mut all = Part::default();
+    all.planned
+        .reserve_exact(parts.iter().map(|p| p.planned.len()).sum());
+    all.fleet
+        .instances
+        .reserve_exact(parts.iter().map(|p| p.fleet.instances.len()).sum());
     for part in parts {
         let offset = all.fleet.instances.len();
         all.planned.extend(part.planned.into_iter().map(|mut p| {
@@ -283,49 +288,70 @@ fn plan_run<'a>(run: &Items<'a>, from: DateTime<Utc>, to: DateTime<Utc>) -> Part
     part
 }
 
-/// Writes a JSON string, escaping only when needed (names and triggers almost never need it).
-fn write_str(out: &mut impl Write, s: &str) -> std::io::Result<()> {
+/// Appends a JSON string, escaping only when needed (names and triggers almost never need it).
+fn write_str(out: &mut Vec<u8>, s: &str) {
     if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.write_all(b"\"")?;
-        out.write_all(s.as_bytes())?;
-        out.write_all(b"\"")
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
     } else {
-        serde_json::to_writer(&mut *out, s).map_err(std::io::Error::other)
+        // Writing a string into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
     }
 }
 
-/// Writes one row of `plan --format json` (the fields of [`Row`], in its order).
-fn write_row(out: &mut impl Write, row: &Row<'_>) -> std::io::Result<()> {
-    out.write_all(b"{\"instance\":")?;
-    write_str(out, row.instance)?;
-    write!(
-        out,
-        ",\"schedule\":{},\"action\":\"{}\",\"at\":\"{}\",\"local\":\"{}\",\"timeZone\":",
-        row.schedule, row.action, row.at, row.local
-    )?;
-    write_str(out, row.time_zone)?;
-    out.write_all(b",\"iana\":")?;
-    write_str(out, row.iana)?;
-    out.write_all(b",\"trigger\":")?;
-    write_str(out, row.trigger)?;
-    let shift = match row.shift {
-        Shift::None => "none",
-        Shift::Gap => "gap",
-        Shift::Fold => "fold",
-    };
-    write!(out, ",\"shift\":\"{shift}\"")?;
-    if row.merged > 0 {
-        write!(out, ",\"merged\":{}", row.merged)?;
+/// Appends an unsigned number in decimal.
+fn push_uint(out: &mut Vec<u8>, n: usize) {
+    let width = n.checked_ilog10().map_or(1, |d| d as usize + 1);
+    match u32::try_from(n) {
+        Ok(small) => push_digits(out, small, width),
+        Err(_) => out.extend_from_slice(n.to_string().as_bytes()),
     }
-    if !row.suppressed_starts.is_empty() {
-        let list: Vec<String> = row.suppressed_starts.iter().map(usize::to_string).collect();
-        write!(out, ",\"suppressedStarts\":[{}]", list.join(","))?;
+}
+
+/// Appends one row of `plan --format json` (the fields of [`Row`], in its order), without the
+/// formatting machinery: this runs for every row of a large plan.
+fn write_row(out: &mut Vec<u8>, row: &Row<'_>) {
+    out.extend_from_slice(b"{\"instance\":");
+    write_str(out, row.instance);
+    out.extend_from_slice(b",\"schedule\":");
+    push_uint(out, row.schedule);
+    out.extend_from_slice(match row.action {
+        curfew_engine::Action::Start => b",\"action\":\"Start\",\"at\":\"",
+        curfew_engine::Action::Stop => b",\"action\":\"Stop\",\"at\":\"",
+    });
+    out.extend_from_slice(row.at.as_bytes());
+    out.extend_from_slice(b"\",\"local\":\"");
+    out.extend_from_slice(row.local.as_bytes());
+    out.extend_from_slice(b"\",\"timeZone\":");
+    write_str(out, row.time_zone);
+    out.extend_from_slice(b",\"iana\":");
+    write_str(out, row.iana);
+    out.extend_from_slice(b",\"trigger\":");
+    write_str(out, row.trigger);
+    out.extend_from_slice(match row.shift {
+        Shift::None => b",\"shift\":\"none\"",
+        Shift::Gap => b",\"shift\":\"gap\"",
+        Shift::Fold => b",\"shift\":\"fold\"",
+    });
+    if row.merged > 0 {
+        out.extend_from_slice(b",\"merged\":");
+        push_uint(out, row.merged as usize);
+    }
+    if let Some((last, rest)) = row.suppressed_starts.split_last() {
+        out.extend_from_slice(b",\"suppressedStarts\":[");
+        for n in rest {
+            push_uint(out, *n);
+            out.push(b',');
+        }
+        push_uint(out, *last);
+        out.push(b']');
     }
     if let Some(note) = &row.note {
-        out.write_all(b",\"note\":")?;
-        write_str(out, note)?;
+        out.extend_from_slice(b",\"note\":");
+        write_str(out, note);
     }
-    out.write_all(b"}")
+    out.push(b'}');
 }
 
 /// Writes the whole plan; rows are rendered on all cores, then written in order.
@@ -367,8 +393,8 @@ fn write_plan(
                             match format {
                                 Format::Json => {
                                     let first = b == 0 && c == 0 && k == 0;
-                                    buf.write_all(if first { b"\n" } else { b",\n" })?;
-                                    json_line(&mut buf, fleet, p)?;
+                                    buf.extend_from_slice(if first { b"\n" } else { b",\n" });
+                                    json_line(&mut buf, fleet, p);
                                 }
                                 Format::Text => text_line(&mut buf, fleet, p, name_w),
                             }
@@ -396,10 +422,10 @@ fn write_plan(
     Ok(())
 }
 
-fn json_line(out: &mut impl Write, fleet: &Fleet, p: &Planned) -> std::io::Result<()> {
+fn json_line(out: &mut Vec<u8>, fleet: &Fleet, p: &Planned) {
     let ci = &fleet.instances[p.instance];
     let Some(s) = ci.schedules[p.schedule].as_ref() else {
-        return Ok(());
+        return;
     };
     let (mut at, mut local) = (Vec::with_capacity(20), Vec::with_capacity(25));
     let row = Row {
@@ -416,7 +442,7 @@ fn json_line(out: &mut impl Write, fleet: &Fleet, p: &Planned) -> std::io::Resul
         suppressed_starts: &p.suppressed,
         note: note(p, &s.zone),
     };
-    write_row(out, &row)
+    write_row(out, &row);
 }
 
 fn text_line(out: &mut Vec<u8>, fleet: &Fleet, p: &Planned, name_w: usize) {
@@ -470,18 +496,20 @@ mod tests {
     #[test]
     fn hand_written_rows_equal_serde_rows() {
         let suppressed = [1usize, 3];
-        for (name, note, merged, sup) in [
-            ("gpu-01", None, 0, &suppressed[..0]),
+        for (name, note, merged, sup, schedule) in [
+            ("gpu-01", None, 0, &suppressed[..0], 0),
+            ("gpu-02", None, 10, &suppressed[..1], 10),
             (
                 "we\"ird\\name\u{1}",
                 Some("a \"note\"".to_string()),
                 2,
                 &suppressed[..],
+                123,
             ),
         ] {
             let row = Row {
                 instance: name,
-                schedule: 2,
+                schedule,
                 action: curfew_engine::Action::Stop,
                 at: "2026-03-08T10:00:00Z",
                 local: "2026-03-08T03:00:00-07:00",
@@ -494,7 +522,7 @@ mod tests {
                 note,
             };
             let mut hand = Vec::new();
-            write_row(&mut hand, &row).unwrap();
+            write_row(&mut hand, &row);
             assert_eq!(
                 String::from_utf8(hand).unwrap(),
                 serde_json::to_string(&row).unwrap()
