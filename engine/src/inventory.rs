@@ -187,10 +187,9 @@ pub struct Items<'a> {
     ready: Vec<Instance>,
 }
 
+/// The top-level object of an input that has no `value` list.
 #[derive(Deserialize)]
 struct Top<'a> {
-    #[serde(borrow)]
-    value: Option<Vec<&'a RawValue>>,
     #[serde(rename = "computeStartStop", borrow)]
     compute_start_stop: Option<&'a RawValue>,
     #[serde(borrow)]
@@ -254,31 +253,38 @@ impl<'a> Items<'a> {
 
 /// Splits an input into its computes without parsing them.
 pub fn items<'a>(text: &'a str, source_name: &str) -> Result<Items<'a>, InventoryError> {
-    let stem = stem_of(source_name);
-    let trimmed = text.trim_start();
+    // One run of unbounded size: the same split as `plan` streams, collected at once.
+    let mut whole = None;
+    stream_items(text, source_name, usize::MAX, &mut |run| whole = Some(run))?;
+    Ok(whole.unwrap_or_else(|| Items {
+        stem: stem_of(source_name),
+        first: 0,
+        layout: Layout::List,
+        borrowed: Vec::new(),
+        owned: Vec::new(),
+        ready: Vec::new(),
+    }))
+}
+
+/// An input that is not a list of computes: one compute, a bare `schedules` object, `null`, or
+/// CLI YAML.
+fn unlisted<'a>(text: &'a str, source_name: &str) -> Result<Items<'a>, InventoryError> {
     let unreadable = |message: String| InventoryError::Unreadable {
         source_name: source_name.to_string(),
         message,
     };
+    let trimmed = text.trim_start();
     let mut out = Items {
-        stem,
+        stem: stem_of(source_name),
         first: 0,
         layout: Layout::Single,
         borrowed: Vec::new(),
         owned: Vec::new(),
         ready: Vec::new(),
     };
-    if trimmed.starts_with('[') {
-        out.layout = Layout::Array;
-        let list: Vec<&'a RawValue> =
-            serde_json::from_str(text).map_err(|e| unreadable(e.to_string()))?;
-        out.borrowed = list.into_iter().map(RawValue::get).collect();
-    } else if trimmed.starts_with('{') {
+    if trimmed.starts_with('{') {
         let top: Top<'a> = serde_json::from_str(text).map_err(|e| unreadable(e.to_string()))?;
-        if let Some(list) = top.value {
-            out.layout = Layout::List;
-            out.borrowed = list.into_iter().map(RawValue::get).collect();
-        } else if let (Some(css), None) = (top.compute_start_stop, top.properties) {
+        if let (Some(css), None) = (top.compute_start_stop, top.properties) {
             // A bare `schedules` object: one instance named after the file.
             let entries: Option<Vec<Value>> = serde_json::from_str(css.get())
                 .map_err(|e| unreadable(format!("computeStartStop: {e}")))?;
@@ -314,7 +320,7 @@ pub fn stream_items<'a>(
 ) -> Result<(), InventoryError> {
     let trimmed = text.trim_start();
     if !trimmed.starts_with('[') && !trimmed.starts_with('{') {
-        each(items(text, source_name)?);
+        each(unlisted(text, source_name)?);
         return Ok(());
     }
     let unreadable = |e: serde_json::Error| InventoryError::Unreadable {
@@ -341,7 +347,7 @@ pub fn stream_items<'a>(
     sink.flush();
     if !listed {
         // A single compute or a bare `schedules` object: nothing to stream.
-        each(items(text, source_name)?);
+        each(unlisted(text, source_name)?);
     }
     Ok(())
 }
@@ -368,7 +374,7 @@ impl<'a> Sink<'a, '_> {
         if self.buf.is_empty() {
             return;
         }
-        let borrowed = std::mem::replace(&mut self.buf, Vec::with_capacity(self.batch));
+        let borrowed = std::mem::take(&mut self.buf);
         let n = borrowed.len();
         (self.each)(Items {
             stem: self.stem.clone(),

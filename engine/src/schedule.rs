@@ -101,10 +101,9 @@ pub(crate) fn word<'a, J: Json>(
         View::Null => None,
         View::Str(s) => Some(s),
         _ => {
-            let other = v;
             problems.push(Problem::error(
                 field,
-                format!("expected a string, found {other}"),
+                format!("expected a string, found {v}"),
             ));
             None
         }
@@ -197,15 +196,14 @@ pub fn compile(entry: &impl Json) -> Compiled {
 }
 
 fn compile_inner<J: Json>(entry: &J, problems: &mut Vec<Problem>) -> Option<Schedule> {
-    let obj = entry;
-    if !obj.is_object() {
+    if !entry.is_object() {
         problems.push(Problem::error(
             "",
             format!("a schedule must be an object, found {entry}"),
         ));
         return None;
     }
-    let action = match word(obj.get("action"), "action", problems) {
+    let action = match word(entry.get("action"), "action", problems) {
         Some(a) if a.eq_ignore_ascii_case("start") => Some(Action::Start),
         Some(a) if a.eq_ignore_ascii_case("stop") => Some(Action::Stop),
         Some(a) => {
@@ -220,7 +218,7 @@ fn compile_inner<J: Json>(entry: &J, problems: &mut Vec<Problem>) -> Option<Sche
             None
         }
     };
-    let enabled = match word(obj.get("status"), "status", problems) {
+    let enabled = match word(entry.get("status"), "status", problems) {
         Some(s) if s.eq_ignore_ascii_case("enabled") => true,
         Some(s) if s.eq_ignore_ascii_case("disabled") => false,
         Some(s) => {
@@ -232,9 +230,9 @@ fn compile_inner<J: Json>(entry: &J, problems: &mut Vec<Problem>) -> Option<Sche
         }
         None => true,
     };
-    let declared = word(obj.get("triggerType"), "triggerType", problems);
-    let cron = obj.get("cron").filter(|v| !v.is_null());
-    let recur = obj.get("recurrence").filter(|v| !v.is_null());
+    let declared = word(entry.get("triggerType"), "triggerType", problems);
+    let cron = entry.get("cron").filter(|v| !v.is_null());
+    let recur = entry.get("recurrence").filter(|v| !v.is_null());
     let kind = match declared {
         Some(t) if t.eq_ignore_ascii_case("cron") => "cron",
         Some(t) if t.eq_ignore_ascii_case("recurrence") => "recurrence",
