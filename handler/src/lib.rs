@@ -1,14 +1,23 @@
-//! `curfew`: the command line and the Azure Functions custom handler, on one binary. The
-//! library exposes the governor's runtime so that end-to-end tests drive ticks in-process.
+//! `curfew-handler`: the Azure Functions custom handler (`curfew serve`). It speaks the host's
+//! protocol and owns no governor rule: every decision is the engine's, every effect the
+//! governor's (`curfew_governor`).
 //!
 //! # Layout
-//! - [`cli`]: the commands people and scripts run (`plan`, `validate`, `tick`, …), argument
-//!   parsing, exit codes and output formats.
-//! - `functions`: the custom handler (`curfew serve`) speaking the Functions host protocol.
-//! - [`govern`]: the imperative shell around the governor: ARM, store, notifiers, exactly once.
-//! - [`demo`]: `curfew demo`, a simulated fleet through a week of accelerated time.
+//! - `functions`: the adapter. The `{Data, Metadata}` → `{Outputs, Logs, ReturnValue}`
+//!   envelope, routes, bindings, pages, settings, telemetry, the server. It sees the governor
+//!   only through the traits of `functions::ports`.
+//! - `hosted`: the wiring. Implements those ports with a `curfew_governor::Runtime` built from
+//!   the app settings, and translates between the adapter's messages and the governor's types.
+//! - [`serve`]: the composition root, what `curfew serve` calls.
 
-pub mod cli;
-pub mod demo;
 mod functions;
-pub mod govern;
+mod hosted;
+
+/// Starts the custom handler on `port` (else `$FUNCTIONS_CUSTOMHANDLER_PORT`, else 8080) with
+/// the governor the app settings configure; without governor settings the protocol, Status and
+/// Logs work and evaluations say they cannot run. Nothing slow happens before the socket is
+/// bound: the governor's runtime is built on the first invocation.
+pub fn serve(port: Option<u16>) -> anyhow::Result<()> {
+    let ports = hosted::ports(&hosted::HostEnv::from_process());
+    functions::serve_with(port, ports)
+}

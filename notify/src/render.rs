@@ -76,7 +76,7 @@ fn buttons(d: &ShutdownPending) -> Vec<(String, String, String)> {
 }
 
 fn snooze_label(minutes: u32) -> String {
-    if minutes >= 60 && minutes % 60 == 0 {
+    if minutes >= 60 && minutes.is_multiple_of(60) {
         let h = minutes / 60;
         format!("Snooze {h} h")
     } else {

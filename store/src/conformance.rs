@@ -397,14 +397,14 @@ pub async fn overrides_crud(p: &Pair) {
 pub async fn audit_append_and_range(p: &Pair) {
     let rec = |i: usize| AuditRecord {
         at: t(6, (i % 200) as i64),
-        kind: if i % 3 == 0 {
+        kind: if i.is_multiple_of(3) {
             "action.done"
         } else {
             "dismissal.rejected"
         }
         .to_owned(),
-        instance_id: (i % 2 == 0).then(|| arm_id(i)),
-        occurrence_id: (i % 5 == 0).then(|| format!("{i:016x}")),
+        instance_id: i.is_multiple_of(2).then(|| arm_id(i)),
+        occurrence_id: i.is_multiple_of(5).then(|| format!("{i:016x}")),
         message: format!("record {i}"),
         details: json!({"i": i, "nested": {"ok": true, "list": [1, 2.5, "x"]}}),
     };

@@ -18,7 +18,7 @@
 mod app;
 mod config;
 mod messages;
-pub(crate) mod pages;
+mod pages;
 mod ports;
 mod protocol;
 mod server;
@@ -35,17 +35,7 @@ pub(crate) use ports::{
     TickContext, TickHandler, WorkspaceRef,
 };
 
-/// Starts the custom handler on `port` (else `$FUNCTIONS_CUSTOMHANDLER_PORT`, else 8080) with
-/// the governor the app settings configure (`govern::hosted`); without governor settings the
-/// protocol, Status and Logs work and evaluations say they cannot run. Nothing slow happens
-/// before the socket is bound: the governor's runtime is built on the first invocation.
-pub(crate) fn serve(port: Option<u16>) -> anyhow::Result<()> {
-    let ports = crate::govern::hosted::ports(&crate::govern::hosted::HostEnv::from_process());
-    server::serve_with(port, ports)
-}
-
 /// Starts the custom handler with the given implementations of the ports.
-#[allow(dead_code)] // for embedding with other ports (tests, other hosts)
 pub(crate) fn serve_with(port: Option<u16>, ports: Ports) -> anyhow::Result<()> {
     server::serve_with(port, ports)
 }

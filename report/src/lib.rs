@@ -1,21 +1,52 @@
-//! `curfew report`: spend and savings from a timeline (design §9), as text, CSV, JSON or one
-//! self-contained HTML page with an inline SVG chart of spend and savings per day. The `Status`
-//! function can serve the same page through [`render_html`].
+//! Cost report rendering (docs/design.md §9): one [`CostReport`] shown as aligned text, CSV,
+//! JSON, or one self-contained HTML page with an inline SVG chart of spend and savings per day.
+//! The CLI (`curfew report`), the `Status?view=report` page and `curfew demo` all render here,
+//! so the three never disagree.
+//!
+//! # Layout
+//! - [`By`]: the rows of the table; [`Format`]: the output formats.
+//! - [`render`]: one report in one format; [`html_page`]: a timeline straight to the page.
+//! - [`window_of`]: the report window from optional bounds; [`escape`]: HTML escaping, shared
+//!   with every page Curfew serves (instance names and tags are untrusted input).
 
-use anyhow::Context;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use curfew_engine::cost::{
-    self, aggregate, evaluate_budgets, BudgetStatus, CostReport, GroupBy, GroupCost, InstanceMeta,
+    self, aggregate, evaluate_budgets, BudgetStatus, CostError, CostReport, GroupBy, GroupCost,
     PriceSheet, Timeline, Window,
 };
 use serde::Serialize;
 use std::fmt::Write as _;
-use std::io::Read;
-use std::process::ExitCode;
+
+/// Why a report could not be made; none is retryable (the input must change).
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// A window bound is neither a date nor an RFC 3339 instant.
+    #[error("{flag} '{text}' is neither YYYY-MM-DD nor RFC 3339 (2026-03-01T00:00:00Z)")]
+    Bound {
+        /// The flag or parameter that carried it.
+        flag: String,
+        /// What it said.
+        text: String,
+    },
+    /// No bound was given and the timeline has no records to take one from.
+    #[error("the timeline has no state or action records: give {from} and {to}")]
+    Empty {
+        /// Name of the start bound.
+        from: String,
+        /// Name of the end bound.
+        to: String,
+    },
+    /// The timeline, window or budgets are invalid.
+    #[error(transparent)]
+    Cost(#[from] CostError),
+    /// JSON output could not be written.
+    #[error("writing JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
 
 /// How to group the table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum By {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum By {
     /// One row per instance.
     Instance,
     /// One row per owner.
@@ -28,9 +59,30 @@ pub(crate) enum By {
     Day,
 }
 
-/// Output format of `curfew report`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum ReportFormat {
+impl By {
+    /// Every grouping, in the order the CLI lists them.
+    pub const ALL: [By; 5] = [
+        By::Instance,
+        By::Owner,
+        By::Workspace,
+        By::Subscription,
+        By::Day,
+    ];
+
+    /// The word the CLI and the pages use for it.
+    pub fn name(self) -> &'static str {
+        by_name(self)
+    }
+
+    /// The grouping a word names, if any.
+    pub fn from_name(word: &str) -> Option<By> {
+        By::ALL.into_iter().find(|b| b.name() == word)
+    }
+}
+
+/// Output format of a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
     /// Aligned tables for people.
     Text,
     /// Comma-separated rows of the chosen grouping (RFC 4180 quoting).
@@ -41,142 +93,81 @@ pub(crate) enum ReportFormat {
     Html,
 }
 
-/// Arguments of `curfew report`.
-#[derive(Debug, clap::Args)]
-pub(crate) struct ReportArgs {
-    /// Timeline: JSON lines or a JSON array of instance/state/action records (docs/cost.md);
-    /// `-` reads stdin.
-    #[arg(long)]
-    timeline: String,
-    /// Window start: RFC 3339 or YYYY-MM-DD (00:00 UTC). Default: the first record's day.
-    #[arg(long)]
-    from: Option<String>,
-    /// Window end, exclusive: RFC 3339 or YYYY-MM-DD (00:00 UTC). Default: the last record.
-    #[arg(long)]
-    to: Option<String>,
-    /// Rows of the table.
-    #[arg(long, value_enum, default_value_t = By::Instance)]
-    by: By,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
-    format: ReportFormat,
-    /// Price sheet overriding the shipped defaults (same format as engine/data/prices.json).
-    #[arg(long)]
-    prices: Option<String>,
-    /// Inventory file giving VM sizes, owners and workspaces the timeline lacks.
-    #[arg(long)]
-    inventory: Option<String>,
-    /// Budgets (JSON array, docs/cost.md): shows each one's status and crossed thresholds.
-    #[arg(long)]
-    budgets: Option<String>,
-    /// Write to this file instead of stdout.
-    #[arg(long, short)]
-    output: Option<String>,
-}
+impl Format {
+    /// Every format, in the order the CLI lists them.
+    pub const ALL: [Format; 4] = [Format::Text, Format::Csv, Format::Json, Format::Html];
 
-fn read_text(path: &str, what: &str) -> anyhow::Result<String> {
-    if path == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .with_context(|| format!("reading the {what} from stdin"))?;
-        Ok(s)
-    } else {
-        std::fs::read_to_string(path).with_context(|| format!("reading {what} '{path}'"))
+    /// The word the CLI uses for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Csv => "csv",
+            Format::Json => "json",
+            Format::Html => "html",
+        }
+    }
+
+    /// The format a word names, if any.
+    pub fn from_name(word: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.name() == word)
     }
 }
 
-/// An RFC 3339 instant, or a date meaning 00:00 UTC.
-fn parse_bound(flag: &str, text: &str) -> anyhow::Result<DateTime<Utc>> {
+/// Renders `report` grouped `by`, with `budgets` evaluated, in `format`.
+pub fn render(
+    report: &CostReport,
+    by: By,
+    budgets: &[BudgetStatus],
+    format: Format,
+) -> Result<String, ReportError> {
+    let groups = match group_by(by) {
+        Some(g) => aggregate(report, g),
+        None => Vec::new(),
+    };
+    Ok(match format {
+        Format::Text => render_text(report, by, &groups, budgets),
+        Format::Csv => render_csv(report, by, &groups),
+        Format::Json => render_json(report, by, &groups, budgets)?,
+        Format::Html => render_html(report, by_name(by), &groups, budgets),
+    })
+}
+
+/// An RFC 3339 instant, or a date meaning 00:00 UTC (`flag` names the bound in errors).
+pub fn parse_bound(flag: &str, text: &str) -> Result<DateTime<Utc>, ReportError> {
     if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
         return Ok(date.and_time(chrono::NaiveTime::MIN).and_utc());
     }
     DateTime::parse_from_rfc3339(text)
         .map(|d| d.with_timezone(&Utc))
-        .with_context(|| {
-            format!("{flag} '{text}' is neither YYYY-MM-DD nor RFC 3339 (2026-03-01T00:00:00Z)")
+        .map_err(|_| ReportError::Bound {
+            flag: flag.to_string(),
+            text: text.to_string(),
         })
-}
-
-/// Runs `curfew report`: exit 0 with a report, 2 if an input cannot be read.
-pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
-    let text = read_text(&args.timeline, "timeline")?;
-    let mut timeline = Timeline::parse(&text, &args.timeline)?;
-    if let Some(path) = &args.inventory {
-        let inventory = super::input::read_inventory(path)?;
-        for instance in &inventory.instances {
-            // The timeline's own metadata wins: add the inventory's first, then re-apply.
-            let mut meta = InstanceMeta::from_instance(instance);
-            if let Some(existing) = timeline.instances.get(&instance.name) {
-                let e = existing.clone();
-                meta.vm_size = e.vm_size.or(meta.vm_size);
-                meta.owner = e.owner.or(meta.owner);
-                meta.workspace = e.workspace.or(meta.workspace);
-                meta.subscription = e.subscription.or(meta.subscription);
-                meta.compute_id = e.compute_id.or(meta.compute_id);
-            }
-            timeline.add_meta(meta);
-        }
-    }
-    let prices = match &args.prices {
-        Some(path) => PriceSheet::from_json(&read_text(path, "price sheet")?, path)?,
-        None => PriceSheet::defaults(),
-    };
-    let window = window_of(
-        &timeline,
-        ("--from", args.from.as_deref()),
-        ("--to", args.to.as_deref()),
-    )?;
-    let report = cost::compute(&timeline, &prices, window);
-    let budgets = match &args.budgets {
-        Some(path) => evaluate_budgets(
-            &cost::parse_budgets(&read_text(path, "budgets")?, path)?,
-            &report,
-        ),
-        None => Vec::new(),
-    };
-    let groups = match group_by(args.by) {
-        Some(by) => aggregate(&report, by),
-        None => Vec::new(),
-    };
-    let out = match args.format {
-        ReportFormat::Text => render_text(&report, args.by, &groups, &budgets),
-        ReportFormat::Csv => render_csv(&report, args.by, &groups),
-        ReportFormat::Json => render_json(&report, args.by, &groups, &budgets)?,
-        ReportFormat::Html => render_html(&report, by_name(args.by), &groups, &budgets),
-    };
-    match &args.output {
-        Some(path) => std::fs::write(path, out).with_context(|| format!("writing '{path}'"))?,
-        None => print!("{out}"),
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// The report window: the given bounds (each `(name, value)`, the name used in errors), else
 /// from the first record's day to the last record.
-fn window_of(
+pub fn window_of(
     timeline: &Timeline,
     from: (&str, Option<&str>),
     to: (&str, Option<&str>),
-) -> anyhow::Result<Window> {
+) -> Result<Window, ReportError> {
     let span = timeline.span();
-    let none = || {
-        format!(
-            "the timeline has no state or action records: give {} and {}",
-            from.0, to.0
-        )
+    let none = || ReportError::Empty {
+        from: from.0.to_string(),
+        to: to.0.to_string(),
     };
     let lo = match from.1 {
         Some(t) => parse_bound(from.0, t)?,
         None => span
             .map(|(lo, _)| lo.date_naive().and_time(chrono::NaiveTime::MIN).and_utc())
-            .with_context(none)?,
+            .ok_or_else(none)?,
     };
     let hi = match to.1 {
         Some(t) => parse_bound(to.0, t)?,
         None => span
             .map(|(_, hi)| hi.max(lo + TimeDelta::minutes(1)))
-            .with_context(none)?,
+            .ok_or_else(none)?,
     };
     Ok(Window::new(lo, hi)?)
 }
@@ -185,14 +176,14 @@ fn window_of(
 /// (`source` names it in errors) over `from`/`to` (RFC 3339 or `YYYY-MM-DD`; defaults as the
 /// command's), priced with `prices` and with `budgets` evaluated: what `Status?view=report`
 /// serves.
-pub(crate) fn html_page(
+pub fn html_page(
     text: &str,
     source: &str,
     from: Option<&str>,
     to: Option<&str>,
     prices: &PriceSheet,
     budgets: &[cost::Budget],
-) -> anyhow::Result<String> {
+) -> Result<String, ReportError> {
     let timeline = Timeline::parse(text, source)?;
     let window = window_of(&timeline, ("from", from), ("to", to))?;
     let report = cost::compute(&timeline, prices, window);
@@ -450,7 +441,7 @@ fn render_json(
     by: By,
     groups: &[GroupCost],
     budgets: &[BudgetStatus],
-) -> anyhow::Result<String> {
+) -> Result<String, ReportError> {
     let doc = JsonReport {
         window: report.window,
         currency: &report.currency,
@@ -466,8 +457,21 @@ fn render_json(
     Ok(serde_json::to_string_pretty(&doc)? + "\n")
 }
 
-fn esc(s: &str) -> String {
-    crate::functions::pages::escape(s)
+/// `s` made safe inside HTML text and attribute values (`& < > " '`): every page Curfew
+/// serves goes through here, since instance names and tags are untrusted input.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// A round axis maximum ≥ `max` (1, 2, 2.5 or 5 × 10ⁿ) and its tick step.
@@ -505,7 +509,7 @@ fn chart_svg(report: &CostReport) -> String {
     let slot = plot_w / n;
     let bar = (slot * 0.38).min(28.0);
     let y = |v: f64| TOP + plot_h - v / top * plot_h;
-    let cur = esc(&report.currency);
+    let cur = escape(&report.currency);
     let mut s = String::new();
     let _ = write!(
         s,
@@ -520,7 +524,7 @@ fn chart_svg(report: &CostReport) -> String {
             W - RIGHT,
             LEFT - 8.0,
             yy + 4.0,
-            esc(&money(v))
+            escape(&money(v))
         );
         v += step;
     }
@@ -539,7 +543,7 @@ fn chart_svg(report: &CostReport) -> String {
                 r##"<rect class="{class}" x="{:.1}" y="{top_y:.1}" width="{bar:.1}" height="{:.1}"><title>{date}: {what} {} {cur}</title></rect>"##,
                 x0 + bar * k as f64,
                 (TOP + plot_h - top_y).max(0.0),
-                esc(&money(value))
+                escape(&money(value))
             );
         }
         if i % label_every == 0 {
@@ -548,7 +552,7 @@ fn chart_svg(report: &CostReport) -> String {
                 r##"<text x="{:.1}" y="{:.1}" class="xlabel">{}</text>"##,
                 LEFT + slot * (i as f64 + 0.5),
                 TOP + plot_h + 18.0,
-                esc(&date[5..])
+                escape(&date[5..])
             );
         }
     }
@@ -587,13 +591,13 @@ svg .xlabel{text-anchor:middle}svg .legend{fill:#1d2330;font-size:13px}\
 .warn{background:#fff6e0;border:1px solid #f0d58a;border-radius:6px;padding:8px 12px;margin:12px 0}";
 
 /// The whole report as one self-contained HTML page (inline CSS, inline SVG, no scripts).
-pub(crate) fn render_html(
+fn render_html(
     report: &CostReport,
     by: &str,
     groups: &[GroupCost],
     budgets: &[BudgetStatus],
 ) -> String {
-    let cur = esc(&report.currency);
+    let cur = escape(&report.currency);
     let t = &report.totals;
     let mut s = String::new();
     let _ = writeln!(
@@ -603,7 +607,7 @@ pub(crate) fn render_html(
     let _ = writeln!(
         s,
         "<h1>Curfew cost report</h1><div class=\"muted\">{}</div>",
-        esc(&window_text(report))
+        escape(&window_text(report))
     );
     let _ = writeln!(
         s,
@@ -620,7 +624,7 @@ pub(crate) fn render_html(
             s,
             "<div class=\"warn\">No price for {} instance(s), counted at 0: {}</div>",
             report.unpriced.len(),
-            esc(&report.unpriced.join(", "))
+            escape(&report.unpriced.join(", "))
         );
     }
     let _ = writeln!(
@@ -632,22 +636,22 @@ pub(crate) fn render_html(
         let _ = write!(
             s,
             "<h2>{}</h2><table><thead><tr><th>{}</th>{}<th>running h</th><th>spend {cur}</th><th>saved h</th><th>savings {cur}</th></tr></thead><tbody>",
-            esc(title),
-            esc(first),
+            escape(title),
+            escape(first),
             if with_n { "<th>instances</th>" } else { "" }
         );
         for r in rows {
-            let _ = write!(s, "<tr><td>{}</td>", esc(&r[0]));
+            let _ = write!(s, "<tr><td>{}</td>", escape(&r[0]));
             if with_n {
-                let _ = write!(s, "<td>{}</td>", esc(&r[1]));
+                let _ = write!(s, "<td>{}</td>", escape(&r[1]));
             }
             let _ = write!(
                 s,
                 "<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&r[2]),
-                esc(&r[3]),
-                esc(&r[4]),
-                esc(&r[5])
+                escape(&r[2]),
+                escape(&r[3]),
+                escape(&r[4]),
+                escape(&r[5])
             );
         }
         let _ = writeln!(
@@ -691,12 +695,12 @@ pub(crate) fn render_html(
             let _ = write!(
                 s,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}%</td><td>{}</td></tr>",
-                esc(&b.budget.name),
-                esc(&b.budget.scope.to_string()),
+                escape(&b.budget.name),
+                escape(&b.budget.scope.to_string()),
                 money(b.budget.amount),
                 money(b.spent),
                 b.percent,
-                esc(&crossed.join(", "))
+                escape(&crossed.join(", "))
             );
         }
         s.push_str("</tbody></table>\n");
@@ -704,13 +708,13 @@ pub(crate) fn render_html(
     let _ = writeln!(
         s,
         "<p class=\"muted\">Spend = hours in a billed state × price. Savings = hours stopped by Curfew until the next start (observed, else the next scheduled start), within the window. Prices: {}</p>\n</body></html>",
-        esc(&report.prices)
+        escape(&report.prices)
     );
     s
 }
 
 /// The text report by instance, for `curfew demo`'s last page.
-pub(crate) fn render_text_report(report: &CostReport, groups: &[GroupCost]) -> String {
+pub fn render_text_report(report: &CostReport, groups: &[GroupCost]) -> String {
     render_text(report, By::Instance, groups, &[])
 }
 
@@ -728,6 +732,6 @@ mod tests {
         assert_eq!(axis(0.0), (1.0, 0.25));
         assert_eq!(axis(9.0), (10.0, 2.5));
         assert_eq!(csv_cell("a,b"), "\"a,b\"");
-        assert_eq!(esc("<a href='x'>&"), "&lt;a href=&#39;x&#39;&gt;&amp;");
+        assert_eq!(escape("<a href='x'>&"), "&lt;a href=&#39;x&#39;&gt;&amp;");
     }
 }

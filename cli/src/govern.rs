@@ -2,12 +2,12 @@
 
 use super::input::parse_instant;
 use super::Format;
-use crate::govern::settings::Settings;
-use crate::govern::{dismiss, explain, tick, Runtime};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use curfew_engine::governor::dismiss::{Credential, Target};
 use curfew_engine::governor::{Choice, DismissalRequest};
+use curfew_governor::settings::Settings;
+use curfew_governor::{dismiss, explain, tick, Runtime};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -24,14 +24,14 @@ use curfew_store::{TableConfig, TableStore, TokenSource};
 use serde_json::{json, Map, Value};
 use tracing::Instrument;
 
-use super::settings::{LinkKeySetting, Settings};
-use super::tick::TickReport;
-use super::{dismiss, explain, tick, Runtime};
 use crate::functions::{
     ActivityReport, ActivitySink, Channel, Choice, DismissalRequest, DismissalSink,
     DismissalTarget, Fleet, PortError, PortFuture, Ports, Report, Scope, StatusSource, TickContext,
     TickHandler, WorkspaceRef,
 };
+use curfew_governor::settings::{LinkKeySetting, Settings};
+use curfew_governor::tick::TickReport;
+use curfew_governor::{dismiss, explain, tick, Runtime};
 
 /// The configuration file: a path, or the YAML/JSON text itself (when it spans lines or
 /// starts with `{`).
@@ -421,7 +421,7 @@ pub(crate) struct HostedGovernor {
     host: Arc<HostSettings>,
     runtime: tokio::sync::OnceCell<Arc<Runtime>>,
     /// The fleet listed for the fan-out decision of a tick, reused by its inline evaluation.
-    listed: std::sync::Mutex<Option<(DateTime<Utc>, crate::govern::Fleet)>>,
+    listed: std::sync::Mutex<Option<(DateTime<Utc>, curfew_governor::Fleet)>>,
 }
 
 /// Transient unless the error says the thing named does not exist.
@@ -736,7 +736,7 @@ impl HostedGovernor {
         let rt = self.runtime().await?;
         let busy = report.is_busy();
         // Folded into the instance's idle record (design §8), which the tick turns into idle stops.
-        let stored = match crate::govern::activity::record(rt, &report, now).await {
+        let stored = match curfew_governor::activity::record(rt, &report, now).await {
             Ok(record) => record.last_report == Some(report.at),
             Err(e) => {
                 let text = format!("recording the activity report: {e:#}");
@@ -808,7 +808,7 @@ impl HostedGovernor {
             }
             None => Vec::new(),
         };
-        crate::cli::report::html_page(&text, &name, from, to, &prices, &budgets)
+        curfew_report::html_page(&text, &name, from, to, &prices, &budgets)
             .map(Some)
             .map_err(|e| PortError::Rejected(format!("{e:#}")))
     }

@@ -1,13 +1,22 @@
-//! Command-line interface: argument parsing, dispatch, and the stable exit codes.
+//! `curfew`: the command line, and the binary the Functions host runs (`curfew serve`).
+//!
+//! # Layout
+//! - `plan`, `validate`, `policy`, `input`: the engine's commands over inventory files.
+//! - `report`: `curfew report`, rendered by `curfew_report`.
+//! - `govern`: `tick`, `run`, `dismiss`, `explain` over a `curfew_governor::Runtime`.
+//! - `demo` (feature `demo`, on by default): a simulated week on the local ARM simulator.
+//! - `serve`: hands over to `curfew_handler`.
 //!
 //! Exit codes: 0 success (`plan` also when some schedules are bad: they are reported on stderr);
 //! 1 `validate` found errors; 2 the input could not be read at all, or the arguments are wrong.
 
+#[cfg(feature = "demo")]
+mod demo;
 mod govern;
 mod input;
 mod plan;
 mod policy;
-pub(crate) mod report;
+mod report;
 mod validate;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
@@ -54,6 +63,7 @@ enum Command {
     /// One instance: schedules in force and their sources, next occurrences, history.
     Explain(govern::ExplainArgs),
     /// A week of a simulated fleet through the real governor: no Azure, no network needed.
+    #[cfg(feature = "demo")]
     Demo {
         /// Simulated days to run (from 2026-10-29, across the US DST change).
         #[arg(long, default_value_t = 7)]
@@ -79,7 +89,7 @@ fn version() -> &'static str {
 }
 
 /// Parses arguments, runs the command, maps the outcome to an exit code.
-pub fn main() -> ExitCode {
+fn main() -> ExitCode {
     let matches = Cli::command().version(version()).get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(c) => c,
@@ -94,12 +104,13 @@ pub fn main() -> ExitCode {
         Command::Run(args) => govern::run_daemon(&args),
         Command::Dismiss(args) => govern::run_dismiss(&args),
         Command::Explain(args) => govern::run_explain(&args),
+        #[cfg(feature = "demo")]
         Command::Demo { days } => govern::block_on(async {
             let mut out = std::io::stdout();
             crate::demo::run(&mut out, days).await
         })
         .and_then(|r| r.map(|_| ExitCode::SUCCESS)),
-        Command::Serve { port } => crate::functions::serve(port).map(|()| ExitCode::SUCCESS),
+        Command::Serve { port } => curfew_handler::serve(port).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
@@ -109,3 +120,6 @@ pub fn main() -> ExitCode {
         }
     }
 }
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -386,7 +386,7 @@ async fn killed_after_arm_accepted_then_a_later_start_is_not_undone() {
     );
     let rt = runtime(&yaml).await;
     let at = t("2036-10-27T10:00:00Z");
-    let tick = |m: i64| curfew::govern::tick::tick(&rt, at + TimeDelta::minutes(m), false);
+    let tick = |m: i64| curfew_governor::tick::tick(&rt, at + TimeDelta::minutes(m), false);
     tick(-1).await.unwrap();
     tick(0).await.unwrap(); // the Stop reaches ARM and is recorded Done...
     let stop = rt

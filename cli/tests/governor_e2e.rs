@@ -1,4 +1,4 @@
-//! End-to-end proofs of the governor (issue 4): the real runtime (`curfew::govern`) against the
+//! End-to-end proofs of the governor (issue 4): the real runtime (`curfew_governor`) against the
 //! ARM simulator and a SQLite file, driven by a simulated clock.
 //!
 //! - `day_of_ticks_*` / `week_of_ticks_*`: a tick every simulated minute; every action the
@@ -16,11 +16,11 @@
 mod support;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use curfew::govern::dismiss::dismiss;
-use curfew::govern::tick::{tick, TickReport};
 use curfew_engine::governor::dismiss::{Credential, Target};
 use curfew_engine::governor::{Choice, DecisionKind, DismissalRequest};
 use curfew_engine::Action;
+use curfew_governor::dismiss::dismiss;
+use curfew_governor::tick::{tick, TickReport};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;

@@ -342,9 +342,9 @@ pub(crate) fn env(name: &str) -> Option<String> {
 
 /// Builds a runtime from configuration text, its ARM client's request budgets lifted (see
 /// [`unbudgeted`]).
-pub(crate) async fn runtime(yaml: &str) -> curfew::govern::Runtime {
-    let settings = curfew::govern::settings::Settings::parse(yaml).expect("settings");
-    let mut rt = curfew::govern::Runtime::from_settings(&settings, &env)
+pub(crate) async fn runtime(yaml: &str) -> curfew_governor::Runtime {
+    let settings = curfew_governor::settings::Settings::parse(yaml).expect("settings");
+    let mut rt = curfew_governor::Runtime::from_settings(&settings, &env)
         .await
         .expect("runtime");
     let endpoint = settings.arm.endpoint.clone().expect("an endpoint");

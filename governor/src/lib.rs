@@ -12,7 +12,6 @@ pub mod budgets;
 pub mod costlog;
 pub mod dismiss;
 pub mod explain;
-pub mod hosted;
 pub(crate) mod ledger;
 pub mod settings;
 pub mod tick;
@@ -345,11 +344,7 @@ impl Runtime {
 
     /// What default policies supply to an instance: schedules (with the policy's name) and an
     /// `idleTimeBeforeShutdown` (value, policy name). Assessed once per instance and tick.
-    pub(crate) fn policy_supplied(
-        &self,
-        fi: &FleetInstance,
-        today: chrono::NaiveDate,
-    ) -> PolicySupplied {
+    pub fn policy_supplied(&self, fi: &FleetInstance, today: chrono::NaiveDate) -> PolicySupplied {
         let mut out = PolicySupplied::default();
         if self.policies.is_empty() {
             return out;
@@ -379,7 +374,7 @@ impl Runtime {
     }
 
     /// The schedules default policies supply (for callers that need only those).
-    pub(crate) fn policy_defaults(
+    pub fn policy_defaults(
         &self,
         fi: &FleetInstance,
         today: chrono::NaiveDate,
@@ -388,7 +383,7 @@ impl Runtime {
     }
 
     /// The watermark key of this deployment's tick (per workspace for fan-out evaluations).
-    pub(crate) fn watermark_scope(&self, only: Option<&WorkspaceRef>) -> String {
+    pub fn watermark_scope(&self, only: Option<&WorkspaceRef>) -> String {
         match only {
             Some(ws) => format!("{}/tick{}", self.deployment, ws.path().to_ascii_lowercase()),
             None => format!("{}/tick", self.deployment),
@@ -396,7 +391,7 @@ impl Runtime {
     }
 
     /// A signed link for an occurrence and choice, when links are configured.
-    pub(crate) fn link(
+    pub fn link(
         &self,
         occurrence_id: &str,
         choice: governor::Choice,

@@ -8,9 +8,6 @@
 //! catches up), and a user starts an instance by hand after its stop. It ends with a summary and
 //! the cost report of the week.
 
-use crate::govern::settings::Settings;
-use crate::govern::tick::{tick, TickReport};
-use crate::govern::{dismiss, Runtime};
 use anyhow::Context;
 use armsim::{Fleet, SimConfig, Simulator, WorkspacePath};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -20,6 +17,9 @@ use curfew_engine::cost::{
 use curfew_engine::governor::dismiss::{Credential, Target};
 use curfew_engine::governor::{Choice, DecisionKind, DismissalRequest};
 use curfew_engine::Action;
+use curfew_governor::settings::Settings;
+use curfew_governor::tick::{tick, TickReport};
+use curfew_governor::{dismiss, Runtime};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -30,7 +30,7 @@ use std::time::Duration;
 const FLEET: &str = include_str!("../../examples/fleet.json");
 
 /// Where the simulated week starts (a Thursday; the US falls back on Sunday 2026-11-01).
-pub const DEMO_START: &str = "2026-10-29T00:00:00Z";
+pub(crate) const DEMO_START: &str = "2026-10-29T00:00:00Z";
 
 /// The owner of every instance of the example fleet.
 const OWNER: &str = "11111111-1111-1111-1111-111111111111";
@@ -53,7 +53,7 @@ const OUTAGE: (&str, &str) = ("2026-10-31T01:00:00Z", "2026-10-31T04:00:00Z");
 
 /// Counts the demo prints at the end (and its test checks).
 #[derive(Debug, Default, Clone, serde::Serialize)]
-pub struct DemoSummary {
+pub(crate) struct DemoSummary {
     /// Ticks run.
     pub ticks: usize,
     /// Actions sent to ARM.
@@ -296,7 +296,7 @@ impl Demo<'_> {
             if t < quiet_from {
                 report.kernels = 1;
             }
-            crate::govern::activity::record(&self.rt, &report, t).await?;
+            curfew_governor::activity::record(&self.rt, &report, t).await?;
             self.last_report = Some(t);
             t += REPORT_EVERY;
         }
@@ -352,7 +352,7 @@ fn scratch() -> anyhow::Result<PathBuf> {
 }
 
 /// Runs the demo, writing its story to `out`; `days` of simulated time from [`DEMO_START`].
-pub async fn run(out: &mut dyn Write, days: i64) -> anyhow::Result<DemoSummary> {
+pub(crate) async fn run(out: &mut dyn Write, days: i64) -> anyhow::Result<DemoSummary> {
     let dir = scratch()?;
     let result = run_in(out, days, &dir).await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -499,6 +499,6 @@ async fn run_in(out: &mut dyn Write, days: i64, dir: &Path) -> anyhow::Result<De
         demo.rt.arm.stats().calls
     ))?;
     let groups = cost::aggregate(&report, cost::GroupBy::Instance);
-    demo.say(crate::cli::report::render_text_report(&report, &groups))?;
+    demo.say(curfew_report::render_text_report(&report, &groups))?;
     Ok(s)
 }

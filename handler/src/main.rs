@@ -1,8 +1,0 @@
-//! `curfew`: the command line and the Azure Functions custom handler, on one binary.
-
-fn main() -> std::process::ExitCode {
-    curfew::cli::main()
-}
-
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
