@@ -18,7 +18,8 @@ fn root() -> PathBuf {
 
 fn fixture(name: &str) -> Vec<u8> {
     let shared = root().join("../testdata/functions").join(name);
-    let ours = root().join("tests/data/functions").join(name);
+    // The handler crate keeps the payloads it constructs; the binary is tested with them too.
+    let ours = root().join("../handler/tests/data/functions").join(name);
     std::fs::read(if shared.exists() { shared } else { ours })
         .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
