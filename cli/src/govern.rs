@@ -230,7 +230,9 @@ pub(crate) fn run_dismiss(args: &DismissArgs) -> anyhow::Result<ExitCode> {
     };
     let outcome = block_on(async {
         let rt = runtime(&args.config).await?;
-        dismiss::dismiss(&rt, req, now).await
+        let outcome = dismiss::dismiss(&rt, req, now).await?;
+        rt.deliver(&outcome.events, None).await;
+        anyhow::Ok(outcome)
     })??;
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&outcome)?),

@@ -483,3 +483,178 @@ fn measure_cold_start_and_rss_on_1000_instances() {
         rss[n - 1]
     );
 }
+
+/// A webhook receiver on loopback: records every body it is sent and answers with `status`
+/// (changeable while it runs), `Connection: close`.
+struct Hook {
+    url: String,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    status: std::sync::Arc<std::sync::atomic::AtomicU16>,
+}
+
+impl Hook {
+    fn start(status: u16) -> Hook {
+        use std::io::{BufRead, BufReader, Read, Write};
+        use std::sync::atomic::{AtomicU16, Ordering};
+        use std::sync::{Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let status = Arc::new(AtomicU16::new(status));
+        let (b, st) = (bodies.clone(), status.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut len = 0usize;
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                    line.clear();
+                }
+                let mut body = vec![0; len];
+                if reader.read_exact(&mut body).is_err() {
+                    continue;
+                }
+                if let Ok(v) = serde_json::from_slice(&body) {
+                    b.lock().unwrap().push(v);
+                }
+                let code = st.load(Ordering::SeqCst);
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {code} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            }
+        });
+        Hook {
+            url,
+            bodies,
+            status,
+        }
+    }
+
+    fn set_status(&self, code: u16) {
+        self.status.store(code, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Instance names of the `curfew.shutdown.pending` events received, sorted.
+    fn pending(&self) -> Vec<String> {
+        let bodies = self.bodies.lock().unwrap();
+        let refs: Vec<&Value> = bodies.iter().collect();
+        names(&of_type_refs(&refs, "curfew.shutdown.pending"))
+    }
+}
+
+fn of_type_refs<'a>(events: &[&'a Value], ty: &str) -> Vec<&'a Value> {
+    events.iter().copied().filter(|e| e["type"] == ty).collect()
+}
+
+/// Issue 10's reproduction: the output binding plus a webhook and a JSON-lines file
+/// configured together. Every event reaches all three: 2/2 notices in each.
+#[test]
+fn every_event_reaches_the_binding_the_webhook_and_the_jsonl_file() {
+    let dir = tmp("channels");
+    let sim = Sim::start(fleet());
+    let hook = Hook::start(200);
+    let jsonl = dir.join("events.jsonl");
+    let mut env = governor_env(
+        &sim,
+        &[(
+            "CURFEW_SQLITE",
+            dir.join("state.sqlite").display().to_string(),
+        )],
+    );
+    env.push((
+        "CURFEW_NOTIFY",
+        format!("jsonl:{} ops@webhook:{}", jsonl.display(), hook.url),
+    ));
+    let h = Handler::start(&env);
+    let (status, out) = h.post("Tick", &timer(&at("17:30")));
+    assert_eq!(status, 200, "{out}");
+    let ev = events(&out);
+    assert_eq!(
+        names(&of_type(&ev, "curfew.shutdown.pending")),
+        ["ci-keep", "ci-stop"],
+        "binding: {out}"
+    );
+    let lines: Vec<Value> = std::fs::read_to_string(&jsonl)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let refs: Vec<&Value> = lines.iter().collect();
+    assert_eq!(
+        names(&of_type_refs(&refs, "curfew.shutdown.pending")),
+        ["ci-keep", "ci-stop"],
+        "jsonl"
+    );
+    assert_eq!(hook.pending(), ["ci-keep", "ci-stop"], "webhook");
+    // The same events, with the same ids, on every channel.
+    let ids = |v: &[&Value]| {
+        let mut ids: Vec<String> = v
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let bound: Vec<&Value> = ev.iter().collect();
+    assert_eq!(ids(&bound), ids(&refs));
+    // Delivered once: the next tick sends no notice again.
+    let (_, out) = h.post("Tick", &timer(&at("17:31")));
+    assert!(
+        of_type(&events(&out), "curfew.shutdown.pending").is_empty(),
+        "{out}"
+    );
+    assert_eq!(hook.pending().len(), 2, "no resend once delivered");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A notice whose every channel failed is not recorded as sent: it goes out again on the next
+/// tick, with the same CloudEvent id, and stops once a channel has taken it.
+#[test]
+fn a_notice_no_channel_took_is_sent_again_next_tick() {
+    let dir = tmp("failing-channel");
+    let sim = Sim::start(fleet());
+    let hook = Hook::start(400);
+    let mut env = governor_env(
+        &sim,
+        &[(
+            "CURFEW_SQLITE",
+            dir.join("state.sqlite").display().to_string(),
+        )],
+    );
+    env.push(("CURFEW_EVENTS", "notifiers".into()));
+    env.push(("CURFEW_NOTIFY", format!("webhook:{}", hook.url)));
+    let h = Handler::start(&env);
+    let (status, out) = h.post("Tick", &timer(&at("17:30")));
+    assert_eq!(status, 200, "{out}");
+    assert!(events(&out).is_empty(), "no binding configured: {out}");
+    assert_eq!(hook.pending(), ["ci-keep", "ci-stop"], "tried once each");
+    // Still failing: tried again.
+    let (_, _) = h.post("Tick", &timer(&at("17:31")));
+    assert_eq!(hook.pending().len(), 4, "resent: nothing took them");
+    // The channel recovers: delivered, then never again.
+    hook.set_status(200);
+    let (_, _) = h.post("Tick", &timer(&at("17:32")));
+    assert_eq!(hook.pending().len(), 6);
+    let (_, _) = h.post("Tick", &timer(&at("17:33")));
+    assert_eq!(hook.pending().len(), 6, "recorded as sent once delivered");
+    let bodies = hook.bodies.lock().unwrap();
+    let first: Vec<&str> = bodies[..2]
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    let last: Vec<&str> = bodies[4..6]
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    let (mut first, mut last) = (first, last);
+    first.sort_unstable();
+    last.sort_unstable();
+    assert_eq!(first, last, "a resend carries the same CloudEvent id");
+    drop(bodies);
+    let _ = std::fs::remove_dir_all(dir);
+}

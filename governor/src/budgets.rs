@@ -1,6 +1,7 @@
 //! Budgets (design §9): the month's spend per scope, from the cost timeline, against each budget;
 //! each threshold crossed emits `curfew.budget.exceeded` once per budget, month and threshold.
 
+use super::delivery::Outgoing;
 use super::Runtime;
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use curfew_engine::cost::{self, evaluate_budgets, Timeline};
@@ -17,8 +18,21 @@ pub fn month_start(now: DateTime<Utc>) -> DateTime<Utc> {
         .unwrap_or(now)
 }
 
-/// Checks every budget now if it is time to; returns one line per event sent (or problem).
-pub async fn check(rt: &Runtime, now: DateTime<Utc>, force: bool) -> Vec<String> {
+/// Checks every budget now if it is time to; returns one line per threshold crossed (or
+/// problem) and the events to deliver. A threshold is claimed in the store before its event
+/// is made, so racing governors alert once.
+pub async fn check(rt: &Runtime, now: DateTime<Utc>, force: bool) -> (Vec<String>, Vec<Outgoing>) {
+    let mut events = Vec::new();
+    let lines = check_into(rt, now, force, &mut events).await;
+    (lines, events)
+}
+
+async fn check_into(
+    rt: &Runtime,
+    now: DateTime<Utc>,
+    force: bool,
+    events: &mut Vec<Outgoing>,
+) -> Vec<String> {
     let mut lines = Vec::new();
     let (Some(log), false) = (&rt.cost_log, rt.budgets.is_empty()) else {
         return lines;
@@ -72,12 +86,9 @@ pub async fn check(rt: &Runtime, now: DateTime<Utc>, force: bool) -> Vec<String>
                     currency: ex.currency.clone(),
                 },
             );
-            let outcome = match rt.notifier.send(&event).await {
-                Ok(_) => "sent".to_string(),
-                Err(e) => format!("not sent: {e}"),
-            };
+            events.push(Outgoing::event(event));
             lines.push(format!(
-                "budget '{}' ({}): {:.0} % of {:.2} {} spent in {period}, past {threshold} %: {outcome}",
+                "budget '{}' ({}): {:.0} % of {:.2} {} spent in {period}, past {threshold} %",
                 ex.budget, ex.scope, ex.percent, ex.amount, ex.currency
             ));
         }

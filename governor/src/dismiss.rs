@@ -2,6 +2,7 @@
 //! engine (owner, admin or signed link; cap; too late), then recorded. A refused request changes
 //! nothing, is audited with its reason, and is never retried.
 
+use super::delivery::Outgoing;
 use super::ledger::to_engine;
 use super::Runtime;
 use chrono::{DateTime, Utc};
@@ -27,6 +28,9 @@ pub struct DismissOutcome {
     pub due: Option<DateTime<Utc>>,
     /// In words: the acceptance or the reason for refusal.
     pub message: String,
+    /// The events it made (`curfew.shutdown.dismissed`), for the caller to deliver.
+    #[serde(skip)]
+    pub events: Vec<Outgoing>,
 }
 
 fn refused(
@@ -40,6 +44,7 @@ fn refused(
         instance,
         due: None,
         message,
+        events: Vec::new(),
     }
 }
 
@@ -111,10 +116,40 @@ pub async fn dismiss(
         target: Target::Occurrence(occurrence_id.clone()),
         ..req
     };
-    let result = authorize(&req, &view, &rt.config, &rt.link_keys, now);
+    let mut result: Result<_, String> =
+        authorize(&req, &view, &rt.config, &rt.link_keys, now).map_err(|r| r.to_string());
+    // Record it in the ledger first: the update can still refuse it (the governor settled the
+    // occurrence in between), and the audit must say what finally happened.
+    if let Ok(accepted) = &result {
+        if accepted.changed {
+            let mut next = record.value.clone();
+            match accepted.dismissal {
+                Dismissal::Skip => {
+                    next.state = LedgerState::Dismissed;
+                    next.snoozed_until = None;
+                }
+                Dismissal::Snooze { until } => {
+                    next.state = LedgerState::Snoozed;
+                    next.snoozed_until = Some(until);
+                }
+            }
+            next.reason = format!("{} — {}", record.value.reason, accepted.reason);
+            next.updated_at = now;
+            match rt.store.update_entry(&next, &record.version).await {
+                Ok(_) => {}
+                Err(e) if e.is_conflict() => {
+                    result = Err(
+                        "too late: the occurrence changed while the dismissal was being recorded"
+                            .into(),
+                    )
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
     let (accepted, reason) = match &result {
         Ok(a) => (true, a.reason.clone()),
-        Err(r) => (false, r.to_string()),
+        Err(r) => (false, r.clone()),
     };
     rt.store
         .append_dismissal(&curfew_store::Dismissal {
@@ -144,32 +179,8 @@ pub async fn dismiss(
         Dismissal::Snooze { until } => Some(until),
         Dismissal::Skip => None,
     };
+    let mut events = Vec::new();
     if accepted.changed {
-        let mut next = record.value.clone();
-        match accepted.dismissal {
-            Dismissal::Skip => {
-                next.state = LedgerState::Dismissed;
-                next.snoozed_until = None;
-            }
-            Dismissal::Snooze { until } => {
-                next.state = LedgerState::Snoozed;
-                next.snoozed_until = Some(until);
-            }
-        }
-        next.reason = format!("{} — {}", record.value.reason, accepted.reason);
-        next.updated_at = now;
-        if let Err(e) = rt.store.update_entry(&next, &record.version).await {
-            if e.is_conflict() {
-                // The governor settled it in between: then it is too late.
-                return Ok(refused(
-                    Some(occurrence_id),
-                    Some(instance.name),
-                    "too late: the occurrence changed while the dismissal was being recorded"
-                        .into(),
-                ));
-            }
-            return Err(e.into());
-        }
         let event = Event::shutdown_dismissed(
             &rt.source,
             now,
@@ -193,7 +204,7 @@ pub async fn dismiss(
                 reason: accepted.reason.clone(),
             },
         );
-        let _ = rt.notifier.send(&event).await;
+        events.push(Outgoing::event(event));
     }
     Ok(DismissOutcome {
         accepted: true,
@@ -201,5 +212,6 @@ pub async fn dismiss(
         instance: Some(instance.name),
         due,
         message: accepted.reason,
+        events,
     })
 }

@@ -10,6 +10,7 @@
 pub mod activity;
 pub mod budgets;
 pub mod costlog;
+pub mod delivery;
 pub mod dismiss;
 pub mod explain;
 pub(crate) mod ledger;
@@ -22,7 +23,7 @@ use curfew_arm::{ArmClient, ArmConfig, CredentialConfig, Scope, SecretString, Wo
 use curfew_engine::governor::{self, LinkKey};
 use curfew_engine::inventory::{self, Instance};
 use curfew_engine::policy::{AppendTarget, Assignment, PolicyDefinition};
-use curfew_notify::{ChannelDeps, ChannelSpec, EventSource, Fanout, Notifier};
+use curfew_notify::{ChannelDeps, ChannelSpec, EventSource, Notifier};
 use curfew_store::{SqliteStore, StateStore, TableConfig, TableStore};
 use serde_json::Value;
 use settings::Settings;
@@ -37,8 +38,8 @@ pub struct Runtime {
     pub arm: ArmClient,
     /// Durable state.
     pub store: Arc<dyn StateStore>,
-    /// Where events go.
-    pub notifier: Arc<dyn Notifier>,
+    /// The configured channels; [`Runtime::deliver`] hands every event to each of them.
+    pub channels: Vec<Arc<dyn Notifier>>,
     /// Governor knobs.
     pub config: governor::Config,
     /// Link keys, the first signs.
@@ -186,13 +187,11 @@ impl Runtime {
         };
         let channels = ChannelSpec::parse_list(&specs).context("notify")?;
         let deps = ChannelDeps::default();
-        let notifier: Arc<dyn Notifier> = Arc::new(Fanout::new(
-            channels
-                .iter()
-                .map(|c| c.build(&deps))
-                .collect::<Result<Vec<_>, _>>()
-                .context("notify")?,
-        ));
+        let channels = channels
+            .iter()
+            .map(|c| c.build(&deps))
+            .collect::<Result<Vec<_>, _>>()
+            .context("notify")?;
         let mut config = governor::Config::default();
         let g = &s.governor;
         if let Some(m) = g.catch_up_minutes {
@@ -270,7 +269,7 @@ impl Runtime {
             budgets,
             prices,
             store,
-            notifier,
+            channels,
             config,
             link_keys,
             link_base: s.links.base_url.clone(),

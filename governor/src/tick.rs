@@ -6,6 +6,7 @@
 //! between leaves an `Executing` record, which the next tick reconciles against the instance's
 //! real state: done if ARM already took it, re-decided if it never reached ARM.
 
+use super::delivery::{EventDelivery, Outgoing};
 use super::ledger::{self, to_engine};
 use super::{FleetInstance, Runtime};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -63,6 +64,41 @@ pub struct TickReport {
     pub idle: Vec<String>,
     /// ARM calls this tick made.
     pub arm_calls: u64,
+    /// The events this tick made, for the caller to deliver ([`Runtime::deliver`]). Not
+    /// printed: notices carry signed links, which are capabilities.
+    #[serde(skip)]
+    pub events: Vec<Outgoing>,
+}
+
+/// The outcome of a notice made but not yet handed to a channel.
+pub const PENDING_DELIVERY: &str = "pending delivery";
+
+impl TickReport {
+    /// Writes what delivery did into the notices' outcomes (matched by occurrence and lead).
+    pub fn record_deliveries(&mut self, deliveries: &[EventDelivery]) {
+        for d in deliveries {
+            let Some(m) = &d.mark else { continue };
+            for n in &mut self.notices {
+                if n.occurrence_id == m.occurrence_id && n.lead_minutes == i64::from(m.lead_minutes)
+                {
+                    n.outcome = d.outcome();
+                }
+            }
+        }
+    }
+}
+
+impl Runtime {
+    /// Delivers a tick's events to every channel (and `extra`) and records the outcomes in
+    /// its notices: what every caller of a tick does next.
+    pub async fn deliver_tick(
+        &self,
+        report: &mut TickReport,
+        extra: Option<&dyn curfew_notify::Notifier>,
+    ) {
+        let deliveries = self.deliver(&report.events, extra).await;
+        report.record_deliveries(&deliveries);
+    }
 }
 
 /// One decision and what came of it.
@@ -107,14 +143,16 @@ fn is_in(state: Option<&str>, states: &[&str]) -> bool {
     state.is_some_and(|s| states.iter().any(|x| x.eq_ignore_ascii_case(s)))
 }
 
-/// Runs one tick at `now` over every configured scope. With `dry_run`, decides and reports
-/// without acting or writing.
+/// Runs one tick at `now` over every configured scope and delivers its events to the
+/// runtime's channels. With `dry_run`, decides and reports without acting or writing.
 pub async fn tick(rt: &Runtime, now: DateTime<Utc>, dry_run: bool) -> anyhow::Result<TickReport> {
-    tick_in(rt, None, now, dry_run).await
+    let mut report = tick_in(rt, None, now, dry_run).await?;
+    rt.deliver_tick(&mut report, None).await;
+    Ok(report)
 }
 
 /// Runs one tick over one workspace (a fan-out `Evaluate` message), with its own watermark, or
-/// over every configured scope when `only` is `None`.
+/// over every configured scope when `only` is `None`. Its events are returned, undelivered.
 pub async fn tick_in(
     rt: &Runtime,
     only: Option<&curfew_arm::WorkspaceRef>,
@@ -175,6 +213,7 @@ pub async fn tick_listed(
         problems: fleet.problems.clone(),
         idle: Vec::new(),
         arm_calls: 0,
+        events: Vec::new(),
     };
     let idle_records: HashMap<String, IdleRecord> = rt
         .store
@@ -297,7 +336,16 @@ pub async fn tick_listed(
         let outcome = if dry_run {
             "dry run".to_string()
         } else {
-            notify(rt, n, by_key.get(&key).copied(), &key, &mut records, now).await
+            notify(
+                rt,
+                n,
+                by_key.get(&key).copied(),
+                &key,
+                &mut records,
+                now,
+                &mut report.events,
+            )
+            .await
         };
         report.notices.push(NoticeReport {
             occurrence_id: n.occurrence_id.clone(),
@@ -320,7 +368,16 @@ pub async fn tick_listed(
         let outcome = if dry_run {
             "dry run".to_string()
         } else {
-            apply(rt, d, by_key.get(&key).copied(), &key, &mut records, now).await
+            apply(
+                rt,
+                d,
+                by_key.get(&key).copied(),
+                &key,
+                &mut records,
+                now,
+                &mut report.events,
+            )
+            .await
         };
         audit.push(AuditRecord {
             at: now,
@@ -361,7 +418,9 @@ pub async fn tick_listed(
         if !audit.is_empty() {
             rt.store.append_audit(&audit).await?;
         }
-        report.budgets = super::budgets::check(rt, now, false).await;
+        let (lines, events) = super::budgets::check(rt, now, false).await;
+        report.budgets = lines;
+        report.events.extend(events);
         match rt
             .store
             .set_watermark(&scope, watermark, plan.watermark)
@@ -561,7 +620,8 @@ async fn ensure_record(
     Ok(v)
 }
 
-/// Sends one pre-shutdown notice (at least once), then records it as sent.
+/// Makes one pre-shutdown notice, recorded as sent only once delivered
+/// ([`Runtime::deliver`]).
 async fn notify(
     rt: &Runtime,
     n: &Notice,
@@ -569,6 +629,7 @@ async fn notify(
     key: &str,
     records: &mut HashMap<String, Versioned<LedgerEntry>>,
     now: DateTime<Utc>,
+    events: &mut Vec<Outgoing>,
 ) -> String {
     // The record must exist so that a dismissal arriving from the notice finds its occurrence.
     let fresh = LedgerEntry {
@@ -614,26 +675,16 @@ async fn notify(
             links,
         },
     );
-    let sent = rt.notifier.send(&event).await;
-    let outcome = match &sent {
-        Ok(_) => "sent".to_string(),
-        Err(e) => format!("not sent: {e}"),
-    };
-    // Record the lead once delivered, or once delivery can never succeed (it was dead-lettered):
-    // a retryable failure leaves it unrecorded so the next tick sends it again.
-    if sent.as_ref().map_or_else(|e| !e.is_retryable(), |_| true) {
-        if let Err(e) = rt
-            .store
-            .mark_notified(&n.occurrence_id, n.lead_minutes as u32)
-            .await
-        {
-            return format!("{outcome}; recording it failed: {e}");
-        }
-    }
-    outcome
+    events.push(Outgoing::notice(
+        event,
+        &n.occurrence_id,
+        n.lead_minutes as u32,
+    ));
+    PENDING_DELIVERY.to_string()
 }
 
-/// Carries out one decision: executes it (claim → ARM → settle) or records it.
+/// Carries out one decision: executes it (claim → ARM → settle) or records it. The events
+/// it makes (started, stopped, failed) go to `events`.
 async fn apply(
     rt: &Runtime,
     d: &Decision,
@@ -641,6 +692,7 @@ async fn apply(
     key: &str,
     records: &mut HashMap<String, Versioned<LedgerEntry>>,
     now: DateTime<Utc>,
+    events: &mut Vec<Outgoing>,
 ) -> String {
     let record = match ensure_record(rt, records, ledger::planned(d, key, now)).await {
         Ok(r) => r,
@@ -730,7 +782,7 @@ async fn apply(
                 now,
             )
             .await;
-            let _ = rt.notifier.send(&event).await;
+            events.push(Outgoing::event(event));
             format!("executed: {outcome}")
         }
         // A 409 (the instance changed state since the listing) or a transient failure after the
@@ -769,7 +821,7 @@ async fn apply(
                     reason: d.reason.clone(),
                 },
             );
-            let _ = rt.notifier.send(&event).await;
+            events.push(Outgoing::event(event));
             outcome
         }
     }

@@ -14,12 +14,12 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use curfew_engine::governor::dismiss::{Credential, Target};
 use curfew_engine::governor::{self as engine, effective_schedules, InstanceView, PolicyDefault};
-use curfew_notify::{Delivery, Event, Fanout, Notifier, NotifyError};
+use curfew_notify::{Collector, Notifier};
 use curfew_store::{TableConfig, TableStore, TokenSource};
 use serde_json::{json, Map, Value};
 use tracing::Instrument;
@@ -346,58 +346,21 @@ impl HostSettings {
     }
 }
 
-tokio::task_local! {
-    /// The events of the invocation in progress.
-    static OUTBOX: Arc<Mutex<Vec<Map<String, Value>>>>;
-}
-
-/// Runs `f` with a fresh outbox and returns its result with the events it sent.
-async fn collecting<T>(f: impl std::future::Future<Output = T>) -> (T, Vec<Map<String, Value>>) {
-    let outbox = Arc::new(Mutex::new(Vec::new()));
-    let out = OUTBOX.scope(outbox.clone(), f).await;
-    let events = std::mem::take(&mut *outbox.lock().unwrap_or_else(|e| e.into_inner()));
-    (out, events)
-}
-
-/// The notifier of a hosted runtime: each event becomes a value of the invocation's `events`
-/// output binding (the host sends it to the Service Bus topic once the invocation succeeds).
-#[derive(Debug, Default)]
-pub(crate) struct BindingNotifier;
-
-/// The label of [`BindingNotifier`] in reports.
+/// The label of the invocation's `events` output binding in delivery reports.
 const BINDING_LABEL: &str = "events-binding";
 
-#[async_trait::async_trait]
-impl Notifier for BindingNotifier {
-    fn channel(&self) -> &str {
-        BINDING_LABEL
-    }
-
-    async fn send(&self, event: &Event) -> Result<Delivery, NotifyError> {
-        let Value::Object(map) = event.to_json() else {
-            return Err(NotifyError::Config {
-                channel: BINDING_LABEL.into(),
-                message: "event did not serialise to a JSON object".into(),
-            });
-        };
-        let id = map
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        OUTBOX
-            .try_with(|o| o.lock().unwrap_or_else(|e| e.into_inner()).push(map))
-            .map_err(|_| NotifyError::Config {
-                channel: BINDING_LABEL.into(),
-                message: "no invocation in progress to carry the event".into(),
-            })?;
-        Ok(Delivery {
-            channel: BINDING_LABEL.into(),
-            event_id: id,
-            attempts: 1,
-            status: None,
+/// The invocation's `events` output binding as a channel: a collector owned by this one
+/// invocation, whose events become its outputs (published by the host once it answers 2xx).
+fn binding_values(collector: Option<Collector>) -> Vec<Map<String, Value>> {
+    collector
+        .map(|c| c.take())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|e| match e.to_json() {
+            Value::Object(m) => Some(m),
+            _ => None,
         })
-    }
+        .collect()
 }
 
 /// Table Storage tokens from the managed identity (user-assigned when `AZURE_CLIENT_ID`).
@@ -514,6 +477,11 @@ impl HostedGovernor {
         }
     }
 
+    /// A fresh `events` output binding for one invocation, when events go to the binding.
+    fn binding(&self) -> Option<Collector> {
+        (self.host.events == EventsTo::Binding).then(|| Collector::new(BINDING_LABEL))
+    }
+
     /// The runtime, built now if this is the first use (or the last attempt failed).
     async fn runtime(&self) -> Result<&Arc<Runtime>, PortError> {
         self.runtime
@@ -566,13 +534,16 @@ impl HostedGovernor {
                 .map(|(_, f)| f),
             Some(_) => None,
         };
-        let (result, events) = match listed {
+        let result = match listed {
             Some(fleet) => {
-                collecting(tick::tick_listed(rt, None, &fleet, tick.now, false).instrument(span))
+                tick::tick_listed(rt, None, &fleet, tick.now, false)
+                    .instrument(span.clone())
                     .await
             }
             None => {
-                collecting(tick::tick_in(rt, only.as_ref(), tick.now, false).instrument(span)).await
+                tick::tick_in(rt, only.as_ref(), tick.now, false)
+                    .instrument(span.clone())
+                    .await
             }
         };
         #[cfg(feature = "otel")]
@@ -582,10 +553,14 @@ impl HostedGovernor {
             rt.arm.stats(),
             started.elapsed(),
         );
-        let r = result.map_err(|e| classify(&format!("evaluating {what}"), &e))?;
+        let mut r = result.map_err(|e| classify(&format!("evaluating {what}"), &e))?;
+        let binding = self.binding();
+        rt.deliver_tick(&mut r, binding.as_ref().map(|c| c as &dyn Notifier))
+            .instrument(span)
+            .await;
         Ok(Report {
             summary: summarise(&what, &r),
-            events,
+            events: binding_values(binding),
         })
     }
 
@@ -677,8 +652,16 @@ impl HostedGovernor {
             choice,
             credential,
         };
-        let (result, events) = collecting(dismiss::dismiss(rt, request, now)).await;
-        let outcome = result.map_err(|e| classify("recording the dismissal", &e))?;
+        let outcome = dismiss::dismiss(rt, request, now)
+            .await
+            .map_err(|e| classify("recording the dismissal", &e))?;
+        let binding = self.binding();
+        rt.deliver(
+            &outcome.events,
+            binding.as_ref().map(|c| c as &dyn Notifier),
+        )
+        .await;
+        let events = binding_values(binding);
         if !outcome.accepted {
             return Err(PortError::Rejected(outcome.message));
         }
@@ -905,13 +888,9 @@ async fn build(host: &HostSettings) -> anyhow::Result<Runtime> {
         let table = host.settings.store.table.as_deref().unwrap_or("curfew");
         rt.store = Arc::new(TableStore::open(config, table).await?);
     }
-    if host.events == EventsTo::Binding {
-        let binding: Arc<dyn Notifier> = Arc::new(BindingNotifier);
-        rt.notifier = if host.settings.notify.is_empty() {
-            binding
-        } else {
-            Arc::new(Fanout::new(vec![binding, rt.notifier]))
-        };
+    if host.events == EventsTo::Binding && host.settings.notify.is_empty() {
+        // The binding is the channel; the settings' default console channel is not wanted.
+        rt.channels.clear();
     }
     Ok(rt)
 }

@@ -10,7 +10,7 @@
 //! - `notifier`: the [`Notifier`] trait, [`Delivery`] and [`Fanout`].
 //! - `servicebus`: [`ServiceBusRest`], SAS tokens, [`TokenSource`].
 //! - `webhook`: [`Webhook`] and its [`Flavor`]s; `render`: Teams card and Slack blocks.
-//! - `local`: [`Console`] and [`JsonLinesFile`].
+//! - `local`: [`Console`], [`JsonLinesFile`] and [`Collector`].
 //! - `deadletter`: [`DeadLetter`] and its sinks.
 //! - `retry`: [`RetryPolicy`] and the shared retry loop; `http`: status classification.
 //! - `config`: [`ChannelSpec`] — channels from `[label@]kind:value` strings.
@@ -40,7 +40,7 @@ pub use event::{
     CLOUDEVENTS_CONTENT_TYPE, DATA_CONTENT_TYPE, NATIVE_ONLY_NOTE, SPEC_VERSION,
 };
 pub use http::REQUEST_TIMEOUT;
-pub use local::{Console, JsonLinesFile};
+pub use local::{Collector, Console, JsonLinesFile};
 pub use notifier::{ChannelOutcome, Delivery, Fanout, FanoutReport, Notifier};
 pub use render::{slack_message, teams_message};
 pub use retry::{RetryPolicy, DEFAULT_RETRY};

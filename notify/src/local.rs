@@ -1,5 +1,6 @@
 //! Local channels for `curfew demo` and runs without Azure: [`Console`] writes one human line
-//! per event to a writer; [`JsonLinesFile`] appends one CloudEvent per line to a file.
+//! per event to a writer; [`JsonLinesFile`] appends one CloudEvent per line to a file;
+//! [`Collector`] keeps events in memory for whoever hands them on (the Functions output binding).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -181,5 +182,49 @@ mod tests {
         let raw = std::fs::read_to_string(&path).unwrap();
         assert_eq!(raw.lines().count(), events.len());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// Events kept in memory, in order. The Functions handler gives each invocation its own, and
+/// its contents become the `events` output binding, which the host publishes once the
+/// invocation answers 2xx; tests read it too. Owned by the caller, never ambient state.
+#[derive(Debug)]
+pub struct Collector {
+    label: String,
+    events: Mutex<Vec<Event>>,
+}
+
+impl Collector {
+    /// An empty collector reported as `label`.
+    pub fn new(label: &str) -> Collector {
+        Collector {
+            label: label.to_owned(),
+            events: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The events collected so far, in the order they were sent; leaves it empty.
+    pub fn take(&self) -> Vec<Event> {
+        std::mem::take(&mut *self.events.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+#[async_trait]
+impl Notifier for Collector {
+    fn channel(&self) -> &str {
+        &self.label
+    }
+
+    async fn send(&self, event: &Event) -> Result<Delivery, NotifyError> {
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(event.clone());
+        Ok(Delivery {
+            channel: self.label.clone(),
+            event_id: event.id.clone(),
+            attempts: 1,
+            status: None,
+        })
     }
 }

@@ -89,36 +89,19 @@ impl Fanout {
         &self.channels
     }
 
-    /// Sends to every channel at once and reports each outcome.
+    /// Sends to every channel at once and reports each outcome. The sends run concurrently
+    /// on the caller's task (no spawned tasks), so they keep its tracing span and can borrow
+    /// what the caller owns; one slow channel does not delay the others' start.
     pub async fn send_all(&self, event: &Event) -> FanoutReport {
-        let mut set = tokio::task::JoinSet::new();
-        for (i, ch) in self.channels.iter().enumerate() {
-            let (ch, ev) = (Arc::clone(ch), event.clone());
-            set.spawn(async move { (i, ch.send(&ev).await) });
-        }
-        let mut results: Vec<Option<Result<Delivery, NotifyError>>> =
-            (0..self.channels.len()).map(|_| None).collect();
-        while let Some(joined) = set.join_next().await {
-            if let Ok((i, r)) = joined {
-                results[i] = Some(r);
-            }
-        }
-        let outcomes = self
-            .channels
-            .iter()
-            .zip(results)
-            .map(|(ch, r)| ChannelOutcome {
+        let sends = self.channels.iter().map(|ch| async move {
+            ChannelOutcome {
                 channel: ch.channel().to_owned(),
-                // A panicked channel task is reported, not lost.
-                result: r.unwrap_or_else(|| {
-                    Err(NotifyError::Transport {
-                        channel: ch.channel().to_owned(),
-                        message: "channel task panicked".into(),
-                    })
-                }),
-            })
-            .collect();
-        FanoutReport { outcomes }
+                result: ch.send(event).await,
+            }
+        });
+        FanoutReport {
+            outcomes: futures_util::future::join_all(sends).await,
+        }
     }
 }
 

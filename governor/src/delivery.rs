@@ -1,0 +1,214 @@
+//! Events are values. Every governor entry point (tick, dismissal, budgets) *returns* the
+//! CloudEvents it made as [`Outgoing`] values; nothing in the governor sends. The caller hands
+//! them to every channel from one place, [`Runtime::deliver`], and only there is a notice
+//! recorded as sent: once a channel has taken it, or once no channel ever could.
+//!
+//! Hosted, the invocation's `events` output binding is one more channel (a
+//! `curfew_notify::Collector` owned by the invocation), given as `extra`.
+
+use super::Runtime;
+use curfew_notify::{Event, Notifier, NotifyError};
+use serde::Serialize;
+
+/// What delivering a pre-shutdown notice settles: its (occurrence, lead) mark in the store,
+/// which keeps it from being sent again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NoticeMark {
+    /// The Stop occurrence warned of.
+    pub occurrence_id: String,
+    /// Minutes before the stop.
+    pub lead_minutes: u32,
+}
+
+/// One event the governor made, not yet delivered.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// The CloudEvent (its id is stable: a resend carries the same one).
+    pub event: Event,
+    /// For a notice, the mark to record once it is delivered.
+    pub mark: Option<NoticeMark>,
+}
+
+impl Outgoing {
+    /// An event that settles nothing when delivered (instance started, dismissed, …).
+    pub fn event(event: Event) -> Outgoing {
+        Outgoing { event, mark: None }
+    }
+
+    /// A notice, recorded as sent once delivered.
+    pub fn notice(event: Event, occurrence_id: &str, lead_minutes: u32) -> Outgoing {
+        Outgoing {
+            event,
+            mark: Some(NoticeMark {
+                occurrence_id: occurrence_id.to_owned(),
+                lead_minutes,
+            }),
+        }
+    }
+}
+
+/// One channel's answer for one event.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelResult {
+    /// The channel's label (never its URL: webhook URLs are secrets).
+    pub channel: String,
+    /// `None` when the channel took the event, else why not.
+    pub error: Option<String>,
+    /// Whether a later attempt may succeed (only meaningful with an error).
+    pub retryable: bool,
+}
+
+/// What came of delivering one event.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventDelivery {
+    /// The CloudEvent id.
+    pub event_id: String,
+    /// The CloudEvent type.
+    pub kind: String,
+    /// The notice this settles, if it is one.
+    pub mark: Option<NoticeMark>,
+    /// Every channel's answer, in the order the channels were given.
+    pub channels: Vec<ChannelResult>,
+    /// For a notice: whether it is now recorded as sent.
+    pub recorded: bool,
+    /// A store failure while recording it (the next tick sends it again).
+    pub problem: Option<String>,
+}
+
+impl EventDelivery {
+    /// Whether at least one channel took the event.
+    pub fn taken(&self) -> bool {
+        self.channels.iter().any(|c| c.error.is_none())
+    }
+
+    /// `sent`, or the failures in words (the `outcome` of a notice in a tick's report).
+    pub fn outcome(&self) -> String {
+        let failed: Vec<String> = self
+            .channels
+            .iter()
+            .filter_map(|c| c.error.as_ref().map(|e| format!("{}: {e}", c.channel)))
+            .collect();
+        let mut out = if self.channels.is_empty() {
+            "not sent: no channel is configured".to_string()
+        } else if failed.is_empty() {
+            "sent".to_string()
+        } else if self.taken() {
+            format!(
+                "sent to {} of {} channel(s); failed: {}",
+                self.channels.len() - failed.len(),
+                self.channels.len(),
+                failed.join("; ")
+            )
+        } else {
+            format!("not sent: {}", failed.join("; "))
+        };
+        if let Some(p) = &self.problem {
+            out.push_str(&format!("; recording it failed: {p}"));
+        }
+        out
+    }
+}
+
+/// Whether a notice counts as sent after this delivery: some channel took it. A notice whose
+/// every channel failed stays unsent and goes out again on the next tick, until the engine
+/// finds it too late and drops it (a warning is never sent late).
+fn settles(channels: &[ChannelResult]) -> bool {
+    channels.iter().any(|c| c.error.is_none())
+}
+
+impl Runtime {
+    /// Hands each event to every configured channel and to `extra` (the invocation's output
+    /// binding when hosted), then records delivered notices as sent. The one place events
+    /// leave the governor.
+    pub async fn deliver(
+        &self,
+        events: &[Outgoing],
+        extra: Option<&dyn Notifier>,
+    ) -> Vec<EventDelivery> {
+        let mut out = Vec::with_capacity(events.len());
+        for o in events {
+            let mut channels: Vec<&dyn Notifier> =
+                self.channels.iter().map(|c| c.as_ref()).collect();
+            channels.extend(extra);
+            let sends = channels.iter().map(|ch| async move {
+                let result: Result<_, NotifyError> = ch.send(&o.event).await;
+                ChannelResult {
+                    channel: ch.channel().to_owned(),
+                    retryable: result.as_ref().err().is_some_and(NotifyError::is_retryable),
+                    error: result.err().map(|e| e.to_string()),
+                }
+            });
+            let channels = futures_util::future::join_all(sends).await;
+            let mut d = EventDelivery {
+                event_id: o.event.id.clone(),
+                kind: o.event.kind.as_str().to_owned(),
+                mark: o.mark.clone(),
+                recorded: false,
+                problem: None,
+                channels,
+            };
+            if let Some(m) = &o.mark {
+                if settles(&d.channels) {
+                    match self
+                        .store
+                        .mark_notified(&m.occurrence_id, m.lead_minutes)
+                        .await
+                    {
+                        Ok(_) => d.recorded = true,
+                        Err(e) => d.problem = Some(e.to_string()),
+                    }
+                }
+            }
+            out.push(d);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ch(error: Option<&str>, retryable: bool) -> ChannelResult {
+        ChannelResult {
+            channel: "c".into(),
+            error: error.map(str::to_owned),
+            retryable,
+        }
+    }
+
+    #[test]
+    fn a_notice_is_sent_once_one_channel_took_it_and_never_when_all_failed() {
+        assert!(settles(&[ch(None, false)]));
+        assert!(settles(&[ch(Some("500"), true), ch(None, false)]));
+        assert!(!settles(&[ch(Some("404"), false), ch(Some("bad"), false)]));
+        assert!(!settles(&[ch(Some("500"), true)]));
+        assert!(!settles(&[ch(Some("500"), true), ch(Some("404"), false)]));
+        assert!(!settles(&[]), "no channel at all: nobody was told");
+    }
+
+    #[test]
+    fn outcomes_say_which_channels_failed() {
+        let d = |channels| EventDelivery {
+            event_id: "e".into(),
+            kind: "k".into(),
+            mark: None,
+            channels,
+            recorded: false,
+            problem: None,
+        };
+        assert_eq!(d(vec![ch(None, false)]).outcome(), "sent");
+        assert_eq!(
+            d(vec![ch(Some("HTTP 500"), true)]).outcome(),
+            "not sent: c: HTTP 500"
+        );
+        assert_eq!(
+            d(vec![ch(None, false), ch(Some("HTTP 500"), true)]).outcome(),
+            "sent to 1 of 2 channel(s); failed: c: HTTP 500"
+        );
+        assert_eq!(d(vec![]).outcome(), "not sent: no channel is configured");
+    }
+}
