@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the deployable Azure Functions app: a release `curfew` for Linux x86-64, host.json and
-# one folder per function, as dist/app/ and dist/curfew-app.zip; prints the sizes.
+# one folder per function, as dist/app/ and dist/curfew-app.zip; prints the sizes. The binary
+# is built without the `demo` feature: the deployed app carries no ARM simulator, fault
+# injector or fake token endpoint (.ci/package-check.sh proves it).
 #   scripts/package.sh            # native build when the host is x86_64-unknown-linux-gnu
 #   CURFEW_TARGET=x86_64-unknown-linux-musl scripts/package.sh   # if that target is installed
 #   CURFEW_FEATURES=otel scripts/package.sh                       # with OTLP export
@@ -13,9 +15,9 @@ target="${CURFEW_TARGET:-x86_64-unknown-linux-gnu}"
 host="$(rustc -vV | sed -n 's/^host: //p')"
 target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 
-features=()
+features=(--no-default-features)
 if [[ -n "${CURFEW_FEATURES:-}" ]]; then
-  features=(--features "$CURFEW_FEATURES")
+  features+=(--features "$CURFEW_FEATURES")
 fi
 if [[ "$host" == "$target" ]]; then
   cargo build --release -p curfew "${features[@]}"

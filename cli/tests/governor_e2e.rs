@@ -4,7 +4,7 @@
 //! - `day_of_ticks_*` / `week_of_ticks_*`: a tick every simulated minute; every action the
 //!   schedules call for reaches ARM exactly once, at the tick it became due, and nothing else
 //!   does; a skip (owner's object id) and a snooze (signed link from a notice) are honoured; two
-//!   hours without ticks end in catch-up, missed and repair (design §6); re-running a tick
+//!   hours without ticks end in catch-up, missed and repair (docs/design.md §6); re-running a tick
 //!   decides nothing twice; the final ledger matches the model occurrence by occurrence.
 //! - `racing_governors_*`: two runtimes on one SQLite file tick the same minutes in parallel.
 //! - `tick_cost_10k`: a tick over 10 000 instances with nothing due and with all due.

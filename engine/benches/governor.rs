@@ -1,4 +1,4 @@
-//! The cost of a tick's decision step for 10 000 instances with 3 schedules each (design §13,
+//! The cost of a tick's decision step for 10 000 instances with 3 schedules each (docs/design.md §13,
 //! issue 4: under 50 ms with nothing due). Building the views (compiling schedules) is outside
 //! the measurement: a daemon compiles once and reuses them across ticks.
 //!

@@ -5,7 +5,7 @@
 //! case-insensitive), lists, ranges and steps, where `n/step` means `n` to the field's maximum.
 //! NCrontab ANDs day-of-month and day-of-week. A sixth leading field (seconds, Azure Functions
 //! style) and a few common extensions are accepted with a warning; extensions never change the
-//! meaning of a valid NCrontab expression (design §5).
+//! meaning of a valid NCrontab expression (docs/design.md §5).
 
 use crate::calendar::{DayRule, TimeOfDay};
 use chrono::{Datelike, NaiveDate};

@@ -1,4 +1,4 @@
-//! The DST contract: how a local wall-clock time becomes one instant (design §5).
+//! The DST contract: how a local wall-clock time becomes one instant (docs/design.md §5).
 //!
 //! A local time that does not exist (spring-forward gap) fires at the first instant after the gap,
 //! which is the transition itself; a local time that occurs twice (fall-back fold) fires once, at

@@ -1,4 +1,4 @@
-//! Idle shutdown (design §8): activity reports from the on-instance reporter → busy or idle, the
+//! Idle shutdown (docs/design.md §8): activity reports from the on-instance reporter → busy or idle, the
 //! threshold in force (the instance's `idleTimeBeforeShutdown`, else the policy default, within
 //! 15 min–3 days), and the verdict the governor acts on.
 //!
@@ -163,7 +163,7 @@ impl ActivityReport {
         out
     }
 
-    /// Whether anything is open (design §8: kernels, terminals, runs, SSH, VS Code, custom apps).
+    /// Whether anything is open (docs/design.md §8: kernels, terminals, runs, SSH, VS Code, custom apps).
     pub fn is_busy(&self) -> bool {
         self.kernels > 0
             || self.terminals > 0

@@ -1,4 +1,4 @@
-//! Recurrence triggers (Logic Apps semantics, made deterministic; design §5).
+//! Recurrence triggers (Logic Apps semantics, made deterministic; docs/design.md §5).
 //!
 //! `Minute`/`Hour` count elapsed time from `startTime` (without one, from local midnight of
 //! 2000-01-03 in the zone). `Day`/`Week`/`Month` are calendar steps on the local clock: every

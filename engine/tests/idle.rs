@@ -1,4 +1,4 @@
-//! Idle shutdown (design §8) under a simulated clock: reports arrive every few minutes, the
+//! Idle shutdown (docs/design.md §8) under a simulated clock: reports arrive every few minutes, the
 //! governor's tick runs every minute, nothing sleeps. Each test states the rule it pins.
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};

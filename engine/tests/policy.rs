@@ -1,4 +1,4 @@
-//! Default policies (issue 6, design §8): the three Azure documentation policies against the ARM
+//! Default policies (issue 6, docs/design.md §8): the three Azure documentation policies against the ARM
 //! and SDK fixtures, every operator and expression function, load errors with JSON paths, scope
 //! precedence and exemptions.
 

@@ -1,4 +1,4 @@
-//! One test per rule of the schedule contract (design §5), each failing if its rule breaks.
+//! One test per rule of the schedule contract (docs/design.md §5), each failing if its rule breaks.
 
 use chrono::{DateTime, Utc};
 use curfew_engine::fleet;

@@ -1,4 +1,4 @@
-//! Activity reports from the instances (design §8): each is folded into the instance's idle
+//! Activity reports from the instances (docs/design.md §8): each is folded into the instance's idle
 //! record, which the store keeps with its newest report. The tick turns the record into an idle
 //! verdict and, when the instance has been idle past its threshold, an idle stop that goes
 //! through the same notices, dismissals and exactly-once execution as a scheduled stop.

@@ -1,4 +1,4 @@
-//! Budgets (design §9): the month's spend per scope, from the cost timeline, against each budget;
+//! Budgets (docs/design.md §9): the month's spend per scope, from the cost timeline, against each budget;
 //! each threshold crossed emits `curfew.budget.exceeded` once per budget, month and threshold.
 
 use super::delivery::Outgoing;

@@ -1,4 +1,4 @@
-//! The cost timeline the governor keeps (design §9): one JSON line per instance first seen, per
+//! The cost timeline the governor keeps (docs/design.md §9): one JSON line per instance first seen, per
 //! observed state change and per action Curfew took, in the format `curfew report --timeline`
 //! reads. Appending only on change keeps it small: a fleet that sleeps all night writes two lines
 //! per instance per day.

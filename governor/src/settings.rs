@@ -18,7 +18,7 @@ pub struct Settings {
     /// Where state lives.
     #[serde(default)]
     pub store: StoreSettings,
-    /// The governor's knobs (design §6–§7 defaults when absent).
+    /// The governor's knobs (docs/design.md §6–§7 defaults when absent).
     #[serde(default)]
     pub governor: GovernorSettings,
     /// Notification channels, `[label@]kind:value` (see docs/notify.md); default `console`.

@@ -437,7 +437,7 @@ pub async fn tick_listed(
     Ok(report)
 }
 
-/// Turns an instance's idle record into idle stops for the governor (design §8), persists the
+/// Turns an instance's idle record into idle stops for the governor (docs/design.md §8), persists the
 /// record's bookkeeping (threshold in force, clock reset), and writes policy idle-time defaults
 /// back to ARM when configured to.
 #[allow(clippy::too_many_arguments)]

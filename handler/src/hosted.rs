@@ -1,5 +1,5 @@
 //! The governor behind the Functions app: the ports of `functions` implemented with a
-//! [`Runtime`] (design §2, §11).
+//! [`Runtime`] (docs/design.md §2, §11).
 //!
 //! - Configuration arrives as app settings (environment variables): [`HostSettings`] turns them
 //!   into [`Settings`] (a `CURFEW_CONFIG` file or inline YAML, overlaid by the individual
@@ -718,7 +718,7 @@ impl HostedGovernor {
         }
         let rt = self.runtime().await?;
         let busy = report.is_busy();
-        // Folded into the instance's idle record (design §8), which the tick turns into idle stops.
+        // Folded into the instance's idle record (docs/design.md §8), which the tick turns into idle stops.
         let stored = match curfew_governor::activity::record(rt, &report, now).await {
             Ok(record) => record.last_report == Some(report.at),
             Err(e) => {

@@ -1,4 +1,4 @@
-//! Curfew's events as CloudEvents 1.0 in structured JSON mode (design §7): one typed
+//! Curfew's events as CloudEvents 1.0 in structured JSON mode (docs/design.md §7): one typed
 //! constructor per event type, a payload struct per type, and ids that are a pure function of
 //! what the event is about, so a resend carries the same id and consumers can dedupe.
 

@@ -1,4 +1,4 @@
-//! Curfew's notifiers (design §7, §10): CloudEvents 1.0 events sent through a [`Notifier`] to
+//! Curfew's notifiers (docs/design.md §7, §10): CloudEvents 1.0 events sent through a [`Notifier`] to
 //! Service Bus (REST), webhooks (generic JSON, Teams Adaptive Card, Slack Block Kit), the
 //! console and JSON-lines files, with retries and dead letters.
 //!

@@ -8,7 +8,7 @@
 //! - [`Model`]: what must reach ARM, tick by tick, computed from
 //!   `curfew_engine::schedule::compile(..).occurrences(..)` and a small state machine (Stop wins
 //!   the minute; Stop on Stopped and Start on Running are no-ops; a second action on an instance
-//!   already acted on in the same tick waits one tick; catch-up, missed and repair per design §6).
+//!   already acted on in the same tick waits one tick; catch-up, missed and repair per docs/design.md §6).
 //! - [`Scratch`]: a temporary folder removed on drop.
 //!
 //! The simulator stamps `lastOperation.operationTime` with the real clock. Simulated time is
@@ -36,7 +36,7 @@ pub(crate) const TOKEN_VAR: &str = "CURFEW_E2E_ARM_TOKEN";
 pub(crate) const LINK_KEY_VAR: &str = "CURFEW_E2E_LINK_KEY";
 /// The link signing secret (test only).
 pub(crate) const LINK_SECRET: &str = "e2e-link-secret-not-a-real-key";
-/// Catch-up of the default configuration (design §6).
+/// Catch-up of the default configuration (docs/design.md §6).
 pub(crate) const CATCH_UP: TimeDelta = TimeDelta::minutes(15);
 
 /// Time zones of generated instances; `W. Europe Standard Time` (Europe/Berlin) falls back on

@@ -6,7 +6,7 @@ use super::ledger::CostReport;
 use super::CostError;
 use serde::{Deserialize, Serialize};
 
-/// The CloudEvents `type` of a crossed budget threshold (design §7).
+/// The CloudEvents `type` of a crossed budget threshold (docs/design.md §7).
 pub const BUDGET_EXCEEDED_EVENT: &str = "curfew.budget.exceeded";
 /// Thresholds (percent of the amount) when a budget names none.
 pub const DEFAULT_BUDGET_THRESHOLDS: [f64; 2] = [80.0, 100.0];

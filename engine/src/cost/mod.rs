@@ -1,4 +1,4 @@
-//! The money story (design §9): what ran, what Curfew stopped, what that saved, per instance,
+//! The money story (docs/design.md §9): what ran, what Curfew stopped, what that saved, per instance,
 //! owner and workspace, per day; and budgets that emit `curfew.budget.exceeded`.
 //!
 //! Pure: the caller passes the timeline, the price sheet and the window.

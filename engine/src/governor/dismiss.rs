@@ -1,4 +1,4 @@
-//! Dismissals (design §7): who may skip or snooze an occurrence, and what the ledger then holds.
+//! Dismissals (docs/design.md §7): who may skip or snooze an occurrence, and what the ledger then holds.
 //!
 //! Honoured when the requester is the instance's owner (assigned user, else creator) or an admin,
 //! or when the request carries a valid signed link for that occurrence and choice. A snooze

@@ -1,4 +1,4 @@
-//! Which schedules govern an instance (design §4): an override set through Curfew replaces the
+//! Which schedules govern an instance (docs/design.md §4): an override set through Curfew replaces the
 //! native `computeStartStop`; a default policy fills in an action that has no enabled schedule.
 //! A schedule that does not compile is a diagnostic and never blocks the others.
 

@@ -1,4 +1,4 @@
-//! Signed one-click links (design §7): `base64url(claims) "." base64url(HMAC-SHA256)`, the
+//! Signed one-click links (docs/design.md §7): `base64url(claims) "." base64url(HMAC-SHA256)`, the
 //! claims naming the key id, the occurrence, the choice and the expiry. Two keys may be valid
 //! at once (rotation): the token says which one signed it. Verification is constant-time.
 

@@ -1,4 +1,4 @@
-//! The governor's pure decisions (design §3, §4, §6, §7): each tick turns effective schedules,
+//! The governor's pure decisions (docs/design.md §3, §4, §6, §7): each tick turns effective schedules,
 //! instance states, the ledger and `now` into a [`TickPlan`]; dismissals are authorised here and
 //! one-click links are signed and verified here. No I/O and no clock: the executor, the store and
 //! the notifiers live in the handler and carry the plan out.
@@ -29,18 +29,18 @@ use crate::schedule::{Action, Source};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-/// Occurrences late by at most this much still execute; older ones are missed (design §6).
+/// Occurrences late by at most this much still execute; older ones are missed (docs/design.md §6).
 pub const DEFAULT_CATCH_UP: TimeDelta = TimeDelta::minutes(15);
-/// Pre-shutdown notices go out this long before each Stop (design §7).
+/// Pre-shutdown notices go out this long before each Stop (docs/design.md §7).
 pub const DEFAULT_LEAD_TIMES: [TimeDelta; 2] = [TimeDelta::minutes(30), TimeDelta::minutes(5)];
 /// An action deferred by a transitional state fails once it is this late.
 pub const DEFAULT_DEFER_DEADLINE: TimeDelta = TimeDelta::minutes(30);
 /// A deferred action is retried this soon (the next tick of a per-minute timer).
 pub const DEFAULT_DEFER_RETRY: TimeDelta = TimeDelta::minutes(1);
-/// Snoozes postpone one occurrence by at most this much in total (design §7).
+/// Snoozes postpone one occurrence by at most this much in total (docs/design.md §7).
 pub const DEFAULT_SNOOZE_CAP: TimeDelta = TimeDelta::hours(4);
 
-/// The governor's knobs; `Config::default()` is design §6/§7's defaults.
+/// The governor's knobs; `Config::default()` is docs/design.md §6/§7's defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// How late an occurrence may be and still execute.
@@ -70,7 +70,7 @@ impl Default for Config {
     }
 }
 
-/// Where an occurrence's ledger record stands (design §6); the store keeps it, keyed by id.
+/// Where an occurrence's ledger record stands (docs/design.md §6); the store keeps it, keyed by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Status {

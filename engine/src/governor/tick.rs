@@ -1,4 +1,4 @@
-//! One tick (design §6, §7): the occurrences in `(watermark, now]`, plus open ledger records
+//! One tick (docs/design.md §6, §7): the occurrences in `(watermark, now]`, plus open ledger records
 //! (deferred, snoozed, lost), become decisions; Stops coming within a lead time become notices;
 //! and the earliest future instant at which anything becomes due is the next deadline.
 //!
@@ -91,7 +91,7 @@ pub struct Decision {
     pub reason: String,
 }
 
-/// A pre-shutdown notice to send now (design §7).
+/// A pre-shutdown notice to send now (docs/design.md §7).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Notice {
@@ -147,7 +147,7 @@ pub struct TickPlan {
     pub next_deadline: Option<DateTime<Utc>>,
 }
 
-/// The caveat carried by notices of native schedules (design §4).
+/// The caveat carried by notices of native schedules (docs/design.md §4).
 pub const NATIVE_CAVEAT: &str = "Azure ML may also run this native schedule itself, and a dismissal cannot stop Azure ML's own stop (`curfew adopt` moves it into an override)";
 
 /// Decides one tick at `now`. Pure and deterministic: the same input gives the same plan.

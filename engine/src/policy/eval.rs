@@ -19,7 +19,7 @@ use super::expr::{eval, Expr};
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase", tag = "kind", content = "name")]
 pub enum AppendTarget {
-    /// `…/schedules`: a default schedule Curfew enforces itself (design §4).
+    /// `…/schedules`: a default schedule Curfew enforces itself (docs/design.md §4).
     Schedules,
     /// `…/idleTimeBeforeShutdown`: a default idle threshold (written back or enforced, §8).
     IdleTimeBeforeShutdown,

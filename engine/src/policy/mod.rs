@@ -1,4 +1,4 @@
-//! Default policies in the Azure Policy rule language (design §4, §8): load definitions,
+//! Default policies in the Azure Policy rule language (docs/design.md §4, §8): load definitions,
 //! evaluate them against compute resources (the ARM JSON), resolve scopes and exemptions.
 //!
 //! Pure: the caller passes the documents, the instances and `today`.

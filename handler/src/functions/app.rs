@@ -1,5 +1,5 @@
 //! The router as a value (conventions §4): one `POST /{FunctionName}` per function, `GET /`
-//! for the host's readiness poll, and the failure semantics of design §11.
+//! for the host's readiness poll, and the failure semantics of docs/design.md §11.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -645,7 +645,7 @@ async fn status(
 }
 
 /// `Status?view=report[&from=..&to=..]`: the page of `curfew report --format html` built from
-/// the governor's cost timeline (design §9).
+/// the governor's cost timeline (docs/design.md §9).
 async fn cost_report(
     state: &AppState,
     http: &HttpTrigger,

@@ -1,5 +1,5 @@
 //! Queue message bodies (`Evaluate`, `Dismissals`, `Activity`), dismiss links, and the
-//! `Tick` fan-out (design §7, §13). Every body is a JSON object; bad ones name their path.
+//! `Tick` fan-out (docs/design.md §7, §13). Every body is a JSON object; bad ones name their path.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
@@ -77,7 +77,7 @@ pub(crate) enum TickPlan {
     FanOut(Vec<EvaluateMessage>),
 }
 
-/// Fans out when the fleet has more instances than `threshold` (design §13).
+/// Fans out when the fleet has more instances than `threshold` (docs/design.md §13).
 pub(crate) fn plan_tick(fleet: &Fleet, threshold: usize, tick: &TickContext) -> TickPlan {
     if fleet.instances() <= threshold {
         return TickPlan::Inline;

@@ -1,4 +1,4 @@
-//! The seams where the governor plugs into the Functions app (design §2).
+//! The seams where the governor plugs into the Functions app (docs/design.md §2).
 //!
 //! Each trait is one job the routes delegate; the governor, store and ARM adapters implement
 //! them later. A route whose port is absent says so honestly (Logs, Status), never fakes data.
@@ -15,7 +15,7 @@ use super::messages::{ActivityReport, DismissalRequest};
 /// The future a port returns (boxed so the traits stay object-safe).
 pub(crate) type PortFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, PortError>> + Send + 'a>>;
 
-/// Why a port could not do its job; decides the answer to the host (design §11).
+/// Why a port could not do its job; decides the answer to the host (docs/design.md §11).
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[cfg_attr(not(test), allow(dead_code))] // constructed by the governor's implementations
 pub(crate) enum PortError {
@@ -98,7 +98,7 @@ pub(crate) trait TickHandler: Send + Sync {
 /// Authorises and records a dismissal (skip or snooze): `Dismissals` queue and `Dismiss` links.
 pub(crate) trait DismissalSink: Send + Sync {
     /// Verifies (token or requester) and records the dismissal; `Rejected` for anything that
-    /// is not honoured (design §7).
+    /// is not honoured (docs/design.md §7).
     fn dismiss<'a>(
         &'a self,
         request: &'a DismissalRequest,

@@ -1,5 +1,5 @@
 //! The custom handler protocol: the `{Data, Metadata}` request envelope and the
-//! `{Outputs, Logs, ReturnValue}` response, tolerant of the host's quirks (design §11).
+//! `{Outputs, Logs, ReturnValue}` response, tolerant of the host's quirks (docs/design.md §11).
 //!
 //! Scalars the host sends in more than one shape (numbers as strings, strings JSON-encoded a
 //! second time, timestamps with or without offset and fractions) are read through
@@ -357,7 +357,7 @@ pub(crate) struct TimerInfo {
         skip_serializing_if = "Option::is_none"
     )]
     pub(crate) schedule_status: Option<Option<ScheduleStatus>>,
-    /// The host missed the scheduled time (normal, not an error: design §6).
+    /// The host missed the scheduled time (normal, not an error: docs/design.md §6).
     #[serde(rename = "IsPastDue", default, skip_serializing_if = "Option::is_none")]
     pub(crate) is_past_due: Option<Lenient<bool>>,
     /// Anything else, kept for round-trips.
@@ -452,7 +452,7 @@ impl HttpTrigger {
 }
 
 /// A value for an output binding: by construction a JSON object or an array of objects, never
-/// a bare string (the host base64-decodes strings that look like base64: design §11).
+/// a bare string (the host base64-decodes strings that look like base64: docs/design.md §11).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct OutputValue(Value);
 

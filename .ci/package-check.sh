@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The deployable zip carries no simulator: builds it with scripts/package.sh, then checks that
+# the packaged binary holds none of armsim's code (its source paths, which every compiled
+# function's panic locations carry) and has no `demo` command, while the default build (the
+# CLI people install) does hold them: the check can fail.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+
+cargo build --release -q -p curfew
+cli="$target_dir/release/curfew"
+if ! grep -qa 'armsim/src/' "$cli"; then
+  echo "package-check: the default build should link armsim (for curfew demo); the check is blind" >&2
+  exit 1
+fi
+
+bash scripts/package.sh
+bin=dist/app/curfew
+if grep -qa 'armsim/src/' "$bin"; then
+  echo "package-check: FAIL: the packaged binary contains armsim code:" >&2
+  grep -ao 'armsim/src/[a-z_/]*\.rs' "$bin" | sort -u | head >&2
+  exit 1
+fi
+if "$bin" demo --days 1 >/dev/null 2>&1; then
+  echo "package-check: FAIL: the packaged binary still has 'curfew demo'" >&2
+  exit 1
+fi
+"$bin" --version
+echo "package-check: ok (no armsim code, no demo command in dist/app/curfew; $(stat -c %s "$bin") bytes)"
