@@ -26,8 +26,8 @@ use tracing::Instrument;
 
 use crate::functions::{
     ActivityReport, ActivitySink, Channel, Choice, DismissalRequest, DismissalSink,
-    DismissalTarget, Fleet, PortError, PortFuture, Ports, Report, Scope, StatusSource, TickContext,
-    TickHandler, WorkspaceRef,
+    DismissalTarget, EvaluationScope, FleetWorkspaces, PortError, PortFuture, Ports, Report,
+    StatusSource, TickContext, TickHandler, WorkspaceSize,
 };
 use curfew_governor::settings::{LinkKeySetting, Settings};
 use curfew_governor::tick::TickReport;
@@ -502,11 +502,15 @@ impl HostedGovernor {
             .await
     }
 
-    async fn evaluate_scope(&self, scope: &Scope, tick: &TickContext) -> Result<Report, PortError> {
+    async fn evaluate_scope(
+        &self,
+        scope: &EvaluationScope,
+        tick: &TickContext,
+    ) -> Result<Report, PortError> {
         let rt = self.runtime().await?;
         let (only, what) = match scope {
-            Scope::Fleet => (None, "fleet".to_owned()),
-            Scope::Workspace(id) => {
+            EvaluationScope::Fleet => (None, "fleet".to_owned()),
+            EvaluationScope::Workspace(id) => {
                 let ws = curfew_arm::WorkspaceRef::parse(id).ok_or_else(|| {
                     PortError::Rejected(format!(
                         "Data.message.workspace: '{id}' is not a workspace ARM id"
@@ -564,7 +568,7 @@ impl HostedGovernor {
         })
     }
 
-    async fn list_fleet(&self, now: DateTime<Utc>) -> Result<Fleet, PortError> {
+    async fn list_fleet(&self, now: DateTime<Utc>) -> Result<FleetWorkspaces, PortError> {
         let rt = self.runtime().await?;
         let fleet = rt.fleet().await;
         for p in &fleet.problems {
@@ -576,11 +580,11 @@ impl HostedGovernor {
                 fleet.problems.join("; ")
             )));
         }
-        let out = Fleet {
+        let out = FleetWorkspaces {
             workspaces: fleet
                 .workspaces
                 .iter()
-                .map(|(ws, n)| WorkspaceRef {
+                .map(|(ws, n)| WorkspaceSize {
                     id: ws.path(),
                     instances: *n,
                 })
@@ -896,11 +900,15 @@ async fn build(host: &HostSettings) -> anyhow::Result<Runtime> {
 }
 
 impl TickHandler for HostedGovernor {
-    fn fleet<'a>(&'a self, tick: &'a TickContext) -> PortFuture<'a, Fleet> {
+    fn fleet<'a>(&'a self, tick: &'a TickContext) -> PortFuture<'a, FleetWorkspaces> {
         Box::pin(self.list_fleet(tick.now))
     }
 
-    fn evaluate<'a>(&'a self, scope: &'a Scope, tick: &'a TickContext) -> PortFuture<'a, Report> {
+    fn evaluate<'a>(
+        &'a self,
+        scope: &'a EvaluationScope,
+        tick: &'a TickContext,
+    ) -> PortFuture<'a, Report> {
         Box::pin(self.evaluate_scope(scope, tick))
     }
 }
@@ -1023,11 +1031,15 @@ mod metrics {
 struct Misconfigured(String);
 
 impl TickHandler for Misconfigured {
-    fn fleet<'a>(&'a self, _tick: &'a TickContext) -> PortFuture<'a, Fleet> {
+    fn fleet<'a>(&'a self, _tick: &'a TickContext) -> PortFuture<'a, FleetWorkspaces> {
         Box::pin(async move { Err(PortError::Rejected(self.0.clone())) })
     }
 
-    fn evaluate<'a>(&'a self, _s: &'a Scope, _t: &'a TickContext) -> PortFuture<'a, Report> {
+    fn evaluate<'a>(
+        &'a self,
+        _s: &'a EvaluationScope,
+        _t: &'a TickContext,
+    ) -> PortFuture<'a, Report> {
         Box::pin(async move { Err(PortError::Transient(self.0.clone())) })
     }
 }

@@ -16,9 +16,11 @@ use serde_json::{json, Map, Value};
 use tracing::Instrument;
 
 use super::config::FunctionsConfig;
-use super::messages::{plan_tick, ActivityReport, DismissalRequest, EvaluateMessage, TickPlan};
+use super::messages::{
+    plan_tick, ActivityReport, DismissalRequest, EvaluateMessage, FanoutPlan, TickContext,
+};
 use super::pages;
-use super::ports::{PortError, Ports, Report, Scope, TickContext};
+use super::ports::{EvaluationScope, PortError, Ports, Report};
 use super::protocol::{
     from_slice, HttpTrigger, InvocationRequest, InvocationResponse, OutputValue, ProtocolError,
     TimerInfo,
@@ -328,7 +330,7 @@ async fn tick(
     let fleet = port.fleet(&tick).await?;
     let threshold = state.config.fanout_threshold;
     match plan_tick(&fleet, threshold, &tick) {
-        TickPlan::FanOut(messages) => {
+        FanoutPlan::FanOut(messages) => {
             let line = format!(
                 "fleet of {} instances in {} workspaces exceeds {threshold}: {} Evaluate messages sent",
                 fleet.instances(),
@@ -342,8 +344,8 @@ async fn tick(
                 OutputValue::messages(messages.iter().map(EvaluateMessage::to_json).collect()),
             );
         }
-        TickPlan::Inline => {
-            let r = port.evaluate(&Scope::Fleet, &tick).await?;
+        FanoutPlan::Inline => {
+            let r = port.evaluate(&EvaluationScope::Fleet, &tick).await?;
             report(resp, r);
         }
     }
@@ -371,7 +373,7 @@ async fn evaluate(
         invocation_id: msg.tick_id.clone().or_else(|| ctx.invocation_id.clone()),
     };
     let r = port
-        .evaluate(&Scope::Workspace(msg.workspace.clone()), &tick)
+        .evaluate(&EvaluationScope::Workspace(msg.workspace.clone()), &tick)
         .await?;
     report(resp, r);
     Ok(())

@@ -75,7 +75,7 @@ pub(crate) struct Setting {
 
 /// Port the handler listens on, set by the Functions host.
 pub(crate) const PORT: &str = "FUNCTIONS_CUSTOMHANDLER_PORT";
-/// Fleet size (instances) above which `Tick` fans out one `Evaluate` message per workspace.
+/// FleetWorkspaces size (instances) above which `Tick` fans out one `Evaluate` message per workspace.
 pub(crate) const FANOUT_THRESHOLD: &str = "CURFEW_FANOUT_THRESHOLD";
 /// Log level for stdout: error, warn, info, debug, trace.
 pub(crate) const LOG: &str = "CURFEW_LOG";

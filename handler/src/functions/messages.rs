@@ -5,8 +5,43 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::ports::{Fleet, TickContext};
 use super::protocol::{from_value, HttpTrigger, Lenient, ProtocolError};
+
+/// One workspace of the fleet, with how many compute instances it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WorkspaceSize {
+    /// ARM id of the workspace.
+    pub(crate) id: String,
+    /// Compute instances in it at discovery.
+    pub(crate) instances: usize,
+}
+
+/// The workspaces in scope at one tick.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct FleetWorkspaces {
+    /// Workspaces in a stable order.
+    pub(crate) workspaces: Vec<WorkspaceSize>,
+}
+
+impl FleetWorkspaces {
+    /// Total compute instances.
+    pub(crate) fn instances(&self) -> usize {
+        self.workspaces.iter().map(|w| w.instances).sum()
+    }
+}
+
+/// The facts of one tick that the governor needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TickContext {
+    /// "now": the host's clock when it sent one.
+    pub(crate) now: DateTime<Utc>,
+    /// The timer fired late (normal: catch-up handles it).
+    pub(crate) past_due: bool,
+    /// The previous firing as the host recorded it (`ScheduleStatus.Last`), when it did.
+    pub(crate) last_fired: Option<DateTime<Utc>>,
+    /// Host invocation id, for correlation.
+    pub(crate) invocation_id: Option<String>,
+}
 
 /// CloudEvents-style `type` of an `Evaluate` message, so a misrouted body is recognisable.
 pub(crate) const EVALUATE_TYPE: &str = "curfew.evaluate";
@@ -70,7 +105,7 @@ impl EvaluateMessage {
 
 /// What `Tick` does with the fleet it found.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum TickPlan {
+pub(crate) enum FanoutPlan {
     /// Evaluate everything inside this invocation.
     Inline,
     /// Emit one `Evaluate` message per workspace (the host runs them in parallel).
@@ -78,11 +113,15 @@ pub(crate) enum TickPlan {
 }
 
 /// Fans out when the fleet has more instances than `threshold` (docs/design.md §13).
-pub(crate) fn plan_tick(fleet: &Fleet, threshold: usize, tick: &TickContext) -> TickPlan {
+pub(crate) fn plan_tick(
+    fleet: &FleetWorkspaces,
+    threshold: usize,
+    tick: &TickContext,
+) -> FanoutPlan {
     if fleet.instances() <= threshold {
-        return TickPlan::Inline;
+        return FanoutPlan::Inline;
     }
-    TickPlan::FanOut(
+    FanoutPlan::FanOut(
         fleet
             .workspaces
             .iter()
@@ -429,7 +468,6 @@ pub(crate) const SIGNATURE_HEADER: &str = "X-Curfew-Signature";
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::functions::ports::WorkspaceRef;
     use chrono::TimeZone;
     use serde_json::json;
 
@@ -442,12 +480,12 @@ mod tests {
         }
     }
 
-    fn fleet(sizes: &[usize]) -> Fleet {
-        Fleet {
+    fn fleet(sizes: &[usize]) -> FleetWorkspaces {
+        FleetWorkspaces {
             workspaces: sizes
                 .iter()
                 .enumerate()
-                .map(|(i, n)| WorkspaceRef {
+                .map(|(i, n)| WorkspaceSize {
                     id: format!("/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws{i}"),
                     instances: *n,
                 })
@@ -459,9 +497,9 @@ mod tests {
     fn small_fleets_are_evaluated_inline_large_ones_fan_out_per_workspace() {
         assert_eq!(
             plan_tick(&fleet(&[100, 100]), 200, &tick()),
-            TickPlan::Inline
+            FanoutPlan::Inline
         );
-        let TickPlan::FanOut(msgs) = plan_tick(&fleet(&[100, 101, 0]), 200, &tick()) else {
+        let FanoutPlan::FanOut(msgs) = plan_tick(&fleet(&[100, 101, 0]), 200, &tick()) else {
             panic!("expected fan-out")
         };
         assert_eq!(

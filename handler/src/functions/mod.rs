@@ -27,12 +27,12 @@ mod telemetry;
 #[cfg_attr(not(test), allow(unused_imports))] // the hosted governor's tests check its table
 pub(crate) use config::SETTINGS;
 pub(crate) use messages::{
-    ActivityReport, Channel, Choice, DismissalRequest, DismissalTarget, SIGNATURE_HEADER,
-    SIGNATURE_TIMESTAMP,
+    ActivityReport, Channel, Choice, DismissalRequest, DismissalTarget, FleetWorkspaces,
+    TickContext, WorkspaceSize, SIGNATURE_HEADER, SIGNATURE_TIMESTAMP,
 };
 pub(crate) use ports::{
-    ActivitySink, DismissalSink, Fleet, PortError, PortFuture, Ports, Report, Scope, StatusSource,
-    TickContext, TickHandler, WorkspaceRef,
+    ActivitySink, DismissalSink, EvaluationScope, PortError, PortFuture, Ports, Report,
+    StatusSource, TickHandler,
 };
 
 /// Starts the custom handler with the given implementations of the ports.

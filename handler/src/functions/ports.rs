@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::messages::{ActivityReport, DismissalRequest};
+use super::messages::{ActivityReport, DismissalRequest, FleetWorkspaces, TickContext};
 
 /// The future a port returns (boxed so the traits stay object-safe).
 pub(crate) type PortFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, PortError>> + Send + 'a>>;
@@ -33,49 +33,13 @@ pub(crate) enum PortError {
     Unauthorized(String),
 }
 
-/// One workspace of the fleet, with how many compute instances it holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct WorkspaceRef {
-    /// ARM id of the workspace.
-    pub(crate) id: String,
-    /// Compute instances in it at discovery.
-    pub(crate) instances: usize,
-}
-
-/// The workspaces in scope at one tick.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct Fleet {
-    /// Workspaces in a stable order.
-    pub(crate) workspaces: Vec<WorkspaceRef>,
-}
-
-impl Fleet {
-    /// Total compute instances.
-    pub(crate) fn instances(&self) -> usize {
-        self.workspaces.iter().map(|w| w.instances).sum()
-    }
-}
-
 /// What one evaluation covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Scope {
+pub(crate) enum EvaluationScope {
     /// The whole fleet, inside `Tick` (small fleets).
     Fleet,
     /// One workspace (an `Evaluate` message).
     Workspace(String),
-}
-
-/// The facts of one tick that the governor needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct TickContext {
-    /// "now": the host's clock when it sent one.
-    pub(crate) now: DateTime<Utc>,
-    /// The timer fired late (normal: catch-up handles it).
-    pub(crate) past_due: bool,
-    /// The previous firing as the host recorded it (`ScheduleStatus.Last`), when it did.
-    pub(crate) last_fired: Option<DateTime<Utc>>,
-    /// Host invocation id, for correlation.
-    pub(crate) invocation_id: Option<String>,
 }
 
 /// What an evaluation did: a short summary for `Logs` and CloudEvents to publish.
@@ -90,9 +54,13 @@ pub(crate) struct Report {
 /// Evaluates schedules and applies the plan: `Tick` and `Evaluate`.
 pub(crate) trait TickHandler: Send + Sync {
     /// Discovers the workspaces in scope (one ARM list per scope), for the fan-out decision.
-    fn fleet<'a>(&'a self, tick: &'a TickContext) -> PortFuture<'a, Fleet>;
+    fn fleet<'a>(&'a self, tick: &'a TickContext) -> PortFuture<'a, FleetWorkspaces>;
     /// Evaluates `scope` at `tick.now` and executes the resulting plan.
-    fn evaluate<'a>(&'a self, scope: &'a Scope, tick: &'a TickContext) -> PortFuture<'a, Report>;
+    fn evaluate<'a>(
+        &'a self,
+        scope: &'a EvaluationScope,
+        tick: &'a TickContext,
+    ) -> PortFuture<'a, Report>;
 }
 
 /// Authorises and records a dismissal (skip or snooze): `Dismissals` queue and `Dismiss` links.

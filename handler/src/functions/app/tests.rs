@@ -10,9 +10,8 @@ use tower::ServiceExt;
 
 use super::*;
 use crate::functions::config::MapStrings;
-use crate::functions::ports::{
-    ActivitySink, DismissalSink, Fleet, PortFuture, StatusSource, TickHandler, WorkspaceRef,
-};
+use crate::functions::messages::{FleetWorkspaces, WorkspaceSize};
+use crate::functions::ports::{ActivitySink, DismissalSink, PortFuture, StatusSource, TickHandler};
 
 const WS: &str = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-ml/providers/Microsoft.MachineLearningServices/workspaces/ws-research";
 
@@ -30,7 +29,7 @@ fn clock_time() -> DateTime<Utc> {
 /// A governor stand-in that records what it was asked and answers as told.
 #[derive(Default)]
 struct Recorder {
-    fleet: Fleet,
+    fleet: FleetWorkspaces,
     fail: Option<PortError>,
     calls: Mutex<Vec<String>>,
 }
@@ -60,10 +59,14 @@ fn event(kind: &str) -> Map<String, Value> {
 }
 
 impl TickHandler for Recorder {
-    fn fleet<'a>(&'a self, tick: &'a TickContext) -> PortFuture<'a, Fleet> {
+    fn fleet<'a>(&'a self, tick: &'a TickContext) -> PortFuture<'a, FleetWorkspaces> {
         self.answer(format!("fleet@{}", stamp(tick.now)), self.fleet.clone())
     }
-    fn evaluate<'a>(&'a self, scope: &'a Scope, tick: &'a TickContext) -> PortFuture<'a, Report> {
+    fn evaluate<'a>(
+        &'a self,
+        scope: &'a EvaluationScope,
+        tick: &'a TickContext,
+    ) -> PortFuture<'a, Report> {
         let r = Report {
             summary: vec!["stopped 1".into()],
             events: vec![event("curfew.instance.stopped")],
@@ -214,8 +217,8 @@ async fn tick_without_governor_says_so_and_completes() {
 #[tokio::test]
 async fn tick_evaluates_small_fleets_inline_at_host_time() {
     let r = Arc::new(Recorder {
-        fleet: Fleet {
-            workspaces: vec![WorkspaceRef {
+        fleet: FleetWorkspaces {
+            workspaces: vec![WorkspaceSize {
                 id: WS.into(),
                 instances: 3,
             }],
@@ -243,12 +246,12 @@ async fn tick_evaluates_small_fleets_inline_at_host_time() {
 
 #[tokio::test]
 async fn tick_fans_out_one_object_message_per_workspace_above_threshold() {
-    let ws = |n: usize| WorkspaceRef {
+    let ws = |n: usize| WorkspaceSize {
         id: format!("{WS}{n}"),
         instances: 2,
     };
     let r = Arc::new(Recorder {
-        fleet: Fleet {
+        fleet: FleetWorkspaces {
             workspaces: vec![ws(1), ws(2), ws(3)],
         },
         ..Recorder::default()
