@@ -1,10 +1,17 @@
-//! The imperative shell around the pure governor: it reads the fleet from ARM and state from the
-//! store, asks `curfew_engine::governor` what to do, and carries the plan out exactly once.
+//! `curfew-governor`: the runtime that carries the engine's decisions out exactly once. It
+//! lists the fleet from ARM, reads state from the store, asks `curfew_engine::governor` what to
+//! do, claims, acts and settles, and *returns* the events it made; it never sends them itself
+//! and holds no state outside the store. It knows nothing of the Functions host: the handler
+//! and the CLI are its callers.
 //!
+//! # Layout
 //! - [`settings`]: the configuration file.
-//! - [`ledger`]: store records ↔ the governor's ledger view.
-//! - [`tick`]: one evaluation: fleet → decide → notify → execute → watermark.
+//! - [`ledger`]: store records ↔ the engine's ledger view.
+//! - [`tick`]: one evaluation: fleet → decide → notices → claim/act/settle → watermark.
+//! - [`delivery`]: events as values, and [`Runtime::deliver`], the one place they leave.
 //! - [`dismiss`]: skip/snooze requests, authorised by the engine, recorded in the store.
+//! - [`activity`]: activity reports folded into idle records.
+//! - [`budgets`], [`costlog`]: the cost timeline and the budget alerts on it.
 //! - [`explain`]: one instance's schedules, sources, next occurrences and history.
 
 pub mod activity;
