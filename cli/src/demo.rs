@@ -15,7 +15,7 @@ use curfew_engine::cost::{
     self, Actor, InstanceMeta, PowerAction, StateObservation, Timeline, TimelineEvent,
 };
 use curfew_engine::governor::dismiss::{Credential, Target};
-use curfew_engine::governor::{Choice, DecisionKind, DismissalRequest};
+use curfew_engine::governor::{Choice, DecisionKind, DismissalRequest, PowerState};
 use curfew_engine::Action;
 use curfew_governor::settings::Settings;
 use curfew_governor::tick::{tick, TickReport};
@@ -203,7 +203,7 @@ impl Demo<'_> {
                             by: Actor::Curfew,
                             reason: Some(d.reason.clone()),
                             next_start: None,
-                            succeeded: d.outcome.starts_with("executed"),
+                            succeeded: d.result.is_executed(),
                         }));
                 }
                 DecisionKind::NoOp => self.summary.no_ops += 1,
@@ -278,7 +278,11 @@ impl Demo<'_> {
     /// The reporter on the idle instance posts every 5 minutes while the instance runs.
     async fn report_activity(&mut self, now: DateTime<Utc>) -> anyhow::Result<()> {
         let (name, quiet_from) = (IDLE_INSTANCE.0, at(IDLE_INSTANCE.1));
-        if self.last_state.get(name).is_some_and(|s| s != "Running") {
+        if self
+            .last_state
+            .get(name)
+            .is_some_and(|s| PowerState::parse(s) != PowerState::Running)
+        {
             return Ok(());
         }
         let fleet = self.rt.fleet().await;

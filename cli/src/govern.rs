@@ -165,10 +165,7 @@ pub(crate) fn run_tick(args: &TickArgs) -> anyhow::Result<ExitCode> {
         Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         Format::Text => print_tick(&report),
     }
-    let failed = report
-        .decisions
-        .iter()
-        .any(|d| d.outcome.starts_with("failed") || d.outcome.starts_with("not recorded"));
+    let failed = report.decisions.iter().any(|d| d.result.is_failure());
     Ok(if failed {
         ExitCode::from(1)
     } else {

@@ -431,6 +431,89 @@ fn settled_occurrences_are_never_decided_again() {
     }
 }
 
+/// An earlier occurrence still `Executing` (in flight elsewhere, or interrupted too recently to
+/// judge) is in doubt: the later Start of the same instance waits (deferred, with the reason),
+/// while another instance, and a decision of this one that is not an Execute or NoOp, do not.
+#[test]
+fn later_occurrences_wait_while_an_earlier_one_of_the_instance_is_in_doubt() {
+    let mut v = view(
+        "Stopped",
+        vec![
+            cron("Stop", "0 18 * * *", "UTC"),
+            cron("Start", "2 18 * * *", "UTC"),
+            cron("Start", "0 17 * * *", "UTC"),
+        ],
+    );
+    let stop = tick(&v, Some("2026-03-02T17:59:00Z"), "2026-03-02T18:00:00Z").decisions[0].clone();
+    assert_eq!(
+        (stop.action, stop.at),
+        (Action::Stop, t("2026-03-02T18:00:00Z"))
+    );
+    let mut executing = LedgerEntry::planned(&stop.occurrence_id, Action::Stop, stop.at);
+    executing.status = Status::Executing;
+    v.ledger.push(executing);
+    let mut other = v.clone();
+    other.name = "ci-2".into();
+    other.id = Some(v.id.clone().unwrap().replace("ci-1", "ci-2"));
+    other.ledger.clear();
+    // 17:00's Start is missed (not rewritten); 18:02's would execute on the Stopped instance.
+    let cfg = Config::default();
+    let p = decide(
+        &TickInput {
+            instances: &[v.clone(), other],
+            watermark: Some(t("2026-03-02T16:59:00Z")),
+            config: &cfg,
+        },
+        t("2026-03-02T18:03:00Z"),
+    );
+    let got: Vec<(&str, DateTime<Utc>, DecisionKind, bool)> = p
+        .decisions
+        .iter()
+        .map(|d| {
+            let waits = d.reason.ends_with(curfew_engine::governor::IN_DOUBT_WAIT);
+            (d.instance.as_str(), d.at, d.kind, waits)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "ci-1",
+                t("2026-03-02T17:00:00Z"),
+                DecisionKind::Missed,
+                false
+            ),
+            ("ci-1", t("2026-03-02T18:02:00Z"), DecisionKind::Defer, true),
+            (
+                "ci-2",
+                t("2026-03-02T17:00:00Z"),
+                DecisionKind::Missed,
+                false
+            ),
+            ("ci-2", t("2026-03-02T18:00:00Z"), DecisionKind::NoOp, false),
+            (
+                "ci-2",
+                t("2026-03-02T18:02:00Z"),
+                DecisionKind::Execute,
+                false
+            ),
+        ],
+        "{:#?}",
+        p.decisions
+    );
+    // Once it settles, the waiting Start is decided from the ledger.
+    record(&mut v, &p);
+    v.ledger[0].status = Status::Done;
+    v.state = Some("Stopping".into());
+    let p = tick(&v, Some("2026-03-02T18:03:00Z"), "2026-03-02T18:04:00Z");
+    assert_eq!(kinds(&p), vec![(Action::Start, DecisionKind::Defer)]);
+    assert!(
+        !p.decisions[0].reason.contains("waiting"),
+        "{}",
+        p.decisions[0].reason
+    );
+}
+
 #[test]
 fn a_decided_but_never_executed_occurrence_is_picked_up_from_the_ledger() {
     let mut v = view("Running", vec![cron("Stop", STOP_18, "UTC")]);

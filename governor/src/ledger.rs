@@ -9,7 +9,7 @@
 //! | Deferred, Executing, Done, Failed, Missed, NoOp | the same | — |
 
 use chrono::{DateTime, Utc};
-use curfew_engine::governor::{self, Decision, DecisionKind, Dismissal, Status};
+use curfew_engine::governor::{self, Decision, DecisionKind, Dismissal, OpenClaim, Status};
 use curfew_engine::Action;
 use curfew_store::{LedgerAction, LedgerEntry, LedgerState};
 
@@ -31,10 +31,7 @@ pub(crate) fn to_engine(e: &LedgerEntry, notified: &[u32]) -> governor::LedgerEn
     };
     governor::LedgerEntry {
         occurrence_id: e.occurrence_id.clone(),
-        action: match e.action {
-            LedgerAction::Start => Action::Start,
-            LedgerAction::Stop | LedgerAction::IdleStop => Action::Stop,
-        },
+        action: engine_action(e.action),
         at: e.at,
         status,
         notified: notified.iter().map(|m| i64::from(*m)).collect(),
@@ -42,9 +39,31 @@ pub(crate) fn to_engine(e: &LedgerEntry, notified: &[u32]) -> governor::LedgerEn
     }
 }
 
+/// The claim an `Executing` record stands for (its last update is the claim).
+pub(crate) fn claim_of(e: &LedgerEntry) -> OpenClaim {
+    OpenClaim {
+        occurrence_id: e.occurrence_id.clone(),
+        action: engine_action(e.action),
+        at: e.at,
+        claimed_at: e.updated_at,
+    }
+}
+
+fn engine_action(action: LedgerAction) -> Action {
+    match action {
+        LedgerAction::Start => Action::Start,
+        LedgerAction::Stop | LedgerAction::IdleStop => Action::Stop,
+    }
+}
+
 /// The store state a decision settles an occurrence in.
 pub(crate) fn state_of(kind: DecisionKind) -> LedgerState {
-    match kind.status() {
+    store_state(kind.status())
+}
+
+/// The store state of a governor status.
+pub(crate) fn store_state(status: Status) -> LedgerState {
+    match status {
         Status::Planned => LedgerState::Planned,
         Status::Deferred => LedgerState::Deferred,
         Status::Executing => LedgerState::Executing,

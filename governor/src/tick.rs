@@ -13,8 +13,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use curfew_arm::{ArmError, Completion, ComputeId};
 use curfew_engine::governor::IdleStop;
 use curfew_engine::governor::{
-    decide, effective_schedules, Choice, Decision, DecisionKind, InstanceView, Notice,
-    PolicyDefault, TickInput,
+    self, decide, effective_schedules, superseded, Choice, Decision, DecisionKind, InstanceView,
+    LostRace, Notice, Outcome, PolicyDefault, PowerState, Reconciliation, Settlement, TickInput,
 };
 use curfew_engine::idle::{self, IdleRecord, IdleVerdict, Threshold};
 use curfew_engine::Action;
@@ -24,9 +24,6 @@ use curfew_notify::{
 use curfew_store::{Activity, AuditRecord, LedgerEntry, LedgerState, StoreError, Versioned};
 use serde::Serialize;
 use std::collections::HashMap;
-
-/// An `Executing` record older than this was left by an interrupted process.
-pub const STALE_EXECUTING: TimeDelta = TimeDelta::minutes(2);
 
 /// The snooze choices offered in notices.
 pub const SNOOZE_CHOICES: [u32; 3] = [30, 60, 120];
@@ -121,6 +118,9 @@ pub struct DecisionReport {
     pub reason: String,
     /// What happened: `executed`, `recorded`, `dry run`, an ARM error, or a lost race.
     pub outcome: String,
+    /// The same, typed (what reports and metrics ask).
+    #[serde(skip)]
+    pub result: Outcome,
 }
 
 /// One notice and whether it went out.
@@ -137,10 +137,6 @@ pub struct NoticeReport {
     pub at: DateTime<Utc>,
     /// `sent`, `dry run`, or the delivery error.
     pub outcome: String,
-}
-
-fn is_in(state: Option<&str>, states: &[&str]) -> bool {
-    state.is_some_and(|s| states.iter().any(|x| x.eq_ignore_ascii_case(s)))
 }
 
 /// Runs one tick at `now` over every configured scope and delivers its events to the
@@ -246,23 +242,17 @@ pub async fn tick_listed(
         }
         let mut view = InstanceView::new(&fi.instance, set.schedules);
         let entries = grouped.remove(&key).unwrap_or_default();
-        // The occurrences of this instance already settled in their intent (carried out, or
-        // found already true), by their own time: an interrupted claim followed by a later one
-        // cannot be judged from the instance's state any more (the newest intent wins). Occurrence times, not
-        // record times: a record reconciled to Done late still names an early action.
-        let done: Vec<(String, DateTime<Utc>)> = entries
-            .iter()
-            // Done, or found already in its state (NoOp): either way its intent holds now.
-            .filter(|o| matches!(o.value.state, LedgerState::Done | LedgerState::NoOp))
-            .map(|o| (o.value.occurrence_id.clone(), o.value.at))
-            .collect();
+        // The records as read, before any is reconciled: an interrupted claim followed by a
+        // later occurrence settled since is superseded (the newest intent wins).
+        let as_read: Vec<_> = entries.iter().map(|o| to_engine(&o.value, &[])).collect();
+        let observed = PowerState::of(fi.instance.state.as_deref());
         for mut e in entries {
-            if e.value.state == LedgerState::Executing && now - e.value.updated_at > STALE_EXECUTING
-            {
-                let superseded = done
-                    .iter()
-                    .any(|(id, at)| *id != e.value.occurrence_id && *at > e.value.at);
-                reconcile(rt, fi, &mut e, superseded, now, dry_run, &mut report).await;
+            if e.value.state == LedgerState::Executing {
+                let claim = ledger::claim_of(&e.value);
+                let later = superseded(&claim, &as_read);
+                if let Some(r) = governor::reconcile(&claim, &observed, later, now) {
+                    reconcile(rt, fi, &mut e, r, now, dry_run, &mut report).await;
+                }
             }
             let notified = if e.value.state.is_claimable() || e.value.state == LedgerState::Planned
             {
@@ -288,21 +278,9 @@ pub async fn tick_listed(
         by_key.insert(key, fi);
         views.push(view);
     }
-    // An occurrence still Executing after reconciliation is in doubt: in flight in another
-    // governor, or interrupted too recently to judge. Later occurrences of that instance wait
-    // (deferred, so they stay open) until it settles: decided against a state it may be about
-    // to change, they could be undone by it (a Start found "already running" before an
-    // interrupted earlier Stop is retried).
-    let mut in_doubt: HashMap<String, DateTime<Utc>> = HashMap::new();
-    for r in records
-        .values()
-        .filter(|r| r.value.state == LedgerState::Executing)
-    {
-        let key = r.value.instance_id.to_ascii_lowercase();
-        let at = in_doubt.entry(key).or_insert(r.value.at);
-        *at = (*at).min(r.value.at);
-    }
-    let mut plan = decide(
+    // Records still Executing after reconciliation are in doubt: `decide` defers the later
+    // occurrences of their instances until they settle.
+    let plan = decide(
         &TickInput {
             instances: &views,
             watermark,
@@ -310,21 +288,6 @@ pub async fn tick_listed(
         },
         now,
     );
-    for d in &mut plan.decisions {
-        let key = d
-            .instance_id
-            .as_deref()
-            .unwrap_or(&d.instance)
-            .to_ascii_lowercase();
-        let waits = in_doubt.get(&key).is_some_and(|t| d.at > *t)
-            && matches!(d.kind, DecisionKind::Execute | DecisionKind::NoOp);
-        if waits {
-            d.kind = DecisionKind::Defer;
-            d.reason.push_str(
-                "; waiting: an earlier occurrence of this instance is in flight or was interrupted, decided once it settles",
-            );
-        }
-    }
     report.watermark = plan.watermark;
     report.next_deadline = plan.next_deadline;
     report.dropped = plan.dropped.len();
@@ -365,8 +328,8 @@ pub async fn tick_listed(
     let mut audit = Vec::new();
     for d in &plan.decisions {
         let key = key_of(&d.instance_id, &d.instance);
-        let outcome = if dry_run {
-            "dry run".to_string()
+        let result = if dry_run {
+            Outcome::DryRun
         } else {
             apply(
                 rt,
@@ -379,6 +342,7 @@ pub async fn tick_listed(
             )
             .await
         };
+        let outcome = result.to_string();
         audit.push(AuditRecord {
             at: now,
             kind: format!("decision.{:?}", d.kind).to_ascii_lowercase(),
@@ -396,6 +360,7 @@ pub async fn tick_listed(
             repair: d.repair,
             reason: d.reason.clone(),
             outcome,
+            result,
         });
     }
     if !dry_run {
@@ -405,7 +370,7 @@ pub async fn tick_listed(
             let executed: Vec<(String, Action, String)> = report
                 .decisions
                 .iter()
-                .filter(|d| d.outcome.starts_with("executed"))
+                .filter(|d| d.result.is_executed())
                 .map(|d| (d.instance.clone(), d.action, d.reason.clone()))
                 .collect();
             if let Err(e) = log.record(now, &seen, &executed) {
@@ -491,7 +456,7 @@ async fn idle_stops(
     if let Some(w) = &threshold.warning {
         report.problems.push(w.clone());
     }
-    let running = is_in(fi.instance.state.as_deref(), &["Running"]);
+    let running = PowerState::of(fi.instance.state.as_deref()) == PowerState::Running;
     let (verdict, next) = idle::idle_state(record, &threshold, running, now);
     if next != *record && !dry_run {
         let at = next.last_report.unwrap_or(now);
@@ -522,43 +487,20 @@ async fn idle_stops(
     }
 }
 
-/// Settles an `Executing` record left by an interrupted process.
+/// Records the governor's verdict on an `Executing` record left by an interrupted process.
 async fn reconcile(
     rt: &Runtime,
     fi: &FleetInstance,
     e: &mut Versioned<LedgerEntry>,
-    superseded: bool,
+    verdict: Reconciliation,
     now: DateTime<Utc>,
     dry_run: bool,
     report: &mut TickReport,
 ) {
-    let state = fi.instance.state.as_deref();
-    let reached = match e.value.action {
-        curfew_store::LedgerAction::Start => is_in(state, &["Running", "Starting"]),
-        _ => is_in(state, &["Stopped", "Stopping"]),
-    };
     let mut next = e.value.clone();
     next.updated_at = now;
-    if reached {
-        next.state = LedgerState::Done;
-        next.outcome = Some(format!(
-            "reconciled after an interrupted run: instance is {}",
-            state.unwrap_or("?")
-        ));
-    } else if superseded {
-        // A later occurrence acted on the instance after this claim: the state no longer says
-        // whether this call reached ARM, and executing it now would undo the later action.
-        next.state = LedgerState::NoOp;
-        next.outcome = Some(
-            "interrupted; a later occurrence has acted on the instance since: not re-executed"
-                .to_string(),
-        );
-    } else {
-        // It never reached ARM: give it back to the governor, which re-decides it (executes it
-        // if still within catch-up, else records it missed or repairs it).
-        next.state = LedgerState::Planned;
-        next.outcome = Some("interrupted before ARM accepted it; re-decided".to_string());
-    }
+    next.state = ledger::store_state(verdict.status());
+    next.outcome = Some(verdict.to_string());
     report.reconciled.push(format!(
         "{} {}: {}",
         fi.instance.name,
@@ -693,19 +635,19 @@ async fn apply(
     records: &mut HashMap<String, Versioned<LedgerEntry>>,
     now: DateTime<Utc>,
     events: &mut Vec<Outgoing>,
-) -> String {
+) -> Outcome {
     let record = match ensure_record(rt, records, ledger::planned(d, key, now)).await {
         Ok(r) => r,
-        Err(e) => return format!("not recorded: {e}"),
+        Err(e) => return Outcome::NotRecorded(e.to_string()),
     };
     if d.kind != DecisionKind::Execute {
         // Never overwrite a record another governor has settled or is executing (it may have
         // been inserted after this tick read the ledger).
         if !record.value.state.is_claimable() && record.value.state != ledger::state_of(d.kind) {
-            return format!(
-                "not recorded: already {:?} (another governor)",
+            return Outcome::Lost(LostRace::AlreadySettled(format!(
+                "{:?}",
                 record.value.state
-            );
+            )));
         }
         let mut next = record.value.clone();
         next.state = ledger::state_of(d.kind);
@@ -715,7 +657,7 @@ async fn apply(
             next.attempts += 1;
         }
         if next == record.value {
-            return "recorded".into();
+            return Outcome::Recorded;
         }
         return match rt.store.update_entry(&next, &record.version).await {
             Ok(version) => {
@@ -726,35 +668,24 @@ async fn apply(
                         version,
                     },
                 );
-                "recorded".into()
+                Outcome::Recorded
             }
-            Err(e) if e.is_conflict() => "not recorded: another governor changed it first".into(),
-            Err(e) => format!("not recorded: {e}"),
+            Err(e) if e.is_conflict() => Outcome::Lost(LostRace::ChangedFirst),
+            Err(e) => Outcome::NotRecorded(e.to_string()),
         };
     }
     if !record.value.state.is_claimable() {
-        return format!(
-            "not executed: already {:?} (another governor)",
-            record.value.state
-        );
+        return Outcome::Lost(LostRace::NotClaimable(format!("{:?}", record.value.state)));
     }
     let claimed = match rt.store.claim(&d.occurrence_id, &record.version, now).await {
         Ok(c) => c,
         Err(e) if e.is_conflict() || matches!(e, StoreError::NotClaimable { .. }) => {
-            return "not executed: claimed by another governor".into()
+            return Outcome::Lost(LostRace::ClaimedFirst)
         }
-        Err(e) => return format!("not executed: claiming failed: {e}"),
+        Err(e) => return Outcome::NotClaimed(e.to_string()),
     };
     let Some(id) = d.instance_id.as_deref().and_then(ComputeId::parse) else {
-        return settle(
-            rt,
-            records,
-            claimed,
-            LedgerState::Failed,
-            "the instance has no ARM id".into(),
-            now,
-        )
-        .await;
+        return settle(rt, records, claimed, Settlement::NoArmId, now).await;
     };
     let action = match d.action {
         Action::Start => curfew_arm::Action::Start,
@@ -773,17 +704,9 @@ async fn apply(
                 Action::Start => Event::instance_started(&rt.source, now, data),
                 Action::Stop => Event::instance_stopped(&rt.source, now, data),
             };
-            let outcome = settle(
-                rt,
-                records,
-                claimed,
-                LedgerState::Done,
-                "accepted by ARM".into(),
-                now,
-            )
-            .await;
+            let outcome = settle(rt, records, claimed, Settlement::Accepted, now).await;
             events.push(Outgoing::event(event));
-            format!("executed: {outcome}")
+            outcome
         }
         // A 409 (the instance changed state since the listing) or a transient failure after the
         // client's own retries: defer, so the next tick decides again within the deadline.
@@ -792,8 +715,7 @@ async fn apply(
                 rt,
                 records,
                 claimed,
-                LedgerState::Deferred,
-                format!("deferred: {e}"),
+                Settlement::Deferred(e.to_string()),
                 now,
             )
             .await
@@ -804,8 +726,7 @@ async fn apply(
                 rt,
                 records,
                 claimed,
-                LedgerState::Failed,
-                format!("failed: {e}"),
+                Settlement::Refused(e.to_string()),
                 now,
             )
             .await;
@@ -832,13 +753,12 @@ async fn settle(
     rt: &Runtime,
     records: &mut HashMap<String, Versioned<LedgerEntry>>,
     claimed: Versioned<LedgerEntry>,
-    state: LedgerState,
-    outcome: String,
+    settlement: Settlement,
     now: DateTime<Utc>,
-) -> String {
+) -> Outcome {
     let mut next = claimed.value.clone();
-    next.state = state;
-    next.outcome = Some(outcome.clone());
+    next.state = ledger::store_state(settlement.status());
+    next.outcome = Some(settlement.to_string());
     next.updated_at = now;
     match rt.store.update_entry(&next, &claimed.version).await {
         Ok(version) => {
@@ -849,8 +769,14 @@ async fn settle(
                     version,
                 },
             );
-            outcome
+            Outcome::Settled {
+                settlement,
+                write_error: None,
+            }
         }
-        Err(e) => format!("{outcome}; recording it failed: {e} (the next tick reconciles)"),
+        Err(e) => Outcome::Settled {
+            settlement,
+            write_error: Some(e.to_string()),
+        },
     }
 }

@@ -422,7 +422,7 @@ fn summarise(what: &str, r: &TickReport) -> Vec<String> {
     let executed = r
         .decisions
         .iter()
-        .filter(|d| d.outcome.starts_with("executed"))
+        .filter(|d| d.result.is_executed())
         .count();
     let mut lines = vec![format!(
         "evaluated {what} at {}: {} instance(s), {} decision(s) ({executed} executed), {} notice(s), {} problem(s), {} ARM call(s)",
@@ -1004,7 +1004,7 @@ mod metrics {
             let kind = format!("{:?}", d.kind).to_ascii_lowercase();
             decisions.add(1, &[KeyValue::new("kind", kind.clone())]);
             if kind == "execute" {
-                let outcome = if d.outcome.starts_with("executed") {
+                let outcome = if d.result.is_executed() {
                     "executed"
                 } else {
                     "not_executed"

@@ -8,6 +8,10 @@
 //! - [`effective`]: which schedules apply to an instance, and from which source.
 //! - [`tick`]: [`decide`] — catch-up, repair, state-aware no-ops, deferral, Stop wins,
 //!   dismissals honoured, pre-shutdown notices, the next deadline.
+//! - [`reconcile`](mod@reconcile): claims left `Executing` by an interrupted process — [`reconcile`](fn@reconcile),
+//!   [`superseded`], and the in-doubt wait that [`decide`] applies.
+//! - [`power`]: [`PowerState`] — ARM's instance state, typed (reached, fulfilled, accepting).
+//! - [`outcome`]: [`Outcome`] — what came of a decision once carried out, in the words reports use.
 //! - [`dismiss`]: [`authorize`] — who may skip or snooze an occurrence, caps, idempotence.
 //! - [`link`]: [`sign`] / [`verify`] — HMAC-SHA256 one-click tokens with key rotation.
 //!
@@ -17,11 +21,19 @@ pub mod dismiss;
 pub mod effective;
 pub mod id;
 pub mod link;
+pub mod outcome;
+pub mod power;
+pub mod reconcile;
 pub mod tick;
 
 pub use dismiss::{authorize, AcceptedDismissal, Authority, Choice, DismissalRequest, Rejection};
 pub use effective::{effective_schedules, EffectiveSchedule, EffectiveSet, PolicyDefault};
 pub use link::{sign, verify, Claims, LinkError, LinkKey};
+pub use outcome::{LostRace, Outcome, Settlement};
+pub use power::PowerState;
+pub use reconcile::{
+    reconcile, superseded, OpenClaim, Reconciliation, IN_DOUBT_WAIT, STALE_EXECUTING,
+};
 pub use tick::{decide, Decision, DecisionKind, DroppedNotice, Notice, TickInput, TickPlan};
 
 use crate::inventory::{Instance, LastOperation};

@@ -12,11 +12,16 @@
 //!    since, and the instance is not already in that state;
 //! 5. a user changed the instance after the occurrence's time → `NoOp` (manual change kept);
 //! 6. state-aware: already there → `NoOp`; transitional → `Defer` until `at + defer_deadline`,
-//!    then `Failed`; otherwise `Execute`.
+//!    then `Failed`; otherwise `Execute`;
+//! 7. an earlier occurrence still `Executing` (in doubt) → the later `Execute`s and `NoOp`s
+//!    `Defer` until it settles ([`reconcile`](super::reconcile)).
 
 use super::effective::EffectiveSchedule;
 use super::id::{idle_occurrence_id, occurrence_id};
-use super::{Config, Dismissal, IdleStop, InstanceView, LedgerEntry, ScheduleRef, Status};
+use super::reconcile::{in_doubt_since, wait_for_in_doubt};
+use super::{
+    Config, Dismissal, IdleStop, InstanceView, LedgerEntry, PowerState, ScheduleRef, Status,
+};
 use crate::dst;
 use crate::schedule::{Action, Source};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -401,7 +406,7 @@ fn decide_instance(
             deadline.offer(now + cfg.defer_retry);
         }
         if kind == DecisionKind::Execute {
-            state = Some(projected(c.action).to_string());
+            state = Some(PowerState::after(c.action).to_string());
         }
         let late_note = if late > TimeDelta::zero() && !deferred {
             format!(
@@ -479,7 +484,7 @@ fn decide_instance(
                         state.as_deref().unwrap_or("in an unknown state"),
                         desired(c.action)
                     ));
-                    state = Some(projected(c.action).to_string());
+                    state = Some(PowerState::after(c.action).to_string());
                 }
             }
         }
@@ -553,6 +558,8 @@ fn decide_instance(
             });
         }
     }
+    // Last, so that a due Stop that waits still has its unsent notices dropped (they are late).
+    wait_for_in_doubt(&mut plan.decisions[first..], in_doubt_since(&inst.ledger));
 }
 
 /// A user's start/stop after `since` that goes against `action`, in words.
@@ -587,11 +594,8 @@ fn by_state(
     cfg: &Config,
 ) -> (DecisionKind, String) {
     let s = state.unwrap_or("");
-    let is = |names: &[&str]| names.iter().any(|n| s.eq_ignore_ascii_case(n));
-    let (there, go) = match action {
-        Action::Stop => (is(&["Stopped", "Stopping"]), is(&["Running", "JobRunning"])),
-        Action::Start => (is(&["Running", "Starting", "JobRunning"]), is(&["Stopped"])),
-    };
+    let power = PowerState::parse(s);
+    let (there, go) = (power.fulfils(action), power.accepts(action));
     let shown = if s.is_empty() { "unknown" } else { s };
     if there {
         (
@@ -624,14 +628,6 @@ fn desired(action: Action) -> &'static str {
     match action {
         Action::Stop => "Stopped",
         Action::Start => "Running",
-    }
-}
-
-/// The state an executed action leads to.
-fn projected(action: Action) -> &'static str {
-    match action {
-        Action::Stop => "Stopping",
-        Action::Start => "Starting",
     }
 }
 
