@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use curfew_plumbing::{random_seed, Clock, RetryPolicy, SplitMix64};
+use curfew_plumbing::{random_seed, Clock, RetryPolicy};
 
 use crate::deadletter::{DeadLetter, DeadLetters};
 use crate::error::NotifyError;
@@ -24,13 +24,6 @@ pub const DEFAULT_RETRY: RetryPolicy = RetryPolicy {
     max_retry_after: Duration::from_secs(60),
     retry_after_jitter: Duration::ZERO,
 };
-
-/// Wait before retry number `retry` (1-based) under `policy`, the random share drawn from
-/// `seed` and the retry number (so a fixed seed repeats the same waits).
-fn wait(policy: &RetryPolicy, retry: u32, retry_after: Option<Duration>, seed: u64) -> Duration {
-    let unit = SplitMix64::new(seed ^ u64::from(retry)).unit();
-    policy.delay(retry, retry_after, unit)
-}
 
 /// The retry loop plus dead-lettering, shared by HTTP channels.
 #[derive(Clone)]
@@ -89,7 +82,7 @@ impl Deliverer {
                 }
                 Err(e) if !e.is_retryable() || n >= max => break e,
                 Err(e) => {
-                    let wait = wait(&self.retry, n, e.retry_after(), self.seed);
+                    let wait = self.retry.delay_seeded(n, e.retry_after(), self.seed);
                     self.clock.sleep(wait).await;
                 }
             }
@@ -128,7 +121,7 @@ mod tests {
         for seed in [0u64, 1, 42, u64::MAX] {
             for retry in 1..=10 {
                 let full = Duration::from_secs(1u64 << (retry - 1)).min(p.max_delay);
-                let d = wait(&p, retry, None, seed);
+                let d = p.delay_seeded(retry, None, seed);
                 assert!(
                     d <= full && d >= full / 2,
                     "retry {retry}: {d:?} vs {full:?}"
@@ -141,11 +134,11 @@ mod tests {
     fn retry_after_is_honoured_up_to_its_cap() {
         let p = DEFAULT_RETRY;
         assert_eq!(
-            wait(&p, 1, Some(Duration::from_secs(7)), 9),
+            p.delay_seeded(1, Some(Duration::from_secs(7)), 9),
             Duration::from_secs(7)
         );
         assert_eq!(
-            wait(&p, 1, Some(Duration::from_secs(3600)), 9),
+            p.delay_seeded(1, Some(Duration::from_secs(3600)), 9),
             p.max_retry_after
         );
     }

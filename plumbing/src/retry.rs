@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use crate::SplitMix64;
+
 /// How often and how patiently a call is retried. Each crate names its own defaults as a
 /// constant (`DEFAULT_RETRY`); this type has none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +58,13 @@ impl RetryPolicy {
             None => self.backoff(attempt, unit),
         }
     }
+
+    /// [`RetryPolicy::delay`] with the random unit drawn from `seed` and the attempt number,
+    /// for callers that keep a seed rather than a generator; a fixed seed repeats the waits.
+    pub fn delay_seeded(&self, attempt: u32, retry_after: Option<Duration>, seed: u64) -> Duration {
+        let unit = SplitMix64::new(seed ^ u64::from(attempt)).unit();
+        self.delay(attempt, retry_after, unit)
+    }
 }
 
 /// `d·unit` with `unit` clamped to `[0, 1]` (NaN counts as 0); never more than `d`, and no
@@ -74,7 +83,6 @@ fn scale(d: Duration, unit: f64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::SplitMix64;
 
     /// Equal jitter, as ARM calls use it.
     const HALF: RetryPolicy = RetryPolicy {
@@ -154,5 +162,9 @@ mod tests {
             Duration::from_secs(7)
         );
         assert_eq!(exact.delay(2, None, 1.0), Duration::from_secs(1));
+        assert_eq!(
+            exact.delay_seeded(3, None, 7),
+            exact.delay(3, None, SplitMix64::new(7 ^ 3).unit())
+        );
     }
 }
