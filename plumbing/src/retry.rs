@@ -84,29 +84,26 @@ fn scale(d: Duration, unit: f64) -> Duration {
 mod tests {
     use super::*;
 
-    /// Equal jitter, as ARM calls use it.
+    /// Equal jitter: 100 ms doubling to 1 s; `Retry-After` up to 10 s plus up to 100 ms.
     const HALF: RetryPolicy = RetryPolicy {
-        max_attempts: 6,
-        base_delay: Duration::from_millis(500),
-        max_delay: Duration::from_secs(30),
+        max_attempts: 5,
+        base_delay: Duration::from_millis(100),
+        max_delay: Duration::from_secs(1),
         jitter_percent: 50,
-        max_retry_after: Duration::from_secs(300),
-        retry_after_jitter: Duration::from_millis(250),
+        max_retry_after: Duration::from_secs(10),
+        retry_after_jitter: Duration::from_millis(100),
     };
 
     #[test]
-    fn backoff_grows_exponentially_and_is_capped() {
+    fn backoff_doubles_up_to_its_cap_with_a_random_half() {
         let p = HALF;
-        assert_eq!(p.backoff(1, 0.0), Duration::from_millis(250));
-        assert_eq!(p.backoff(1, 1.0), Duration::from_millis(500));
-        assert_eq!(p.backoff(3, 1.0), Duration::from_secs(2));
-        assert_eq!(p.backoff(30, 1.0), Duration::from_secs(30));
-        assert_eq!(p.backoff(u32::MAX, 1.0), Duration::from_secs(30));
-        assert_eq!(
-            p.backoff(0, 1.0),
-            p.backoff(1, 1.0),
-            "attempt 0 counts as 1"
-        );
+        let ms = Duration::from_millis;
+        assert_eq!([p.backoff(1, 0.0), p.backoff(1, 1.0)], [ms(50), ms(100)]);
+        assert_eq!(p.backoff(2, 0.5), ms(150));
+        assert_eq!(p.backoff(4, 1.0), ms(800));
+        assert_eq!([p.backoff(5, 0.0), p.backoff(5, 1.0)], [ms(500), ms(1000)]);
+        assert_eq!(p.backoff(u32::MAX, 0.0), ms(500));
+        assert_eq!(p.backoff(0, 1.0), ms(100), "attempt 0 counts as 1");
     }
 
     #[test]
@@ -118,7 +115,7 @@ mod tests {
             };
             let mut rng = SplitMix64::new(u64::from(pct));
             for attempt in 1..=12 {
-                let full = Duration::from_millis(500 << (attempt - 1)).min(p.max_delay);
+                let full = Duration::from_millis(100 << (attempt - 1)).min(p.max_delay);
                 let floor = full - full * pct.min(100) / 100;
                 for unit in [0.0, 1.0, rng.unit(), rng.unit(), -3.0, 7.0, f64::NAN] {
                     let d = p.backoff(attempt, unit);
@@ -145,23 +142,20 @@ mod tests {
     #[test]
     fn retry_after_is_capped_and_jittered() {
         let p = HALF;
+        let ms = Duration::from_millis;
+        assert_eq!(p.retry_after_wait(ms(3000), 0.5), ms(3050));
+        assert_eq!(p.retry_after_wait(ms(60_000), 1.0), ms(10_100));
         assert_eq!(
-            p.retry_after_wait(Duration::from_secs(7), 0.5),
-            Duration::from_millis(7125)
-        );
-        assert_eq!(
-            p.retry_after_wait(Duration::from_secs(9999), 0.0),
-            Duration::from_secs(300)
+            p.delay(3, Some(ms(3000)), 0.0),
+            ms(3000),
+            "Retry-After wins"
         );
         let exact = RetryPolicy {
             retry_after_jitter: Duration::ZERO,
             ..HALF
         };
-        assert_eq!(
-            exact.delay(1, Some(Duration::from_secs(7)), 0.9),
-            Duration::from_secs(7)
-        );
-        assert_eq!(exact.delay(2, None, 1.0), Duration::from_secs(1));
+        assert_eq!(exact.delay(1, Some(ms(7000)), 0.9), ms(7000));
+        assert_eq!(exact.delay(2, None, 1.0), ms(200));
         assert_eq!(
             exact.delay_seeded(3, None, 7),
             exact.delay(3, None, SplitMix64::new(7 ^ 3).unit())
