@@ -1,7 +1,7 @@
 //! ARM's request budgets: a token bucket per subscription for reads and one for writes, so the
 //! client paces itself below ARM's throttling instead of provoking 429s.
 
-use crate::clock::Clock;
+use curfew_plumbing::Clock;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -72,7 +72,7 @@ impl Budgets {
             let wait = {
                 let mut map = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
                 let cfg = if write { self.write } else { self.read };
-                let now = clock.now();
+                let now = clock.elapsed();
                 let b = map
                     .entry((subscription.to_ascii_lowercase(), write))
                     .or_insert_with(|| TokenBucket::new(cfg, now));
@@ -90,7 +90,7 @@ impl Budgets {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::ManualClock;
+    use curfew_plumbing::ManualClock;
 
     #[test]
     fn a_bucket_gives_its_burst_then_refills_at_its_rate() {

@@ -3,16 +3,15 @@
 //! deadlined.
 
 use crate::budget::Budgets;
-use crate::clock::{Clock, TokioClock};
 use crate::config::{ArmConfig, Scope};
-use crate::credential::TokenSource;
+use crate::credential::TokenCache;
 use crate::error::{action_in_message, ArmError};
 use crate::id::{ComputeId, WorkspaceRef, PROVIDER};
 use crate::model::{
     Action, Completion, Compute, ComputeList, Operation, OperationStatus, Workspace,
     COMPUTE_INSTANCE,
 };
-use crate::retry::{parse_retry_after, Jitter};
+use curfew_plumbing::{parse_retry_after, Clock, SplitMix64, TokioClock};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -101,11 +100,11 @@ struct Answer {
 struct Inner {
     config: ArmConfig,
     http: reqwest::Client,
-    tokens: TokenSource,
+    tokens: TokenCache,
     clock: Arc<dyn Clock>,
     budgets: Budgets,
     gates: Mutex<HashMap<String, Arc<Semaphore>>>,
-    jitter: Mutex<Jitter>,
+    jitter: Mutex<SplitMix64>,
     counters: Counters,
 }
 
@@ -125,7 +124,8 @@ impl ArmClient {
         ArmClient::with_clock(config, Arc::new(TokioClock::default()))
     }
 
-    /// A client whose waits and deadlines run on `clock` (tests pass a [`crate::ManualClock`]).
+    /// A client whose waits and deadlines run on `clock` (tests pass a
+    /// [`curfew_plumbing::ManualClock`]).
     pub fn with_clock(config: ArmConfig, clock: Arc<dyn Clock>) -> Result<ArmClient, ArmError> {
         // reqwest is built without a bundled crypto provider; ring is ours (lighter than aws-lc).
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -139,7 +139,7 @@ impl ArmClient {
                 resource: config.endpoint.clone(),
                 message: format!("HTTP client: {e}"),
             })?;
-        let tokens = TokenSource::new(
+        let tokens = TokenCache::new(
             &config.credential,
             &config.cloud,
             http.clone(),
@@ -149,7 +149,7 @@ impl ArmClient {
         Ok(ArmClient {
             inner: Arc::new(Inner {
                 budgets: Budgets::new(config.read_bucket, config.write_bucket),
-                jitter: Mutex::new(Jitter::new(config.jitter_seed)),
+                jitter: Mutex::new(SplitMix64::new(config.jitter_seed)),
                 config,
                 http,
                 tokens,
@@ -232,7 +232,7 @@ impl ArmClient {
                 ),
             });
         }
-        let start = i.clock.now();
+        let start = i.clock.elapsed();
         let deadline = if call.kind == Kind::Poll {
             cfg.call_deadline.min(cfg.operation_deadline)
         } else {
@@ -248,7 +248,7 @@ impl ArmClient {
                 .acquire(i.clock.as_ref(), call.subscription, write)
                 .await;
             i.counters.budget_waits.fetch_add(waits, Ordering::Relaxed);
-            let elapsed = i.clock.now().saturating_sub(start);
+            let elapsed = i.clock.elapsed().saturating_sub(start);
             if elapsed >= deadline {
                 return Err(ArmError::Timeout {
                     resource: call.resource,
@@ -358,7 +358,7 @@ impl ArmClient {
                             let ra = headers
                                 .get("retry-after")
                                 .and_then(|v| v.to_str().ok())
-                                .and_then(|v| parse_retry_after(v, i.clock.wall()));
+                                .and_then(|v| parse_retry_after(v, i.clock.now()));
                             Failure::Throttled(ra)
                         }
                         408 | 500..=599 => Failure::Transient(format!("HTTP {status}: {message}")),
@@ -371,12 +371,13 @@ impl ArmClient {
                     }
                 }
             };
-            let wait = match &failure {
-                Failure::Throttled(Some(ra)) => cfg.retry.throttle_wait(*ra, self.jitter()),
-                _ => cfg.retry.backoff(attempt, self.jitter()),
+            let retry_after = match &failure {
+                Failure::Throttled(ra) => *ra,
+                Failure::Transient(_) => None,
             };
+            let wait = cfg.retry.delay(attempt, retry_after, self.jitter());
             let give_up = attempt >= cfg.retry.max_attempts
-                || i.clock.now().saturating_sub(start) + wait >= deadline;
+                || i.clock.elapsed().saturating_sub(start).saturating_add(wait) >= deadline;
             if give_up {
                 tracing::warn!(resource = %call.resource, attempt, "ARM call gave up");
                 return Err(match failure {
@@ -653,7 +654,7 @@ impl ArmClient {
             },
             location: if done { None } else { h("location") },
             retry_after: h("retry-after")
-                .and_then(|v| parse_retry_after(&v, self.inner.clock.wall())),
+                .and_then(|v| parse_retry_after(&v, self.inner.clock.now())),
         })
     }
 
@@ -680,7 +681,7 @@ impl ArmClient {
             .headers
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, self.inner.clock.wall()));
+            .and_then(|v| parse_retry_after(v, self.inner.clock.now()));
         if !is_async {
             return Ok(if ans.status == StatusCode::ACCEPTED {
                 OperationStatus::InProgress(retry_after)
@@ -706,11 +707,13 @@ impl ArmClient {
     /// Polls until the operation ends or the operation deadline passes, honouring `Retry-After`.
     pub async fn wait(&self, op: &Operation) -> Result<(), ArmError> {
         let i = &self.inner;
-        let start = i.clock.now();
+        let start = i.clock.elapsed();
         let mut delay = op.retry_after;
         loop {
             let d = delay.unwrap_or(i.config.poll_interval);
-            if i.clock.now().saturating_sub(start) + d > i.config.operation_deadline {
+            if i.clock.elapsed().saturating_sub(start).saturating_add(d)
+                > i.config.operation_deadline
+            {
                 return Err(ArmError::Timeout {
                     resource: format!("{}/{}", op.compute.path(), op.action.segment()),
                     deadline: i.config.operation_deadline,

@@ -3,7 +3,7 @@
 use crate::budget::BucketConfig;
 use crate::credential::CredentialConfig;
 use crate::id::WorkspaceRef;
-use crate::retry::RetryPolicy;
+use curfew_plumbing::RetryPolicy;
 use std::time::Duration;
 
 /// Public-cloud ARM endpoint.
@@ -34,6 +34,18 @@ pub const DEFAULT_OPERATION_DEADLINE: Duration = Duration::from_secs(15 * 60);
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(10);
 /// A cached token is refreshed this long before it expires.
 pub const DEFAULT_TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(300);
+/// Default attempts per call.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 6;
+/// Default retry policy: [`DEFAULT_MAX_ATTEMPTS`] attempts, 0.5 s doubling to at most 30 s with
+/// equal jitter; a `Retry-After` is honoured up to 5 minutes, plus up to 250 ms of jitter.
+pub const DEFAULT_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: DEFAULT_MAX_ATTEMPTS,
+    base_delay: Duration::from_millis(500),
+    max_delay: Duration::from_secs(30),
+    jitter_percent: 50,
+    max_retry_after: Duration::from_secs(300),
+    retry_after_jitter: Duration::from_millis(250),
+};
 
 /// Which Azure cloud (sets the authority host for credentials and the default endpoint).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -160,7 +172,7 @@ impl Default for ArmConfig {
             operation_deadline: DEFAULT_OPERATION_DEADLINE,
             poll_interval: DEFAULT_POLL_INTERVAL,
             token_refresh_margin: DEFAULT_TOKEN_REFRESH_MARGIN,
-            retry: RetryPolicy::default(),
+            retry: DEFAULT_RETRY,
             jitter_seed: 0x5eed,
         }
     }
@@ -192,6 +204,23 @@ impl ArmConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_grows_exponentially_and_is_capped() {
+        let p = DEFAULT_RETRY;
+        assert_eq!(p.backoff(1, 0.0), Duration::from_millis(250));
+        assert_eq!(p.backoff(1, 1.0), Duration::from_millis(500));
+        assert_eq!(p.backoff(3, 1.0), Duration::from_secs(2));
+        assert_eq!(p.backoff(30, 1.0), Duration::from_secs(30));
+        assert_eq!(
+            p.retry_after_wait(Duration::from_secs(7), 0.5),
+            Duration::from_millis(7125)
+        );
+        assert_eq!(
+            p.retry_after_wait(Duration::from_secs(9999), 0.0),
+            Duration::from_secs(300)
+        );
+    }
 
     #[test]
     fn scopes_parse_from_arm_ids() {

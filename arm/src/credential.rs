@@ -2,12 +2,12 @@
 //! read from the environment), and a token cache that refreshes before expiry.
 //! Tokens and secrets never appear in `Debug` output or logs.
 
-use crate::clock::Clock;
 use crate::config::Cloud;
 use crate::error::ArmError;
 use azure_core::credentials::TokenCredential;
 use azure_core::http::{ClientOptions, Transport};
 use chrono::{DateTime, Utc};
+use curfew_plumbing::Clock;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -123,7 +123,7 @@ enum Source {
 }
 
 /// Gets bearer tokens for ARM, caching each until `refresh_margin` before it expires.
-pub(crate) struct TokenSource {
+pub(crate) struct TokenCache {
     source: Source,
     scope: String,
     refresh_margin: Duration,
@@ -131,9 +131,9 @@ pub(crate) struct TokenSource {
     fetches: std::sync::atomic::AtomicU64,
 }
 
-impl fmt::Debug for TokenSource {
+impl fmt::Debug for TokenCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenSource")
+        f.debug_struct("TokenCache")
             .field("scope", &self.scope)
             .finish_non_exhaustive()
     }
@@ -146,7 +146,7 @@ fn cred_err(scope: &str, e: impl fmt::Display) -> ArmError {
     }
 }
 
-impl TokenSource {
+impl TokenCache {
     /// Builds the credential named by `config` (already resolved from `Auto`), sending its HTTP
     /// through `http` so identity calls share the client's TLS setup.
     pub(crate) fn new(
@@ -155,7 +155,7 @@ impl TokenSource {
         http: reqwest::Client,
         scope: String,
         refresh_margin: Duration,
-    ) -> Result<TokenSource, ArmError> {
+    ) -> Result<TokenCache, ArmError> {
         let client_options = || {
             let mut o = ClientOptions {
                 transport: Some(Transport::new(Arc::new(http.clone()))),
@@ -181,7 +181,7 @@ impl TokenSource {
             CredentialConfig::StaticToken(t) => Source::Static(t.clone()),
             CredentialConfig::Auto => {
                 let resolved = config.clone().resolve(&|k| std::env::var(k).ok());
-                return TokenSource::new(&resolved, cloud, http, scope, refresh_margin);
+                return TokenCache::new(&resolved, cloud, http, scope, refresh_margin);
             }
             CredentialConfig::ManagedIdentity { client_id } => {
                 let options = azure_identity::ManagedIdentityCredentialOptions {
@@ -241,7 +241,7 @@ impl TokenSource {
                 )
             }
         };
-        Ok(TokenSource {
+        Ok(TokenCache {
             source,
             scope,
             refresh_margin,
@@ -259,7 +259,7 @@ impl TokenSource {
         let mut cache = self.cache.lock().await;
         let margin = chrono::Duration::from_std(self.refresh_margin).unwrap_or_default();
         if let Some((tok, exp)) = cache.as_ref() {
-            if *exp - margin > clock.wall() {
+            if *exp - margin > clock.now() {
                 return Ok(tok.clone());
             }
         }
@@ -270,7 +270,7 @@ impl TokenSource {
             .await
             .map_err(|e| cred_err(&self.scope, e))?;
         let exp = DateTime::<Utc>::from_timestamp(got.expires_on.unix_timestamp(), 0)
-            .unwrap_or_else(|| clock.wall());
+            .unwrap_or_else(|| clock.now());
         let tok = SecretString(got.token.secret().to_string());
         *cache = Some((tok.clone(), exp));
         Ok(tok)

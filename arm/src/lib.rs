@@ -5,30 +5,25 @@
 //! # Layout
 //! - [`config`]: endpoint, API versions, scopes, budgets, deadlines (every default a constant).
 //! - [`credential`]: `azure_identity` credentials chosen by configuration or environment; token cache.
-//! - [`client`]: [`ArmClient`], the calls, retry loop and LRO polling.
+//! - [`client`]: [`ArmClient`], the calls, retry loop and LRO polling (time, backoff, jitter
+//!   and `Retry-After` from `curfew_plumbing`).
 //! - [`error`]: [`ArmError`], typed, naming the resource, with `is_retryable()`.
 //! - [`model`]: computes as raw JSON plus parsed ids, list results, operation handles.
 //! - [`id`]: workspace and compute ARM ids.
-//! - [`clock`]: the injected clock/sleeper ([`TokioClock`], [`ManualClock`] for tests).
 //! - `budget`: per-subscription read/write token buckets (pure).
-//! - `retry`: backoff, jitter and `Retry-After` parsing (pure).
 
 mod budget;
 pub mod client;
-pub mod clock;
 pub mod config;
 pub mod credential;
 pub mod error;
 pub mod id;
 pub mod model;
-mod retry;
 
 pub use budget::BucketConfig;
 pub use client::{ArmClient, ArmStats, FleetListing};
-pub use clock::{Clock, ManualClock, TokioClock};
-pub use config::{ArmConfig, Cloud, Scope};
+pub use config::{ArmConfig, Cloud, Scope, DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY};
 pub use credential::{CredentialConfig, SecretString};
 pub use error::ArmError;
 pub use id::{ComputeId, WorkspaceRef};
 pub use model::{Action, Completion, Compute, ComputeList, Operation, OperationStatus, Workspace};
-pub use retry::{RetryPolicy, DEFAULT_MAX_ATTEMPTS};

@@ -3,9 +3,10 @@
 
 use armsim::{Fault, FaultSpec, Fleet, LroStyle, SimConfig, Simulator};
 use curfew_arm::{
-    Action, ArmClient, ArmConfig, ArmError, Completion, ComputeId, CredentialConfig, ManualClock,
-    RetryPolicy, Scope, SecretString, WorkspaceRef,
+    Action, ArmClient, ArmConfig, ArmError, Completion, ComputeId, CredentialConfig, Scope,
+    SecretString, WorkspaceRef, DEFAULT_RETRY,
 };
+use curfew_plumbing::ManualClock;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -296,7 +297,7 @@ async fn persistent_throttling_ends_in_a_typed_retryable_error() {
     );
     assert_eq!(
         sim.state().requests().len(),
-        RetryPolicy::default().max_attempts as usize
+        DEFAULT_RETRY.max_attempts as usize
     );
 }
 

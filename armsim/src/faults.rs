@@ -7,6 +7,8 @@
 
 use std::time::Duration;
 
+use curfew_plumbing::SplitMix64;
+
 /// A fault the simulator injected into one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Fault {
@@ -106,33 +108,10 @@ impl FaultSpec {
     }
 }
 
-/// A small seeded generator (splitmix64): deterministic and dependency-free.
-#[derive(Debug, Clone)]
-pub(crate) struct Rng(u64);
-
-impl Rng {
-    pub(crate) fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    pub(crate) fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// The per-fault generators of one simulator.
 #[derive(Debug)]
 pub(crate) struct FaultDice {
-    slots: Vec<(Fault, f64, Rng)>,
+    slots: Vec<(Fault, f64, SplitMix64)>,
 }
 
 impl FaultDice {
@@ -147,7 +126,7 @@ impl FaultDice {
         FaultDice {
             slots: order
                 .into_iter()
-                .filter_map(|(f, r)| r.map(|(rate, seed)| (f, rate, Rng::new(seed))))
+                .filter_map(|(f, r)| r.map(|(rate, seed)| (f, rate, SplitMix64::new(seed))))
                 .collect(),
         }
     }

@@ -5,7 +5,8 @@
 //! - [`ids`]: ARM ids and the URL paths served (matched case-insensitively, like ARM).
 //! - [`fleet`]: the fleet file (one compute, an array, or an ARM list) and synthetic fleets.
 //! - `world`: the estate and its start/stop/restart state machine (pure; `now` passed in).
-//! - [`faults`]: seeded fault injection (429, 500, 503, slow, dropped connection, latency).
+//! - [`faults`]: seeded fault injection (429, 500, 503, slow, dropped connection, latency),
+//!   drawn from `curfew_plumbing::SplitMix64`.
 //! - [`sim`]: configuration, shared state, request log and the axum router (ARM routes, the
 //!   App Service managed-identity token endpoint, `/_sim/requests`, `/_sim/actions`).
 //! - [`server`]: serving on a loopback socket with per-connection drop support.

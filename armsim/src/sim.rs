@@ -1,7 +1,7 @@
 //! The simulator's configuration, shared state and HTTP router (ARM routes, the managed-identity
 //! token endpoint, and `/_sim/*` introspection).
 
-use crate::faults::{Fault, FaultDice, FaultSpec, Rng};
+use crate::faults::{Fault, FaultDice, FaultSpec};
 use crate::fleet::Fleet;
 use crate::ids::{match_route, Route, PROVIDER};
 use crate::world::{ActionRecord, OpStatus, World, WorldError};
@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, SecondsFormat, Utc};
+use curfew_plumbing::{random_seed, SplitMix64};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::fmt;
@@ -166,7 +167,7 @@ pub struct SimState {
     log: Mutex<Vec<RequestRecord>>,
     tokens: Mutex<HashMap<String, Instant>>,
     buckets: Mutex<HashMap<(String, bool), Bucket>>,
-    token_rng: Mutex<Rng>,
+    token_rng: Mutex<SplitMix64>,
     base_url: OnceLock<String>,
     /// A simulated wall clock for `lastOperation` times and the action log (None: real time).
     wall: Mutex<Option<DateTime<Utc>>>,
@@ -181,14 +182,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl SimState {
     /// Builds the simulator state from a fleet.
     pub fn new(fleet: Fleet, config: SimConfig) -> Arc<SimState> {
-        let seed = Utc::now().timestamp_nanos_opt().unwrap_or(7) as u64;
         Arc::new(SimState {
             world: Mutex::new(World::new(fleet, config.transition)),
             dice: Mutex::new(FaultDice::new(&config.faults)),
             log: Mutex::new(Vec::new()),
             tokens: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),
-            token_rng: Mutex::new(Rng::new(seed)),
+            token_rng: Mutex::new(SplitMix64::new(random_seed())),
             base_url: OnceLock::new(),
             wall: Mutex::new(None),
             echo: false,

@@ -5,12 +5,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::clock::{Clock, SystemClock};
+use curfew_plumbing::{Clock, RetryPolicy, TokioClock};
+
 use crate::deadletter::DeadLetters;
 use crate::error::NotifyError;
 use crate::local::{Console, JsonLinesFile};
 use crate::notifier::Notifier;
-use crate::retry::{RetryPolicy, DEFAULT_RETRY};
+use crate::retry::DEFAULT_RETRY;
 use crate::servicebus::{ServiceBusRest, TokenSource};
 use crate::webhook::{Flavor, Webhook};
 
@@ -95,7 +96,7 @@ pub struct ChannelDeps {
 impl Default for ChannelDeps {
     fn default() -> Self {
         ChannelDeps {
-            clock: Arc::new(SystemClock),
+            clock: Arc::new(TokioClock::default()),
             retry: DEFAULT_RETRY,
             dead_letters: None,
             token_source: None,

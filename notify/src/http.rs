@@ -1,9 +1,11 @@
 //! The HTTP bits HTTP channels share: one reqwest client (rustls with `ring`, as `arm` and
-//! `store` do), status classification and `Retry-After` parsing. Errors never carry URLs.
+//! `store` do) and status classification (with `curfew_plumbing`'s `Retry-After` parser).
+//! Errors never carry URLs.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use curfew_plumbing::parse_retry_after;
 
 use crate::error::NotifyError;
 
@@ -85,35 +87,4 @@ pub(crate) async fn classify(
             }
         }
     })
-}
-
-/// `Retry-After` as delta-seconds or an HTTP-date (relative to `now`).
-pub(crate) fn parse_retry_after(v: &str, now: DateTime<Utc>) -> Option<Duration> {
-    let v = v.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = DateTime::parse_from_rfc2822(v).ok()?.with_timezone(&Utc);
-    Some((at - now).to_std().unwrap_or(Duration::ZERO))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    #[test]
-    fn retry_after_forms() {
-        let now = Utc.with_ymd_and_hms(2026, 3, 2, 8, 0, 0).unwrap();
-        assert_eq!(parse_retry_after("12", now), Some(Duration::from_secs(12)));
-        assert_eq!(
-            parse_retry_after("Mon, 02 Mar 2026 08:00:30 GMT", now),
-            Some(Duration::from_secs(30))
-        );
-        assert_eq!(
-            parse_retry_after("Mon, 02 Mar 2026 07:00:00 GMT", now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("soon", now), None);
-    }
 }

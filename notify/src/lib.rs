@@ -12,12 +12,13 @@
 //! - `webhook`: [`Webhook`] and its [`Flavor`]s; `render`: Teams card and Slack blocks.
 //! - `local`: [`Console`], [`JsonLinesFile`] and [`Collector`].
 //! - `deadletter`: [`DeadLetter`] and its sinks.
-//! - `retry`: [`RetryPolicy`] and the shared retry loop; `http`: status classification.
+//! - `retry`: [`DEFAULT_RETRY`] and the shared retry loop; `http`: status classification.
 //! - `config`: [`ChannelSpec`] — channels from `[label@]kind:value` strings.
-//! - `clock`: [`Clock`] (injected time), [`ManualClock`] for tests.
 //! - `error`: [`NotifyError`], each variant retryable or not.
+//!
+//! Time (`Clock`, `ManualClock` for tests), the `RetryPolicy` arithmetic (backoff, jitter) and
+//! `Retry-After` parsing come from `curfew_plumbing`.
 
-mod clock;
 mod config;
 mod deadletter;
 mod error;
@@ -30,7 +31,6 @@ mod retry;
 mod servicebus;
 mod webhook;
 
-pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use config::{ChannelDeps, ChannelSpec};
 pub use deadletter::{DeadLetter, DeadLetters, JsonLinesDeadLetters, MemoryDeadLetters};
 pub use error::NotifyError;
@@ -43,7 +43,7 @@ pub use http::REQUEST_TIMEOUT;
 pub use local::{Collector, Console, JsonLinesFile};
 pub use notifier::{ChannelOutcome, Delivery, Fanout, FanoutReport, Notifier};
 pub use render::{slack_message, teams_message};
-pub use retry::{RetryPolicy, DEFAULT_RETRY};
+pub use retry::DEFAULT_RETRY;
 pub use servicebus::{
     sas_token, ServiceBusConnection, ServiceBusRest, TokenSource, DEFAULT_SAS_TTL,
     SERVICE_BUS_SCOPE,

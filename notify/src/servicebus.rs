@@ -11,16 +11,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine as _;
+use curfew_plumbing::{Clock, RetryPolicy};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use ring::hmac;
 
-use crate::clock::Clock;
 use crate::deadletter::DeadLetters;
 use crate::error::NotifyError;
 use crate::event::{Event, CLOUDEVENTS_CONTENT_TYPE};
 use crate::http;
 use crate::notifier::{Delivery, Notifier};
-use crate::retry::{Deliverer, RetryPolicy};
+use crate::retry::Deliverer;
 
 /// OAuth scope to request Service Bus tokens for.
 pub const SERVICE_BUS_SCOPE: &str = "https://servicebus.azure.net/.default";
@@ -331,6 +331,7 @@ impl Notifier for ServiceBusRest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use curfew_plumbing::TokioClock;
 
     const CONN: &str = "Endpoint=sb://Contoso.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=c2VjcmV0LWtleS12YWx1ZQ==;EntityPath=curfew-events";
 
@@ -374,7 +375,7 @@ mod tests {
     fn debug_hides_the_key() {
         let c = ServiceBusConnection::parse(CONN).unwrap();
         assert!(!format!("{c:?}").contains("c2VjcmV0"));
-        let clock = Arc::new(crate::clock::SystemClock);
+        let clock = Arc::new(TokioClock::default());
         let sb = ServiceBusRest::from_connection_string("sb", CONN, None, clock).unwrap();
         let dbg = format!("{sb:?}");
         assert!(!dbg.contains("c2VjcmV0"), "{dbg}");
@@ -387,7 +388,7 @@ mod tests {
 
     #[test]
     fn rejects_odd_entities() {
-        let clock = Arc::new(crate::clock::SystemClock);
+        let clock = Arc::new(TokioClock::default());
         assert!(ServiceBusRest::from_connection_string("sb", CONN, Some("a b?"), clock).is_err());
     }
 }

@@ -8,15 +8,15 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use curfew_plumbing::{Clock, RetryPolicy};
 
-use crate::clock::Clock;
 use crate::deadletter::DeadLetters;
 use crate::error::NotifyError;
 use crate::event::{Event, CLOUDEVENTS_CONTENT_TYPE};
 use crate::http;
 use crate::notifier::{Delivery, Notifier};
 use crate::render::{slack_message, teams_message};
-use crate::retry::{Deliverer, RetryPolicy};
+use crate::retry::Deliverer;
 
 /// What a webhook's body looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,10 +155,11 @@ impl Notifier for Webhook {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use curfew_plumbing::TokioClock;
 
     #[test]
     fn debug_and_errors_hide_the_url() {
-        let clock = Arc::new(crate::clock::SystemClock);
+        let clock = Arc::new(TokioClock::default());
         let w = Webhook::new(
             "team-chat",
             Flavor::Slack,

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use common::{now, pending_event, Receiver, Reply};
 use curfew_notify::*;
+use curfew_plumbing::{ManualClock, RetryPolicy};
 use ring::hmac;
 
 const KEY: &str = "c2VjcmV0LWtleS12YWx1ZQ==";

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::{now, pending_event, Receiver, Reply};
 use curfew_notify::*;
+use curfew_plumbing::{ManualClock, RetryPolicy};
 
 fn hook(rx: &Receiver, flavor: Flavor, clock: &ManualClock) -> Webhook {
     let url = format!("{}/hooks/T000/B000/SECRETPART", rx.base);

@@ -9,7 +9,8 @@
 //! - `keys` — time and key encodings shared by both backends.
 //! - `sqlite` — [`SqliteStore`]: one file, WAL, migrations (embedded default).
 //! - `table` — [`TableStore`]: Azure Table Storage over REST (SharedKey or bearer token),
-//!   ETag compare-and-set, continuation tokens, `$batch` of ≤ 100, 429/503 backoff.
+//!   ETag compare-and-set, continuation tokens, `$batch` of ≤ 100, 429/503 backoff (the
+//!   `RetryPolicy`, `Clock` and `Retry-After` parser are `curfew_plumbing`'s).
 //! - `conformance` (feature `conformance`) — the suite every backend must pass.
 //!
 //! See `docs/store.md` for the stored layout and how compare-and-set gives exactly-once.
@@ -32,6 +33,6 @@ pub use model::{
 pub use sqlite::{SqliteStore, DEFAULT_BUSY_TIMEOUT, SCHEMA_VERSION};
 pub use store::StateStore;
 pub use table::{
-    RetryPolicy, TableConfig, TableStore, TokenSource, DEFAULT_RETRY, DEFAULT_TABLE, DEV_ACCOUNT,
+    TableConfig, TableStore, TokenSource, DEFAULT_RETRY, DEFAULT_TABLE, DEV_ACCOUNT,
     REQUEST_TIMEOUT, STORAGE_SCOPE,
 };

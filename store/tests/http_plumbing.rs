@@ -1,11 +1,14 @@
-//! The Table Storage client's HTTP plumbing — retries of 429/503 and bearer tokens — checked
-//! against a scripted responder on 127.0.0.1. (Store semantics are checked on Azurite.)
+//! The Table Storage client's HTTP plumbing — retries of 429/503 (`Retry-After` as seconds or
+//! an HTTP-date, on the injected clock) and bearer tokens — checked against a scripted
+//! responder on 127.0.0.1. (Store semantics are checked on Azurite.)
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use curfew_store::{RetryPolicy, StoreError, TableConfig, TableStore, TokenSource};
+use chrono::TimeZone as _;
+use curfew_plumbing::{ManualClock, RetryPolicy};
+use curfew_store::{StoreError, TableConfig, TableStore, TokenSource, DEFAULT_RETRY};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -68,6 +71,8 @@ const FAST: RetryPolicy = RetryPolicy {
     max_attempts: 4,
     base_delay: Duration::from_millis(1),
     max_delay: Duration::from_millis(5),
+    max_retry_after: Duration::from_millis(5),
+    ..DEFAULT_RETRY
 };
 
 #[tokio::test]
@@ -115,6 +120,37 @@ async fn other_client_errors_are_not_retried() {
     assert!(matches!(err, StoreError::Backend { .. }), "{err}");
     assert!(!err.is_retryable());
     assert_eq!(seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn retry_after_dates_and_request_dates_follow_the_injected_clock() {
+    let (endpoint, seen) = responder(vec![(
+        503,
+        "Retry-After: Mon, 05 Jan 2026 10:00:03 GMT\r\n",
+    )])
+    .await;
+    let clock = ManualClock::at(chrono::Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0).unwrap());
+    let retry = RetryPolicy {
+        max_retry_after: Duration::from_secs(10),
+        ..FAST
+    };
+    let cfg = TableConfig::development(&endpoint).unwrap();
+    TableStore::open_with_clock(cfg, "curfew", retry, Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    assert_eq!(clock.sleeps(), [Duration::from_secs(3)], "waited as asked");
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    assert!(
+        seen[0].contains("x-ms-date: Mon, 05 Jan 2026 10:00:00 GMT"),
+        "{}",
+        seen[0]
+    );
+    assert!(
+        seen[1].contains("x-ms-date: Mon, 05 Jan 2026 10:00:03 GMT"),
+        "{}",
+        seen[1]
+    );
 }
 
 struct FixedToken;

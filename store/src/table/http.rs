@@ -1,9 +1,10 @@
 //! One HTTP exchange with the table service: headers, signing, and retries of 429/503 and
-//! connection failures with capped exponential backoff (honouring `Retry-After`).
+//! connection failures with capped exponential backoff (honouring `Retry-After`), timed by the
+//! injected clock.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use curfew_plumbing::{parse_retry_after, Clock, RetryPolicy};
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 
@@ -13,46 +14,16 @@ use crate::error::{StoreError, StoreResult};
 /// Service version sent with every request (the first to accept Entra ID bearer tokens).
 pub(crate) const API_VERSION: &str = "2019-02-02";
 
-/// How often and how patiently throttled or unavailable requests are retried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts in total, including the first.
-    pub max_attempts: u32,
-    /// Delay before the first retry; doubled each time.
-    pub base_delay: Duration,
-    /// Upper bound of any one delay (also caps `Retry-After`).
-    pub max_delay: Duration,
-}
-
-/// Default retry policy: 6 attempts, 200 ms doubling to at most 5 s (≈ 11 s worst case).
+/// Default retry policy: 6 attempts, 200 ms doubling to at most 5 s, up to 25 % shorter at
+/// random (≈ 11 s worst case); a `Retry-After` is honoured exactly up to the same 5 s.
 pub const DEFAULT_RETRY: RetryPolicy = RetryPolicy {
     max_attempts: 6,
     base_delay: Duration::from_millis(200),
     max_delay: Duration::from_secs(5),
+    jitter_percent: 25,
+    max_retry_after: Duration::from_secs(5),
+    retry_after_jitter: Duration::ZERO,
 };
-
-impl RetryPolicy {
-    /// Delay before retry number `retry` (1-based), with up to 25 % jitter from `seed`.
-    pub(crate) fn delay(&self, retry: u32, retry_after: Option<Duration>, seed: u64) -> Duration {
-        if let Some(after) = retry_after {
-            return after.min(self.max_delay);
-        }
-        let exp = self
-            .base_delay
-            .saturating_mul(1u32 << retry.saturating_sub(1).min(16));
-        let capped = exp.min(self.max_delay);
-        let jitter_pct = splitmix(seed ^ u64::from(retry)) % 26;
-        capped - capped * (jitter_pct as u32) / 100
-    }
-}
-
-/// A small mixing function for jitter (no RNG dependency needed).
-pub(crate) fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
 
 /// What a request carries besides its URL.
 pub(crate) struct Req<'a> {
@@ -104,11 +75,10 @@ impl Resp {
     }
 }
 
-/// RFC 1123 date for `x-ms-date`. Reading the clock here is unavoidable: the service rejects
-/// requests whose date is more than 15 minutes off.
-fn http_date() -> String {
-    let now: DateTime<Utc> = SystemTime::now().into();
-    now.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+/// RFC 1123 date for `x-ms-date`. The service rejects requests whose date is more than
+/// 15 minutes off, so against a real service `clock` must tell real time.
+fn http_date(clock: &dyn Clock) -> String {
+    clock.now().format("%a, %d %b %Y %H:%M:%S GMT").to_string()
 }
 
 /// Sends one logical request, retrying throttling (429), unavailability (503) and failures to
@@ -117,6 +87,7 @@ pub(crate) async fn send(
     client: &reqwest::Client,
     cred: &Credential,
     retry: &RetryPolicy,
+    clock: &dyn Clock,
     seed: u64,
     req: Req<'_>,
 ) -> StoreResult<Resp> {
@@ -132,7 +103,7 @@ pub(crate) async fn send(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let date = http_date();
+        let date = http_date(clock);
         let auth = cred
             .authorization(req.method.as_str(), req.content_type, &date, &path)
             .await?;
@@ -165,8 +136,7 @@ pub(crate) async fn send(
                 let retry_after = headers
                     .get("retry-after")
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|s| s.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
+                    .and_then(|s| parse_retry_after(s, clock.now()));
                 let body = resp
                     .bytes()
                     .await
@@ -201,8 +171,9 @@ pub(crate) async fn send(
                 ),
             });
         }
-        let seed = seed ^ (attempt as u64).wrapping_mul(0x1000_0001);
-        tokio::time::sleep(retry.delay(attempt, retry_after, seed)).await;
+        clock
+            .sleep(retry.delay_seeded(attempt, retry_after, seed))
+            .await;
     }
 }
 
@@ -239,18 +210,21 @@ mod tests {
     fn backoff_doubles_caps_and_honours_retry_after() {
         let p = DEFAULT_RETRY;
         for seed in 0..50 {
-            let d1 = p.delay(1, None, seed);
-            let d3 = p.delay(3, None, seed);
-            let d10 = p.delay(10, None, seed);
+            let d1 = p.delay_seeded(1, None, seed);
+            let d3 = p.delay_seeded(3, None, seed);
+            let d10 = p.delay_seeded(10, None, seed);
             assert!(d1 <= Duration::from_millis(200) && d1 >= Duration::from_millis(150));
             assert!(d3 <= Duration::from_millis(800) && d3 >= Duration::from_millis(600));
             assert!(d10 <= p.max_delay && d10 >= p.max_delay * 3 / 4);
         }
         assert_eq!(
-            p.delay(1, Some(Duration::from_secs(2)), 0),
+            p.delay_seeded(1, Some(Duration::from_secs(2)), 0),
             Duration::from_secs(2)
         );
-        assert_eq!(p.delay(1, Some(Duration::from_secs(60)), 0), p.max_delay);
+        assert_eq!(
+            p.delay_seeded(1, Some(Duration::from_secs(60)), 0),
+            p.max_delay
+        );
     }
 
     #[test]

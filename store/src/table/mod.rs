@@ -12,17 +12,18 @@ mod conn;
 mod http;
 
 use std::collections::HashSet;
-use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use curfew_plumbing::{random_seed, Clock, RetryPolicy, TokioClock};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Map, Value};
 
 pub use conn::{TableConfig, TokenSource, DEV_ACCOUNT, STORAGE_SCOPE};
-pub use http::{RetryPolicy, DEFAULT_RETRY};
+pub use http::DEFAULT_RETRY;
 
 use crate::error::{StoreError, StoreResult};
 use crate::keys::{encode_key, parse_time, time_key};
@@ -63,6 +64,8 @@ pub struct TableStore {
     config: TableConfig,
     table: String,
     retry: RetryPolicy,
+    /// Times retries and stamps `x-ms-date`.
+    clock: Arc<dyn Clock>,
     /// Random per handle: jitter seed and the unique suffix of append-only row keys.
     nonce: u64,
     seq: AtomicU64,
@@ -102,6 +105,17 @@ impl TableStore {
         table: &str,
         retry: RetryPolicy,
     ) -> StoreResult<Self> {
+        Self::open_with_clock(config, table, retry, Arc::new(TokioClock::default())).await
+    }
+
+    /// Like [`TableStore::open_with_retry`], with retry waits, `Retry-After` dates and
+    /// `x-ms-date` on `clock` (tests pass a `ManualClock`; a real service needs real time).
+    pub async fn open_with_clock(
+        config: TableConfig,
+        table: &str,
+        retry: RetryPolicy,
+        clock: Arc<dyn Clock>,
+    ) -> StoreResult<Self> {
         if !valid_table_name(table) {
             return Err(StoreError::Config(format!(
                 "table storage: invalid table name {table:?} (3-63 letters/digits, starting \
@@ -116,12 +130,13 @@ impl TableStore {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| StoreError::Config(format!("table storage HTTP client: {e}")))?;
-        let nonce = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
+        let nonce = random_seed();
         let store = Self {
             client,
             config,
             table: table.to_owned(),
             retry,
+            clock,
             nonce,
             seq: AtomicU64::new(0),
         };
@@ -140,6 +155,7 @@ impl TableStore {
             &self.client,
             &self.config.credential,
             &self.retry,
+            self.clock.as_ref(),
             seed,
             req,
         )
