@@ -22,7 +22,9 @@ pub mod model;
 
 pub use budget::BucketConfig;
 pub use client::{ArmClient, ArmStats, FleetListing};
-pub use config::{ArmConfig, Cloud, Scope, DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY};
+pub use config::{
+    ArmConfig, Cloud, Scope, DEFAULT_CALL_DEADLINE, DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY,
+};
 pub use credential::{CredentialConfig, SecretString};
 pub use error::ArmError;
 pub use id::{ComputeId, WorkspaceRef};

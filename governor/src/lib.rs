@@ -68,6 +68,9 @@ pub struct Runtime {
     pub prices: curfew_engine::cost::PriceSheet,
     /// CloudEvents `source`.
     pub source: EventSource,
+    /// Time as a port: the tick stamps claims with the tick's `now` plus the time elapsed on
+    /// this clock since the tick began (a simulated clock in tests).
+    pub clock: Arc<dyn curfew_plumbing::Clock>,
 }
 
 /// One compute instance as read from ARM: the engine's view and the raw JSON (for policies).
@@ -288,6 +291,7 @@ impl Runtime {
                 .as_ref()
                 .map(|p| costlog::CostLog::new(s.resolve(p))),
             source: EventSource::deployment(s.deployment()),
+            clock: Arc::new(curfew_plumbing::TokioClock::default()),
         })
     }
 

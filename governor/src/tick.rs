@@ -172,6 +172,10 @@ pub async fn tick_listed(
     dry_run: bool,
 ) -> anyhow::Result<TickReport> {
     let calls_before = rt.arm.stats().calls;
+    let time = TickTime {
+        now,
+        started: rt.clock.elapsed(),
+    };
     let scope = rt.watermark_scope(only);
     let watermark = rt.store.get_watermark(&scope).await?;
     let overrides: HashMap<String, serde_json::Value> = rt
@@ -337,7 +341,7 @@ pub async fn tick_listed(
                 by_key.get(&key).copied(),
                 &key,
                 &mut records,
-                now,
+                &time,
                 &mut report.events,
             )
             .await
@@ -625,6 +629,21 @@ async fn notify(
     PENDING_DELIVERY.to_string()
 }
 
+/// The tick's instant and where its clock stood when it began.
+struct TickTime {
+    now: DateTime<Utc>,
+    started: std::time::Duration,
+}
+
+impl TickTime {
+    /// The tick's `now` moved on by the time elapsed since it began: the instant on the tick's
+    /// own timeline (simulated in tests) at which something happens inside it.
+    fn at(&self, clock: &dyn curfew_plumbing::Clock) -> DateTime<Utc> {
+        let spent = clock.elapsed().saturating_sub(self.started);
+        self.now + TimeDelta::from_std(spent).unwrap_or(TimeDelta::zero())
+    }
+}
+
 /// Carries out one decision: executes it (claim → ARM → settle) or records it. The events
 /// it makes (started, stopped, failed) go to `events`.
 async fn apply(
@@ -633,9 +652,10 @@ async fn apply(
     fi: Option<&FleetInstance>,
     key: &str,
     records: &mut HashMap<String, Versioned<LedgerEntry>>,
-    now: DateTime<Utc>,
+    time: &TickTime,
     events: &mut Vec<Outgoing>,
 ) -> Outcome {
+    let now = time.now;
     let record = match ensure_record(rt, records, ledger::planned(d, key, now)).await {
         Ok(r) => r,
         Err(e) => return Outcome::NotRecorded(e.to_string()),
@@ -677,7 +697,14 @@ async fn apply(
     if !record.value.state.is_claimable() {
         return Outcome::Lost(LostRace::NotClaimable(format!("{:?}", record.value.state)));
     }
-    let claimed = match rt.store.claim(&d.occurrence_id, &record.version, now).await {
+    // The lease starts now, not at the tick's start: in a long tick, a claim stamped with the
+    // tick's `now` could look stale to another governor while its ARM call is in flight.
+    let claimed_at = time.at(rt.clock.as_ref());
+    let claimed = match rt
+        .store
+        .claim(&d.occurrence_id, &record.version, claimed_at)
+        .await
+    {
         Ok(c) => c,
         Err(e) if e.is_conflict() || matches!(e, StoreError::NotClaimable { .. }) => {
             return Outcome::Lost(LostRace::ClaimedFirst)
@@ -778,5 +805,36 @@ async fn settle(
             settlement,
             write_error: Some(e.to_string()),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use curfew_engine::governor::STALE_EXECUTING;
+    use curfew_plumbing::{Clock, ManualClock};
+
+    #[test]
+    fn a_claim_lease_outlasts_the_arm_call_it_covers() {
+        let call = TimeDelta::from_std(curfew_arm::DEFAULT_CALL_DEADLINE).unwrap();
+        assert!(
+            STALE_EXECUTING >= call + TimeDelta::minutes(2),
+            "a claim must not look stale while its ARM call (retries included) may still run"
+        );
+    }
+
+    #[test]
+    fn claims_are_stamped_when_made_not_when_the_tick_began() {
+        let clock = ManualClock::new();
+        let now = DateTime::parse_from_rfc3339("2026-03-09T18:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let time = TickTime {
+            now,
+            started: clock.elapsed(),
+        };
+        assert_eq!(time.at(&clock), now);
+        clock.advance(std::time::Duration::from_secs(190));
+        assert_eq!(time.at(&clock), now + TimeDelta::seconds(190));
     }
 }

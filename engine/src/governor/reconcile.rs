@@ -13,8 +13,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use std::fmt;
 
 /// An `Executing` record older than this was left by an interrupted process: no live executor
-/// takes that long between its claim and its settlement.
-pub const STALE_EXECUTING: TimeDelta = TimeDelta::minutes(2);
+/// takes that long between its claim and its settlement. The claim is stamped when it is made
+/// (not at the tick's start), and this lease outlasts the ARM client's longest call for an
+/// accepted action (2 minutes, retries included; the tick does not poll operations) with room
+/// to settle, so a second governor never re-executes an action still in flight.
+pub const STALE_EXECUTING: TimeDelta = TimeDelta::minutes(5);
 
 /// Appended to the reason of a decision that waits for an in-doubt occurrence.
 pub const IN_DOUBT_WAIT: &str = "waiting: an earlier occurrence of this instance is in flight or was interrupted, decided once it settles";
