@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
+python3 scripts/module_graph.py --check >/dev/null
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
