@@ -405,7 +405,9 @@ async fn killed_after_arm_accepted_then_a_later_start_is_not_undone() {
         .update_entry(&executing, &stop.version)
         .await
         .unwrap();
-    for m in 1..=5 {
+    // Past the claim lease, so that reconciliation has run by the end.
+    let lease = curfew_engine::governor::STALE_EXECUTING.num_minutes();
+    for m in 1..=lease + 3 {
         let r = tick(m).await.unwrap();
         for d in &r.decisions {
             println!(

@@ -163,12 +163,13 @@ mod tests {
     }
 
     #[test]
-    fn a_claim_is_judged_only_once_it_is_more_than_two_minutes_old() {
+    fn a_claim_is_judged_only_once_it_is_older_than_the_lease() {
+        assert_eq!(STALE_EXECUTING, TimeDelta::minutes(5));
         let c = claim(Action::Stop, "2026-03-02T18:00:00Z", "2026-03-02T18:00:30Z");
         for (now, stale) in [
             ("2026-03-02T18:00:30Z", false),
-            ("2026-03-02T18:02:30Z", false),
-            ("2026-03-02T18:02:31Z", true),
+            ("2026-03-02T18:05:30Z", false),
+            ("2026-03-02T18:05:31Z", true),
             ("2026-03-02T19:00:00Z", true),
         ] {
             assert_eq!(c.is_stale(t(now)), stale, "{now}");
