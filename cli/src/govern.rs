@@ -159,7 +159,7 @@ pub(crate) fn run_tick(args: &TickArgs) -> anyhow::Result<ExitCode> {
     let now = now_or(&args.now)?;
     let report = block_on(async {
         let rt = runtime(&args.config).await?;
-        tick::tick(&rt, now, args.dry_run).await
+        anyhow::Ok(tick::tick(&rt, now, args.dry_run).await?)
     })??;
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
@@ -255,7 +255,7 @@ pub(crate) fn run_explain(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
     let now = now_or(&args.now)?;
     let e = block_on(async {
         let rt = runtime(&args.config).await?;
-        explain::explain(&rt, &args.instance, now).await
+        anyhow::Ok(explain::explain(&rt, &args.instance, now).await?)
     })??;
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&e)?),

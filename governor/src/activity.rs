@@ -3,6 +3,7 @@
 //! verdict and, when the instance has been idle past its threshold, an idle stop that goes
 //! through the same notices, dismissals and exactly-once execution as a scheduled stop.
 
+use super::error::{GovernError, GovernResult};
 use super::Runtime;
 use chrono::{DateTime, TimeDelta, Utc};
 use curfew_engine::idle::{self, ActivityReport, IdleRecord, Threshold};
@@ -12,16 +13,21 @@ use curfew_store::Activity;
 pub const DEFAULT_OBSERVE_THRESHOLD: TimeDelta = TimeDelta::minutes(60);
 
 /// The store key of a report's instance: its ARM id, lower-cased (as occurrence ids use).
-pub fn report_key(report: &ActivityReport) -> anyhow::Result<String> {
+pub fn report_key(report: &ActivityReport) -> GovernResult<String> {
     report
         .compute_id
         .as_deref()
         .map(str::to_ascii_lowercase)
-        .ok_or_else(|| anyhow::anyhow!("activity report of '{}' has no computeId", report.instance))
+        .ok_or_else(|| {
+            GovernError::Input(format!(
+                "activity report of '{}' has no computeId",
+                report.instance
+            ))
+        })
 }
 
 /// The idle record kept for an instance, if any.
-pub async fn idle_record(rt: &Runtime, key: &str) -> anyhow::Result<Option<IdleRecord>> {
+pub async fn idle_record(rt: &Runtime, key: &str) -> GovernResult<Option<IdleRecord>> {
     Ok(match rt.store.get_activity(key).await? {
         Some(a) => serde_json::from_value(a.details).ok(),
         None => None,
@@ -33,14 +39,13 @@ pub async fn record(
     rt: &Runtime,
     report: &ActivityReport,
     now: DateTime<Utc>,
-) -> anyhow::Result<IdleRecord> {
+) -> GovernResult<IdleRecord> {
     let key = report_key(report)?;
     if report.at > now + idle::SIGNATURE_MAX_SKEW {
-        anyhow::bail!(
+        return Err(GovernError::Input(format!(
             "activity report of '{}' is from the future ({})",
-            report.instance,
-            report.at
-        );
+            report.instance, report.at
+        )));
     }
     let previous = idle_record(rt, &key).await?;
     let threshold = previous
@@ -56,7 +61,7 @@ pub async fn record(
             &Activity {
                 at: report.at,
                 busy: report.is_busy(),
-                details: serde_json::to_value(&next)?,
+                details: serde_json::to_value(&next).unwrap_or_default(),
             },
         )
         .await?;

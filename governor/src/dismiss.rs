@@ -3,6 +3,7 @@
 //! nothing, is audited with its reason, and is never retried.
 
 use super::delivery::Outgoing;
+use super::error::{GovernError, GovernResult};
 use super::ledger::to_engine;
 use super::Runtime;
 use chrono::{DateTime, Utc};
@@ -54,7 +55,7 @@ pub async fn dismiss(
     rt: &Runtime,
     req: DismissalRequest,
     now: DateTime<Utc>,
-) -> anyhow::Result<DismissOutcome> {
+) -> GovernResult<DismissOutcome> {
     let requested_by = match &req.credential {
         Credential::ObjectId(o) => o.clone(),
         Credential::Token(_) => "token".to_string(),
@@ -106,7 +107,12 @@ pub async fn dismiss(
     let compute = rt.arm.get_compute(&id).await?;
     let instance = match inventory::items(compute.raw.get(), &id.path())?.read(0) {
         Item::Instance(i) => *i,
-        _ => anyhow::bail!("{} is not a compute instance", id.path()),
+        _ => {
+            return Err(GovernError::Input(format!(
+                "{} is not a compute instance",
+                id.path()
+            )))
+        }
     };
     let mut view = InstanceView::new(&instance, Vec::new());
     let notified = rt.store.notified_leads(&occurrence_id).await?;

@@ -1,6 +1,7 @@
 //! `explain`: one instance's effective schedules with their sources, its next occurrences (with
 //! the ids notices and dismissals use), and its ledger history.
 
+use super::error::{GovernError, GovernResult};
 use super::Runtime;
 use chrono::{DateTime, TimeDelta, Utc};
 use curfew_engine::governor::{effective_schedules, id, InstanceView, PolicyDefault};
@@ -94,7 +95,7 @@ fn source_label(s: &Source) -> String {
 }
 
 /// Explains the instance named `name` (case-insensitive) at `now`.
-pub async fn explain(rt: &Runtime, name: &str, now: DateTime<Utc>) -> anyhow::Result<Explanation> {
+pub async fn explain(rt: &Runtime, name: &str, now: DateTime<Utc>) -> GovernResult<Explanation> {
     let fleet = rt.fleet().await;
     let Some(fi) = fleet
         .instances
@@ -107,10 +108,10 @@ pub async fn explain(rt: &Runtime, name: &str, now: DateTime<Utc>) -> anyhow::Re
             .map(|f| f.instance.name.as_str())
             .collect();
         known.sort_unstable();
-        anyhow::bail!(
+        return Err(GovernError::Input(format!(
             "no compute instance named '{name}' in the configured scopes (known: {})",
             known.join(", ")
-        );
+        )));
     };
     let key = InstanceView::new(&fi.instance, Vec::new()).key();
     let overrides = rt.store.get_override(&key).await?;

@@ -9,6 +9,7 @@
 //! - [`ledger`]: store records ↔ the engine's ledger view.
 //! - [`tick`]: one evaluation: fleet → decide → notices → claim/act/settle → watermark.
 //! - [`delivery`]: events as values, and [`Runtime::deliver`], the one place they leave.
+//! - [`error`]: [`error::GovernError`], classified retryable or not.
 //! - [`dismiss`]: skip/snooze requests, authorised by the engine, recorded in the store.
 //! - [`activity`]: activity reports folded into idle records.
 //! - [`budgets`], [`costlog`]: the cost timeline and the budget alerts on it.
@@ -19,6 +20,7 @@ pub mod budgets;
 pub mod costlog;
 pub mod delivery;
 pub mod dismiss;
+pub mod error;
 pub mod explain;
 pub(crate) mod ledger;
 pub mod settings;

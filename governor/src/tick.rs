@@ -7,6 +7,7 @@
 //! real state: done if ARM already took it, re-decided if it never reached ARM.
 
 use super::delivery::{EventDelivery, Outgoing};
+use super::error::GovernResult;
 use super::ledger::{self, to_engine};
 use super::{FleetInstance, Runtime};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -141,7 +142,7 @@ pub struct NoticeReport {
 
 /// Runs one tick at `now` over every configured scope and delivers its events to the
 /// runtime's channels. With `dry_run`, decides and reports without acting or writing.
-pub async fn tick(rt: &Runtime, now: DateTime<Utc>, dry_run: bool) -> anyhow::Result<TickReport> {
+pub async fn tick(rt: &Runtime, now: DateTime<Utc>, dry_run: bool) -> GovernResult<TickReport> {
     let mut report = tick_in(rt, None, now, dry_run).await?;
     rt.deliver_tick(&mut report, None).await;
     Ok(report)
@@ -154,7 +155,7 @@ pub async fn tick_in(
     only: Option<&curfew_arm::WorkspaceRef>,
     now: DateTime<Utc>,
     dry_run: bool,
-) -> anyhow::Result<TickReport> {
+) -> GovernResult<TickReport> {
     let calls_before = rt.arm.stats().calls;
     let fleet = rt.fleet_in(only).await;
     let mut report = tick_listed(rt, only, &fleet, now, dry_run).await?;
@@ -170,7 +171,7 @@ pub async fn tick_listed(
     fleet: &super::Fleet,
     now: DateTime<Utc>,
     dry_run: bool,
-) -> anyhow::Result<TickReport> {
+) -> GovernResult<TickReport> {
     let calls_before = rt.arm.stats().calls;
     let time = TickTime {
         now,

@@ -29,6 +29,7 @@ use crate::functions::{
     DismissalTarget, EvaluationScope, FleetWorkspaces, PortError, PortFuture, Ports, Report,
     StatusSource, TickContext, TickHandler, WorkspaceSize,
 };
+use curfew_governor::error::GovernError;
 use curfew_governor::settings::{LinkKeySetting, Settings};
 use curfew_governor::tick::TickReport;
 use curfew_governor::{dismiss, explain, tick, Runtime};
@@ -387,17 +388,15 @@ pub(crate) struct HostedGovernor {
     listed: std::sync::Mutex<Option<(DateTime<Utc>, curfew_governor::Fleet)>>,
 }
 
-/// Transient unless the error says the thing named does not exist.
-fn classify(context: &str, e: &anyhow::Error) -> PortError {
-    let text = format!("{context}: {e:#}");
-    for cause in e.chain() {
-        if let Some(arm) = cause.downcast_ref::<curfew_arm::ArmError>() {
-            if matches!(arm, curfew_arm::ArmError::NotFound { .. }) {
-                return PortError::Rejected(text);
-            }
-        }
+/// Rejected (completed, not redelivered) when the input can never succeed: the thing it names
+/// does not exist or is not usable; transient (5xx, redelivered) otherwise.
+fn classify(context: &str, e: &GovernError) -> PortError {
+    let text = format!("{context}: {e}");
+    if e.is_not_found() || matches!(e, GovernError::Input(_)) {
+        PortError::Rejected(text)
+    } else {
+        PortError::Transient(text)
     }
-    PortError::Transient(text)
 }
 
 fn stamp(t: DateTime<Utc>) -> String {
@@ -726,10 +725,9 @@ impl HostedGovernor {
         let stored = match curfew_governor::activity::record(rt, &report, now).await {
             Ok(record) => record.last_report == Some(report.at),
             Err(e) => {
-                let text = format!("recording the activity report: {e:#}");
-                let transient = e
-                    .downcast_ref::<curfew_store::StoreError>()
-                    .is_some_and(|s| s.is_retryable() || s.is_conflict());
+                let text = format!("recording the activity report: {e}");
+                let transient =
+                    matches!(&e, GovernError::Store(s) if s.is_retryable() || s.is_conflict());
                 return Err(if transient {
                     PortError::Transient(text)
                 } else {
