@@ -97,7 +97,7 @@ pub struct PolicySupplied {
 
 /// The fleet of one listing, with what could not be read.
 #[derive(Debug, Default)]
-pub struct Fleet {
+pub struct ListedFleet {
     /// Compute instances.
     pub instances: Vec<FleetInstance>,
     /// Workspaces or scopes that could not be listed, one line each.
@@ -298,13 +298,13 @@ impl Runtime {
     }
 
     /// Lists every compute instance in the configured scopes.
-    pub async fn fleet(&self) -> Fleet {
+    pub async fn fleet(&self) -> ListedFleet {
         self.fleet_in(None).await
     }
 
     /// Lists the compute instances of one workspace (a fan-out `Evaluate`), or of every
     /// configured scope when `only` is `None`.
-    pub async fn fleet_in(&self, only: Option<&WorkspaceRef>) -> Fleet {
+    pub async fn fleet_in(&self, only: Option<&WorkspaceRef>) -> ListedFleet {
         let listing = match only {
             Some(ws) => curfew_arm::FleetListing {
                 workspaces: vec![(ws.clone(), self.arm.list_computes(ws).await)],
@@ -312,9 +312,9 @@ impl Runtime {
             },
             None => self.arm.list_scopes().await,
         };
-        let mut fleet = Fleet {
+        let mut fleet = ListedFleet {
             unreachable: listing.workspaces.is_empty() && !listing.discovery_errors.is_empty(),
-            ..Fleet::default()
+            ..ListedFleet::default()
         };
         for (scope, e) in listing.discovery_errors {
             fleet.problems.push(format!("scope {scope:?}: {e}"));

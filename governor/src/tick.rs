@@ -168,7 +168,7 @@ pub async fn tick_in(
 pub async fn tick_listed(
     rt: &Runtime,
     only: Option<&curfew_arm::WorkspaceRef>,
-    fleet: &super::Fleet,
+    fleet: &super::ListedFleet,
     now: DateTime<Utc>,
     dry_run: bool,
 ) -> GovernResult<TickReport> {

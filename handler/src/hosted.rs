@@ -385,7 +385,7 @@ pub(crate) struct HostedGovernor {
     host: Arc<HostSettings>,
     runtime: tokio::sync::OnceCell<Arc<Runtime>>,
     /// The fleet listed for the fan-out decision of a tick, reused by its inline evaluation.
-    listed: std::sync::Mutex<Option<(DateTime<Utc>, curfew_governor::Fleet)>>,
+    listed: std::sync::Mutex<Option<(DateTime<Utc>, curfew_governor::ListedFleet)>>,
 }
 
 /// Rejected (completed, not redelivered) when the input can never succeed: the thing it names

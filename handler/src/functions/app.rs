@@ -94,21 +94,7 @@ impl Function {
     }
 }
 
-/// The clock used when the host sends no `Metadata.sys.UtcNow` (injected for tests).
-pub(crate) trait Clock: Send + Sync {
-    /// The current instant.
-    fn now(&self) -> DateTime<Utc>;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
+use curfew_plumbing::Clock;
 
 /// Everything a route needs; shared by all invocations.
 pub(crate) struct AppState {
@@ -116,7 +102,7 @@ pub(crate) struct AppState {
     pub(crate) config: FunctionsConfig,
     /// The governor's implementations (absent until wired).
     pub(crate) ports: Ports,
-    /// Fallback clock.
+    /// Fallback clock, when the host sends no `Metadata.sys.UtcNow` (a manual one in tests).
     pub(crate) clock: Arc<dyn Clock>,
     /// Telemetry pipeline, flushed before each answer.
     pub(crate) telemetry: Telemetry,

@@ -11,7 +11,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use chrono::Utc;
 
-use super::app::{app, AppState, SystemClock};
+use super::app::{app, AppState};
 use super::config::{EnvStrings, FunctionsConfig};
 use super::ports::Ports;
 use super::telemetry;
@@ -36,7 +36,7 @@ pub(crate) fn serve_with(port: Option<u16>, ports: Ports) -> anyhow::Result<()> 
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let telemetry = telemetry::init(&config);
         tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "curfew custom handler listening");
-        let state = Arc::new(AppState::new(config, ports, Arc::new(SystemClock), telemetry, started, started_at));
+        let state = Arc::new(AppState::new(config, ports, Arc::new(curfew_plumbing::TokioClock::default()), telemetry, started, started_at));
         run(listener, state, shutdown_signal()).await?;
         tracing::info!("stopped");
         Ok(())

@@ -15,13 +15,6 @@ use crate::functions::ports::{ActivitySink, DismissalSink, PortFuture, StatusSou
 
 const WS: &str = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-ml/providers/Microsoft.MachineLearningServices/workspaces/ws-research";
 
-struct FixedClock(DateTime<Utc>);
-impl Clock for FixedClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.0
-    }
-}
-
 fn clock_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2030, 1, 2, 3, 4, 5).unwrap()
 }
@@ -128,7 +121,7 @@ fn state_with(ports: Ports, settings: &[(&str, &str)]) -> Arc<AppState> {
     Arc::new(AppState::new(
         config,
         ports,
-        Arc::new(FixedClock(clock_time())),
+        Arc::new(curfew_plumbing::ManualClock::at(clock_time())),
         Telemetry::default(),
         Instant::now(),
         clock_time(),
