@@ -14,7 +14,7 @@
 //! 6. state-aware: already there → `NoOp`; transitional → `Defer` until `at + defer_deadline`,
 //!    then `Failed`; otherwise `Execute`;
 //! 7. an earlier occurrence still `Executing` (in doubt) → the later `Execute`s and `NoOp`s
-//!    `Defer` until it settles ([`reconcile`](super::reconcile)).
+//!    `Defer` until it settles ([`reconcile`](mod@super::reconcile)).
 
 use super::effective::EffectiveSchedule;
 use super::id::{idle_occurrence_id, occurrence_id};
