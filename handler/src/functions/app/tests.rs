@@ -9,10 +9,10 @@ use chrono::TimeZone;
 use tower::ServiceExt;
 
 use super::*;
-use crate::functions::config::MapStrings;
 use crate::functions::ports::{
     ActivitySink, DismissalSink, Fleet, PortFuture, StatusSource, TickHandler, WorkspaceRef,
 };
+use curfew_governor::config::MapStrings;
 
 const WS: &str = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-ml/providers/Microsoft.MachineLearningServices/workspaces/ws-research";
 
