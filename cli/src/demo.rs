@@ -17,7 +17,7 @@ use curfew_engine::cost::{
 use curfew_engine::governor::dismiss::{Credential, Target};
 use curfew_engine::governor::{Choice, DecisionKind, DismissalRequest, PowerState};
 use curfew_engine::Action;
-use curfew_governor::settings::Settings;
+use curfew_governor::config::{MapStrings, RuntimeConfig};
 use curfew_governor::tick::{tick, TickReport};
 use curfew_governor::{dismiss, Runtime};
 use serde_json::{json, Value};
@@ -396,13 +396,11 @@ async fn run_in(out: &mut dyn Write, days: i64, dir: &Path) -> anyhow::Result<De
         dir.join("timeline.jsonl").display(),
         budgets.display()
     );
-    let settings = Settings::parse(&yaml)?;
-    let env = |name: &str| match name {
-        "DEMO_TOKEN" => Some("demo-token".to_string()),
-        "DEMO_LINK_KEY" => Some("demo-signing-key-not-secret".to_string()),
-        _ => None,
-    };
-    let rt = Runtime::from_settings(&settings, &env).await?;
+    let secrets = MapStrings::from_pairs(&[
+        ("DEMO_TOKEN", "demo-token"),
+        ("DEMO_LINK_KEY", "demo-signing-key-not-secret"),
+    ]);
+    let rt = Runtime::from_config(&RuntimeConfig::from_yaml(&yaml, &secrets)?).await?;
     let mut demo = Demo {
         out,
         rt,

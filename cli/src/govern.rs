@@ -6,7 +6,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use curfew_engine::governor::dismiss::{Credential, Target};
 use curfew_engine::governor::{Choice, DismissalRequest};
-use curfew_governor::settings::Settings;
+use curfew_governor::config::{EnvStrings, Program, RuntimeConfig, SettingsFile};
 use curfew_governor::{dismiss, explain, tick, Runtime};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,9 +14,18 @@ use std::process::ExitCode;
 /// Where the configuration comes from.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ConfigArg {
-    /// Configuration file (YAML or JSON; see docs/operations.md).
-    #[arg(long, default_value = "curfew.yaml")]
-    config: PathBuf,
+    /// Settings file (YAML or JSON; default: $CURFEW_CONFIG, else curfew.yaml); the
+    /// environment's CURFEW_* variables override it (see docs/operations.md).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    /// The checked configuration: the settings file overlaid by the environment.
+    fn load(&self) -> anyhow::Result<RuntimeConfig> {
+        let file = SettingsFile::for_cli(self.config.clone(), &EnvStrings);
+        Ok(RuntimeConfig::load(&file, &EnvStrings, Program::Cli)?)
+    }
 }
 
 /// Arguments of `curfew tick`.
@@ -88,10 +97,6 @@ pub(crate) struct ExplainArgs {
     format: Format,
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok()
-}
-
 fn now_or(arg: &Option<String>) -> anyhow::Result<DateTime<Utc>> {
     match arg {
         Some(t) => parse_instant("--now", t),
@@ -109,8 +114,7 @@ pub(crate) fn block_on<F: std::future::Future>(f: F) -> anyhow::Result<F::Output
 }
 
 async fn runtime(c: &ConfigArg) -> anyhow::Result<Runtime> {
-    let settings = Settings::load(&c.config)?;
-    Runtime::from_settings(&settings, &env).await
+    Runtime::from_config(&c.load()?).await
 }
 
 /// Prints a tick report as text.

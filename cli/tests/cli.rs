@@ -257,3 +257,78 @@ fn validate_checks_policy_files_by_json_path() {
     assert!(stdout.contains("if.allOf[1].field"), "{stdout}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn validate_config_reports_every_bad_setting_of_the_file_and_the_environment() {
+    let dir = std::env::temp_dir().join(format!("curfew-cli-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("curfew.yaml");
+    std::fs::write(
+        &bad,
+        "arm:\n  scopes: [/subscriptions/ok, /not/a/scope]\n  credential: kerberos\n",
+    )
+    .unwrap();
+    let good = dir.join("good.yaml");
+    std::fs::write(&good, "arm: {scopes: [/subscriptions/s]}\n").unwrap();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_curfew"));
+        c.args(args).current_dir(root()).env_remove("CURFEW_CONFIG");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let out = run(
+        &["validate", "--config", bad.to_str().unwrap()],
+        &[("CURFEW_ARM_READS_PER_SECOND", "fast")],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for needle in [
+        "arm.scopes[1]: '/not/a/scope' is not a subscription, resource group or workspace id",
+        "arm.credential: 'kerberos' is not one of auto, managed-identity",
+        "CURFEW_ARM_READS_PER_SECOND=\"fast\" (expected a number of requests per second)",
+        "with the environment: 3 problem(s)",
+    ] {
+        assert!(stdout.contains(needle), "{needle}\n{stdout}");
+    }
+    let json = run(
+        &[
+            "validate",
+            "--config",
+            bad.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(json.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["errors"], 2);
+    let settings: Vec<&str> = report["configProblems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["setting"].as_str().unwrap())
+        .collect();
+    assert_eq!(settings, ["arm.scopes[1]", "arm.credential"]);
+    let clean = run(&["validate", "--config", good.to_str().unwrap()], &[]);
+    assert_eq!(clean.status.code(), Some(0), "{}", text(&clean.stdout));
+    let with_inventory = run(
+        &[
+            "validate",
+            "testdata/sdk/01_weekly_fri_1530_ist_start.compute.json",
+            "--config",
+            good.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(with_inventory.status.code(), Some(0));
+    let missing = run(&["validate", "--config", "no/such/curfew.yaml"], &[]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert_eq!(
+        text(&missing.stderr).trim(),
+        "curfew: reading config 'no/such/curfew.yaml': No such file or directory (os error 2)"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

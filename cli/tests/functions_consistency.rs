@@ -78,29 +78,14 @@ fn str_const(src: &str, name: &str) -> String {
     src[at..src[at..].find('"').unwrap() + at].to_owned()
 }
 
-/// App settings the handler reads (`Origin::App` entries of `SETTINGS` in config.rs).
+/// App settings Curfew reads (the `SetBy::App` entries of the one settings table,
+/// `curfew_governor::config::SETTINGS`).
 fn handler_app_settings() -> Vec<String> {
-    let src = read("handler/src/functions/config.rs");
-    let table = &src[src.find("pub(crate) const SETTINGS").unwrap()..];
-    let table = &table[..table.find("];").unwrap()];
-    table
-        .split("Setting {")
-        .skip(1)
-        .filter(|entry| entry.contains("Origin::App"))
-        .map(|entry| {
-            let name = entry
-                .split("name:")
-                .nth(1)
-                .unwrap()
-                .split(',')
-                .next()
-                .unwrap()
-                .trim();
-            match name.strip_prefix('"') {
-                Some(lit) => lit.trim_end_matches('"').to_owned(),
-                None => str_const(&src, name),
-            }
-        })
+    use curfew_governor::config::{SetBy, SETTINGS};
+    SETTINGS
+        .iter()
+        .filter(|s| s.origin == SetBy::App)
+        .map(|s| s.env.expect("an app setting is a variable").to_owned())
         .collect()
 }
 

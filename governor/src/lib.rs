@@ -5,7 +5,8 @@
 //! and the CLI are its callers.
 //!
 //! # Layout
-//! - [`settings`]: the configuration file.
+//! - [`config`]: every setting named once; the settings file and the environment, checked
+//!   into a [`config::RuntimeConfig`] that [`Runtime::from_config`] builds on.
 //! - [`ledger`]: store records ↔ the engine's ledger view.
 //! - [`tick`]: one evaluation: fleet → decide → notices → claim/act/settle → watermark.
 //! - [`delivery`]: events as values, and [`Runtime::deliver`], the one place they leave.
@@ -17,31 +18,28 @@
 
 pub mod activity;
 pub mod budgets;
+pub mod config;
 pub mod costlog;
 pub mod delivery;
 pub mod dismiss;
 pub mod error;
 pub mod explain;
 pub(crate) mod ledger;
-pub mod settings;
 pub mod tick;
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
-use curfew_arm::{ArmClient, ArmConfig, CredentialConfig, Scope, SecretString, WorkspaceRef};
+use config::{RuntimeConfig, StoreConfig};
+use curfew_arm::{ArmClient, WorkspaceRef};
 use curfew_engine::governor::{self, LinkKey};
 use curfew_engine::inventory::{self, Instance};
-use curfew_engine::policy::{AppendTarget, Assignment, PolicyDefinition};
-use curfew_notify::{ChannelDeps, ChannelSpec, EventSource, Notifier};
-use curfew_store::{SqliteStore, StateStore, TableConfig, TableStore};
+use curfew_engine::policy::{AppendTarget, Assignment};
+use curfew_notify::{ChannelDeps, EventSource, Notifier};
+use curfew_store::{SqliteStore, StateStore, TableStore};
 use serde_json::Value;
-use settings::Settings;
 use std::sync::Arc;
 
-/// Reads an environment variable (the real environment in the binary, a map in tests).
-pub type Env<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
-
-/// Everything a tick needs, built once from the settings.
+/// Everything a tick needs, built once from the checked configuration.
 pub struct Runtime {
     /// ARM client.
     pub arm: ArmClient,
@@ -108,191 +106,56 @@ pub struct ListedFleet {
     pub unreachable: bool,
 }
 
-fn credential(s: &settings::ArmSettings, env: Env<'_>) -> anyhow::Result<CredentialConfig> {
-    let kind = s.credential.as_deref().unwrap_or("auto");
-    Ok(match kind {
-        "auto" => CredentialConfig::Auto.resolve(env),
-        "managed-identity" => CredentialConfig::ManagedIdentity {
-            client_id: s.client_id.clone(),
-        },
-        "workload-identity" => CredentialConfig::WorkloadIdentity {
-            tenant_id: env("AZURE_TENANT_ID"),
-            client_id: s.client_id.clone().or_else(|| env("AZURE_CLIENT_ID")),
-            token_file: env("AZURE_FEDERATED_TOKEN_FILE").map(Into::into),
-        },
-        "azure-cli" => CredentialConfig::AzureCli { tenant_id: None },
-        other => match other.strip_prefix("token-env:") {
-            Some(var) => CredentialConfig::StaticToken(SecretString::new(
-                env(var).with_context(|| format!("arm.credential: variable {var} is not set"))?,
-            )),
-            None => bail!(
-                "arm.credential: '{other}' is not one of auto, managed-identity, workload-identity, azure-cli, token-env:VAR"
-            ),
-        },
-    })
-}
-
 impl Runtime {
-    /// Builds the runtime: ARM client, store (opened and migrated), notifiers, policies, keys.
-    pub async fn from_settings(s: &Settings, env: Env<'_>) -> anyhow::Result<Runtime> {
-        let mut arm = ArmConfig::default();
-        if let Some(e) = &s.arm.endpoint {
-            arm.endpoint = e.trim_end_matches('/').to_string();
-        }
-        if let Some(v) = &s.arm.api_version {
-            arm.api_version = v.clone();
-        }
-        arm.scopes = s
-            .arm
-            .scopes
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                Scope::parse(t).with_context(|| format!("arm.scopes[{i}]: '{t}' is not a subscription, resource group or workspace id"))
-            })
-            .collect::<anyhow::Result<_>>()?;
-        if arm.scopes.is_empty() {
-            bail!("arm.scopes: name at least one subscription, resource group or workspace");
-        }
-        arm.credential = credential(&s.arm, env)?;
-        if let Some(rate) = s.arm.reads_per_second {
-            if !(rate.is_finite() && rate > 0.0) {
-                bail!("arm.readsPerSecond: {rate} is not a positive rate");
+    /// Builds the runtime from checked configuration: opens (and migrates) the store, builds
+    /// the ARM client and the channels. Only I/O happens here; every value was checked by
+    /// [`RuntimeConfig::load`].
+    pub async fn from_config(c: &RuntimeConfig) -> anyhow::Result<Runtime> {
+        let store: Arc<dyn StateStore> = match &c.store {
+            StoreConfig::Sqlite(path) => Arc::new(
+                SqliteStore::open(path)
+                    .await
+                    .with_context(|| format!("opening the store '{}'", path.display()))?,
+            ),
+            StoreConfig::Table { table, config } => {
+                Arc::new(TableStore::open(config.clone(), table).await?)
             }
-            arm.read_bucket = curfew_arm::BucketConfig {
-                capacity: (rate * 10.0).max(1.0),
-                refill_per_sec: rate,
-            };
-            arm.write_bucket = curfew_arm::BucketConfig {
-                capacity: (rate * 10.0).max(1.0),
-                refill_per_sec: rate,
-            };
-        }
-        let arm = ArmClient::new(arm).context("building the ARM client")?;
-        let store: Arc<dyn StateStore> = match &s.store.table_connection_string_env {
-            Some(var) => {
-                let conn = env(var).with_context(|| {
-                    format!("store.tableConnectionStringEnv: variable {var} is not set")
-                })?;
-                let cfg = TableConfig::from_connection_string(&conn)
-                    .with_context(|| format!("the connection string in {var}"))?;
-                Arc::new(TableStore::open(cfg, s.store.table.as_deref().unwrap_or("curfew")).await?)
-            }
-            None => {
-                let path = s.resolve(
-                    s.store
-                        .sqlite
-                        .as_deref()
-                        .unwrap_or("curfew.sqlite".as_ref()),
-                );
-                Arc::new(
-                    SqliteStore::open(&path)
-                        .await
-                        .with_context(|| format!("opening the store '{}'", path.display()))?,
-                )
-            }
+            StoreConfig::TableIdentity { endpoint, .. } => bail!(
+                "the table at {endpoint} is reached with the managed identity, which `curfew serve` provides"
+            ),
         };
-        let specs = if s.notify.is_empty() {
-            "console".to_string()
-        } else {
-            s.notify.join(" ")
-        };
-        let channels = ChannelSpec::parse_list(&specs).context("notify")?;
+        Self::with_store(c, store)
+    }
+
+    /// Builds the runtime around a store the caller opened (the hosted governor's table,
+    /// reached with the managed identity).
+    pub fn with_store(c: &RuntimeConfig, store: Arc<dyn StateStore>) -> anyhow::Result<Runtime> {
+        let arm = ArmClient::new(c.arm.clone()).context("building the ARM client")?;
         let deps = ChannelDeps::default();
-        let channels = channels
+        let channels = c
+            .channels
             .iter()
-            .map(|c| c.build(&deps))
+            .map(|spec| spec.build(&deps))
             .collect::<Result<Vec<_>, _>>()
             .context("notify")?;
-        let mut config = governor::Config::default();
-        let g = &s.governor;
-        if let Some(m) = g.catch_up_minutes {
-            config.catch_up = chrono::TimeDelta::minutes(m);
-        }
-        if let Some(leads) = &g.lead_minutes {
-            config.lead_times = leads
-                .iter()
-                .map(|m| chrono::TimeDelta::minutes(*m))
-                .collect();
-        }
-        if let Some(m) = g.defer_minutes {
-            config.defer_deadline = chrono::TimeDelta::minutes(m);
-        }
-        if let Some(m) = g.snooze_cap_minutes {
-            config.snooze_cap = chrono::TimeDelta::minutes(m);
-        }
-        config.admins = g.admins.clone();
-        let link_keys = s
-            .links
-            .keys
-            .iter()
-            .map(|k| {
-                let secret = env(&k.secret_env).with_context(|| {
-                    format!(
-                        "links.keys '{}': variable {} is not set",
-                        k.id, k.secret_env
-                    )
-                })?;
-                Ok(LinkKey::new(&k.id, secret.as_bytes()))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let mut policies = Vec::new();
-        for (i, p) in s.policies.iter().enumerate() {
-            let path = s.resolve(&p.file);
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("policies[{i}]: reading '{}'", path.display()))?;
-            let stem = path
-                .file_stem()
-                .and_then(|x| x.to_str())
-                .unwrap_or("policy");
-            let def = PolicyDefinition::from_json_str(&text, &serde_json::Map::new())
-                .map_err(|e| anyhow::anyhow!("policies[{i}] '{}': {e}", path.display()))?
-                .with_fallback_name(stem);
-            policies.push(
-                Assignment::new(stem, p.scope.as_deref().unwrap_or("/"), def)
-                    .map_err(|e| anyhow::anyhow!("policies[{i}]: {e}"))?,
-            );
-        }
-        let budgets = match &s.budgets {
-            Some(p) => {
-                let path = s.resolve(p);
-                let text = std::fs::read_to_string(&path)
-                    .with_context(|| format!("budgets: reading '{}'", path.display()))?;
-                curfew_engine::cost::parse_budgets(&text, &path.display().to_string())
-                    .map_err(|e| anyhow::anyhow!("budgets: {e}"))?
-            }
-            None => Vec::new(),
-        };
-        if !budgets.is_empty() && s.cost_timeline.is_none() {
-            bail!("budgets: set costTimeline too (budgets are measured on it)");
-        }
-        let prices = match &s.prices {
-            Some(p) => {
-                let path = s.resolve(p);
-                let text = std::fs::read_to_string(&path)
-                    .with_context(|| format!("prices: reading '{}'", path.display()))?;
-                curfew_engine::cost::PriceSheet::from_json(&text, &path.display().to_string())
-                    .map_err(|e| anyhow::anyhow!("prices: {e}"))?
-            }
-            None => curfew_engine::cost::PriceSheet::defaults(),
-        };
         Ok(Runtime {
             arm,
-            budgets,
-            prices,
             store,
             channels,
-            config,
-            link_keys,
-            link_base: s.links.base_url.clone(),
-            policies,
-            deployment: s.deployment().to_string(),
-            write_back_idle: s.governor.write_back_idle_defaults.unwrap_or(false),
-            cost_log: s
-                .cost_timeline
-                .as_ref()
-                .map(|p| costlog::CostLog::new(s.resolve(p))),
-            source: EventSource::deployment(s.deployment()),
+            config: c.governor.clone(),
+            link_keys: c
+                .link_keys
+                .iter()
+                .map(|(id, secret)| LinkKey::new(id, secret.expose().as_bytes()))
+                .collect(),
+            link_base: c.link_base.clone(),
+            policies: c.policies.clone(),
+            deployment: c.deployment.clone(),
+            write_back_idle: c.write_back_idle,
+            cost_log: c.cost_timeline.clone().map(costlog::CostLog::new),
+            budgets: c.budgets.clone(),
+            prices: c.prices.clone(),
+            source: EventSource::deployment(&c.deployment),
             clock: Arc::new(curfew_plumbing::TokioClock::default()),
         })
     }

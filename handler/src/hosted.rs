@@ -1,19 +1,19 @@
 //! The governor behind the Functions app: the ports of `functions` implemented with a
 //! [`Runtime`] (docs/design.md §2, §11).
 //!
-//! - Configuration arrives as app settings (environment variables): [`HostSettings`] turns them
-//!   into [`Settings`] (a `CURFEW_CONFIG` file or inline YAML, overlaid by the individual
-//!   settings `infra/` declares). Nothing here runs before the handler binds: the runtime
-//!   (ARM client, store, notifiers) is built on the first invocation that needs it, and built
-//!   again on the next one if that failed (a store that was not reachable yet).
-//! - Events leave through the invocation's `events` output binding: [`BindingNotifier`] is the
-//!   runtime's notifier and hands every event to the invocation in progress (a task-local
-//!   outbox), so concurrent invocations never mix their events.
+//! - Configuration arrives as app settings (environment variables), read the one way every
+//!   setting is read ([`curfew_governor::config`]): a `CURFEW_CONFIG` file or inline YAML,
+//!   overlaid by the individual settings `infra/` declares, checked at start into a
+//!   [`RuntimeConfig`] ([`host_config`]). The runtime (ARM client, store, notifiers) is built
+//!   from it on the first invocation that needs it, and built again on the next one if that
+//!   failed (a store that was not reachable yet).
+//! - Events: every invocation gets its own `events` output binding, a `Collector` handed to
+//!   `Runtime::deliver` beside the configured channels; its events become the invocation's
+//!   outputs. No ambient state, so concurrent invocations never mix their events.
 //! - Failure classes: input that can never succeed is `Rejected` (completed, logged, audited
 //!   by the governor where it applies); store/ARM failures are `Transient` (5xx, redelivered).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
@@ -29,60 +29,13 @@ use crate::functions::{
     DismissalTarget, EvaluationScope, FleetWorkspaces, PortError, PortFuture, Ports, Report,
     StatusSource, TickContext, TickHandler, WorkspaceSize,
 };
+use curfew_governor::config::{
+    self, ConfigError, EventsTo, Program, RuntimeConfig, SettingsFile, StoreConfig, Strings,
+};
 use curfew_governor::error::GovernError;
-use curfew_governor::settings::{LinkKeySetting, Settings};
 use curfew_governor::tick::TickReport;
 use curfew_governor::{dismiss, explain, tick, Runtime};
 
-/// The configuration file: a path, or the YAML/JSON text itself (when it spans lines or
-/// starts with `{`).
-pub(crate) const CONFIG: &str = "CURFEW_CONFIG";
-/// Target scopes, separated by commas or white space; replaces `arm.scopes`.
-pub(crate) const SCOPES: &str = "CURFEW_SCOPES";
-/// ARM endpoint (sovereign clouds; the local simulator in tests).
-pub(crate) const ARM_ENDPOINT: &str = "CURFEW_ARM_ENDPOINT";
-/// ARM credential (`managed-identity`, `token-env:VAR`, …; default `auto`).
-pub(crate) const ARM_CREDENTIAL: &str = "CURFEW_ARM_CREDENTIAL";
-/// Client id of the user-assigned managed identity (ARM and Table Storage).
-pub(crate) const CLIENT_ID: &str = "AZURE_CLIENT_ID";
-/// Table Storage connection string (keys; Azurite). Wins over the endpoint.
-pub(crate) const TABLE_CONNECTION: &str = "CURFEW_TABLE_CONNECTION";
-/// Table Storage endpoint, reached with the managed identity (an Azurite endpoint ending in
-/// `/devstoreaccount1` uses the emulator's well-known key instead).
-pub(crate) const TABLE_ENDPOINT: &str = "CURFEW_TABLE_ENDPOINT";
-/// Table name (default `curfew`).
-pub(crate) const TABLE_NAME: &str = "CURFEW_TABLE";
-/// SQLite file, when no table is configured (local runs, tests).
-pub(crate) const SQLITE: &str = "CURFEW_SQLITE";
-/// The link-signing key (a Key Vault reference in Azure).
-pub(crate) const LINK_KEY: &str = "CURFEW_LINK_KEY";
-/// Its id, carried in tokens (default [`DEFAULT_LINK_KEY_ID`]).
-pub(crate) const LINK_KEY_ID: &str = "CURFEW_LINK_KEY_ID";
-/// The previous key during a rotation: still verifies, never signs.
-pub(crate) const LINK_KEY_PREVIOUS: &str = "CURFEW_LINK_KEY_PREVIOUS";
-/// Public base URL of the functions (`https://<app>.azurewebsites.net/api`).
-pub(crate) const PUBLIC_BASE_URL: &str = "CURFEW_PUBLIC_BASE_URL";
-/// Master key of activity-report signatures (per-instance keys derive from it).
-pub(crate) const ACTIVITY_KEY: &str = "CURFEW_ACTIVITY_KEY";
-/// Deployment name (event source, watermark keys).
-pub(crate) const DEPLOYMENT: &str = "CURFEW_DEPLOYMENT";
-/// Object ids allowed to dismiss any occurrence, separated by commas.
-pub(crate) const ADMINS: &str = "CURFEW_ADMINS";
-/// Extra notification channels (`[label@]kind:value`, space separated), e.g. webhooks.
-pub(crate) const NOTIFY: &str = "CURFEW_NOTIFY";
-/// The cost timeline file the governor appends to (`costTimeline`), which `Status?view=report`
-/// renders; replaces the settings file's value.
-pub(crate) const COST_TIMELINE: &str = "CURFEW_COST_TIMELINE";
-/// `binding` (default: events go to the `events` output binding) or `notifiers` (only the
-/// configured channels, as the standalone daemon does).
-pub(crate) const EVENTS: &str = "CURFEW_EVENTS";
-
-/// Key id of `CURFEW_LINK_KEY` when `CURFEW_LINK_KEY_ID` is unset.
-pub(crate) const DEFAULT_LINK_KEY_ID: &str = "k1";
-/// Key id of `CURFEW_LINK_KEY_PREVIOUS`.
-pub(crate) const PREVIOUS_LINK_KEY_ID: &str = "k0";
-/// The channel word that means "the output binding" in `notify` lists.
-pub(crate) const BINDING_CHANNEL: &str = "binding";
 /// How many decision lines a report puts in `Logs` before summarising the rest.
 pub(crate) const MAX_DETAIL_LINES: usize = 25;
 /// How far ahead `Status` lists the fleet's next occurrences.
@@ -90,261 +43,26 @@ pub(crate) const STATUS_HORIZON: TimeDelta = TimeDelta::hours(24);
 /// How many fleet occurrences `Status` lists.
 pub(crate) const STATUS_NEXT: usize = 20;
 
-/// Every app setting the hosted governor reads (checked against `infra/` by the consistency
-/// test through `functions::config::SETTINGS`).
-#[cfg_attr(not(test), allow(dead_code))]
-pub(crate) const HOSTED_SETTINGS: &[&str] = &[
-    CONFIG,
-    SCOPES,
-    ARM_ENDPOINT,
-    ARM_CREDENTIAL,
-    CLIENT_ID,
-    TABLE_CONNECTION,
-    TABLE_ENDPOINT,
-    TABLE_NAME,
-    SQLITE,
-    LINK_KEY,
-    LINK_KEY_ID,
-    LINK_KEY_PREVIOUS,
-    PUBLIC_BASE_URL,
-    ACTIVITY_KEY,
-    DEPLOYMENT,
-    ADMINS,
-    NOTIFY,
-    EVENTS,
-    COST_TIMELINE,
-];
-
-/// A snapshot of the app settings (the environment once at start; a map in tests). Empty
-/// values count as unset.
-#[derive(Clone, Default)]
-pub(crate) struct HostEnv(HashMap<String, String>);
-
-impl HostEnv {
-    /// The process environment.
-    pub(crate) fn from_process() -> Self {
-        Self(std::env::vars().collect())
-    }
-
-    /// A fixed map.
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) fn from_pairs(pairs: &[(&str, &str)]) -> Self {
-        Self(
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-        )
-    }
-
-    /// The value of `name`, unless unset or empty.
-    pub(crate) fn get(&self, name: &str) -> Option<String> {
-        self.0.get(name).filter(|v| !v.trim().is_empty()).cloned()
-    }
-}
-
-/// Where events go when hosted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum EventsTo {
-    /// The invocation's `events` output binding (plus any configured channels).
-    Binding,
-    /// Only the configured channels.
-    Notifiers,
-}
-
-/// The hosted governor's configuration: the settings file plus what only hosting needs.
-pub(crate) struct HostSettings {
-    /// The governor's settings.
-    pub(crate) settings: Settings,
-    /// The environment the runtime reads secrets from (the snapshot plus derived values).
-    pub(crate) env: HostEnv,
-    /// Where events go.
-    pub(crate) events: EventsTo,
-    /// Master key of activity signatures.
-    pub(crate) activity_key: Option<Vec<u8>>,
-    /// Table endpoint reached with the managed identity (not expressible in [`Settings`]).
-    pub(crate) table_endpoint: Option<String>,
-}
-
 /// Why the app settings do not configure a governor.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub(crate) enum HostConfigError {
     /// Neither `CURFEW_CONFIG` nor `CURFEW_SCOPES` is set: the handler runs without one.
     #[error("no governor configured: set CURFEW_CONFIG or CURFEW_SCOPES")]
     Missing,
-    /// A setting is unusable; the message names it.
+    /// Settings are unusable; each is named.
     #[error("governor configuration: {0}")]
-    Invalid(String),
+    Invalid(#[from] ConfigError),
 }
 
-impl HostSettings {
-    /// Builds the settings from the app settings; pure apart from reading a `CURFEW_CONFIG`
-    /// file.
-    pub(crate) fn from_env(env: &HostEnv) -> Result<Self, HostConfigError> {
-        let invalid = HostConfigError::Invalid;
-        let mut s = match env.get(CONFIG) {
-            None if env.get(SCOPES).is_none() => return Err(HostConfigError::Missing),
-            None => Settings::default(),
-            Some(text) if text.contains('\n') || text.trim_start().starts_with('{') => {
-                Settings::parse(&text).map_err(|e| invalid(format!("{CONFIG} (inline): {e:#}")))?
-            }
-            Some(path) => Settings::load(path.trim().as_ref())
-                .map_err(|e| invalid(format!("{CONFIG}: {e:#}")))?,
-        };
-        // Paths are made absolute now, so that the store can be swapped below without a
-        // relative path landing in the config's folder by accident.
-        let base = std::mem::take(&mut s.base);
-        for p in &mut s.policies {
-            if p.file.is_relative() {
-                p.file = base.join(&p.file);
-            }
-        }
-        for p in [&mut s.cost_timeline, &mut s.budgets, &mut s.prices]
-            .into_iter()
-            .flatten()
-        {
-            if p.is_relative() {
-                *p = base.join(&*p);
-            }
-        }
-        if let Some(path) = env.get(COST_TIMELINE) {
-            s.cost_timeline = Some(PathBuf::from(path.trim()));
-        }
-        s.base = base;
-        if let Some(scopes) = env.get(SCOPES) {
-            s.arm.scopes = scopes
-                .split(|c: char| c == ',' || c.is_whitespace())
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned)
-                .collect();
-        }
-        for (i, t) in s.arm.scopes.iter().enumerate() {
-            if curfew_arm::Scope::parse(t).is_none() {
-                return Err(invalid(format!(
-                    "{SCOPES} (arm.scopes[{i}]): '{t}' is not a subscription, resource group or workspace id"
-                )));
-            }
-        }
-        if s.arm.scopes.is_empty() {
-            return Err(invalid(format!(
-                "{SCOPES}: name at least one subscription, resource group or workspace"
-            )));
-        }
-        if let Some(e) = env.get(ARM_ENDPOINT) {
-            s.arm.endpoint = Some(e);
-        }
-        if let Some(c) = env.get(ARM_CREDENTIAL) {
-            s.arm.credential = Some(c);
-        }
-        if let Some(c) = env.get(CLIENT_ID) {
-            s.arm.client_id.get_or_insert(c);
-        }
-        let mut derived = env.clone();
-        let mut table_endpoint = None;
-        if env.get(TABLE_CONNECTION).is_some() {
-            s.store.table_connection_string_env = Some(TABLE_CONNECTION.into());
-        } else if let Some(endpoint) = env.get(TABLE_ENDPOINT) {
-            let endpoint = endpoint.trim().trim_end_matches('/').to_owned();
-            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-                return Err(invalid(format!(
-                    "{TABLE_ENDPOINT}={endpoint:?}: expected an http(s) URL"
-                )));
-            }
-            match endpoint.strip_suffix(&format!("/{}", curfew_store::DEV_ACCOUNT)) {
-                // The storage emulator: its well-known account key, through a derived
-                // connection string.
-                Some(proxy) => {
-                    derived.0.insert(
-                        TABLE_CONNECTION.into(),
-                        format!("UseDevelopmentStorage=true;DevelopmentStorageProxyUri={proxy}"),
-                    );
-                    s.store.table_connection_string_env = Some(TABLE_CONNECTION.into());
-                }
-                None => {
-                    s.store.table_connection_string_env = None;
-                    table_endpoint = Some(endpoint);
-                }
-            }
-        } else if let Some(path) = env.get(SQLITE) {
-            s.store.sqlite = Some(PathBuf::from(path));
-        }
-        if let Some(t) = env.get(TABLE_NAME) {
-            s.store.table = Some(t);
-        }
-        let sqlite = s.resolve(
-            s.store
-                .sqlite
-                .as_deref()
-                .unwrap_or("curfew.sqlite".as_ref()),
-        );
-        s.store.sqlite = Some(if table_endpoint.is_some() {
-            // Replaced by the Table store once built; never written.
-            PathBuf::from(":memory:")
-        } else {
-            sqlite
-        });
-        s.base = PathBuf::new();
-        if env.get(LINK_KEY).is_some() {
-            s.links.keys = vec![LinkKeySetting {
-                id: env
-                    .get(LINK_KEY_ID)
-                    .unwrap_or_else(|| DEFAULT_LINK_KEY_ID.into()),
-                secret_env: LINK_KEY.into(),
-            }];
-            if env.get(LINK_KEY_PREVIOUS).is_some() {
-                s.links.keys.push(LinkKeySetting {
-                    id: PREVIOUS_LINK_KEY_ID.into(),
-                    secret_env: LINK_KEY_PREVIOUS.into(),
-                });
-            }
-        }
-        if let Some(base) = env.get(PUBLIC_BASE_URL) {
-            let base = base.trim().trim_end_matches('/');
-            s.links.base_url = Some(if base.ends_with("/Dismiss") {
-                base.to_owned()
-            } else {
-                format!("{base}/Dismiss")
-            });
-        }
-        if let Some(d) = env.get(DEPLOYMENT) {
-            s.deployment = Some(d);
-        }
-        if let Some(a) = env.get(ADMINS) {
-            s.governor.admins = a
-                .split(',')
-                .map(str::trim)
-                .filter(|x| !x.is_empty())
-                .map(str::to_owned)
-                .collect();
-        }
-        if let Some(n) = env.get(NOTIFY) {
-            s.notify.extend(n.split_whitespace().map(str::to_owned));
-        }
-        let events = match env.get(EVENTS).as_deref().map(str::trim) {
-            None => EventsTo::Binding,
-            Some(v) if v.eq_ignore_ascii_case("binding") => EventsTo::Binding,
-            Some(v) if v.eq_ignore_ascii_case("notifiers") => EventsTo::Notifiers,
-            Some(v) => {
-                return Err(invalid(format!(
-                    "{EVENTS}={v:?}: expected binding or notifiers"
-                )))
-            }
-        };
-        let had_binding = s.notify.iter().any(|n| n == BINDING_CHANNEL);
-        s.notify.retain(|n| n != BINDING_CHANNEL);
-        let events = if had_binding {
-            EventsTo::Binding
-        } else {
-            events
-        };
-        Ok(Self {
-            settings: s,
-            env: derived,
-            events,
-            activity_key: env.get(ACTIVITY_KEY).map(String::into_bytes),
-            table_endpoint,
-        })
+/// The hosted governor's configuration from the app settings; pure apart from reading the
+/// files they name.
+pub(crate) fn host_config(strings: &dyn Strings) -> Result<RuntimeConfig, HostConfigError> {
+    let set = |s: &config::Setting| strings.get(s.var()).is_some();
+    if !set(&config::CONFIG) && !set(&config::SCOPES) {
+        return Err(HostConfigError::Missing);
     }
+    let file = SettingsFile::from_strings(strings);
+    Ok(RuntimeConfig::load(&file, strings, Program::Serve)?)
 }
 
 /// The label of the invocation's `events` output binding in delivery reports.
@@ -382,7 +100,7 @@ impl TokenSource for IdentityTokens {
 
 /// The governor as the Functions app uses it.
 pub(crate) struct HostedGovernor {
-    host: Arc<HostSettings>,
+    config: Arc<RuntimeConfig>,
     runtime: tokio::sync::OnceCell<Arc<Runtime>>,
     /// The fleet listed for the fan-out decision of a tick, reused by its inline evaluation.
     listed: std::sync::Mutex<Option<(DateTime<Utc>, curfew_governor::ListedFleet)>>,
@@ -468,9 +186,9 @@ fn summarise(what: &str, r: &TickReport) -> Vec<String> {
 
 impl HostedGovernor {
     /// A governor that builds its runtime on first use.
-    pub(crate) fn new(host: HostSettings) -> Self {
+    pub(crate) fn new(config: RuntimeConfig) -> Self {
         Self {
-            host: Arc::new(host),
+            config: Arc::new(config),
             runtime: tokio::sync::OnceCell::new(),
             listed: std::sync::Mutex::new(None),
         }
@@ -478,7 +196,7 @@ impl HostedGovernor {
 
     /// A fresh `events` output binding for one invocation, when events go to the binding.
     fn binding(&self) -> Option<Collector> {
-        (self.host.events == EventsTo::Binding).then(|| Collector::new(BINDING_LABEL))
+        (self.config.events == EventsTo::Binding).then(|| Collector::new(BINDING_LABEL))
     }
 
     /// The runtime, built now if this is the first use (or the last attempt failed).
@@ -486,14 +204,14 @@ impl HostedGovernor {
         self.runtime
             .get_or_try_init(|| async {
                 let started = std::time::Instant::now();
-                let rt = build(&self.host).await.map_err(|e| {
+                let rt = build(&self.config).await.map_err(|e| {
                     let e = PortError::Transient(format!("building the governor: {e:#}"));
                     tracing::error!(error = %e, "governor not available");
                     e
                 })?;
                 tracing::info!(
                     elapsed_ms = started.elapsed().as_millis() as u64,
-                    events = ?self.host.events,
+                    events = ?self.config.events,
                     "governor runtime built"
                 );
                 Ok(Arc::new(rt))
@@ -694,7 +412,8 @@ impl HostedGovernor {
             .unwrap_or_else(|| Value::Object(a.body.clone()).to_string());
         let report = curfew_engine::idle::ActivityReport::from_json(&text)
             .map_err(|e| PortError::Rejected(format!("Data.message: {e}")))?;
-        if let Some(master) = &self.host.activity_key {
+        if let Some(master) = &self.config.activity_key {
+            let master = master.expose().as_bytes();
             let Some((ts, sig)) = &a.signature else {
                 return Err(PortError::Unauthorized(format!(
                     "activity report for '{}' is not signed (application properties {} and {})",
@@ -755,45 +474,27 @@ impl HostedGovernor {
         })
     }
 
-    /// The cost report page of `Status?view=report`, read from the files each time (the
-    /// timeline grows with every tick).
+    /// The cost report page of `Status?view=report`, the timeline read each time (it grows
+    /// with every tick); prices and budgets as configured.
     async fn cost_page(
         &self,
         from: Option<&str>,
         to: Option<&str>,
     ) -> Result<Option<String>, PortError> {
-        let s = &self.host.settings;
-        let Some(path) = &s.cost_timeline else {
+        let c = &self.config;
+        let Some(path) = &c.cost_timeline else {
             return Ok(None);
         };
-        let read = |p: &std::path::Path, what: &str| {
-            std::fs::read_to_string(p).map_err(|e| {
-                let text = format!("reading the {what} '{}': {e}", p.display());
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    PortError::Rejected(text)
-                } else {
-                    PortError::Transient(text)
-                }
-            })
-        };
-        let name = path.display().to_string();
-        let text = read(path, "cost timeline")?;
-        let prices = match &s.prices {
-            Some(p) => curfew_engine::cost::PriceSheet::from_json(
-                &read(p, "price sheet")?,
-                &p.display().to_string(),
-            )
-            .map_err(|e| PortError::Rejected(format!("prices: {e}")))?,
-            None => curfew_engine::cost::PriceSheet::defaults(),
-        };
-        let budgets = match &s.budgets {
-            Some(p) => {
-                curfew_engine::cost::parse_budgets(&read(p, "budgets")?, &p.display().to_string())
-                    .map_err(|e| PortError::Rejected(format!("budgets: {e}")))?
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let text = format!("reading the cost timeline '{}': {e}", path.display());
+            if e.kind() == std::io::ErrorKind::NotFound {
+                PortError::Rejected(text)
+            } else {
+                PortError::Transient(text)
             }
-            None => Vec::new(),
-        };
-        curfew_report::html_page(&text, &name, from, to, &prices, &budgets)
+        })?;
+        let name = path.display().to_string();
+        curfew_report::html_page(&text, &name, from, to, &c.prices, &c.budgets)
             .map(Some)
             .map_err(|e| PortError::Rejected(format!("{e:#}")))
     }
@@ -877,24 +578,25 @@ impl HostedGovernor {
     }
 }
 
-async fn build(host: &HostSettings) -> anyhow::Result<Runtime> {
-    let env = |name: &str| host.env.get(name);
-    let mut rt = Runtime::from_settings(&host.settings, &env).await?;
-    if let Some(endpoint) = &host.table_endpoint {
-        let mut options = azure_identity::ManagedIdentityCredentialOptions::default();
-        if let Some(id) = host.env.get(CLIENT_ID) {
-            options.user_assigned_id = Some(azure_identity::UserAssignedId::ClientId(id));
-        }
-        let credential = azure_identity::ManagedIdentityCredential::new(Some(options))?;
-        let config = TableConfig::with_token(endpoint, Arc::new(IdentityTokens(credential)));
-        let table = host.settings.store.table.as_deref().unwrap_or("curfew");
-        rt.store = Arc::new(TableStore::open(config, table).await?);
+/// The runtime from the checked configuration; a table reached with the managed identity is
+/// opened here (the identity is the host's).
+async fn build(c: &RuntimeConfig) -> anyhow::Result<Runtime> {
+    let StoreConfig::TableIdentity {
+        table,
+        endpoint,
+        client_id,
+    } = &c.store
+    else {
+        return Runtime::from_config(c).await;
+    };
+    let mut options = azure_identity::ManagedIdentityCredentialOptions::default();
+    if let Some(id) = client_id {
+        options.user_assigned_id = Some(azure_identity::UserAssignedId::ClientId(id.clone()));
     }
-    if host.events == EventsTo::Binding && host.settings.notify.is_empty() {
-        // The binding is the channel; the settings' default console channel is not wanted.
-        rt.channels.clear();
-    }
-    Ok(rt)
+    let credential = azure_identity::ManagedIdentityCredential::new(Some(options))?;
+    let tables = TableConfig::with_token(endpoint, Arc::new(IdentityTokens(credential)));
+    let store = Arc::new(TableStore::open(tables, table).await?);
+    Runtime::with_store(c, store)
 }
 
 impl TickHandler for HostedGovernor {
@@ -1070,8 +772,8 @@ impl StatusSource for Misconfigured {
 
 /// The ports for these app settings: the governor when configured, a component that explains
 /// the problem when misconfigured, none (the placeholders) when nothing is configured.
-pub(crate) fn ports(env: &HostEnv) -> Ports {
-    match HostSettings::from_env(env) {
+pub(crate) fn ports(strings: &dyn Strings) -> Ports {
+    match host_config(strings) {
         Err(HostConfigError::Missing) => Ports::default(),
         Err(e @ HostConfigError::Invalid(_)) => {
             let m = Arc::new(Misconfigured(e.to_string()));
@@ -1082,8 +784,8 @@ pub(crate) fn ports(env: &HostEnv) -> Ports {
                 status: Some(m),
             }
         }
-        Ok(host) => {
-            let g = Arc::new(HostedGovernor::new(host));
+        Ok(config) => {
+            let g = Arc::new(HostedGovernor::new(config));
             Ports {
                 tick: Some(g.clone()),
                 dismissals: Some(g.clone()),
@@ -1097,79 +799,44 @@ pub(crate) fn ports(env: &HostEnv) -> Ports {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_hosted_setting_is_in_the_settings_table() {
-        for name in HOSTED_SETTINGS {
-            assert!(
-                crate::functions::SETTINGS.iter().any(|s| s.name == *name),
-                "{name} missing from functions::config::SETTINGS"
-            );
-        }
-    }
+    use curfew_governor::config::MapStrings;
 
     #[test]
     fn nothing_set_means_no_governor() {
-        assert_eq!(
-            HostSettings::from_env(&HostEnv::default()).err(),
-            Some(HostConfigError::Missing)
-        );
+        assert!(matches!(
+            host_config(&MapStrings::default()),
+            Err(HostConfigError::Missing)
+        ));
     }
 
     #[test]
-    fn individual_settings_build_the_settings() {
-        let env = HostEnv::from_pairs(&[
-            (
-                SCOPES,
-                "/subscriptions/a, /subscriptions/b/resourceGroups/rg",
-            ),
-            (ARM_ENDPOINT, "http://127.0.0.1:1"),
-            (TABLE_ENDPOINT, "http://127.0.0.1:10002/devstoreaccount1"),
-            (LINK_KEY, "secret"),
-            (PUBLIC_BASE_URL, "https://app.example/api/"),
-            (ADMINS, "o1, o2"),
-            (NOTIFY, "binding"),
-        ]);
-        let h = HostSettings::from_env(&env).unwrap();
-        let s = &h.settings;
-        assert_eq!(
-            s.arm.scopes,
-            ["/subscriptions/a", "/subscriptions/b/resourceGroups/rg"]
+    fn individual_settings_configure_the_governor_and_bad_ones_are_named_together() {
+        let c = host_config(&MapStrings::from_pairs(&[
+            ("CURFEW_SCOPES", "/subscriptions/a"),
+            ("CURFEW_SQLITE", ":memory:"),
+            ("CURFEW_NOTIFY", "binding"),
+        ]))
+        .unwrap();
+        assert_eq!(c.events, EventsTo::Binding);
+        assert!(
+            c.channels.is_empty(),
+            "the binding alone: no console channel"
         );
-        assert_eq!(s.arm.endpoint.as_deref(), Some("http://127.0.0.1:1"));
-        assert_eq!(
-            h.env.get(TABLE_CONNECTION).as_deref(),
-            Some("UseDevelopmentStorage=true;DevelopmentStorageProxyUri=http://127.0.0.1:10002")
+        let e = host_config(&MapStrings::from_pairs(&[
+            ("CURFEW_SCOPES", "/not/a/scope"),
+            ("CURFEW_EVENTS", "pigeons"),
+        ]))
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            e.starts_with("governor configuration: invalid settings: "),
+            "{e}"
         );
-        assert_eq!(h.table_endpoint, None);
-        assert_eq!(s.links.keys[0].id, DEFAULT_LINK_KEY_ID);
-        assert_eq!(
-            s.links.base_url.as_deref(),
-            Some("https://app.example/api/Dismiss")
+        assert!(
+            e.contains("CURFEW_SCOPES (arm.scopes[0])") && e.contains("CURFEW_EVENTS=\"pigeons\""),
+            "{e}"
         );
-        assert_eq!(s.governor.admins, ["o1", "o2"]);
-        assert!(s.notify.is_empty(), "binding is not a notify channel");
-        assert_eq!(h.events, EventsTo::Binding);
-    }
-
-    #[test]
-    fn a_managed_identity_table_and_bad_values() {
-        let env = HostEnv::from_pairs(&[
-            (SCOPES, "/subscriptions/a"),
-            (TABLE_ENDPOINT, "https://acct.table.core.windows.net/"),
-        ]);
-        let h = HostSettings::from_env(&env).unwrap();
-        assert_eq!(
-            h.table_endpoint.as_deref(),
-            Some("https://acct.table.core.windows.net")
-        );
-        let bad = HostEnv::from_pairs(&[(SCOPES, "/subscriptions/a"), (EVENTS, "pigeons")]);
-        let e = HostSettings::from_env(&bad).err().unwrap().to_string();
-        assert!(e.contains("CURFEW_EVENTS"), "{e}");
-        let inline =
-            HostEnv::from_pairs(&[(CONFIG, "arm:\n  scopes: [/subscriptions/x]\n  bogus: 1\n")]);
-        let e = HostSettings::from_env(&inline).err().unwrap().to_string();
-        assert!(e.contains("CURFEW_CONFIG") && e.contains("bogus"), "{e}");
     }
 
     #[test]

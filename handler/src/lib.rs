@@ -5,9 +5,11 @@
 //! # Layout
 //! - `functions`: the adapter. The `{Data, Metadata}` → `{Outputs, Logs, ReturnValue}`
 //!   envelope, routes, bindings, pages, settings, telemetry, the server. It sees the governor
-//!   only through the traits of `functions::ports`.
+//!   only through the traits of `functions::ports`, and reads its own settings the way every
+//!   setting is read (`curfew_governor::config`).
 //! - `hosted`: the wiring. Implements those ports with a `curfew_governor::Runtime` built from
-//!   the app settings, and translates between the adapter's messages and the governor's types.
+//!   the app settings (a checked `curfew_governor::config::RuntimeConfig`), and translates
+//!   between the adapter's messages and the governor's types.
 //! - [`serve`]: the composition root, what `curfew serve` calls.
 
 mod functions;
@@ -18,6 +20,6 @@ mod hosted;
 /// Logs work and evaluations say they cannot run. Nothing slow happens before the socket is
 /// bound: the governor's runtime is built on the first invocation.
 pub fn serve(port: Option<u16>) -> anyhow::Result<()> {
-    let ports = hosted::ports(&hosted::HostEnv::from_process());
+    let ports = hosted::ports(&curfew_governor::config::EnvStrings);
     functions::serve_with(port, ports)
 }

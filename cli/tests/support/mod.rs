@@ -332,23 +332,21 @@ pub(crate) fn config_yaml(endpoint: &str, sqlite: &Path, events: &Path, extra: &
 }
 
 /// The environment the runtime sees.
-pub(crate) fn env(name: &str) -> Option<String> {
-    match name {
-        TOKEN_VAR => Some("e2e-token".into()),
-        LINK_KEY_VAR => Some(LINK_SECRET.into()),
-        _ => None,
-    }
+pub(crate) fn env() -> curfew_governor::config::MapStrings {
+    curfew_governor::config::MapStrings::from_pairs(&[
+        (TOKEN_VAR, "e2e-token"),
+        (LINK_KEY_VAR, LINK_SECRET),
+    ])
 }
 
 /// Builds a runtime from configuration text, its ARM client's request budgets lifted (see
 /// [`unbudgeted`]).
 pub(crate) async fn runtime(yaml: &str) -> curfew_governor::Runtime {
-    let settings = curfew_governor::settings::Settings::parse(yaml).expect("settings");
-    let mut rt = curfew_governor::Runtime::from_settings(&settings, &env)
+    let config = curfew_governor::config::RuntimeConfig::from_yaml(yaml, &env()).expect("settings");
+    let mut rt = curfew_governor::Runtime::from_config(&config)
         .await
         .expect("runtime");
-    let endpoint = settings.arm.endpoint.clone().expect("an endpoint");
-    rt.arm = unbudgeted(&endpoint);
+    rt.arm = unbudgeted(&config.arm.endpoint);
     rt
 }
 

@@ -8,7 +8,9 @@
 //!   `ActivitySink`, `StatusSource`).
 //! - [`app`]: the router as a value, one route per function, failure semantics.
 //! - [`pages`]: the small HTML pages people read (Dismiss, Status).
-//! - [`config`]: settings as a pure function of strings; the table `infra/` must declare.
+//! - [`config`]: the adapter's own settings (port, log level, fan-out, telemetry), read from
+//!   strings like every other; they are declared in `curfew_governor::config::SETTINGS`, the
+//!   one table `infra/` is checked against.
 //! - [`telemetry`]: stdout tracing, the per-invocation span, `traceparent`.
 //! - [`server`]: bind first, serve, graceful shutdown.
 //!
@@ -24,8 +26,6 @@ mod protocol;
 mod server;
 mod telemetry;
 
-#[cfg_attr(not(test), allow(unused_imports))] // the hosted governor's tests check its table
-pub(crate) use config::SETTINGS;
 pub(crate) use messages::{
     ActivityReport, Channel, Choice, DismissalRequest, DismissalTarget, FleetWorkspaces,
     TickContext, WorkspaceSize, SIGNATURE_HEADER, SIGNATURE_TIMESTAMP,

@@ -12,9 +12,10 @@ use anyhow::Context as _;
 use chrono::Utc;
 
 use super::app::{app, AppState};
-use super::config::{EnvStrings, FunctionsConfig};
+use super::config::FunctionsConfig;
 use super::ports::Ports;
 use super::telemetry;
+use curfew_governor::config::EnvStrings;
 
 /// Runs the custom handler with the given ports until a shutdown signal.
 pub(crate) fn serve_with(port: Option<u16>, ports: Ports) -> anyhow::Result<()> {

@@ -9,9 +9,9 @@ use chrono::TimeZone;
 use tower::ServiceExt;
 
 use super::*;
-use crate::functions::config::MapStrings;
 use crate::functions::messages::{FleetWorkspaces, WorkspaceSize};
 use crate::functions::ports::{ActivitySink, DismissalSink, PortFuture, StatusSource, TickHandler};
+use curfew_governor::config::MapStrings;
 
 const WS: &str = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-ml/providers/Microsoft.MachineLearningServices/workspaces/ws-research";
 

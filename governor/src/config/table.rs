@@ -1,0 +1,216 @@
+//! Every setting Curfew reads, named once: its environment variable and its path in the
+//! settings file side by side, who sets it, whether it is secret, and one line saying what it
+//! is for. `Status` lists this table, `tests/functions_consistency.rs` checks `infra/` against
+//! it, and `docs/operations.md` carries it (checked by `tests/settings_docs.rs`).
+
+/// Who sets a setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetBy {
+    /// The platform (the Functions host, App Service, AKS); never declared by us.
+    Host,
+    /// An app setting that `infra/main.bicep` declares (and `local.settings.json.example`).
+    App,
+    /// The operator, when needed: an environment variable `infra/` need not declare, or the
+    /// settings file.
+    Optional,
+    /// Only the settings file (structured values, or names of variables holding secrets).
+    File,
+}
+
+/// One setting: where it can be given and what it is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting {
+    /// The environment variable, when the setting can be given as one.
+    pub env: Option<&'static str>,
+    /// The path in the settings file (`arm.scopes`), when it can be written there.
+    pub yaml: Option<&'static str>,
+    /// Who sets it.
+    pub origin: SetBy,
+    /// Secret values are never shown (`Status` reports them as set/unset only).
+    pub secret: bool,
+    /// Read only by `curfew serve` (the CLI ignores it).
+    pub serve_only: bool,
+    /// What it is for, in one line (the doc comment of its constant).
+    pub doc: &'static str,
+}
+
+impl Setting {
+    /// A setting with both a variable and a file path.
+    const fn both(env: &'static str, yaml: &'static str, origin: SetBy) -> Setting {
+        Setting {
+            env: Some(env),
+            yaml: Some(yaml),
+            origin,
+            secret: false,
+            serve_only: false,
+            doc: "",
+        }
+    }
+
+    /// A setting given only as an environment variable.
+    const fn env(env: &'static str, origin: SetBy) -> Setting {
+        Setting {
+            env: Some(env),
+            yaml: None,
+            origin,
+            secret: false,
+            serve_only: false,
+            doc: "",
+        }
+    }
+
+    /// A setting written only in the settings file.
+    const fn file(yaml: &'static str) -> Setting {
+        Setting {
+            env: None,
+            yaml: Some(yaml),
+            origin: SetBy::File,
+            secret: false,
+            serve_only: false,
+            doc: "",
+        }
+    }
+
+    const fn secret(self) -> Setting {
+        Setting {
+            secret: true,
+            ..self
+        }
+    }
+
+    const fn serve_only(self) -> Setting {
+        Setting {
+            serve_only: true,
+            ..self
+        }
+    }
+
+    const fn documented(self, doc: &'static str) -> Setting {
+        Setting { doc, ..self }
+    }
+
+    /// The setting's name: its file path when it has one, else its variable.
+    pub fn name(&self) -> &'static str {
+        match (self.yaml, self.env) {
+            (Some(y), _) => y,
+            (None, Some(e)) => e,
+            (None, None) => "",
+        }
+    }
+
+    /// The one-line doc, without the doc comment's leading space.
+    pub fn doc(&self) -> &'static str {
+        self.doc.trim()
+    }
+
+    /// The variable, or the empty string for a setting only the file holds (for code that
+    /// only handles variables).
+    pub fn var(&self) -> &'static str {
+        self.env.unwrap_or("")
+    }
+}
+
+/// Declares each setting as a constant whose doc comment is also its `doc`, and the table.
+macro_rules! settings {
+    ($($(#[doc = $doc:literal])+ $name:ident = $setting:expr;)+) => {
+        $(
+            $(#[doc = $doc])+
+            pub const $name: Setting = $setting.documented(concat!($($doc),+));
+        )+
+        /// Every setting, in the order `docs/operations.md` lists them.
+        pub const SETTINGS: &[Setting] = &[$($name),+];
+    };
+}
+
+settings! {
+    /// The settings file, or its YAML/JSON text when that spans lines or starts with `{` (`--config` wins in the CLI).
+    CONFIG = Setting::env("CURFEW_CONFIG", SetBy::Optional);
+    /// Names this Curfew in event sources and watermark keys (default `default`).
+    DEPLOYMENT = Setting::both("CURFEW_DEPLOYMENT", "deployment", SetBy::App);
+    /// ARM endpoint (default `https://management.azure.com`): a sovereign cloud, or the local simulator.
+    ARM_ENDPOINT = Setting::both("CURFEW_ARM_ENDPOINT", "arm.endpoint", SetBy::Optional);
+    /// ARM api-version of reads and actions (default `2025-12-01`).
+    ARM_API_VERSION = Setting::both("CURFEW_ARM_API_VERSION", "arm.apiVersion", SetBy::Optional);
+    /// Target scopes: subscription, resource group or workspace ARM ids (the variable: comma or space separated).
+    SCOPES = Setting::both("CURFEW_SCOPES", "arm.scopes", SetBy::App);
+    /// ARM credential: `auto` (default), `managed-identity`, `workload-identity`, `azure-cli`, or `token-env:VAR` (a bearer token in VAR).
+    ARM_CREDENTIAL = Setting::both("CURFEW_ARM_CREDENTIAL", "arm.credential", SetBy::App);
+    /// Client id of the user-assigned managed identity, for ARM and Table Storage (the file's value wins over the variable).
+    CLIENT_ID = Setting::both("AZURE_CLIENT_ID", "arm.clientId", SetBy::App);
+    /// ARM requests per second per subscription the client allows itself (default ARM's 25, burst ×10); raise it only for a simulator.
+    READS_PER_SECOND = Setting::both("CURFEW_ARM_READS_PER_SECOND", "arm.readsPerSecond", SetBy::Optional);
+    /// SQLite state file (default `curfew.sqlite` next to the settings file), when no table is configured.
+    SQLITE = Setting::both("CURFEW_SQLITE", "store.sqlite", SetBy::Optional);
+    /// The variable holding a Table Storage connection string; when set, state lives in Table Storage.
+    TABLE_CONNECTION_ENV = Setting::file("store.tableConnectionStringEnv");
+    /// A Table Storage connection string (keys; Azurite); wins over every other store setting.
+    TABLE_CONNECTION = Setting::env("CURFEW_TABLE_CONNECTION", SetBy::Optional).secret();
+    /// Table Storage endpoint reached with the managed identity (`curfew serve`); an Azurite `…/devstoreaccount1` uses the emulator's key.
+    TABLE_ENDPOINT = Setting::env("CURFEW_TABLE_ENDPOINT", SetBy::App);
+    /// State table name (default `curfew`).
+    TABLE_NAME = Setting::both("CURFEW_TABLE", "store.table", SetBy::Optional);
+    /// Late occurrences within this many minutes still execute (default 15).
+    CATCH_UP_MINUTES = Setting::both("CURFEW_CATCH_UP_MINUTES", "governor.catchUpMinutes", SetBy::Optional);
+    /// Lead times of pre-shutdown notices, in minutes (default 30, 5).
+    LEAD_MINUTES = Setting::both("CURFEW_LEAD_MINUTES", "governor.leadMinutes", SetBy::Optional);
+    /// Minutes a transitional state may delay an action before it fails (default 30).
+    DEFER_MINUTES = Setting::both("CURFEW_DEFER_MINUTES", "governor.deferMinutes", SetBy::Optional);
+    /// Total snooze per occurrence in minutes (default 240); also how long a signed link lives past its occurrence.
+    SNOOZE_CAP_MINUTES = Setting::both("CURFEW_SNOOZE_CAP_MINUTES", "governor.snoozeCapMinutes", SetBy::Optional);
+    /// Object ids that may dismiss any shutdown (the variable: comma separated).
+    ADMINS = Setting::both("CURFEW_ADMINS", "governor.admins", SetBy::App);
+    /// Write policy idle-time defaults back with `updateIdleShutdownSetting` (default false: Curfew enforces them itself).
+    WRITE_BACK_IDLE_DEFAULTS = Setting::both("CURFEW_WRITE_BACK_IDLE_DEFAULTS", "governor.writeBackIdleDefaults", SetBy::Optional);
+    /// Notification channels `[label@]kind:value` (docs/notify.md; default `console`); the variable's, space separated, are added to the file's.
+    NOTIFY = Setting::both("CURFEW_NOTIFY", "notify", SetBy::Optional);
+    /// `binding` (default: events go to the invocation's `events` output binding) or `notifiers` (only the channels).
+    EVENTS = Setting::env("CURFEW_EVENTS", SetBy::App).serve_only();
+    /// Public URL of the Dismiss function; links are `{baseUrl}?token=…`.
+    LINK_BASE_URL = Setting::file("links.baseUrl");
+    /// Public base URL of the functions (`https://<app>.azurewebsites.net/api`); links go to its `/Dismiss` (replaces `links.baseUrl`).
+    PUBLIC_BASE_URL = Setting::env("CURFEW_PUBLIC_BASE_URL", SetBy::App);
+    /// Link-signing keys `{id, secretEnv}`, newest first: the first signs, all verify.
+    LINK_KEYS = Setting::file("links.keys");
+    /// The link-signing key (a Key Vault reference in Azure); replaces `links.keys`.
+    LINK_KEY = Setting::env("CURFEW_LINK_KEY", SetBy::App).secret();
+    /// Id of `CURFEW_LINK_KEY` in tokens (default `k1`).
+    LINK_KEY_ID = Setting::env("CURFEW_LINK_KEY_ID", SetBy::Optional);
+    /// The previous link key during a rotation (id `k0`): verifies, never signs.
+    LINK_KEY_PREVIOUS = Setting::env("CURFEW_LINK_KEY_PREVIOUS", SetBy::Optional).secret();
+    /// Master key of activity-report signatures (unset: reports are not verified).
+    ACTIVITY_KEY = Setting::env("CURFEW_ACTIVITY_KEY", SetBy::Optional).secret().serve_only();
+    /// Default policies `{file, scope}`: Azure Policy JSON files and the scope each is assigned at (docs/policies.md).
+    POLICIES = Setting::file("policies");
+    /// JSON-lines cost timeline the governor appends to; `curfew report --timeline` and `Status?view=report` read it.
+    COST_TIMELINE = Setting::both("CURFEW_COST_TIMELINE", "costTimeline", SetBy::Optional);
+    /// Budgets file (JSON, docs/cost.md) checked against the month's spend on the cost timeline.
+    BUDGETS = Setting::both("CURFEW_BUDGETS", "budgets", SetBy::Optional);
+    /// Price sheet overriding the shipped one (the format of `engine/data/prices.json`).
+    PRICES = Setting::both("CURFEW_PRICES", "prices", SetBy::Optional);
+    /// Tenant of the workload identity or client secret (`arm.credential: auto` and `workload-identity`).
+    TENANT_ID = Setting::env("AZURE_TENANT_ID", SetBy::Host);
+    /// Client secret of an app registration (`arm.credential: auto`).
+    CLIENT_SECRET = Setting::env("AZURE_CLIENT_SECRET", SetBy::Optional).secret();
+    /// Federated token file of the workload identity (`auto` and `workload-identity`).
+    FEDERATED_TOKEN_FILE = Setting::env("AZURE_FEDERATED_TOKEN_FILE", SetBy::Host);
+    /// Managed identity endpoint of App Service and Functions (`arm.credential: auto`).
+    IDENTITY_ENDPOINT = Setting::env("IDENTITY_ENDPOINT", SetBy::Host);
+    /// Managed identity endpoint of older App Service hosts (`arm.credential: auto`).
+    MSI_ENDPOINT = Setting::env("MSI_ENDPOINT", SetBy::Host);
+    /// Instance metadata endpoint of Arc and VM hosts (`arm.credential: auto`).
+    IMDS_ENDPOINT = Setting::env("IMDS_ENDPOINT", SetBy::Host);
+    /// Port the custom handler listens on (set by the Functions host; default 8080).
+    PORT = Setting::env("FUNCTIONS_CUSTOMHANDLER_PORT", SetBy::Host).serve_only();
+    /// Function app name (set by the host).
+    SITE_NAME = Setting::env("WEBSITE_SITE_NAME", SetBy::Host).serve_only();
+    /// Worker instance id (set by the host).
+    INSTANCE_ID = Setting::env("WEBSITE_INSTANCE_ID", SetBy::Host).serve_only();
+    /// Fleet size (instances) above which `Tick` fans out one `Evaluate` per workspace (default 200).
+    FANOUT_THRESHOLD = Setting::env("CURFEW_FANOUT_THRESHOLD", SetBy::App).serve_only();
+    /// Stdout log level: off, error, warn, info (default), debug, trace.
+    LOG = Setting::env("CURFEW_LOG", SetBy::App).serve_only();
+    /// OTLP collector; OpenTelemetry export is on only when this is set.
+    OTLP_ENDPOINT = Setting::env("OTEL_EXPORTER_OTLP_ENDPOINT", SetBy::App).serve_only();
+    /// `service.name` reported to OpenTelemetry (default `curfew`).
+    OTEL_SERVICE_NAME = Setting::env("OTEL_SERVICE_NAME", SetBy::App).serve_only();
+}
