@@ -4,7 +4,7 @@
 //! the simulator and runs the child test in a subprocess with those variables set on the child's
 //! `Command` (never `set_var`).
 
-use armsim::{Fleet, SimConfig, Simulator};
+use armsim::{SimConfig, SimFleet, Simulator};
 use curfew_arm::{ArmClient, ArmConfig, CredentialConfig, WorkspaceRef};
 use std::process::Command;
 
@@ -14,7 +14,7 @@ const CHILD_FLAG: &str = "CURFEW_ARM_MI_CHILD_ENDPOINT";
 async fn managed_identity_token_flows_from_the_simulator_endpoint() {
     let sim = Simulator::start(
         "127.0.0.1:0".parse().unwrap(),
-        Fleet::synthetic(1, 1, 3),
+        SimFleet::synthetic(1, 1, 3),
         SimConfig::default(),
     )
     .await

@@ -4,7 +4,7 @@
 //! 1 000 instances and waits for every operation, and checks that nothing was lost, duplicated,
 //! or called per instance.
 
-use armsim::{Fault, FaultSpec, Fleet, SimConfig, Simulator};
+use armsim::{Fault, FaultSpec, SimConfig, SimFleet, Simulator};
 use curfew_arm::{
     Action, ArmClient, ArmConfig, Completion, ComputeId, CredentialConfig, Scope, SecretString,
 };
@@ -21,7 +21,7 @@ const STOPS_PER_WS: usize = 2;
 async fn list_ten_thousand_and_stop_a_thousand() {
     let sim = Simulator::start(
         "127.0.0.1:0".parse().unwrap(),
-        Fleet::synthetic(SUBSCRIPTIONS, WORKSPACES_PER_SUB, INSTANCES_PER_WS),
+        SimFleet::synthetic(SUBSCRIPTIONS, WORKSPACES_PER_SUB, INSTANCES_PER_WS),
         SimConfig {
             page_size: 10,
             transition: Duration::from_millis(500),

@@ -1,7 +1,7 @@
 //! The client against the local ARM simulator: paging, both LRO styles, each fault kind,
 //! errors that must not be retried, `Retry-After` through the injected clock, and deadlines.
 
-use armsim::{Fault, FaultSpec, Fleet, LroStyle, SimConfig, Simulator};
+use armsim::{Fault, FaultSpec, LroStyle, SimConfig, SimFleet, Simulator};
 use curfew_arm::{
     Action, ArmClient, ArmConfig, ArmError, Completion, ComputeId, CredentialConfig, Scope,
     SecretString, WorkspaceRef, DEFAULT_RETRY,
@@ -29,8 +29,8 @@ fn compute(i: usize) -> ComputeId {
 }
 
 /// The synthetic fleet plus the two AKS computes of the real list example, moved into `ws()`.
-fn fleet(per_ws: usize) -> Fleet {
-    let mut fleet = Fleet::synthetic(1, 1, per_ws);
+fn fleet(per_ws: usize) -> SimFleet {
+    let mut fleet = SimFleet::synthetic(1, 1, per_ws);
     let path = format!(
         "{}/../testdata/arm/2025-09-01_Compute_list.json",
         env!("CARGO_MANIFEST_DIR")
@@ -38,7 +38,7 @@ fn fleet(per_ws: usize) -> Fleet {
     let list: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let mut aks = list["responses"]["200"]["body"]["value"][0].clone();
     aks["id"] = Value::String(format!("{}/computes/aks1", ws().path()));
-    let extra = Fleet::from_json(
+    let extra = SimFleet::from_json(
         aks,
         &armsim::WorkspacePath {
             subscription: SUB.into(),

@@ -57,14 +57,14 @@ pub struct PlacedCompute {
 
 /// A set of computes the simulator serves.
 #[derive(Debug, Clone, Default)]
-pub struct Fleet {
+pub struct SimFleet {
     /// Computes in file order.
     pub computes: Vec<PlacedCompute>,
 }
 
-impl Fleet {
+impl SimFleet {
     /// Reads a fleet file: one compute object, a JSON array of them, or an ARM list `{"value": [...]}`.
-    pub fn load(path: &Path, default_ws: &WorkspacePath) -> Result<Fleet, FleetError> {
+    pub fn load(path: &Path, default_ws: &WorkspacePath) -> Result<SimFleet, FleetError> {
         let p = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| FleetError::Read {
             path: p.clone(),
@@ -72,11 +72,11 @@ impl Fleet {
         })?;
         let json: Value =
             serde_json::from_str(&text).map_err(|source| FleetError::Json { path: p, source })?;
-        Fleet::from_json(json, default_ws)
+        SimFleet::from_json(json, default_ws)
     }
 
     /// Builds a fleet from already-parsed fleet JSON (see [`Fleet::load`]).
-    pub fn from_json(json: Value, default_ws: &WorkspacePath) -> Result<Fleet, FleetError> {
+    pub fn from_json(json: Value, default_ws: &WorkspacePath) -> Result<SimFleet, FleetError> {
         let items = match json {
             Value::Array(items) => items,
             Value::Object(mut map) if map.get("value").is_some_and(Value::is_array) => {
@@ -93,7 +93,7 @@ impl Fleet {
                 })
             }
         };
-        let mut fleet = Fleet::default();
+        let mut fleet = SimFleet::default();
         for (index, body) in items.into_iter().enumerate() {
             fleet.push(index, body, default_ws)?;
         }
@@ -149,10 +149,10 @@ impl Fleet {
 
     /// A generated fleet for load tests: `subs` subscriptions × `ws_per_sub` workspaces × `per_ws`
     /// running compute instances, each a copy of the real `Compute_Get` example.
-    pub fn synthetic(subs: usize, ws_per_sub: usize, per_ws: usize) -> Fleet {
+    pub fn synthetic(subs: usize, ws_per_sub: usize, per_ws: usize) -> SimFleet {
         let fixture: Value = serde_json::from_str(GET_FIXTURE).unwrap_or(Value::Null);
         let template = fixture["responses"]["200"]["body"].clone();
-        let mut fleet = Fleet::default();
+        let mut fleet = SimFleet::default();
         for s in 0..subs {
             for w in 0..ws_per_sub {
                 let ws = WorkspacePath {
@@ -199,7 +199,7 @@ mod tests {
         let body = fixture("2025-12-01_Compute_get_ComputeInstance.json")["responses"]["200"]
             ["body"]
             .clone();
-        let fleet = Fleet::from_json(body, &default_ws()).unwrap();
+        let fleet = SimFleet::from_json(body, &default_ws()).unwrap();
         assert_eq!(fleet.computes.len(), 1);
         assert_eq!(fleet.computes[0].workspace.workspace, "workspaces123");
         assert_eq!(fleet.computes[0].name, "compute123");
@@ -208,11 +208,11 @@ mod tests {
     #[test]
     fn a_list_response_and_bare_names_go_to_the_default_workspace() {
         let list = fixture("2025-09-01_Compute_list.json")["responses"]["200"]["body"].clone();
-        let fleet = Fleet::from_json(list, &default_ws()).unwrap();
+        let fleet = SimFleet::from_json(list, &default_ws()).unwrap();
         assert_eq!(fleet.computes.len(), 2);
         let bare =
             serde_json::json!([{"name": "mine", "properties": {"computeType": "ComputeInstance"}}]);
-        let fleet = Fleet::from_json(bare, &default_ws()).unwrap();
+        let fleet = SimFleet::from_json(bare, &default_ws()).unwrap();
         assert_eq!(fleet.computes[0].workspace, default_ws());
         assert!(fleet.computes[0].body["id"]
             .as_str()
@@ -220,14 +220,14 @@ mod tests {
             .ends_with("/workspaces/curfew-sim-ws/computes/mine"));
         let bad = serde_json::json!([{"properties": {}}]);
         assert!(matches!(
-            Fleet::from_json(bad, &default_ws()),
+            SimFleet::from_json(bad, &default_ws()),
             Err(FleetError::Entry { index: 0, .. })
         ));
     }
 
     #[test]
     fn synthetic_fleets_copy_the_fixture() {
-        let fleet = Fleet::synthetic(2, 3, 4);
+        let fleet = SimFleet::synthetic(2, 3, 4);
         assert_eq!(fleet.computes.len(), 24);
         let c = &fleet.computes[23];
         assert_eq!(c.body["properties"]["properties"]["state"], "Running");

@@ -19,7 +19,7 @@ pub mod sim;
 mod world;
 
 pub use faults::{Fault, FaultSpec};
-pub use fleet::{Fleet, PlacedCompute};
+pub use fleet::{PlacedCompute, SimFleet};
 pub use ids::{ActionKind, WorkspacePath};
 pub use server::{SimError, Simulator};
 pub use sim::{router, LroStyle, RequestRecord, SimConfig, SimState};
@@ -28,7 +28,7 @@ pub use world::ActionRecord;
 /// Starts a simulator whose request log is also printed to stderr as requests are answered.
 pub async fn start_echoing(
     listen: std::net::SocketAddr,
-    fleet: Fleet,
+    fleet: SimFleet,
     config: SimConfig,
 ) -> Result<Simulator, SimError> {
     Simulator::start_with(listen, SimState::new(fleet, config).with_echo(true)).await

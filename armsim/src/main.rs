@@ -6,7 +6,7 @@
 
 use anyhow::Context;
 use armsim::fleet::{DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION, DEFAULT_WORKSPACE};
-use armsim::{FaultSpec, Fleet, LroStyle, SimConfig, WorkspacePath};
+use armsim::{FaultSpec, LroStyle, SimConfig, SimFleet, WorkspacePath};
 use clap::Parser;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -80,7 +80,7 @@ fn main() -> anyhow::Result<()> {
         workspace: args.workspace.clone(),
     };
     let fleet = match (&args.fleet, &args.synthetic) {
-        (Some(path), None) => Fleet::load(path, &default_ws)?,
+        (Some(path), None) => SimFleet::load(path, &default_ws)?,
         (None, Some(spec)) => {
             let n: Vec<usize> = spec
                 .split(',')
@@ -91,7 +91,7 @@ fn main() -> anyhow::Result<()> {
                 n.len() == 3,
                 "--synthetic expects three whole numbers S,W,I"
             );
-            Fleet::synthetic(n[0], n[1], n[2])
+            SimFleet::synthetic(n[0], n[1], n[2])
         }
         _ => anyhow::bail!("give exactly one of --fleet FILE or --synthetic S,W,I"),
     };

@@ -1,7 +1,7 @@
 //! Serving the router on a loopback socket, with the per-connection hook that lets the
 //! `drop` fault close a connection without answering.
 
-use crate::fleet::Fleet;
+use crate::fleet::SimFleet;
 use crate::sim::{router, ConnKill, SimConfig, SimState, IDENTITY_PATH};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -41,7 +41,7 @@ impl Simulator {
     /// Starts serving `fleet` on `listen` (port 0 picks a free port). Loopback only.
     pub async fn start(
         listen: SocketAddr,
-        fleet: Fleet,
+        fleet: SimFleet,
         config: SimConfig,
     ) -> Result<Simulator, SimError> {
         Self::start_with(listen, SimState::new(fleet, config)).await

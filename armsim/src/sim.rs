@@ -2,7 +2,7 @@
 //! token endpoint, and `/_sim/*` introspection).
 
 use crate::faults::{Fault, FaultDice, FaultSpec};
-use crate::fleet::Fleet;
+use crate::fleet::SimFleet;
 use crate::ids::{match_route, Route, PROVIDER};
 use crate::world::{ActionRecord, OpStatus, World, WorldError};
 use axum::extract::{Query, Request, State};
@@ -181,7 +181,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl SimState {
     /// Builds the simulator state from a fleet.
-    pub fn new(fleet: Fleet, config: SimConfig) -> Arc<SimState> {
+    pub fn new(fleet: SimFleet, config: SimConfig) -> Arc<SimState> {
         Arc::new(SimState {
             world: Mutex::new(World::new(fleet, config.transition)),
             dice: Mutex::new(FaultDice::new(&config.faults)),

@@ -5,7 +5,7 @@
 //! Running are accepted as no-ops; any other action on a state answers 409 like Azure.
 //! Transitions settle lazily when the compute or its operation is next looked at.
 
-use crate::fleet::Fleet;
+use crate::fleet::SimFleet;
 use crate::ids::{ActionKind, WorkspacePath};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
@@ -101,7 +101,7 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 }
 
 impl World {
-    pub(crate) fn new(fleet: Fleet, transition: Duration) -> World {
+    pub(crate) fn new(fleet: SimFleet, transition: Duration) -> World {
         let mut w = World {
             workspaces: Vec::new(),
             ws_index: HashMap::new(),
@@ -404,7 +404,7 @@ mod tests {
     use super::*;
 
     fn world(transition_ms: u64) -> (World, WorkspacePath) {
-        let fleet = Fleet::synthetic(1, 1, 2);
+        let fleet = SimFleet::synthetic(1, 1, 2);
         let ws = fleet.computes[0].workspace.clone();
         (World::new(fleet, Duration::from_millis(transition_ms)), ws)
     }

@@ -1,7 +1,7 @@
 //! The simulator's HTTP behaviour, driven through the router value (no socket) with paused time,
 //! plus one test on a real socket for the dropped-connection fault.
 
-use armsim::{router, FaultSpec, Fleet, LroStyle, SimConfig, SimState};
+use armsim::{router, FaultSpec, LroStyle, SimConfig, SimFleet, SimState};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::Value;
@@ -38,7 +38,7 @@ async fn call(
 }
 
 fn sim(config: SimConfig) -> (Arc<SimState>, String) {
-    let state = SimState::new(Fleet::synthetic(1, 2, 5), config);
+    let state = SimState::new(SimFleet::synthetic(1, 2, 5), config);
     let token = state.issue_token();
     (state, token)
 }
@@ -254,7 +254,7 @@ async fn drop_fault_closes_the_connection_without_an_answer() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let sim = armsim::Simulator::start(
         "127.0.0.1:0".parse().unwrap(),
-        Fleet::synthetic(1, 1, 1),
+        SimFleet::synthetic(1, 1, 1),
         SimConfig {
             faults: FaultSpec::parse("drop=1").unwrap(),
             require_auth: false,
@@ -275,7 +275,7 @@ async fn drop_fault_closes_the_connection_without_an_answer() {
     assert_eq!(sim.state().requests()[0].status, 0);
     assert!(armsim::Simulator::start(
         "0.0.0.0:0".parse().unwrap(),
-        Fleet::default(),
+        SimFleet::default(),
         SimConfig::default()
     )
     .await

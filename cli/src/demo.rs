@@ -9,7 +9,7 @@
 //! the cost report of the week.
 
 use anyhow::Context;
-use armsim::{Fleet, SimConfig, Simulator, WorkspacePath};
+use armsim::{SimConfig, SimFleet, Simulator, WorkspacePath};
 use chrono::{DateTime, TimeDelta, Utc};
 use curfew_engine::cost::{
     self, Actor, InstanceMeta, PowerAction, StateObservation, Timeline, TimelineEvent,
@@ -370,7 +370,8 @@ async fn run_in(out: &mut dyn Write, days: i64, dir: &Path) -> anyhow::Result<De
         resource_group: "rg-ml".into(),
         workspace: "ws-demo".into(),
     };
-    let fleet = Fleet::from_json(fleet_json()?, &default_ws).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let fleet =
+        SimFleet::from_json(fleet_json()?, &default_ws).map_err(|e| anyhow::anyhow!("{e}"))?;
     let sim = Simulator::start(
         "127.0.0.1:0".parse()?,
         fleet,

@@ -1,7 +1,7 @@
 //! `curfew tick`, `run`, `dismiss` and `explain`: the governor against ARM and the store.
 
 use super::input::parse_instant;
-use super::Format;
+use super::OutputFormat;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use curfew_engine::governor::dismiss::{Credential, Target};
@@ -40,8 +40,8 @@ pub(crate) struct TickArgs {
     #[arg(long)]
     dry_run: bool,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
 }
 
 /// Arguments of `curfew run`.
@@ -78,8 +78,8 @@ pub(crate) struct DismissArgs {
     #[arg(long)]
     now: Option<String>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
 }
 
 /// Arguments of `curfew explain`.
@@ -93,8 +93,8 @@ pub(crate) struct ExplainArgs {
     #[arg(long)]
     now: Option<String>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
 }
 
 fn now_or(arg: &Option<String>) -> anyhow::Result<DateTime<Utc>> {
@@ -166,8 +166,8 @@ pub(crate) fn run_tick(args: &TickArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(tick::tick(&rt, now, args.dry_run).await?)
     })??;
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        Format::Text => print_tick(&report),
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        OutputFormat::Text => print_tick(&report),
     }
     let failed = report.decisions.iter().any(|d| d.result.is_failure());
     Ok(if failed {
@@ -236,8 +236,8 @@ pub(crate) fn run_dismiss(args: &DismissArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(outcome)
     })??;
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&outcome)?),
-        Format::Text => println!(
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&outcome)?),
+        OutputFormat::Text => println!(
             "{}: {}",
             if outcome.accepted {
                 "accepted"
@@ -262,8 +262,8 @@ pub(crate) fn run_explain(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(explain::explain(&rt, &args.instance, now).await?)
     })??;
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&e)?),
-        Format::Text => {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&e)?),
+        OutputFormat::Text => {
             println!(
                 "{} ({}) state {}, owner {}",
                 e.instance,

@@ -24,7 +24,7 @@ use std::process::ExitCode;
 
 /// Output format shared by the commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Format {
+pub(crate) enum OutputFormat {
     /// Aligned lines for people.
     Text,
     /// Stable JSON for programs.

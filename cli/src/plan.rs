@@ -1,7 +1,7 @@
 //! `curfew plan`: every occurrence of an inventory's schedules in a window.
 
 use super::input::{parse_instant, read_text};
-use super::Format;
+use super::OutputFormat;
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use curfew_engine::fleet::{self, Fleet, Planned};
 use curfew_engine::inventory::{self, Item, Items};
@@ -27,8 +27,8 @@ pub(crate) struct PlanArgs {
     #[arg(long)]
     to: String,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
 }
 
 /// One line of `plan --format json`; field names are a stable contract.
@@ -359,7 +359,7 @@ fn write_plan(
     out: &mut impl Write,
     fleet: &Fleet,
     planned: &[Planned],
-    format: Format,
+    format: OutputFormat,
 ) -> anyhow::Result<()> {
     let name_w = planned
         .iter()
@@ -368,8 +368,8 @@ fn write_plan(
         .unwrap_or(8)
         .max(8);
     match format {
-        Format::Json => out.write_all(b"[")?,
-        Format::Text => writeln!(
+        OutputFormat::Json => out.write_all(b"[")?,
+        OutputFormat::Text => writeln!(
             out,
             "{:<20}  {:<31}  {:<name_w$}  {:>3}  {:<5}  TRIGGER",
             "UTC", "LOCAL", "INSTANCE", "#", "ACTION"
@@ -391,12 +391,12 @@ fn write_plan(
                         let mut buf = Vec::with_capacity(chunk.len() * 320);
                         for (k, p) in chunk.iter().enumerate() {
                             match format {
-                                Format::Json => {
+                                OutputFormat::Json => {
                                     let first = b == 0 && c == 0 && k == 0;
                                     buf.extend_from_slice(if first { b"\n" } else { b",\n" });
                                     json_line(&mut buf, fleet, p);
                                 }
-                                Format::Text => text_line(&mut buf, fleet, p, name_w),
+                                OutputFormat::Text => text_line(&mut buf, fleet, p, name_w),
                             }
                         }
                         Ok(buf)
@@ -416,8 +416,8 @@ fn write_plan(
         }
     }
     match format {
-        Format::Json => out.write_all(if planned.is_empty() { b"]\n" } else { b"\n]\n" })?,
-        Format::Text => writeln!(out, "{} occurrence(s)", planned.len())?,
+        OutputFormat::Json => out.write_all(if planned.is_empty() { b"]\n" } else { b"\n]\n" })?,
+        OutputFormat::Text => writeln!(out, "{} occurrence(s)", planned.len())?,
     }
     Ok(())
 }

@@ -1,11 +1,11 @@
 //! `curfew policy check`: per compute, which default policies match, what each appends or
 //! audits, and why (the condition that decided); and [`validate_policy_file`] for `validate`.
 
-use super::Format;
+use super::OutputFormat;
 use anyhow::Context;
 use chrono::NaiveDate;
 use curfew_engine::policy::{
-    assess, validate_str, Assessment, Assignment, PolicyDefinition, Scope,
+    assess, validate_str, Assessment, Assignment, PolicyDefinition, PolicyScope,
 };
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -40,8 +40,8 @@ pub(crate) struct CheckArgs {
     #[arg(long)]
     today: Option<String>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
 }
 
 /// Runs a `curfew policy` subcommand.
@@ -128,7 +128,7 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("--today '{t}' is not a YYYY-MM-DD date"))?,
         None => chrono::Utc::now().date_naive(),
     };
-    Scope::parse(&args.scope, "--scope").map_err(|e| anyhow::anyhow!("{e}"))?;
+    PolicyScope::parse(&args.scope, "--scope").map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut files = Vec::new();
     let mut assignments = Vec::new();
     for path in &args.policies {
@@ -187,7 +187,7 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         summary.findings += a.findings.len();
     }
     match args.format {
-        Format::Json => {
+        OutputFormat::Json => {
             let doc = CheckReport {
                 today,
                 scope: &args.scope,
@@ -198,7 +198,7 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             };
             println!("{}", serde_json::to_string_pretty(&doc)?);
         }
-        Format::Text => print!("{}", render_text(&files, &checked, &problems, &summary)),
+        OutputFormat::Text => print!("{}", render_text(&files, &checked, &problems, &summary)),
     }
     Ok(if summary.errors > 0 {
         ExitCode::from(1)

@@ -3,7 +3,7 @@
 //! environment), named by variable and/or path.
 
 use super::input::read_inventory;
-use super::Format;
+use super::OutputFormat;
 use curfew_engine::fleet;
 use curfew_governor::config::{
     ConfigError, ConfigProblem, EnvStrings, Program, RuntimeConfig, SettingsFile,
@@ -19,8 +19,8 @@ pub(crate) struct ValidateArgs {
     #[arg(required_unless_present = "config")]
     file: Option<String>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
     /// Look for Start/Stop conflicts in the year from this instant (RFC 3339; default now).
     #[arg(long)]
     from: Option<String>,
@@ -103,7 +103,7 @@ pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
         .collect();
     errors += policy_problems.len() + config_problems.as_ref().map_or(0, Vec::len);
     match args.format {
-        Format::Json => {
+        OutputFormat::Json => {
             let report = Report {
                 instances: checked.as_ref().map(|c| c.inventory.instances.len()),
                 schedules: checked.as_ref().map(|c| c.schedules),
@@ -116,7 +116,7 @@ pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
             };
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
-        Format::Text => {
+        OutputFormat::Text => {
             if let Some(c) = &checked {
                 for p in &c.problems {
                     let field = if p.field.is_empty() {

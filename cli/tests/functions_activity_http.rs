@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use armsim::{Fleet, WorkspacePath};
+use armsim::{SimFleet, WorkspacePath};
 use curfew_engine::idle::{instance_key, sign_report};
 use serde_json::{json, Value};
 
@@ -23,7 +23,7 @@ fn ws() -> WorkspacePath {
     }
 }
 
-fn fleet() -> Fleet {
+fn fleet() -> SimFleet {
     let items = json!([{
         "id": ws().compute_id("ci-http"),
         "name": "ci-http",
@@ -34,7 +34,7 @@ fn fleet() -> Fleet {
             "properties": {"vmSize": "STANDARD_DS3_V2", "state": "Running"}
         }
     }]);
-    Fleet::from_json(items, &ws()).expect("fleet")
+    SimFleet::from_json(items, &ws()).expect("fleet")
 }
 
 /// The simulator on a thread of its own (the test thread does blocking I/O).

@@ -18,7 +18,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use armsim::{Fleet, WorkspacePath};
+use armsim::{SimFleet, WorkspacePath};
 use serde_json::{json, Value};
 
 const SUB: &str = "00000000-0000-0000-0000-0000000000e2";
@@ -54,14 +54,14 @@ fn compute(ws_name: &str, name: &str, state: &str, action: &str, cron: &str) -> 
     })
 }
 
-fn fleet() -> Fleet {
+fn fleet() -> SimFleet {
     let items = json!([
         compute("ws-a", "ci-stop", "Running", "Stop", "0 18 * * *"),
         compute("ws-a", "ci-keep", "Running", "Stop", "0 18 * * *"),
         compute("ws-b", "ci-link", "Running", "Stop", "30 18 * * *"),
         compute("ws-b", "ci-start", "Stopped", "Start", "0 8 * * *"),
     ]);
-    Fleet::from_json(items, &ws("ws-a")).expect("fleet")
+    SimFleet::from_json(items, &ws("ws-a")).expect("fleet")
 }
 
 /// The simulator on a thread of its own (the test thread does blocking I/O).
@@ -429,7 +429,7 @@ fn measure_cold_start_and_rss_on_1000_instances() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
-    let sim = Sim::start(Fleet::synthetic(1, 10, 100));
+    let sim = Sim::start(SimFleet::synthetic(1, 10, 100));
     let mut ready = Vec::new();
     let mut rss = Vec::new();
     let mut tick = Vec::new();

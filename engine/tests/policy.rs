@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 use curfew_engine::policy::{
     assess, validate, validate_str, AppendTarget, Assignment, Effect, Exemption, Observed,
-    PolicyDefinition, PolicyError, Scope,
+    PolicyDefinition, PolicyError, PolicyScope,
 };
 use serde_json::{json, Map, Value};
 
@@ -944,7 +944,7 @@ fn scopes_need_the_instance_id() {
         "assignment 'bad'.scope: invalid scope '/subscriptions/S/workspaces/W': expected '/', '/subscriptions/S', \
          '…/resourceGroups/R' or '…/providers/Microsoft.MachineLearningServices/workspaces/W'"
     );
-    assert_eq!(Scope::parse(WS_ID, "x").unwrap().to_string(), WS_ID);
+    assert_eq!(PolicyScope::parse(WS_ID, "x").unwrap().to_string(), WS_ID);
 }
 
 fn tagged(tags: Value) -> Value {

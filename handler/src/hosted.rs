@@ -82,18 +82,16 @@ fn binding_values(collector: Option<Collector>) -> Vec<Map<String, Value>> {
         .collect()
 }
 
-/// Table Storage tokens from the managed identity (user-assigned when `AZURE_CLIENT_ID`).
+/// Bearer tokens from the managed identity (user-assigned when `AZURE_CLIENT_ID`), for any
+/// scope: Table Storage today, Service Bus over REST with the same adapter.
 #[derive(Debug)]
 struct IdentityTokens(Arc<azure_identity::ManagedIdentityCredential>);
 
 #[async_trait::async_trait]
 impl TokenSource for IdentityTokens {
-    async fn token(&self) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    async fn token(&self, scope: &str) -> Result<String, curfew_plumbing::TokenError> {
         use azure_core::credentials::TokenCredential as _;
-        let t = self
-            .0
-            .get_token(&[curfew_store::STORAGE_SCOPE], None)
-            .await?;
+        let t = self.0.get_token(&[scope], None).await?;
         Ok(t.token.secret().to_owned())
     }
 }

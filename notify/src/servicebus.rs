@@ -35,13 +35,7 @@ const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~');
 
-/// Supplies Entra bearer tokens (scope [`SERVICE_BUS_SCOPE`]). The caller implements it, e.g.
-/// over `azure_identity`, and caches/refreshes; it is called once per request.
-#[async_trait]
-pub trait TokenSource: Send + Sync {
-    /// A currently valid access token for `scope` (without the `Bearer ` prefix).
-    async fn token(&self, scope: &str) -> Result<String, Box<dyn std::error::Error + Send + Sync>>;
-}
+pub use curfew_plumbing::TokenSource;
 
 /// A parsed Service Bus connection string
 /// (`Endpoint=sb://…/;SharedAccessKeyName=…;SharedAccessKey=…[;EntityPath=…]`).

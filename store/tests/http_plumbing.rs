@@ -157,7 +157,8 @@ struct FixedToken;
 
 #[async_trait]
 impl TokenSource for FixedToken {
-    async fn token(&self) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    async fn token(&self, scope: &str) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+        assert_eq!(scope, curfew_store::STORAGE_SCOPE);
         Ok("tok-123".to_owned())
     }
 }

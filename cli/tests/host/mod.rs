@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use armsim::{Fleet, SimConfig, SimState, Simulator};
+use armsim::{SimConfig, SimFleet, SimState, Simulator};
 use serde_json::Value;
 
 pub(crate) struct Sim {
@@ -19,7 +19,7 @@ pub(crate) struct Sim {
 }
 
 impl Sim {
-    pub(crate) fn start(fleet: Fleet) -> Sim {
+    pub(crate) fn start(fleet: SimFleet) -> Sim {
         let (tx, rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {

@@ -17,7 +17,7 @@
 
 #![allow(dead_code)]
 
-use armsim::{Fleet, SimConfig, Simulator, WorkspacePath};
+use armsim::{SimConfig, SimFleet, Simulator, WorkspacePath};
 use chrono::{DateTime, TimeDelta, Utc};
 use curfew_engine::schedule::{compile, Schedule};
 use curfew_engine::Action;
@@ -274,14 +274,14 @@ pub(crate) fn uniform(
 }
 
 /// The simulator's fleet: each instance a copy of the real `Compute_Get` example.
-pub(crate) fn sim_fleet(instances: &[GenInstance]) -> Fleet {
+pub(crate) fn sim_fleet(instances: &[GenInstance]) -> SimFleet {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../testdata/arm/2025-12-01_Compute_get_ComputeInstance.json");
     let fixture: Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("the Compute_Get fixture"))
             .expect("fixture JSON");
     let template = fixture["responses"]["200"]["body"].clone();
-    let mut fleet = Fleet::default();
+    let mut fleet = SimFleet::default();
     for g in instances {
         let mut body = template.clone();
         body["id"] = Value::String(g.workspace.compute_id(&g.name));

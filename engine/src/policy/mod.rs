@@ -10,7 +10,7 @@
 //! - `expr`: the bracketed expression language (`[empty(field('…'))]`).
 //! - `definition`: loading and [`validate`]; the compiled [`PolicyDefinition`].
 //! - `eval`: operators and [`PolicyDefinition::evaluate`] → [`Evaluation`] with a trace.
-//! - `scope`: [`Scope`], [`Assignment`], [`Exemption`] and [`assess`] (precedence).
+//! - `scope`: [`PolicyScope`], [`Assignment`], [`Exemption`] and [`assess`] (precedence).
 //!
 //! # Example
 //! ```
@@ -45,7 +45,7 @@ pub use definition::{validate, validate_str, Effect, PolicyDefinition, UNNAMED_P
 pub use error::PolicyError;
 pub use eval::{Append, AppendTarget, Decider, Evaluation, Observed, Step, OBSERVED_MAX_CHARS};
 pub use scope::{
-    assess, Assessment, Assignment, AssignmentOutcome, Exemption, Finding, Scope, Supplied,
+    assess, Assessment, Assignment, AssignmentOutcome, Exemption, Finding, PolicyScope, Supplied,
     EXEMPT_TAG, EXEMPT_UNTIL_TAG,
 };
 

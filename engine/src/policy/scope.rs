@@ -22,7 +22,7 @@ pub const EXEMPT_UNTIL_TAG: &str = "curfew:exempt-until";
 /// Where an assignment applies, from least to most specific. Names are compared
 /// case-insensitively, as ARM does.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Scope {
+pub enum PolicyScope {
     /// `/`: every instance.
     Tenant,
     /// `/subscriptions/S`.
@@ -50,7 +50,7 @@ pub enum Scope {
 
 const WORKSPACE_PROVIDER: &str = "Microsoft.MachineLearningServices";
 
-impl Scope {
+impl PolicyScope {
     /// Parse an ARM scope string. `source` names where it came from for the error path.
     pub fn parse(scope: &str, source: &str) -> Result<Self, PolicyError> {
         let error = |message: &str| PolicyError::Scope {
@@ -144,7 +144,7 @@ impl Scope {
     }
 }
 
-impl std::fmt::Display for Scope {
+impl std::fmt::Display for PolicyScope {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Tenant => f.write_str("/"),
@@ -166,7 +166,7 @@ impl std::fmt::Display for Scope {
 }
 
 /// Serialised as its ARM scope string (`/subscriptions/S/resourceGroups/R`).
-impl Serialize for Scope {
+impl Serialize for PolicyScope {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
     }
@@ -209,17 +209,17 @@ pub struct Assignment {
     /// The assignment's name (e.g. `default-stop-2200`).
     pub name: Arc<str>,
     /// Where it applies.
-    pub scope: Scope,
+    pub scope: PolicyScope,
     /// What it applies.
     pub definition: PolicyDefinition,
 }
 
 impl Assignment {
-    /// Assign `definition` at `scope` (an ARM scope string, see [`Scope::parse`]).
+    /// Assign `definition` at `scope` (an ARM scope string, see [`PolicyScope::parse`]).
     pub fn new(name: &str, scope: &str, definition: PolicyDefinition) -> Result<Self, PolicyError> {
         Ok(Self {
             name: name.into(),
-            scope: Scope::parse(scope, &format!("assignment '{name}'.scope"))?,
+            scope: PolicyScope::parse(scope, &format!("assignment '{name}'.scope"))?,
             definition,
         })
     }
@@ -328,7 +328,7 @@ pub struct AssignmentOutcome {
     #[serde(serialize_with = "super::serialize_arc")]
     pub assignment: Arc<str>,
     /// Its scope.
-    pub scope: Scope,
+    pub scope: PolicyScope,
     /// The definition's result.
     pub evaluation: Evaluation,
     /// For a matching append whose every value a more specific (or earlier) assignment
@@ -352,7 +352,7 @@ pub struct Supplied {
     #[serde(serialize_with = "super::serialize_arc")]
     pub policy: Arc<str>,
     /// Its scope.
-    pub scope: Scope,
+    pub scope: PolicyScope,
 }
 
 /// An `audit` finding.
@@ -488,11 +488,11 @@ mod tests {
             ("/subscriptions/S1/resourceGroups/rg1/providers/Microsoft.MachineLearningServices/workspaces/ws2", false),
         ];
         for (scope, inside) in cases {
-            let scope = Scope::parse(scope, "test").unwrap();
+            let scope = PolicyScope::parse(scope, "test").unwrap();
             assert_eq!(scope.contains(Some(ID)), inside, "{scope}");
         }
-        assert!(Scope::Tenant.contains(None));
-        assert!(!Scope::parse("/subscriptions/S1", "t")
+        assert!(PolicyScope::Tenant.contains(None));
+        assert!(!PolicyScope::parse("/subscriptions/S1", "t")
             .unwrap()
             .contains(None));
         for bad in [
@@ -503,7 +503,7 @@ mod tests {
             "/foo/bar",
             "/subscriptions//x",
         ] {
-            assert!(Scope::parse(bad, "t").is_err(), "{bad:?}");
+            assert!(PolicyScope::parse(bad, "t").is_err(), "{bad:?}");
         }
     }
 

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use base64::Engine as _;
 use ring::hmac;
 
@@ -22,13 +21,7 @@ const DEV_TABLE_ENDPOINT: &str = "http://127.0.0.1:10002/devstoreaccount1";
 /// OAuth scope to request tokens for when using [`TokenSource`] (Entra ID).
 pub const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
 
-/// Supplies bearer tokens for Table Storage (scope [`STORAGE_SCOPE`]). The caller implements
-/// it, e.g. over `azure_identity`, and caches/refreshes tokens; it is called per request.
-#[async_trait]
-pub trait TokenSource: Send + Sync {
-    /// A currently valid access token (without the `Bearer ` prefix).
-    async fn token(&self) -> Result<String, Box<dyn std::error::Error + Send + Sync>>;
-}
+pub use curfew_plumbing::TokenSource;
 
 /// How requests are authorised.
 #[derive(Clone)]
@@ -87,10 +80,14 @@ impl Credential {
                 ))
             }
             Self::Token(source) => {
-                let token = source.token().await.map_err(|e| StoreError::Unavailable {
-                    table: "tables",
-                    detail: format!("token source failed: {e}"),
-                })?;
+                let token =
+                    source
+                        .token(STORAGE_SCOPE)
+                        .await
+                        .map_err(|e| StoreError::Unavailable {
+                            table: "tables",
+                            detail: format!("token source failed: {e}"),
+                        })?;
                 Ok(format!("Bearer {token}"))
             }
         }
