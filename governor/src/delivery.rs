@@ -7,7 +7,7 @@
 //! `curfew_notify::Collector` owned by the invocation), given as `extra`.
 
 use super::Runtime;
-use curfew_notify::{Event, Notifier, NotifyError};
+use curfew_notify::{send_to_all, Event, Notifier, NotifyError};
 use serde::Serialize;
 
 /// What delivering a pre-shutdown notice settles: its (occurrence, lead) mark in the store,
@@ -133,15 +133,20 @@ impl Runtime {
             let mut channels: Vec<&dyn Notifier> =
                 self.channels.iter().map(|c| c.as_ref()).collect();
             channels.extend(extra);
-            let sends = channels.iter().map(|ch| async move {
-                let result: Result<_, NotifyError> = ch.send(&o.event).await;
-                ChannelResult {
-                    channel: ch.channel().to_owned(),
-                    retryable: result.as_ref().err().is_some_and(NotifyError::is_retryable),
-                    error: result.err().map(|e| e.to_string()),
-                }
-            });
-            let channels = futures_util::future::join_all(sends).await;
+            let channels: Vec<ChannelResult> = send_to_all(&channels, &o.event)
+                .await
+                .outcomes
+                .into_iter()
+                .map(|c| ChannelResult {
+                    channel: c.channel,
+                    retryable: c
+                        .result
+                        .as_ref()
+                        .err()
+                        .is_some_and(NotifyError::is_retryable),
+                    error: c.result.err().map(|e| e.to_string()),
+                })
+                .collect();
             let mut d = EventDelivery {
                 event_id: o.event.id.clone(),
                 kind: o.event.kind.as_str().to_owned(),

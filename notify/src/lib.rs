@@ -41,7 +41,7 @@ pub use event::{
 };
 pub use http::REQUEST_TIMEOUT;
 pub use local::{Collector, Console, JsonLinesFile};
-pub use notifier::{ChannelOutcome, Delivery, Fanout, FanoutReport, Notifier};
+pub use notifier::{send_to_all, ChannelOutcome, Delivery, Fanout, FanoutReport, Notifier};
 pub use render::{slack_message, teams_message};
 pub use retry::DEFAULT_RETRY;
 pub use servicebus::{

@@ -93,15 +93,23 @@ impl Fanout {
     /// on the caller's task (no spawned tasks), so they keep its tracing span and can borrow
     /// what the caller owns; one slow channel does not delay the others' start.
     pub async fn send_all(&self, event: &Event) -> FanoutReport {
-        let sends = self.channels.iter().map(|ch| async move {
-            ChannelOutcome {
-                channel: ch.channel().to_owned(),
-                result: ch.send(event).await,
-            }
-        });
-        FanoutReport {
-            outcomes: futures_util::future::join_all(sends).await,
+        let channels: Vec<&dyn Notifier> = self.channels.iter().map(|c| c.as_ref()).collect();
+        send_to_all(&channels, event).await
+    }
+}
+
+/// Sends `event` to every channel concurrently on the caller's task and reports each outcome
+/// in order: what [`Fanout`] does, for callers whose channels are borrowed (one invocation's
+/// own output binding beside the configured channels).
+pub async fn send_to_all(channels: &[&dyn Notifier], event: &Event) -> FanoutReport {
+    let sends = channels.iter().map(|ch| async move {
+        ChannelOutcome {
+            channel: ch.channel().to_owned(),
+            result: ch.send(event).await,
         }
+    });
+    FanoutReport {
+        outcomes: futures_util::future::join_all(sends).await,
     }
 }
 
