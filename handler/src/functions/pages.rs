@@ -4,21 +4,8 @@ use serde_json::{Map, Value};
 
 use super::protocol::OutputValue;
 
-/// Escapes text for HTML element content and attribute values.
-pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// HTML escaping, one implementation for every page Curfew serves (the report's too).
+pub(crate) use curfew_report::escape;
 
 /// A complete page: `title` and `body_html` (already escaped where needed).
 pub(crate) fn page(title: &str, body_html: &str) -> String {
