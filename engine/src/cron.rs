@@ -368,7 +368,11 @@ fn parse_name(text: &str, field: Field, warnings: &mut Vec<String>) -> Option<u3
                 "{}: '{text}' is read as {name}, the first {} that starts with it (NCrontab's \
                  rule), although {} starts with it too; write at least {CLEAR_PREFIX_LEN} letters",
                 field.name,
-                if field.name == MONTH.name { "month" } else { "day" },
+                if field.name == MONTH.name {
+                    "month"
+                } else {
+                    "day"
+                },
                 others.join(" and "),
             ));
         }
@@ -423,7 +427,11 @@ fn parse_value(
     Err(CronError(format!(
         "{}: '{text}' is not a {} name or a prefix of one ({}, …)",
         field.name,
-        if field.name == MONTH.name { "month" } else { "day" },
+        if field.name == MONTH.name {
+            "month"
+        } else {
+            "day"
+        },
         field.names[..3].join(", "),
     )))
 }
@@ -503,11 +511,23 @@ mod tests {
             let c = CronExpr::parse(&format!("0 0 1 {text} *")).unwrap();
             assert_eq!(u64::from(c.months), bits(&[month]), "{text}");
         }
-        for (text, day) in [("Thurs", 4), ("T", 2), ("S", 0), ("m", 1), ("sa", 6), ("W", 3)] {
+        for (text, day) in [
+            ("Thurs", 4),
+            ("T", 2),
+            ("S", 0),
+            ("m", 1),
+            ("sa", 6),
+            ("W", 3),
+        ] {
             let c = CronExpr::parse(&format!("0 0 * * {text}")).unwrap();
             assert_eq!(u64::from(c.weekdays), bits(&[day]), "{text}");
         }
-        for bad in ["0 0 1 Janu4ry *", "0 0 1 Decembers *", "0 0 * * Fry", "0 0 * * Sundays"] {
+        for bad in [
+            "0 0 1 Janu4ry *",
+            "0 0 1 Decembers *",
+            "0 0 * * Fry",
+            "0 0 * * Sundays",
+        ] {
             assert!(CronExpr::parse(bad).is_err(), "{bad}");
         }
     }
