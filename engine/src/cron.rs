@@ -366,7 +366,7 @@ fn parse_name(text: &str, field: Field, warnings: &mut Vec<String>) -> Option<u3
             let others: Vec<&str> = others.copied().collect();
             warnings.push(format!(
                 "{}: '{text}' is read as {name}, the first {} that starts with it (NCrontab's \
-                 rule), although {} starts with it too; write at least {CLEAR_PREFIX_LEN} letters",
+                 rule); {} {} with it too, so write at least {CLEAR_PREFIX_LEN} letters",
                 field.name,
                 if field.name == MONTH.name {
                     "month"
@@ -374,6 +374,7 @@ fn parse_name(text: &str, field: Field, warnings: &mut Vec<String>) -> Option<u3
                     "day"
                 },
                 others.join(" and "),
+                if others.len() > 1 { "start" } else { "starts" },
             ));
         }
     }
