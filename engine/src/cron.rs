@@ -1,8 +1,12 @@
 //! NCrontab expressions: parsing into bit sets, and matching against local wall-clock time.
 //!
 //! Azure's API says cron schedules "should follow NCronTab format": five fields
-//! `minute hour day-of-month month day-of-week` (day-of-week 0–6, Sunday 0; month and day names
-//! case-insensitive), lists, ranges and steps, where `n/step` means `n` to the field's maximum.
+//! `minute hour day-of-month month day-of-week` (day-of-week 0–6, Sunday 0), lists, ranges and
+//! steps, where `n/step` means `n` to the field's maximum. A month or day name may be any
+//! case-insensitive prefix of the English name, read as the first name in calendar order that
+//! starts with it (`Augu`, `SEPT`, `Thurs`; `J` is January, `T` Tuesday, `S` Sunday), exactly
+//! as NCrontab's `CrontabFieldImpl.ParseValue` reads it; a prefix shorter than three letters that
+//! several names share is read that way with a warning.
 //! NCrontab ANDs day-of-month and day-of-week. A sixth leading field (seconds, Azure Functions
 //! style) and a few common extensions are accepted with a warning; extensions never change the
 //! meaning of a valid NCrontab expression (docs/design.md §5).
@@ -72,18 +76,18 @@ const MONTH: Field = Field {
     min: 1,
     max: 12,
     names: &[
-        "january",
-        "february",
-        "march",
-        "april",
-        "may",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
     ],
 };
 // Day-of-week accepts 7 as an extension (Sunday), so the parse range is 0-7.
@@ -92,23 +96,31 @@ const WEEKDAY: Field = Field {
     min: 0,
     max: 7,
     names: &[
-        "sunday",
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
+        "Sunday",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
     ],
 };
 
 impl CronExpr {
-    /// Parses an NCrontab expression (five fields, or six with seconds first).
+    /// Parses an NCrontab expression (five fields, or six with seconds first); the error is
+    /// the first problem found (see [`CronExpr::parse_all`] for every one).
     pub fn parse(expr: &str) -> Result<CronExpr, CronError> {
+        CronExpr::parse_all(expr).map_err(|mut errors| errors.swap_remove(0))
+    }
+
+    /// Parses an NCrontab expression and, when it is not valid, names every bad field and list
+    /// item (`61 25 * * *` has two problems), so that `validate` reports them all at once.
+    /// The error list is never empty.
+    pub fn parse_all(expr: &str) -> Result<CronExpr, Vec<CronError>> {
         let mut warnings = Vec::new();
         let trimmed = expr.trim();
         if trimmed.is_empty() {
-            return Err(CronError("the expression is empty".into()));
+            return Err(vec![CronError("the expression is empty".into())]);
         }
         let expanded;
         let text = if let Some(alias) = trimmed.strip_prefix('@') {
@@ -119,9 +131,9 @@ impl CronExpr {
                 "daily" | "midnight" => "0 0 * * *",
                 "hourly" => "0 * * * *",
                 other => {
-                    return Err(CronError(format!(
+                    return Err(vec![CronError(format!(
                         "unknown macro '@{other}' (and macros are not part of NCrontab)"
-                    )))
+                    ))])
                 }
             };
             warnings.push(format!(
@@ -143,20 +155,25 @@ impl CronExpr {
                 (Some(fields[0]), &fields[1..])
             }
             n => {
-                return Err(CronError(format!(
+                return Err(vec![CronError(format!(
                     "expected 5 fields (minute hour day-of-month month day-of-week), found {n}"
-                )))
+                ))])
             }
         };
+        // Every field is read even after a bad one: an empty list allocates nothing.
+        let mut errors = Vec::new();
         let seconds = match sec {
-            Some(s) => parse_field(s, SECOND, &mut warnings)?,
+            Some(s) => parse_field(s, SECOND, &mut warnings, &mut errors),
             None => 1,
         };
-        let minutes = parse_field(rest[0], MINUTE, &mut warnings)?;
-        let hours = parse_field(rest[1], HOUR, &mut warnings)?;
-        let days = parse_field(rest[2], DAY, &mut warnings)?;
-        let months = parse_field(rest[3], MONTH, &mut warnings)?;
-        let mut weekdays = parse_field(rest[4], WEEKDAY, &mut warnings)?;
+        let minutes = parse_field(rest[0], MINUTE, &mut warnings, &mut errors);
+        let hours = parse_field(rest[1], HOUR, &mut warnings, &mut errors);
+        let days = parse_field(rest[2], DAY, &mut warnings, &mut errors);
+        let months = parse_field(rest[3], MONTH, &mut warnings, &mut errors);
+        let mut weekdays = parse_field(rest[4], WEEKDAY, &mut warnings, &mut errors);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
         if weekdays & (1 << 7) != 0 {
             weekdays = (weekdays & !(1 << 7)) | 1;
             warnings
@@ -185,10 +202,10 @@ impl CronExpr {
             warnings,
         };
         if !cron.can_ever_fire() {
-            return Err(CronError(
+            return Err(vec![CronError(
                 "never fires: no month in the expression has the day-of-month it asks for"
                     .to_string(),
-            ));
+            )]);
         }
         Ok(cron)
     }
@@ -234,19 +251,29 @@ fn is_star(field: &str) -> bool {
     field == "*" || field == "?"
 }
 
-/// Parses one field into a bit set (bit n set when value n matches).
-fn parse_field(text: &str, field: Field, warnings: &mut Vec<String>) -> Result<u64, CronError> {
+/// Parses one field into a bit set (bit n set when value n matches); every bad list item is
+/// appended to `errors`.
+fn parse_field(
+    text: &str,
+    field: Field,
+    warnings: &mut Vec<String>,
+    errors: &mut Vec<CronError>,
+) -> u64 {
     let mut bits = 0u64;
     for item in text.split(',') {
         if item.is_empty() {
-            return Err(CronError(format!(
+            errors.push(CronError(format!(
                 "{}: empty list item in '{text}'",
                 field.name
             )));
+            continue;
         }
-        bits |= parse_item(item, field, warnings)?;
+        match parse_item(item, field, warnings) {
+            Ok(b) => bits |= b,
+            Err(e) => errors.push(e),
+        }
     }
-    Ok(bits)
+    bits
 }
 
 fn parse_item(item: &str, field: Field, warnings: &mut Vec<String>) -> Result<u64, CronError> {
@@ -283,8 +310,8 @@ fn parse_item(item: &str, field: Field, warnings: &mut Vec<String>) -> Result<u6
         }
         (field.min, star_max)
     } else if let Some((a, b)) = range.split_once('-') {
-        let a = parse_value(a, field, item)?;
-        let b = parse_value(b, field, item)?;
+        let a = parse_value(a, field, item, warnings)?;
+        let b = parse_value(b, field, item, warnings)?;
         if a > b {
             return Err(CronError(format!(
                 "{}: range '{range}' runs backwards ({a} > {b})",
@@ -293,7 +320,7 @@ fn parse_item(item: &str, field: Field, warnings: &mut Vec<String>) -> Result<u6
         }
         (a, b)
     } else {
-        let v = parse_value(range, field, item)?;
+        let v = parse_value(range, field, item, warnings)?;
         // NCrontab: `n/step` runs from n to the field's maximum.
         if step.is_some() {
             (v, star_max)
@@ -311,14 +338,62 @@ fn parse_item(item: &str, field: Field, warnings: &mut Vec<String>) -> Result<u6
     Ok(bits)
 }
 
-fn parse_value(text: &str, field: Field, item: &str) -> Result<u32, CronError> {
+/// Whether `text` is a case-insensitive prefix of `name` (NCrontab's rule for names; the
+/// names are ASCII, so a non-ASCII byte never matches).
+fn is_prefix_of(text: &str, name: &str) -> bool {
+    text.len() <= name.len() && name.as_bytes()[..text.len()].eq_ignore_ascii_case(text.as_bytes())
+}
+
+/// Names shorter than this that several names share get a warning (`J`, `Ju`, `Ma`, `T`, `S`).
+const CLEAR_PREFIX_LEN: usize = 3;
+
+/// The value of a name: like NCrontab, any case-insensitive prefix of a month or day name
+/// (`Augu`, `SEPT`, `Thurs`), taken as the first name in calendar order (January…, Sunday…)
+/// that starts with it. A short prefix that several names share is read the same way, with a
+/// warning: `J` is January, `Ju` June, `T` Tuesday, `S` Sunday.
+fn parse_name(text: &str, field: Field, warnings: &mut Vec<String>) -> Option<u32> {
+    let (i, name) = field
+        .names
+        .iter()
+        .enumerate()
+        .find(|(_, name)| is_prefix_of(text, name))?;
+    if text.len() < CLEAR_PREFIX_LEN {
+        let mut others = field.names[i + 1..]
+            .iter()
+            .filter(|other| is_prefix_of(text, other))
+            .peekable();
+        if others.peek().is_some() {
+            let others: Vec<&str> = others.copied().collect();
+            warnings.push(format!(
+                "{}: '{text}' is read as {name}, the first {} that starts with it (NCrontab's \
+                 rule); {} {} with it too, so write at least {CLEAR_PREFIX_LEN} letters",
+                field.name,
+                if field.name == MONTH.name {
+                    "month"
+                } else {
+                    "day"
+                },
+                others.join(" and "),
+                if others.len() > 1 { "start" } else { "starts" },
+            ));
+        }
+    }
+    Some(field.min + i as u32)
+}
+
+fn parse_value(
+    text: &str,
+    field: Field,
+    item: &str,
+    warnings: &mut Vec<String>,
+) -> Result<u32, CronError> {
     if text.is_empty() {
         return Err(CronError(format!(
             "{}: missing value in '{item}'",
             field.name
         )));
     }
-    if text.chars().all(|c| c.is_ascii_digit()) {
+    if text.bytes().all(|c| c.is_ascii_digit()) {
         let v: u32 = text
             .parse()
             .map_err(|_| CronError(format!("{}: '{text}' is too large", field.name)))?;
@@ -335,23 +410,30 @@ fn parse_value(text: &str, field: Field, item: &str) -> Result<u32, CronError> {
         }
         return Ok(v);
     }
-    let lower = text.to_ascii_lowercase();
-    if !field.names.is_empty() {
-        for (i, name) in field.names.iter().enumerate() {
-            if lower == *name || (lower.len() == 3 && name.starts_with(&lower)) {
-                return Ok(field.min + i as u32);
-            }
-        }
+    if let Some(v) = parse_name(text, field, warnings) {
+        return Ok(v);
     }
-    if lower.contains('l') || lower.contains('w') || lower.contains('#') {
+    if text.contains(['l', 'L', 'w', 'W', '#']) {
         return Err(CronError(format!(
             "{}: '{text}' uses L/W/# which NCrontab (Azure's cron dialect) does not support",
             field.name
         )));
     }
+    if field.names.is_empty() {
+        return Err(CronError(format!(
+            "{}: '{text}' is not a valid value (expected a number {}-{})",
+            field.name, field.min, field.max
+        )));
+    }
     Err(CronError(format!(
-        "{}: '{text}' is not a valid value",
-        field.name
+        "{}: '{text}' is not a {} name or a prefix of one ({}, …)",
+        field.name,
+        if field.name == MONTH.name {
+            "month"
+        } else {
+            "day"
+        },
+        field.names[..3].join(", "),
     )))
 }
 
@@ -410,6 +492,94 @@ mod tests {
         assert_eq!(c.weekdays, 1);
         let c = CronExpr::parse("0 8 * * Monday-wednesday").unwrap();
         assert_eq!(u64::from(c.weekdays), bits(&[1, 2, 3]));
+    }
+
+    #[test]
+    fn names_are_any_prefix_read_as_the_first_name_in_calendar_order() {
+        // NCrontab (CrontabFieldImpl.ParseValue): the first of January…December or
+        // Sunday…Saturday that starts with the text, case-insensitively.
+        for (text, month) in [
+            ("Augu", 8),
+            ("SEPT", 9),
+            ("DECEM", 12),
+            ("j", 1),
+            ("Ju", 6),
+            ("jul", 7),
+            ("M", 3),
+            ("a", 4),
+            ("september", 9),
+        ] {
+            let c = CronExpr::parse(&format!("0 0 1 {text} *")).unwrap();
+            assert_eq!(u64::from(c.months), bits(&[month]), "{text}");
+        }
+        for (text, day) in [
+            ("Thurs", 4),
+            ("T", 2),
+            ("S", 0),
+            ("m", 1),
+            ("sa", 6),
+            ("W", 3),
+        ] {
+            let c = CronExpr::parse(&format!("0 0 * * {text}")).unwrap();
+            assert_eq!(u64::from(c.weekdays), bits(&[day]), "{text}");
+        }
+        for bad in [
+            "0 0 1 Janu4ry *",
+            "0 0 1 Decembers *",
+            "0 0 * * Fry",
+            "0 0 * * Sundays",
+        ] {
+            assert!(CronExpr::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn short_prefixes_that_several_names_share_warn() {
+        for (expr, warns) in [
+            ("0 0 1 J *", true),
+            ("0 0 1 Ju *", true),
+            ("0 0 1 M *", true),
+            ("0 0 1 Ma *", true),
+            ("0 0 1 A *", true),
+            ("0 0 * * T", true),
+            ("0 0 * * S", true),
+            ("0 0 1 Ja *", false),
+            ("0 0 1 Jun *", false),
+            ("0 0 1 S *", false),
+            ("0 0 * * M", false),
+            ("0 0 * * Th", false),
+            ("0 0 * * Thurs", false),
+        ] {
+            let c = CronExpr::parse(expr).unwrap();
+            assert_eq!(!c.warnings.is_empty(), warns, "{expr}: {:?}", c.warnings);
+        }
+        let c = CronExpr::parse("0 0 1 Ju *").unwrap();
+        assert!(
+            c.warnings[0].contains("read as June") && c.warnings[0].contains("July"),
+            "{:?}",
+            c.warnings
+        );
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let errors = CronExpr::parse_all("61 25 0 13 Funday").unwrap_err();
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "minute 61 out of range 0-59",
+                "hour 25 out of range 0-23",
+                "day-of-month 0 out of range 1-31",
+                "month 13 out of range 1-12",
+                "day-of-week: 'Funday' is not a day name or a prefix of one (Sunday, Monday, Tuesday, …)",
+            ]
+        );
+        assert_eq!(CronExpr::parse_all("1,61,62 * * * *").unwrap_err().len(), 2);
+        assert_eq!(
+            CronExpr::parse("61 25 * * *").unwrap_err().to_string(),
+            "minute 61 out of range 0-59"
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! conflict resolution) and validation of every instance, schedule and field.
 
 use crate::diag::{Diagnostic, Problem, Severity};
+use crate::idle;
 use crate::inventory::{Instance, Inventory};
 use crate::schedule::{self, Action, Occurrence, Schedule};
 use chrono::{DateTime, Duration, Utc};
@@ -70,13 +71,20 @@ pub fn compile_instance<E: crate::json::Json>(
     }
 }
 
-/// Compiles every schedule of every instance; bad entries become diagnostics, never failures.
+/// Compiles every schedule of every instance, and checks each instance's
+/// `idleTimeBeforeShutdown`; bad entries become diagnostics, never failures. (`plan` compiles
+/// with [`compile_instance`], schedules only.)
 pub fn compile(inventory: &Inventory) -> Fleet {
     let mut diagnostics = inventory.problems.clone();
     let instances = inventory
         .instances
         .iter()
-        .map(|inst| compile_instance(inst, &mut diagnostics))
+        .map(|inst| {
+            if let Some(p) = idle::check_threshold(inst.idle_time_before_shutdown.as_deref()) {
+                diagnostics.push(Diagnostic::at(&inst.name, None, p));
+            }
+            compile_instance(inst, &mut diagnostics)
+        })
         .collect();
     Fleet {
         instances,

@@ -329,6 +329,29 @@ impl Threshold {
     }
 }
 
+/// Checks an instance's own `idleTimeBeforeShutdown` the way [`Threshold::resolve`] reads it,
+/// for `validate`: a value that does not parse is an error (the instance is then never
+/// idle-stopped, and no policy default replaces it); one outside 15 min–3 days is a warning
+/// (Azure ML refuses it, and Curfew clamps it). Absent or empty is no problem.
+pub fn check_threshold(written: Option<&str>) -> Option<crate::diag::Problem> {
+    let written = written.map(str::trim).filter(|s| !s.is_empty())?;
+    match parse_iso8601_duration(written) {
+        Err(message) => Some(crate::diag::Problem::error(
+            IDLE_FIELD,
+            format!(
+                "'{written}' is not an ISO 8601 duration such as PT30M, PT1H30M or P1D: \
+                 {message}; Curfew does not idle-stop this instance until it is fixed"
+            ),
+        )),
+        Ok(d) => clamp(d).1.map(|w| {
+            crate::diag::Problem::warning(
+                IDLE_FIELD,
+                format!("'{written}' {w} (Azure ML accepts 15 minutes to 3 days)"),
+            )
+        }),
+    }
+}
+
 fn clamp(d: TimeDelta) -> (TimeDelta, Option<String>) {
     if d < MIN_IDLE_THRESHOLD {
         (

@@ -689,6 +689,7 @@ fn yaml_schedule(item: &Value) -> Value {
             entry["cron"] = json!({
                 "expression": get("expression"),
                 "startTime": get("start_time"),
+                "endTime": get("end_time"),
                 "timeZone": get("time_zone"),
             });
         }
@@ -700,12 +701,15 @@ fn yaml_schedule(item: &Value) -> Value {
                 "frequency": get("frequency"),
                 "interval": get("interval"),
                 "startTime": get("start_time"),
+                "endTime": get("end_time"),
                 "timeZone": get("time_zone"),
+                // Unsupported fields are carried over so that `validate` warns about them.
                 "schedule": {
                     "hours": s("hours"),
                     "minutes": s("minutes"),
                     "weekDays": s("week_days"),
                     "monthDays": s("month_days"),
+                    "monthlyOccurrences": s("monthly_occurrences"),
                 },
             });
         }

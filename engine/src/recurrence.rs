@@ -9,7 +9,7 @@ use crate::calendar::{DayRule, TimeOfDay};
 use crate::diag::Problem;
 use crate::dst;
 use crate::json::{Json, View};
-use crate::schedule::{word, Rule};
+use crate::schedule::{is_blank, word, Rule};
 use crate::tz::Zone;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc, Weekday};
 
@@ -180,45 +180,69 @@ fn push_names(out: &mut String, bits: u64, labels: &[&str]) {
     }
 }
 
-/// Compiles a `recurrence` object. `start` is the parsed startTime (instant, local wall time).
+/// The recurrence frequencies, as the compiler tells them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Frequency {
+    /// `Minute` or `Hour`: elapsed time.
+    Elapsed,
+    /// `Day`, `Week` or `Month`: calendar steps.
+    Calendar(Step),
+    /// Missing or unknown (already reported): the schedule's fields are still checked.
+    Unknown,
+}
+
+/// Compiles a `recurrence` object. `start` is the parsed startTime (instant, local wall time);
+/// `zone` is `None` when the time zone is unknown (already reported). Every problem of the
+/// object is reported, even when an early one already makes it unusable.
 pub(crate) fn compile<J: Json>(
     body: &J,
-    zone: &Zone,
+    zone: Option<&Zone>,
     start: Option<(DateTime<Utc>, NaiveDateTime)>,
     problems: &mut Vec<Problem>,
 ) -> Option<(Rule, String)> {
     let freq = word(body.get("frequency"), "recurrence.frequency", problems);
-    let Some(freq) = freq else {
-        problems.push(Problem::error(
-            "recurrence.frequency",
-            "missing (expected Minute, Hour, Day, Week or Month)",
-        ));
-        return None;
+    let lower = freq.map(str::to_ascii_lowercase).unwrap_or_default();
+    let kind = match lower.as_str() {
+        "minute" | "hour" => Frequency::Elapsed,
+        "day" => Frequency::Calendar(Step::Day),
+        "week" => Frequency::Calendar(Step::Week),
+        "month" => Frequency::Calendar(Step::Month),
+        _ => {
+            match freq {
+                None => problems.push(Problem::error(
+                    "recurrence.frequency",
+                    "missing (expected Minute, Hour, Day, Week or Month)",
+                )),
+                Some(freq) => problems.push(Problem::error(
+                    "recurrence.frequency",
+                    format!(
+                        "unknown frequency '{freq}' (expected Minute, Hour, Day, Week or Month)"
+                    ),
+                )),
+            }
+            Frequency::Unknown
+        }
     };
-    let interval = interval(body.get("interval"), problems)?;
+    let freq = freq.unwrap_or_default();
+    let interval = interval(body.get("interval"), problems);
     let sched = body.get("schedule").filter(|s| s.is_object());
-    let lower = freq.to_ascii_lowercase();
     let epoch = NaiveDate::from_ymd_opt(EPOCH.0, EPOCH.1, EPOCH.2)?;
-    if start.is_none() && interval > 1 {
+    if let Some(interval) = interval.filter(|&n| start.is_none() && n > 1) {
         problems.push(Problem::warning(
             "recurrence.interval",
             format!("interval {interval} without startTime: counting starts at 2000-01-03; set startTime to choose the phase"),
         ));
     }
-    match lower.as_str() {
-        "minute" | "hour" => {
-            if sched.is_some_and(|s| {
-                s.any_member(&mut |v| match v.view() {
-                    View::Null => false,
-                    View::Array(a) => !a.is_empty(),
-                    _ => true,
-                })
-            }) {
+    let step = match kind {
+        Frequency::Elapsed => {
+            let every = interval.unwrap_or(1);
+            if sched.is_some_and(|s| s.any_member(&mut |v| !is_blank(v))) {
                 problems.push(Problem::warning(
                     "recurrence.schedule",
-                    format!("ignored for frequency {freq}: it fires every {interval} {lower}(s) of elapsed time"),
+                    format!("ignored for frequency {freq}: it fires every {every} {lower}(s) of elapsed time"),
                 ));
             }
+            let (interval, zone) = (interval?, zone?);
             let unit = if lower == "minute" { 60 } else { 3600 };
             let anchor = match start {
                 Some((at, _)) => at.timestamp(),
@@ -227,129 +251,147 @@ pub(crate) fn compile<J: Json>(
                     .timestamp(),
             };
             let label = format!("Recurrence every {interval} {lower}(s)");
-            Some((
+            return Some((
                 Rule::Elapsed {
                     anchor,
                     step: interval * unit,
                 },
                 label,
-            ))
-        }
-        "day" | "week" | "month" => {
-            let step = match lower.as_str() {
-                "day" => Step::Day,
-                "week" => Step::Week,
-                _ => Step::Month,
-            };
-            let get = |k: &str| sched.and_then(|s| s.get(k));
-            let start_local = start.map(|s| s.1);
-            let hours = int_set(get("hours"), "recurrence.schedule.hours", (0, 23), problems)
-                .unwrap_or(1 << start_local.map_or(0, |l| chrono::Timelike::hour(&l)));
-            let minutes = int_set(
-                get("minutes"),
-                "recurrence.schedule.minutes",
-                (0, 59),
-                problems,
-            )
-            .unwrap_or(1 << start_local.map_or(0, |l| chrono::Timelike::minute(&l)));
-            let weekdays = weekday_set(get("weekDays"), "recurrence.schedule.weekDays", problems);
-            let month_days = int_set(
-                get("monthDays"),
-                "recurrence.schedule.monthDays",
-                (1, 31),
-                problems,
-            );
-            if step != Step::Week && weekdays.is_some() {
-                problems.push(Problem::warning(
-                    "recurrence.schedule.weekDays",
-                    format!("ignored for frequency {freq} (only Week uses weekDays)"),
-                ));
-            }
-            if step != Step::Month && month_days.is_some() {
-                problems.push(Problem::warning(
-                    "recurrence.schedule.monthDays",
-                    format!("ignored for frequency {freq} (only Month uses monthDays)"),
-                ));
-            }
-            let start_date = start_local.map(|l| l.date());
-            let weekdays = weekdays.unwrap_or_else(|| {
-                start_date.map_or(0x7f, |d| 1 << d.weekday().num_days_from_sunday())
-            });
-            let month_days = match (month_days, start_date) {
-                (Some(m), _) => m as u32,
-                (None, Some(d)) => 1 << d.day(),
-                (None, None) => {
-                    if step == Step::Month {
-                        problems.push(Problem::warning(
-                            "recurrence.schedule.monthDays",
-                            "missing and no startTime: fires on day 1",
-                        ));
-                    }
-                    1 << 1
-                }
-            };
-            let anchor_day = start_date.unwrap_or(epoch);
-            let anchor = if step == Step::Week {
-                monday_of(anchor_day)
-            } else {
-                anchor_day
-            };
-            let time = TimeOfDay {
-                hours: hours as u32,
-                minutes,
-                seconds: 1,
-            };
-            if step == Step::Month && month_days & ((1 << 29) - 1) == 0 {
-                problems.push(Problem::warning(
-                    "recurrence.schedule.monthDays",
-                    "only days past the 28th: months without them are skipped",
-                ));
-            }
-            let mut label = String::with_capacity(80);
-            label.push_str("Recurrence every ");
-            label.push_str(&interval.to_string());
-            label.push(' ');
-            label.push_str(&lower);
-            label.push_str("(s)");
-            match step {
-                Step::Day => {}
-                Step::Week => {
-                    label.push_str(" on ");
-                    push_names(
-                        &mut label,
-                        u64::from(weekdays),
-                        &["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"],
-                    );
-                }
-                Step::Month => {
-                    label.push_str(" on day ");
-                    push_names(&mut label, u64::from(month_days & !1), &MONTH_DAYS);
-                }
-            }
-            label.push_str(" at hours ");
-            push_names(&mut label, u64::from(time.hours), &HOURS);
-            label.push_str(" minutes ");
-            push_names(&mut label, minutes, &MINUTES);
-            Some((
-                Rule::Calendar(Calendar {
-                    step,
-                    interval,
-                    anchor,
-                    weekdays,
-                    month_days,
-                    time,
-                }),
-                label,
-            ))
-        }
-        _ => {
-            problems.push(Problem::error(
-                "recurrence.frequency",
-                format!("unknown frequency '{freq}' (expected Minute, Hour, Day, Week or Month)"),
             ));
-            None
+        }
+        Frequency::Calendar(step) => Some(step),
+        Frequency::Unknown => None,
+    };
+    let get = |k: &str| sched.and_then(|s| s.get(k));
+    let start_local = start.map(|s| s.1);
+    let hours = int_set(get("hours"), "recurrence.schedule.hours", (0, 23), problems)
+        .unwrap_or(1 << start_local.map_or(0, |l| chrono::Timelike::hour(&l)));
+    let minutes = int_set(
+        get("minutes"),
+        "recurrence.schedule.minutes",
+        (0, 59),
+        problems,
+    )
+    .unwrap_or(1 << start_local.map_or(0, |l| chrono::Timelike::minute(&l)));
+    let weekdays = weekday_set(get("weekDays"), "recurrence.schedule.weekDays", problems);
+    let month_days = int_set(
+        get("monthDays"),
+        "recurrence.schedule.monthDays",
+        (1, 31),
+        problems,
+    );
+    let start_date = start_local.map(|l| l.date());
+    if let Some(occurrences) = get("monthlyOccurrences").filter(|v| !is_blank(*v)) {
+        let instead = match (step, month_days, start_date) {
+            (Some(Step::Month), Some(_), _) => "it fires on monthDays only",
+            (Some(Step::Month), None, Some(_)) => "it fires on startTime's day of the month",
+            (Some(Step::Month), None, None) => "it fires on day 1 of the month",
+            (Some(_), _, _) => "it would apply to frequency Month only anyway",
+            (None, _, _) => "it is not read",
+        };
+        problems.push(Problem::warning(
+            "recurrence.schedule.monthlyOccurrences",
+            format!(
+                "{occurrences} is ignored: Curfew does not support monthlyOccurrences (\
+                 'the first Monday of the month'); {instead}"
+            ),
+        ));
+    }
+    // Only a known calendar frequency compiles; the checks above ran for every frequency.
+    let step = step?;
+    if step != Step::Week && weekdays.is_some() {
+        let instead = if step == Step::Month {
+            "it fires on monthDays (or startTime's day of the month), whatever the weekday"
+        } else {
+            "it fires every day of the interval"
+        };
+        problems.push(Problem::warning(
+            "recurrence.schedule.weekDays",
+            format!("ignored for frequency {freq} (only Week uses weekDays): {instead}"),
+        ));
+    }
+    if step != Step::Month && month_days.is_some() {
+        let instead = if step == Step::Week {
+            "it fires on weekDays (or startTime's weekday), whatever the day of the month"
+        } else {
+            "it fires every day of the interval"
+        };
+        problems.push(Problem::warning(
+            "recurrence.schedule.monthDays",
+            format!("ignored for frequency {freq} (only Month uses monthDays): {instead}"),
+        ));
+    }
+    let weekdays = weekdays
+        .unwrap_or_else(|| start_date.map_or(0x7f, |d| 1 << d.weekday().num_days_from_sunday()));
+    let month_days = match (month_days, start_date) {
+        (Some(m), _) => m as u32,
+        (None, Some(d)) => 1 << d.day(),
+        (None, None) => {
+            if step == Step::Month {
+                problems.push(Problem::warning(
+                    "recurrence.schedule.monthDays",
+                    "missing and no startTime: fires on day 1",
+                ));
+            }
+            1 << 1
+        }
+    };
+    if step == Step::Month && month_days & ((1 << 29) - 1) == 0 {
+        problems.push(Problem::warning(
+            "recurrence.schedule.monthDays",
+            "only days past the 28th: months without them are skipped",
+        ));
+    }
+    // Every problem is reported; only now may a bad interval or zone end the compilation.
+    let interval = interval?;
+    zone?;
+    let anchor_day = start_date.unwrap_or(epoch);
+    let anchor = if step == Step::Week {
+        monday_of(anchor_day)
+    } else {
+        anchor_day
+    };
+    let time = TimeOfDay {
+        hours: hours as u32,
+        minutes,
+        seconds: 1,
+    };
+    let mut label = String::with_capacity(80);
+    label.push_str("Recurrence every ");
+    label.push_str(&interval.to_string());
+    label.push(' ');
+    label.push_str(&lower);
+    label.push_str("(s)");
+    match step {
+        Step::Day => {}
+        Step::Week => {
+            label.push_str(" on ");
+            push_names(
+                &mut label,
+                u64::from(weekdays),
+                &["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"],
+            );
+        }
+        Step::Month => {
+            label.push_str(" on day ");
+            push_names(&mut label, u64::from(month_days & !1), &MONTH_DAYS);
         }
     }
+    label.push_str(" at hours ");
+    push_names(&mut label, u64::from(time.hours), &HOURS);
+    label.push_str(" minutes ");
+    push_names(&mut label, minutes, &MINUTES);
+    Some((
+        Rule::Calendar(Calendar {
+            step,
+            interval,
+            anchor,
+            weekdays,
+            month_days,
+            time,
+        }),
+        label,
+    ))
 }
 
 /// Day-of-month labels by bit (bit 0 is unused).

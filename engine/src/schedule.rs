@@ -110,6 +110,16 @@ pub(crate) fn word<'a, J: Json>(
     }
 }
 
+/// Whether a value says nothing: absent-like `null`, an empty string or an empty list.
+pub(crate) fn is_blank<J: Json>(v: &J) -> bool {
+    match v.view() {
+        View::Null => true,
+        View::Str(s) => s.trim().is_empty(),
+        View::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
 /// Parses a `startTime`: `yyyy-MM-ddTHH:mm:ss` (or a space instead of `T`, optional fraction),
 /// local to the zone; an explicit offset or `Z` is honoured.
 pub(crate) fn parse_start_time(
@@ -241,7 +251,13 @@ fn compile_inner<J: Json>(entry: &J, problems: &mut Vec<Problem>) -> Option<Sche
                 "triggerType",
                 format!("unknown trigger type '{t}' (expected Cron or Recurrence)"),
             ));
-            return None;
+            // The entry is unusable, but its one body is still checked, so that every
+            // problem is named at once.
+            match (cron, recur) {
+                (Some(_), None) => "cron",
+                (None, Some(_)) => "recurrence",
+                _ => return None,
+            }
         }
         None => match (cron, recur) {
             (Some(_), None) => "cron",
@@ -271,13 +287,19 @@ fn compile_inner<J: Json>(entry: &J, problems: &mut Vec<Problem>) -> Option<Sche
         return None;
     };
     // Field names are spelled out, not formatted: this runs for every schedule of a fleet.
-    let (inner_field, tz_field, start_field) = if kind == "cron" {
-        ("cron.triggerType", "cron.timeZone", "cron.startTime")
+    let (inner_field, tz_field, start_field, end_field) = if kind == "cron" {
+        (
+            "cron.triggerType",
+            "cron.timeZone",
+            "cron.startTime",
+            "cron.endTime",
+        )
     } else {
         (
             "recurrence.triggerType",
             "recurrence.timeZone",
             "recurrence.startTime",
+            "recurrence.endTime",
         )
     };
     if let Some(inner) = word(body.get("triggerType"), inner_field, problems) {
@@ -301,16 +323,38 @@ fn compile_inner<J: Json>(entry: &J, problems: &mut Vec<Problem>) -> Option<Sche
     };
     let start_text =
         word(body.get("startTime"), start_field, problems).filter(|s| !s.trim().is_empty());
-    let start = match (start_text, &zone) {
-        (Some(text), Some(zone)) => match parse_start_time(text, zone) {
-            Ok(s) => Some(s),
-            Err(msg) => {
-                problems.push(Problem::error(start_field, msg));
-                None
+    let start = match start_text {
+        Some(text) => {
+            // With an unknown zone, startTime is still checked (read as UTC): the entry is
+            // unusable either way, and a bad startTime is a problem of its own.
+            let fallback;
+            let read_in = match &zone {
+                Some(z) => Some(z),
+                None => {
+                    fallback = tz::resolve(tz::DEFAULT_ZONE);
+                    fallback.as_ref()
+                }
+            };
+            match read_in.map(|z| parse_start_time(text, z)) {
+                Some(Ok(s)) => Some(s),
+                Some(Err(msg)) => {
+                    problems.push(Problem::error(start_field, msg));
+                    None
+                }
+                None => None,
             }
-        },
-        _ => None,
+        }
+        None => None,
     };
+    if let Some(end) = body.get("endTime").filter(|v| !is_blank(*v)) {
+        problems.push(Problem::warning(
+            end_field,
+            format!(
+                "{end} is ignored: Curfew does not support endTime, so the schedule keeps firing \
+                 after it; disable or remove the schedule to end it"
+            ),
+        ));
+    }
     let (rule, trigger) = if kind == "cron" {
         let expr = match word(body.get("expression"), "cron.expression", problems) {
             Some(e) => e,
@@ -319,7 +363,7 @@ fn compile_inner<J: Json>(entry: &J, problems: &mut Vec<Problem>) -> Option<Sche
                 return None;
             }
         };
-        match CronExpr::parse(expr) {
+        match CronExpr::parse_all(expr) {
             Ok(c) => {
                 for w in &c.warnings {
                     problems.push(Problem::warning(
@@ -329,16 +373,18 @@ fn compile_inner<J: Json>(entry: &J, problems: &mut Vec<Problem>) -> Option<Sche
                 }
                 (Rule::Cron(c), ["Cron ", expr].concat())
             }
-            Err(e) => {
-                problems.push(Problem::error(
-                    "cron.expression",
-                    format!("cron expression '{expr}': {e}"),
-                ));
+            Err(errors) => {
+                for e in errors {
+                    problems.push(Problem::error(
+                        "cron.expression",
+                        format!("cron expression '{expr}': {e}"),
+                    ));
+                }
                 return None;
             }
         }
     } else {
-        recurrence::compile(body, zone.as_ref()?, start, problems)?
+        recurrence::compile(body, zone.as_ref(), start, problems)?
     };
     Some(Schedule {
         action: action?,
