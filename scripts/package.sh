@@ -3,7 +3,10 @@
 # one folder per function, as dist/app/ and dist/curfew-app.zip; prints the sizes. The binary
 # is built without the `demo` feature: the deployed app carries no ARM simulator, fault
 # injector or fake token endpoint (.ci/package-check.sh proves it).
-#   scripts/package.sh            # native build when the host is x86_64-unknown-linux-gnu
+#   scripts/package.sh            # x86_64 Linux, linked against glibc 2.28 (Debian 10 and later:
+#                                 # the Functions host images run Debian 11, glibc 2.31) with
+#                                 # cargo-zigbuild and the `ziglang` PyPI package (.ci/run installs both)
+#   CURFEW_TARGET=x86_64-unknown-linux-gnu scripts/package.sh     # native build, this host's glibc
 #   CURFEW_TARGET=x86_64-unknown-linux-musl scripts/package.sh   # if that target is installed
 #   CURFEW_FEATURES=otel scripts/package.sh                       # with OTLP export
 set -euo pipefail
@@ -11,7 +14,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-target="${CURFEW_TARGET:-x86_64-unknown-linux-gnu}"
+target="${CURFEW_TARGET:-x86_64-unknown-linux-gnu.2.28}"
 host="$(rustc -vV | sed -n 's/^host: //p')"
 target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 
@@ -19,7 +22,12 @@ features=(--no-default-features)
 if [[ -n "${CURFEW_FEATURES:-}" ]]; then
   features+=(--features "$CURFEW_FEATURES")
 fi
-if [[ "$host" == "$target" ]]; then
+if [[ "$target" == *-gnu.2.* ]]; then
+  # A glibc version suffix: zig links against that glibc's symbol versions.
+  command -v cargo-zigbuild >/dev/null || { echo "package.sh: cargo-zigbuild is missing (cargo install --locked cargo-zigbuild; pip install ziglang)" >&2; exit 1; }
+  cargo zigbuild --release -p curfew --target "$target" "${features[@]}"
+  bin="$target_dir/${target%.2.*}/release/curfew"
+elif [[ "$host" == "$target" ]]; then
   cargo build --release -p curfew "${features[@]}"
   bin="$target_dir/release/curfew"
 else
