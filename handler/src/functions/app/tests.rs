@@ -134,6 +134,7 @@ fn governed(r: &Arc<Recorder>) -> Ports {
         dismissals: Some(r.clone()),
         activity: Some(r.clone()),
         status: Some(r.clone()),
+        warnings: Vec::new(),
     }
 }
 
