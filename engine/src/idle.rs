@@ -258,10 +258,12 @@ pub fn verify_signed_report(
     };
     match compute_name(id) {
         Some(name) if name.eq_ignore_ascii_case(report.instance.trim()) => {}
-        Some(name) => return Err(fail(format!(
+        Some(name) => {
+            return Err(fail(format!(
             "computeId names compute '{name}', not '{}': a report speaks for its own compute only",
             report.instance
-        ))),
+        )))
+        }
         None => return Err(fail(format!("computeId '{id}' is not a compute ARM id"))),
     }
     let key = instance_key(master, id);

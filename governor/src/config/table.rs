@@ -171,14 +171,14 @@ settings! {
     PUBLIC_BASE_URL = Setting::env("CURFEW_PUBLIC_BASE_URL", SetBy::App);
     /// Link-signing keys `{id, secretEnv}`, newest first: the first signs, all verify.
     LINK_KEYS = Setting::file("links.keys");
-    /// The link-signing key (a Key Vault reference in Azure); replaces `links.keys`.
+    /// The link-signing key, at least 32 bytes (a Key Vault reference in Azure); replaces `links.keys`.
     LINK_KEY = Setting::env("CURFEW_LINK_KEY", SetBy::App).secret();
     /// Id of `CURFEW_LINK_KEY` in tokens (default `k1`).
     LINK_KEY_ID = Setting::env("CURFEW_LINK_KEY_ID", SetBy::Optional);
     /// The previous link key during a rotation (id `k0`): verifies, never signs.
     LINK_KEY_PREVIOUS = Setting::env("CURFEW_LINK_KEY_PREVIOUS", SetBy::Optional).secret();
-    /// Master key of activity-report signatures (unset: reports are not verified).
-    ACTIVITY_KEY = Setting::env("CURFEW_ACTIVITY_KEY", SetBy::Optional).secret().serve_only();
+    /// Master key of activity-report signatures, at least 32 bytes (a Key Vault reference in Azure); unset: every report is refused.
+    ACTIVITY_KEY = Setting::env("CURFEW_ACTIVITY_KEY", SetBy::App).secret().serve_only();
     /// Default policies `{file, scope}`: Azure Policy JSON files and the scope each is assigned at (docs/policies.md).
     POLICIES = Setting::file("policies");
     /// JSON-lines cost timeline the governor appends to; `curfew report --timeline` and `Status?view=report` read it.
