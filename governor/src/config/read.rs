@@ -400,10 +400,7 @@ impl Reader<'_> {
         match TableConfig::from_connection_string(connection) {
             Ok(config) => StoreConfig::Table { table, config },
             Err(e) => {
-                // The store quotes the start of a segment without `=` ("(key …)"): in a
-                // connection string that may be the key itself, so it is left out.
-                let e = e.to_string();
-                let e = e.split(" (key ").next().unwrap_or_default();
+                // The store never quotes the string (it holds the key).
                 self.bad(at, "", format!("{what}: {e}"));
                 StoreConfig::Sqlite(PathBuf::new())
             }

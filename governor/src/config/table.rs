@@ -123,7 +123,7 @@ macro_rules! settings {
 }
 
 settings! {
-    /// The settings file, or its YAML/JSON text when that spans lines or starts with `{` (`--config` wins in the CLI).
+    /// The settings file, or its YAML/JSON text when that spans lines or starts with `{` (`--config` wins in the CLI); inline text is never shown.
     CONFIG = Setting::env("CURFEW_CONFIG", SetBy::Optional);
     /// Names this Curfew in event sources and watermark keys (default `default`).
     DEPLOYMENT = Setting::both("CURFEW_DEPLOYMENT", "deployment", SetBy::App);
@@ -161,8 +161,8 @@ settings! {
     ADMINS = Setting::both("CURFEW_ADMINS", "governor.admins", SetBy::App);
     /// Write policy idle-time defaults back with `updateIdleShutdownSetting` (default false: Curfew enforces them itself).
     WRITE_BACK_IDLE_DEFAULTS = Setting::both("CURFEW_WRITE_BACK_IDLE_DEFAULTS", "governor.writeBackIdleDefaults", SetBy::Optional);
-    /// Notification channels `[label@]kind:value` (docs/notify.md; default `console`); the variable's, space separated, are added to the file's.
-    NOTIFY = Setting::both("CURFEW_NOTIFY", "notify", SetBy::Optional);
+    /// Notification channels `[label@]kind:value` (docs/notify.md; default `console`); the variable's, space separated, are added to the file's. Secret: webhook URLs and connection strings carry credentials.
+    NOTIFY = Setting::both("CURFEW_NOTIFY", "notify", SetBy::Optional).secret();
     /// `binding` (default: events go to the invocation's `events` output binding) or `notifiers` (only the channels).
     EVENTS = Setting::env("CURFEW_EVENTS", SetBy::App).serve_only();
     /// Public URL of the Dismiss function; links are `{baseUrl}?token=…`.

@@ -589,3 +589,44 @@ fn guessable_signing_keys_are_refused() {
     assert_eq!(c.link_keys.len(), 1);
     assert!(c.activity_key.is_some());
 }
+
+/// Connection strings and webhook URLs are secrets: neither the checked configuration's
+/// `Debug` nor any configuration error shows them.
+#[test]
+fn connection_strings_and_webhook_urls_never_reach_debug_or_errors() {
+    let notify = "ops@teams:https://contoso.webhook.office.com/webhookb2/WEBHOOKPATH?sig=WEBHOOKSIG \
+                  servicebus:Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=SBKEY;EntityPath=t";
+    let table = "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=c2VjcmV0a2V5;EndpointSuffix=core.windows.net";
+    let c = config(
+        "",
+        &[
+            ("CURFEW_SCOPES", "/subscriptions/a".into()),
+            ("CURFEW_NOTIFY", notify.into()),
+            ("CURFEW_TABLE_CONNECTION", table.into()),
+        ],
+        Program::Cli,
+    );
+    let debug = format!("{c:?}");
+    for secret in ["WEBHOOKPATH", "WEBHOOKSIG", "SBKEY", "c2VjcmV0a2V5"] {
+        assert!(!debug.contains(secret), "{secret} in {debug}");
+    }
+    let p = problems(
+        "",
+        &[
+            ("CURFEW_SCOPES", "/subscriptions/a"),
+            (
+                "CURFEW_NOTIFY",
+                "pigeon:https://contoso.webhook.office.com/x?sig=WEBHOOKSIG",
+            ),
+            (
+                "CURFEW_TABLE_CONNECTION",
+                "AccountName=acct;AccountKey:c2VjcmV0a2V5",
+            ),
+        ],
+        Program::Cli,
+    );
+    let text = ConfigError::Invalid { problems: p }.to_string();
+    for secret in ["WEBHOOKSIG", "c2VjcmV0"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+}

@@ -4,8 +4,8 @@
 //! reported in one [`ConfigError`].
 
 use curfew_governor::config::{
-    ConfigError, Problems, Setting, Strings, FANOUT_THRESHOLD, LOG, OTEL_SERVICE_NAME,
-    OTLP_ENDPOINT, PORT, SETTINGS,
+    ConfigError, Problems, Setting, SettingsFile, Strings, CONFIG, FANOUT_THRESHOLD, LOG,
+    OTEL_SERVICE_NAME, OTLP_ENDPOINT, PORT, SETTINGS,
 };
 use tracing_subscriber::filter::LevelFilter;
 
@@ -82,7 +82,9 @@ impl FunctionsConfig {
         })
     }
 
-    /// The variables as `Status` shows them: secrets as set/unset only.
+    /// The variables as `Status` shows them: secrets (keys, connection strings, webhook URLs)
+    /// as set/unset only, and `CURFEW_CONFIG` only when it names a file (inline settings may
+    /// hold any of those).
     pub(crate) fn settings_report(&self) -> serde_json::Value {
         let items: Vec<_> = self
             .seen
@@ -91,6 +93,9 @@ impl FunctionsConfig {
                 let value = match (s.secret, v) {
                     (_, None) => serde_json::Value::Null,
                     (true, Some(_)) => serde_json::Value::from("(secret, set)"),
+                    (false, Some(v)) if *s == CONFIG && is_inline(v) => {
+                        serde_json::Value::from("(inline settings, not shown)")
+                    }
                     (false, Some(v)) => serde_json::Value::from(v.as_str()),
                 };
                 serde_json::json!({
@@ -104,6 +109,12 @@ impl FunctionsConfig {
             .collect();
         serde_json::Value::Array(items)
     }
+}
+
+/// Whether a `CURFEW_CONFIG` value is the settings text itself (as the reader decides).
+fn is_inline(value: &str) -> bool {
+    let one = curfew_governor::config::MapStrings::from_pairs(&[(CONFIG.var(), value)]);
+    matches!(SettingsFile::from_strings(&one), SettingsFile::Text { .. })
 }
 
 #[cfg(test)]

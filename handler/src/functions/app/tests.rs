@@ -549,6 +549,49 @@ async fn status_reports_the_handler_honestly_as_json_and_html() {
     assert_eq!(r.calls(), ["status"]);
 }
 
+/// Connection strings and webhook URLs are secrets on `Status`, as JSON and as HTML: the
+/// channels of `CURFEW_NOTIFY` and inline `CURFEW_CONFIG` are reported as set, never shown; a
+/// `CURFEW_CONFIG` naming a file still shows the path.
+#[tokio::test]
+async fn status_never_shows_connection_strings_webhook_urls_or_inline_settings() {
+    let notify = "ops@teams:https://contoso.webhook.office.com/webhookb2/WEBHOOKPATH?sig=WEBHOOKSIG servicebus:Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=SBKEY;EntityPath=t";
+    let inline = "arm:\n  scopes: [/subscriptions/a]\nnotify: ['servicebus:Endpoint=sb://ns/;SharedAccessKeyName=k;SharedAccessKey=INLINEKEY']\n";
+    let html = br#"{"Data":{"req":{"Method":"GET","Query":{"format":"html"}}},"Metadata":{}}"#;
+    for (settings, shown) in [
+        (
+            vec![("CURFEW_NOTIFY", notify), ("CURFEW_CONFIG", inline)],
+            None,
+        ),
+        (
+            vec![("CURFEW_CONFIG", "/home/site/curfew.yaml")],
+            Some("/home/site/curfew.yaml"),
+        ),
+    ] {
+        let state = state_with(Ports::default(), &settings);
+        for request in [
+            fixture("http-status-request.constructed.json"),
+            html.to_vec(),
+        ] {
+            let (_, v) = call(state.clone(), "Status", request).await;
+            let (code, body) = res(&v);
+            assert_eq!(code, 200);
+            for secret in [
+                "WEBHOOKPATH",
+                "WEBHOOKSIG",
+                "SBKEY",
+                "INLINEKEY",
+                "webhook.office.com",
+            ] {
+                assert!(!body.contains(secret), "{secret} in {body}");
+            }
+            assert!(!logs(&v).contains("SBKEY"), "{}", logs(&v));
+            if let Some(path) = shown {
+                assert!(body.contains(path), "{body}");
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn unknown_functions_are_not_found() {
     let resp = app(state_with(Ports::default(), &[]))
