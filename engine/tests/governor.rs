@@ -1047,3 +1047,42 @@ fn an_idle_stop_can_be_dismissed_by_id() {
         }
     );
 }
+
+// ------------------------------------------------------------------------- the host's clock
+
+/// One tick under a host clock in 2036 left the watermark there, and every correct tick after
+/// it decided nothing. A watermark ahead of `now` is distrusted: the tick looks back as a
+/// first run does (the ledger keeps it from doing anything twice) and the watermark returns
+/// to `now`.
+#[test]
+fn a_watermark_from_a_far_future_clock_does_not_stop_later_ticks() {
+    let v = view("Running", vec![cron("Stop", STOP_18, "UTC")]);
+    let p = tick(&v, Some("2036-01-01T00:00:00Z"), "2026-03-02T18:00:30Z");
+    assert_eq!(kinds(&p), vec![(Action::Stop, DecisionKind::Execute)]);
+    assert_eq!(p.watermark, t("2026-03-02T18:00:30Z"));
+    // A watermark a few seconds ahead (another instance's clock) is still honoured as before.
+    let p = tick(&v, Some("2026-03-02T18:00:40Z"), "2026-03-02T18:00:30Z");
+    assert!(p.decisions.is_empty(), "{:?}", kinds(&p));
+    assert_eq!(p.watermark, t("2026-03-02T18:00:40Z"));
+}
+
+/// A far-future `now` (a host clock in year 9999 made the process grow past 10 GB) evaluates at
+/// most `MAX_TICK_WINDOW` behind it: occurrences older than that are not enumerated one by one.
+#[test]
+fn a_tick_evaluates_a_bounded_window() {
+    use curfew_engine::governor::MAX_TICK_WINDOW;
+    let v = view("Running", vec![cron("Stop", "*/5 * * * *", "UTC")]);
+    let p = tick(&v, Some("2026-03-02T00:00:00Z"), "2027-06-01T00:00:00Z");
+    let oldest = p.decisions.iter().map(|d| d.at).min().unwrap();
+    assert!(
+        oldest >= t("2027-06-01T00:00:00Z") - MAX_TICK_WINDOW,
+        "oldest {oldest}"
+    );
+    assert!(p.decisions.len() as i64 <= MAX_TICK_WINDOW.num_minutes() / 5 + 1);
+    // The newest missed stop is still repaired.
+    assert!(p.decisions.iter().any(|d| d.kind == DecisionKind::Execute));
+    let started = std::time::Instant::now();
+    let p = tick(&v, Some("2026-03-02T00:00:00Z"), "9999-12-31T23:59:00Z");
+    assert!(!p.decisions.is_empty());
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}

@@ -34,7 +34,10 @@ pub use power::PowerState;
 pub use reconcile::{
     reconcile, superseded, OpenClaim, Reconciliation, IN_DOUBT_WAIT, STALE_EXECUTING,
 };
-pub use tick::{decide, Decision, DecisionKind, DroppedNotice, Notice, TickInput, TickPlan};
+pub use tick::{
+    decide, Decision, DecisionKind, DroppedNotice, Notice, TickInput, TickPlan, MAX_TICK_WINDOW,
+    WATERMARK_TOLERANCE,
+};
 
 use crate::inventory::{Instance, LastOperation};
 use crate::schedule::{Action, Source};

@@ -207,6 +207,8 @@ settings! {
     INSTANCE_ID = Setting::env("WEBSITE_INSTANCE_ID", SetBy::Host).serve_only();
     /// Fleet size (instances) above which `Tick` fans out one `Evaluate` per workspace (default 200).
     FANOUT_THRESHOLD = Setting::env("CURFEW_FANOUT_THRESHOLD", SetBy::App).serve_only();
+    /// Minutes the host's `UtcNow` may differ from the process's own clock before an invocation is refused (default 15); `off` only for simulators that drive the host clock.
+    HOST_CLOCK_TOLERANCE = Setting::env("CURFEW_HOST_CLOCK_TOLERANCE_MINUTES", SetBy::Optional).serve_only();
     /// Stdout log level: off, error, warn, info (default), debug, trace.
     LOG = Setting::env("CURFEW_LOG", SetBy::App).serve_only();
     /// OTLP collector; OpenTelemetry export is on only when this is set.

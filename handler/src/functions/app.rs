@@ -210,13 +210,16 @@ async fn invoke(state: Arc<AppState>, f: Function, headers: HeaderMap, body: Byt
         let mut resp = InvocationResponse::default();
         let outcome = match from_slice::<InvocationRequest>(&body) {
             Err(e) => Err(Failure::from(e)),
-            Ok(req) => {
-                let ctx = Ctx {
-                    now: req.host_now().unwrap_or_else(|| state.clock.now()),
-                    invocation_id: invocation_id.clone(),
-                };
-                run(&state, f, &req, &ctx, &mut resp).await
-            }
+            Ok(req) => match invocation_now(&state, f, req.host_now()) {
+                Err(e) => Err(e),
+                Ok(now) => {
+                    let ctx = Ctx {
+                        now,
+                        invocation_id: invocation_id.clone(),
+                    };
+                    run(&state, f, &req, &ctx, &mut resp).await
+                }
+            },
         };
         let status = match outcome {
             Ok(()) => {
@@ -243,6 +246,39 @@ async fn invoke(state: Arc<AppState>, f: Function, headers: HeaderMap, body: Byt
     .await;
     state.telemetry.flush();
     json_response(status, &response)
+}
+
+/// The invocation's "now": the host's `UtcNow` when it sent one, else the process clock. A
+/// host clock further than the configured tolerance from the process's own is refused, so
+/// that one bad clock never decides anything (nor moves the watermark): a timer completes
+/// (a retry would bring the same clock, and the next tick is checked afresh); a queue message
+/// or HTTP request answers 503 (redelivered, perhaps to an instance with a sane clock).
+fn invocation_now(
+    state: &AppState,
+    f: Function,
+    host: Option<DateTime<Utc>>,
+) -> Result<DateTime<Utc>, Failure> {
+    let own = state.clock.now();
+    let Some(host) = host else { return Ok(own) };
+    let Some(tolerance) = state.config.host_clock_tolerance else {
+        return Ok(host);
+    };
+    let apart = host.signed_duration_since(own);
+    if apart.abs() <= tolerance {
+        return Ok(host);
+    }
+    let reason = format!(
+        "host clock UtcNow {} is {} min {} this process's clock ({}), more than the {} min allowed: nothing evaluated",
+        stamp(host),
+        apart.num_minutes().abs(),
+        if apart > chrono::TimeDelta::zero() { "ahead of" } else { "behind" },
+        stamp(own),
+        tolerance.num_minutes()
+    );
+    Err(match f.trigger() {
+        Trigger::Timer => Failure::Rejected(reason),
+        _ => Failure::Transient(reason),
+    })
 }
 
 fn json_response(status: StatusCode, body: &InvocationResponse) -> Response {

@@ -11,7 +11,7 @@ use tower::ServiceExt;
 use super::*;
 use crate::functions::messages::{FleetWorkspaces, WorkspaceSize};
 use crate::functions::ports::{ActivitySink, DismissalSink, PortFuture, StatusSource, TickHandler};
-use curfew_governor::config::MapStrings;
+use curfew_governor::config::{MapStrings, HOST_CLOCK_TOLERANCE};
 
 const WS: &str = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-ml/providers/Microsoft.MachineLearningServices/workspaces/ws-research";
 
@@ -116,8 +116,17 @@ impl StatusSource for Recorder {
     }
 }
 
+/// The router with `settings`. The fixtures' `UtcNow` values span years while the process
+/// clock here is one manual instant, so the host-clock check is off unless a test sets it.
 fn state_with(ports: Ports, settings: &[(&str, &str)]) -> Arc<AppState> {
-    let config = FunctionsConfig::from_strings(&MapStrings::from_pairs(settings)).unwrap();
+    let mut settings = settings.to_vec();
+    if !settings
+        .iter()
+        .any(|(k, _)| *k == HOST_CLOCK_TOLERANCE.var())
+    {
+        settings.push((HOST_CLOCK_TOLERANCE.var(), "off"));
+    }
+    let config = FunctionsConfig::from_strings(&MapStrings::from_pairs(&settings)).unwrap();
     Arc::new(AppState::new(
         config,
         ports,
@@ -590,6 +599,46 @@ async fn status_never_shows_connection_strings_webhook_urls_or_inline_settings()
             }
         }
     }
+}
+
+/// A host `UtcNow` far from the process's own clock is refused before anything is evaluated:
+/// a timer invocation completes (2xx, reason logged: a retry would bring the same clock), a
+/// queue message is redelivered (another instance may have a sane clock), and the next
+/// invocation with a sane clock is evaluated as usual.
+#[tokio::test]
+async fn a_host_clock_far_from_the_process_clock_is_refused() {
+    let r = Arc::new(Recorder::default());
+    // The process clock is 2030-01-02T03:04:05Z; the default tolerance is 15 minutes.
+    let state = state_with(governed(&r), &[(HOST_CLOCK_TOLERANCE.var(), "")]);
+    let timer = |utc_now: &str| {
+        json!({"Data": {"timer": {"Schedule": {"AdjustForDST": true}, "IsPastDue": false}},
+               "Metadata": {"sys": {"MethodName": "Tick", "UtcNow": utc_now}}})
+        .to_string()
+        .into_bytes()
+    };
+    for far in [
+        "2036-01-01T00:00:00Z",
+        "9999-12-31T23:59:59Z",
+        "2030-01-02T02:40:00Z",
+    ] {
+        let (status, v) = call(state.clone(), "Tick", timer(far)).await;
+        assert_eq!(status, StatusCode::OK, "{far}: {v}");
+        let l = logs(&v);
+        assert!(
+            l.contains("rejected (not retried)") && l.contains("host clock"),
+            "{far}: {l}"
+        );
+    }
+    assert!(r.calls().is_empty(), "{:?}", r.calls());
+    let msg = json!({"Data": {"message": {"workspace": WS}},
+                     "Metadata": {"sys": {"MethodName": "Evaluate", "UtcNow": "2036-01-01T00:00:00Z"}}});
+    let (status, v) = call(state.clone(), "Evaluate", msg.to_string().into_bytes()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert!(r.calls().is_empty(), "{:?}", r.calls());
+    // Within the tolerance: evaluated at the host's time.
+    let (status, _) = call(state, "Tick", timer("2030-01-02T03:10:00Z")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(r.calls()[0], "fleet@2030-01-02T03:10:00Z");
 }
 
 #[tokio::test]
