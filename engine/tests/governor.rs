@@ -1022,6 +1022,108 @@ fn dismissing_twice_is_idempotent() {
     assert!(!again.changed);
 }
 
+/// An assigned user whose `objectId` is empty is nobody: the creator owns the instance, and an
+/// empty (or blank) requester id never matches an owner or an admin.
+#[test]
+fn an_empty_object_id_is_nobody() {
+    let inst = Instance {
+        name: "ci-1".into(),
+        assigned_user: Some("".into()),
+        created_by: Some("creator-oid".into()),
+        schedules: vec![cron("Stop", STOP_18, "UTC")],
+        ..Default::default()
+    };
+    let set = effective_schedules(&inst, None, &[]);
+    let v = InstanceView::new(&inst, set.schedules);
+    assert_eq!(v.owner.as_deref(), Some("creator-oid"));
+    let id = occurrence_id(
+        &v.key(),
+        &Source::Native,
+        0,
+        Action::Stop,
+        t(OCC_AT),
+        &v.schedules[0].content_hash,
+    );
+    let blank_admin = Config {
+        admins: vec!["".into(), " ".into()],
+        ..Config::default()
+    };
+    for who in ["", "  "] {
+        let r = authorize(&by(who, &id, Choice::Skip), &v, &blank_admin, &[], t(NOW)).unwrap_err();
+        assert!(matches!(r, Rejection::Unauthorised { .. }), "{who:?}: {r}");
+    }
+    assert!(authorize(
+        &by("creator-oid", &id, Choice::Skip),
+        &v,
+        &blank_admin,
+        &[],
+        t(NOW)
+    )
+    .is_ok());
+    // Even a view built by hand with an empty owner lets no empty id in.
+    let mut odd = v.clone();
+    odd.owner = Some(String::new());
+    assert!(authorize(
+        &by("", &id, Choice::Skip),
+        &odd,
+        &Config::default(),
+        &[],
+        t(NOW)
+    )
+    .is_err());
+}
+
+/// docs/governor.md: a skip after a snooze, or a snooze after a skip, replaces it. A recorded
+/// skip reads back as `Skipped` with the skip dismissal; a snooze then replaces it while the
+/// snoozed time is still ahead.
+#[test]
+fn a_snooze_after_a_skip_replaces_it() {
+    let (mut v, id) = stop_view();
+    let cfg = Config::default();
+    let skip = authorize(&by("owner-oid", &id, Choice::Skip), &v, &cfg, &[], t(NOW)).unwrap();
+    apply(&mut v, &skip);
+    v.ledger[0].status = Status::Skipped;
+    let snooze = by("owner-oid", &id, Choice::Snooze { minutes: 30 });
+    let a = authorize(&snooze, &v, &cfg, &[], t(NOW)).unwrap();
+    assert_eq!(
+        a.dismissal,
+        Dismissal::Snooze {
+            until: t("2026-03-02T18:30:00Z")
+        }
+    );
+    assert!(a.changed);
+    // Past the snoozed time, a snooze would stop the instance at once: too late.
+    let r = authorize(&snooze, &v, &cfg, &[], t("2026-03-02T18:45:00Z")).unwrap_err();
+    assert!(matches!(r, Rejection::TooLate { .. }), "{r}");
+}
+
+/// "By instance and time" with an ARM id names that instance only: another workspace's
+/// instance of the same name is not it.
+#[test]
+fn instance_and_time_by_arm_id() {
+    let (v, id) = stop_view();
+    let at_of = |instance: &str| DismissalRequest {
+        target: Target::At {
+            instance: instance.into(),
+            at: t(OCC_AT),
+        },
+        choice: Choice::Skip,
+        credential: Credential::ObjectId("owner-oid".into()),
+    };
+    let own = v.id.clone().unwrap().to_ascii_uppercase();
+    assert_eq!(
+        authorize(&at_of(&own), &v, &Config::default(), &[], t(NOW))
+            .unwrap()
+            .occurrence_id,
+        id
+    );
+    let other = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/other/computes/ci-1";
+    assert!(matches!(
+        authorize(&at_of(other), &v, &Config::default(), &[], t(NOW)),
+        Err(Rejection::UnknownOccurrence { .. })
+    ));
+}
+
 #[test]
 fn an_idle_stop_can_be_dismissed_by_id() {
     let mut v = view("Running", vec![]);
