@@ -310,14 +310,9 @@ impl HostedGovernor {
     ) -> Result<Report, PortError> {
         let target = match &d.target {
             DismissalTarget::Occurrence(id) => Target::Occurrence(id.clone()),
+            // The ARM id as given (it names exactly one instance), or a bare name.
             DismissalTarget::InstanceAt { instance, at } => Target::At {
-                // An ARM id names the instance by its last segment.
-                instance: instance
-                    .trim_end_matches('/')
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or(instance)
-                    .to_owned(),
+                instance: instance.clone(),
                 at: *at,
             },
         };
@@ -325,6 +320,7 @@ impl HostedGovernor {
             Choice::Skip => engine::Choice::Skip,
             Choice::Snooze { minutes } => engine::Choice::Snooze { minutes },
         };
+        let rt = self.runtime().await?;
         let credential = match (&d.token, &d.requested_by) {
             (Some(t), _) => Credential::Token(t.clone()),
             (None, Some(o)) => Credential::ObjectId(o.clone()),
@@ -333,32 +329,24 @@ impl HostedGovernor {
                     Channel::Queue => "Data.message.requestedBy.objectId",
                     Channel::Link => "Data.req.Query.token",
                 };
-                return Err(PortError::Rejected(format!(
-                    "{field}: a requester or a signed token is required"
-                )));
-            }
-        };
-        let rt = self.runtime().await?;
-        // `dismiss` resolves `instance + at` to a ledger record but then authorises against a
-        // view without schedules, where `At` finds nothing: hand it the occurrence id instead.
-        let target = match target {
-            Target::At { instance, at } => match rt
-                .store
-                .entries_between(at, at + TimeDelta::seconds(1))
+                let reason = format!("{field}: a requester or a signed token is required");
+                // Audited like every request, then completed.
+                dismiss::audit_refusal(
+                    rt,
+                    &dismiss::EarlyRefusal {
+                        occurrence_id: None,
+                        instance_id: None,
+                        requested_by: "nobody",
+                        choice: &choice.to_string(),
+                        target: &d.describe(),
+                        reason: &reason,
+                    },
+                    now,
+                )
                 .await
-                .map_err(|e| PortError::Transient(format!("reading the ledger: {e}")))?
-                .into_iter()
-                .find(|e| {
-                    e.value
-                        .instance_id
-                        .rsplit('/')
-                        .next()
-                        .is_some_and(|n| n.eq_ignore_ascii_case(&instance))
-                }) {
-                Some(e) => Target::Occurrence(e.value.occurrence_id),
-                None => Target::At { instance, at },
-            },
-            t => t,
+                .map_err(|e| classify("auditing the dismissal", &e))?;
+                return Err(PortError::Rejected(reason));
+            }
         };
         let request = engine::DismissalRequest {
             target,
@@ -390,6 +378,56 @@ impl HostedGovernor {
         Ok(Report {
             summary: vec![line],
             events,
+        })
+    }
+
+    /// What a link will do, from its verified token only (a page never shows the claims of a
+    /// token that does not verify): checked against the keys before anything is looked up,
+    /// then the ledger names the instance and time.
+    async fn preview_link(
+        &self,
+        d: &DismissalRequest,
+        now: DateTime<Utc>,
+    ) -> Result<String, PortError> {
+        let Some(token) = &d.token else {
+            return Err(PortError::Unauthorized("the link has no token".into()));
+        };
+        let rt = self.runtime().await?;
+        let claims = engine::verify(&rt.link_keys, token, now)
+            .map_err(|e| PortError::Unauthorized(e.to_string()))?;
+        let choice = match claims.choice {
+            engine::Choice::Skip => Choice::Skip,
+            engine::Choice::Snooze { minutes } => Choice::Snooze { minutes },
+        };
+        if d.target != DismissalTarget::Occurrence(claims.occurrence_id.clone())
+            || d.choice != choice
+        {
+            return Err(PortError::Unauthorized(
+                "the link's occurrence or choice is not the one its token grants".into(),
+            ));
+        }
+        let what = match choice {
+            Choice::Skip => "skip".to_owned(),
+            Choice::Snooze { minutes } => format!("snooze {minutes} min"),
+        };
+        let entry = rt
+            .store
+            .get_entry(&claims.occurrence_id)
+            .await
+            .map_err(|e| PortError::Transient(format!("reading the ledger: {e}")))?;
+        Ok(match entry {
+            Some(e) => format!(
+                "{what} the {} of {} at {} (occurrence {})",
+                format!("{:?}", e.value.action).to_ascii_lowercase(),
+                e.value
+                    .instance_id
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or(&e.value.instance_id),
+                stamp(e.value.at),
+                claims.occurrence_id
+            ),
+            None => format!("{what} of occurrence {}", claims.occurrence_id),
         })
     }
 
@@ -616,6 +654,14 @@ impl DismissalSink for HostedGovernor {
     ) -> PortFuture<'a, Report> {
         Box::pin(self.record_dismissal(request, now))
     }
+
+    fn preview<'a>(
+        &'a self,
+        request: &'a DismissalRequest,
+        now: DateTime<Utc>,
+    ) -> PortFuture<'a, String> {
+        Box::pin(self.preview_link(request, now))
+    }
 }
 
 impl ActivitySink for HostedGovernor {
@@ -745,6 +791,14 @@ impl DismissalSink for Misconfigured {
         _r: &'a DismissalRequest,
         _n: DateTime<Utc>,
     ) -> PortFuture<'a, Report> {
+        Box::pin(async move { Err(PortError::Transient(self.0.clone())) })
+    }
+
+    fn preview<'a>(
+        &'a self,
+        _r: &'a DismissalRequest,
+        _n: DateTime<Utc>,
+    ) -> PortFuture<'a, String> {
         Box::pin(async move { Err(PortError::Transient(self.0.clone())) })
     }
 }

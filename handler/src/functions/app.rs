@@ -548,8 +548,9 @@ async fn activity_http(
     Ok(())
 }
 
-/// `Dismiss`: GET shows what the link will do and a confirm button (link scanners and chat
-/// previews follow GETs, so a GET never changes anything); POST records the dismissal.
+/// `Dismiss`: GET shows what the link will do, from its verified token, and a confirm button
+/// (link scanners and chat previews follow GETs, so a GET never changes anything); POST
+/// records the dismissal.
 /// Every answer is a readable page; the envelope is 200 so the host relays the page.
 async fn dismiss(
     state: &AppState,
@@ -579,15 +580,43 @@ async fn dismiss(
             return Ok(());
         }
     };
-    let what = pages::escape(&d.describe());
     if http.method() != "POST" {
-        resp.log(format!("dismiss link opened: {}", d.describe()));
-        let body = format!(
-            "<p>This will <strong>{what}</strong>.</p><form method=\"post\"><button type=\"submit\">Confirm</button></form>"
-        );
-        resp.output(RES, pages::html(200, "Confirm", &body));
+        // The page says what the link does only once its token has verified: the claims of a
+        // token nobody checked are anyone's words.
+        let Some(port) = &state.ports.dismissals else {
+            resp.log("dismiss link opened: not checked (no governor configured)");
+            let body = "<p>This link asks Curfew to skip or snooze a shutdown. Curfew cannot check it right now, so it cannot say which.</p><form method=\"post\"><button type=\"submit\">Confirm</button></form>";
+            resp.output(RES, pages::html(200, "Confirm", body));
+            return Ok(());
+        };
+        match port.preview(&d, ctx.now).await {
+            Ok(what) => {
+                resp.log(format!("dismiss link opened: {what}"));
+                let body = format!(
+                    "<p>This will <strong>{}</strong>.</p><form method=\"post\"><button type=\"submit\">Confirm</button></form>",
+                    pages::escape(&what)
+                );
+                resp.output(RES, pages::html(200, "Confirm", &body));
+            }
+            Err(PortError::Transient(reason)) => {
+                resp.log(format!("dismiss link could not be checked: {reason}"));
+                resp.output(
+                    RES,
+                    pages::html(503, "Try again", "<p>Curfew could not check this link just now. Please open it again in a minute.</p>"),
+                );
+            }
+            Err(PortError::Rejected(reason) | PortError::Unauthorized(reason)) => {
+                resp.log(format!("dismiss link refused: {reason}"));
+                tracing::warn!(%reason, "dismiss link refused");
+                resp.output(
+                    RES,
+                    pages::html(403, "This link is not valid", "<p>This link is not valid: it was changed, has expired, or was not made by this Curfew. Open the newest notification, or ask your Curfew administrator.</p>"),
+                );
+            }
+        }
         return Ok(());
     }
+    let what = pages::escape(&d.describe());
     let Some(port) = &state.ports.dismissals else {
         resp.log("no governor configured: dismissal not recorded");
         resp.output(

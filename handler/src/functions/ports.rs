@@ -72,6 +72,15 @@ pub(crate) trait DismissalSink: Send + Sync {
         request: &'a DismissalRequest,
         now: DateTime<Utc>,
     ) -> PortFuture<'a, Report>;
+
+    /// What a link will do, in words taken from its *verified* token only (the confirmation
+    /// page); `Unauthorized` when the token does not verify or does not grant what the link
+    /// asks. Changes nothing.
+    fn preview<'a>(
+        &'a self,
+        request: &'a DismissalRequest,
+        now: DateTime<Utc>,
+    ) -> PortFuture<'a, String>;
 }
 
 /// Records activity reports from instances (idle detection): `Activity` queue and the

@@ -87,6 +87,19 @@ impl DismissalSink for Recorder {
         };
         self.answer(format!("dismiss {}@{}", request.describe(), stamp(now)), r)
     }
+
+    fn preview<'a>(
+        &'a self,
+        request: &'a DismissalRequest,
+        _now: DateTime<Utc>,
+    ) -> PortFuture<'a, String> {
+        // A stand-in that "verifies" every token: it answers with the request's own words.
+        let result = match &self.fail {
+            Some(e) => Err(e.clone()),
+            None => Ok(request.describe()),
+        };
+        Box::pin(async move { result })
+    }
 }
 
 impl ActivitySink for Recorder {
@@ -503,6 +516,40 @@ async fn dismiss_pages_for_bad_links_refusals_and_no_governor() {
     let (code, page) = res(&v);
     assert_eq!(code, 403);
     assert!(page.contains("too late &lt;script&gt;"), "{page}");
+}
+
+/// A link whose token does not verify gets a refusal page that repeats none of what its
+/// (unverified) parts claim, and no confirm button.
+#[tokio::test]
+async fn dismiss_get_never_shows_the_claims_of_an_unverified_token() {
+    let r = Arc::new(Recorder {
+        fail: Some(PortError::Unauthorized(
+            "link token for occurrence occ-7f3a9c: signature does not verify (forged)".into(),
+        )),
+        ..Recorder::default()
+    });
+    let (status, v) = call(
+        state_with(governed(&r), &[]),
+        "Dismiss",
+        fixture("http-dismiss-get-request.constructed.json"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (code, page) = res(&v);
+    assert_eq!(code, 403, "{page}");
+    assert!(
+        !page.contains("occ-7f3a9c") && !page.contains("snooze") && !page.contains("<form"),
+        "{page}"
+    );
+    // Without a governor nothing can be checked: the page says so and names nothing.
+    let (_, v) = call(
+        state_with(Ports::default(), &[]),
+        "Dismiss",
+        fixture("http-dismiss-get-request.constructed.json"),
+    )
+    .await;
+    let (_, page) = res(&v);
+    assert!(!page.contains("occ-7f3a9c"), "{page}");
 }
 
 #[tokio::test]
