@@ -552,6 +552,38 @@ async fn dismiss_get_never_shows_the_claims_of_an_unverified_token() {
     assert!(!page.contains("occ-7f3a9c"), "{page}");
 }
 
+/// Instance names and tags are untrusted: the Status page (whatever the governor's fleet view
+/// holds) and the Dismiss pages (what a link does, the governor's answer) escape them.
+#[tokio::test]
+async fn every_page_escapes_instance_names_and_tags() {
+    const EVIL: &str = "<script>alert(1)</script><img src=x onerror=alert(2)>";
+    let r = Arc::new(Recorder::default());
+    let state = state_with(governed(&r), &[]);
+    let query = json!({"format": "html", "instance": EVIL});
+    let status = json!({"Data": {"req": {"Method": "GET", "Query": query}}, "Metadata": {}});
+    let (_, v) = call(state.clone(), "Status", status.to_string().into_bytes()).await;
+    let (_, page) = res(&v);
+    assert!(page.contains("&lt;script&gt;"), "{page}");
+    let link = |method: &str| {
+        json!({"Data": {"req": {"Method": method, "Query": {"occurrence": EVIL, "choice": "skip", "token": "t"}}},
+               "Metadata": {}})
+        .to_string()
+        .into_bytes()
+    };
+    let (_, v) = call(state.clone(), "Dismiss", link("GET")).await;
+    let (code, confirm) = res(&v);
+    assert_eq!(code, 200, "{confirm}");
+    let (_, v) = call(state, "Dismiss", link("POST")).await;
+    let (_, done) = res(&v);
+    for page in [&page, &confirm, &done] {
+        assert!(
+            !page.contains("<script") && !page.contains("<img"),
+            "{page}"
+        );
+    }
+    assert!(confirm.contains("&lt;img"), "{confirm}");
+}
+
 #[tokio::test]
 async fn status_reports_the_handler_honestly_as_json_and_html() {
     let state = state_with(
