@@ -1183,8 +1183,8 @@ fn a_tick_evaluates_a_bounded_window() {
     assert!(p.decisions.len() as i64 <= MAX_TICK_WINDOW.num_minutes() / 5 + 1);
     // The newest missed stop is still repaired.
     assert!(p.decisions.iter().any(|d| d.kind == DecisionKind::Execute));
-    let started = std::time::Instant::now();
+    // Year 9999: the same bounded amount of work.
     let p = tick(&v, Some("2026-03-02T00:00:00Z"), "9999-12-31T23:59:00Z");
     assert!(!p.decisions.is_empty());
-    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert!(p.decisions.len() as i64 <= MAX_TICK_WINDOW.num_minutes() / 5 + 1);
 }
