@@ -22,6 +22,11 @@ param targetResourceGroups array = []
 @secure()
 param linkKey string
 
+@description('Master key of activity-report signatures (docs/idle.md). Generated (two random GUIDs, 72 characters) unless given; stored in Key Vault only. Pass the current value on a redeploy to keep the instances\' keys valid (docs/deploy.md).')
+@secure()
+@minLength(32)
+param activityKey string = '${newGuid()}${newGuid()}'
+
 @description('Fleet size (instances) above which Tick fans out one Evaluate message per workspace.')
 param fanoutThreshold int = 200
 
@@ -164,7 +169,7 @@ resource insights 'Microsoft.Insights/components@2020-02-02' = {
   }
 }
 
-// ---- Key Vault: link-signing key -------------------------------------------------------------
+// ---- Key Vault: link-signing and activity keys -----------------------------------------------
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: toLower(take('${prefix}kv${suffix}', 24))
   location: location
@@ -184,6 +189,15 @@ resource linkKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   properties: {
     value: linkKey
     contentType: 'HMAC-SHA256 key, base64'
+  }
+}
+
+resource activityKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'curfew-activity-key'
+  properties: {
+    value: activityKey
+    contentType: 'HMAC-SHA256 master key of activity reports'
   }
 }
 
@@ -243,6 +257,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'CURFEW_SCOPES', value: join(scopes, ',') }
         { name: 'CURFEW_TABLE_ENDPOINT', value: storage.properties.primaryEndpoints.table }
         { name: 'CURFEW_LINK_KEY', value: '@Microsoft.KeyVault(SecretUri=${linkKeySecret.properties.secretUri})' }
+        { name: 'CURFEW_ACTIVITY_KEY', value: '@Microsoft.KeyVault(SecretUri=${activityKeySecret.properties.secretUri})' }
         { name: 'CURFEW_PUBLIC_BASE_URL', value: 'https://${appName}.azurewebsites.net/api' }
         { name: 'AZURE_CLIENT_ID', value: identity.properties.clientId }
         { name: 'CURFEW_ARM_CREDENTIAL', value: 'managed-identity' }
@@ -252,10 +267,18 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       ]
     }
   }
+  // Created only once its identity may use what it is configured with: before the Key Vault
+  // role exists, the platform would pass the references' text through as the keys.
   dependsOn: [
     packageContainer
     queues
     table
+    storageBlobOwner
+    storageTableContributor
+    busReceiver
+    busSender
+    vaultSecretsUser
+    insightsPublisher
   ]
 }
 

@@ -399,7 +399,7 @@ async fn run_in(out: &mut dyn Write, days: i64, dir: &Path) -> anyhow::Result<De
     );
     let secrets = MapStrings::from_pairs(&[
         ("DEMO_TOKEN", "demo-token"),
-        ("DEMO_LINK_KEY", "demo-signing-key-not-secret"),
+        ("DEMO_LINK_KEY", "demo-signing-key-not-secret-0123456789"),
     ]);
     let rt = Runtime::from_config(&RuntimeConfig::from_yaml(&yaml, &secrets)?).await?;
     let mut demo = Demo {

@@ -220,3 +220,223 @@ fn sending_requires_a_key_and_an_endpoint_and_bad_arguments_are_refused() {
     assert_eq!(out.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The simulator and `curfew serve` as the Functions host starts it.
+mod host;
+
+/// A stand-in for the Functions host's HTTP front: `POST /api/<Name>` reaches function
+/// `<Name>` only when `functions/<Name>/function.json` declares an HTTP trigger for that
+/// method (as the host routes it), wrapped in the custom-handler envelope; the function's
+/// `res` output is the answer. Anything else is 404, as the host answers it.
+struct FunctionsFront {
+    url: String,
+    /// (function, status) of every request answered.
+    answered: std::sync::Arc<std::sync::Mutex<Vec<(String, u16, String)>>>,
+}
+
+impl FunctionsFront {
+    fn start(handler: std::net::SocketAddr) -> FunctionsFront {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let answered = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = answered.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let mut parts = line.split_whitespace();
+                let method = parts.next().unwrap_or_default().to_owned();
+                let path = parts.next().unwrap_or_default().to_owned();
+                let mut headers = serde_json::Map::new();
+                let mut length = 0usize;
+                loop {
+                    let mut h = String::new();
+                    reader.read_line(&mut h).unwrap();
+                    let h = h.trim_end();
+                    if h.is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = h.split_once(':') {
+                        if k.eq_ignore_ascii_case("content-length") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                        headers.insert(k.trim().to_owned(), serde_json::json!([v.trim()]));
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                let name = path.strip_prefix("/api/").unwrap_or("").to_owned();
+                let routed = std::fs::read_to_string(
+                    Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("../functions")
+                        .join(&name)
+                        .join("function.json"),
+                )
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .filter(|f| {
+                    let trigger = &f["bindings"][0];
+                    trigger["type"] == "httpTrigger"
+                        && trigger["methods"].as_array().is_some_and(|m| {
+                            m.iter().any(|x| {
+                                x.as_str().is_some_and(|x| x.eq_ignore_ascii_case(&method))
+                            })
+                        })
+                })
+                .is_some();
+                let (status, text) = if routed {
+                    let envelope = serde_json::json!({
+                        "Data": {"req": {
+                            "Url": format!("https://curfew-func.azurewebsites.net{path}"),
+                            "Method": method, "Query": {}, "Headers": headers, "Params": {},
+                            "Body": String::from_utf8_lossy(&body)
+                        }},
+                        "Metadata": {"sys": {"MethodName": name,
+                            "UtcNow": chrono::Utc::now().to_rfc3339(),
+                            "RandGuid": "0b0e2e00-0000-4000-8000-0000000000ff"}}
+                    });
+                    let (_, bytes) = host::request(
+                        handler,
+                        "POST",
+                        &format!("/{name}"),
+                        envelope.to_string().as_bytes(),
+                    )
+                    .unwrap();
+                    let out: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                    let res = &out["Outputs"]["res"];
+                    (
+                        res["statusCode"].as_u64().unwrap_or(500) as u16,
+                        res["body"].as_str().unwrap_or_default().to_owned(),
+                    )
+                } else {
+                    (404, String::new())
+                };
+                log.lock().unwrap().push((name, status, text.clone()));
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+            }
+        });
+        FunctionsFront { url, answered }
+    }
+}
+
+/// The reporter, sending for real: to `/api/ActivityReport` (the route `functions/` declares
+/// and docs/idle.md names) with the instance key an operator derives with `openssl` from the
+/// master key and the compute id, its report is verified and stored by `curfew serve`. The
+/// old documented URL, `/api/Activity`, is a queue trigger with no HTTP route: 404, a failure.
+#[test]
+fn the_reporter_reports_to_the_real_route() {
+    const MASTER: &str = "reporter-route-master-key-0123456789abcdef";
+    let ws = armsim::WorkspacePath {
+        subscription: "00000000-0000-0000-0000-0000000000b1".into(),
+        resource_group: "rg-rep".into(),
+        workspace: "ws-rep".into(),
+    };
+    let compute_id = ws.compute_id("ci-rep");
+    let fleet = armsim::SimFleet::from_json(
+        serde_json::json!([{
+            "id": compute_id, "name": "ci-rep",
+            "type": "Microsoft.MachineLearningServices/workspaces/computes",
+            "properties": {"computeType": "ComputeInstance", "provisioningState": "Succeeded",
+                "properties": {"vmSize": "STANDARD_DS3_V2", "state": "Running"}}
+        }]),
+        &ws,
+    )
+    .unwrap();
+    let sim = host::Sim::start(fleet);
+    let dir = scratch("route");
+    let h = host::Handler::start(&[
+        (
+            "CURFEW_SCOPES",
+            format!("/subscriptions/{}", ws.subscription),
+        ),
+        ("CURFEW_ARM_ENDPOINT", sim.base_url.clone()),
+        ("CURFEW_ARM_CREDENTIAL", "token-env:CURFEW_ARM_TOKEN".into()),
+        ("CURFEW_ARM_TOKEN", "simulator".into()),
+        (
+            "CURFEW_SQLITE",
+            dir.join("state.sqlite").display().to_string(),
+        ),
+        ("CURFEW_ACTIVITY_KEY", MASTER.into()),
+    ]);
+    let front = FunctionsFront::start(h.addr);
+
+    // The operator's derivation (docs/idle.md) is the engine's.
+    let mut openssl = Command::new("openssl")
+        .args(["dgst", "-sha256", "-hmac", MASTER])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    openssl
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(compute_id.to_ascii_lowercase().as_bytes())
+        .unwrap();
+    let digest = String::from_utf8(openssl.wait_with_output().unwrap().stdout).unwrap();
+    let derived = digest.trim().rsplit(' ').next().unwrap().to_owned();
+    let key = String::from_utf8(curfew_engine::idle::instance_key(
+        MASTER.as_bytes(),
+        &compute_id,
+    ))
+    .unwrap();
+    assert_eq!(derived, key);
+    let key_file = dir.join("reporter.key");
+    std::fs::write(&key_file, format!("{key}\n")).unwrap();
+
+    // A quiet instance: Jupyter down, nothing else open; `curl` is the real one.
+    for tool in ["docker", "who", "ss"] {
+        shim(&dir, tool, "exit 0");
+    }
+    shim(&dir, "pgrep", "echo 0; exit 1");
+    let endpoint = |route: &str| format!("{}/api/{route}", front.url);
+    let send = |route: &str| {
+        run(
+            &dir,
+            &[
+                ("CURFEW_INSTANCE", "ci-rep"),
+                ("CURFEW_COMPUTE_ID", compute_id.as_str()),
+                ("CURFEW_KEY_FILE", key_file.to_str().unwrap()),
+                ("CURFEW_ENDPOINT", endpoint(route).as_str()),
+                ("JUPYTER_URL", "http://127.0.0.1:9"),
+            ],
+            &["--once"],
+        )
+    };
+    let out = send("ActivityReport");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answered = front.answered.lock().unwrap().clone();
+    assert_eq!(answered.len(), 1, "{answered:?}");
+    let (function, status, body) = &answered[0];
+    assert_eq!(
+        (function.as_str(), *status),
+        ("ActivityReport", 202),
+        "{body}"
+    );
+    assert!(body.contains("quiet; stored"), "{body}");
+
+    let out = send("Activity");
+    assert!(!out.status.success(), "the queue function has no route");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("404"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answered = front.answered.lock().unwrap().clone();
+    assert_eq!(answered[1].0, "Activity");
+    assert_eq!(answered[1].1, 404);
+    drop(h);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -24,17 +24,19 @@ fn ws() -> WorkspacePath {
 }
 
 fn fleet() -> SimFleet {
-    let items = json!([{
-        "id": ws().compute_id("ci-http"),
-        "name": "ci-http",
-        "type": "Microsoft.MachineLearningServices/workspaces/computes",
-        "properties": {
-            "computeType": "ComputeInstance",
-            "provisioningState": "Succeeded",
-            "properties": {"vmSize": "STANDARD_DS3_V2", "state": "Running"}
-        }
-    }]);
-    SimFleet::from_json(items, &ws()).expect("fleet")
+    let item = |name: &str| {
+        json!({
+            "id": ws().compute_id(name),
+            "name": name,
+            "type": "Microsoft.MachineLearningServices/workspaces/computes",
+            "properties": {
+                "computeType": "ComputeInstance",
+                "provisioningState": "Succeeded",
+                "properties": {"vmSize": "STANDARD_DS3_V2", "state": "Running"}
+            }
+        })
+    };
+    SimFleet::from_json(json!([item("ci-http"), item("ci-b")]), &ws()).expect("fleet")
 }
 
 /// The simulator on a thread of its own (the test thread does blocking I/O).
@@ -79,13 +81,21 @@ fn http(function: &str, method: &str, query: Value, headers: Value, body: &str) 
     })
 }
 
-/// The report the reporter would send for `ci-http` at `at` with `kernels` open.
+/// The report the reporter would send for `ci-http` at `at` with `kernels` open, with a nonce
+/// of its own (the reporter draws one per report).
 fn report_body(at: &str, kernels: u32) -> String {
+    report_of("ci-http", &ws().compute_id("ci-http"), at, kernels)
+}
+
+fn report_of(instance: &str, compute_id: &str, at: &str, kernels: u32) -> String {
+    static NONCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NONCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     json!({
         "schema": "curfew.activity/v1",
-        "instance": "ci-http",
-        "computeId": ws().compute_id("ci-http"),
+        "instance": instance,
+        "computeId": compute_id,
         "at": at,
+        "nonce": format!("{n:032x}"),
         "kernels": kernels
     })
     .to_string()
@@ -95,14 +105,21 @@ fn unix(t: &str) -> i64 {
     chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp()
 }
 
-/// Headers signed like the reporter: `sha256=<hex HMAC(instance key, "<ts>.<body>")>`.
+/// Headers signed like the reporter: `sha256=<hex HMAC(instance key, "<ts>.<body>")>`, the
+/// instance key being the one `ci-http`'s compute id is given.
 fn signed(master: &str, body: &str) -> Value {
+    signed_with(
+        &instance_key(master.as_bytes(), &ws().compute_id("ci-http")),
+        body,
+    )
+}
+
+fn signed_with(key: &[u8], body: &str) -> Value {
     let ts = unix(NOW);
-    let key = instance_key(master.as_bytes(), "ci-http");
     json!({
         "Content-Type": ["application/json"],
         "X-Curfew-Timestamp": [ts.to_string()],
-        "X-Curfew-Signature": [sign_report(&key, ts, body.as_bytes())]
+        "X-Curfew-Signature": [sign_report(key, ts, body.as_bytes())]
     })
 }
 
@@ -199,14 +216,130 @@ fn signed_reports_are_stored_and_forged_ones_refused() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Without `CURFEW_ACTIVITY_KEY` there is no intake: every report is refused, signed or not,
+/// and the answer says why. (This test replaced one that pinned the insecure old behaviour,
+/// where an unset key meant every unsigned report was accepted.)
 #[test]
-fn without_a_key_unsigned_reports_are_accepted() {
+fn without_a_key_every_report_is_refused() {
     let sim = Sim::start(fleet());
     let dir = tmp("unsigned");
     let h = Handler::start(&governor_env(&sim, &dir));
     let body = report_body("2026-03-09T09:59:30Z", 0);
     let (code, answer) = post_report(&h, json!({}), &body);
+    assert_eq!(code, 401, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("CURFEW_ACTIVITY_KEY is not set"),
+        "{answer}"
+    );
+    let body = report_body("2026-03-09T09:59:31Z", 0);
+    let (code, answer) = post_report(&h, signed(MASTER, &body), &body);
+    assert_eq!(code, 401, "signed or not: {answer}");
+    drop(h);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Instance B's reporter holds B's key. It cannot speak for A: not by naming A's compute id
+/// under its own name (the attack, with `at` ahead so that A's real reports looked
+/// older), and not by naming A outright. A's own busy report is then still taken.
+#[test]
+fn one_instance_key_cannot_report_for_another_compute() {
+    let sim = Sim::start(fleet());
+    let dir = tmp("bound");
+    let mut env = governor_env(&sim, &dir);
+    env.push(("CURFEW_ACTIVITY_KEY", MASTER.into()));
+    let h = Handler::start(&env);
+    let a = ws().compute_id("ci-http");
+    let b = ws().compute_id("ci-b");
+    // B's key as the name alone used to give it, and as its compute id gives it.
+    for key in [
+        instance_key(MASTER.as_bytes(), "ci-b"),
+        instance_key(MASTER.as_bytes(), &b),
+    ] {
+        let forged = report_of("ci-b", &a, "2026-03-09T10:03:00Z", 0);
+        let (code, answer) = post_report(&h, signed_with(&key, &forged), &forged);
+        assert_eq!(code, 401, "B's key, A's compute id: {answer}");
+        let forged = report_of("ci-http", &a, "2026-03-09T10:03:00Z", 0);
+        let (code, answer) = post_report(&h, signed_with(&key, &forged), &forged);
+        assert_eq!(code, 401, "B's key, A's name and id: {answer}");
+    }
+    // B's own report, with B's key, is fine.
+    let own = report_of("ci-b", &b, "2026-03-09T09:59:00Z", 0);
+    let key = instance_key(MASTER.as_bytes(), &b);
+    let (code, answer) = post_report(&h, signed_with(&key, &own), &own);
     assert_eq!(code, 202, "{answer}");
+    // A's real busy report is taken, not "older than the stored report".
+    let body = report_body("2026-03-09T09:59:30Z", 2);
+    let (code, answer) = post_report(&h, signed(MASTER, &body), &body);
+    assert_eq!(code, 202, "{answer}");
+    assert!(
+        answer["summary"]
+            .to_string()
+            .contains("busy (2 Jupyter kernel(s)); stored"),
+        "{answer}"
+    );
+    drop(h);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A report for a compute that is not in the fleet is refused, even when its signature is
+/// right for the id it names: nothing is stored for made-up compute ids.
+#[test]
+fn reports_for_computes_outside_the_fleet_are_refused() {
+    let sim = Sim::start(fleet());
+    let dir = tmp("ghost");
+    let mut env = governor_env(&sim, &dir);
+    env.push(("CURFEW_ACTIVITY_KEY", MASTER.into()));
+    let h = Handler::start(&env);
+    let ghost = ws().compute_id("ci-ghost");
+    let body = report_of("ci-ghost", &ghost, "2026-03-09T09:59:30Z", 0);
+    let key = instance_key(MASTER.as_bytes(), &ghost);
+    let (code, answer) = post_report(&h, signed_with(&key, &body), &body);
+    assert_eq!(code, 400, "{answer}");
+    assert!(
+        answer["error"].to_string().contains("not in the fleet"),
+        "{answer}"
+    );
+    // A report without a compute id cannot be bound to one, and is refused too.
+    let bare = json!({"schema": "curfew.activity/v1", "instance": "ci-http",
+        "at": "2026-03-09T09:59:30Z", "nonce": "00000000000000000000000000000bad"})
+    .to_string();
+    let (code, answer) = post_report(&h, signed(MASTER, &bare), &bare);
+    assert_eq!(code, 401, "{answer}");
+    drop(h);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The same signed report sent twice is taken once: the second is a replay, refused by its
+/// nonce. A report without a nonce is refused, and so is one whose `at` is far from its
+/// signed timestamp.
+#[test]
+fn replayed_reports_and_reports_without_a_nonce_are_refused() {
+    let sim = Sim::start(fleet());
+    let dir = tmp("replay");
+    let mut env = governor_env(&sim, &dir);
+    env.push(("CURFEW_ACTIVITY_KEY", MASTER.into()));
+    let h = Handler::start(&env);
+    let body = report_body("2026-03-09T09:59:30Z", 1);
+    let headers = signed(MASTER, &body);
+    let (code, answer) = post_report(&h, headers.clone(), &body);
+    assert_eq!(code, 202, "{answer}");
+    let (code, answer) = post_report(&h, headers, &body);
+    assert_eq!(code, 401, "a replay: {answer}");
+    assert!(answer["error"].to_string().contains("replay"), "{answer}");
+
+    let no_nonce = json!({"schema": "curfew.activity/v1", "instance": "ci-http",
+        "computeId": ws().compute_id("ci-http"), "at": "2026-03-09T09:59:40Z"})
+    .to_string();
+    let (code, answer) = post_report(&h, signed(MASTER, &no_nonce), &no_nonce);
+    assert_eq!(code, 401, "{answer}");
+    assert!(answer["error"].to_string().contains("nonce"), "{answer}");
+
+    let ahead = report_body("2026-03-09T10:20:00Z", 0);
+    let (code, answer) = post_report(&h, signed(MASTER, &ahead), &ahead);
+    assert_eq!(code, 401, "`at` 20 minutes after its timestamp: {answer}");
     drop(h);
     let _ = std::fs::remove_dir_all(dir);
 }

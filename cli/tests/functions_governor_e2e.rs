@@ -658,3 +658,178 @@ fn a_notice_no_channel_took_is_sent_again_next_tick() {
     drop(bodies);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Dismissals are resolved by ARM id, checked before anything is looked up, and every one is
+/// audited: two workspaces each hold a `ci-keep` stopping at 18:00.
+/// - by instance and time, the full ARM id of each names its own occurrence (the name alone
+///   used to resolve `ws-b/ci-keep` to `ws-a`'s), and a bare name that fits both is refused;
+/// - a forged link naming a real occurrence costs no ARM read, and its page shows none of its
+///   claims;
+/// - refusals that never reach the ledger (ambiguous name, unknown occurrence, no requester,
+///   forged token) leave audit rows like every other request.
+#[test]
+fn dismissals_resolve_by_id_verify_first_and_audit_every_refusal() {
+    let items = json!([
+        compute("ws-a", "ci-keep", "Running", "Stop", "0 18 * * *"),
+        compute("ws-b", "ci-keep", "Running", "Stop", "0 18 * * *"),
+    ]);
+    let sim = Sim::start(SimFleet::from_json(items, &ws("ws-a")).expect("fleet"));
+    let dir = tmp("by-id");
+    let sqlite = dir.join("state.sqlite");
+    let h = Handler::start(&governor_env(
+        &sim,
+        &[("CURFEW_SQLITE", sqlite.display().to_string())],
+    ));
+    let id_a = ws("ws-a").compute_id("ci-keep");
+    let id_b = ws("ws-b").compute_id("ci-keep");
+
+    let (status, out) = h.post("Tick", &timer(&at("17:30")));
+    assert_eq!(status, 200, "{out}");
+    let ev = events(&out);
+    let pending = of_type(&ev, "curfew.shutdown.pending");
+    assert_eq!(names(&pending), ["ci-keep", "ci-keep"], "{out}");
+
+    // By ARM id: each request reaches its own instance's occurrence.
+    let dismiss = |instance: &str, choice: Value, when: &str| {
+        let mut body = json!({"instance": instance, "at": at("18:00"),
+                              "requestedBy": {"objectId": OWNER}});
+        body.as_object_mut()
+            .unwrap()
+            .extend(choice.as_object().unwrap().clone());
+        h.post("Dismissals", &queue("Dismissals", &body, &at(when)))
+    };
+    let (status, out) = dismiss(&id_b, json!({"choice": "skip"}), "17:31");
+    assert_eq!(status, 200, "{out}");
+    let done = of_type(&events(&out), "curfew.shutdown.dismissed")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(done.len(), 1, "{out}");
+    assert!(
+        done[0]["data"]["instance"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .eq_ignore_ascii_case(&id_b),
+        "{out}"
+    );
+    let (status, out) = dismiss(
+        &id_a.to_ascii_uppercase(),
+        json!({"choice": "snooze", "minutes": 30}),
+        "17:32",
+    );
+    assert_eq!(status, 200, "{out}");
+    let done = of_type(&events(&out), "curfew.shutdown.dismissed")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(done.len(), 1, "{out}");
+    assert!(
+        done[0]["data"]["instance"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .eq_ignore_ascii_case(&id_a),
+        "{out}"
+    );
+    // The bare name fits both instances: refused, not guessed.
+    let (status, out) = dismiss("ci-keep", json!({"choice": "skip"}), "17:33");
+    assert_eq!(status, 200, "{out}");
+    assert!(
+        logs(&out).contains("rejected (not retried)") && logs(&out).contains("ARM id"),
+        "{out}"
+    );
+    assert!(events(&out).is_empty(), "{out}");
+
+    // A forged token naming a real occurrence: refused before any ARM read; the confirmation
+    // page shows nothing of what it claims.
+    let link = pending[0]["data"]["links"]["skip"].as_str().unwrap();
+    let token = link.split("token=").nth(1).unwrap().to_owned();
+    let occurrence = pending[0]["data"]["occurrenceId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let forged = format!("{}x", &token[..token.len() - 1]);
+    let reads = || {
+        sim.state
+            .requests()
+            .iter()
+            .filter(|r| r.kind == "get-compute")
+            .count()
+    };
+    let before = reads();
+    let (_, out) = h.post("Dismiss", &dismiss_http("POST", &forged, &at("17:34")));
+    assert_eq!(out["Outputs"]["res"]["statusCode"], 403, "{out}");
+    let (_, out) = h.post("Dismiss", &dismiss_http("GET", &forged, &at("17:34")));
+    let page = out["Outputs"]["res"]["body"].as_str().unwrap_or_default();
+    assert_ne!(out["Outputs"]["res"]["statusCode"], 200, "{out}");
+    assert!(!page.contains(&occurrence), "{page}");
+    assert!(!page.contains("<form"), "{page}");
+    assert_eq!(reads(), before, "a forged token costs no ARM read");
+    // The genuine token's page shows what it grants.
+    let (_, out) = h.post("Dismiss", &dismiss_http("GET", &token, &at("17:34")));
+    assert_eq!(out["Outputs"]["res"]["statusCode"], 200, "{out}");
+    let page = out["Outputs"]["res"]["body"].as_str().unwrap_or_default();
+    assert!(page.contains("ci-keep") && page.contains("<form"), "{page}");
+
+    // Refusals before the ledger lookup: an unknown occurrence, and no requester at all.
+    let body = json!({"occurrenceId": "no-such-occurrence", "choice": "skip",
+                      "requestedBy": {"objectId": OWNER}});
+    let (status, _) = h.post("Dismissals", &queue("Dismissals", &body, &at("17:35")));
+    assert_eq!(status, 200);
+    let body = json!({"occurrenceId": occurrence, "choice": "skip"});
+    let (status, _) = h.post("Dismissals", &queue("Dismissals", &body, &at("17:36")));
+    assert_eq!(status, 200);
+
+    // 18:00: neither is stopped (one skipped, one snoozed); 18:30: the snoozed one is.
+    let (_, out) = h.post("Tick", &timer(&at("18:00")));
+    assert!(
+        of_type(&events(&out), "curfew.instance.stopped").is_empty(),
+        "{out}"
+    );
+    let (_, out) = h.post("Tick", &timer(&at("18:30")));
+    let ev = events(&out);
+    let stopped = of_type(&ev, "curfew.instance.stopped");
+    assert_eq!(stopped.len(), 1, "{out}");
+    assert!(stopped[0]["data"]["instance"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .eq_ignore_ascii_case(&id_a));
+    drop(h);
+
+    let audit = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            use curfew_store::StateStore as _;
+            let store = curfew_store::SqliteStore::open(&sqlite).await.unwrap();
+            store
+                .audit_between(
+                    chrono::DateTime::parse_from_rfc3339(&at("00:00"))
+                        .unwrap()
+                        .into(),
+                    chrono::DateTime::parse_from_rfc3339(&at("23:59"))
+                        .unwrap()
+                        .into(),
+                )
+                .await
+                .unwrap()
+        });
+    let rejected: Vec<&str> = audit
+        .iter()
+        .filter(|a| a.kind == "dismissal.rejected")
+        .map(|a| a.message.as_str())
+        .collect();
+    assert_eq!(rejected.len(), 4, "{rejected:#?}");
+    for needle in ["ARM id", "signature", "no-such-occurrence", "requester"] {
+        assert!(
+            rejected.iter().any(|m| m.contains(needle)),
+            "{needle}: {rejected:#?}"
+        );
+    }
+    let accepted = audit
+        .iter()
+        .filter(|a| a.kind == "dismissal.accepted")
+        .count();
+    assert_eq!(accepted, 2);
+    let _ = std::fs::remove_dir_all(dir);
+}

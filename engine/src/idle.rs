@@ -51,7 +51,8 @@ pub enum IdleError {
         /// What is wrong.
         message: String,
     },
-    /// A report whose signature or timestamp does not verify (wrong key, tampered, replayed).
+    /// A report whose signature, binding or freshness does not verify (wrong key, tampered,
+    /// replayed, no nonce, a name that is not its compute's, a time far from its timestamp).
     #[error("activity report for '{instance}': {message}")]
     Signature {
         /// The instance the report claims to be from.
@@ -78,12 +79,16 @@ pub struct ActivityReport {
     pub schema: String,
     /// The compute instance's name.
     pub instance: String,
-    /// The compute's ARM id, when the reporter knows it.
+    /// The compute's ARM id; a signed report must carry it, since its key is bound to it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compute_id: Option<String>,
     /// When the reporter looked.
     #[serde(with = "rfc3339")]
     pub at: DateTime<Utc>,
+    /// A value the reporter draws afresh for every report, so that a replay is recognised
+    /// ([`NONCE_CHARS`]; required in signed reports).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
     /// Jupyter kernels running (open notebooks keep the instance busy, even when quiet).
     pub kernels: u32,
     /// Jupyter terminals open.
@@ -175,16 +180,125 @@ impl ActivityReport {
     }
 }
 
-/// How far a report's `X-Curfew-Timestamp` may be from `now` (either way) before it is refused.
+/// How far a report's `X-Curfew-Timestamp`, and its own `at`, may be from `now` (either way)
+/// before it is refused: the replay window, within which every nonce is taken once.
 pub const SIGNATURE_MAX_SKEW: TimeDelta = TimeDelta::minutes(5);
+/// The lengths a nonce may have (characters of `[A-Za-z0-9_-]`; the reporter sends 32 hex).
+pub const NONCE_CHARS: std::ops::RangeInclusive<usize> = 16..=128;
 
-/// The key one instance signs its reports with: HMAC-SHA256(master key, instance name), so a
-/// key read on one instance cannot sign another's reports.
-pub fn instance_key(master: &[u8], instance: &str) -> Vec<u8> {
+/// The key one compute instance signs its reports with, as the text an operator writes into
+/// its reporter's key file: the lower-case hex of HMAC-SHA256(master key, the compute's ARM
+/// id in lower case); its bytes are the HMAC key. Bound to the id (and through it to the
+/// name, its last segment), so a key read on one instance cannot sign another's reports.
+/// `printf '%s' "$id_lowercase" | openssl dgst -sha256 -hmac "$MASTER"` gives the same hex.
+pub fn instance_key(master: &[u8], compute_id: &str) -> Vec<u8> {
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, master);
-    ring::hmac::sign(&key, instance.as_bytes())
-        .as_ref()
-        .to_vec()
+    let tag = ring::hmac::sign(&key, compute_id.trim().to_ascii_lowercase().as_bytes());
+    hex(tag.as_ref()).into_bytes()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A report whose signature, binding to its compute and freshness were checked
+/// ([`verify_signed_report`]); what is left to check needs the world (the fleet, the nonces
+/// already taken).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedReport {
+    /// The report.
+    pub report: ActivityReport,
+    /// Its compute's ARM id, lower-cased: the key it is stored under.
+    pub compute_id: String,
+    /// Its nonce, to be taken once within the replay window.
+    pub nonce: String,
+}
+
+/// The last segment of a compute ARM id (`…/workspaces/<ws>/computes/<name>`), or `None` when
+/// `id` is not one.
+pub fn compute_name(id: &str) -> Option<&str> {
+    let segments: Vec<&str> = id.trim().trim_end_matches('/').split('/').collect();
+    let shaped = segments.len() == 11
+        && segments[0].is_empty()
+        && segments[1].eq_ignore_ascii_case("subscriptions")
+        && segments[3].eq_ignore_ascii_case("resourceGroups")
+        && segments[5].eq_ignore_ascii_case("providers")
+        && segments[6].eq_ignore_ascii_case("Microsoft.MachineLearningServices")
+        && segments[7].eq_ignore_ascii_case("workspaces")
+        && segments[9].eq_ignore_ascii_case("computes")
+        && segments.iter().skip(1).all(|s| !s.is_empty());
+    shaped.then(|| segments[10])
+}
+
+/// Checks a signed report as it arrived (the exact body bytes and its two headers) against the
+/// master key at `now`, before anything is looked up: the body is a report whose `computeId`
+/// is a compute ARM id ending in its `instance` name; the signature is that id's
+/// [`instance_key`]'s over `"<timestamp>.<body>"` (constant-time); the timestamp and the
+/// report's `at` are within [`SIGNATURE_MAX_SKEW`] of `now`; and it carries a nonce.
+pub fn verify_signed_report(
+    master: &[u8],
+    timestamp: &str,
+    signature: &str,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<VerifiedReport, IdleError> {
+    let text = std::str::from_utf8(body).map_err(|_| IdleError::Report {
+        path: ".".to_owned(),
+        message: "not UTF-8".to_owned(),
+    })?;
+    let report = ActivityReport::from_json(text)?;
+    let fail = |message: String| IdleError::Signature {
+        instance: report.instance.clone(),
+        message,
+    };
+    let Some(id) = report.compute_id.as_deref() else {
+        return Err(fail(
+            "no computeId: a report's key is bound to its compute's ARM id".to_owned(),
+        ));
+    };
+    match compute_name(id) {
+        Some(name) if name.eq_ignore_ascii_case(report.instance.trim()) => {}
+        Some(name) => {
+            return Err(fail(format!(
+            "computeId names compute '{name}', not '{}': a report speaks for its own compute only",
+            report.instance
+        )))
+        }
+        None => return Err(fail(format!("computeId '{id}' is not a compute ARM id"))),
+    }
+    let key = instance_key(master, id);
+    verify_report(&key, &report.instance, timestamp, signature, body, now)?;
+    if (report.at - now).abs() > SIGNATURE_MAX_SKEW {
+        return Err(fail(format!(
+            "its time {} is more than 5 minutes from now ({})",
+            report.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )));
+    }
+    let nonce = match report.nonce.as_deref().map(str::trim) {
+        Some(n)
+            if NONCE_CHARS.contains(&n.len())
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            n.to_owned()
+        }
+        Some(_) => {
+            return Err(fail(
+                "nonce must be 16-128 characters of A-Z, a-z, 0-9, '-' or '_'".to_owned(),
+            ))
+        }
+        None => {
+            return Err(fail(
+                "no nonce: every signed report carries a fresh one (replay protection)".to_owned(),
+            ))
+        }
+    };
+    Ok(VerifiedReport {
+        compute_id: id.trim().to_ascii_lowercase(),
+        nonce,
+        report,
+    })
 }
 
 /// The `X-Curfew-Signature` value for `body` at `timestamp` (unix seconds): `sha256=<hex>`.
@@ -454,6 +568,10 @@ pub struct IdleRecord {
     /// What kept it busy at the newest report, in words.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub activity: Vec<String>,
+    /// Time of the newest busy report taken, late ones included: the idle clock never starts
+    /// at or before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_busy: Option<DateTime<Utc>>,
     /// The threshold in force at the last evaluation, in seconds (0 before the first).
     pub threshold_seconds: i64,
 }
@@ -518,10 +636,13 @@ impl IdleVerdict {
     }
 }
 
-/// Takes one report into the record. Reports older than the newest one taken are ignored (queues
-/// reorder). Idle time starts at the first quiet report (conservative: activity may have
-/// ended any time after the previous report), and restarts after a reporting gap longer than the
-/// threshold, since nothing is known about the gap.
+/// Takes one report into the record. Quiet reports older than the newest one taken are ignored
+/// (queues reorder). Idle time starts at the first quiet report (conservative: activity may
+/// have ended any time after the previous report), and restarts after a reporting gap longer
+/// than the threshold, since nothing is known about the gap. A busy report is never ignored
+/// for being late: the instance was busy then, so an idle period that began before it starts
+/// again at the newest report (whatever order reports arrive in, the idle clock never starts
+/// before the newest busy report).
 pub fn observe(
     record: Option<&IdleRecord>,
     report: &ActivityReport,
@@ -531,7 +652,18 @@ pub fn observe(
         instance: report.instance.clone(),
         ..IdleRecord::default()
     });
-    if next.last_report.is_some_and(|last| report.at <= last) {
+    if let Some(last) = next.last_report.filter(|last| report.at <= *last) {
+        if report.is_busy() && next.last_busy.is_none_or(|b| report.at > b) {
+            next.last_busy = Some(report.at);
+            match next.idle_since {
+                Some(_) if report.at == last => {
+                    next.idle_since = None;
+                    next.activity = report.activity();
+                }
+                Some(since) if since <= report.at => next.idle_since = Some(last),
+                _ => {}
+            }
+        }
         return next;
     }
     let gap = next
@@ -540,6 +672,7 @@ pub fn observe(
     if report.is_busy() {
         next.idle_since = None;
         next.activity = report.activity();
+        next.last_busy = Some(report.at);
     } else {
         next.activity.clear();
         if gap || next.idle_since.is_none() {
@@ -599,6 +732,126 @@ pub fn reset(record: &IdleRecord, at: DateTime<Utc>) -> IdleRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
+
+    fn t(h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 2, h, m, 0).unwrap()
+    }
+
+    fn busy(at: DateTime<Utc>) -> ActivityReport {
+        ActivityReport {
+            kernels: 1,
+            ..ActivityReport::quiet("ci-a", at)
+        }
+    }
+
+    /// The attack: a quiet report dated a few minutes ahead is stored first; A's real
+    /// busy report, older than it, arrives next. It must still end the idle period that began
+    /// before it: the idle clock never starts before the newest busy report.
+    #[test]
+    fn a_late_busy_report_ends_an_idle_period_that_began_before_it() {
+        let th = Threshold::of(TimeDelta::minutes(30));
+        let r = observe(None, &ActivityReport::quiet("ci-a", t(9, 0)), &th);
+        let r = observe(Some(&r), &ActivityReport::quiet("ci-a", t(9, 25)), &th);
+        assert_eq!(r.idle_since, Some(t(9, 0)));
+        let r = observe(Some(&r), &busy(t(9, 22)), &th);
+        let (verdict, _) = idle_state(&r, &th, true, t(9, 31));
+        assert!(!verdict.stop_due(t(9, 31)), "{verdict:?}");
+        let since = r.idle_since.expect("still quiet at 9:25");
+        assert!(since > t(9, 22), "idle since {since}, busy at 9:22");
+        // Later quiet reports keep that start; a late busy one older than the start is moot.
+        let r = observe(Some(&r), &ActivityReport::quiet("ci-a", t(9, 30)), &th);
+        assert_eq!(r.idle_since, Some(since));
+        let r2 = observe(Some(&r), &busy(t(9, 20)), &th);
+        assert_eq!(r2.idle_since, Some(since));
+        // A late busy report at the newest report's own instant makes the instance busy.
+        let r3 = observe(Some(&r), &busy(t(9, 30)), &th);
+        assert_eq!(r3.idle_since, None);
+    }
+
+    #[test]
+    fn compute_names_come_from_compute_ids_only() {
+        let id = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws/computes/ci-a";
+        assert_eq!(compute_name(id), Some("ci-a"));
+        assert_eq!(compute_name(&format!("{id}/")), Some("ci-a"));
+        for bad in [
+            "ci-a",
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws",
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/ws/computes/ci-a",
+            "/subscriptions//resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws/computes/ci-a",
+        ] {
+            assert_eq!(compute_name(bad), None, "{bad}");
+        }
+    }
+
+    fn id_of(name: &str) -> String {
+        format!("/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws/computes/{name}")
+    }
+
+    fn body(instance: &str, id: &str, at: DateTime<Utc>, nonce: Option<&str>) -> String {
+        let mut v = serde_json::json!({"schema": ACTIVITY_SCHEMA_V1, "instance": instance,
+            "computeId": id, "at": at.to_rfc3339()});
+        if let Some(n) = nonce {
+            v["nonce"] = n.into();
+        }
+        v.to_string()
+    }
+
+    const NONCE: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn signed_reports_are_bound_to_their_compute_and_carry_a_fresh_nonce() {
+        let master = b"the master key, at least 32 bytes long";
+        let now = t(9, 1);
+        let ts = now.timestamp();
+        let check = |instance: &str, id: &str, key_id: &str, at, nonce| {
+            let b = body(instance, id, at, nonce);
+            let sig = sign_report(&instance_key(master, key_id), ts, b.as_bytes());
+            verify_signed_report(master, &ts.to_string(), &sig, b.as_bytes(), now)
+        };
+        let a = id_of("ci-a");
+        let v = check("ci-a", &a, &a, t(9, 0), Some(NONCE)).unwrap();
+        assert_eq!(v.compute_id, a.to_ascii_lowercase());
+        assert_eq!(v.nonce, NONCE);
+        // The key is the id's, whatever its case.
+        assert!(check("CI-A", &a, &a.to_ascii_uppercase(), t(9, 0), Some(NONCE)).is_ok());
+        // B's key (by name or by id) does not sign for A.
+        let b = id_of("ci-b");
+        for key in ["ci-b", b.as_str()] {
+            assert!(
+                check("ci-b", &a, key, t(9, 0), Some(NONCE)).is_err(),
+                "{key}"
+            );
+            assert!(
+                check("ci-a", &a, key, t(9, 0), Some(NONCE)).is_err(),
+                "{key}"
+            );
+        }
+        // The name must be the id's last segment, even under the id's own key.
+        let e = check("ci-b", &a, &a, t(9, 0), Some(NONCE)).unwrap_err();
+        assert!(e.to_string().contains("not 'ci-b'"), "{e}");
+        let e = check("ci-a", "ci-a", "ci-a", t(9, 0), Some(NONCE)).unwrap_err();
+        assert!(e.to_string().contains("not a compute ARM id"), "{e}");
+        let e = check("ci-a", "", "", t(9, 0), Some(NONCE)).unwrap_err();
+        assert!(e.to_string().contains("not a compute ARM id"), "{e}");
+        // No nonce, or a silly one.
+        let e = check("ci-a", &a, &a, t(9, 0), None).unwrap_err();
+        assert!(e.to_string().contains("no nonce"), "{e}");
+        let long = "x".repeat(129);
+        for n in ["short", "has spaces in it 0123456789", long.as_str()] {
+            assert!(check("ci-a", &a, &a, t(9, 0), Some(n)).is_err(), "{n}");
+        }
+        // `at` far from now (signed, but claiming another time).
+        let e = check("ci-a", &a, &a, t(9, 20), Some(NONCE)).unwrap_err();
+        assert!(e.to_string().contains("more than 5 minutes"), "{e}");
+        assert!(check("ci-a", &a, &a, t(8, 50), Some(NONCE)).is_err());
+        // The key's text is what `openssl dgst -hmac MASTER` prints for the lower-case id.
+        let k = instance_key(master, &a);
+        assert_eq!(k.len(), 64);
+        assert!(k
+            .iter()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+    }
 
     #[test]
     fn durations() {

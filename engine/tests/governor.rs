@@ -1022,6 +1022,108 @@ fn dismissing_twice_is_idempotent() {
     assert!(!again.changed);
 }
 
+/// An assigned user whose `objectId` is empty is nobody: the creator owns the instance, and an
+/// empty (or blank) requester id never matches an owner or an admin.
+#[test]
+fn an_empty_object_id_is_nobody() {
+    let inst = Instance {
+        name: "ci-1".into(),
+        assigned_user: Some("".into()),
+        created_by: Some("creator-oid".into()),
+        schedules: vec![cron("Stop", STOP_18, "UTC")],
+        ..Default::default()
+    };
+    let set = effective_schedules(&inst, None, &[]);
+    let v = InstanceView::new(&inst, set.schedules);
+    assert_eq!(v.owner.as_deref(), Some("creator-oid"));
+    let id = occurrence_id(
+        &v.key(),
+        &Source::Native,
+        0,
+        Action::Stop,
+        t(OCC_AT),
+        &v.schedules[0].content_hash,
+    );
+    let blank_admin = Config {
+        admins: vec!["".into(), " ".into()],
+        ..Config::default()
+    };
+    for who in ["", "  "] {
+        let r = authorize(&by(who, &id, Choice::Skip), &v, &blank_admin, &[], t(NOW)).unwrap_err();
+        assert!(matches!(r, Rejection::Unauthorised { .. }), "{who:?}: {r}");
+    }
+    assert!(authorize(
+        &by("creator-oid", &id, Choice::Skip),
+        &v,
+        &blank_admin,
+        &[],
+        t(NOW)
+    )
+    .is_ok());
+    // Even a view built by hand with an empty owner lets no empty id in.
+    let mut odd = v.clone();
+    odd.owner = Some(String::new());
+    assert!(authorize(
+        &by("", &id, Choice::Skip),
+        &odd,
+        &Config::default(),
+        &[],
+        t(NOW)
+    )
+    .is_err());
+}
+
+/// docs/governor.md: a skip after a snooze, or a snooze after a skip, replaces it. A recorded
+/// skip reads back as `Skipped` with the skip dismissal; a snooze then replaces it while the
+/// snoozed time is still ahead.
+#[test]
+fn a_snooze_after_a_skip_replaces_it() {
+    let (mut v, id) = stop_view();
+    let cfg = Config::default();
+    let skip = authorize(&by("owner-oid", &id, Choice::Skip), &v, &cfg, &[], t(NOW)).unwrap();
+    apply(&mut v, &skip);
+    v.ledger[0].status = Status::Skipped;
+    let snooze = by("owner-oid", &id, Choice::Snooze { minutes: 30 });
+    let a = authorize(&snooze, &v, &cfg, &[], t(NOW)).unwrap();
+    assert_eq!(
+        a.dismissal,
+        Dismissal::Snooze {
+            until: t("2026-03-02T18:30:00Z")
+        }
+    );
+    assert!(a.changed);
+    // Past the snoozed time, a snooze would stop the instance at once: too late.
+    let r = authorize(&snooze, &v, &cfg, &[], t("2026-03-02T18:45:00Z")).unwrap_err();
+    assert!(matches!(r, Rejection::TooLate { .. }), "{r}");
+}
+
+/// "By instance and time" with an ARM id names that instance only: another workspace's
+/// instance of the same name is not it.
+#[test]
+fn instance_and_time_by_arm_id() {
+    let (v, id) = stop_view();
+    let at_of = |instance: &str| DismissalRequest {
+        target: Target::At {
+            instance: instance.into(),
+            at: t(OCC_AT),
+        },
+        choice: Choice::Skip,
+        credential: Credential::ObjectId("owner-oid".into()),
+    };
+    let own = v.id.clone().unwrap().to_ascii_uppercase();
+    assert_eq!(
+        authorize(&at_of(&own), &v, &Config::default(), &[], t(NOW))
+            .unwrap()
+            .occurrence_id,
+        id
+    );
+    let other = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/other/computes/ci-1";
+    assert!(matches!(
+        authorize(&at_of(other), &v, &Config::default(), &[], t(NOW)),
+        Err(Rejection::UnknownOccurrence { .. })
+    ));
+}
+
 #[test]
 fn an_idle_stop_can_be_dismissed_by_id() {
     let mut v = view("Running", vec![]);
@@ -1046,4 +1148,43 @@ fn an_idle_stop_can_be_dismissed_by_id() {
             until: t("2026-03-02T13:00:00Z")
         }
     );
+}
+
+// ------------------------------------------------------------------------- the host's clock
+
+/// One tick under a host clock in 2036 left the watermark there, and every correct tick after
+/// it decided nothing. A watermark ahead of `now` is distrusted: the tick looks back as a
+/// first run does (the ledger keeps it from doing anything twice) and the watermark returns
+/// to `now`.
+#[test]
+fn a_watermark_from_a_far_future_clock_does_not_stop_later_ticks() {
+    let v = view("Running", vec![cron("Stop", STOP_18, "UTC")]);
+    let p = tick(&v, Some("2036-01-01T00:00:00Z"), "2026-03-02T18:00:30Z");
+    assert_eq!(kinds(&p), vec![(Action::Stop, DecisionKind::Execute)]);
+    assert_eq!(p.watermark, t("2026-03-02T18:00:30Z"));
+    // A watermark a few seconds ahead (another instance's clock) is still honoured as before.
+    let p = tick(&v, Some("2026-03-02T18:00:40Z"), "2026-03-02T18:00:30Z");
+    assert!(p.decisions.is_empty(), "{:?}", kinds(&p));
+    assert_eq!(p.watermark, t("2026-03-02T18:00:40Z"));
+}
+
+/// A far-future `now` (a host clock in year 9999 made the process grow past 10 GB) evaluates at
+/// most `MAX_TICK_WINDOW` behind it: occurrences older than that are not enumerated one by one.
+#[test]
+fn a_tick_evaluates_a_bounded_window() {
+    use curfew_engine::governor::MAX_TICK_WINDOW;
+    let v = view("Running", vec![cron("Stop", "*/5 * * * *", "UTC")]);
+    let p = tick(&v, Some("2026-03-02T00:00:00Z"), "2027-06-01T00:00:00Z");
+    let oldest = p.decisions.iter().map(|d| d.at).min().unwrap();
+    assert!(
+        oldest >= t("2027-06-01T00:00:00Z") - MAX_TICK_WINDOW,
+        "oldest {oldest}"
+    );
+    assert!(p.decisions.len() as i64 <= MAX_TICK_WINDOW.num_minutes() / 5 + 1);
+    // The newest missed stop is still repaired.
+    assert!(p.decisions.iter().any(|d| d.kind == DecisionKind::Execute));
+    // Year 9999: the same bounded amount of work.
+    let p = tick(&v, Some("2026-03-02T00:00:00Z"), "9999-12-31T23:59:00Z");
+    assert!(!p.decisions.is_empty());
+    assert!(p.decisions.len() as i64 <= MAX_TICK_WINDOW.num_minutes() / 5 + 1);
 }

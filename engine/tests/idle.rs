@@ -302,13 +302,26 @@ fn late_reports_are_ignored() {
     let mut sim = Sim::new(minutes(30));
     sim.report(&quiet(at(2, 9, 0)));
     sim.report(&quiet(at(2, 9, 10)));
-    // A busy report from 09:05 delivered late must not undo the newer quiet one.
+    // A busy report from 09:05 delivered late must not undo the newer quiet one, but the
+    // instance was busy at 09:05: the idle period cannot have begun before it, so it starts at
+    // the newest quiet report. (Updated: this used to expect `since: 09:00`, the idle clock
+    // starting before a newer busy report, which let a report dated ahead get a busy instance
+    // stopped; see `idle::observe`.)
     sim.report(&with_kernel(at(2, 9, 5)));
     assert_eq!(
         sim.tick(at(2, 9, 11)),
         IdleVerdict::Idle {
-            since: at(2, 9, 0),
-            stop_due_at: at(2, 9, 30)
+            since: at(2, 9, 10),
+            stop_due_at: at(2, 9, 40)
+        }
+    );
+    // A late quiet report changes nothing.
+    sim.report(&quiet(at(2, 9, 7)));
+    assert_eq!(
+        sim.tick(at(2, 9, 12)),
+        IdleVerdict::Idle {
+            since: at(2, 9, 10),
+            stop_due_at: at(2, 9, 40)
         }
     );
 }

@@ -39,6 +39,20 @@ use curfew_store::{SqliteStore, StateStore, TableStore};
 use serde_json::Value;
 use std::sync::Arc;
 
+/// Whether workspace `ws` lies inside one of `scopes` (ARM ids compare case-insensitively):
+/// what Curfew governs, and so the only workspaces whose messages and reports it takes.
+pub fn in_scope(scopes: &[curfew_arm::Scope], ws: &WorkspaceRef) -> bool {
+    let eq = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    scopes.iter().any(|s| match s {
+        curfew_arm::Scope::Subscription(sub) => eq(sub, &ws.subscription),
+        curfew_arm::Scope::ResourceGroup {
+            subscription,
+            resource_group,
+        } => eq(subscription, &ws.subscription) && eq(resource_group, &ws.resource_group),
+        curfew_arm::Scope::Workspace(w) => eq(&w.path(), &ws.path()),
+    })
+}
+
 /// Everything a tick needs, built once from the checked configuration.
 pub struct Runtime {
     /// ARM client.

@@ -191,7 +191,11 @@ pub async fn tick_listed(
     let cfg = &rt.config;
     let back = cfg.snooze_cap + cfg.catch_up + cfg.defer_deadline + TimeDelta::hours(1);
     let ahead = cfg.lead_times.iter().max().copied().unwrap_or_default() + TimeDelta::days(2);
-    let from = watermark.unwrap_or(now).min(now) - back;
+    // As `decide` bounds its window: never further back than `MAX_TICK_WINDOW`.
+    let from = watermark
+        .unwrap_or(now)
+        .clamp(now - governor::MAX_TICK_WINDOW, now)
+        - back;
     let mut grouped: HashMap<String, Vec<Versioned<LedgerEntry>>> = HashMap::new();
     for e in rt.store.entries_between(from, now + ahead).await? {
         grouped
@@ -216,6 +220,13 @@ pub async fn tick_listed(
         arm_calls: 0,
         events: Vec::new(),
     };
+    if let Some(w) = watermark.filter(|w| *w > now + governor::WATERMARK_TOLERANCE) {
+        report.problems.push(format!(
+            "the watermark {} is ahead of now ({}): a previous tick had a bad clock; evaluating from now, the watermark returns to now",
+            w.to_rfc3339(),
+            now.to_rfc3339()
+        ));
+    }
     let idle_records: HashMap<String, IdleRecord> = rt
         .store
         .list_activity()

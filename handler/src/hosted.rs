@@ -29,12 +29,17 @@ use crate::functions::{
     DismissalTarget, EvaluationScope, FleetWorkspaces, PortError, PortFuture, Ports, Report,
     StatusSource, TickContext, TickHandler, WorkspaceSize,
 };
+use curfew_engine::idle;
 use curfew_governor::config::{
     self, ConfigError, EventsTo, Program, RuntimeConfig, SettingsFile, StoreConfig, Strings,
 };
 use curfew_governor::error::GovernError;
 use curfew_governor::tick::TickReport;
-use curfew_governor::{dismiss, explain, tick, Runtime};
+use curfew_governor::{activity, dismiss, explain, in_scope, tick, Runtime};
+
+/// Why activity reports are refused when no master key is set; said at startup and to every
+/// reporter.
+pub(crate) const NO_ACTIVITY_KEY: &str = "activity intake is off: CURFEW_ACTIVITY_KEY is not set, so no report can be verified and every report is refused (docs/idle.md)";
 
 /// How many decision lines a report puts in `Logs` before summarising the rest.
 pub(crate) const MAX_DETAIL_LINES: usize = 25;
@@ -117,19 +122,6 @@ fn classify(context: &str, e: &GovernError) -> PortError {
 
 fn stamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-/// Whether `ws` lies inside one of `scopes`.
-fn in_scope(scopes: &[curfew_arm::Scope], ws: &curfew_arm::WorkspaceRef) -> bool {
-    let eq = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
-    scopes.iter().any(|s| match s {
-        curfew_arm::Scope::Subscription(sub) => eq(sub, &ws.subscription),
-        curfew_arm::Scope::ResourceGroup {
-            subscription,
-            resource_group,
-        } => eq(subscription, &ws.subscription) && eq(resource_group, &ws.resource_group),
-        curfew_arm::Scope::Workspace(w) => eq(&w.path(), &ws.path()),
-    })
 }
 
 /// The `Logs` lines of one evaluation.
@@ -316,14 +308,9 @@ impl HostedGovernor {
     ) -> Result<Report, PortError> {
         let target = match &d.target {
             DismissalTarget::Occurrence(id) => Target::Occurrence(id.clone()),
+            // The ARM id as given (it names exactly one instance), or a bare name.
             DismissalTarget::InstanceAt { instance, at } => Target::At {
-                // An ARM id names the instance by its last segment.
-                instance: instance
-                    .trim_end_matches('/')
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or(instance)
-                    .to_owned(),
+                instance: instance.clone(),
                 at: *at,
             },
         };
@@ -331,6 +318,7 @@ impl HostedGovernor {
             Choice::Skip => engine::Choice::Skip,
             Choice::Snooze { minutes } => engine::Choice::Snooze { minutes },
         };
+        let rt = self.runtime().await?;
         let credential = match (&d.token, &d.requested_by) {
             (Some(t), _) => Credential::Token(t.clone()),
             (None, Some(o)) => Credential::ObjectId(o.clone()),
@@ -339,32 +327,24 @@ impl HostedGovernor {
                     Channel::Queue => "Data.message.requestedBy.objectId",
                     Channel::Link => "Data.req.Query.token",
                 };
-                return Err(PortError::Rejected(format!(
-                    "{field}: a requester or a signed token is required"
-                )));
-            }
-        };
-        let rt = self.runtime().await?;
-        // `dismiss` resolves `instance + at` to a ledger record but then authorises against a
-        // view without schedules, where `At` finds nothing: hand it the occurrence id instead.
-        let target = match target {
-            Target::At { instance, at } => match rt
-                .store
-                .entries_between(at, at + TimeDelta::seconds(1))
+                let reason = format!("{field}: a requester or a signed token is required");
+                // Audited like every request, then completed.
+                dismiss::audit_refusal(
+                    rt,
+                    &dismiss::EarlyRefusal {
+                        occurrence_id: None,
+                        instance_id: None,
+                        requested_by: "nobody",
+                        choice: &choice.to_string(),
+                        target: &d.describe(),
+                        reason: &reason,
+                    },
+                    now,
+                )
                 .await
-                .map_err(|e| PortError::Transient(format!("reading the ledger: {e}")))?
-                .into_iter()
-                .find(|e| {
-                    e.value
-                        .instance_id
-                        .rsplit('/')
-                        .next()
-                        .is_some_and(|n| n.eq_ignore_ascii_case(&instance))
-                }) {
-                Some(e) => Target::Occurrence(e.value.occurrence_id),
-                None => Target::At { instance, at },
-            },
-            t => t,
+                .map_err(|e| classify("auditing the dismissal", &e))?;
+                return Err(PortError::Rejected(reason));
+            }
         };
         let request = engine::DismissalRequest {
             target,
@@ -399,52 +379,105 @@ impl HostedGovernor {
         })
     }
 
+    /// What a link will do, from its verified token only (a page never shows the claims of a
+    /// token that does not verify): checked against the keys before anything is looked up,
+    /// then the ledger names the instance and time.
+    async fn preview_link(
+        &self,
+        d: &DismissalRequest,
+        now: DateTime<Utc>,
+    ) -> Result<String, PortError> {
+        let Some(token) = &d.token else {
+            return Err(PortError::Unauthorized("the link has no token".into()));
+        };
+        let rt = self.runtime().await?;
+        let claims = engine::verify(&rt.link_keys, token, now)
+            .map_err(|e| PortError::Unauthorized(e.to_string()))?;
+        let choice = match claims.choice {
+            engine::Choice::Skip => Choice::Skip,
+            engine::Choice::Snooze { minutes } => Choice::Snooze { minutes },
+        };
+        if d.target != DismissalTarget::Occurrence(claims.occurrence_id.clone())
+            || d.choice != choice
+        {
+            return Err(PortError::Unauthorized(
+                "the link's occurrence or choice is not the one its token grants".into(),
+            ));
+        }
+        let what = match choice {
+            Choice::Skip => "skip".to_owned(),
+            Choice::Snooze { minutes } => format!("snooze {minutes} min"),
+        };
+        let entry = rt
+            .store
+            .get_entry(&claims.occurrence_id)
+            .await
+            .map_err(|e| PortError::Transient(format!("reading the ledger: {e}")))?;
+        Ok(match entry {
+            Some(e) => format!(
+                "{what} the {} of {} at {} (occurrence {})",
+                format!("{:?}", e.value.action).to_ascii_lowercase(),
+                e.value
+                    .instance_id
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or(&e.value.instance_id),
+                stamp(e.value.at),
+                claims.occurrence_id
+            ),
+            None => format!("{what} of occurrence {}", claims.occurrence_id),
+        })
+    }
+
     async fn record_activity(
         &self,
         a: &ActivityReport,
         now: DateTime<Utc>,
     ) -> Result<Report, PortError> {
-        let text = a
-            .raw
-            .clone()
-            .unwrap_or_else(|| Value::Object(a.body.clone()).to_string());
-        let report = curfew_engine::idle::ActivityReport::from_json(&text)
-            .map_err(|e| PortError::Rejected(format!("Data.message: {e}")))?;
-        if let Some(master) = &self.config.activity_key {
-            let master = master.expose().as_bytes();
-            let Some((ts, sig)) = &a.signature else {
-                return Err(PortError::Unauthorized(format!(
-                    "activity report for '{}' is not signed (application properties {} and {})",
-                    report.instance,
-                    crate::functions::SIGNATURE_TIMESTAMP,
-                    crate::functions::SIGNATURE_HEADER
-                )));
-            };
-            let Some(raw) = &a.raw else {
-                return Err(PortError::Rejected(
-                    "a signed activity report must arrive as its exact JSON text".into(),
-                ));
-            };
-            let key = curfew_engine::idle::instance_key(master, &report.instance);
-            curfew_engine::idle::verify_report(
-                &key,
-                &report.instance,
-                ts,
-                sig,
-                raw.as_bytes(),
-                now,
-            )
-            .map_err(|e| PortError::Unauthorized(e.to_string()))?;
-        }
+        // No key, no intake: an unsigned report is anyone's word (docs/design.md §14).
+        let Some(master) = &self.config.activity_key else {
+            return Err(PortError::Unauthorized(format!(
+                "activity report from '{}' refused: {NO_ACTIVITY_KEY}",
+                a.instance
+            )));
+        };
+        let Some((ts, sig)) = &a.signature else {
+            return Err(PortError::Unauthorized(format!(
+                "activity report for '{}' is not signed (headers or application properties {} and {})",
+                a.instance,
+                crate::functions::SIGNATURE_TIMESTAMP,
+                crate::functions::SIGNATURE_HEADER
+            )));
+        };
+        let Some(raw) = &a.raw else {
+            return Err(PortError::Rejected(
+                "a signed activity report must arrive as its exact JSON text".into(),
+            ));
+        };
+        // Signature, binding to the compute and freshness first: nothing is looked up for a
+        // report that is not authentic.
+        let verified =
+            idle::verify_signed_report(master.expose().as_bytes(), ts, sig, raw.as_bytes(), now)
+                .map_err(|e| match e {
+                    idle::IdleError::Report { .. } => {
+                        PortError::Rejected(format!("Data.message: {e}"))
+                    }
+                    e => PortError::Unauthorized(e.to_string()),
+                })?;
+        let report = &verified.report;
         let rt = self.runtime().await?;
         let busy = report.is_busy();
         // Folded into the instance's idle record (docs/design.md §8), which the tick turns into idle stops.
-        let stored = match curfew_governor::activity::record(rt, &report, now).await {
-            Ok(record) => record.last_report == Some(report.at),
+        let stored = match activity::take(rt, &verified, now).await {
+            Ok(Ok(folded)) => folded.changed,
+            Ok(Err(r @ activity::ReportRefused::Replayed { .. })) => {
+                return Err(PortError::Unauthorized(r.to_string()))
+            }
+            Ok(Err(r)) => return Err(PortError::Rejected(r.to_string())),
             Err(e) => {
                 let text = format!("recording the activity report: {e}");
                 let transient =
-                    matches!(&e, GovernError::Store(s) if s.is_retryable() || s.is_conflict());
+                    e.is_retryable() || matches!(&e, GovernError::Store(s) if s.is_conflict());
                 return Err(if transient {
                     PortError::Transient(text)
                 } else {
@@ -619,6 +652,14 @@ impl DismissalSink for HostedGovernor {
     ) -> PortFuture<'a, Report> {
         Box::pin(self.record_dismissal(request, now))
     }
+
+    fn preview<'a>(
+        &'a self,
+        request: &'a DismissalRequest,
+        now: DateTime<Utc>,
+    ) -> PortFuture<'a, String> {
+        Box::pin(self.preview_link(request, now))
+    }
 }
 
 impl ActivitySink for HostedGovernor {
@@ -750,6 +791,14 @@ impl DismissalSink for Misconfigured {
     ) -> PortFuture<'a, Report> {
         Box::pin(async move { Err(PortError::Transient(self.0.clone())) })
     }
+
+    fn preview<'a>(
+        &'a self,
+        _r: &'a DismissalRequest,
+        _n: DateTime<Utc>,
+    ) -> PortFuture<'a, String> {
+        Box::pin(async move { Err(PortError::Transient(self.0.clone())) })
+    }
 }
 
 impl ActivitySink for Misconfigured {
@@ -780,15 +829,21 @@ pub(crate) fn ports(strings: &dyn Strings) -> Ports {
                 dismissals: Some(m.clone()),
                 activity: Some(m.clone()),
                 status: Some(m),
+                warnings: vec![e.to_string()],
             }
         }
         Ok(config) => {
+            let warnings = match config.activity_key {
+                None => vec![NO_ACTIVITY_KEY.to_owned()],
+                Some(_) => Vec::new(),
+            };
             let g = Arc::new(HostedGovernor::new(config));
             Ports {
                 tick: Some(g.clone()),
                 dismissals: Some(g.clone()),
                 activity: Some(g.clone()),
                 status: Some(g),
+                warnings,
             }
         }
     }
@@ -835,6 +890,28 @@ mod tests {
             e.contains("CURFEW_SCOPES (arm.scopes[0])") && e.contains("CURFEW_EVENTS=\"pigeons\""),
             "{e}"
         );
+    }
+
+    #[test]
+    fn without_an_activity_key_startup_says_every_report_is_refused() {
+        let base = [
+            ("CURFEW_SCOPES", "/subscriptions/a"),
+            ("CURFEW_SQLITE", ":memory:"),
+        ];
+        let p = ports(&MapStrings::from_pairs(&base));
+        assert_eq!(p.warnings, [NO_ACTIVITY_KEY]);
+        assert!(p.describe()["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("CURFEW_ACTIVITY_KEY is not set"));
+        let mut with_key = base.to_vec();
+        with_key.push((
+            "CURFEW_ACTIVITY_KEY",
+            "a master key of at least thirty-two bytes",
+        ));
+        assert!(ports(&MapStrings::from_pairs(&with_key))
+            .warnings
+            .is_empty());
     }
 
     #[test]

@@ -734,4 +734,45 @@ mod tests {
         assert_eq!(csv_cell("a,b"), "\"a,b\"");
         assert_eq!(escape("<a href='x'>&"), "&lt;a href=&#39;x&#39;&gt;&amp;");
     }
+
+    /// Instance names, owners, workspaces, sizes, subscriptions, budget names and the source's
+    /// name are untrusted: none reaches the page unescaped.
+    #[test]
+    fn the_page_escapes_every_name_it_shows() {
+        let evil = |what: &str| {
+            format!("<script>alert('{what}')</script><img src=x onerror=\\\"{what}\\\">")
+        };
+        let line = |v: serde_json::Value| v.to_string();
+        let text = [
+            line(serde_json::json!({"kind": "instance", "instance": evil("name"), "vmSize": evil("size"),
+                "owner": evil("owner"), "workspace": evil("ws"), "subscription": evil("sub")})),
+            line(serde_json::json!({"kind": "state", "instance": evil("name"), "at": "2026-03-02T08:00:00Z", "state": "Running"})),
+            line(serde_json::json!({"kind": "action", "instance": evil("name"), "at": "2026-03-02T18:00:00Z",
+                "action": "stop", "by": "curfew", "reason": evil("reason"), "nextStart": "2026-03-03T08:00:00Z", "succeeded": true})),
+        ]
+        .join("\n");
+        let budgets = cost::parse_budgets(
+            &serde_json::json!([{"name": evil("budget"), "scope": {"workspace": evil("ws")},
+                "amount": 1, "thresholds": [80, 100]}])
+            .to_string(),
+            "budgets.json",
+        )
+        .unwrap();
+        let page = html_page(
+            &text,
+            &evil("source"),
+            None,
+            None,
+            &PriceSheet::defaults(),
+            &budgets,
+        )
+        .unwrap();
+        assert!(
+            page.contains("&lt;script&gt;"),
+            "the names are shown, escaped"
+        );
+        assert!(!page.contains("<script"), "{page}");
+        assert!(!page.contains("<img"), "{page}");
+        assert!(!page.contains("alert('"), "{page}");
+    }
 }

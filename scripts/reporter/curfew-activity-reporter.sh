@@ -4,8 +4,8 @@
 # Runs on the instance (install it from a setup script, see docs/idle.md). Every
 # CURFEW_INTERVAL seconds it counts Jupyter kernels, terminals and sessions, SSH sessions,
 # VS Code connections, Azure ML runs and custom application containers, and POSTs one small
-# JSON report (schema curfew.activity/v1, docs/idle.md) to CURFEW_ENDPOINT, signed with
-# HMAC-SHA256:
+# JSON report (schema curfew.activity/v1, docs/idle.md, with a fresh random nonce) to
+# CURFEW_ENDPOINT, signed with HMAC-SHA256:
 #   X-Curfew-Timestamp: <unix seconds>
 #   X-Curfew-Signature: sha256=<hex HMAC-SHA256(key, "<timestamp>.<body>")>
 #
@@ -15,11 +15,12 @@
 #
 # Configuration (environment, or KEY=value lines in CURFEW_REPORTER_CONFIG,
 # default /etc/curfew/reporter.env):
-#   CURFEW_ENDPOINT      URL of Curfew's Activity endpoint (required unless --dry-run)
-#   CURFEW_KEY_FILE      file holding the HMAC key (preferred), or
-#   CURFEW_KEY           the key itself
+#   CURFEW_ENDPOINT      URL of Curfew's ActivityReport function (required unless --dry-run):
+#                        https://<function app>.azurewebsites.net/api/ActivityReport
+#   CURFEW_KEY_FILE      file holding this instance's key (preferred), or
+#   CURFEW_KEY           the key itself (the instance key, docs/idle.md, never the master key)
 #   CURFEW_INSTANCE      compute instance name (default: $CI_NAME, else the host name)
-#   CURFEW_COMPUTE_ID    the compute's ARM id (optional)
+#   CURFEW_COMPUTE_ID    the compute's ARM id (required unless --dry-run: the key is bound to it)
 #   CURFEW_INTERVAL      seconds between reports (default 300)
 #   JUPYTER_URL          local Jupyter server (default http://127.0.0.1:8888)
 #   JUPYTER_TOKEN        its token (default: from `jupyter server list --json`, else none)
@@ -196,14 +197,19 @@ json_string() {
   printf '"%s"' "$s"
 }
 
+# 32 random hex digits, fresh for every report: Curfew takes each nonce once (replays).
+nonce() {
+  openssl rand -hex 16
+}
+
 build_report() {
   local at compute_id=""
   at="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   if [[ -n "${CURFEW_COMPUTE_ID:-}" ]]; then
     compute_id=",\"computeId\":$(json_string "$CURFEW_COMPUTE_ID")"
   fi
-  printf '{"schema":"curfew.activity/v1","instance":%s%s,"at":"%s","kernels":%d,"terminals":%d,"sessions":%d,"ssh":%d,"vscode":%d,"azuremlRuns":%d,"customApps":%s,"reporter":"%s"}' \
-    "$(json_string "$instance")" "$compute_id" "$at" \
+  printf '{"schema":"curfew.activity/v1","instance":%s%s,"at":"%s","nonce":"%s","kernels":%d,"terminals":%d,"sessions":%d,"ssh":%d,"vscode":%d,"azuremlRuns":%d,"customApps":%s,"reporter":"%s"}' \
+    "$(json_string "$instance")" "$compute_id" "$at" "$(nonce)" \
     "$(jupyter_count /api/kernels)" "$(jupyter_count /api/terminals)" \
     "$(jupyter_count /api/sessions)" "$(ssh_count)" "$(vscode_count)" "$(run_count)" \
     "$(custom_apps_json)" "$REPORTER_VERSION"
@@ -244,6 +250,10 @@ report_once() {
   fi
   if [[ -z "${CURFEW_ENDPOINT:-}" ]]; then
     log "CURFEW_ENDPOINT is not set"
+    return 1
+  fi
+  if [[ -z "${CURFEW_COMPUTE_ID:-}" ]]; then
+    log "CURFEW_COMPUTE_ID is not set (the key is bound to the compute's ARM id)"
     return 1
   fi
   curl -fsS --max-time 20 --retry 2 -X POST \

@@ -113,6 +113,9 @@ impl Handler {
             .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
             .env("FUNCTIONS_WORKER_RUNTIME", "custom")
             .env("CURFEW_LOG", "warn")
+            // These tests drive the host's clock through simulated days: the process's own
+            // clock is not the reference (a test of the check sets the tolerance back).
+            .env("CURFEW_HOST_CLOCK_TOLERANCE_MINUTES", "off")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());

@@ -35,7 +35,7 @@ pub(crate) const TOKEN_VAR: &str = "CURFEW_E2E_ARM_TOKEN";
 /// The link key variable.
 pub(crate) const LINK_KEY_VAR: &str = "CURFEW_E2E_LINK_KEY";
 /// The link signing secret (test only).
-pub(crate) const LINK_SECRET: &str = "e2e-link-secret-not-a-real-key";
+pub(crate) const LINK_SECRET: &str = "e2e-link-secret-not-a-real-key-0123456789";
 /// Catch-up of the default configuration (docs/design.md §6).
 pub(crate) const CATCH_UP: TimeDelta = TimeDelta::minutes(15);
 

@@ -3,8 +3,9 @@
 //! Honoured when the requester is the instance's owner (assigned user, else creator) or an admin,
 //! or when the request carries a valid signed link for that occurrence and choice. A snooze
 //! postpones the action to `occurrence time + minutes` (never shortened, never past the cap), so
-//! clicking the same link twice changes nothing; a skip after a snooze (or the reverse) replaces
-//! it. After the occurrence has been acted on, any dismissal is "too late".
+//! clicking the same link twice changes nothing; a skip after a snooze (or the reverse, while
+//! the snoozed time is ahead) replaces it. After the occurrence has been acted on, any
+//! dismissal is "too late". An empty object id is nobody's.
 
 use super::id::{idle_occurrence_id, occurrence_id};
 use super::link::{verify, LinkError, LinkKey};
@@ -65,9 +66,9 @@ impl Serialize for Choice {
 pub enum Target {
     /// By id (links, notices).
     Occurrence(String),
-    /// By instance name and occurrence time (ops workflows).
+    /// By instance and occurrence time (ops workflows).
     At {
-        /// Compute name.
+        /// The compute's ARM id (names exactly one instance), or its bare name.
         instance: String,
         /// The occurrence's time.
         at: DateTime<Utc>,
@@ -290,7 +291,9 @@ pub fn authorize(
             }
         }
         Credential::ObjectId(oid) => {
-            let same = |a: &str| a.eq_ignore_ascii_case(oid.trim());
+            // An empty id is nobody: it never matches an owner or an admin.
+            let oid_t = oid.trim();
+            let same = |a: &str| !oid_t.is_empty() && a.trim().eq_ignore_ascii_case(oid_t);
             if instance.owner.as_deref().is_some_and(same) {
                 Authority::Owner {
                     object_id: oid.clone(),
@@ -312,10 +315,17 @@ pub fn authorize(
     let entry = instance.entry(&found.id);
     let previous = entry.and_then(|e| e.dismissal);
     if let Some(e) = entry.filter(|e| e.status.is_final()) {
-        let repeat_skip = e.status == Status::Skipped
+        // Skipped by a skip: repeating it is the same answer, and a snooze replaces it while
+        // the snoozed time is still ahead (later, it would act at once).
+        let replaceable = e.status == Status::Skipped
             && previous == Some(Dismissal::Skip)
-            && request.choice == Choice::Skip;
-        if !repeat_skip {
+            && match request.choice {
+                Choice::Skip => true,
+                Choice::Snooze { minutes } => {
+                    found.at + TimeDelta::minutes(i64::from(minutes)) > now
+                }
+            };
+        if !replaceable {
             return Err(Rejection::TooLate {
                 instance: name.clone(),
                 occurrence_id: found.id,
@@ -438,7 +448,16 @@ fn resolve(
             })
         }
         Target::At { instance, at } => {
-            if !instance.eq_ignore_ascii_case(&inst.name) {
+            // An ARM id names this instance only; a bare name, the instance of that name.
+            let named = if instance.contains('/') {
+                inst.id.as_deref().is_some_and(|id| {
+                    id.trim_end_matches('/')
+                        .eq_ignore_ascii_case(instance.trim().trim_end_matches('/'))
+                })
+            } else {
+                instance.trim().eq_ignore_ascii_case(&inst.name)
+            };
+            if !named {
                 return None;
             }
             let mut found: Vec<Found> = inst

@@ -34,7 +34,10 @@ pub use power::PowerState;
 pub use reconcile::{
     reconcile, superseded, OpenClaim, Reconciliation, IN_DOUBT_WAIT, STALE_EXECUTING,
 };
-pub use tick::{decide, Decision, DecisionKind, DroppedNotice, Notice, TickInput, TickPlan};
+pub use tick::{
+    decide, Decision, DecisionKind, DroppedNotice, Notice, TickInput, TickPlan, MAX_TICK_WINDOW,
+    WATERMARK_TOLERANCE,
+};
 
 use crate::inventory::{Instance, LastOperation};
 use crate::schedule::{Action, Source};
@@ -202,16 +205,15 @@ pub struct InstanceView {
 
 impl InstanceView {
     /// The view of an inventory instance with its effective schedules, an empty ledger and no
-    /// idle stops; the owner is the assigned user, else the creator.
+    /// idle stops; the owner is the assigned user, else the creator (an empty object id is
+    /// nobody's: ARM may report an assigned user without one).
     pub fn new(instance: &Instance, schedules: Vec<EffectiveSchedule>) -> Self {
+        let someone = |oid: &Option<String>| oid.clone().filter(|o| !o.trim().is_empty());
         InstanceView {
             name: instance.name.clone(),
             id: instance.id.clone(),
             state: instance.state.clone(),
-            owner: instance
-                .assigned_user
-                .clone()
-                .or_else(|| instance.created_by.clone()),
+            owner: someone(&instance.assigned_user).or_else(|| someone(&instance.created_by)),
             last_operation: instance.last_operation.clone(),
             schedules,
             ledger: Vec::new(),

@@ -1,4 +1,5 @@
-//! One tick (docs/design.md §6, §7): the occurrences in `(watermark, now]`, plus open ledger records
+//! One tick (docs/design.md §6, §7): the occurrences in `(watermark, now]` (at most
+//! [`MAX_TICK_WINDOW`] of it; a watermark from a clock far ahead is ignored), plus open ledger records
 //! (deferred, snoozed, lost), become decisions; Stops coming within a lead time become notices;
 //! and the earliest future instant at which anything becomes due is the next deadline.
 //!
@@ -146,11 +147,20 @@ pub struct TickPlan {
     pub notices: Vec<Notice>,
     /// Notices not sent because they were late.
     pub dropped: Vec<DroppedNotice>,
-    /// Store this as the next tick's watermark (`now`, never earlier than the old one).
+    /// Store this as the next tick's watermark (`now`, never earlier than the old one unless
+    /// the old one was more than [`WATERMARK_TOLERANCE`] ahead of `now`).
     pub watermark: DateTime<Utc>,
     /// The earliest future instant at which something becomes due; sleep until then.
     pub next_deadline: Option<DateTime<Utc>>,
 }
+
+/// The longest window one tick evaluates: occurrences more than this behind `now` are not
+/// enumerated (a week, so a weekly schedule missed during an outage is still repaired, and a
+/// far-future clock costs a bounded amount of work).
+pub const MAX_TICK_WINDOW: TimeDelta = TimeDelta::days(7);
+/// How far ahead of `now` a watermark may be and still be trusted (another instance's clock
+/// running slightly ahead). Further ahead, a previous tick had a bad clock: it is ignored.
+pub const WATERMARK_TOLERANCE: TimeDelta = TimeDelta::minutes(1);
 
 /// The caveat carried by notices of native schedules (docs/design.md §4).
 pub const NATIVE_CAVEAT: &str = "Azure ML may also run this native schedule itself, and a dismissal cannot stop Azure ML's own stop (`curfew adopt` moves it into an override)";
@@ -158,12 +168,15 @@ pub const NATIVE_CAVEAT: &str = "Azure ML may also run this native schedule itse
 /// Decides one tick at `now`. Pure and deterministic: the same input gives the same plan.
 pub fn decide(input: &TickInput<'_>, now: DateTime<Utc>) -> TickPlan {
     let cfg = input.config;
-    // First run: look back `catch_up`, inclusive (occurrence times are whole seconds).
-    let lo = input
-        .watermark
-        .unwrap_or(now - cfg.catch_up - TimeDelta::seconds(1));
+    // A watermark far ahead of `now` comes from a bad clock: distrusted, as on a first run.
+    let watermark = input.watermark.filter(|w| *w <= now + WATERMARK_TOLERANCE);
+    // First run: look back `catch_up`, inclusive (occurrence times are whole seconds). Never
+    // further back than the bounded window.
+    let lo = watermark
+        .unwrap_or(now - cfg.catch_up - TimeDelta::seconds(1))
+        .max(now - MAX_TICK_WINDOW);
     let mut plan = TickPlan {
-        watermark: input.watermark.map_or(now, |w| w.max(now)),
+        watermark: watermark.map_or(now, |w| w.max(now)),
         ..TickPlan::default()
     };
     let mut deadline = Deadline { now, at: None };

@@ -30,6 +30,7 @@ use curfew_engine::policy::Assignment;
 use curfew_notify::ChannelSpec;
 use curfew_store::TableConfig;
 
+pub use read::{key_problem, MIN_KEY_BYTES};
 pub use table::*;
 
 /// Deployment name when none is set.

@@ -79,6 +79,24 @@ fn split_words(v: &str) -> Vec<String> {
     v.split_whitespace().map(str::to_owned).collect()
 }
 
+/// The fewest bytes a signing key (links, activity reports) may have: 256 bits.
+pub const MIN_KEY_BYTES: usize = 32;
+
+/// Why a signing key is unusable, if it is: the text of a Key Vault reference the platform could
+/// not resolve (the app is then keyed with a public string), or fewer than [`MIN_KEY_BYTES`].
+/// Never quotes the key.
+pub fn key_problem(secret: &str) -> Option<String> {
+    if secret.to_ascii_lowercase().contains("@microsoft.keyvault(") {
+        return Some(
+            "is an unresolved Key Vault reference (`@Microsoft.KeyVault(...)`), not a key: the app could not read the secret; give its identity the Key Vault Secrets User role on the vault (infra/main.bicep does), check the reference, then restart the app".to_owned(),
+        );
+    }
+    let n = secret.len();
+    (n < MIN_KEY_BYTES).then(|| {
+        format!("is {n} bytes long: a signing key needs at least {MIN_KEY_BYTES} bytes (e.g. `openssl rand -base64 32`)")
+    })
+}
+
 fn index(i: usize) -> String {
     format!("[{i}]")
 }
@@ -382,10 +400,7 @@ impl Reader<'_> {
         match TableConfig::from_connection_string(connection) {
             Ok(config) => StoreConfig::Table { table, config },
             Err(e) => {
-                // The store quotes the start of a segment without `=` ("(key …)"): in a
-                // connection string that may be the key itself, so it is left out.
-                let e = e.to_string();
-                let e = e.split(" (key ").next().unwrap_or_default();
+                // The store never quotes the string (it holds the key).
                 self.bad(at, "", format!("{what}: {e}"));
                 StoreConfig::Sqlite(PathBuf::new())
             }
@@ -553,23 +568,44 @@ impl Reader<'_> {
         (channels, events)
     }
 
+    /// A signing key from the variable of `s`, checked ([`key_problem`]); a bad one is recorded
+    /// (never shown) and gives `None`.
+    fn key(&mut self, s: &Setting) -> Option<SecretString> {
+        let secret = self.var(s)?;
+        if let Some(problem) = key_problem(&secret) {
+            self.bad(At::env(*s), "", problem);
+            return None;
+        }
+        Some(SecretString::new(secret))
+    }
+
     fn link_keys(&mut self) -> Vec<(String, SecretString)> {
         let mut keys = Vec::new();
-        if let Some(secret) = self.var(&LINK_KEY) {
+        if self.var(&LINK_KEY).is_some() {
             let id = self
                 .var(&LINK_KEY_ID)
                 .map_or_else(|| DEFAULT_LINK_KEY_ID.to_owned(), |id| id.trim().to_owned());
-            keys.push((id, SecretString::new(secret)));
-            if let Some(previous) = self.var(&LINK_KEY_PREVIOUS) {
-                keys.push((PREVIOUS_LINK_KEY_ID.to_owned(), SecretString::new(previous)));
+            if let Some(secret) = self.key(&LINK_KEY) {
+                keys.push((id, secret));
+            }
+            if let Some(previous) = self.key(&LINK_KEY_PREVIOUS) {
+                keys.push((PREVIOUS_LINK_KEY_ID.to_owned(), previous));
             }
         } else if let Some((list, at)) = self.in_file::<Vec<LinkKeyEntry>>(&LINK_KEYS) {
             for (i, k) in list.into_iter().enumerate() {
+                let suffix = format!("[{i}].secretEnv");
                 match self.strings.get(&k.secret_env) {
-                    Some(secret) => keys.push((k.id, SecretString::new(secret))),
+                    Some(secret) => match key_problem(&secret) {
+                        None => keys.push((k.id, SecretString::new(secret))),
+                        Some(problem) => self.bad(
+                            at,
+                            &suffix,
+                            format!("variable {} (key '{}') {problem}", k.secret_env, k.id),
+                        ),
+                    },
                     None => self.bad(
                         at,
-                        &format!("[{i}].secretEnv"),
+                        &suffix,
                         format!("variable {} is not set (key '{}')", k.secret_env, k.id),
                     ),
                 }
@@ -693,7 +729,7 @@ pub(super) fn read(
     let cost_timeline = r.path(&COST_TIMELINE).map(|(p, _)| p);
     let budgets = r.budgets(cost_timeline.is_some());
     let prices = r.prices();
-    let activity_key = r.var(&ACTIVITY_KEY).map(SecretString::new);
+    let activity_key = r.key(&ACTIVITY_KEY);
     r.problems.finish(RuntimeConfig {
         deployment,
         arm,

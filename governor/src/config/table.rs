@@ -123,7 +123,7 @@ macro_rules! settings {
 }
 
 settings! {
-    /// The settings file, or its YAML/JSON text when that spans lines or starts with `{` (`--config` wins in the CLI).
+    /// The settings file, or its YAML/JSON text when that spans lines or starts with `{` (`--config` wins in the CLI); inline text is never shown.
     CONFIG = Setting::env("CURFEW_CONFIG", SetBy::Optional);
     /// Names this Curfew in event sources and watermark keys (default `default`).
     DEPLOYMENT = Setting::both("CURFEW_DEPLOYMENT", "deployment", SetBy::App);
@@ -161,8 +161,8 @@ settings! {
     ADMINS = Setting::both("CURFEW_ADMINS", "governor.admins", SetBy::App);
     /// Write policy idle-time defaults back with `updateIdleShutdownSetting` (default false: Curfew enforces them itself).
     WRITE_BACK_IDLE_DEFAULTS = Setting::both("CURFEW_WRITE_BACK_IDLE_DEFAULTS", "governor.writeBackIdleDefaults", SetBy::Optional);
-    /// Notification channels `[label@]kind:value` (docs/notify.md; default `console`); the variable's, space separated, are added to the file's.
-    NOTIFY = Setting::both("CURFEW_NOTIFY", "notify", SetBy::Optional);
+    /// Notification channels `[label@]kind:value` (docs/notify.md; default `console`); the variable's, space separated, are added to the file's. Secret: webhook URLs and connection strings carry credentials.
+    NOTIFY = Setting::both("CURFEW_NOTIFY", "notify", SetBy::Optional).secret();
     /// `binding` (default: events go to the invocation's `events` output binding) or `notifiers` (only the channels).
     EVENTS = Setting::env("CURFEW_EVENTS", SetBy::App).serve_only();
     /// Public URL of the Dismiss function; links are `{baseUrl}?token=…`.
@@ -171,14 +171,14 @@ settings! {
     PUBLIC_BASE_URL = Setting::env("CURFEW_PUBLIC_BASE_URL", SetBy::App);
     /// Link-signing keys `{id, secretEnv}`, newest first: the first signs, all verify.
     LINK_KEYS = Setting::file("links.keys");
-    /// The link-signing key (a Key Vault reference in Azure); replaces `links.keys`.
+    /// The link-signing key, at least 32 bytes (a Key Vault reference in Azure); replaces `links.keys`.
     LINK_KEY = Setting::env("CURFEW_LINK_KEY", SetBy::App).secret();
     /// Id of `CURFEW_LINK_KEY` in tokens (default `k1`).
     LINK_KEY_ID = Setting::env("CURFEW_LINK_KEY_ID", SetBy::Optional);
     /// The previous link key during a rotation (id `k0`): verifies, never signs.
     LINK_KEY_PREVIOUS = Setting::env("CURFEW_LINK_KEY_PREVIOUS", SetBy::Optional).secret();
-    /// Master key of activity-report signatures (unset: reports are not verified).
-    ACTIVITY_KEY = Setting::env("CURFEW_ACTIVITY_KEY", SetBy::Optional).secret().serve_only();
+    /// Master key of activity-report signatures, at least 32 bytes (a Key Vault reference in Azure); unset: every report is refused.
+    ACTIVITY_KEY = Setting::env("CURFEW_ACTIVITY_KEY", SetBy::App).secret().serve_only();
     /// Default policies `{file, scope}`: Azure Policy JSON files and the scope each is assigned at (docs/policies.md).
     POLICIES = Setting::file("policies");
     /// JSON-lines cost timeline the governor appends to; `curfew report --timeline` and `Status?view=report` read it.
@@ -207,6 +207,8 @@ settings! {
     INSTANCE_ID = Setting::env("WEBSITE_INSTANCE_ID", SetBy::Host).serve_only();
     /// Fleet size (instances) above which `Tick` fans out one `Evaluate` per workspace (default 200).
     FANOUT_THRESHOLD = Setting::env("CURFEW_FANOUT_THRESHOLD", SetBy::App).serve_only();
+    /// Minutes the host's `UtcNow` may differ from the process's own clock before an invocation is refused (default 15); `off` only for simulators that drive the host clock.
+    HOST_CLOCK_TOLERANCE = Setting::env("CURFEW_HOST_CLOCK_TOLERANCE_MINUTES", SetBy::Optional).serve_only();
     /// Stdout log level: off, error, warn, info (default), debug, trace.
     LOG = Setting::env("CURFEW_LOG", SetBy::App).serve_only();
     /// OTLP collector; OpenTelemetry export is on only when this is set.

@@ -222,7 +222,10 @@ fn several_bad_settings_give_one_error_listing_all_of_them() {
     let yaml = yaml.replace("BUDGETS", &dir.join("budgets.json").display().to_string());
     let p = problems(
         &yaml,
-        &[("SET_KEY", "s"), ("CURFEW_LEAD_MINUTES", "30, soon")],
+        &[
+            ("SET_KEY", "a-signing-key-of-at-least-thirty-two-bytes"),
+            ("CURFEW_LEAD_MINUTES", "30, soon"),
+        ],
         Program::Cli,
     );
     let names = settings_named(&p);
@@ -387,7 +390,10 @@ fn individual_variables_configure_the_hosted_governor() {
                 "CURFEW_TABLE_ENDPOINT",
                 "http://127.0.0.1:10002/devstoreaccount1".into(),
             ),
-            ("CURFEW_LINK_KEY", "secret".into()),
+            (
+                "CURFEW_LINK_KEY",
+                "a-signing-key-of-at-least-thirty-two-bytes".into(),
+            ),
             ("CURFEW_PUBLIC_BASE_URL", "https://app.example/api/".into()),
             ("CURFEW_ADMINS", "o1, o2".into()),
             ("CURFEW_NOTIFY", "binding".into()),
@@ -520,4 +526,107 @@ fn the_table_names_each_variable_and_path_once_with_a_doc() {
     }
     assert_eq!(SCOPES.doc(), SCOPES.doc.trim());
     assert!(SCOPES.doc().starts_with("Target scopes"));
+}
+
+/// A signing key that is an unresolved Key Vault reference (the app was created before its
+/// role assignment existed, so the platform passed the reference's text through) or shorter
+/// than 32 bytes is refused, each with what to do; the secret itself is never shown.
+#[test]
+fn guessable_signing_keys_are_refused() {
+    let reference =
+        "@Microsoft.KeyVault(SecretUri=https://curfewkv.vault.azure.net/secrets/curfew-link-key/)";
+    let long = "a-signing-key-of-at-least-thirty-two-bytes";
+    let scopes = ("CURFEW_SCOPES", "/subscriptions/a");
+    let p = problems(
+        "",
+        &[
+            scopes,
+            ("CURFEW_LINK_KEY", reference),
+            ("CURFEW_LINK_KEY_PREVIOUS", "short-old-key"),
+            ("CURFEW_ACTIVITY_KEY", reference),
+        ],
+        Program::Serve,
+    );
+    assert_eq!(
+        settings_named(&p),
+        [
+            "CURFEW_LINK_KEY",
+            "CURFEW_LINK_KEY_PREVIOUS",
+            "CURFEW_ACTIVITY_KEY"
+        ],
+        "{p:#?}"
+    );
+    assert!(
+        p[0].message.contains("unresolved Key Vault reference")
+            && p[0].message.contains("Key Vault Secrets User"),
+        "{}",
+        p[0]
+    );
+    assert!(p[1].message.contains("at least 32 bytes"), "{}", p[1]);
+    let text = ConfigError::Invalid { problems: p }.to_string();
+    assert!(
+        !text.contains("short-old-key") && !text.contains("curfewkv"),
+        "{text}"
+    );
+    // The file's keys too, named by their path.
+    let p = problems(
+        "links:\n  keys: [{id: k1, secretEnv: NEW}, {id: k0, secretEnv: OLD}]\n",
+        &[scopes, ("NEW", long), ("OLD", "0123456789")],
+        Program::Cli,
+    );
+    assert_eq!(settings_named(&p), ["links.keys[1].secretEnv"], "{p:#?}");
+    assert!(p[0].message.contains("OLD"), "{}", p[0]);
+    // 32 bytes is enough.
+    let c = config(
+        "",
+        &[
+            ("CURFEW_SCOPES", "/subscriptions/a".into()),
+            ("CURFEW_LINK_KEY", "x".repeat(32)),
+            ("CURFEW_ACTIVITY_KEY", long.into()),
+        ],
+        Program::Serve,
+    );
+    assert_eq!(c.link_keys.len(), 1);
+    assert!(c.activity_key.is_some());
+}
+
+/// Connection strings and webhook URLs are secrets: neither the checked configuration's
+/// `Debug` nor any configuration error shows them.
+#[test]
+fn connection_strings_and_webhook_urls_never_reach_debug_or_errors() {
+    let notify = "ops@teams:https://contoso.webhook.office.com/webhookb2/WEBHOOKPATH?sig=WEBHOOKSIG \
+                  servicebus:Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=SBKEY;EntityPath=t";
+    let table = "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=c2VjcmV0a2V5;EndpointSuffix=core.windows.net";
+    let c = config(
+        "",
+        &[
+            ("CURFEW_SCOPES", "/subscriptions/a".into()),
+            ("CURFEW_NOTIFY", notify.into()),
+            ("CURFEW_TABLE_CONNECTION", table.into()),
+        ],
+        Program::Cli,
+    );
+    let debug = format!("{c:?}");
+    for secret in ["WEBHOOKPATH", "WEBHOOKSIG", "SBKEY", "c2VjcmV0a2V5"] {
+        assert!(!debug.contains(secret), "{secret} in {debug}");
+    }
+    let p = problems(
+        "",
+        &[
+            ("CURFEW_SCOPES", "/subscriptions/a"),
+            (
+                "CURFEW_NOTIFY",
+                "pigeon:https://contoso.webhook.office.com/x?sig=WEBHOOKSIG",
+            ),
+            (
+                "CURFEW_TABLE_CONNECTION",
+                "AccountName=acct;AccountKey:c2VjcmV0a2V5",
+            ),
+        ],
+        Program::Cli,
+    );
+    let text = ConfigError::Invalid { problems: p }.to_string();
+    for secret in ["WEBHOOKSIG", "c2VjcmV0"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
 }

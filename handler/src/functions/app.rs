@@ -210,13 +210,16 @@ async fn invoke(state: Arc<AppState>, f: Function, headers: HeaderMap, body: Byt
         let mut resp = InvocationResponse::default();
         let outcome = match from_slice::<InvocationRequest>(&body) {
             Err(e) => Err(Failure::from(e)),
-            Ok(req) => {
-                let ctx = Ctx {
-                    now: req.host_now().unwrap_or_else(|| state.clock.now()),
-                    invocation_id: invocation_id.clone(),
-                };
-                run(&state, f, &req, &ctx, &mut resp).await
-            }
+            Ok(req) => match invocation_now(&state, f, req.host_now()) {
+                Err(e) => Err(e),
+                Ok(now) => {
+                    let ctx = Ctx {
+                        now,
+                        invocation_id: invocation_id.clone(),
+                    };
+                    run(&state, f, &req, &ctx, &mut resp).await
+                }
+            },
         };
         let status = match outcome {
             Ok(()) => {
@@ -243,6 +246,39 @@ async fn invoke(state: Arc<AppState>, f: Function, headers: HeaderMap, body: Byt
     .await;
     state.telemetry.flush();
     json_response(status, &response)
+}
+
+/// The invocation's "now": the host's `UtcNow` when it sent one, else the process clock. A
+/// host clock further than the configured tolerance from the process's own is refused, so
+/// that one bad clock never decides anything (nor moves the watermark): a timer completes
+/// (a retry would bring the same clock, and the next tick is checked afresh); a queue message
+/// or HTTP request answers 503 (redelivered, perhaps to an instance with a sane clock).
+fn invocation_now(
+    state: &AppState,
+    f: Function,
+    host: Option<DateTime<Utc>>,
+) -> Result<DateTime<Utc>, Failure> {
+    let own = state.clock.now();
+    let Some(host) = host else { return Ok(own) };
+    let Some(tolerance) = state.config.host_clock_tolerance else {
+        return Ok(host);
+    };
+    let apart = host.signed_duration_since(own);
+    if apart.abs() <= tolerance {
+        return Ok(host);
+    }
+    let reason = format!(
+        "host clock UtcNow {} is {} min {} this process's clock ({}), more than the {} min allowed: nothing evaluated",
+        stamp(host),
+        apart.num_minutes().abs(),
+        if apart > chrono::TimeDelta::zero() { "ahead of" } else { "behind" },
+        stamp(own),
+        tolerance.num_minutes()
+    );
+    Err(match f.trigger() {
+        Trigger::Timer => Failure::Rejected(reason),
+        _ => Failure::Transient(reason),
+    })
 }
 
 fn json_response(status: StatusCode, body: &InvocationResponse) -> Response {
@@ -512,8 +548,9 @@ async fn activity_http(
     Ok(())
 }
 
-/// `Dismiss`: GET shows what the link will do and a confirm button (link scanners and chat
-/// previews follow GETs, so a GET never changes anything); POST records the dismissal.
+/// `Dismiss`: GET shows what the link will do, from its verified token, and a confirm button
+/// (link scanners and chat previews follow GETs, so a GET never changes anything); POST
+/// records the dismissal.
 /// Every answer is a readable page; the envelope is 200 so the host relays the page.
 async fn dismiss(
     state: &AppState,
@@ -543,15 +580,43 @@ async fn dismiss(
             return Ok(());
         }
     };
-    let what = pages::escape(&d.describe());
     if http.method() != "POST" {
-        resp.log(format!("dismiss link opened: {}", d.describe()));
-        let body = format!(
-            "<p>This will <strong>{what}</strong>.</p><form method=\"post\"><button type=\"submit\">Confirm</button></form>"
-        );
-        resp.output(RES, pages::html(200, "Confirm", &body));
+        // The page says what the link does only once its token has verified: the claims of a
+        // token nobody checked are anyone's words.
+        let Some(port) = &state.ports.dismissals else {
+            resp.log("dismiss link opened: not checked (no governor configured)");
+            let body = "<p>This link asks Curfew to skip or snooze a shutdown. Curfew cannot check it right now, so it cannot say which.</p><form method=\"post\"><button type=\"submit\">Confirm</button></form>";
+            resp.output(RES, pages::html(200, "Confirm", body));
+            return Ok(());
+        };
+        match port.preview(&d, ctx.now).await {
+            Ok(what) => {
+                resp.log(format!("dismiss link opened: {what}"));
+                let body = format!(
+                    "<p>This will <strong>{}</strong>.</p><form method=\"post\"><button type=\"submit\">Confirm</button></form>",
+                    pages::escape(&what)
+                );
+                resp.output(RES, pages::html(200, "Confirm", &body));
+            }
+            Err(PortError::Transient(reason)) => {
+                resp.log(format!("dismiss link could not be checked: {reason}"));
+                resp.output(
+                    RES,
+                    pages::html(503, "Try again", "<p>Curfew could not check this link just now. Please open it again in a minute.</p>"),
+                );
+            }
+            Err(PortError::Rejected(reason) | PortError::Unauthorized(reason)) => {
+                resp.log(format!("dismiss link refused: {reason}"));
+                tracing::warn!(%reason, "dismiss link refused");
+                resp.output(
+                    RES,
+                    pages::html(403, "This link is not valid", "<p>This link is not valid: it was changed, has expired, or was not made by this Curfew. Open the newest notification, or ask your Curfew administrator.</p>"),
+                );
+            }
+        }
         return Ok(());
     }
+    let what = pages::escape(&d.describe());
     let Some(port) = &state.ports.dismissals else {
         resp.log("no governor configured: dismissal not recorded");
         resp.output(

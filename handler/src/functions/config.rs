@@ -3,9 +3,10 @@
 //! `curfew_governor::config` (where they are declared with every other setting), every bad one
 //! reported in one [`ConfigError`].
 
+use chrono::TimeDelta;
 use curfew_governor::config::{
-    ConfigError, Problems, Setting, Strings, FANOUT_THRESHOLD, LOG, OTEL_SERVICE_NAME,
-    OTLP_ENDPOINT, PORT, SETTINGS,
+    ConfigError, Problems, Setting, SettingsFile, Strings, CONFIG, FANOUT_THRESHOLD,
+    HOST_CLOCK_TOLERANCE, LOG, OTEL_SERVICE_NAME, OTLP_ENDPOINT, PORT, SETTINGS,
 };
 use tracing_subscriber::filter::LevelFilter;
 
@@ -15,6 +16,8 @@ pub(crate) const DEFAULT_PORT: u16 = 8080;
 pub(crate) const DEFAULT_FANOUT_THRESHOLD: usize = 200;
 /// Default stdout log level.
 pub(crate) const DEFAULT_LOG: LevelFilter = LevelFilter::INFO;
+/// How far the host's `UtcNow` may be from the process's own clock by default.
+pub(crate) const DEFAULT_HOST_CLOCK_TOLERANCE: TimeDelta = TimeDelta::minutes(15);
 /// Default OpenTelemetry service name.
 pub(crate) const DEFAULT_SERVICE_NAME: &str = "curfew";
 
@@ -31,6 +34,8 @@ pub(crate) struct FunctionsConfig {
     pub(crate) otlp_endpoint: Option<String>,
     /// OpenTelemetry service name.
     pub(crate) service_name: String,
+    /// How far the host's `UtcNow` may be from the process's clock; `None`: not checked.
+    pub(crate) host_clock_tolerance: Option<TimeDelta>,
     /// Which variables are set, and the values of the non-secret ones (for `Status`).
     pub(crate) seen: Vec<(Setting, Option<String>)>,
 }
@@ -68,6 +73,22 @@ impl FunctionsConfig {
                 Some(s.to_owned())
             })
             .unwrap_or_else(|| DEFAULT_SERVICE_NAME.to_owned());
+        let host_clock_tolerance = bad
+            .env(
+                strings,
+                &HOST_CLOCK_TOLERANCE,
+                "a whole number of minutes (1 or more), or off",
+                |s| {
+                    if s.eq_ignore_ascii_case("off") {
+                        return Some(None);
+                    }
+                    s.parse::<i64>()
+                        .ok()
+                        .filter(|m| (1..=60 * 24 * 366).contains(m))
+                        .map(|m| Some(TimeDelta::minutes(m)))
+                },
+            )
+            .unwrap_or(Some(DEFAULT_HOST_CLOCK_TOLERANCE));
         let seen = SETTINGS
             .iter()
             .filter_map(|s| Some((*s, strings.get(s.env?))))
@@ -78,11 +99,14 @@ impl FunctionsConfig {
             log,
             otlp_endpoint,
             service_name,
+            host_clock_tolerance,
             seen,
         })
     }
 
-    /// The variables as `Status` shows them: secrets as set/unset only.
+    /// The variables as `Status` shows them: secrets (keys, connection strings, webhook URLs)
+    /// as set/unset only, and `CURFEW_CONFIG` only when it names a file (inline settings may
+    /// hold any of those).
     pub(crate) fn settings_report(&self) -> serde_json::Value {
         let items: Vec<_> = self
             .seen
@@ -91,6 +115,9 @@ impl FunctionsConfig {
                 let value = match (s.secret, v) {
                     (_, None) => serde_json::Value::Null,
                     (true, Some(_)) => serde_json::Value::from("(secret, set)"),
+                    (false, Some(v)) if *s == CONFIG && is_inline(v) => {
+                        serde_json::Value::from("(inline settings, not shown)")
+                    }
                     (false, Some(v)) => serde_json::Value::from(v.as_str()),
                 };
                 serde_json::json!({
@@ -106,6 +133,12 @@ impl FunctionsConfig {
     }
 }
 
+/// Whether a `CURFEW_CONFIG` value is the settings text itself (as the reader decides).
+fn is_inline(value: &str) -> bool {
+    let one = curfew_governor::config::MapStrings::from_pairs(&[(CONFIG.var(), value)]);
+    matches!(SettingsFile::from_strings(&one), SettingsFile::Text { .. })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +152,7 @@ mod tests {
         assert_eq!(c.log, DEFAULT_LOG);
         assert_eq!(c.otlp_endpoint, None);
         assert_eq!(c.service_name, DEFAULT_SERVICE_NAME);
+        assert_eq!(c.host_clock_tolerance, Some(DEFAULT_HOST_CLOCK_TOLERANCE));
     }
 
     #[test]

@@ -72,6 +72,15 @@ pub(crate) trait DismissalSink: Send + Sync {
         request: &'a DismissalRequest,
         now: DateTime<Utc>,
     ) -> PortFuture<'a, Report>;
+
+    /// What a link will do, in words taken from its *verified* token only (the confirmation
+    /// page); `Unauthorized` when the token does not verify or does not grant what the link
+    /// asks. Changes nothing.
+    fn preview<'a>(
+        &'a self,
+        request: &'a DismissalRequest,
+        now: DateTime<Utc>,
+    ) -> PortFuture<'a, String>;
 }
 
 /// Records activity reports from instances (idle detection): `Activity` queue and the
@@ -117,17 +126,24 @@ pub(crate) struct Ports {
     pub(crate) activity: Option<Arc<dyn ActivitySink>>,
     /// `Status`'s fleet section.
     pub(crate) status: Option<Arc<dyn StatusSource>>,
+    /// What does not work as configured, said once at startup and on `Status` (no activity
+    /// key: every report is refused).
+    pub(crate) warnings: Vec<String>,
 }
 
 impl Ports {
     /// Which ports are wired, for `Status`.
     pub(crate) fn describe(&self) -> Value {
         let state = |b: bool| if b { "configured" } else { "not configured" };
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "tick": state(self.tick.is_some()),
             "dismissals": state(self.dismissals.is_some()),
             "activity": state(self.activity.is_some()),
             "status": state(self.status.is_some()),
-        })
+        });
+        if !self.warnings.is_empty() {
+            v["warnings"] = serde_json::json!(self.warnings);
+        }
+        v
     }
 }

@@ -37,6 +37,9 @@ pub(crate) fn serve_with(port: Option<u16>, ports: Ports) -> anyhow::Result<()> 
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let telemetry = telemetry::init(&config);
         tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "curfew custom handler listening");
+        for warning in &ports.warnings {
+            tracing::warn!("{warning}");
+        }
         let state = Arc::new(AppState::new(config, ports, Arc::new(curfew_plumbing::TokioClock::default()), telemetry, started, started_at));
         run(listener, state, shutdown_signal()).await?;
         tracing::info!("stopped");

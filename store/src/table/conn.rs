@@ -107,11 +107,17 @@ impl TableConfig {
     /// `DefaultEndpointsProtocol=…;AccountName=…;AccountKey=…[;TableEndpoint=…|EndpointSuffix=…]`.
     pub fn from_connection_string(text: &str) -> StoreResult<Self> {
         let mut fields = std::collections::HashMap::new();
-        for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        for (i, part) in text
+            .split(';')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .enumerate()
+        {
+            // Not quoted: a segment without `=` may be the account key itself.
             let (k, v) = part.split_once('=').ok_or_else(|| {
                 StoreError::Config(format!(
-                    "table storage connection string: segment without '=' (key {:?})",
-                    part.chars().take(24).collect::<String>()
+                    "table storage connection string: segment {} has no '='",
+                    i + 1
                 ))
             })?;
             fields.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
@@ -210,6 +216,10 @@ mod tests {
             assert!(matches!(err, StoreError::Config(_)), "{bad}: {err}");
             assert!(!err.to_string().contains("!!"));
         }
+        // A segment without `=` may be the key itself (`AccountKey:…`): never quoted.
+        let err = TableConfig::from_connection_string("AccountName=a;AccountKey:c2VjcmV0a2V5")
+            .unwrap_err();
+        assert!(!err.to_string().contains("c2VjcmV0"), "{err}");
     }
 
     #[tokio::test]

@@ -11,7 +11,7 @@ use tower::ServiceExt;
 use super::*;
 use crate::functions::messages::{FleetWorkspaces, WorkspaceSize};
 use crate::functions::ports::{ActivitySink, DismissalSink, PortFuture, StatusSource, TickHandler};
-use curfew_governor::config::MapStrings;
+use curfew_governor::config::{MapStrings, HOST_CLOCK_TOLERANCE};
 
 const WS: &str = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-ml/providers/Microsoft.MachineLearningServices/workspaces/ws-research";
 
@@ -87,6 +87,19 @@ impl DismissalSink for Recorder {
         };
         self.answer(format!("dismiss {}@{}", request.describe(), stamp(now)), r)
     }
+
+    fn preview<'a>(
+        &'a self,
+        request: &'a DismissalRequest,
+        _now: DateTime<Utc>,
+    ) -> PortFuture<'a, String> {
+        // A stand-in that "verifies" every token: it answers with the request's own words.
+        let result = match &self.fail {
+            Some(e) => Err(e.clone()),
+            None => Ok(request.describe()),
+        };
+        Box::pin(async move { result })
+    }
 }
 
 impl ActivitySink for Recorder {
@@ -116,8 +129,17 @@ impl StatusSource for Recorder {
     }
 }
 
+/// The router with `settings`. The fixtures' `UtcNow` values span years while the process
+/// clock here is one manual instant, so the host-clock check is off unless a test sets it.
 fn state_with(ports: Ports, settings: &[(&str, &str)]) -> Arc<AppState> {
-    let config = FunctionsConfig::from_strings(&MapStrings::from_pairs(settings)).unwrap();
+    let mut settings = settings.to_vec();
+    if !settings
+        .iter()
+        .any(|(k, _)| *k == HOST_CLOCK_TOLERANCE.var())
+    {
+        settings.push((HOST_CLOCK_TOLERANCE.var(), "off"));
+    }
+    let config = FunctionsConfig::from_strings(&MapStrings::from_pairs(&settings)).unwrap();
     Arc::new(AppState::new(
         config,
         ports,
@@ -134,6 +156,7 @@ fn governed(r: &Arc<Recorder>) -> Ports {
         dismissals: Some(r.clone()),
         activity: Some(r.clone()),
         status: Some(r.clone()),
+        warnings: Vec::new(),
     }
 }
 
@@ -495,6 +518,72 @@ async fn dismiss_pages_for_bad_links_refusals_and_no_governor() {
     assert!(page.contains("too late &lt;script&gt;"), "{page}");
 }
 
+/// A link whose token does not verify gets a refusal page that repeats none of what its
+/// (unverified) parts claim, and no confirm button.
+#[tokio::test]
+async fn dismiss_get_never_shows_the_claims_of_an_unverified_token() {
+    let r = Arc::new(Recorder {
+        fail: Some(PortError::Unauthorized(
+            "link token for occurrence occ-7f3a9c: signature does not verify (forged)".into(),
+        )),
+        ..Recorder::default()
+    });
+    let (status, v) = call(
+        state_with(governed(&r), &[]),
+        "Dismiss",
+        fixture("http-dismiss-get-request.constructed.json"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (code, page) = res(&v);
+    assert_eq!(code, 403, "{page}");
+    assert!(
+        !page.contains("occ-7f3a9c") && !page.contains("snooze") && !page.contains("<form"),
+        "{page}"
+    );
+    // Without a governor nothing can be checked: the page says so and names nothing.
+    let (_, v) = call(
+        state_with(Ports::default(), &[]),
+        "Dismiss",
+        fixture("http-dismiss-get-request.constructed.json"),
+    )
+    .await;
+    let (_, page) = res(&v);
+    assert!(!page.contains("occ-7f3a9c"), "{page}");
+}
+
+/// Instance names and tags are untrusted: the Status page (whatever the governor's fleet view
+/// holds) and the Dismiss pages (what a link does, the governor's answer) escape them.
+#[tokio::test]
+async fn every_page_escapes_instance_names_and_tags() {
+    const EVIL: &str = "<script>alert(1)</script><img src=x onerror=alert(2)>";
+    let r = Arc::new(Recorder::default());
+    let state = state_with(governed(&r), &[]);
+    let query = json!({"format": "html", "instance": EVIL});
+    let status = json!({"Data": {"req": {"Method": "GET", "Query": query}}, "Metadata": {}});
+    let (_, v) = call(state.clone(), "Status", status.to_string().into_bytes()).await;
+    let (_, page) = res(&v);
+    assert!(page.contains("&lt;script&gt;"), "{page}");
+    let link = |method: &str| {
+        json!({"Data": {"req": {"Method": method, "Query": {"occurrence": EVIL, "choice": "skip", "token": "t"}}},
+               "Metadata": {}})
+        .to_string()
+        .into_bytes()
+    };
+    let (_, v) = call(state.clone(), "Dismiss", link("GET")).await;
+    let (code, confirm) = res(&v);
+    assert_eq!(code, 200, "{confirm}");
+    let (_, v) = call(state, "Dismiss", link("POST")).await;
+    let (_, done) = res(&v);
+    for page in [&page, &confirm, &done] {
+        assert!(
+            !page.contains("<script") && !page.contains("<img"),
+            "{page}"
+        );
+    }
+    assert!(confirm.contains("&lt;img"), "{confirm}");
+}
+
 #[tokio::test]
 async fn status_reports_the_handler_honestly_as_json_and_html() {
     let state = state_with(
@@ -546,6 +635,89 @@ async fn status_reports_the_handler_honestly_as_json_and_html() {
         "{page}"
     );
     assert_eq!(r.calls(), ["status"]);
+}
+
+/// Connection strings and webhook URLs are secrets on `Status`, as JSON and as HTML: the
+/// channels of `CURFEW_NOTIFY` and inline `CURFEW_CONFIG` are reported as set, never shown; a
+/// `CURFEW_CONFIG` naming a file still shows the path.
+#[tokio::test]
+async fn status_never_shows_connection_strings_webhook_urls_or_inline_settings() {
+    let notify = "ops@teams:https://contoso.webhook.office.com/webhookb2/WEBHOOKPATH?sig=WEBHOOKSIG servicebus:Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=SBKEY;EntityPath=t";
+    let inline = "arm:\n  scopes: [/subscriptions/a]\nnotify: ['servicebus:Endpoint=sb://ns/;SharedAccessKeyName=k;SharedAccessKey=INLINEKEY']\n";
+    let html = br#"{"Data":{"req":{"Method":"GET","Query":{"format":"html"}}},"Metadata":{}}"#;
+    for (settings, shown) in [
+        (
+            vec![("CURFEW_NOTIFY", notify), ("CURFEW_CONFIG", inline)],
+            None,
+        ),
+        (
+            vec![("CURFEW_CONFIG", "/home/site/curfew.yaml")],
+            Some("/home/site/curfew.yaml"),
+        ),
+    ] {
+        let state = state_with(Ports::default(), &settings);
+        for request in [
+            fixture("http-status-request.constructed.json"),
+            html.to_vec(),
+        ] {
+            let (_, v) = call(state.clone(), "Status", request).await;
+            let (code, body) = res(&v);
+            assert_eq!(code, 200);
+            for secret in [
+                "WEBHOOKPATH",
+                "WEBHOOKSIG",
+                "SBKEY",
+                "INLINEKEY",
+                "webhook.office.com",
+            ] {
+                assert!(!body.contains(secret), "{secret} in {body}");
+            }
+            assert!(!logs(&v).contains("SBKEY"), "{}", logs(&v));
+            if let Some(path) = shown {
+                assert!(body.contains(path), "{body}");
+            }
+        }
+    }
+}
+
+/// A host `UtcNow` far from the process's own clock is refused before anything is evaluated:
+/// a timer invocation completes (2xx, reason logged: a retry would bring the same clock), a
+/// queue message is redelivered (another instance may have a sane clock), and the next
+/// invocation with a sane clock is evaluated as usual.
+#[tokio::test]
+async fn a_host_clock_far_from_the_process_clock_is_refused() {
+    let r = Arc::new(Recorder::default());
+    // The process clock is 2030-01-02T03:04:05Z; the default tolerance is 15 minutes.
+    let state = state_with(governed(&r), &[(HOST_CLOCK_TOLERANCE.var(), "")]);
+    let timer = |utc_now: &str| {
+        json!({"Data": {"timer": {"Schedule": {"AdjustForDST": true}, "IsPastDue": false}},
+               "Metadata": {"sys": {"MethodName": "Tick", "UtcNow": utc_now}}})
+        .to_string()
+        .into_bytes()
+    };
+    for far in [
+        "2036-01-01T00:00:00Z",
+        "9999-12-31T23:59:59Z",
+        "2030-01-02T02:40:00Z",
+    ] {
+        let (status, v) = call(state.clone(), "Tick", timer(far)).await;
+        assert_eq!(status, StatusCode::OK, "{far}: {v}");
+        let l = logs(&v);
+        assert!(
+            l.contains("rejected (not retried)") && l.contains("host clock"),
+            "{far}: {l}"
+        );
+    }
+    assert!(r.calls().is_empty(), "{:?}", r.calls());
+    let msg = json!({"Data": {"message": {"workspace": WS}},
+                     "Metadata": {"sys": {"MethodName": "Evaluate", "UtcNow": "2036-01-01T00:00:00Z"}}});
+    let (status, v) = call(state.clone(), "Evaluate", msg.to_string().into_bytes()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert!(r.calls().is_empty(), "{:?}", r.calls());
+    // Within the tolerance: evaluated at the host's time.
+    let (status, _) = call(state, "Tick", timer("2030-01-02T03:10:00Z")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(r.calls()[0], "fleet@2030-01-02T03:10:00Z");
 }
 
 #[tokio::test]
