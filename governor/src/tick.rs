@@ -74,14 +74,20 @@ pub const PENDING_DELIVERY: &str = "pending delivery";
 impl TickReport {
     /// Writes what delivery did into the notices' outcomes (matched by occurrence and lead).
     pub fn record_deliveries(&mut self, deliveries: &[EventDelivery]) {
+        // Indexed, not searched: a tick of 10 000 stops has 20 000 notices.
+        let mut by_key: HashMap<(&str, i64), usize> = HashMap::with_capacity(self.notices.len());
+        for (i, n) in self.notices.iter().enumerate() {
+            by_key.insert((n.occurrence_id.as_str(), n.lead_minutes), i);
+        }
+        let mut outcomes = Vec::new();
         for d in deliveries {
             let Some(m) = &d.mark else { continue };
-            for n in &mut self.notices {
-                if n.occurrence_id == m.occurrence_id && n.lead_minutes == i64::from(m.lead_minutes)
-                {
-                    n.outcome = d.outcome();
-                }
+            if let Some(&i) = by_key.get(&(m.occurrence_id.as_str(), i64::from(m.lead_minutes))) {
+                outcomes.push((i, d.outcome()));
             }
+        }
+        for (i, outcome) in outcomes {
+            self.notices[i].outcome = outcome;
         }
     }
 }
@@ -848,5 +854,63 @@ mod tests {
         assert_eq!(time.at(&clock), now);
         clock.advance(std::time::Duration::from_secs(190));
         assert_eq!(time.at(&clock), now + TimeDelta::seconds(190));
+    }
+}
+
+#[cfg(test)]
+mod delivery_tests {
+    use super::*;
+    use crate::delivery::{ChannelResult, NoticeMark};
+
+    fn notice(id: &str, lead: i64) -> NoticeReport {
+        NoticeReport {
+            occurrence_id: id.into(),
+            instance: "i".into(),
+            lead_minutes: lead,
+            at: DateTime::<Utc>::MIN_UTC,
+            outcome: PENDING_DELIVERY.into(),
+        }
+    }
+
+    #[test]
+    fn each_delivery_lands_on_its_own_notice() {
+        let mut r = TickReport {
+            now: DateTime::<Utc>::MIN_UTC,
+            dry_run: false,
+            watermark_before: None,
+            watermark: DateTime::<Utc>::MIN_UTC,
+            instances: 0,
+            decisions: Vec::new(),
+            notices: vec![notice("a", 30), notice("a", 5), notice("b", 30)],
+            dropped: 0,
+            reconciled: Vec::new(),
+            next_deadline: None,
+            budgets: Vec::new(),
+            problems: Vec::new(),
+            idle: Vec::new(),
+            arm_calls: 0,
+            events: Vec::new(),
+        };
+        let delivery = |id: &str, lead: u32, error: Option<&str>| EventDelivery {
+            event_id: format!("{id}-{lead}"),
+            kind: "curfew.shutdown.pending".into(),
+            mark: Some(NoticeMark {
+                occurrence_id: id.into(),
+                lead_minutes: lead,
+            }),
+            channels: vec![ChannelResult {
+                channel: "hook".into(),
+                error: error.map(str::to_owned),
+                retryable: true,
+            }],
+            recorded: error.is_none(),
+            problem: None,
+        };
+        r.record_deliveries(&[delivery("a", 5, None), delivery("b", 30, Some("HTTP 500"))]);
+        let outcomes: Vec<&str> = r.notices.iter().map(|n| n.outcome.as_str()).collect();
+        assert_eq!(
+            outcomes,
+            [PENDING_DELIVERY, "sent", "not sent: hook: HTTP 500"]
+        );
     }
 }
