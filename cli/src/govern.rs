@@ -114,7 +114,7 @@ pub(crate) fn block_on<F: std::future::Future>(f: F) -> anyhow::Result<F::Output
 }
 
 async fn runtime(c: &ConfigArg) -> anyhow::Result<Runtime> {
-    Runtime::from_config(&c.load()?).await
+    Ok(Runtime::from_config(&c.load()?).await?)
 }
 
 /// Prints a tick report as text.

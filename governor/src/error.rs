@@ -19,6 +19,18 @@ pub enum GovernError {
     /// compute that is not an instance, a report from the future): never retryable.
     #[error("{0}")]
     Input(String),
+    /// A notification channel could not be built from its (already checked) specification.
+    #[error(transparent)]
+    Notify(#[from] curfew_notify::NotifyError),
+    /// Building the runtime failed for another reason (an identity the host lacks, a store
+    /// that could not be opened); `retryable` when trying again later may help.
+    #[error("{message}")]
+    Setup {
+        /// What failed, naming the resource.
+        message: String,
+        /// Whether a later attempt may succeed.
+        retryable: bool,
+    },
 }
 
 impl GovernError {
@@ -28,6 +40,8 @@ impl GovernError {
             GovernError::Store(e) => e.is_retryable(),
             GovernError::Arm(e) => e.is_retryable(),
             GovernError::Input(_) => false,
+            GovernError::Notify(e) => e.is_retryable(),
+            GovernError::Setup { retryable, .. } => *retryable,
         }
     }
 

@@ -27,7 +27,8 @@ pub mod explain;
 pub(crate) mod ledger;
 pub mod tick;
 
-use anyhow::{bail, Context};
+use error::{GovernError, GovernResult};
+
 use chrono::{DateTime, Utc};
 use config::{RuntimeConfig, StoreConfig};
 use curfew_arm::{ArmClient, WorkspaceRef};
@@ -124,34 +125,37 @@ impl Runtime {
     /// Builds the runtime from checked configuration: opens (and migrates) the store, builds
     /// the ARM client and the channels. Only I/O happens here; every value was checked by
     /// [`RuntimeConfig::load`].
-    pub async fn from_config(c: &RuntimeConfig) -> anyhow::Result<Runtime> {
+    pub async fn from_config(c: &RuntimeConfig) -> GovernResult<Runtime> {
         let store: Arc<dyn StateStore> = match &c.store {
-            StoreConfig::Sqlite(path) => Arc::new(
-                SqliteStore::open(path)
-                    .await
-                    .with_context(|| format!("opening the store '{}'", path.display()))?,
-            ),
+            StoreConfig::Sqlite(path) => {
+                Arc::new(SqliteStore::open(path).await.map_err(|e| GovernError::Setup {
+                    retryable: e.is_retryable(),
+                    message: format!("opening the store '{}': {e}", path.display()),
+                })?)
+            }
             StoreConfig::Table { table, config } => {
                 Arc::new(TableStore::open(config.clone(), table).await?)
             }
-            StoreConfig::TableIdentity { endpoint, .. } => bail!(
-                "the table at {endpoint} is reached with the managed identity, which `curfew serve` provides"
-            ),
+            StoreConfig::TableIdentity { endpoint, .. } => {
+                return Err(GovernError::Setup {
+                    message: format!("the table at {endpoint} is reached with the managed identity, which `curfew serve` provides"),
+                    retryable: false,
+                })
+            }
         };
         Self::with_store(c, store)
     }
 
     /// Builds the runtime around a store the caller opened (the hosted governor's table,
     /// reached with the managed identity).
-    pub fn with_store(c: &RuntimeConfig, store: Arc<dyn StateStore>) -> anyhow::Result<Runtime> {
-        let arm = ArmClient::new(c.arm.clone()).context("building the ARM client")?;
+    pub fn with_store(c: &RuntimeConfig, store: Arc<dyn StateStore>) -> GovernResult<Runtime> {
+        let arm = ArmClient::new(c.arm.clone())?;
         let deps = ChannelDeps::default();
         let channels = c
             .channels
             .iter()
             .map(|spec| spec.build(&deps))
-            .collect::<Result<Vec<_>, _>>()
-            .context("notify")?;
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Runtime {
             arm,
             store,

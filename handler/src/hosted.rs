@@ -611,7 +611,7 @@ impl HostedGovernor {
 
 /// The runtime from the checked configuration; a table reached with the managed identity is
 /// opened here (the identity is the host's).
-async fn build(c: &RuntimeConfig) -> anyhow::Result<Runtime> {
+async fn build(c: &RuntimeConfig) -> Result<Runtime, GovernError> {
     let StoreConfig::TableIdentity {
         table,
         endpoint,
@@ -624,7 +624,13 @@ async fn build(c: &RuntimeConfig) -> anyhow::Result<Runtime> {
     if let Some(id) = client_id {
         options.user_assigned_id = Some(azure_identity::UserAssignedId::ClientId(id.clone()));
     }
-    let credential = azure_identity::ManagedIdentityCredential::new(Some(options))?;
+    let credential =
+        azure_identity::ManagedIdentityCredential::new(Some(options)).map_err(|e| {
+            GovernError::Setup {
+                message: format!("the managed identity for the table at {endpoint}: {e}"),
+                retryable: false,
+            }
+        })?;
     let tables = TableConfig::with_token(endpoint, Arc::new(IdentityTokens(credential)));
     let store = Arc::new(TableStore::open(tables, table).await?);
     Runtime::with_store(c, store)
