@@ -150,6 +150,20 @@ fn events(out: &Value) -> Vec<Value> {
     }
 }
 
+/// The invocation's outputs hold one `curfew.shutdown.dismissed` event, for the instance `id`.
+fn assert_dismissed_exactly(out: &Value, id: &str) {
+    let ev = events(out);
+    let done = of_type(&ev, "curfew.shutdown.dismissed");
+    assert_eq!(done.len(), 1, "{out}");
+    assert!(
+        done[0]["data"]["instance"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .eq_ignore_ascii_case(id),
+        "{out}"
+    );
+}
+
 fn of_type<'a>(events: &'a [Value], ty: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["type"] == ty).collect()
 }
@@ -700,36 +714,14 @@ fn dismissals_resolve_by_id_verify_first_and_audit_every_refusal() {
     };
     let (status, out) = dismiss(&id_b, json!({"choice": "skip"}), "17:31");
     assert_eq!(status, 200, "{out}");
-    let done = of_type(&events(&out), "curfew.shutdown.dismissed")
-        .into_iter()
-        .cloned()
-        .collect::<Vec<_>>();
-    assert_eq!(done.len(), 1, "{out}");
-    assert!(
-        done[0]["data"]["instance"]["id"]
-            .as_str()
-            .unwrap_or_default()
-            .eq_ignore_ascii_case(&id_b),
-        "{out}"
-    );
+    assert_dismissed_exactly(&out, &id_b);
     let (status, out) = dismiss(
         &id_a.to_ascii_uppercase(),
         json!({"choice": "snooze", "minutes": 30}),
         "17:32",
     );
     assert_eq!(status, 200, "{out}");
-    let done = of_type(&events(&out), "curfew.shutdown.dismissed")
-        .into_iter()
-        .cloned()
-        .collect::<Vec<_>>();
-    assert_eq!(done.len(), 1, "{out}");
-    assert!(
-        done[0]["data"]["instance"]["id"]
-            .as_str()
-            .unwrap_or_default()
-            .eq_ignore_ascii_case(&id_a),
-        "{out}"
-    );
+    assert_dismissed_exactly(&out, &id_a);
     // The bare name fits both instances: refused, not guessed.
     let (status, out) = dismiss("ci-keep", json!({"choice": "skip"}), "17:33");
     assert_eq!(status, 200, "{out}");
