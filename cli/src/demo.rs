@@ -167,8 +167,8 @@ impl Demo<'_> {
                 "  {}  warn   {:<18} stop in {:>2} min (at {})",
                 r.now.format("%a %m-%d %H:%MZ"),
                 n.instance,
-                n.lead_minutes,
-                n.at.format("%H:%MZ")
+                n.minutes_left,
+                n.due.format("%H:%MZ")
             ))?;
         }
         for d in &r.decisions {

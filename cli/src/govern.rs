@@ -130,9 +130,10 @@ pub(crate) fn print_tick(r: &tick::TickReport) {
     );
     for n in &r.notices {
         println!(
-            "  notice  {:<20} stop at {} in {} min: {}",
+            "  notice  {:<20} stop at {} in {} min ({}-min notice): {}",
             n.instance,
-            n.at.format("%Y-%m-%dT%H:%MZ"),
+            n.due.format("%Y-%m-%dT%H:%MZ"),
+            n.minutes_left,
             n.lead_minutes,
             n.outcome
         );

@@ -142,7 +142,14 @@ async fn scenario(
             start,
             end,
             &[gap],
-            &[skip.1 - twenty, snooze.1 - twenty, snooze_until, gap.1],
+            &[
+                skip.1 - twenty,
+                snooze.1 - twenty,
+                snooze_until - TimeDelta::minutes(30),
+                snooze_until - TimeDelta::minutes(5),
+                snooze_until,
+                gap.1,
+            ],
         )
     };
     let dismissals = HashMap::from([
@@ -264,14 +271,54 @@ async fn scenario(
         bad.len(),
         &bad[..bad.len().min(5)]
     );
-    // Each (occurrence, lead) notified once.
+    // Each (occurrence, lead, due time) notified once: a snooze's new time is warned anew.
     let notices = pending_notices(&events);
-    let unique: HashSet<(String, u64)> = notices
+    let unique: HashSet<(String, u64, DateTime<Utc>)> = notices
         .iter()
-        .map(|n| (n.occurrence_id.clone(), n.lead))
+        .map(|n| (n.occurrence_id.clone(), n.lead, n.at))
         .collect();
     assert_eq!(unique.len(), notices.len(), "a notice was sent twice");
     assert_eq!(notices.len(), f.notices);
+    let states: HashMap<String, curfew_store::LedgerState> = rt
+        .store
+        .entries_between(start - TimeDelta::days(1), end + TimeDelta::days(1))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.value.occurrence_id, e.value.state))
+        .collect();
+    let w = warning_figures(
+        &model,
+        &fleet,
+        &notices,
+        &states,
+        &ticks,
+        (snooze, snooze_until),
+        gap,
+        end,
+    );
+    println!(
+        "{name}: warnings: {} of {} stops warned on time at every lead ({:.1} %); {} of the \
+         {} stops whose lead times had a tick ({:.1} %); {} false warning(s), {} for stops \
+         missed in the outage; {} late warning(s), each stating the minutes really left",
+        w.on_time,
+        w.stops,
+        w.percent(w.on_time, w.stops),
+        w.on_time_ticked,
+        w.ticked,
+        w.percent(w.on_time_ticked, w.ticked),
+        w.false_warnings,
+        w.outage_warnings,
+        w.late
+    );
+    assert_eq!(
+        w.false_warnings, 0,
+        "a warning for a stop that did not happen"
+    );
+    assert_eq!(
+        w.on_time_ticked, w.ticked,
+        "a stop with ticks at its leads warned late"
+    );
     // DST: the Berlin 02:30 stop fires once on the fall-back night, at its first occurrence.
     let fold_first = t("2036-10-26T00:30:00Z");
     let fold_second = t("2036-10-26T01:30:00Z");
@@ -317,6 +364,101 @@ async fn scenario(
         wall.elapsed().as_secs_f64()
     );
     f
+}
+
+/// How true the warnings of a run were (docs/benchmarks.md).
+#[derive(Debug, Default)]
+struct WarningFigures {
+    /// Stops that reached ARM (repairs included).
+    stops: usize,
+    /// Of those, warned at every lead exactly at its time.
+    on_time: usize,
+    /// Stops with a tick at every lead time (not at the run's start nor in the outage).
+    ticked: usize,
+    /// Of those, warned on time.
+    on_time_ticked: usize,
+    /// Warnings for a stop that did not happen and was not dismissed, outside the outage.
+    false_warnings: usize,
+    /// Warnings for stops the outage made miss (true when sent).
+    outage_warnings: usize,
+    /// Warnings sent after their lead time (each checked to say the minutes really left).
+    late: usize,
+}
+
+impl WarningFigures {
+    fn percent(&self, part: usize, whole: usize) -> f64 {
+        if whole == 0 {
+            100.0
+        } else {
+            100.0 * part as f64 / whole as f64
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn warning_figures(
+    model: &Model,
+    fleet: &[GenInstance],
+    notices: &[PendingNotice],
+    states: &HashMap<String, curfew_store::LedgerState>,
+    ticks: &[DateTime<Utc>],
+    snooze: ((usize, DateTime<Utc>), DateTime<Utc>),
+    gap: (DateTime<Utc>, DateTime<Utc>),
+    end: DateTime<Utc>,
+) -> WarningFigures {
+    use curfew_store::LedgerState;
+    let ticked: HashSet<DateTime<Utc>> = ticks.iter().copied().collect();
+    let mut w = WarningFigures::default();
+    for e in model.actions.iter().filter(|e| e.action == Action::Stop) {
+        let due = if (e.instance, e.at) == snooze.0 {
+            snooze.1
+        } else {
+            e.at
+        };
+        let name = &fleet[e.instance].name;
+        let leads = [30i64, 5];
+        let on_time = leads.iter().all(|&lead| {
+            notices.iter().any(|n| {
+                &n.instance == name
+                    && n.at == due
+                    && n.lead == lead as u64
+                    && n.sent == due - TimeDelta::minutes(lead)
+            })
+        });
+        let has_ticks = !e.repair
+            && leads
+                .iter()
+                .all(|&lead| ticked.contains(&(due - TimeDelta::minutes(lead))));
+        w.stops += 1;
+        w.on_time += usize::from(on_time);
+        w.ticked += usize::from(has_ticks);
+        w.on_time_ticked += usize::from(on_time && has_ticks);
+    }
+    for n in notices {
+        let left = (n.at - n.sent).num_minutes() as u64;
+        assert_eq!(
+            n.minutes_left, left,
+            "{} warned at {}: says {} min",
+            n.instance, n.sent, n.minutes_left
+        );
+        if n.sent != n.at - TimeDelta::minutes(n.lead as i64) {
+            w.late += 1;
+        }
+        match states.get(&n.occurrence_id) {
+            Some(LedgerState::Done | LedgerState::Dismissed) => {}
+            // Not decided yet: due after the run's end.
+            _ if n.at > end => {}
+            Some(LedgerState::Missed) if n.at > gap.0 && n.at < gap.1 => w.outage_warnings += 1,
+            other => {
+                println!(
+                    "false warning: {} stop at {} ({}-min notice at {}): {other:?}",
+                    n.instance, n.at, n.lead, n.sent
+                );
+                w.false_warnings += 1;
+            }
+        }
+    }
+    w
 }
 
 #[tokio::test]

@@ -390,7 +390,9 @@ fn snoozed_occurrences_wait_then_execute_after_the_watermark_passed_them() {
     v.ledger.push(e);
     let p = tick(&v, Some("2026-03-02T17:59:00Z"), "2026-03-02T18:00:00Z");
     assert!(p.decisions.is_empty());
-    assert_eq!(p.next_deadline, Some(t("2026-03-02T18:30:00Z")));
+    // The new time is warned of (its 30-min lead is now); the next thing due is its 5-min one.
+    assert_eq!(p.notices.len(), 1);
+    assert_eq!(p.next_deadline, Some(t("2026-03-02T18:25:00Z")));
     assert!(
         tick(&v, Some("2026-03-02T18:28:00Z"), "2026-03-02T18:29:00Z")
             .decisions
@@ -614,6 +616,348 @@ fn a_late_notice_within_its_lead_is_sent_and_a_passed_one_is_dropped() {
         vec![30, 5]
     );
     assert!(p.dropped[0].reason.contains("not sent late"));
+}
+
+/// One row of the warning rules: an instance with a Stop at 18:00 UTC, a ledger record
+/// shaped by `entry`, evaluated at `now` (first run).
+struct WarnCase {
+    name: &'static str,
+    state: &'static str,
+    schedules: &'static [&'static str],
+    entry: fn(&mut LedgerEntry),
+    now: &'static str,
+    /// (lead, minutes really left) of the notices sent.
+    sent: &'static [(i64, i64)],
+    /// Leads handled without a notice (dropped as late or superseded).
+    dropped: &'static [i64],
+}
+
+fn no_entry(_: &mut LedgerEntry) {}
+
+const WARN_CASES: &[WarnCase] = &[
+    WarnCase {
+        name: "running: warned at its lead",
+        state: "Running",
+        schedules: &[STOP_18],
+        entry: no_entry,
+        now: "2026-03-02T17:30:00Z",
+        sent: &[(30, 30)],
+        dropped: &[],
+    },
+    WarnCase {
+        name: "busy with a job: warned",
+        state: "JobRunning",
+        schedules: &[STOP_18],
+        entry: no_entry,
+        now: "2026-03-02T17:30:00Z",
+        sent: &[(30, 30)],
+        dropped: &[],
+    },
+    WarnCase {
+        name: "already stopped",
+        state: "Stopped",
+        schedules: &[STOP_18],
+        entry: no_entry,
+        now: "2026-03-02T17:30:00Z",
+        sent: &[],
+        dropped: &[],
+    },
+    WarnCase {
+        name: "stopping",
+        state: "Stopping",
+        schedules: &[STOP_18],
+        entry: no_entry,
+        now: "2026-03-02T17:30:00Z",
+        sent: &[],
+        dropped: &[],
+    },
+    WarnCase {
+        name: "starting (transitional)",
+        state: "Starting",
+        schedules: &[STOP_18],
+        entry: no_entry,
+        now: "2026-03-02T17:30:00Z",
+        sent: &[],
+        dropped: &[],
+    },
+    WarnCase {
+        name: "resizing (transitional)",
+        state: "Resizing",
+        schedules: &[STOP_18],
+        entry: no_entry,
+        now: "2026-03-02T17:30:00Z",
+        sent: &[],
+        dropped: &[],
+    },
+    WarnCase {
+        name: "setting up (transitional)",
+        state: "SettingUp",
+        schedules: &[STOP_18],
+        entry: no_entry,
+        now: "2026-03-02T17:30:00Z",
+        sent: &[],
+        dropped: &[],
+    },
+    WarnCase {
+        name: "failed state",
+        state: "StartFailed",
+        schedules: &[STOP_18],
+        entry: no_entry,
+        now: "2026-03-02T17:30:00Z",
+        sent: &[],
+        dropped: &[],
+    },
+    WarnCase {
+        name: "unknown state",
+        state: "",
+        schedules: &[STOP_18],
+        entry: no_entry,
+        now: "2026-03-02T17:30:00Z",
+        sent: &[],
+        dropped: &[],
+    },
+    WarnCase {
+        name: "skipped by its owner",
+        state: "Running",
+        schedules: &[STOP_18],
+        entry: |e| e.dismissal = Some(Dismissal::Skip),
+        now: "2026-03-02T17:30:00Z",
+        sent: &[],
+        dropped: &[],
+    },
+    WarnCase {
+        name: "already settled",
+        state: "Running",
+        schedules: &[STOP_18],
+        entry: |e| e.status = Status::Skipped,
+        now: "2026-03-02T17:30:00Z",
+        sent: &[],
+        dropped: &[],
+    },
+    WarnCase {
+        name: "late: says the 10 min really left",
+        state: "Running",
+        schedules: &[STOP_18],
+        entry: no_entry,
+        now: "2026-03-02T17:50:00Z",
+        sent: &[(30, 10)],
+        dropped: &[],
+    },
+    WarnCase {
+        name: "both leads due: one warning, at the shorter",
+        state: "Running",
+        schedules: &[STOP_18],
+        entry: no_entry,
+        now: "2026-03-02T17:56:00Z",
+        sent: &[(5, 4)],
+        dropped: &[30],
+    },
+    WarnCase {
+        name: "30 sent: the 5 follows",
+        state: "Running",
+        schedules: &[STOP_18],
+        entry: |e| e.notified = vec![30],
+        now: "2026-03-02T17:55:00Z",
+        sent: &[(5, 5)],
+        dropped: &[],
+    },
+    WarnCase {
+        name: "both sent: nothing more",
+        state: "Running",
+        schedules: &[STOP_18],
+        entry: |e| e.notified = vec![30, 5],
+        now: "2026-03-02T17:58:00Z",
+        sent: &[],
+        dropped: &[],
+    },
+    WarnCase {
+        name: "snoozed: warned again before its new time",
+        state: "Running",
+        schedules: &[STOP_18],
+        entry: |e| {
+            e.dismissal = Some(Dismissal::Snooze {
+                until: t("2026-03-02T19:00:00Z"),
+            })
+        },
+        now: "2026-03-02T18:30:00Z",
+        sent: &[(30, 30)],
+        dropped: &[],
+    },
+    WarnCase {
+        name: "snoozed (before its time): warned at the new time's lead",
+        state: "Running",
+        schedules: &[STOP_18],
+        entry: |e| {
+            e.dismissal = Some(Dismissal::Snooze {
+                until: t("2026-03-02T19:00:00Z"),
+            })
+        },
+        now: "2026-03-02T18:55:00Z",
+        sent: &[(5, 5)],
+        dropped: &[30],
+    },
+    WarnCase {
+        name: "snoozed: not before the new time's lead",
+        state: "Running",
+        schedules: &[STOP_18],
+        entry: |e| {
+            e.dismissal = Some(Dismissal::Snooze {
+                until: t("2026-03-02T19:00:00Z"),
+            })
+        },
+        now: "2026-03-02T17:40:00Z",
+        sent: &[],
+        dropped: &[],
+    },
+    WarnCase {
+        name: "snoozed, but stopped meanwhile",
+        state: "Stopped",
+        schedules: &[STOP_18],
+        entry: |e| {
+            e.dismissal = Some(Dismissal::Snooze {
+                until: t("2026-03-02T19:00:00Z"),
+            })
+        },
+        now: "2026-03-02T18:30:00Z",
+        sent: &[],
+        dropped: &[],
+    },
+    WarnCase {
+        name: "a later stop is superseded by an earlier one",
+        state: "Running",
+        schedules: &[STOP_18, "20 18 * * *"],
+        entry: no_entry,
+        now: "2026-03-02T17:50:00Z",
+        sent: &[(30, 10)],
+        dropped: &[],
+    },
+    WarnCase {
+        name: "two stops in one minute: one warning",
+        state: "Running",
+        schedules: &[STOP_18, "0 18 * * 1"],
+        entry: no_entry,
+        now: "2026-03-02T17:30:00Z",
+        sent: &[(30, 30)],
+        dropped: &[],
+    },
+];
+
+#[test]
+fn warnings_are_always_true() {
+    for case in WARN_CASES {
+        let schedules = case
+            .schedules
+            .iter()
+            .map(|c| cron("Stop", c, "UTC"))
+            .collect();
+        let mut v = view(case.state, schedules);
+        let at = t("2026-03-02T18:00:00Z");
+        let es = &v.schedules[0];
+        let id = occurrence_id(&v.key(), &es.source, 0, Action::Stop, at, &es.content_hash);
+        let mut e = LedgerEntry::planned(&id, Action::Stop, at);
+        (case.entry)(&mut e);
+        v.ledger.push(e.clone());
+        let p = tick(&v, None, case.now);
+        let sent: Vec<(i64, i64)> = p
+            .notices
+            .iter()
+            .map(|n| (n.lead_minutes, n.minutes_left))
+            .collect();
+        assert_eq!(sent, case.sent, "{}: sent", case.name);
+        let dropped: Vec<i64> = p.dropped.iter().map(|d| d.lead_minutes).collect();
+        assert_eq!(dropped, case.dropped, "{}: dropped", case.name);
+        // Two stops of one instance in one minute: either may carry the one warning.
+        let single = case.schedules.len() == 1;
+        for n in p.notices.iter().filter(|_| single) {
+            assert_eq!(n.occurrence_id, id, "{}", case.name);
+            assert_eq!(n.due, e.due(), "{}", case.name);
+            assert_eq!(n.key, e.notice_key(), "{}: keyed by due time", case.name);
+            let left = format!("; in {} min", n.minutes_left);
+            assert!(n.reason.contains(&left), "{}: {}", case.name, n.reason);
+        }
+        for d in p.dropped.iter().filter(|_| single) {
+            assert_eq!(d.key, e.notice_key(), "{}", case.name);
+        }
+    }
+}
+
+#[test]
+fn a_snoozed_stop_is_warned_at_each_lead_of_its_new_time_once() {
+    let mut v = view("Running", vec![cron("Stop", STOP_18, "UTC")]);
+    let p = tick(&v, Some("2026-03-02T17:29:00Z"), "2026-03-02T17:30:00Z");
+    record(&mut v, &p);
+    let p = tick(&v, Some("2026-03-02T17:54:00Z"), "2026-03-02T17:55:00Z");
+    record(&mut v, &p);
+    let old_key = v.ledger[0].notice_key();
+    assert_eq!(v.ledger[0].notified, vec![30, 5]);
+    // Snoozed 60 min at 17:57: the store reads marks under the new key, so none are done.
+    let until = t("2026-03-02T19:00:00Z");
+    v.ledger[0].dismissal = Some(Dismissal::Snooze { until });
+    v.ledger[0].notified.clear();
+    assert_ne!(v.ledger[0].notice_key(), old_key);
+    let p = tick(&v, Some("2026-03-02T17:56:00Z"), "2026-03-02T17:57:00Z");
+    assert!(p.notices.is_empty() && p.decisions.is_empty());
+    assert_eq!(p.next_deadline, Some(t("2026-03-02T18:30:00Z")));
+    let p = tick(&v, Some("2026-03-02T18:29:00Z"), "2026-03-02T18:30:00Z");
+    assert_eq!(p.notices.len(), 1);
+    let n = &p.notices[0];
+    assert_eq!((n.lead_minutes, n.minutes_left, n.due), (30, 30, until));
+    assert_eq!(
+        n.at,
+        t("2026-03-02T18:00:00Z"),
+        "links stay signed for the occurrence"
+    );
+    assert_eq!(n.local, "19:00 UTC on Mon 2026-03-02");
+    assert!(n
+        .reason
+        .contains("snoozed until 2026-03-02 19:00 UTC; in 30 min"));
+    record(&mut v, &p);
+    // A retry of the same tick sends nothing twice.
+    assert!(
+        tick(&v, Some("2026-03-02T18:29:00Z"), "2026-03-02T18:30:00Z")
+            .notices
+            .is_empty()
+    );
+    let p = tick(&v, Some("2026-03-02T18:54:00Z"), "2026-03-02T18:55:00Z");
+    assert_eq!(p.notices[0].lead_minutes, 5);
+    record(&mut v, &p);
+    let p = tick(&v, Some("2026-03-02T18:59:00Z"), "2026-03-02T19:00:00Z");
+    assert_eq!(kinds(&p), vec![(Action::Stop, DecisionKind::Execute)]);
+    assert!(p.notices.is_empty() && p.dropped.is_empty());
+}
+
+#[test]
+fn a_stop_executing_in_this_tick_silences_later_stops_and_a_start_delays_warnings() {
+    // A stop executing now leaves the instance Stopping: the 18:20 stop will not happen.
+    let v = view(
+        "Running",
+        vec![
+            cron("Stop", "50 17 * * *", "UTC"),
+            cron("Stop", "20 18 * * *", "UTC"),
+        ],
+    );
+    let p = tick(&v, Some("2026-03-02T17:49:00Z"), "2026-03-02T17:50:00Z");
+    assert_eq!(kinds(&p), vec![(Action::Stop, DecisionKind::Execute)]);
+    assert!(p.notices.is_empty(), "{:?}", p.notices);
+    // A Start executing now leaves it Starting: warned once it is up, with the time really left.
+    let mut v = view(
+        "Stopped",
+        vec![
+            cron("Start", "30 17 * * *", "UTC"),
+            cron("Stop", STOP_18, "UTC"),
+        ],
+    );
+    let p = tick(&v, Some("2026-03-02T17:29:00Z"), "2026-03-02T17:30:00Z");
+    assert_eq!(kinds(&p), vec![(Action::Start, DecisionKind::Execute)]);
+    assert!(p.notices.is_empty());
+    record(&mut v, &p);
+    v.state = Some("Running".into());
+    let p = tick(&v, Some("2026-03-02T17:30:00Z"), "2026-03-02T17:36:00Z");
+    assert_eq!(p.notices.len(), 1);
+    assert_eq!(
+        (p.notices[0].lead_minutes, p.notices[0].minutes_left),
+        (30, 24)
+    );
 }
 
 #[test]

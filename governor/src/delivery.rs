@@ -17,6 +17,9 @@ use serde::Serialize;
 pub struct NoticeMark {
     /// The Stop occurrence warned of.
     pub occurrence_id: String,
+    /// What it is marked under: the occurrence id, or `{id}@{due}` for a snoozed stop's new
+    /// time (`curfew_engine::governor::id::notice_key`).
+    pub key: String,
     /// Minutes before the stop.
     pub lead_minutes: u32,
 }
@@ -36,12 +39,13 @@ impl Outgoing {
         Outgoing { event, mark: None }
     }
 
-    /// A notice, recorded as sent once delivered.
-    pub fn notice(event: Event, occurrence_id: &str, lead_minutes: u32) -> Outgoing {
+    /// A notice, recorded as sent (under `key`) once delivered.
+    pub fn notice(event: Event, occurrence_id: &str, key: &str, lead_minutes: u32) -> Outgoing {
         Outgoing {
             event,
             mark: Some(NoticeMark {
                 occurrence_id: occurrence_id.to_owned(),
+                key: key.to_owned(),
                 lead_minutes,
             }),
         }
@@ -157,11 +161,7 @@ impl Runtime {
             };
             if let Some(m) = &o.mark {
                 if settles(&d.channels) {
-                    match self
-                        .store
-                        .mark_notified(&m.occurrence_id, m.lead_minutes)
-                        .await
-                    {
+                    match self.store.mark_notified(&m.key, m.lead_minutes).await {
                         Ok(_) => d.recorded = true,
                         Err(e) => d.problem = Some(e.to_string()),
                     }

@@ -234,7 +234,10 @@ pub async fn dismiss(
         }
     };
     let mut view = InstanceView::new(&instance, Vec::new());
-    let notified = rt.store.notified_leads(&occurrence_id).await?;
+    let notified = rt
+        .store
+        .notified_leads(&to_engine(&record.value, &[]).notice_key())
+        .await?;
     view.ledger.push(to_engine(&record.value, &notified));
     // Authorise against the occurrence found (a request by instance and time names it too).
     let req = DismissalRequest {

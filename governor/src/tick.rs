@@ -138,10 +138,14 @@ pub struct NoticeReport {
     pub occurrence_id: String,
     /// Compute name.
     pub instance: String,
-    /// Minutes before the stop.
+    /// Which lead time it is (minutes before the stop).
     pub lead_minutes: i64,
-    /// The stop's time.
+    /// Minutes really left before the stop when it was made (what it says).
+    pub minutes_left: i64,
+    /// The occurrence's time.
     pub at: DateTime<Utc>,
+    /// When the stop is due: `at`, or the end of a snooze.
+    pub due: DateTime<Utc>,
     /// `sent`, `dry run`, or the delivery error.
     pub outcome: String,
 }
@@ -276,9 +280,11 @@ pub async fn tick_listed(
                     reconcile(rt, fi, &mut e, r, now, dry_run, &mut report).await;
                 }
             }
+            // Marks are read under the current due time's key: a snooze's new time starts afresh.
             let notified = if e.value.state.is_claimable() || e.value.state == LedgerState::Planned
             {
-                rt.store.notified_leads(&e.value.occurrence_id).await?
+                let key = to_engine(&e.value, &[]).notice_key();
+                rt.store.notified_leads(&key).await?
             } else {
                 Vec::new()
             };
@@ -336,14 +342,16 @@ pub async fn tick_listed(
             occurrence_id: n.occurrence_id.clone(),
             instance: n.instance.clone(),
             lead_minutes: n.lead_minutes,
+            minutes_left: n.minutes_left,
             at: n.at,
+            due: n.due,
             outcome,
         });
     }
     if !dry_run {
         for d in &plan.dropped {
             rt.store
-                .mark_notified(&d.occurrence_id, d.lead_minutes as u32)
+                .mark_notified(&d.key, d.lead_minutes as u32)
                 .await?;
         }
     }
@@ -629,9 +637,10 @@ async fn notify(
             occurrence_id: n.occurrence_id.clone(),
             instance: instance_ref(fi, &n.instance, key),
             action: "stop".into(),
-            at_utc: n.at,
+            at_utc: n.due,
             at_local: n.local.clone(),
             lead_minutes: n.lead_minutes as u32,
+            minutes_left: u32::try_from(n.minutes_left).ok(),
             reason: n.reason.clone(),
             owner_object_id: n.owner.clone(),
             native_only: n.native_only,
@@ -642,6 +651,7 @@ async fn notify(
     events.push(Outgoing::notice(
         event,
         &n.occurrence_id,
+        &n.key,
         n.lead_minutes as u32,
     ));
     PENDING_DELIVERY.to_string()
@@ -867,7 +877,9 @@ mod delivery_tests {
             occurrence_id: id.into(),
             instance: "i".into(),
             lead_minutes: lead,
+            minutes_left: lead,
             at: DateTime::<Utc>::MIN_UTC,
+            due: DateTime::<Utc>::MIN_UTC,
             outcome: PENDING_DELIVERY.into(),
         }
     }
@@ -896,6 +908,7 @@ mod delivery_tests {
             kind: "curfew.shutdown.pending".into(),
             mark: Some(NoticeMark {
                 occurrence_id: id.into(),
+                key: id.into(),
                 lead_minutes: lead,
             }),
             channels: vec![ChannelResult {

@@ -156,9 +156,10 @@ fn summarise(what: &str, r: &TickReport) -> Vec<String> {
         })
         .chain(r.notices.iter().map(|n| {
             format!(
-                "notice {} stop at {} in {} min: {}",
+                "notice {} stop at {} in {} min ({}-min notice): {}",
                 n.instance,
-                stamp(n.at),
+                stamp(n.due),
+                n.minutes_left,
                 n.lead_minutes,
                 n.outcome
             )

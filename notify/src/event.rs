@@ -146,8 +146,12 @@ pub struct ShutdownPending {
     pub at_utc: DateTime<Utc>,
     /// The same instant in the owner's zone, formatted by the caller (e.g. `18:00 PST`).
     pub at_local: String,
-    /// Minutes before `at_utc` this warning is sent at (30, 5, …).
+    /// Which lead time this warning is (30, 5, …): part of its id.
     pub lead_minutes: u32,
+    /// Whole minutes really left before `at_utc` when it was made: what it says (a late
+    /// 30-min warning with 10 minutes left says 10). Absent in older events: the lead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minutes_left: Option<u32>,
     /// Human reason from the decision.
     pub reason: String,
     /// Owner's Entra object id (assigned user, else creator), if known.
@@ -163,6 +167,11 @@ pub struct ShutdownPending {
 }
 
 impl ShutdownPending {
+    /// The minutes it says are left: [`minutes_left`](Self::minutes_left), else the lead.
+    pub fn minutes(&self) -> u32 {
+        self.minutes_left.unwrap_or(self.lead_minutes)
+    }
+
     /// Sets `note` from `native_only` (constructors call this, so callers need not).
     fn normalised(mut self) -> ShutdownPending {
         self.note = self.native_only.then(|| NATIVE_ONLY_NOTE.to_owned());
@@ -408,10 +417,12 @@ impl Event {
         }
     }
 
-    /// A pre-shutdown warning. Id from (type, source, occurrence id, lead minutes): the
-    /// 30-minute and 5-minute warnings differ, a resend of either does not.
+    /// A pre-shutdown warning. Id from (type, source, occurrence id, lead minutes, due
+    /// time): the 30-minute and 5-minute warnings differ, and so do those of a snoozed stop's
+    /// new time; a resend of any does not.
     pub fn shutdown_pending(source: &EventSource, now: DateTime<Utc>, d: ShutdownPending) -> Event {
         let lead = d.lead_minutes.to_string();
+        let due = d.at_utc.to_rfc3339_opts(SecondsFormat::Secs, true);
         let occ = d.occurrence_id.clone();
         let subject = d.instance.id.clone();
         Event::build(
@@ -419,7 +430,7 @@ impl Event {
             source,
             &subject,
             now,
-            &[&occ, &lead],
+            &[&occ, &lead, &due],
             EventData::ShutdownPending(d.normalised()),
         )
     }
@@ -563,7 +574,7 @@ impl Event {
                 d.action,
                 d.at_local,
                 d.at_utc.format("%Y-%m-%d %H:%MZ"),
-                d.lead_minutes,
+                d.minutes(),
                 d.reason,
                 if d.native_only {
                     format!(" ({NATIVE_ONLY_NOTE})")
@@ -629,6 +640,7 @@ pub(crate) mod samples {
             at_utc: Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).unwrap(),
             at_local: "2026-03-01 18:00 PST".into(),
             lead_minutes: lead,
+            minutes_left: None,
             reason:
                 "stop: schedule 'nightly' (Cron 0 18 * * *, Pacific Standard Time) at 18:00 PST"
                     .into(),
@@ -789,6 +801,24 @@ mod tests {
         assert_ne!(a.id, stopped.id);
         // Pinned: the id function is part of the wire contract.
         assert_eq!(a.id.len(), "curfew-".len() + 32);
+    }
+
+    #[test]
+    fn a_late_warning_says_the_minutes_really_left_and_a_snoozed_time_is_its_own_event() {
+        let mut p = pending(30);
+        p.minutes_left = Some(10);
+        let e = Event::shutdown_pending(&source(), now(), p.clone());
+        assert!(e.summary().contains("in 10 min"), "{}", e.summary());
+        assert!(!e.summary().contains("in 30 min"));
+        assert_eq!(e.to_json()["data"]["minutesLeft"], 10);
+        assert_eq!(
+            e.id,
+            pending_event(30).id,
+            "what it says is not part of the id"
+        );
+        p.at_utc += chrono::Duration::minutes(60);
+        let moved = Event::shutdown_pending(&source(), now(), p);
+        assert_ne!(moved.id, e.id, "a snooze's new time is warned of anew");
     }
 
     #[test]

@@ -13,7 +13,9 @@ fn title(event: &Event) -> String {
     match &event.data {
         EventData::ShutdownPending(d) => format!(
             "{} will {} in {} min",
-            d.instance.name, d.action, d.lead_minutes
+            d.instance.name,
+            d.action,
+            d.minutes()
         ),
         _ => event.summary(),
     }

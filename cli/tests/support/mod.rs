@@ -851,6 +851,10 @@ pub(crate) struct PendingNotice {
     pub(crate) at: DateTime<Utc>,
     /// Lead time in minutes.
     pub(crate) lead: u64,
+    /// Minutes it said were left (`minutesLeft`, else the lead).
+    pub(crate) minutes_left: u64,
+    /// When it was made (the event's `time`: the tick's `now`).
+    pub(crate) sent: DateTime<Utc>,
     /// The owner's object id.
     pub(crate) owner: Option<String>,
     /// The `data.links` object.
@@ -873,6 +877,11 @@ pub(crate) fn pending_notices(events: &Path) -> Vec<PendingNotice> {
                     .map(t)
                     .expect("a notice has its stop time"),
                 lead: d["leadMinutes"].as_u64().unwrap_or_default(),
+                minutes_left: d["minutesLeft"]
+                    .as_u64()
+                    .or(d["leadMinutes"].as_u64())
+                    .unwrap_or_default(),
+                sent: e["time"].as_str().map(t).expect("an event has its time"),
                 owner: d["ownerObjectId"].as_str().map(str::to_string),
                 links: d["links"].clone(),
             }

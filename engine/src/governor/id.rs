@@ -58,6 +58,18 @@ pub fn idle_occurrence_id(instance_key: &str, idle_since: DateTime<Utc>) -> Stri
     truncated(ctx)
 }
 
+/// The key a pre-shutdown notice is marked sent under, with its lead (the store's
+/// `mark_notified`): the occurrence id while the stop is due at its own time, and
+/// `{id}@{due, Unix seconds}` once a snooze moved it, so the new time's warnings are not
+/// deduplicated away by the old time's and a retry of either sends nothing twice.
+pub fn notice_key(occurrence_id: &str, at: DateTime<Utc>, due: DateTime<Utc>) -> String {
+    if due == at {
+        occurrence_id.to_string()
+    } else {
+        format!("{occurrence_id}@{}", due.timestamp())
+    }
+}
+
 /// Length-prefixed, so that no two field lists hash the same bytes.
 fn frame(ctx: &mut Context, field: &str) {
     ctx.update(&(field.len() as u64).to_le_bytes());
@@ -118,6 +130,15 @@ mod tests {
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn notice_keys_change_only_when_a_snooze_moves_the_stop() {
+        let t0 = at("2026-03-02T18:00:00Z");
+        let t1 = at("2026-03-02T19:00:00Z");
+        assert_eq!(notice_key("abc", t0, t0), "abc");
+        assert_eq!(notice_key("abc", t0, t1), format!("abc@{}", t1.timestamp()));
+        assert_ne!(notice_key("abc", t0, t1), notice_key("abc", t0, t0));
     }
 
     #[test]

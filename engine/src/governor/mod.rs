@@ -139,7 +139,8 @@ pub struct LedgerEntry {
     pub at: DateTime<Utc>,
     /// Where it stands.
     pub status: Status,
-    /// Lead times (minutes) already handled: notice sent, or dropped as too late.
+    /// Lead times (minutes) already handled for the current due time (read under
+    /// [`LedgerEntry::notice_key`]): notice sent, or dropped as too late or superseded.
     pub notified: Vec<i64>,
     /// An accepted skip or snooze.
     pub dismissal: Option<Dismissal>,
@@ -164,6 +165,11 @@ impl LedgerEntry {
             Some(Dismissal::Snooze { until }) => until,
             _ => self.at,
         }
+    }
+
+    /// The key its notices are marked under ([`id::notice_key`]): a snooze gives a new one.
+    pub fn notice_key(&self) -> String {
+        id::notice_key(&self.occurrence_id, self.at, self.due())
     }
 }
 

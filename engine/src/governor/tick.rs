@@ -16,6 +16,12 @@
 //!    then `Failed`; otherwise `Execute`;
 //! 7. an earlier occurrence still `Executing` (in doubt) → the later `Execute`s and `NoOp`s
 //!    `Defer` until it settles ([`reconcile`](mod@super::reconcile)).
+//!
+//! Notices are true when sent: only for the earliest coming Stop of an instance that accepts a
+//! Stop after this tick's decisions (not Stopped, Stopping or transitional), not skipped or
+//! settled; at each lead before its due time (a snooze's end included, keyed by
+//! [`notice_key`](super::id::notice_key)); a late one says the minutes really left, and of
+//! several leads due at once only the shortest is sent.
 
 use super::effective::EffectiveSchedule;
 use super::id::{idle_occurrence_id, occurrence_id};
@@ -107,12 +113,18 @@ pub struct Notice {
     pub instance: String,
     /// ARM id, when known.
     pub instance_id: Option<String>,
-    /// When the stop is due.
+    /// The occurrence's own time (links are signed for it; a snooze does not move it).
     pub at: DateTime<Utc>,
-    /// The time in the schedule's zone (`18:00 PST on Mon 2026-11-02`); UTC for idle stops.
+    /// When the stop is due: `at`, or the end of a snooze.
+    pub due: DateTime<Utc>,
+    /// `due` in the schedule's zone (`18:00 PST on Mon 2026-11-02`); UTC for idle stops.
     pub local: String,
     /// Which lead time this is, in minutes (record it in the ledger: sent once per lead).
     pub lead_minutes: i64,
+    /// Whole minutes really left until `due` (a late notice says this, not its lead).
+    pub minutes_left: i64,
+    /// What the notice is marked sent under, with its lead ([`super::id::notice_key`]).
+    pub key: String,
     /// Assigned user, else creator; `None` goes to the fallback channel.
     pub owner: Option<String>,
     /// The schedule; `None` for an idle stop.
@@ -123,12 +135,15 @@ pub struct Notice {
     pub reason: String,
 }
 
-/// A notice that will not be sent because its time passed (not sent late); record the lead.
+/// A notice that will not be sent because its time passed (not sent late), or because a
+/// shorter lead's notice went out in its place; record the lead.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DroppedNotice {
     /// The Stop occurrence.
     pub occurrence_id: String,
+    /// What it is marked handled under ([`super::id::notice_key`]).
+    pub key: String,
     /// Compute name.
     pub instance: String,
     /// Lead time in minutes.
@@ -274,7 +289,7 @@ fn decide_instance(
             if o.at <= now {
                 cands.push(c);
             } else {
-                deadline.offer(o.at);
+                deadline.offer(c.due());
                 coming.push(c);
             }
         }
@@ -309,12 +324,10 @@ fn decide_instance(
         }
     }
     // Open ledger records outside the window: snoozed, deferred, or decided but never carried out.
+    // Those not due yet (snoozed) are only warned of.
+    let mut snoozed: Vec<Candidate<'_>> = Vec::new();
     for e in &inst.ledger {
         if e.status.is_final() || cands.iter().chain(&coming).any(|c| c.id == e.occurrence_id) {
-            continue;
-        }
-        if e.due() > now {
-            deadline.offer(e.due());
             continue;
         }
         let origin = inst
@@ -327,14 +340,20 @@ fn decide_instance(
             })
             .map(Origin::Schedule)
             .unwrap_or(Origin::Gone);
-        cands.push(Candidate {
+        let c = Candidate {
             id: e.occurrence_id.clone(),
             origin,
             action: e.action,
             at: e.at,
             entry: Some(e),
             suppressed: false,
-        });
+        };
+        if e.due() > now {
+            deadline.offer(e.due());
+            snoozed.push(c);
+        } else {
+            cands.push(c);
+        }
     }
     cands.sort_by(|a, b| {
         (a.due(), a.action != Action::Stop, &a.id).cmp(&(b.due(), b.action != Action::Stop, &b.id))
@@ -507,65 +526,115 @@ fn decide_instance(
     let first = plan.decisions.len();
     plan.decisions.extend(out.into_iter().map(|(_, d)| d));
 
-    // Pre-shutdown notices for coming Stops, and dropped ones for Stops executing unwarned.
+    // Pre-shutdown notices for coming Stops (snoozed ones at their new time), and dropped ones
+    // for Stops executing unwarned.
     for c in &coming {
         deadline.offer(c.due());
-        if c.action != Action::Stop
-            || c.entry
-                .is_some_and(|e| e.dismissal.is_some() || e.status.is_final())
+    }
+    let mut warn: Vec<&Candidate<'_>> = coming
+        .iter()
+        .chain(cands.iter().filter(|c| c.due() > now))
+        .chain(&snoozed)
+        .filter(|c| c.action == Action::Stop)
+        .collect();
+    warn.sort_by(|a, b| (a.due(), &a.id).cmp(&(b.due(), &b.id)));
+    // Whether the next coming Stop would stop the instance: it accepts a Stop after this
+    // tick's own decisions, and no earlier coming Stop will have stopped it first.
+    let mut will_stop = PowerState::of(state.as_deref()).accepts(Action::Stop);
+    for c in warn {
+        let entry = c.entry;
+        let due = c.due();
+        if matches!(c.origin, Origin::Gone)
+            || entry.is_some_and(|e| e.status.is_final() || e.dismissal == Some(Dismissal::Skip))
         {
             continue;
         }
+        let mut pending: Vec<i64> = Vec::new();
         for lead in &cfg.lead_times {
             let minutes = lead.num_minutes();
-            if c.entry.is_some_and(|e| e.notified.contains(&minutes)) {
+            if minutes <= 0 || entry.is_some_and(|e| e.notified.contains(&minutes)) {
                 continue;
             }
-            let due = c.at - *lead;
-            if due > now {
-                deadline.offer(due);
-                continue;
+            if due - *lead > now {
+                deadline.offer(due - *lead);
+            } else {
+                pending.push(minutes);
             }
-            let native_only =
-                matches!(c.origin, Origin::Schedule(es) if es.source == Source::Native);
-            let mut reason = format!("{}; in {}", describe(c), duration_text(c.at - now));
-            if native_only {
-                reason.push_str("; ");
-                reason.push_str(NATIVE_CAVEAT);
-            }
-            plan.notices.push(Notice {
+        }
+        if !will_stop {
+            continue;
+        }
+        // This one stops the instance: any later Stop in the lead window is superseded.
+        will_stop = false;
+        let Some(&minutes) = pending.iter().min() else {
+            continue;
+        };
+        let key = entry.map_or_else(|| c.id.clone(), LedgerEntry::notice_key);
+        let left = due - now;
+        // Several leads due at once (a late start, a snooze, an instance that just came up):
+        // one warning, at the shortest, and the longer ones are handled by it.
+        for &other in pending.iter().filter(|m| **m != minutes) {
+            plan.dropped.push(DroppedNotice {
                 occurrence_id: c.id.clone(),
+                key: key.clone(),
                 instance: inst.name.clone(),
-                instance_id: inst.id.clone(),
-                at: c.at,
-                local: local_text(c),
-                lead_minutes: minutes,
-                owner: inst.owner.clone(),
-                schedule: schedule_ref(c.origin),
-                native_only,
-                reason,
+                lead_minutes: other,
+                reason: format!(
+                    "{other}-min notice superseded by the {minutes}-min one ({} left at {})",
+                    duration_text(left),
+                    utc_text(now)
+                ),
             });
         }
+        let native_only = matches!(c.origin, Origin::Schedule(es) if es.source == Source::Native);
+        let moved = if due != c.at {
+            format!("; snoozed until {}", utc_text(due))
+        } else {
+            String::new()
+        };
+        let mut reason = format!("{}{moved}; in {}", describe(c), duration_text(left));
+        if native_only {
+            reason.push_str("; ");
+            reason.push_str(NATIVE_CAVEAT);
+        }
+        plan.notices.push(Notice {
+            occurrence_id: c.id.clone(),
+            instance: inst.name.clone(),
+            instance_id: inst.id.clone(),
+            at: c.at,
+            due,
+            local: local_text(c, due),
+            lead_minutes: minutes,
+            minutes_left: left.num_minutes(),
+            key,
+            owner: inst.owner.clone(),
+            schedule: schedule_ref(c.origin),
+            native_only,
+            reason,
+        });
     }
     for d in &plan.decisions[first..] {
         if d.kind != DecisionKind::Execute || d.action != Action::Stop {
             continue;
         }
         let entry = inst.entry(&d.occurrence_id);
+        let due = entry.map_or(d.at, LedgerEntry::due);
+        let key = entry.map_or_else(|| d.occurrence_id.clone(), LedgerEntry::notice_key);
         for lead in &cfg.lead_times {
             let minutes = lead.num_minutes();
-            if entry.is_some_and(|e| e.notified.contains(&minutes)) {
+            if minutes <= 0 || entry.is_some_and(|e| e.notified.contains(&minutes)) {
                 continue;
             }
-            let due = d.at - *lead;
+            let lead_due = due - *lead;
             plan.dropped.push(DroppedNotice {
                 occurrence_id: d.occurrence_id.clone(),
+                key: key.clone(),
                 instance: inst.name.clone(),
                 lead_minutes: minutes,
                 reason: format!(
                     "{minutes}-min notice was due at {}, passed by {} when evaluated at {} (the stop is due): not sent late",
-                    utc_text(due),
-                    duration_text(now - due),
+                    utc_text(lead_due),
+                    duration_text(now - lead_due),
                     utc_text(now)
                 ),
             });
@@ -669,7 +738,7 @@ fn describe(c: &Candidate<'_>) -> String {
                 es.index,
                 es.schedule.trigger,
                 es.schedule.time_zone,
-                local_text(c)
+                local_text(c, c.at)
             )
         }
         Origin::Idle(s) => format!("{verb}: idle shutdown at {} ({})", utc_text(c.at), s.reason),
@@ -677,19 +746,20 @@ fn describe(c: &Candidate<'_>) -> String {
     }
 }
 
-fn local_text(c: &Candidate<'_>) -> String {
+/// `t` in the zone of the candidate's schedule; UTC for idle stops.
+fn local_text(c: &Candidate<'_>, t: DateTime<Utc>) -> String {
     match c.origin {
         Origin::Schedule(es) => {
             let zone = &es.schedule.zone;
-            let local = dst::wall(zone, c.at);
+            let local = dst::wall(zone, t);
             format!(
                 "{} {} on {}",
                 local.format("%H:%M"),
-                zone.abbreviation_at(c.at.timestamp()),
+                zone.abbreviation_at(t.timestamp()),
                 local.format("%a %Y-%m-%d")
             )
         }
-        _ => utc_text(c.at),
+        _ => utc_text(t),
     }
 }
 

@@ -129,6 +129,7 @@ pub fn pending_event(lead: u32) -> curfew_notify::Event {
         at_utc: Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).unwrap(),
         at_local: "2026-03-01 18:00 PST".into(),
         lead_minutes: lead,
+        minutes_left: None,
         reason: "stop: schedule 'nightly' at 18:00 PST".into(),
         owner_object_id: None,
         native_only: false,
