@@ -43,6 +43,9 @@ param adminObjectIds array = []
 @description('Maximum instances of the function app.')
 param maximumInstanceCount int = 40
 
+@description('Email addresses told when no tick has completed for 10 minutes (the heartbeat alert); empty: the alert fires in Azure Monitor only.')
+param alertEmails array = []
+
 var suffix = uniqueString(resourceGroup().id, prefix)
 var appName = '${prefix}-func-${suffix}'
 var storageName = toLower(take('${prefix}st${suffix}', 24))
@@ -176,6 +179,56 @@ resource insights 'Microsoft.Insights/components@2020-02-02' = {
     Application_Type: 'web'
     WorkspaceResourceId: logs.id
     DisableLocalAuth: true
+  }
+}
+
+// The heartbeat: every completed evaluation logs a line starting "evaluated " (the Functions
+// `Logs`, in Application Insights `traces`). No such line for 10 minutes means no tick has
+// completed: the timer stopped, the host is down, or every tick fails. docs/operations.md.
+resource alertGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (!empty(alertEmails)) {
+  name: '${prefix}-ag-${suffix}'
+  location: 'global'
+  properties: {
+    groupShortName: take(prefix, 12)
+    enabled: true
+    emailReceivers: [for (address, i) in alertEmails: {
+      name: 'email-${i}'
+      emailAddress: address
+      useCommonAlertSchema: true
+    }]
+  }
+}
+
+resource heartbeatAlert 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
+  name: '${prefix}-no-tick-${suffix}'
+  location: location
+  properties: {
+    displayName: 'Curfew: no tick completed for 10 minutes'
+    description: 'No "evaluated" log line from the Curfew function app in 10 minutes: schedules are not being enforced. See docs/operations.md (heartbeat).'
+    severity: 1
+    enabled: true
+    scopes: [ insights.id ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT10M'
+    criteria: {
+      allOf: [
+        {
+          query: 'traces | where message startswith "evaluated " | summarize ticks = count()'
+          timeAggregation: 'Total'
+          metricMeasureColumn: 'ticks'
+          operator: 'LessThan'
+          threshold: 1
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: {
+      actionGroups: empty(alertEmails) ? [] : [ alertGroup.id ]
+    }
   }
 }
 

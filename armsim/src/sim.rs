@@ -223,6 +223,12 @@ impl SimState {
         &self.config
     }
 
+    /// The drift fault: accepted stops of this compute (ARM id) report success and leave it
+    /// Running, until called again with `false`.
+    pub fn lose_stops(&self, compute_id: &str, lose: bool) {
+        lock(&self.world).lose_stops(compute_id, lose);
+    }
+
     /// A copy of the request log so far.
     pub fn requests(&self) -> Vec<RequestRecord> {
         lock(&self.log).clone()

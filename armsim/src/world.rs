@@ -9,7 +9,7 @@ use crate::fleet::SimFleet;
 use crate::ids::{ActionKind, WorkspacePath};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -88,6 +88,8 @@ pub(crate) struct World {
     actions: Vec<ActionRecord>,
     next_op: u64,
     transition: Duration,
+    /// Computes (keys) whose accepted stops succeed and leave them Running (drift).
+    lost_stops: HashSet<String>,
 }
 
 fn state_of(body: &Value) -> &str {
@@ -110,6 +112,7 @@ impl World {
             actions: Vec::new(),
             next_op: 0,
             transition,
+            lost_stops: HashSet::new(),
         };
         for c in fleet.computes {
             let key = c.workspace.key();
@@ -322,7 +325,10 @@ impl World {
             return Ok(None);
         }
         let state = state_of(&entry.body).to_string();
+        let lost = action == ActionKind::Stop && self.lost_stops.contains(&key);
         let (transitional, target, changes) = match (action, state.as_str()) {
+            // The drift fault: accepted, reported as succeeded, and the instance stays Running.
+            (ActionKind::Stop, "Running" | "JobRunning") if lost => ("Running", "Running", true),
             (ActionKind::Stop, "Running" | "JobRunning") => ("Stopping", "Stopped", true),
             (ActionKind::Stop, "Stopped") => ("Stopped", "Stopped", false),
             (ActionKind::Start, "Stopped") => ("Starting", "Running", true),
@@ -378,6 +384,17 @@ impl World {
         Ok(Some(op))
     }
 
+    /// Makes accepted stops of a compute (by ARM id) succeed without stopping it, or behave
+    /// again: ARM's "succeeded" is not proof, and this is how tests show it.
+    pub(crate) fn lose_stops(&mut self, id: &str, lose: bool) {
+        let key = id.to_ascii_lowercase();
+        if lose {
+            self.lost_stops.insert(key);
+        } else {
+            self.lost_stops.remove(&key);
+        }
+    }
+
     /// An operation's current view (settling its compute first).
     pub(crate) fn operation(&mut self, op: &str, now: Instant) -> Option<Operation> {
         let compute = self.ops.get(op)?.compute.clone();
@@ -414,6 +431,32 @@ mod tests {
             .as_str()
             .unwrap()
             .to_string()
+    }
+
+    #[test]
+    fn a_lost_stop_succeeds_and_leaves_the_instance_running() {
+        let (mut w, ws) = world(10);
+        let t0 = Instant::now();
+        let id = ws.compute_id("ci-000-000-000");
+        assert_eq!(state(&mut w, &ws, "ci-000-000-000", t0), "Running");
+        w.lose_stops(&id, true);
+        let wall = Utc::now();
+        let op = w
+            .act(&ws, "ci-000-000-000", ActionKind::Stop, None, t0, wall)
+            .unwrap()
+            .unwrap();
+        let later = t0 + Duration::from_millis(20);
+        assert_eq!(w.operation(&op, later).unwrap().status, OpStatus::Succeeded);
+        assert_eq!(state(&mut w, &ws, "ci-000-000-000", later), "Running");
+        assert!(
+            w.actions().last().unwrap().changed_state,
+            "it claims to have stopped"
+        );
+        w.lose_stops(&id, false);
+        w.act(&ws, "ci-000-000-000", ActionKind::Stop, None, later, wall)
+            .unwrap();
+        let end = later + Duration::from_millis(20);
+        assert_eq!(state(&mut w, &ws, "ci-000-000-000", end), "Stopped");
     }
 
     #[test]

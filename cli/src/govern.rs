@@ -151,6 +151,15 @@ pub(crate) fn print_tick(r: &tick::TickReport) {
     for x in &r.reconciled {
         println!("  reconciled {x}");
     }
+    for i in &r.idle {
+        println!("  idle: {i}");
+    }
+    for b in &r.budgets {
+        println!("  budget: {b}");
+    }
+    for d in &r.drift {
+        println!("  drift: {d}");
+    }
     for p in &r.problems {
         println!("  problem: {p}");
     }

@@ -36,7 +36,7 @@ use curfew_engine::governor::{self, LinkKey};
 use curfew_engine::inventory::{self, Instance};
 use curfew_engine::policy::{AppendTarget, Assignment};
 use curfew_notify::{ChannelDeps, EventSource, Notifier};
-use curfew_store::{SqliteStore, StateStore, TableStore};
+use curfew_store::{SqliteStore, StateStore, StoreError, TableStore};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -281,6 +281,31 @@ impl Runtime {
             Some(ws) => format!("{}/tick{}", self.deployment, ws.path().to_ascii_lowercase()),
             None => format!("{}/tick", self.deployment),
         }
+    }
+
+    /// The store key of the heartbeat: the `now` of the newest completed tick, of any scope
+    /// (a fanned-out tick's workspaces each complete one).
+    pub fn heartbeat_scope(&self) -> String {
+        format!("{}/heartbeat", self.deployment)
+    }
+
+    /// Records that a tick at `now` completed (never moves the heartbeat back; a racing
+    /// governor that recorded first is as good).
+    pub async fn record_heartbeat(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let scope = self.heartbeat_scope();
+        let before = self.store.get_watermark(&scope).await?;
+        if before.is_some_and(|b| b >= now) {
+            return Ok(());
+        }
+        match self.store.set_watermark(&scope, before, now).await {
+            Err(e) if !e.is_conflict() => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// The `now` of the newest completed tick, as Status reports it.
+    pub async fn last_tick(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.store.get_watermark(&self.heartbeat_scope()).await
     }
 
     /// A signed link for an occurrence and choice, when links are configured.

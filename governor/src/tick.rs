@@ -20,7 +20,8 @@ use curfew_engine::governor::{
 use curfew_engine::idle::{self, IdleRecord, IdleVerdict, Threshold};
 use curfew_engine::Action;
 use curfew_notify::{
-    ActionFailed, DismissLinks, Event, InstanceChanged, InstanceRef, ShutdownPending, SnoozeLink,
+    ActionFailed, DismissLinks, DriftDetected, Event, IdleUnknown, InstanceChanged, InstanceRef,
+    ShutdownPending, SnoozeLink,
 };
 use curfew_store::{Activity, AuditRecord, LedgerEntry, LedgerState, StoreError, Versioned};
 use serde::Serialize;
@@ -28,6 +29,12 @@ use std::collections::HashMap;
 
 /// The snooze choices offered in notices.
 pub const SNOOZE_CHOICES: [u32; 3] = [30, 60, 120];
+
+/// Store marks (`mark_notified(key, 0)`) that make an operations event once per occurrence
+/// across ticks and governors: drift per occurrence id.
+pub const DRIFT_MARK_PREFIX: &str = "drift/";
+/// ... and an unknown idle state per instance and newest activity report (one per episode).
+pub const IDLE_UNKNOWN_MARK_PREFIX: &str = "idle-unknown/";
 
 /// What one tick did; `--format json` prints it as is.
 #[derive(Debug, Serialize)]
@@ -60,6 +67,8 @@ pub struct TickReport {
     /// Idle shutdown: instances whose state is unknown (no recent report: never stopped for
     /// it), and policy idle-time defaults written back (or that would be).
     pub idle: Vec<String>,
+    /// Carried-out actions the instances do not show (`curfew.drift.detected`, once each).
+    pub drift: Vec<String>,
     /// ARM calls this tick made.
     pub arm_calls: u64,
     /// The events this tick made, for the caller to deliver ([`Runtime::deliver`]). Not
@@ -227,6 +236,7 @@ pub async fn tick_listed(
         budgets: Vec::new(),
         problems: fleet.problems.clone(),
         idle: Vec::new(),
+        drift: Vec::new(),
         arm_calls: 0,
         events: Vec::new(),
     };
@@ -393,6 +403,34 @@ pub async fn tick_listed(
             result,
         });
     }
+    for dr in &plan.drift {
+        let key = key_of(&dr.instance_id, &dr.instance);
+        report.drift.push(format!("{}: {}", dr.instance, dr.reason));
+        if dry_run {
+            continue;
+        }
+        let mark = format!("{DRIFT_MARK_PREFIX}{}", dr.occurrence_id);
+        match rt.store.mark_notified(&mark, 0).await {
+            Ok(true) => {
+                let data = DriftDetected {
+                    occurrence_id: dr.occurrence_id.clone(),
+                    instance: instance_ref(by_key.get(&key).copied(), &dr.instance, &key),
+                    action: format!("{:?}", dr.action).to_ascii_lowercase(),
+                    due_utc: dr.due,
+                    expected: dr.expected.to_string(),
+                    observed: dr.observed.clone(),
+                    reason: dr.reason.clone(),
+                };
+                report.events.push(Outgoing::event(Event::drift_detected(
+                    &rt.source, now, data,
+                )));
+            }
+            Ok(false) => {}
+            Err(e) => report
+                .problems
+                .push(format!("{}: recording the drift: {e}", dr.instance)),
+        }
+    }
     if !dry_run {
         if let Some(log) = &rt.cost_log {
             let seen: Vec<&curfew_engine::inventory::Instance> =
@@ -426,6 +464,12 @@ pub async fn tick_listed(
                 "another governor moved the watermark during this tick; it keeps its value".into(),
             ),
             Err(e) => return Err(e.into()),
+        }
+        // The heartbeat, last: this tick completed (Status and the no-tick alert read it).
+        if let Err(e) = rt.record_heartbeat(now).await {
+            report
+                .problems
+                .push(format!("recording the heartbeat: {e}"));
         }
     }
     report.arm_calls = rt.arm.stats().calls - calls_before;
@@ -507,12 +551,38 @@ async fn idle_stops(
             idle_since: since,
             reason: verdict.reason(&threshold),
         }),
-        IdleVerdict::Unknown { last_report } => report.idle.push(format!(
-            "{name}: idle state unknown (last activity report {}): reported, not stopped",
-            last_report.map_or("never".to_string(), |t| t
-                .format("%Y-%m-%dT%H:%MZ")
-                .to_string())
-        )),
+        IdleVerdict::Unknown { last_report } => {
+            let reason = format!(
+                "idle state unknown (last activity report {}): reported, not stopped",
+                last_report.map_or("never".to_string(), |t| t
+                    .format("%Y-%m-%dT%H:%MZ")
+                    .to_string())
+            );
+            report.idle.push(format!("{name}: {reason}"));
+            // One event per episode: it became unknown since this report (or none ever came).
+            let mark = format!(
+                "{IDLE_UNKNOWN_MARK_PREFIX}{key}/{}",
+                last_report.map_or("never".to_string(), |t| t.timestamp().to_string())
+            );
+            if !dry_run {
+                match rt.store.mark_notified(&mark, 0).await {
+                    Ok(true) => {
+                        let data = IdleUnknown {
+                            instance: instance_ref(Some(fi), name, key),
+                            last_report,
+                            reason,
+                        };
+                        report
+                            .events
+                            .push(Outgoing::event(Event::idle_unknown(&rt.source, now, data)));
+                    }
+                    Ok(false) => {}
+                    Err(e) => report
+                        .problems
+                        .push(format!("{name}: recording the unknown idle state: {e}")),
+                }
+            }
+        }
         IdleVerdict::Busy { .. } | IdleVerdict::NotApplicable => {}
     }
 }
@@ -709,6 +779,23 @@ async fn apply(
         }
         return match rt.store.update_entry(&next, &record.version).await {
             Ok(version) => {
+                // A deferral that gave up is a failed action: said once, by the governor that
+                // recorded it (the event id is the occurrence and its attempts).
+                if d.kind == DecisionKind::Failed {
+                    let event = Event::action_failed(
+                        &rt.source,
+                        now,
+                        ActionFailed {
+                            occurrence_id: d.occurrence_id.clone(),
+                            instance: instance_ref(fi, &d.instance, key),
+                            action: format!("{:?}", d.action).to_ascii_lowercase(),
+                            attempts: next.attempts,
+                            error: format!("gave up after {} deferral(s)", next.attempts),
+                            reason: d.reason.clone(),
+                        },
+                    );
+                    events.push(Outgoing::event(event));
+                }
                 records.insert(
                     next.occurrence_id.clone(),
                     Versioned {
@@ -900,6 +987,7 @@ mod delivery_tests {
             budgets: Vec::new(),
             problems: Vec::new(),
             idle: Vec::new(),
+            drift: Vec::new(),
             arm_calls: 0,
             events: Vec::new(),
         };

@@ -165,6 +165,9 @@ fn summarise(what: &str, r: &TickReport) -> Vec<String> {
             )
         }))
         .chain(r.reconciled.iter().map(|x| format!("reconciled {x}")))
+        .chain(r.idle.iter().map(|i| format!("idle: {i}")))
+        .chain(r.budgets.iter().map(|b| format!("budget: {b}")))
+        .chain(r.drift.iter().map(|d| format!("drift: {d}")))
         .chain(r.problems.iter().map(|p| format!("problem: {p}")))
         .collect();
     let extra = details.len().saturating_sub(MAX_DETAIL_LINES);
@@ -588,6 +591,17 @@ impl HostedGovernor {
         m.insert("byState".into(), json!(by_state));
         m.insert("problems".into(), json!(fleet.problems));
         m.insert("watermark".into(), json!(watermark.map(stamp)));
+        let last_tick = rt
+            .last_tick()
+            .await
+            .map_err(|e| PortError::Transient(format!("reading the heartbeat: {e}")))?;
+        // The heartbeat: the newest completed tick, and how long ago (the no-tick alert fires
+        // past 10 minutes).
+        m.insert("lastTick".into(), json!(last_tick.map(stamp)));
+        m.insert(
+            "lastTickAgeSeconds".into(),
+            json!(last_tick.map(|t| (now - t).num_seconds())),
+        );
         m.insert(
             "next".into(),
             Value::Array(
@@ -919,6 +933,40 @@ mod tests {
         assert!(ports(&MapStrings::from_pairs(&with_key))
             .warnings
             .is_empty());
+    }
+
+    #[test]
+    fn logs_show_idle_unknown_instances_and_budget_findings() {
+        let now = chrono::Utc::now();
+        let r = TickReport {
+            now,
+            dry_run: false,
+            watermark_before: None,
+            watermark: now,
+            instances: 1,
+            decisions: Vec::new(),
+            notices: Vec::new(),
+            dropped: 0,
+            reconciled: Vec::new(),
+            next_deadline: None,
+            budgets: vec!["budget 'ml' (/subscriptions/s): 82 % of 100.00 USD spent".into()],
+            problems: Vec::new(),
+            idle: vec!["ci-1: idle state unknown (last activity report never)".into()],
+            drift: vec!["ci-2: the stop due at 2036-01-01 18:00 UTC was carried out, but 15 min later the instance is Running, not Stopped".into()],
+            arm_calls: 0,
+            events: Vec::new(),
+        };
+        let lines = summarise("all", &r);
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("idle: ci-1: idle state unknown")),
+            "{lines:?}"
+        );
+        assert!(
+            lines.iter().any(|l| l.starts_with("budget: budget 'ml'")),
+            "{lines:?}"
+        );
     }
 
     #[test]

@@ -41,11 +41,19 @@ pub enum EventType {
     /// Spend crossed a budget threshold.
     #[serde(rename = "curfew.budget.exceeded")]
     BudgetExceeded,
+    /// An instance's idle state became unknown (no recent activity report): it is not stopped
+    /// for idleness until reports resume.
+    #[serde(rename = "curfew.idle.unknown")]
+    IdleUnknown,
+    /// An action was carried out (ARM said it succeeded) but the instance is not in the state
+    /// it promised by the deadline after it.
+    #[serde(rename = "curfew.drift.detected")]
+    DriftDetected,
 }
 
 impl EventType {
     /// Every type, in a stable order (for docs and tests).
-    pub const ALL: [EventType; 7] = [
+    pub const ALL: [EventType; 9] = [
         EventType::ShutdownPending,
         EventType::ShutdownDismissed,
         EventType::InstanceStopped,
@@ -53,6 +61,8 @@ impl EventType {
         EventType::ActionFailed,
         EventType::PolicyApplied,
         EventType::BudgetExceeded,
+        EventType::IdleUnknown,
+        EventType::DriftDetected,
     ];
 
     /// The CloudEvents `type` string.
@@ -65,6 +75,8 @@ impl EventType {
             EventType::ActionFailed => "curfew.action.failed",
             EventType::PolicyApplied => "curfew.policy.applied",
             EventType::BudgetExceeded => "curfew.budget.exceeded",
+            EventType::IdleUnknown => "curfew.idle.unknown",
+            EventType::DriftDetected => "curfew.drift.detected",
         }
     }
 }
@@ -270,6 +282,40 @@ pub struct BudgetExceeded {
     pub currency: String,
 }
 
+/// Data of `curfew.idle.unknown`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdleUnknown {
+    /// The instance.
+    pub instance: InstanceRef,
+    /// The newest activity report, if any ever came; part of the id (one event per episode:
+    /// a report that resumes and lapses again is a new one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_report: Option<DateTime<Utc>>,
+    /// Human summary.
+    pub reason: String,
+}
+
+/// Data of `curfew.drift.detected`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftDetected {
+    /// The occurrence carried out.
+    pub occurrence_id: String,
+    /// The instance.
+    pub instance: InstanceRef,
+    /// `start` or `stop`.
+    pub action: String,
+    /// When the action was due.
+    pub due_utc: DateTime<Utc>,
+    /// The state it promised (`Stopped`, `Running`).
+    pub expected: String,
+    /// The state found.
+    pub observed: String,
+    /// Human summary.
+    pub reason: String,
+}
+
 /// The `data` of an event; which variant goes with which [`EventType`] is fixed by the
 /// constructors of [`Event`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -287,6 +333,10 @@ pub enum EventData {
     PolicyApplied(PolicyApplied),
     /// `curfew.budget.exceeded`.
     BudgetExceeded(BudgetExceeded),
+    /// `curfew.idle.unknown`.
+    IdleUnknown(IdleUnknown),
+    /// `curfew.drift.detected`.
+    DriftDetected(DriftDetected),
 }
 
 /// One CloudEvent. Serialises to the structured-mode JSON object; deserialising checks the
@@ -358,6 +408,12 @@ impl TryFrom<RawEvent> for Event {
             }
             EventType::BudgetExceeded => {
                 EventData::BudgetExceeded(serde_json::from_value(r.data).map_err(e)?)
+            }
+            EventType::IdleUnknown => {
+                EventData::IdleUnknown(serde_json::from_value(r.data).map_err(e)?)
+            }
+            EventType::DriftDetected => {
+                EventData::DriftDetected(serde_json::from_value(r.data).map_err(e)?)
             }
         };
         Ok(Event {
@@ -543,6 +599,37 @@ impl Event {
         )
     }
 
+    /// An instance's idle state became unknown. Id from (instance id, last report): one
+    /// event per episode, however many ticks it lasts.
+    pub fn idle_unknown(source: &EventSource, now: DateTime<Utc>, d: IdleUnknown) -> Event {
+        let last = d
+            .last_report
+            .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+            .unwrap_or_default();
+        let subject = d.instance.id.clone();
+        Event::build(
+            EventType::IdleUnknown,
+            source,
+            &subject,
+            now,
+            &[&subject, &last],
+            EventData::IdleUnknown(d),
+        )
+    }
+
+    /// A carried-out action did not hold. Id from the occurrence.
+    pub fn drift_detected(source: &EventSource, now: DateTime<Utc>, d: DriftDetected) -> Event {
+        let (occ, subject) = (d.occurrence_id.clone(), d.instance.id.clone());
+        Event::build(
+            EventType::DriftDetected,
+            source,
+            &subject,
+            now,
+            &[&occ],
+            EventData::DriftDetected(d),
+        )
+    }
+
     /// The structured-mode JSON body.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
@@ -562,6 +649,8 @@ impl Event {
             EventData::ActionFailed(d) => Some(&d.instance),
             EventData::PolicyApplied(d) => Some(&d.instance),
             EventData::BudgetExceeded(_) => None,
+            EventData::IdleUnknown(d) => Some(&d.instance),
+            EventData::DriftDetected(d) => Some(&d.instance),
         }
     }
 
@@ -609,6 +698,11 @@ impl Event {
             EventData::BudgetExceeded(d) => format!(
                 "budget '{}' on {} passed {}% in {}: {:.2} of {:.2} {}",
                 d.budget, d.scope, d.threshold_percent, d.period, d.spent, d.amount, d.currency
+            ),
+            EventData::IdleUnknown(d) => format!("{}: {}", d.instance.name, d.reason),
+            EventData::DriftDetected(d) => format!(
+                "{}: {} carried out but the instance is {}, not {}: {}",
+                d.instance.name, d.action, d.observed, d.expected, d.reason
             ),
         }
     }
@@ -739,6 +833,28 @@ pub(crate) mod samples {
                     spent: 800.5,
                     amount: 1000.0,
                     currency: "USD".into(),
+                },
+            ),
+            Event::idle_unknown(
+                &s,
+                now(),
+                IdleUnknown {
+                    instance: instance(),
+                    last_report: Some(now() - chrono::Duration::minutes(75)),
+                    reason: "idle state unknown (last activity report 2026-03-02T00:15Z): reported, not stopped".into(),
+                },
+            ),
+            Event::drift_detected(
+                &s,
+                now(),
+                DriftDetected {
+                    occurrence_id: "occ-7f3a".into(),
+                    instance: instance(),
+                    action: "stop".into(),
+                    due_utc: now() - chrono::Duration::minutes(20),
+                    expected: "Stopped".into(),
+                    observed: "Running".into(),
+                    reason: "ARM accepted the stop at 2026-03-02 01:10 UTC; 20 min later the instance is Running".into(),
                 },
             ),
         ]

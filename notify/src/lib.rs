@@ -35,9 +35,10 @@ pub use config::{ChannelDeps, ChannelSpec};
 pub use deadletter::{DeadLetter, DeadLetters, JsonLinesDeadLetters, MemoryDeadLetters};
 pub use error::NotifyError;
 pub use event::{
-    ActionFailed, BudgetExceeded, DismissLinks, Event, EventData, EventSource, EventType,
-    InstanceChanged, InstanceRef, PolicyApplied, ShutdownDismissed, ShutdownPending, SnoozeLink,
-    CLOUDEVENTS_CONTENT_TYPE, DATA_CONTENT_TYPE, NATIVE_ONLY_NOTE, SPEC_VERSION,
+    ActionFailed, BudgetExceeded, DismissLinks, DriftDetected, Event, EventData, EventSource,
+    EventType, IdleUnknown, InstanceChanged, InstanceRef, PolicyApplied, ShutdownDismissed,
+    ShutdownPending, SnoozeLink, CLOUDEVENTS_CONTENT_TYPE, DATA_CONTENT_TYPE, NATIVE_ONLY_NOTE,
+    SPEC_VERSION,
 };
 pub use http::REQUEST_TIMEOUT;
 pub use local::{Collector, Console, JsonLinesFile};

@@ -11,6 +11,8 @@
 //! - [`reconcile`](mod@reconcile): claims left `Executing` by an interrupted process — [`reconcile`](fn@reconcile),
 //!   [`superseded`], and the in-doubt wait that [`decide`] applies.
 //! - [`power`]: [`PowerState`] — ARM's instance state, typed (reached, fulfilled, accepting).
+//! - [`drift`](mod@drift): [`drift`](fn@drift) — a carried-out action the instance's state does not
+//!   show by its deadline (ARM "succeeded" is not proof).
 //! - [`outcome`]: [`Outcome`] — what came of a decision once carried out, in the words reports use.
 //! - [`dismiss`]: [`authorize`] — who may skip or snooze an occurrence, caps, idempotence.
 //! - [`link`]: [`sign`] / [`verify`] — HMAC-SHA256 one-click tokens with key rotation.
@@ -18,6 +20,7 @@
 //! `docs/governor.md` states the rules with examples and the measured cost of a tick.
 
 pub mod dismiss;
+pub mod drift;
 pub mod effective;
 pub mod id;
 pub mod link;
@@ -27,6 +30,7 @@ pub mod reconcile;
 pub mod tick;
 
 pub use dismiss::{authorize, AcceptedDismissal, Authority, Choice, DismissalRequest, Rejection};
+pub use drift::{drift, Drift, DRIFT_GRACE};
 pub use effective::{effective_schedules, EffectiveSchedule, EffectiveSet, PolicyDefault};
 pub use link::{sign, verify, Claims, LinkError, LinkKey};
 pub use outcome::{LostRace, Outcome, Settlement};

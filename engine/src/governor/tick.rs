@@ -167,6 +167,9 @@ pub struct TickPlan {
     pub watermark: DateTime<Utc>,
     /// The earliest future instant at which something becomes due; sleep until then.
     pub next_deadline: Option<DateTime<Utc>>,
+    /// Carried-out actions the instances do not show ([`super::drift`](fn@super::drift)); the
+    /// caller reports each occurrence once.
+    pub drift: Vec<super::Drift>,
 }
 
 /// The longest window one tick evaluates: occurrences more than this behind `now` are not
@@ -639,6 +642,13 @@ fn decide_instance(
                 ),
             });
         }
+    }
+    // Drift of what was carried out before this tick, unless this tick acts on the instance.
+    if !plan.decisions[first..]
+        .iter()
+        .any(|d| d.kind == DecisionKind::Execute)
+    {
+        plan.drift.extend(super::drift(inst, now));
     }
     // Last, so that a due Stop that waits still has its unsent notices dropped (they are late).
     wait_for_in_doubt(&mut plan.decisions[first..], in_doubt_since(&inst.ledger));
