@@ -351,6 +351,9 @@ fn the_day(store: &[(&str, String)]) {
     assert_eq!(body["fleet"]["instances"], 4, "{body}");
     assert_eq!(body["fleet"]["byState"]["Running"], 3, "{body}");
     assert_eq!(body["fleet"]["explain"]["instance"], "ci-link", "{body}");
+    // The heartbeat: the newest completed tick (the 18:30 Evaluate), a minute old.
+    assert_eq!(body["fleet"]["lastTick"], at("18:30"), "{body}");
+    assert_eq!(body["fleet"]["lastTickAgeSeconds"], 60, "{body}");
 
     // The simulator saw exactly the scheduled start and the one stop nobody dismissed.
     assert_eq!(
