@@ -130,3 +130,73 @@ async fn drift_failed_deferrals_unknown_idle_and_the_heartbeat_are_reported_once
     tick(&rt, at("18:40"), true).await.unwrap();
     assert_eq!(rt.last_tick().await.unwrap(), Some(at("18:32")));
 }
+
+#[tokio::test]
+async fn a_default_policy_applied_is_said_once_per_instance_and_content() {
+    let fleet = uniform(1, 1, &[]);
+    let mut sim_fleet = sim_fleet(&fleet);
+    let props = sim_fleet.computes[0].body["properties"]["properties"]
+        .as_object_mut()
+        .unwrap();
+    props.remove("schedules");
+    props.remove("idleTimeBeforeShutdown");
+    let sim = armsim::Simulator::start(
+        "127.0.0.1:0".parse().unwrap(),
+        sim_fleet,
+        armsim::SimConfig {
+            require_auth: false,
+            transition: std::time::Duration::ZERO,
+            ..armsim::SimConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dir = Scratch::new("ops-policy");
+    let events = dir.path("events.jsonl");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/policies");
+    let extra = format!(
+        "policies:\n  - {{file: {}}}\n  - {{file: {}}}\n",
+        root.join("default-stop-schedule-2200-pst.json").display(),
+        root.join("idle-shutdown-default-pt60m.json").display()
+    );
+    let yaml = config_yaml(&sim.base_url(), &dir.path("curfew.sqlite"), &events, &extra);
+    let rt = runtime(&yaml).await;
+    let now = t("2036-03-04T12:00:00Z");
+    // A dry run says nothing.
+    tick(&rt, now, true).await.unwrap();
+    let r = tick(&rt, now, false).await.unwrap();
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    for m in 1..3 {
+        tick(&rt, now + chrono::TimeDelta::minutes(m), false)
+            .await
+            .unwrap();
+    }
+    let applied = events_of(&events, "curfew.policy.applied");
+    let what: Vec<(String, String)> = applied
+        .iter()
+        .map(|e| {
+            (
+                e["data"]["policy"].as_str().unwrap().to_string(),
+                e["data"]["detail"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(applied.len(), 2, "once each, not every tick: {what:?}");
+    assert!(
+        what.iter()
+            .any(|(p, d)| p == "default-stop-schedule-2200-pst"
+                && d.starts_with("supplies Stop Cron 0 22 * * *")),
+        "{what:?}"
+    );
+    assert!(
+        what.iter().any(|(p, d)| p == "idle-shutdown-default-pt60m"
+            && d.contains("idleTimeBeforeShutdown PT60M")),
+        "{what:?}"
+    );
+    // Another process (a fresh runtime on the same store) does not say it again.
+    let again = runtime(&yaml).await;
+    tick(&again, now + chrono::TimeDelta::minutes(5), false)
+        .await
+        .unwrap();
+    assert_eq!(events_of(&events, "curfew.policy.applied").len(), 2);
+}

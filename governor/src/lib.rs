@@ -86,6 +86,9 @@ pub struct Runtime {
     /// Time as a port: the tick stamps claims with the tick's `now` plus the time elapsed on
     /// this clock since the tick began (a simulated clock in tests).
     pub clock: Arc<dyn curfew_plumbing::Clock>,
+    /// Once-marks this process has seen set ([`Runtime::once`]): an event sent once per thing
+    /// (a policy applied to an instance) costs one store write per process, not one per tick.
+    pub marks_seen: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// One compute instance as read from ARM: the engine's view and the raw JSON (for policies).
@@ -175,6 +178,7 @@ impl Runtime {
             prices: c.prices.clone(),
             source: EventSource::deployment(&c.deployment),
             clock: Arc::new(curfew_plumbing::TokioClock::default()),
+            marks_seen: Default::default(),
         })
     }
 
@@ -281,6 +285,26 @@ impl Runtime {
             Some(ws) => format!("{}/tick{}", self.deployment, ws.path().to_ascii_lowercase()),
             None => format!("{}/tick", self.deployment),
         }
+    }
+
+    /// Whether `mark` is new: set in the store (`mark_notified(mark, 0)`, first caller wins
+    /// across processes), remembered here so that asking again costs nothing.
+    pub async fn once(&self, mark: &str) -> Result<bool, StoreError> {
+        let seen = |m: &str| {
+            self.marks_seen
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(m)
+        };
+        if seen(mark) {
+            return Ok(false);
+        }
+        let first = self.store.mark_notified(mark, 0).await?;
+        self.marks_seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(mark.to_string());
+        Ok(first)
     }
 
     /// The store key of the heartbeat: the `now` of the newest completed tick, of any scope

@@ -21,7 +21,7 @@ use curfew_engine::idle::{self, IdleRecord, IdleVerdict, Threshold};
 use curfew_engine::Action;
 use curfew_notify::{
     ActionFailed, DismissLinks, DriftDetected, Event, IdleUnknown, InstanceChanged, InstanceRef,
-    ShutdownPending, SnoozeLink,
+    PolicyApplied, ShutdownPending, SnoozeLink,
 };
 use curfew_store::{Activity, AuditRecord, LedgerEntry, LedgerState, StoreError, Versioned};
 use serde::Serialize;
@@ -35,6 +35,8 @@ pub const SNOOZE_CHOICES: [u32; 3] = [30, 60, 120];
 pub const DRIFT_MARK_PREFIX: &str = "drift/";
 /// ... and an unknown idle state per instance and newest activity report (one per episode).
 pub const IDLE_UNKNOWN_MARK_PREFIX: &str = "idle-unknown/";
+/// ... and a default policy applied to an instance, per policy, instance and what it applied.
+pub const POLICY_MARK_PREFIX: &str = "policy-applied/";
 
 /// What one tick did; `--format json` prints it as is.
 #[derive(Debug, Serialize)]
@@ -276,6 +278,23 @@ pub async fn tick_listed(
         for (_, d) in &set.diagnostics {
             report.problems.push(d.to_string());
         }
+        if !dry_run {
+            for a in governor::policy_applications(&set.schedules) {
+                let mark = format!("{POLICY_MARK_PREFIX}{}/{key}/{}", a.policy, a.key);
+                policy_applied(
+                    rt,
+                    fi,
+                    &key,
+                    &mark,
+                    &a.policy,
+                    a.detail,
+                    &a.key,
+                    now,
+                    &mut report,
+                )
+                .await;
+            }
+        }
         let mut view = InstanceView::new(&fi.instance, set.schedules);
         let entries = grouped.remove(&key).unwrap_or_default();
         // The records as read, before any is reconciled: an interrupted claim followed by a
@@ -502,13 +521,25 @@ async fn idle_stops(
         let id = fi.instance.id.as_deref().and_then(ComputeId::parse);
         match (rt.write_back_idle && !dry_run, id) {
             (true, Some(id)) => match rt.arm.update_idle_shutdown(&id, value).await {
-                Ok(()) => report.idle.push(format!("{name}: idleTimeBeforeShutdown set to {value} by policy '{policy}'")),
+                Ok(()) => {
+                    report.idle.push(format!("{name}: idleTimeBeforeShutdown set to {value} by policy '{policy}'"));
+                    let detail = format!("idleTimeBeforeShutdown set to {value} (written back)");
+                    let mark = format!("{POLICY_MARK_PREFIX}{policy}/{key}/idle={value}");
+                    policy_applied(rt, fi, key, &mark, policy, detail, &format!("idle={value}"), now, report).await;
+                }
                 Err(e) => report.problems.push(format!("{name}: writing idleTimeBeforeShutdown {value} (policy '{policy}') failed: {e}")),
             },
             // Default (and dry runs): say what would be written; Curfew enforces it meanwhile.
-            _ => report.idle.push(format!(
-                "{name}: policy '{policy}' gives idleTimeBeforeShutdown {value}; enforced by Curfew (write-back off)"
-            )),
+            _ => {
+                report.idle.push(format!(
+                    "{name}: policy '{policy}' gives idleTimeBeforeShutdown {value}; enforced by Curfew (write-back off)"
+                ));
+                if !dry_run {
+                    let detail = format!("idleTimeBeforeShutdown {value}, enforced by Curfew (write-back off)");
+                    let mark = format!("{POLICY_MARK_PREFIX}{policy}/{key}/idle={value}");
+                    policy_applied(rt, fi, key, &mark, policy, detail, &format!("idle={value}"), now, report).await;
+                }
+            }
         }
     }
     let Some(record) = record else { return };
@@ -584,6 +615,40 @@ async fn idle_stops(
             }
         }
         IdleVerdict::Busy { .. } | IdleVerdict::NotApplicable => {}
+    }
+}
+
+/// Makes `curfew.policy.applied` for a default policy applied to an instance, once per `mark`.
+#[allow(clippy::too_many_arguments)]
+async fn policy_applied(
+    rt: &Runtime,
+    fi: &FleetInstance,
+    key: &str,
+    mark: &str,
+    policy: &str,
+    detail: String,
+    what: &str,
+    now: DateTime<Utc>,
+    report: &mut TickReport,
+) {
+    match rt.once(mark).await {
+        Ok(true) => {
+            let data = PolicyApplied {
+                policy: policy.to_string(),
+                instance: instance_ref(Some(fi), &fi.instance.name, key),
+                effect: "append".into(),
+                detail,
+                key: what.to_string(),
+            };
+            report.events.push(Outgoing::event(Event::policy_applied(
+                &rt.source, now, data,
+            )));
+        }
+        Ok(false) => {}
+        Err(e) => report.problems.push(format!(
+            "{}: recording that policy '{policy}' applied: {e}",
+            fi.instance.name
+        )),
     }
 }
 

@@ -146,6 +146,42 @@ fn compile_all(
     }
 }
 
+/// A default policy's schedules in effect on an instance: what `curfew.policy.applied` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyApplication {
+    /// The policy's name.
+    pub policy: String,
+    /// What makes this application distinct: the content hashes of the entries in effect, so
+    /// a changed policy (or a change in which entries apply) is a new application.
+    pub key: String,
+    /// The schedules in effect, in words (`Stop Cron 0 19 * * *`).
+    pub detail: String,
+}
+
+/// The policy applications in an effective set, one per policy, in the order they appear.
+pub fn policy_applications(schedules: &[EffectiveSchedule]) -> Vec<PolicyApplication> {
+    let mut out: Vec<PolicyApplication> = Vec::new();
+    for es in schedules {
+        let Source::Policy(name) = &es.source else {
+            continue;
+        };
+        let what = format!("{} {}", es.schedule.action, es.schedule.trigger);
+        match out.iter_mut().find(|a| &a.policy == name) {
+            Some(a) => {
+                a.key.push('+');
+                a.key.push_str(&es.content_hash);
+                a.detail.push_str(&format!(", {what}"));
+            }
+            None => out.push(PolicyApplication {
+                policy: name.clone(),
+                key: es.content_hash.clone(),
+                detail: format!("supplies {what}"),
+            }),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,6 +247,17 @@ mod tests {
                 (Source::Policy("first".into()), 1, Action::Start)
             ]
         );
+        // Only what is in effect is applied: the first policy's start, not its stop.
+        let applied = policy_applications(&set.schedules);
+        assert_eq!(applied.len(), 1);
+        assert_eq!(applied[0].policy, "first");
+        assert_eq!(applied[0].key, set.schedules[1].content_hash);
+        assert!(
+            applied[0].detail.starts_with("supplies Start"),
+            "{}",
+            applied[0].detail
+        );
+        assert!(policy_applications(&effective_schedules(&inst, None, &[]).schedules).is_empty());
     }
 
     #[test]

@@ -31,7 +31,10 @@ pub mod tick;
 
 pub use dismiss::{authorize, AcceptedDismissal, Authority, Choice, DismissalRequest, Rejection};
 pub use drift::{drift, Drift, DRIFT_GRACE};
-pub use effective::{effective_schedules, EffectiveSchedule, EffectiveSet, PolicyDefault};
+pub use effective::{
+    effective_schedules, policy_applications, EffectiveSchedule, EffectiveSet, PolicyApplication,
+    PolicyDefault,
+};
 pub use link::{sign, verify, Claims, LinkError, LinkKey};
 pub use outcome::{LostRace, Outcome, Settlement};
 pub use power::PowerState;
