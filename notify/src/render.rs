@@ -196,6 +196,30 @@ mod tests {
     use super::*;
     use crate::event::samples::*;
 
+    /// The JSON block after `heading` in docs/notify.md.
+    fn doc_sample(heading: &str) -> Value {
+        let doc = include_str!("../../docs/notify.md");
+        let after = doc.split(heading).nth(1).expect(heading);
+        let block = after.split("```json\n").nth(1).expect("a json block");
+        serde_json::from_str(block.split("```").next().unwrap()).expect("sample JSON")
+    }
+
+    /// docs/notify.md shows exactly what is sent; `.ci/adaptive-card.sh` validates and renders
+    /// that Teams sample with the `adaptivecards` renderer.
+    #[test]
+    fn the_documented_renderings_are_what_is_sent() {
+        assert_eq!(
+            doc_sample("### Teams rendering of the pending sample"),
+            teams_message(&pending_event(30)),
+            "docs/notify.md's Teams sample drifted from teams_message"
+        );
+        assert_eq!(
+            doc_sample("### Slack rendering of the pending sample"),
+            slack_message(&pending_event(30)),
+            "docs/notify.md's Slack sample drifted from slack_message"
+        );
+    }
+
     #[test]
     fn teams_card_has_facts_and_the_given_links() {
         let m = teams_message(&pending_event(30));
