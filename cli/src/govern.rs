@@ -119,8 +119,17 @@ async fn runtime(c: &ConfigArg) -> anyhow::Result<Runtime> {
 
 /// Prints a tick report as text.
 pub(crate) fn print_tick(r: &tick::TickReport) {
+    print!("{}", tick_text(r));
+}
+
+/// A tick report as text: the summary, then one line per notice, decision, reconciliation,
+/// idle finding (unknown states, policy defaults), budget finding, drift and problem.
+fn tick_text(r: &tick::TickReport) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
     let mode = if r.dry_run { " (dry run)" } else { "" };
-    println!(
+    let _ = writeln!(
+        out,
         "tick {}{mode}: {} instance(s), {} decision(s), {} notice(s), {} ARM call(s)",
         r.now.format("%Y-%m-%dT%H:%M:%SZ"),
         r.instances,
@@ -129,7 +138,8 @@ pub(crate) fn print_tick(r: &tick::TickReport) {
         r.arm_calls
     );
     for n in &r.notices {
-        println!(
+        let _ = writeln!(
+            out,
             "  notice  {:<20} stop at {} in {} min ({}-min notice): {}",
             n.instance,
             n.due.format("%Y-%m-%dT%H:%MZ"),
@@ -139,7 +149,8 @@ pub(crate) fn print_tick(r: &tick::TickReport) {
         );
     }
     for d in &r.decisions {
-        println!(
+        let _ = writeln!(
+            out,
             "  {:<8} {:<20} {:?} — {} — {}",
             format!("{:?}", d.kind),
             d.instance,
@@ -149,23 +160,24 @@ pub(crate) fn print_tick(r: &tick::TickReport) {
         );
     }
     for x in &r.reconciled {
-        println!("  reconciled {x}");
+        let _ = writeln!(out, "  reconciled {x}");
     }
     for i in &r.idle {
-        println!("  idle: {i}");
+        let _ = writeln!(out, "  idle: {i}");
     }
     for b in &r.budgets {
-        println!("  budget: {b}");
+        let _ = writeln!(out, "  budget: {b}");
     }
     for d in &r.drift {
-        println!("  drift: {d}");
+        let _ = writeln!(out, "  drift: {d}");
     }
     for p in &r.problems {
-        println!("  problem: {p}");
+        let _ = writeln!(out, "  problem: {p}");
     }
     if let Some(n) = r.next_deadline {
-        println!("  next: {}", n.format("%Y-%m-%dT%H:%M:%SZ"));
+        let _ = writeln!(out, "  next: {}", n.format("%Y-%m-%dT%H:%M:%SZ"));
     }
+    out
 }
 
 /// Runs `curfew tick`.
@@ -324,4 +336,39 @@ pub(crate) fn run_explain(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tick_text_shows_idle_unknown_budget_and_drift_lines() {
+        let now = Utc::now();
+        let r = tick::TickReport {
+            now,
+            dry_run: false,
+            watermark_before: None,
+            watermark: now,
+            instances: 2,
+            decisions: Vec::new(),
+            notices: Vec::new(),
+            dropped: 0,
+            reconciled: Vec::new(),
+            next_deadline: None,
+            budgets: vec!["budget 'ml' (/subscriptions/s): 82 % of 100.00 USD spent".into()],
+            problems: Vec::new(),
+            idle: vec!["ci-1: idle state unknown (last activity report never): reported, not stopped".into()],
+            drift: vec!["ci-2: the stop due at 2036-01-01 18:00 UTC was carried out, but 15 min later the instance is Running, not Stopped".into()],
+            arm_calls: 0,
+            events: Vec::new(),
+        };
+        let text = tick_text(&r);
+        assert!(
+            text.contains("\n  idle: ci-1: idle state unknown"),
+            "{text}"
+        );
+        assert!(text.contains("\n  budget: budget 'ml'"), "{text}");
+        assert!(text.contains("\n  drift: ci-2: the stop"), "{text}");
+    }
 }
