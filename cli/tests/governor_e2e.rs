@@ -200,6 +200,8 @@ async fn scenario(
         let before = sim.state().actions().len();
         let r = tick(&rt, now, false).await.unwrap();
         assert!(r.problems.is_empty(), "{now}: {:?}", r.problems);
+        // Every action the simulator accepted took: no drift reported, ever.
+        assert!(r.drift.is_empty(), "{now}: {:?}", r.drift);
         seen.extend(seen_since(sim.state(), before, now));
         f.ticks += 1;
         f.notices += r.notices.iter().filter(|n| n.outcome == "sent").count();
