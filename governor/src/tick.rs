@@ -30,8 +30,8 @@ use std::collections::HashMap;
 /// The snooze choices offered in notices.
 pub const SNOOZE_CHOICES: [u32; 3] = [30, 60, 120];
 
-/// Store marks (`mark_notified(key, 0)`) that make an operations event once per occurrence
-/// across ticks and governors: drift per occurrence id.
+/// Store marks ([`Runtime::once`]) that make an operations event once across ticks, processes
+/// and governors, and cost one store write per process: drift per occurrence id.
 pub const DRIFT_MARK_PREFIX: &str = "drift/";
 /// ... and an unknown idle state per instance and newest activity report (one per episode).
 pub const IDLE_UNKNOWN_MARK_PREFIX: &str = "idle-unknown/";
@@ -429,7 +429,7 @@ pub async fn tick_listed(
             continue;
         }
         let mark = format!("{DRIFT_MARK_PREFIX}{}", dr.occurrence_id);
-        match rt.store.mark_notified(&mark, 0).await {
+        match rt.once(&mark).await {
             Ok(true) => {
                 let data = DriftDetected {
                     occurrence_id: dr.occurrence_id.clone(),
@@ -596,7 +596,7 @@ async fn idle_stops(
                 last_report.map_or("never".to_string(), |t| t.timestamp().to_string())
             );
             if !dry_run {
-                match rt.store.mark_notified(&mark, 0).await {
+                match rt.once(&mark).await {
                     Ok(true) => {
                         let data = IdleUnknown {
                             instance: instance_ref(Some(fi), name, key),
