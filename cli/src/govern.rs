@@ -153,6 +153,9 @@ pub(crate) fn print_tick(r: &tick::TickReport) {
     for p in &r.problems {
         println!("  problem: {p}");
     }
+    if let Some(line) = r.lost_races_line() {
+        println!("  {line}");
+    }
     if let Some(n) = r.next_deadline {
         println!("  next: {}", n.format("%Y-%m-%dT%H:%M:%SZ"));
     }
@@ -169,8 +172,7 @@ pub(crate) fn run_tick(args: &TickArgs) -> anyhow::Result<ExitCode> {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         OutputFormat::Text => print_tick(&report),
     }
-    let failed = report.decisions.iter().any(|d| d.result.is_failure());
-    Ok(if failed {
+    Ok(if report.failed() {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

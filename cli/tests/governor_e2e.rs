@@ -517,3 +517,219 @@ async fn tick_cost_10k() {
 fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
+
+/// A store that lets another governor run a whole tick just before this governor's first
+/// ledger update: a claim race made deterministic (the other governor wins every write).
+struct RaceBeforeFirstUpdate {
+    inner: Arc<dyn curfew_store::StateStore>,
+    other: Arc<curfew_governor::Runtime>,
+    now: DateTime<Utc>,
+    other_report: tokio::sync::Mutex<Option<TickReport>>,
+}
+
+impl RaceBeforeFirstUpdate {
+    async fn let_the_other_win(&self) {
+        let mut slot = self.other_report.lock().await;
+        if slot.is_none() {
+            *slot = Some(
+                tick(&self.other, self.now, false)
+                    .await
+                    .expect("the winner's tick"),
+            );
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl curfew_store::StateStore for RaceBeforeFirstUpdate {
+    async fn get_watermark(&self, scope: &str) -> curfew_store::StoreResult<Option<DateTime<Utc>>> {
+        self.inner.get_watermark(scope).await
+    }
+    async fn set_watermark(
+        &self,
+        scope: &str,
+        expected: Option<DateTime<Utc>>,
+        new: DateTime<Utc>,
+    ) -> curfew_store::StoreResult<()> {
+        self.inner.set_watermark(scope, expected, new).await
+    }
+    async fn get_entry(
+        &self,
+        id: &str,
+    ) -> curfew_store::StoreResult<Option<curfew_store::Versioned<curfew_store::LedgerEntry>>> {
+        self.inner.get_entry(id).await
+    }
+    async fn insert_entry(
+        &self,
+        e: &curfew_store::LedgerEntry,
+    ) -> curfew_store::StoreResult<curfew_store::Version> {
+        self.inner.insert_entry(e).await
+    }
+    async fn insert_entries(
+        &self,
+        e: &[curfew_store::LedgerEntry],
+    ) -> curfew_store::StoreResult<Vec<bool>> {
+        self.inner.insert_entries(e).await
+    }
+    async fn update_entry(
+        &self,
+        e: &curfew_store::LedgerEntry,
+        expected: &curfew_store::Version,
+    ) -> curfew_store::StoreResult<curfew_store::Version> {
+        self.let_the_other_win().await;
+        self.inner.update_entry(e, expected).await
+    }
+    async fn claim(
+        &self,
+        id: &str,
+        expected: &curfew_store::Version,
+        now: DateTime<Utc>,
+    ) -> curfew_store::StoreResult<curfew_store::Versioned<curfew_store::LedgerEntry>> {
+        self.let_the_other_win().await;
+        self.inner.claim(id, expected, now).await
+    }
+    async fn entries_for_instance(
+        &self,
+        id: &str,
+    ) -> curfew_store::StoreResult<Vec<curfew_store::Versioned<curfew_store::LedgerEntry>>> {
+        self.inner.entries_for_instance(id).await
+    }
+    async fn entries_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> curfew_store::StoreResult<Vec<curfew_store::Versioned<curfew_store::LedgerEntry>>> {
+        self.inner.entries_between(from, to).await
+    }
+    async fn mark_notified(&self, id: &str, lead: u32) -> curfew_store::StoreResult<bool> {
+        self.inner.mark_notified(id, lead).await
+    }
+    async fn notified_leads(&self, id: &str) -> curfew_store::StoreResult<Vec<u32>> {
+        self.inner.notified_leads(id).await
+    }
+    async fn append_dismissal(&self, d: &curfew_store::Dismissal) -> curfew_store::StoreResult<()> {
+        self.inner.append_dismissal(d).await
+    }
+    async fn dismissals(
+        &self,
+        id: &str,
+    ) -> curfew_store::StoreResult<Vec<curfew_store::Dismissal>> {
+        self.inner.dismissals(id).await
+    }
+    async fn set_override(&self, id: &str, s: &serde_json::Value) -> curfew_store::StoreResult<()> {
+        self.inner.set_override(id, s).await
+    }
+    async fn get_override(&self, id: &str) -> curfew_store::StoreResult<Option<serde_json::Value>> {
+        self.inner.get_override(id).await
+    }
+    async fn delete_override(&self, id: &str) -> curfew_store::StoreResult<bool> {
+        self.inner.delete_override(id).await
+    }
+    async fn list_overrides(&self) -> curfew_store::StoreResult<Vec<curfew_store::Override>> {
+        self.inner.list_overrides().await
+    }
+    async fn append_audit(&self, r: &[curfew_store::AuditRecord]) -> curfew_store::StoreResult<()> {
+        self.inner.append_audit(r).await
+    }
+    async fn audit_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> curfew_store::StoreResult<Vec<curfew_store::AuditRecord>> {
+        self.inner.audit_between(from, to).await
+    }
+    async fn put_activity(
+        &self,
+        id: &str,
+        a: &curfew_store::Activity,
+    ) -> curfew_store::StoreResult<bool> {
+        self.inner.put_activity(id, a).await
+    }
+    async fn get_activity(
+        &self,
+        id: &str,
+    ) -> curfew_store::StoreResult<Option<curfew_store::Activity>> {
+        self.inner.get_activity(id).await
+    }
+    async fn list_activity(
+        &self,
+    ) -> curfew_store::StoreResult<Vec<(String, curfew_store::Activity)>> {
+        self.inner.list_activity().await
+    }
+}
+
+/// Issue 11: a governor that loses claim races to another one on the same SQLite store (the
+/// other records the no-op first and executes the stop first) reports the races and succeeds
+/// (`curfew tick` exits 0 on `!failed()`), and the stop reaches ARM once.
+#[tokio::test]
+async fn a_governor_losing_claim_races_succeeds_and_nothing_runs_twice() {
+    let mut fleet = uniform(1, 2, &[("Stop", "0 18 * * *")]);
+    // The first instance is already stopped (its stop is a no-op), the second runs (executed).
+    fleet[0].running = false;
+    let sim = start_sim(&fleet, 50).await;
+    let dir = Scratch::new("e2e-lost-race");
+    let yaml = config_yaml(
+        &sim.base_url(),
+        &dir.path("curfew.sqlite"),
+        &dir.path("events.jsonl"),
+        "",
+    );
+    let now = t("2036-10-27T18:00:00Z");
+    let winner = Arc::new(runtime(&yaml).await);
+    let mut loser = runtime(&yaml).await;
+    let hooked = Arc::new(RaceBeforeFirstUpdate {
+        inner: loser.store.clone(),
+        other: winner.clone(),
+        now,
+        other_report: tokio::sync::Mutex::new(None),
+    });
+    loser.store = hooked.clone();
+    let lost = tick(&loser, now, false).await.expect("the loser's tick");
+    let won = hooked
+        .other_report
+        .lock()
+        .await
+        .take()
+        .expect("the winner ticked");
+    let outcomes = |r: &TickReport| -> Vec<(String, DecisionKind, String)> {
+        r.decisions
+            .iter()
+            .map(|d| (d.instance.clone(), d.kind, d.outcome.clone()))
+            .collect()
+    };
+    println!("winner: {:?}\nloser: {:?}", outcomes(&won), outcomes(&lost));
+    assert_eq!(
+        outcomes(&won),
+        [
+            ("ci-00000".into(), DecisionKind::NoOp, "recorded".into()),
+            (
+                "ci-00001".into(),
+                DecisionKind::Execute,
+                "executed: accepted by ARM".into()
+            ),
+        ]
+    );
+    // The no-op's write lost a compare-and-set (this used to make `curfew tick` exit 1), the
+    // stop was already done: both lost races, neither a failure.
+    assert_eq!(
+        outcomes(&lost),
+        [
+            (
+                "ci-00000".into(),
+                DecisionKind::NoOp,
+                "not recorded: another governor changed it first".into()
+            ),
+            (
+                "ci-00001".into(),
+                DecisionKind::Execute,
+                "not executed: already Done (another governor)".into()
+            ),
+        ]
+    );
+    assert_eq!((lost.lost_races, won.lost_races), (2, 0));
+    assert!(!lost.failed() && !won.failed());
+    assert!(lost.lost_races_line().unwrap().contains("another governor"));
+    let actions = sim.state().actions();
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    assert_eq!(actions[0].compute.to_ascii_lowercase(), fleet[1].key);
+}

@@ -62,6 +62,9 @@ pub struct TickReport {
     pub idle: Vec<String>,
     /// ARM calls this tick made.
     pub arm_calls: u64,
+    /// Decisions another governor carried out (or recorded) first: normal when governors run
+    /// concurrently, counted and logged, never a failure ([`TickReport::failed`]).
+    pub lost_races: usize,
     /// The events this tick made, for the caller to deliver ([`Runtime::deliver`]). Not
     /// printed: notices carry signed links, which are capabilities.
     #[serde(skip)]
@@ -72,6 +75,23 @@ pub struct TickReport {
 pub const PENDING_DELIVERY: &str = "pending delivery";
 
 impl TickReport {
+    /// Whether the tick failed an occurrence (ARM refused an action, or the store could not
+    /// record a decision): `curfew tick` exits 1 then. Races lost to another governor are not
+    /// failures: the winner did the work, exactly once.
+    pub fn failed(&self) -> bool {
+        self.decisions.iter().any(|d| d.result.is_failure())
+    }
+
+    /// The log line of the races this tick lost, if it lost any.
+    pub fn lost_races_line(&self) -> Option<String> {
+        (self.lost_races > 0).then(|| {
+            format!(
+                "{} decision(s) already taken by another governor (a harmless race, not a failure)",
+                self.lost_races
+            )
+        })
+    }
+
     /// Writes what delivery did into the notices' outcomes (matched by occurrence and lead).
     pub fn record_deliveries(&mut self, deliveries: &[EventDelivery]) {
         // Indexed, not searched: a tick of 10 000 stops has 20 000 notices.
@@ -224,6 +244,7 @@ pub async fn tick_listed(
         problems: fleet.problems.clone(),
         idle: Vec::new(),
         arm_calls: 0,
+        lost_races: 0,
         events: Vec::new(),
     };
     if let Some(w) = watermark.filter(|w| *w > now + governor::WATERMARK_TOLERANCE) {
@@ -419,6 +440,14 @@ pub async fn tick_listed(
             ),
             Err(e) => return Err(e.into()),
         }
+    }
+    report.lost_races = report
+        .decisions
+        .iter()
+        .filter(|d| d.result.is_lost_race())
+        .count();
+    if let Some(line) = report.lost_races_line() {
+        tracing::info!(lost_races = report.lost_races, "{line}");
     }
     report.arm_calls = rt.arm.stats().calls - calls_before;
     Ok(report)
@@ -889,6 +918,7 @@ mod delivery_tests {
             problems: Vec::new(),
             idle: Vec::new(),
             arm_calls: 0,
+            lost_races: 0,
             events: Vec::new(),
         };
         let delivery = |id: &str, lead: u32, error: Option<&str>| EventDelivery {
