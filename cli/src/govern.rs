@@ -150,6 +150,9 @@ pub(crate) fn print_tick(r: &tick::TickReport) {
     for x in &r.reconciled {
         println!("  reconciled {x}");
     }
+    for x in &r.missed_summaries {
+        println!("  missed   {x}");
+    }
     for p in &r.problems {
         println!("  problem: {p}");
     }

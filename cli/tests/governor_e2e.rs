@@ -733,3 +733,140 @@ async fn a_governor_losing_claim_races_succeeds_and_nothing_runs_twice() {
     assert_eq!(actions.len(), 1, "{actions:?}");
     assert_eq!(actions[0].compute.to_ascii_lowercase(), fleet[1].key);
 }
+
+/// Every ledger record of a store.
+async fn ledger_rows(store: &dyn curfew_store::StateStore) -> Vec<curfew_store::LedgerEntry> {
+    store
+        .entries_between(t("2000-01-01T00:00:00Z"), t("2100-01-01T00:00:00Z"))
+        .await
+        .expect("the ledger")
+        .into_iter()
+        .map(|v| v.value)
+        .collect()
+}
+
+/// One tick after an 8-month outage, with the catch-up horizon set to `horizon_hours`: the
+/// tick report and the ledger rows it left.
+async fn after_outage(
+    name: &str,
+    fleet: &[GenInstance],
+    horizon_hours: u32,
+) -> (TickReport, Vec<curfew_store::LedgerEntry>, usize) {
+    let sim = start_sim(fleet, 50).await;
+    let dir = Scratch::new(name);
+    let yaml = config_yaml(
+        &sim.base_url(),
+        &dir.path("curfew.sqlite"),
+        &dir.path("events.jsonl"),
+        &format!("governor:\n  catchUpHorizonHours: {horizon_hours}\n"),
+    );
+    let rt = runtime(&yaml).await;
+    let (outage, now) = (t("2036-03-01T12:00:00Z"), t("2036-11-01T12:00:00Z"));
+    let scope = rt.watermark_scope(None);
+    rt.store.set_watermark(&scope, None, outage).await.unwrap();
+    let r = tick(&rt, now, false)
+        .await
+        .expect("the tick after the outage");
+    let rows = ledger_rows(rt.store.as_ref()).await;
+    // The same tick retried (its watermark put back): nothing is written twice.
+    rt.store
+        .set_watermark(&scope, Some(now), outage)
+        .await
+        .unwrap();
+    let again = tick(&rt, now, false).await.expect("the retried tick");
+    assert!(!again.failed(), "{:?}", again.problems);
+    let retried = ledger_rows(rt.store.as_ref()).await;
+    let changed: Vec<_> = retried.iter().filter(|e| !rows.contains(e)).collect();
+    assert!(
+        changed.is_empty() && retried.len() == rows.len(),
+        "the retry wrote {} record(s) ({} before, {} after): {:?}",
+        changed.len(),
+        rows.len(),
+        retried.len(),
+        &changed[..changed.len().min(3)]
+    );
+    (r, rows, sim.state().actions().len())
+}
+
+/// Issue 11: one tick after an 8-month outage wrote one `Missed` record per occurrence of the
+/// last 7 days. With the catch-up horizon (24 h by default), the occurrences older than it are
+/// one summary record and one log line per instance; the newest missed action is still repaired.
+#[tokio::test]
+async fn an_eight_month_outage_writes_one_summary_per_instance_not_one_record_per_occurrence() {
+    let fleet = generate(FleetSpec {
+        instances: 50,
+        zones: 5,
+        workspaces: 5,
+        seed: 0x5eed_0011,
+        dense: false,
+    });
+    // 168 h = the whole 7-day window: every missed occurrence recorded, as before issue 11.
+    let (before, before_rows, before_actions) =
+        after_outage("e2e-outage-no-horizon", &fleet, 168).await;
+    let (after, after_rows, after_actions) = after_outage("e2e-outage", &fleet, 24).await;
+    let summaries: Vec<_> = after_rows
+        .iter()
+        .filter(|e| e.schedule.starts_with("catch-up summary"))
+        .collect();
+    let summarised: usize = summaries
+        .iter()
+        .map(|e| {
+            e.reason
+                .split_once(" occurrences missed between ")
+                .and_then(|(n, _)| n.parse::<usize>().ok())
+                .unwrap_or_else(|| panic!("{}", e.reason))
+        })
+        .sum();
+    // Besides decisions, the ledger holds the records of the notices for coming stops.
+    let noticed = |rows: &[curfew_store::LedgerEntry]| {
+        rows.iter()
+            .filter(|e| e.state == curfew_store::LedgerState::Planned)
+            .count()
+    };
+    println!(
+        "e2e-outage: 50 instances, one tick after an 8-month outage: {} ledger records without \
+         the catch-up horizon, {} with the 24 h horizon ({} summaries standing for {} \
+         occurrences, {} decided one by one, {} notices' records); {} vs {} ARM actions \
+         (repairs and due actions)",
+        before_rows.len(),
+        after_rows.len(),
+        summaries.len(),
+        summarised,
+        after.decisions.len(),
+        noticed(&after_rows),
+        before_actions,
+        after_actions
+    );
+    assert!(before.missed_summaries.is_empty());
+    assert_eq!(
+        before_rows.len(),
+        before.decisions.len() + noticed(&before_rows)
+    );
+    // One summary per instance, one log line each.
+    assert_eq!(summaries.len(), fleet.len());
+    assert_eq!(after.missed_summaries.len(), fleet.len());
+    assert!(after.missed_summaries[0].contains(" occurrences missed between "));
+    let keys: HashSet<&str> = summaries.iter().map(|e| e.instance_id.as_str()).collect();
+    assert_eq!(keys.len(), fleet.len());
+    // Everything else is a decision of the last 24 h, and every occurrence is accounted for.
+    assert_eq!(
+        after_rows.len(),
+        summaries.len() + after.decisions.len() + noticed(&after_rows)
+    );
+    assert_eq!(summarised + after.decisions.len(), before.decisions.len());
+    assert!(after_rows.len() * 4 < before_rows.len());
+    // The level-triggered repairs are the same with and without the horizon.
+    let repairs = |r: &TickReport| -> Vec<(String, Action, DateTime<Utc>)> {
+        let mut v: Vec<_> = r
+            .decisions
+            .iter()
+            .filter(|d| d.repair)
+            .map(|d| (d.instance.clone(), d.action, d.at))
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(!repairs(&after).is_empty());
+    assert_eq!(repairs(&after), repairs(&before));
+    assert_eq!(after_actions, before_actions);
+}

@@ -62,6 +62,9 @@ pub struct TickReport {
     pub idle: Vec<String>,
     /// ARM calls this tick made.
     pub arm_calls: u64,
+    /// Catch-up summaries, one line per instance: `ci-1: N occurrences missed between A and B
+    /// (…)`; each is one ledger record instead of N (docs/design.md §13).
+    pub missed_summaries: Vec<String>,
     /// Decisions another governor carried out (or recorded) first: normal when governors run
     /// concurrently, counted and logged, never a failure ([`TickReport::failed`]).
     pub lost_races: usize,
@@ -244,6 +247,7 @@ pub async fn tick_listed(
         problems: fleet.problems.clone(),
         idle: Vec::new(),
         arm_calls: 0,
+        missed_summaries: Vec::new(),
         lost_races: 0,
         events: Vec::new(),
     };
@@ -369,6 +373,30 @@ pub async fn tick_listed(
         }
     }
     let mut audit = Vec::new();
+    for s in &plan.missed_summaries {
+        let key = key_of(&s.instance_id, &s.instance);
+        let line = format!("{}: {}", s.instance, s.reason);
+        tracing::warn!(instance = %s.instance, missed = s.count, "{line}");
+        if !dry_run {
+            if let Err(e) =
+                ensure_record(rt, &mut records, ledger::missed_summary(s, &key, now)).await
+            {
+                report.problems.push(format!(
+                    "{}: recording the catch-up summary failed: {e}",
+                    s.instance
+                ));
+            }
+            audit.push(AuditRecord {
+                at: now,
+                kind: "decision.missed-summary".into(),
+                instance_id: Some(key.clone()),
+                occurrence_id: Some(s.id.clone()),
+                message: s.reason.clone(),
+                details: serde_json::json!({"count": s.count, "starts": s.starts, "first": s.first, "last": s.last}),
+            });
+        }
+        report.missed_summaries.push(line);
+    }
     for d in &plan.decisions {
         let key = key_of(&d.instance_id, &d.instance);
         let result = if dry_run {
@@ -918,6 +946,7 @@ mod delivery_tests {
             problems: Vec::new(),
             idle: Vec::new(),
             arm_calls: 0,
+            missed_summaries: Vec::new(),
             lost_races: 0,
             events: Vec::new(),
         };

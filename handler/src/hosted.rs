@@ -163,6 +163,7 @@ fn summarise(what: &str, r: &TickReport) -> Vec<String> {
                 n.outcome
             )
         }))
+        .chain(r.missed_summaries.iter().map(|x| format!("missed {x}")))
         .chain(r.lost_races_line())
         .chain(r.reconciled.iter().map(|x| format!("reconciled {x}")))
         .chain(r.problems.iter().map(|p| format!("problem: {p}")))

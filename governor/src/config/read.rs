@@ -480,6 +480,26 @@ impl Reader<'_> {
         if let Some(d) = self.minutes(&CATCH_UP_MINUTES) {
             g.catch_up = d;
         }
+        if let Some((h, at)) =
+            self.scalar::<i64>(&CATCH_UP_HORIZON_HOURS, "a whole number of hours", |v| {
+                v.parse().ok()
+            })
+        {
+            match TimeDelta::try_hours(h).filter(|d| *d >= g.catch_up && h > 0) {
+                Some(d) => g.catch_up_horizon = d,
+                None => self.bad(
+                    at,
+                    "",
+                    format!(
+                        "{h} is not a positive number of hours at least the catch-up ({} min)",
+                        g.catch_up.num_minutes()
+                    ),
+                ),
+            }
+        } else if g.catch_up > g.catch_up_horizon {
+            // A catch-up beyond the default horizon: nothing it would still run is summarised.
+            g.catch_up_horizon = g.catch_up;
+        }
         if let Some((leads, at)) = self.list::<i64>(
             &LEAD_MINUTES,
             split_list,
