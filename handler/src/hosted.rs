@@ -105,8 +105,13 @@ impl TokenSource for IdentityTokens {
 pub(crate) struct HostedGovernor {
     config: Arc<RuntimeConfig>,
     runtime: tokio::sync::OnceCell<Arc<Runtime>>,
-    /// The fleet listed for the fan-out decision of a tick, reused by its inline evaluation.
-    listed: std::sync::Mutex<Option<(DateTime<Utc>, curfew_governor::ListedFleet)>>,
+    /// The workspaces discovered for the fan-out decision of a tick, reused by its inline
+    /// evaluation (so a tick reads each workspace page once).
+    discovered: std::sync::Mutex<Option<(DateTime<Utc>, curfew_governor::Discovery)>>,
+    /// Compute instances per workspace (lower-cased ARM id) when this process last listed it:
+    /// the fan-out decision's sizes, learnt from evaluations, never listed for the decision.
+    /// A cache: a recycled process starts empty and learns again (docs/functions.md).
+    sizes: std::sync::Mutex<std::collections::HashMap<String, usize>>,
 }
 
 /// Rejected (completed, not redelivered) when the input can never succeed: the thing it names
@@ -182,7 +187,8 @@ impl HostedGovernor {
         Self {
             config: Arc::new(config),
             runtime: tokio::sync::OnceCell::new(),
-            listed: std::sync::Mutex::new(None),
+            discovered: std::sync::Mutex::new(None),
+            sizes: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -236,29 +242,31 @@ impl HostedGovernor {
         #[cfg(feature = "otel")]
         let (arm_before, started) = (rt.arm.stats(), std::time::Instant::now());
         let span = tracing::info_span!("tick", scope = %what, now = %stamp(tick.now));
-        // An inline evaluation of the fleet reuses the listing made for the fan-out decision.
-        let listed = match only {
+        // An inline evaluation of the fleet lists the computes of the workspaces discovered for
+        // the fan-out decision (not discovered again); an `Evaluate` lists its own workspace.
+        let discovered = match only {
             None => self
-                .listed
+                .discovered
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .take()
                 .filter(|(at, _)| *at == tick.now)
-                .map(|(_, f)| f),
+                .map(|(_, d)| d),
             Some(_) => None,
         };
-        let result = match listed {
-            Some(fleet) => {
-                tick::tick_listed(rt, None, &fleet, tick.now, false)
-                    .instrument(span.clone())
-                    .await
-            }
-            None => {
-                tick::tick_in(rt, only.as_ref(), tick.now, false)
-                    .instrument(span.clone())
-                    .await
-            }
+        let calls_before = rt.arm.stats().calls;
+        let fleet = match &discovered {
+            Some(d) => rt.fleet_of(d).instrument(span.clone()).await,
+            None => rt.fleet_in(only.as_ref()).instrument(span.clone()).await,
         };
+        self.learn_sizes(&fleet);
+        let result = tick::tick_listed(rt, only.as_ref(), &fleet, tick.now, false)
+            .instrument(span.clone())
+            .await
+            .map(|mut r| {
+                r.arm_calls = rt.arm.stats().calls - calls_before;
+                r
+            });
         #[cfg(feature = "otel")]
         metrics::record_tick(
             result.as_ref().ok(),
@@ -277,29 +285,42 @@ impl HostedGovernor {
         })
     }
 
+    /// Remembers the size of every workspace a listing read (for the next fan-out decision).
+    fn learn_sizes(&self, fleet: &curfew_governor::ListedFleet) {
+        let mut sizes = self.sizes.lock().unwrap_or_else(|e| e.into_inner());
+        for (ws, n) in &fleet.workspaces {
+            sizes.insert(ws.path().to_ascii_lowercase(), *n);
+        }
+    }
+
+    /// The workspaces in scope, discovered (workspace pages only), with the sizes this process
+    /// last listed: `Tick` never lists computes to decide on fan-out.
     async fn list_fleet(&self, now: DateTime<Utc>) -> Result<FleetWorkspaces, PortError> {
         let rt = self.runtime().await?;
-        let fleet = rt.fleet().await;
-        for p in &fleet.problems {
-            tracing::warn!(problem = %p, "fleet listing");
+        let discovery = rt.discover().await;
+        for p in &discovery.problems {
+            tracing::warn!(problem = %p, "workspace discovery");
         }
-        if fleet.unreachable {
+        if discovery.unreachable {
             return Err(PortError::Transient(format!(
                 "no scope could be listed: {}",
-                fleet.problems.join("; ")
+                discovery.problems.join("; ")
             )));
         }
-        let out = FleetWorkspaces {
-            workspaces: fleet
-                .workspaces
-                .iter()
-                .map(|(ws, n)| WorkspaceSize {
-                    id: ws.path(),
-                    instances: *n,
-                })
-                .collect(),
+        let out = {
+            let sizes = self.sizes.lock().unwrap_or_else(|e| e.into_inner());
+            FleetWorkspaces {
+                workspaces: discovery
+                    .workspaces
+                    .iter()
+                    .map(|ws| WorkspaceSize {
+                        id: ws.path(),
+                        instances: sizes.get(&ws.path().to_ascii_lowercase()).copied(),
+                    })
+                    .collect(),
+            }
         };
-        *self.listed.lock().unwrap_or_else(|e| e.into_inner()) = Some((now, fleet));
+        *self.discovered.lock().unwrap_or_else(|e| e.into_inner()) = Some((now, discovery));
         Ok(out)
     }
 

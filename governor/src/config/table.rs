@@ -207,7 +207,7 @@ settings! {
     SITE_NAME = Setting::env("WEBSITE_SITE_NAME", SetBy::Host).serve_only();
     /// Worker instance id (set by the host).
     INSTANCE_ID = Setting::env("WEBSITE_INSTANCE_ID", SetBy::Host).serve_only();
-    /// Fleet size (instances) above which `Tick` fans out one `Evaluate` per workspace (default 200).
+    /// Fleet size (instances) above which `Tick` fans out one `Evaluate` per workspace (default 200); sizes are those last listed, a workspace not listed yet counts as one.
     FANOUT_THRESHOLD = Setting::env("CURFEW_FANOUT_THRESHOLD", SetBy::App).serve_only();
     /// Minutes the host's `UtcNow` may differ from the process's own clock before an invocation is refused (default 15); `off` only for simulators that drive the host clock.
     HOST_CLOCK_TOLERANCE = Setting::env("CURFEW_HOST_CLOCK_TOLERANCE_MINUTES", SetBy::Optional).serve_only();

@@ -353,8 +353,12 @@ async fn tick(
     let threshold = state.config.fanout_threshold;
     match plan_tick(&fleet, threshold, &tick) {
         FanoutPlan::FanOut(messages) => {
+            let unlisted = match fleet.unlisted() {
+                0 => String::new(),
+                n => format!(", {n} of them not listed yet and counted as one"),
+            };
             let line = format!(
-                "fleet of {} instances in {} workspaces exceeds {threshold}: {} Evaluate messages sent",
+                "fleet of {} instances (as last listed) in {} workspaces{unlisted} exceeds {threshold}: {} Evaluate messages sent",
                 fleet.instances(),
                 fleet.workspaces.len(),
                 messages.len()
