@@ -870,3 +870,43 @@ async fn an_eight_month_outage_writes_one_summary_per_instance_not_one_record_pe
     assert_eq!(repairs(&after), repairs(&before));
     assert_eq!(after_actions, before_actions);
 }
+
+/// Issue 11 (design §9): a Curfew stop records the instance's next scheduled start, so its
+/// savings run until then when nobody starts the instance earlier (they used to run to the end
+/// of the report's window: the governor wrote `nextStart: None`).
+#[tokio::test]
+async fn a_stop_saves_until_the_next_scheduled_start_when_no_start_follows() {
+    let fleet = uniform(1, 1, &[("Stop", "0 18 * * *"), ("Start", "0 8 * * 1-5")]);
+    let sim = start_sim(&fleet, 50).await;
+    let dir = Scratch::new("e2e-next-start");
+    let timeline = dir.path("timeline.jsonl");
+    let yaml = config_yaml(
+        &sim.base_url(),
+        &dir.path("curfew.sqlite"),
+        &dir.path("events.jsonl"),
+        &format!("costTimeline: {}\n", timeline.display()),
+    );
+    let rt = runtime(&yaml).await;
+    // Friday 18:00: stopped; 18:01: seen Stopped. The next start is Monday 08:00.
+    let (stop, seen) = (t("2036-10-31T18:00:00Z"), t("2036-10-31T18:01:00Z"));
+    let r = tick(&rt, stop, false).await.unwrap();
+    assert_eq!(kinds(&r, DecisionKind::Execute), 1, "{:?}", r.decisions);
+    tick(&rt, seen, false).await.unwrap();
+    let text = std::fs::read_to_string(&timeline).unwrap();
+    let tl = curfew_engine::cost::Timeline::parse(&text, "timeline.jsonl").unwrap();
+    let stops = &tl.actions[&fleet[0].name];
+    assert_eq!(stops.len(), 1);
+    assert_eq!(stops[0].next_start, Some(t("2036-11-03T08:00:00Z")));
+    // A week's report: saved from 18:01 (billed until then) to Monday 08:00, not to the end.
+    let window =
+        curfew_engine::cost::Window::new(stop, stop + TimeDelta::days(7)).expect("a window");
+    let prices = curfew_engine::cost::PriceSheet::defaults();
+    let c = curfew_engine::cost::compute(&tl, &prices, window);
+    let saved = c.instances[0].saved_hours;
+    let expected = (t("2036-11-03T08:00:00Z") - seen).num_minutes() as f64 / 60.0;
+    println!("saved {saved:.3} h (until the next scheduled start: {expected:.3} h; to the window's end it would be {:.3} h)", (window.to - seen).num_minutes() as f64 / 60.0);
+    assert!(
+        (saved - expected).abs() < 1e-6,
+        "saved {saved} h, expected {expected} h"
+    );
+}

@@ -14,6 +14,20 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+/// An action Curfew carried out, as the timeline records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Executed {
+    /// Compute name.
+    pub instance: String,
+    /// Start or Stop.
+    pub action: Action,
+    /// Why, in words.
+    pub reason: String,
+    /// For a stop, the next scheduled start of the instance (savings run until then when no
+    /// actual start follows).
+    pub next_start: Option<DateTime<Utc>>,
+}
+
 /// An append-only timeline file and the last state written per instance.
 #[derive(Debug)]
 pub struct CostLog {
@@ -57,7 +71,7 @@ impl CostLog {
         &self,
         now: DateTime<Utc>,
         seen: &[&Instance],
-        executed: &[(String, Action, String)],
+        executed: &[Executed],
     ) -> std::io::Result<usize> {
         let mut guard = self.last.lock().unwrap_or_else(|e| e.into_inner());
         let last = guard.get_or_insert_with(|| self.load());
@@ -84,17 +98,17 @@ impl CostLog {
             }
             last.insert(inst.name.clone(), state);
         }
-        for (instance, action, reason) in executed {
+        for e in executed {
             lines.push(TimelineEvent::Action(ActionRecord {
-                instance: instance.clone(),
+                instance: e.instance.clone(),
                 at: now,
-                action: match action {
+                action: match e.action {
                     Action::Start => PowerAction::Start,
                     Action::Stop => PowerAction::Stop,
                 },
                 by: Actor::Curfew,
-                reason: Some(reason.clone()),
-                next_start: None,
+                reason: Some(e.reason.clone()),
+                next_start: e.next_start,
                 succeeded: true,
             }));
         }
@@ -148,11 +162,17 @@ mod tests {
             "nothing changed"
         );
         let a2 = inst("a", "Stopped");
+        let next = t0 + chrono::TimeDelta::hours(14);
         let n = log
             .record(
                 t0,
                 &[&a2, &b],
-                &[("a".into(), Action::Stop, "nightly".into())],
+                &[Executed {
+                    instance: "a".into(),
+                    action: Action::Stop,
+                    reason: "nightly".into(),
+                    next_start: Some(next),
+                }],
             )
             .unwrap();
         assert_eq!(n, 2, "one state change, one action");
@@ -162,6 +182,7 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         let tl = curfew_engine::cost::Timeline::parse(&text, "timeline.jsonl").unwrap();
         assert_eq!(tl.instances.len(), 2);
+        assert_eq!(tl.actions["a"][0].next_start, Some(next));
         std::fs::remove_dir_all(&dir).ok();
     }
 }

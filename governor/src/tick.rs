@@ -438,11 +438,28 @@ pub async fn tick_listed(
         if let Some(log) = &rt.cost_log {
             let seen: Vec<&curfew_engine::inventory::Instance> =
                 fleet.instances.iter().map(|f| &f.instance).collect();
-            let executed: Vec<(String, Action, String)> = report
+            // A stop saves until the next start; when none follows, until the next scheduled
+            // one (design §9), computed from the instance's effective schedules now.
+            let schedules: HashMap<String, &[governor::EffectiveSchedule]> = views
+                .iter()
+                .map(|v| (v.key(), v.schedules.as_slice()))
+                .collect();
+            let executed: Vec<super::costlog::Executed> = plan
                 .decisions
                 .iter()
-                .filter(|d| d.result.is_executed())
-                .map(|d| (d.instance.clone(), d.action, d.reason.clone()))
+                .zip(&report.decisions)
+                .filter(|(_, r)| r.result.is_executed())
+                .map(|(d, r)| super::costlog::Executed {
+                    instance: r.instance.clone(),
+                    action: r.action,
+                    reason: r.reason.clone(),
+                    next_start: match d.action {
+                        Action::Stop => schedules
+                            .get(&key_of(&d.instance_id, &d.instance))
+                            .and_then(|s| governor::next_scheduled_start(s, now)),
+                        Action::Start => None,
+                    },
+                })
                 .collect();
             if let Err(e) = log.record(now, &seen, &executed) {
                 report.problems.push(format!(

@@ -27,7 +27,9 @@ pub mod reconcile;
 pub mod tick;
 
 pub use dismiss::{authorize, AcceptedDismissal, Authority, Choice, DismissalRequest, Rejection};
-pub use effective::{effective_schedules, EffectiveSchedule, EffectiveSet, PolicyDefault};
+pub use effective::{
+    effective_schedules, next_scheduled_start, EffectiveSchedule, EffectiveSet, PolicyDefault,
+};
 pub use link::{sign, verify, Claims, LinkError, LinkKey};
 pub use outcome::{LostRace, Outcome, Settlement};
 pub use power::PowerState;
