@@ -6,7 +6,10 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::error::StoreResult;
-use crate::model::{Activity, AuditRecord, Dismissal, LedgerEntry, Override, Version, Versioned};
+use crate::model::{
+    Activity, AuditRecord, Dismissal, LedgerEntry, Override, TimelineRecord, TimelineState,
+    Version, Versioned,
+};
 
 /// Durable state of the governor. Every time comes from the caller; time ranges are
 /// half-open `[from, to)`. Implementations: [`crate::SqliteStore`], [`crate::TableStore`].
@@ -107,4 +110,22 @@ pub trait StateStore: Send + Sync {
 
     /// The latest activity report of every instance, ordered by instance id.
     async fn list_activity(&self) -> StoreResult<Vec<(String, Activity)>>;
+
+    /// Appends cost-timeline records (batched where the backend allows): the one timeline
+    /// every governor writes to, so reports and budgets see the whole fleet.
+    async fn append_timeline(&self, records: &[TimelineRecord]) -> StoreResult<()>;
+
+    /// Timeline records with `from <= at < to`, ordered by `at` (then arrival within a handle).
+    async fn timeline_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<TimelineRecord>>;
+
+    /// Stores the state last written to the timeline for an instance unless a newer one (`at`
+    /// later) is stored; returns whether it was stored.
+    async fn put_timeline_state(&self, state: &TimelineState) -> StoreResult<bool>;
+
+    /// The state last written to the timeline for every instance, ordered by instance id.
+    async fn timeline_states(&self) -> StoreResult<Vec<TimelineState>>;
 }
