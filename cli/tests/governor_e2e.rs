@@ -656,6 +656,28 @@ impl curfew_store::StateStore for RaceBeforeFirstUpdate {
     ) -> curfew_store::StoreResult<Vec<(String, curfew_store::Activity)>> {
         self.inner.list_activity().await
     }
+    async fn append_timeline(
+        &self,
+        r: &[curfew_store::TimelineRecord],
+    ) -> curfew_store::StoreResult<()> {
+        self.inner.append_timeline(r).await
+    }
+    async fn timeline_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> curfew_store::StoreResult<Vec<curfew_store::TimelineRecord>> {
+        self.inner.timeline_between(from, to).await
+    }
+    async fn put_timeline_state(
+        &self,
+        s: &curfew_store::TimelineState,
+    ) -> curfew_store::StoreResult<bool> {
+        self.inner.put_timeline_state(s).await
+    }
+    async fn timeline_states(&self) -> curfew_store::StoreResult<Vec<curfew_store::TimelineState>> {
+        self.inner.timeline_states().await
+    }
 }
 
 /// Issue 11: a governor that loses claim races to another one on the same SQLite store (the
