@@ -21,8 +21,13 @@ pub(crate) struct ConfigArg {
 }
 
 impl ConfigArg {
+    /// The configuration named by `--config` (or the default places when `None`).
+    pub(crate) fn from_path(config: Option<PathBuf>) -> ConfigArg {
+        ConfigArg { config }
+    }
+
     /// The checked configuration: the settings file overlaid by the environment.
-    fn load(&self) -> anyhow::Result<RuntimeConfig> {
+    pub(crate) fn load(&self) -> anyhow::Result<RuntimeConfig> {
         let file = SettingsFile::for_cli(self.config.clone(), &EnvStrings);
         Ok(RuntimeConfig::load(&file, &EnvStrings, Program::Cli)?)
     }

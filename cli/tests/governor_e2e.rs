@@ -915,7 +915,13 @@ async fn a_stop_saves_until_the_next_scheduled_start_when_no_start_follows() {
     assert_eq!(kinds(&r, DecisionKind::Execute), 1, "{:?}", r.decisions);
     tick(&rt, seen, false).await.unwrap();
     let text = std::fs::read_to_string(&timeline).unwrap();
-    let tl = curfew_engine::cost::Timeline::parse(&text, "timeline.jsonl").unwrap();
+    let from_file = curfew_engine::cost::Timeline::parse(&text, "timeline.jsonl").unwrap();
+    // The store holds the same timeline (the file is this process's copy).
+    let tl =
+        curfew_governor::costlog::load_from_store(rt.store.as_ref(), seen + TimeDelta::days(1))
+            .await
+            .unwrap();
+    assert_eq!(tl, from_file);
     let stops = &tl.actions[&fleet[0].name];
     assert_eq!(stops.len(), 1);
     assert_eq!(stops[0].next_start, Some(t("2036-11-03T08:00:00Z")));
@@ -930,5 +936,56 @@ async fn a_stop_saves_until_the_next_scheduled_start_when_no_start_follows() {
     assert!(
         (saved - expected).abs() < 1e-6,
         "saved {saved} h, expected {expected} h"
+    );
+}
+
+/// Issue 11: governors on one store keep one cost timeline, and "on change" is judged against
+/// what any of them wrote: a second governor that sees the state the first one recorded adds
+/// nothing, and one that sees a change records it once.
+#[tokio::test]
+async fn two_governors_keep_one_cost_timeline_in_the_store() {
+    let fleet = uniform(1, 2, &[("Stop", "0 18 * * *")]);
+    let sim = start_sim(&fleet, 50).await;
+    let dir = Scratch::new("e2e-one-timeline");
+    let yaml = config_yaml(
+        &sim.base_url(),
+        &dir.path("curfew.sqlite"),
+        &dir.path("events.jsonl"),
+        "",
+    );
+    let (a, b) = (runtime(&yaml).await, runtime(&yaml).await);
+    let at = |m: i64| t("2036-10-31T17:58:00Z") + TimeDelta::minutes(m);
+    tick(&a, at(0), false).await.unwrap(); // both first seen Running: meta + state each
+    tick(&b, at(1), false).await.unwrap(); // nothing changed: nothing written
+    tick(&b, at(2), false).await.unwrap(); // 18:00: B stops both: two actions
+    tick(&a, at(3), false).await.unwrap(); // A sees them Stopped: two states
+    tick(&b, at(4), false).await.unwrap(); // B too, but A already wrote them: nothing
+    let records = a.store.timeline_between(at(-60), at(60)).await.unwrap();
+    let kinds: Vec<String> = records
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r.at.format("%H:%M"),
+                r.record["kind"].as_str().unwrap(),
+                r.record["state"]
+                    .as_str()
+                    .or(r.record["action"].as_str())
+                    .unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "17:58 instance ",
+            "17:58 state Running",
+            "17:58 instance ",
+            "17:58 state Running",
+            "18:00 action stop",
+            "18:00 action stop",
+            "18:01 state Stopped",
+            "18:01 state Stopped",
+        ]
     );
 }

@@ -435,7 +435,7 @@ pub async fn tick_listed(
         });
     }
     if !dry_run {
-        if let Some(log) = &rt.cost_log {
+        {
             let seen: Vec<&curfew_engine::inventory::Instance> =
                 fleet.instances.iter().map(|f| &f.instance).collect();
             // A stop saves until the next start; when none follows, until the next scheduled
@@ -461,11 +461,22 @@ pub async fn tick_listed(
                     },
                 })
                 .collect();
-            if let Err(e) = log.record(now, &seen, &executed) {
-                report.problems.push(format!(
-                    "writing the cost timeline {}: {e}",
-                    log.path().display()
-                ));
+            // The timeline every governor shares (reports and budgets read it), and the
+            // file copy of what this process saw, when one is configured.
+            if let Err(e) =
+                super::costlog::record_in_store(rt.store.as_ref(), now, &seen, &executed).await
+            {
+                report
+                    .problems
+                    .push(format!("writing the cost timeline to the store: {e}"));
+            }
+            if let Some(log) = &rt.cost_log {
+                if let Err(e) = log.record(now, &seen, &executed) {
+                    report.problems.push(format!(
+                        "writing the cost timeline {}: {e}",
+                        log.path().display()
+                    ));
+                }
             }
         }
         if !audit.is_empty() {

@@ -528,27 +528,24 @@ impl HostedGovernor {
         })
     }
 
-    /// The cost report page of `Status?view=report`, the timeline read each time (it grows
-    /// with every tick); prices and budgets as configured.
+    /// The cost report page of `Status?view=report`, from the store's timeline (every
+    /// governor's records), read each time; prices and budgets as configured. `None` while the
+    /// timeline is empty.
     async fn cost_page(
         &self,
         from: Option<&str>,
         to: Option<&str>,
     ) -> Result<Option<String>, PortError> {
         let c = &self.config;
-        let Some(path) = &c.cost_timeline else {
+        let rt = self.runtime().await?;
+        let text = curfew_governor::costlog::store_timeline_text(rt.store.as_ref(), None)
+            .await
+            .map_err(|e| PortError::Transient(format!("reading the cost timeline: {e}")))?;
+        if text.is_empty() {
             return Ok(None);
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            let text = format!("reading the cost timeline '{}': {e}", path.display());
-            if e.kind() == std::io::ErrorKind::NotFound {
-                PortError::Rejected(text)
-            } else {
-                PortError::Transient(text)
-            }
-        })?;
-        let name = path.display().to_string();
-        curfew_report::html_page(&text, &name, from, to, &c.prices, &c.budgets)
+        }
+        let name = curfew_governor::costlog::STORE_TIMELINE;
+        curfew_report::html_page(&text, name, from, to, &c.prices, &c.budgets)
             .map(Some)
             .map_err(|e| PortError::Rejected(format!("{e:#}")))
     }

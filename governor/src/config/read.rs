@@ -684,7 +684,7 @@ impl Reader<'_> {
         out
     }
 
-    fn budgets(&mut self, cost_timeline: bool) -> Vec<Budget> {
+    fn budgets(&mut self) -> Vec<Budget> {
         let Some((path, at)) = self.path(&BUDGETS) else {
             return Vec::new();
         };
@@ -693,9 +693,7 @@ impl Reader<'_> {
         };
         match parse_budgets(&text, &path.display().to_string()) {
             Ok(b) => {
-                if !b.is_empty() && !cost_timeline {
-                    self.bad(at, "", "set costTimeline too (budgets are measured on it)");
-                }
+                // Budgets are measured on the store's timeline; a file is optional.
                 b
             }
             Err(e) => {
@@ -747,7 +745,7 @@ pub(super) fn read(
     let link_base = r.link_base();
     let policies = r.policies();
     let cost_timeline = r.path(&COST_TIMELINE).map(|(p, _)| p);
-    let budgets = r.budgets(cost_timeline.is_some());
+    let budgets = r.budgets();
     let prices = r.prices();
     let activity_key = r.key(&ACTIVITY_KEY);
     r.problems.finish(RuntimeConfig {

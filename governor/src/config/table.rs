@@ -183,9 +183,9 @@ settings! {
     ACTIVITY_KEY = Setting::env("CURFEW_ACTIVITY_KEY", SetBy::App).secret().serve_only();
     /// Default policies `{file, scope}`: Azure Policy JSON files and the scope each is assigned at (docs/policies.md).
     POLICIES = Setting::file("policies");
-    /// JSON-lines cost timeline the governor appends to; `curfew report --timeline` and `Status?view=report` read it.
+    /// A JSON-lines copy of the cost timeline this process saw, for offline use (`curfew report --timeline`); the timeline itself lives in the store.
     COST_TIMELINE = Setting::both("CURFEW_COST_TIMELINE", "costTimeline", SetBy::Optional);
-    /// Budgets file (JSON, docs/cost.md) checked against the month's spend on the cost timeline.
+    /// Budgets file (JSON, docs/cost.md) checked against the month's spend on the store's cost timeline.
     BUDGETS = Setting::both("CURFEW_BUDGETS", "budgets", SetBy::Optional);
     /// Price sheet overriding the shipped one (the format of `engine/data/prices.json`).
     PRICES = Setting::both("CURFEW_PRICES", "prices", SetBy::Optional);
