@@ -431,7 +431,10 @@ fn the_app_is_a_flex_consumption_custom_handler_with_identity_deployment_storage
 #[test]
 fn the_deployment_keeps_no_state_on_local_disk() {
     let bicep = read("infra/main.bicep");
-    assert!(bicep.contains("'CURFEW_TABLE_ENDPOINT'"), "state in the table");
+    assert!(
+        bicep.contains("'CURFEW_TABLE_ENDPOINT'"),
+        "state in the table"
+    );
     for local in ["CURFEW_SQLITE", "CURFEW_COST_TIMELINE", "CURFEW_CONFIG"] {
         assert!(
             !bicep.contains(&format!("'{local}'")),
