@@ -352,6 +352,19 @@ fn the_day(store: &[(&str, String)]) {
     assert_eq!(body["fleet"]["byState"]["Running"], 3, "{body}");
     assert_eq!(body["fleet"]["explain"]["instance"], "ci-link", "{body}");
 
+    // The cost report page reads the timeline the ticks wrote to the store (no file): the
+    // stop Curfew made saves until ci-stop's next scheduled start.
+    let report_req = json!({
+        "Data": {"req": {"Url": "https://x/api/Status?view=report", "Method": "GET",
+                 "Query": {"view": "report"}, "Headers": {"Accept": ["text/html"]}, "Params": {}}},
+        "Metadata": {"sys": {"MethodName": "Status", "UtcNow": at("18:32")}}
+    });
+    let (_, out) = h.post("Status", &report_req);
+    let page = &out["Outputs"]["res"];
+    let html = page["body"].as_str().unwrap_or_default();
+    assert_eq!(page["statusCode"], 200, "{out}");
+    assert!(html.contains("ci-stop") && html.contains("<svg"), "{html}");
+
     // The simulator saw exactly the scheduled start and the one stop nobody dismissed.
     assert_eq!(
         sim.actions(),
