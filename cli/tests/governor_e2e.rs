@@ -669,11 +669,11 @@ impl curfew_store::StateStore for RaceBeforeFirstUpdate {
     ) -> curfew_store::StoreResult<Vec<curfew_store::TimelineRecord>> {
         self.inner.timeline_between(from, to).await
     }
-    async fn put_timeline_state(
+    async fn put_timeline_states(
         &self,
-        s: &curfew_store::TimelineState,
-    ) -> curfew_store::StoreResult<bool> {
-        self.inner.put_timeline_state(s).await
+        s: &[curfew_store::TimelineState],
+    ) -> curfew_store::StoreResult<()> {
+        self.inner.put_timeline_states(s).await
     }
     async fn timeline_states(&self) -> curfew_store::StoreResult<Vec<curfew_store::TimelineState>> {
         self.inner.timeline_states().await

@@ -227,9 +227,7 @@ pub async fn record_in_store(
         return Ok(0);
     }
     store.append_timeline(&records).await?;
-    for s in &states {
-        store.put_timeline_state(s).await?;
-    }
+    store.put_timeline_states(&states).await?;
     Ok(records.len())
 }
 

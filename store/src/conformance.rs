@@ -50,7 +50,7 @@ pub async fn run_all(p: &Pair) {
     check!(audit_append_and_range);
     check!(activity_newer_wins);
     check!(timeline_append_and_range);
-    check!(timeline_state_newer_wins);
+    check!(timeline_state_last_write_wins);
     check!(paging_and_batches);
     check!(racing_claims);
 }
@@ -513,39 +513,34 @@ pub async fn timeline_append_and_range(p: &Pair) {
         .is_empty());
 }
 
-/// The timeline's last written state per instance: the newest wins whichever handle writes it
-/// (day 12).
-pub async fn timeline_state_newer_wins(p: &Pair) {
-    let (x, y) = (arm_id(12), arm_id(13));
+/// The timeline's last state per instance: each put replaces the previous one, whichever
+/// handle writes it; more than one changeset in one call (day 12).
+pub async fn timeline_state_last_write_wins(p: &Pair) {
+    let ids: Vec<String> = (0..130).map(|i| arm_id(1200 + i)).collect();
     let st = |id: &str, minute, state: &str| TimelineState {
         instance_id: id.to_owned(),
         at: t(12, minute),
         state: state.to_owned(),
     };
-    assert!(p
-        .a
-        .put_timeline_state(&st(&x, 10, "Running"))
+    let first: Vec<_> = ids.iter().map(|id| st(id, 10, "Running")).collect();
+    p.a.put_timeline_states(&first).await.unwrap();
+    p.b.put_timeline_states(&[]).await.unwrap();
+    p.b.put_timeline_states(&[st(&ids[0], 20, "Stopped"), st(&ids[1], 20, "Stopping")])
         .await
-        .unwrap());
-    assert!(p
-        .b
-        .put_timeline_state(&st(&x, 20, "Stopped"))
-        .await
-        .unwrap());
-    assert!(!p
-        .a
-        .put_timeline_state(&st(&x, 15, "Running"))
-        .await
-        .unwrap());
-    assert!(p.b.put_timeline_state(&st(&y, 1, "Running")).await.unwrap());
+        .unwrap();
     let mine: Vec<_> =
         p.a.timeline_states()
             .await
             .unwrap()
             .into_iter()
-            .filter(|s| s.instance_id == x || s.instance_id == y)
+            .filter(|s| ids.contains(&s.instance_id))
             .collect();
-    assert_eq!(mine, vec![st(&x, 20, "Stopped"), st(&y, 1, "Running")]);
+    assert_eq!(mine.len(), 130);
+    let by_id = |id: &str| mine.iter().find(|s| s.instance_id == id).cloned();
+    assert_eq!(by_id(&ids[0]), Some(st(&ids[0], 20, "Stopped")));
+    assert_eq!(by_id(&ids[1]), Some(st(&ids[1], 20, "Stopping")));
+    assert_eq!(by_id(&ids[129]), Some(st(&ids[129], 10, "Running")));
+    assert!(mine.windows(2).all(|w| w[0].instance_id < w[1].instance_id));
 }
 
 /// More entities than one page (1000) and one batch (100): bulk insert, re-insert reports

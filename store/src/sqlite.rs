@@ -895,8 +895,8 @@ impl StateStore for SqliteStore {
         self.timeline_rows(from, to).await
     }
 
-    async fn put_timeline_state(&self, state: &TimelineState) -> StoreResult<bool> {
-        self.put_state_row(state).await
+    async fn put_timeline_states(&self, states: &[TimelineState]) -> StoreResult<()> {
+        self.put_state_rows(states).await
     }
 
     async fn timeline_states(&self) -> StoreResult<Vec<TimelineState>> {
@@ -966,17 +966,25 @@ impl SqliteStore {
         .await
     }
 
-    async fn put_state_row(&self, s: &TimelineState) -> StoreResult<bool> {
-        let (id, at, state) = (s.instance_id.clone(), time_key(s.at), s.state.clone());
+    async fn put_state_rows(&self, states: &[TimelineState]) -> StoreResult<()> {
+        let rows: Vec<(String, String, String)> = states
+            .iter()
+            .map(|s| (s.instance_id.clone(), time_key(s.at), s.state.clone()))
+            .collect();
         self.run(move |c| {
-            c.execute(
-                "INSERT INTO timeline_state (instance_id, at, state) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (instance_id) DO UPDATE SET at = excluded.at, state = excluded.state \
-                 WHERE excluded.at >= timeline_state.at",
-                params![id, at, state],
-            )
-            .map(|n| n == 1)
-            .map_err(|e| sql_err("timeline_state", &id, e))
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(|e| sql_err("timeline_state", "put", e))?;
+            for (id, at, state) in &rows {
+                tx.prepare_cached(
+                    "INSERT INTO timeline_state (instance_id, at, state) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (instance_id) DO UPDATE SET at = excluded.at, \
+                     state = excluded.state",
+                )
+                .and_then(|mut s| s.execute(params![id, at, state]))
+                .map_err(|e| sql_err("timeline_state", id, e))?;
+            }
+            tx.commit().map_err(|e| sql_err("timeline_state", "put", e))
         })
         .await
     }

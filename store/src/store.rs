@@ -122,9 +122,11 @@ pub trait StateStore: Send + Sync {
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<TimelineRecord>>;
 
-    /// Stores the state last written to the timeline for an instance unless a newer one (`at`
-    /// later) is stored; returns whether it was stored.
-    async fn put_timeline_state(&self, state: &TimelineState) -> StoreResult<bool>;
+    /// Stores the states last written to the timeline (one transaction, or changesets of 100):
+    /// each replaces the instance's previous one. Of two governors writing one instance's state
+    /// at once the last write wins; a stale one costs a repeated observation, or one change
+    /// recorded a tick late.
+    async fn put_timeline_states(&self, states: &[TimelineState]) -> StoreResult<()>;
 
     /// The state last written to the timeline for every instance, ordered by instance id.
     async fn timeline_states(&self) -> StoreResult<Vec<TimelineState>>;

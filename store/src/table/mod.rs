@@ -1139,39 +1139,60 @@ impl StateStore for TableStore {
             .collect()
     }
 
-    async fn put_timeline_state(&self, s: &TimelineState) -> StoreResult<bool> {
-        let rk = encode_key(&s.instance_id);
-        let mut m = Entity::new();
-        m.insert(PK.into(), P_TIMELINE_STATE.into());
-        m.insert(RK.into(), rk.clone().into());
-        m.insert("InstanceId".into(), s.instance_id.clone().into());
-        m.insert("At".into(), time_key(s.at).into());
-        m.insert("State".into(), s.state.clone().into());
-        for _ in 0..ACTIVITY_CAS_ROUNDS {
-            let result = match self
-                .get_entity("timeline_state", P_TIMELINE_STATE, &rk)
-                .await?
-            {
-                Some((cur, _)) if timeline_state_from(&cur)?.at > s.at => return Ok(false),
-                Some((_, etag)) => {
-                    self.put_entity("timeline_state", &s.instance_id, &m, Some(&etag))
-                        .await
-                }
-                None => {
-                    self.insert_entity("timeline_state", &s.instance_id, &m)
-                        .await
-                }
-            };
-            match result {
-                Ok(_) => return Ok(true),
-                Err(e) if e.is_conflict() || matches!(e, StoreError::NotFound { .. }) => continue,
-                Err(e) => return Err(e),
+    async fn put_timeline_states(&self, states: &[TimelineState]) -> StoreResult<()> {
+        let entities: Vec<(String, Value)> = states
+            .iter()
+            .map(|s| {
+                let rk = encode_key(&s.instance_id);
+                let mut m = Entity::new();
+                m.insert(PK.into(), P_TIMELINE_STATE.into());
+                m.insert(RK.into(), rk.clone().into());
+                m.insert("InstanceId".into(), s.instance_id.clone().into());
+                m.insert("At".into(), time_key(s.at).into());
+                m.insert("State".into(), s.state.clone().into());
+                (self.entity_url(P_TIMELINE_STATE, &rk), Value::Object(m))
+            })
+            .collect();
+        // One instance twice in a changeset is refused by the service: keep its last.
+        let mut last: std::collections::BTreeMap<String, (String, Value)> = Default::default();
+        for (url, e) in entities {
+            last.insert(url.clone(), (url, e));
+        }
+        let entities: Vec<(String, Value)> = last.into_values().collect();
+        for chunk in entities.chunks(batch::MAX_BATCH) {
+            let seed = self.nonce ^ self.seq.fetch_add(1, Ordering::Relaxed);
+            let (content_type, body) = batch::upsert_changeset(chunk, seed);
+            let resp = self
+                .call(Req {
+                    method: Method::POST,
+                    url: format!("{}/$batch", self.config.endpoint),
+                    query: String::new(),
+                    content_type: &content_type,
+                    body,
+                    headers: vec![(ACCEPT_JSON.0, ACCEPT_JSON.1.into())],
+                    table: "timeline_state",
+                })
+                .await?;
+            if resp.status.as_u16() != 202 {
+                return Err(unexpected("timeline_state", "$batch", &resp));
+            }
+            let statuses = batch::statuses(&resp.body);
+            if statuses.len() != chunk.len() || !statuses.iter().all(|s| (200..300).contains(s)) {
+                let detail = format!("$batch: operation statuses {statuses:?}");
+                return Err(if statuses.iter().any(|s| *s >= 500) {
+                    StoreError::Unavailable {
+                        table: "timeline_state",
+                        detail,
+                    }
+                } else {
+                    StoreError::Backend {
+                        table: "timeline_state",
+                        detail,
+                    }
+                });
             }
         }
-        Err(StoreError::Conflict {
-            table: "timeline_state",
-            key: s.instance_id.clone(),
-        })
+        Ok(())
     }
 
     async fn timeline_states(&self) -> StoreResult<Vec<TimelineState>> {
