@@ -115,7 +115,8 @@ pub struct ListedFleet {
     pub instances: Vec<FleetInstance>,
     /// Workspaces or scopes that could not be listed, one line each.
     pub problems: Vec<String>,
-    /// Workspaces listed, with their number of compute instances (for fan-out).
+    /// Workspaces listed, with their number of compute instances (the sizes the fan-out
+    /// decision learns); one whose listing failed is left out (a problem says why).
     pub workspaces: Vec<(WorkspaceRef, usize)>,
     /// Whether nothing could be listed at all (every scope failed): a transient failure.
     pub unreachable: bool,
@@ -246,12 +247,10 @@ impl Runtime {
             fleet.problems.push(format!("scope {scope:?}: {e}"));
         }
         for (ws, result) in listing.workspaces {
-            fleet
-                .workspaces
-                .push((ws.clone(), result.as_ref().map_or(0, |l| l.instances.len())));
             match result {
                 Err(e) => fleet.problems.push(format!("workspace {}: {e}", ws.path())),
                 Ok(list) => {
+                    fleet.workspaces.push((ws.clone(), list.instances.len()));
                     for c in list.instances {
                         match inventory::items(c.raw.get(), &c.id.path())
                             .ok()

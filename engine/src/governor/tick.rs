@@ -211,7 +211,7 @@ pub fn decide(input: &TickInput<'_>, now: DateTime<Utc>) -> TickPlan {
     let mut deadline = Deadline { now, at: None };
     // Occurrences before the bounded window are not enumerated: a summary says so.
     let cut = watermark.filter(|w| *w < lo).map(|_| lo);
-    let window = Window { lo, cut, now };
+    let window = TickWindow { lo, cut, now };
     for inst in input.instances {
         decide_instance(inst, cfg, &window, &mut plan, &mut deadline);
     }
@@ -220,7 +220,7 @@ pub fn decide(input: &TickInput<'_>, now: DateTime<Utc>) -> TickPlan {
 }
 
 /// The stretch of time one tick evaluates.
-struct Window {
+struct TickWindow {
     /// Occurrences after this are evaluated.
     lo: DateTime<Utc>,
     /// `Some(lo)` when the watermark lay further back than [`MAX_TICK_WINDOW`].
@@ -269,7 +269,7 @@ impl Candidate<'_> {
 fn decide_instance(
     inst: &InstanceView,
     cfg: &Config,
-    window: &Window,
+    window: &TickWindow,
     plan: &mut TickPlan,
     deadline: &mut Deadline,
 ) {
@@ -639,7 +639,7 @@ fn summarise_missed(
     cands: &[Candidate<'_>],
     beyond: &[usize],
     cfg: &Config,
-    window: &Window,
+    window: &TickWindow,
 ) -> Option<MissedSummary> {
     let (first, last) = (&cands[*beyond.first()?], &cands[*beyond.last()?]);
     let count = beyond.len();
