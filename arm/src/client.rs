@@ -504,6 +504,49 @@ impl ArmClient {
         Ok(out)
     }
 
+    /// Every workspace in the configured scopes (deduplicated, sorted), with the scopes that
+    /// could not be listed: the workspace pages of a tick, and nothing more (a fan-out `Tick`
+    /// leaves the compute listing to each `Evaluate`).
+    pub async fn discover_scopes(&self) -> (Vec<WorkspaceRef>, Vec<(Scope, ArmError)>) {
+        let mut set = tokio::task::JoinSet::new();
+        let mut found = Vec::new();
+        let mut errors = Vec::new();
+        for scope in self.inner.config.scopes.clone() {
+            let me = self.clone();
+            let (subscription, rg) = match &scope {
+                Scope::Subscription(s) => (s.clone(), None),
+                Scope::ResourceGroup {
+                    subscription,
+                    resource_group,
+                } => (subscription.clone(), Some(resource_group.clone())),
+                Scope::Workspace(w) => {
+                    found.push(w.clone());
+                    continue;
+                }
+            };
+            set.spawn(async move {
+                let r = me.list_workspaces(&subscription, rg.as_deref()).await;
+                (scope, r)
+            });
+        }
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok((_, Ok(listed))) => found.extend(listed.into_iter().map(|w| w.id)),
+                Ok((scope, Err(e))) => errors.push((scope, e)),
+                Err(e) => errors.push((
+                    Scope::Subscription(String::new()),
+                    ArmError::Fatal {
+                        resource: "discovery".into(),
+                        message: e.to_string(),
+                    },
+                )),
+            }
+        }
+        found.sort_by_key(|w| w.path().to_ascii_lowercase());
+        found.dedup_by_key(|w| w.path().to_ascii_lowercase());
+        (found, errors)
+    }
+
     /// The compute instances of a workspace (all pages); other compute types are counted.
     pub async fn list_computes(&self, ws: &WorkspaceRef) -> Result<ComputeList, ArmError> {
         let path = format!("{}/computes", ws.path());

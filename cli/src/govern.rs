@@ -21,8 +21,13 @@ pub(crate) struct ConfigArg {
 }
 
 impl ConfigArg {
+    /// The configuration named by `--config` (or the default places when `None`).
+    pub(crate) fn from_path(config: Option<PathBuf>) -> ConfigArg {
+        ConfigArg { config }
+    }
+
     /// The checked configuration: the settings file overlaid by the environment.
-    fn load(&self) -> anyhow::Result<RuntimeConfig> {
+    pub(crate) fn load(&self) -> anyhow::Result<RuntimeConfig> {
         let file = SettingsFile::for_cli(self.config.clone(), &EnvStrings);
         Ok(RuntimeConfig::load(&file, &EnvStrings, Program::Cli)?)
     }
@@ -171,8 +176,14 @@ fn tick_text(r: &tick::TickReport) -> String {
     for d in &r.drift {
         let _ = writeln!(out, "  drift: {d}");
     }
+    for x in &r.missed_summaries {
+        println!("  missed   {x}");
+    }
     for p in &r.problems {
         let _ = writeln!(out, "  problem: {p}");
+    }
+    if let Some(line) = r.lost_races_line() {
+        println!("  {line}");
     }
     if let Some(n) = r.next_deadline {
         let _ = writeln!(out, "  next: {}", n.format("%Y-%m-%dT%H:%M:%SZ"));
@@ -191,8 +202,7 @@ pub(crate) fn run_tick(args: &TickArgs) -> anyhow::Result<ExitCode> {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         OutputFormat::Text => print_tick(&report),
     }
-    let failed = report.decisions.iter().any(|d| d.result.is_failure());
-    Ok(if failed {
+    Ok(if report.failed() {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -361,6 +371,8 @@ mod tests {
             idle: vec!["ci-1: idle state unknown (last activity report never): reported, not stopped".into()],
             drift: vec!["ci-2: the stop due at 2036-01-01 18:00 UTC was carried out, but 15 min later the instance is Running, not Stopped".into()],
             arm_calls: 0,
+            missed_summaries: Vec::new(),
+            lost_races: 0,
             events: Vec::new(),
         };
         let text = tick_text(&r);

@@ -1,6 +1,7 @@
 //! `curfew report`: spend and savings from a timeline (docs/design.md §9), rendered by
 //! `curfew_report` as text, CSV, JSON or one self-contained HTML page, the same page the
-//! `Status` function serves.
+//! `Status` function serves. The timeline is the store's (`--config`, every governor's
+//! records), or a file (`--timeline`, for offline use).
 
 use anyhow::Context;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
@@ -24,8 +25,12 @@ fn format_parser() -> impl TypedValueParser<Value = Format> {
 pub(crate) struct ReportArgs {
     /// Timeline: JSON lines or a JSON array of instance/state/action records (docs/cost.md);
     /// `-` reads stdin.
-    #[arg(long)]
-    timeline: String,
+    #[arg(long, required_unless_present = "config", conflicts_with = "config")]
+    timeline: Option<String>,
+    /// Settings file of the governor (as `curfew tick --config`): the timeline is read from
+    /// its store, and its prices and budgets apply unless `--prices`/`--budgets` are given.
+    #[arg(long, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
     /// Window start: RFC 3339 or YYYY-MM-DD (00:00 UTC). Default: the first record's day.
     #[arg(long)]
     from: Option<String>,
@@ -66,8 +71,21 @@ fn read_text(path: &str, what: &str) -> anyhow::Result<String> {
 
 /// Runs `curfew report`: exit 0 with a report, 2 if an input cannot be read.
 pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
-    let text = read_text(&args.timeline, "timeline")?;
-    let mut timeline = Timeline::parse(&text, &args.timeline)?;
+    let (text, source, configured) = match (&args.timeline, &args.config) {
+        (Some(path), _) => (read_text(path, "timeline")?, path.clone(), None),
+        (None, config) => {
+            let c = super::govern::ConfigArg::from_path(config.clone()).load()?;
+            let text = super::govern::block_on(async {
+                let rt = curfew_governor::Runtime::from_config(&c).await?;
+                anyhow::Ok(
+                    curfew_governor::costlog::store_timeline_text(rt.store.as_ref(), None).await?,
+                )
+            })??;
+            let source = curfew_governor::costlog::STORE_TIMELINE.to_owned();
+            (text, source, Some(c))
+        }
+    };
+    let mut timeline = Timeline::parse(&text, &source)?;
     if let Some(path) = &args.inventory {
         let inventory = super::input::read_inventory(path)?;
         for instance in &inventory.instances {
@@ -84,9 +102,10 @@ pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
             timeline.add_meta(meta);
         }
     }
-    let prices = match &args.prices {
-        Some(path) => PriceSheet::from_json(&read_text(path, "price sheet")?, path)?,
-        None => PriceSheet::defaults(),
+    let prices = match (&args.prices, &configured) {
+        (Some(path), _) => PriceSheet::from_json(&read_text(path, "price sheet")?, path)?,
+        (None, Some(c)) => c.prices.clone(),
+        (None, None) => PriceSheet::defaults(),
     };
     let window = curfew_report::window_of(
         &timeline,
@@ -94,12 +113,13 @@ pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         ("--to", args.to.as_deref()),
     )?;
     let report = cost::compute(&timeline, &prices, window);
-    let budgets = match &args.budgets {
-        Some(path) => evaluate_budgets(
+    let budgets = match (&args.budgets, &configured) {
+        (Some(path), _) => evaluate_budgets(
             &cost::parse_budgets(&read_text(path, "budgets")?, path)?,
             &report,
         ),
-        None => Vec::new(),
+        (None, Some(c)) => evaluate_budgets(&c.budgets, &report),
+        (None, None) => Vec::new(),
     };
     let out = curfew_report::render(&report, args.by, &budgets, args.format)?;
     match &args.output {

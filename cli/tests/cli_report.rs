@@ -280,3 +280,80 @@ fn unreadable_inputs_exit_2_naming_the_place() {
     assert_eq!(out.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 11: `curfew report --config F` reads the timeline from the governor's store (every
+/// governor's records), with the settings' prices: the same figures as the file.
+#[test]
+fn the_report_reads_the_store_named_by_the_settings() {
+    let dir = scratch("store");
+    let db = dir.join("state.sqlite");
+    // The store holds the timeline the governors wrote (here, the fleet's records).
+    let records: Vec<curfew_store::TimelineRecord> = TIMELINE
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let record: serde_json::Value = serde_json::from_str(line).unwrap();
+            curfew_store::TimelineRecord {
+                at: record["at"]
+                    .as_str()
+                    .unwrap_or("2026-03-01T00:00:00Z")
+                    .parse()
+                    .unwrap(),
+                instance: record["instance"].as_str().unwrap().to_owned(),
+                record,
+            }
+        })
+        .collect();
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let store = curfew_store::SqliteStore::open(&db).await.unwrap();
+            curfew_store::StateStore::append_timeline(&store, &records)
+                .await
+                .unwrap();
+        });
+    std::fs::write(
+        dir.join("curfew.yaml"),
+        format!(
+            "arm:\n  scopes: [/subscriptions/00000000-0000-0000-0000-000000000000]\n  credential: token-env:NO_TOKEN\nstore:\n  sqlite: {}\nprices: prices.json\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_curfew"))
+        .current_dir(&dir)
+        .env_remove("CURFEW_CONFIG")
+        .env("NO_TOKEN", "unused: the report reads no ARM")
+        .args([
+            "report",
+            "--config",
+            "curfew.yaml",
+            "--from",
+            "2026-03-02",
+            "--to",
+            "2026-03-04",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&ok(out)).unwrap();
+    let close = |x: &serde_json::Value, want: f64| (x.as_f64().unwrap() - want).abs() < 1e-9;
+    assert!(close(&v["totals"]["spend"], 108.5), "{}", v["totals"]);
+    assert!(close(&v["totals"]["savings"], 60.5), "{}", v["totals"]);
+    // One source or the other.
+    let both = Command::new(env!("CARGO_BIN_EXE_curfew"))
+        .current_dir(&dir)
+        .args([
+            "report",
+            "--config",
+            "curfew.yaml",
+            "--timeline",
+            "timeline.jsonl",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(both.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -348,20 +348,55 @@ fn replayed_reports_and_reports_without_a_nonce_are_refused() {
 fn status_serves_the_cost_report_page() {
     let sim = Sim::start(fleet());
     let dir = tmp("report");
-    let timeline = dir.join("timeline.jsonl");
-    std::fs::write(
-        &timeline,
-        [
-            r#"{"kind":"instance","instance":"ci-costly","vmSize":"Standard_NC6s_v3","owner":"ana","workspace":"vision","subscription":"S1"}"#,
-            r#"{"kind":"state","instance":"ci-costly","at":"2026-03-02T08:00:00Z","state":"Running"}"#,
-            r#"{"kind":"action","instance":"ci-costly","at":"2026-03-02T18:00:00Z","action":"stop","by":"curfew","reason":"schedule 'nightly'","nextStart":"2026-03-03T08:00:00Z","succeeded":true}"#,
-            r#"{"kind":"state","instance":"ci-costly","at":"2026-03-03T08:00:00Z","state":"Running"}"#,
-        ]
-        .join("\n"),
-    )
-    .unwrap();
-    let mut env = governor_env(&sim, &dir);
-    env.push(("CURFEW_COST_TIMELINE", timeline.display().to_string()));
+    let env = governor_env(&sim, &dir);
+    // Without records yet, the view says the timeline is empty.
+    let h = Handler::start(&env);
+    let (status, out) = h.post(
+        "Status",
+        &http("Status", "GET", json!({"view": "report"}), json!({}), ""),
+    );
+    assert_eq!(status, 200, "{out}");
+    let (code, html) = res(&out);
+    assert_eq!(code, 404, "{html}");
+    assert!(html.contains("timeline is empty"), "{html}");
+    drop(h);
+    // The timeline lives in the store (issue 11): another governor wrote these records.
+    let records: Vec<curfew_store::TimelineRecord> = [
+        r#"{"kind":"instance","instance":"ci-costly","vmSize":"Standard_NC6s_v3","owner":"ana","workspace":"vision","subscription":"S1"}"#,
+        r#"{"kind":"state","instance":"ci-costly","at":"2026-03-02T08:00:00Z","state":"Running"}"#,
+        r#"{"kind":"action","instance":"ci-costly","at":"2026-03-02T18:00:00Z","action":"stop","by":"curfew","reason":"schedule 'nightly'","nextStart":"2026-03-03T08:00:00Z","succeeded":true}"#,
+        r#"{"kind":"state","instance":"ci-costly","at":"2026-03-03T08:00:00Z","state":"Running"}"#,
+    ]
+    .iter()
+    .map(|line| {
+        let record: Value = serde_json::from_str(line).unwrap();
+        curfew_store::TimelineRecord {
+            at: record["at"]
+                .as_str()
+                .unwrap_or("2026-03-02T08:00:00Z")
+                .parse()
+                .unwrap(),
+            instance: "ci-costly".into(),
+            record,
+        }
+    })
+    .collect();
+    let sqlite = env
+        .iter()
+        .find(|(k, _)| *k == "CURFEW_SQLITE")
+        .map(|(_, v)| v.clone())
+        .expect("the SQLite store");
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let store = curfew_store::SqliteStore::open(std::path::Path::new(&sqlite))
+                .await
+                .unwrap();
+            curfew_store::StateStore::append_timeline(&store, &records)
+                .await
+                .unwrap();
+        });
     let h = Handler::start(&env);
 
     let page = |query: Value| {
@@ -396,17 +431,6 @@ fn status_serves_the_cost_report_page() {
     assert_eq!(code, 400, "{html}");
     assert!(html.contains("yesterday"), "{html}");
 
-    // Without a configured timeline the view says so.
-    drop(h);
-    let h = Handler::start(&governor_env(&sim, &dir));
-    let (status, out) = h.post(
-        "Status",
-        &http("Status", "GET", json!({"view": "report"}), json!({}), ""),
-    );
-    assert_eq!(status, 200, "{out}");
-    let (code, html) = res(&out);
-    assert_eq!(code, 404, "{html}");
-    assert!(html.contains("CURFEW_COST_TIMELINE"), "{html}");
     drop(h);
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -425,3 +425,20 @@ fn the_app_is_a_flex_consumption_custom_handler_with_identity_deployment_storage
         "maximumInstanceCount default {max}: Flex Consumption allows at most 1000"
     );
 }
+
+/// Issue 11: deployed, every piece of state is in the table: `infra/main.bicep` points the app
+/// at Table Storage and sets no local path for state (no SQLite file, no cost-timeline file).
+#[test]
+fn the_deployment_keeps_no_state_on_local_disk() {
+    let bicep = read("infra/main.bicep");
+    assert!(
+        bicep.contains("'CURFEW_TABLE_ENDPOINT'"),
+        "state in the table"
+    );
+    for local in ["CURFEW_SQLITE", "CURFEW_COST_TIMELINE", "CURFEW_CONFIG"] {
+        assert!(
+            !bicep.contains(&format!("'{local}'")),
+            "infra/main.bicep sets {local}: a local path for state"
+        );
+    }
+}

@@ -355,6 +355,19 @@ fn the_day(store: &[(&str, String)]) {
     assert_eq!(body["fleet"]["lastTick"], at("18:30"), "{body}");
     assert_eq!(body["fleet"]["lastTickAgeSeconds"], 60, "{body}");
 
+    // The cost report page reads the timeline the ticks wrote to the store (no file): the
+    // stop Curfew made saves until ci-stop's next scheduled start.
+    let report_req = json!({
+        "Data": {"req": {"Url": "https://x/api/Status?view=report", "Method": "GET",
+                 "Query": {"view": "report"}, "Headers": {"Accept": ["text/html"]}, "Params": {}}},
+        "Metadata": {"sys": {"MethodName": "Status", "UtcNow": at("18:32")}}
+    });
+    let (_, out) = h.post("Status", &report_req);
+    let page = &out["Outputs"]["res"];
+    let html = page["body"].as_str().unwrap_or_default();
+    assert_eq!(page["statusCode"], 200, "{out}");
+    assert!(html.contains("ci-stop") && html.contains("<svg"), "{html}");
+
     // The simulator saw exactly the scheduled start and the one stop nobody dismissed.
     assert_eq!(
         sim.actions(),
@@ -827,4 +840,103 @@ fn dismissals_resolve_by_id_verify_first_and_audit_every_refusal() {
         .count();
     assert_eq!(accepted, 2);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The ARM requests the simulator answered, by kind (`list-workspaces`, `list-computes`,
+/// `action`, `poll`, …).
+fn requests_by_kind(sim: &Sim) -> std::collections::BTreeMap<&'static str, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for r in sim.state.requests() {
+        *m.entry(r.kind).or_default() += 1;
+    }
+    m
+}
+
+/// Issue 11: a tick reads each workspace once. Fan-out off: `Tick` lists the workspaces and
+/// their computes once and acts. Fan-out on: `Tick` discovers the workspaces only (no compute
+/// listing) and each `Evaluate` lists its own workspace once. Both come to the same ARM
+/// requests: workspace pages + compute pages + actions (no polls: actions are not awaited).
+#[test]
+fn a_tick_lists_each_workspace_once_with_fan_out_on_and_off() {
+    let (workspaces, per_ws) = (["ws-a", "ws-b", "ws-c"], 3);
+    let items: Vec<Value> = workspaces
+        .iter()
+        .flat_map(|w| {
+            (0..per_ws)
+                .map(move |i| compute(w, &format!("ci-{w}-{i}"), "Running", "Stop", "0 18 * * *"))
+        })
+        .collect();
+    let expected = std::collections::BTreeMap::from([
+        ("action", workspaces.len() * per_ws),
+        ("list-computes", workspaces.len()),
+        ("list-workspaces", 1),
+    ]);
+    let mut figures = Vec::new();
+    for fan_out in [false, true] {
+        let sim =
+            Sim::start(SimFleet::from_json(Value::Array(items.clone()), &ws("ws-a")).unwrap());
+        let dir = tmp(&format!("listing-{fan_out}"));
+        let mut env = governor_env(
+            &sim,
+            &[(
+                "CURFEW_SQLITE",
+                dir.join("state.sqlite").display().to_string(),
+            )],
+        );
+        env.push((
+            "CURFEW_FANOUT_THRESHOLD",
+            if fan_out { "1" } else { "100000" }.into(),
+        ));
+        let h = Handler::start(&env);
+        let (status, out) = h.post("Tick", &timer(&at("18:00")));
+        assert_eq!(status, 200, "{out}");
+        let after_tick = requests_by_kind(&sim);
+        if fan_out {
+            assert_eq!(
+                after_tick,
+                std::collections::BTreeMap::from([("list-workspaces", 1)]),
+                "a fan-out Tick discovers workspaces only"
+            );
+            let msgs = out["Outputs"]["evaluate"]
+                .as_array()
+                .expect("evaluate messages")
+                .clone();
+            assert_eq!(msgs.len(), workspaces.len(), "{out}");
+            for m in &msgs {
+                let (status, out) = h.post("Evaluate", &queue("Evaluate", m, &at("18:00")));
+                assert_eq!(status, 200, "{out}");
+            }
+        } else {
+            assert!(out["Outputs"].get("evaluate").is_none(), "{out}");
+        }
+        let total = requests_by_kind(&sim);
+        figures.push(format!(
+            "fan-out {}: Tick {:?}, in all {:?}",
+            if fan_out { "on" } else { "off" },
+            after_tick,
+            total
+        ));
+        assert_eq!(total, expected, "fan-out {fan_out}");
+        assert_eq!(sim.actions().len(), workspaces.len() * per_ws);
+        if fan_out {
+            // The next Tick knows the sizes the Evaluates listed, and still lists no computes.
+            let (status, out) = h.post("Tick", &timer(&at("18:01")));
+            assert_eq!(status, 200, "{out}");
+            assert!(
+                logs(&out)
+                    .contains("fleet of 9 instances (as last listed) in 3 workspaces exceeds 1"),
+                "{}",
+                logs(&out)
+            );
+            let mut again = expected.clone();
+            *again.get_mut("list-workspaces").unwrap() += 1;
+            assert_eq!(requests_by_kind(&sim), again);
+        }
+        drop(h);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    println!(
+        "ARM requests of one tick, 3 workspaces × 3 instances, 9 stops due:\n  {}",
+        figures.join("\n  ")
+    );
 }

@@ -661,3 +661,475 @@ async fn tick_cost_10k() {
 fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
+
+/// A store that lets another governor run a whole tick just before this governor's first
+/// ledger update: a claim race made deterministic (the other governor wins every write).
+struct RaceBeforeFirstUpdate {
+    inner: Arc<dyn curfew_store::StateStore>,
+    other: Arc<curfew_governor::Runtime>,
+    now: DateTime<Utc>,
+    other_report: tokio::sync::Mutex<Option<TickReport>>,
+}
+
+impl RaceBeforeFirstUpdate {
+    async fn let_the_other_win(&self) {
+        let mut slot = self.other_report.lock().await;
+        if slot.is_none() {
+            *slot = Some(
+                tick(&self.other, self.now, false)
+                    .await
+                    .expect("the winner's tick"),
+            );
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl curfew_store::StateStore for RaceBeforeFirstUpdate {
+    async fn get_watermark(&self, scope: &str) -> curfew_store::StoreResult<Option<DateTime<Utc>>> {
+        self.inner.get_watermark(scope).await
+    }
+    async fn set_watermark(
+        &self,
+        scope: &str,
+        expected: Option<DateTime<Utc>>,
+        new: DateTime<Utc>,
+    ) -> curfew_store::StoreResult<()> {
+        self.inner.set_watermark(scope, expected, new).await
+    }
+    async fn get_entry(
+        &self,
+        id: &str,
+    ) -> curfew_store::StoreResult<Option<curfew_store::Versioned<curfew_store::LedgerEntry>>> {
+        self.inner.get_entry(id).await
+    }
+    async fn insert_entry(
+        &self,
+        e: &curfew_store::LedgerEntry,
+    ) -> curfew_store::StoreResult<curfew_store::Version> {
+        self.inner.insert_entry(e).await
+    }
+    async fn insert_entries(
+        &self,
+        e: &[curfew_store::LedgerEntry],
+    ) -> curfew_store::StoreResult<Vec<bool>> {
+        self.inner.insert_entries(e).await
+    }
+    async fn update_entry(
+        &self,
+        e: &curfew_store::LedgerEntry,
+        expected: &curfew_store::Version,
+    ) -> curfew_store::StoreResult<curfew_store::Version> {
+        self.let_the_other_win().await;
+        self.inner.update_entry(e, expected).await
+    }
+    async fn claim(
+        &self,
+        id: &str,
+        expected: &curfew_store::Version,
+        now: DateTime<Utc>,
+    ) -> curfew_store::StoreResult<curfew_store::Versioned<curfew_store::LedgerEntry>> {
+        self.let_the_other_win().await;
+        self.inner.claim(id, expected, now).await
+    }
+    async fn entries_for_instance(
+        &self,
+        id: &str,
+    ) -> curfew_store::StoreResult<Vec<curfew_store::Versioned<curfew_store::LedgerEntry>>> {
+        self.inner.entries_for_instance(id).await
+    }
+    async fn entries_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> curfew_store::StoreResult<Vec<curfew_store::Versioned<curfew_store::LedgerEntry>>> {
+        self.inner.entries_between(from, to).await
+    }
+    async fn mark_notified(&self, id: &str, lead: u32) -> curfew_store::StoreResult<bool> {
+        self.inner.mark_notified(id, lead).await
+    }
+    async fn notified_leads(&self, id: &str) -> curfew_store::StoreResult<Vec<u32>> {
+        self.inner.notified_leads(id).await
+    }
+    async fn append_dismissal(&self, d: &curfew_store::Dismissal) -> curfew_store::StoreResult<()> {
+        self.inner.append_dismissal(d).await
+    }
+    async fn dismissals(
+        &self,
+        id: &str,
+    ) -> curfew_store::StoreResult<Vec<curfew_store::Dismissal>> {
+        self.inner.dismissals(id).await
+    }
+    async fn set_override(&self, id: &str, s: &serde_json::Value) -> curfew_store::StoreResult<()> {
+        self.inner.set_override(id, s).await
+    }
+    async fn get_override(&self, id: &str) -> curfew_store::StoreResult<Option<serde_json::Value>> {
+        self.inner.get_override(id).await
+    }
+    async fn delete_override(&self, id: &str) -> curfew_store::StoreResult<bool> {
+        self.inner.delete_override(id).await
+    }
+    async fn list_overrides(&self) -> curfew_store::StoreResult<Vec<curfew_store::Override>> {
+        self.inner.list_overrides().await
+    }
+    async fn append_audit(&self, r: &[curfew_store::AuditRecord]) -> curfew_store::StoreResult<()> {
+        self.inner.append_audit(r).await
+    }
+    async fn audit_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> curfew_store::StoreResult<Vec<curfew_store::AuditRecord>> {
+        self.inner.audit_between(from, to).await
+    }
+    async fn put_activity(
+        &self,
+        id: &str,
+        a: &curfew_store::Activity,
+    ) -> curfew_store::StoreResult<bool> {
+        self.inner.put_activity(id, a).await
+    }
+    async fn get_activity(
+        &self,
+        id: &str,
+    ) -> curfew_store::StoreResult<Option<curfew_store::Activity>> {
+        self.inner.get_activity(id).await
+    }
+    async fn list_activity(
+        &self,
+    ) -> curfew_store::StoreResult<Vec<(String, curfew_store::Activity)>> {
+        self.inner.list_activity().await
+    }
+    async fn append_timeline(
+        &self,
+        r: &[curfew_store::TimelineRecord],
+    ) -> curfew_store::StoreResult<()> {
+        self.inner.append_timeline(r).await
+    }
+    async fn timeline_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> curfew_store::StoreResult<Vec<curfew_store::TimelineRecord>> {
+        self.inner.timeline_between(from, to).await
+    }
+    async fn put_timeline_states(
+        &self,
+        s: &[curfew_store::TimelineState],
+    ) -> curfew_store::StoreResult<()> {
+        self.inner.put_timeline_states(s).await
+    }
+    async fn timeline_states(&self) -> curfew_store::StoreResult<Vec<curfew_store::TimelineState>> {
+        self.inner.timeline_states().await
+    }
+}
+
+/// Issue 11: a governor that loses claim races to another one on the same SQLite store (the
+/// other records the no-op first and executes the stop first) reports the races and succeeds
+/// (`curfew tick` exits 0 on `!failed()`), and the stop reaches ARM once.
+#[tokio::test]
+async fn a_governor_losing_claim_races_succeeds_and_nothing_runs_twice() {
+    let mut fleet = uniform(1, 2, &[("Stop", "0 18 * * *")]);
+    // The first instance is already stopped (its stop is a no-op), the second runs (executed).
+    fleet[0].running = false;
+    let sim = start_sim(&fleet, 50).await;
+    let dir = Scratch::new("e2e-lost-race");
+    let yaml = config_yaml(
+        &sim.base_url(),
+        &dir.path("curfew.sqlite"),
+        &dir.path("events.jsonl"),
+        "",
+    );
+    let now = t("2036-10-27T18:00:00Z");
+    let winner = Arc::new(runtime(&yaml).await);
+    let mut loser = runtime(&yaml).await;
+    let hooked = Arc::new(RaceBeforeFirstUpdate {
+        inner: loser.store.clone(),
+        other: winner.clone(),
+        now,
+        other_report: tokio::sync::Mutex::new(None),
+    });
+    loser.store = hooked.clone();
+    let lost = tick(&loser, now, false).await.expect("the loser's tick");
+    let won = hooked
+        .other_report
+        .lock()
+        .await
+        .take()
+        .expect("the winner ticked");
+    let outcomes = |r: &TickReport| -> Vec<(String, DecisionKind, String)> {
+        r.decisions
+            .iter()
+            .map(|d| (d.instance.clone(), d.kind, d.outcome.clone()))
+            .collect()
+    };
+    println!("winner: {:?}\nloser: {:?}", outcomes(&won), outcomes(&lost));
+    assert_eq!(
+        outcomes(&won),
+        [
+            ("ci-00000".into(), DecisionKind::NoOp, "recorded".into()),
+            (
+                "ci-00001".into(),
+                DecisionKind::Execute,
+                "executed: accepted by ARM".into()
+            ),
+        ]
+    );
+    // The no-op's write lost a compare-and-set (this used to make `curfew tick` exit 1), the
+    // stop was already done: both lost races, neither a failure.
+    assert_eq!(
+        outcomes(&lost),
+        [
+            (
+                "ci-00000".into(),
+                DecisionKind::NoOp,
+                "not recorded: another governor changed it first".into()
+            ),
+            (
+                "ci-00001".into(),
+                DecisionKind::Execute,
+                "not executed: already Done (another governor)".into()
+            ),
+        ]
+    );
+    assert_eq!((lost.lost_races, won.lost_races), (2, 0));
+    assert!(!lost.failed() && !won.failed());
+    assert!(lost.lost_races_line().unwrap().contains("another governor"));
+    let actions = sim.state().actions();
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    assert_eq!(actions[0].compute.to_ascii_lowercase(), fleet[1].key);
+}
+
+/// Every ledger record of a store.
+async fn ledger_rows(store: &dyn curfew_store::StateStore) -> Vec<curfew_store::LedgerEntry> {
+    store
+        .entries_between(t("2000-01-01T00:00:00Z"), t("2100-01-01T00:00:00Z"))
+        .await
+        .expect("the ledger")
+        .into_iter()
+        .map(|v| v.value)
+        .collect()
+}
+
+/// One tick after an 8-month outage, with the catch-up horizon set to `horizon_hours`: the
+/// tick report and the ledger rows it left.
+async fn after_outage(
+    name: &str,
+    fleet: &[GenInstance],
+    horizon_hours: u32,
+) -> (TickReport, Vec<curfew_store::LedgerEntry>, usize) {
+    let sim = start_sim(fleet, 50).await;
+    let dir = Scratch::new(name);
+    let yaml = config_yaml(
+        &sim.base_url(),
+        &dir.path("curfew.sqlite"),
+        &dir.path("events.jsonl"),
+        &format!("governor:\n  catchUpHorizonHours: {horizon_hours}\n"),
+    );
+    let rt = runtime(&yaml).await;
+    let (outage, now) = (t("2036-03-01T12:00:00Z"), t("2036-11-01T12:00:00Z"));
+    let scope = rt.watermark_scope(None);
+    rt.store.set_watermark(&scope, None, outage).await.unwrap();
+    let r = tick(&rt, now, false)
+        .await
+        .expect("the tick after the outage");
+    let rows = ledger_rows(rt.store.as_ref()).await;
+    // The same tick retried (its watermark put back): nothing is written twice.
+    rt.store
+        .set_watermark(&scope, Some(now), outage)
+        .await
+        .unwrap();
+    let again = tick(&rt, now, false).await.expect("the retried tick");
+    assert!(!again.failed(), "{:?}", again.problems);
+    let retried = ledger_rows(rt.store.as_ref()).await;
+    let changed: Vec<_> = retried.iter().filter(|e| !rows.contains(e)).collect();
+    assert!(
+        changed.is_empty() && retried.len() == rows.len(),
+        "the retry wrote {} record(s) ({} before, {} after): {:?}",
+        changed.len(),
+        rows.len(),
+        retried.len(),
+        &changed[..changed.len().min(3)]
+    );
+    (r, rows, sim.state().actions().len())
+}
+
+/// Issue 11: one tick after an 8-month outage wrote one `Missed` record per occurrence of the
+/// last 7 days. With the catch-up horizon (24 h by default), the occurrences older than it are
+/// one summary record and one log line per instance; the newest missed action is still repaired.
+#[tokio::test]
+async fn an_eight_month_outage_writes_one_summary_per_instance_not_one_record_per_occurrence() {
+    let fleet = generate(FleetSpec {
+        instances: 50,
+        zones: 5,
+        workspaces: 5,
+        seed: 0x5eed_0011,
+        dense: false,
+    });
+    // 168 h = the whole 7-day window: every missed occurrence recorded, as before issue 11.
+    let (before, before_rows, before_actions) =
+        after_outage("e2e-outage-no-horizon", &fleet, 168).await;
+    let (after, after_rows, after_actions) = after_outage("e2e-outage", &fleet, 24).await;
+    let summaries: Vec<_> = after_rows
+        .iter()
+        .filter(|e| e.schedule.starts_with("catch-up summary"))
+        .collect();
+    let summarised: usize = summaries
+        .iter()
+        .map(|e| {
+            e.reason
+                .split_once(" occurrences missed between ")
+                .and_then(|(n, _)| n.parse::<usize>().ok())
+                .unwrap_or_else(|| panic!("{}", e.reason))
+        })
+        .sum();
+    // Besides decisions, the ledger holds the records of the notices for coming stops.
+    let noticed = |rows: &[curfew_store::LedgerEntry]| {
+        rows.iter()
+            .filter(|e| e.state == curfew_store::LedgerState::Planned)
+            .count()
+    };
+    println!(
+        "e2e-outage: 50 instances, one tick after an 8-month outage: {} ledger records without \
+         the catch-up horizon, {} with the 24 h horizon ({} summaries standing for {} \
+         occurrences, {} decided one by one, {} notices' records); {} vs {} ARM actions \
+         (repairs and due actions)",
+        before_rows.len(),
+        after_rows.len(),
+        summaries.len(),
+        summarised,
+        after.decisions.len(),
+        noticed(&after_rows),
+        before_actions,
+        after_actions
+    );
+    assert!(before.missed_summaries.is_empty());
+    assert_eq!(
+        before_rows.len(),
+        before.decisions.len() + noticed(&before_rows)
+    );
+    // One summary per instance, one log line each.
+    assert_eq!(summaries.len(), fleet.len());
+    assert_eq!(after.missed_summaries.len(), fleet.len());
+    assert!(after.missed_summaries[0].contains(" occurrences missed between "));
+    let keys: HashSet<&str> = summaries.iter().map(|e| e.instance_id.as_str()).collect();
+    assert_eq!(keys.len(), fleet.len());
+    // Everything else is a decision of the last 24 h, and every occurrence is accounted for.
+    assert_eq!(
+        after_rows.len(),
+        summaries.len() + after.decisions.len() + noticed(&after_rows)
+    );
+    assert_eq!(summarised + after.decisions.len(), before.decisions.len());
+    assert!(after_rows.len() * 4 < before_rows.len());
+    // The level-triggered repairs are the same with and without the horizon.
+    let repairs = |r: &TickReport| -> Vec<(String, Action, DateTime<Utc>)> {
+        let mut v: Vec<_> = r
+            .decisions
+            .iter()
+            .filter(|d| d.repair)
+            .map(|d| (d.instance.clone(), d.action, d.at))
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(!repairs(&after).is_empty());
+    assert_eq!(repairs(&after), repairs(&before));
+    assert_eq!(after_actions, before_actions);
+}
+
+/// Issue 11 (design §9): a Curfew stop records the instance's next scheduled start, so its
+/// savings run until then when nobody starts the instance earlier (they used to run to the end
+/// of the report's window: the governor wrote `nextStart: None`).
+#[tokio::test]
+async fn a_stop_saves_until_the_next_scheduled_start_when_no_start_follows() {
+    let fleet = uniform(1, 1, &[("Stop", "0 18 * * *"), ("Start", "0 8 * * 1-5")]);
+    let sim = start_sim(&fleet, 50).await;
+    let dir = Scratch::new("e2e-next-start");
+    let timeline = dir.path("timeline.jsonl");
+    let yaml = config_yaml(
+        &sim.base_url(),
+        &dir.path("curfew.sqlite"),
+        &dir.path("events.jsonl"),
+        &format!("costTimeline: {}\n", timeline.display()),
+    );
+    let rt = runtime(&yaml).await;
+    // Friday 18:00: stopped; 18:01: seen Stopped. The next start is Monday 08:00.
+    let (stop, seen) = (t("2036-10-31T18:00:00Z"), t("2036-10-31T18:01:00Z"));
+    let r = tick(&rt, stop, false).await.unwrap();
+    assert_eq!(kinds(&r, DecisionKind::Execute), 1, "{:?}", r.decisions);
+    tick(&rt, seen, false).await.unwrap();
+    let text = std::fs::read_to_string(&timeline).unwrap();
+    let from_file = curfew_engine::cost::Timeline::parse(&text, "timeline.jsonl").unwrap();
+    // The store holds the same timeline (the file is this process's copy).
+    let tl =
+        curfew_governor::costlog::load_from_store(rt.store.as_ref(), seen + TimeDelta::days(1))
+            .await
+            .unwrap();
+    assert_eq!(tl, from_file);
+    let stops = &tl.actions[&fleet[0].name];
+    assert_eq!(stops.len(), 1);
+    assert_eq!(stops[0].next_start, Some(t("2036-11-03T08:00:00Z")));
+    // A week's report: saved from 18:01 (billed until then) to Monday 08:00, not to the end.
+    let window =
+        curfew_engine::cost::Window::new(stop, stop + TimeDelta::days(7)).expect("a window");
+    let prices = curfew_engine::cost::PriceSheet::defaults();
+    let c = curfew_engine::cost::compute(&tl, &prices, window);
+    let saved = c.instances[0].saved_hours;
+    let expected = (t("2036-11-03T08:00:00Z") - seen).num_minutes() as f64 / 60.0;
+    println!("saved {saved:.3} h (until the next scheduled start: {expected:.3} h; to the window's end it would be {:.3} h)", (window.to - seen).num_minutes() as f64 / 60.0);
+    assert!(
+        (saved - expected).abs() < 1e-6,
+        "saved {saved} h, expected {expected} h"
+    );
+}
+
+/// Issue 11: governors on one store keep one cost timeline, and "on change" is judged against
+/// what any of them wrote: a second governor that sees the state the first one recorded adds
+/// nothing, and one that sees a change records it once.
+#[tokio::test]
+async fn two_governors_keep_one_cost_timeline_in_the_store() {
+    let fleet = uniform(1, 2, &[("Stop", "0 18 * * *")]);
+    let sim = start_sim(&fleet, 50).await;
+    let dir = Scratch::new("e2e-one-timeline");
+    let yaml = config_yaml(
+        &sim.base_url(),
+        &dir.path("curfew.sqlite"),
+        &dir.path("events.jsonl"),
+        "",
+    );
+    let (a, b) = (runtime(&yaml).await, runtime(&yaml).await);
+    let at = |m: i64| t("2036-10-31T17:58:00Z") + TimeDelta::minutes(m);
+    tick(&a, at(0), false).await.unwrap(); // both first seen Running: meta + state each
+    tick(&b, at(1), false).await.unwrap(); // nothing changed: nothing written
+    tick(&b, at(2), false).await.unwrap(); // 18:00: B stops both: two actions
+    tick(&a, at(3), false).await.unwrap(); // A sees them Stopped: two states
+    tick(&b, at(4), false).await.unwrap(); // B too, but A already wrote them: nothing
+    let records = a.store.timeline_between(at(-60), at(60)).await.unwrap();
+    let kinds: Vec<String> = records
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r.at.format("%H:%M"),
+                r.record["kind"].as_str().unwrap(),
+                r.record["state"]
+                    .as_str()
+                    .or(r.record["action"].as_str())
+                    .unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "17:58 instance ",
+            "17:58 state Running",
+            "17:58 instance ",
+            "17:58 state Running",
+            "18:00 action stop",
+            "18:00 action stop",
+            "18:01 state Stopped",
+            "18:01 state Stopped",
+        ]
+    );
+}

@@ -1532,3 +1532,135 @@ fn a_tick_evaluates_a_bounded_window() {
     assert!(!p.decisions.is_empty());
     assert!(p.decisions.len() as i64 <= MAX_TICK_WINDOW.num_minutes() / 5 + 1);
 }
+
+// ------------------------------------------------------------------------- catch-up horizon
+
+/// Issue 11: one tick after an 8-month outage. The bounded window (7 days) is enumerated; the
+/// missed occurrences older than the 24 h horizon become ONE summary; those within it are
+/// decided one by one, and the newest is still repaired.
+#[test]
+fn an_eight_month_outage_is_summarised_in_one_record_and_the_newest_still_repaired() {
+    let v = view(
+        "Running",
+        vec![
+            cron("Start", "0 8 * * *", "UTC"),
+            cron("Stop", "0 12,18 * * *", "UTC"),
+        ],
+    );
+    let (watermark, now) = ("2026-03-02T20:00:00Z", "2026-11-02T19:00:00Z");
+    let p = tick(&v, Some(watermark), now);
+    // Within 24 h: Start 11-02 08:00 and Stop 12:00 (missed), Stop 18:00 (the newest,
+    // repaired: the instance runs).
+    let by_at: Vec<_> = p
+        .decisions
+        .iter()
+        .map(|d| (d.at, d.action, d.kind, d.repair))
+        .collect();
+    assert_eq!(
+        by_at,
+        vec![
+            (
+                t("2026-11-02T08:00:00Z"),
+                Action::Start,
+                DecisionKind::Missed,
+                false
+            ),
+            (
+                t("2026-11-02T12:00:00Z"),
+                Action::Stop,
+                DecisionKind::Missed,
+                false
+            ),
+            (
+                t("2026-11-02T18:00:00Z"),
+                Action::Stop,
+                DecisionKind::Execute,
+                true
+            ),
+        ]
+    );
+    assert_eq!(p.missed_summaries.len(), 1);
+    let s = &p.missed_summaries[0];
+    // The 7-day window opens at 2026-10-26 19:00: from 10-27 08:00 to 11-01 18:00, 6 days × 3
+    // occurrences.
+    assert_eq!(
+        (s.first, s.last),
+        (t("2026-10-27T08:00:00Z"), t("2026-11-01T18:00:00Z"))
+    );
+    assert_eq!((s.count, s.starts), (18, 6));
+    assert!(
+        s.reason.starts_with(
+            "18 occurrences missed between 2026-10-27 08:00 UTC and 2026-11-01 18:00 UTC"
+        ),
+        "{}",
+        s.reason
+    );
+    assert!(s.reason.contains("24 h catch-up horizon"), "{}", s.reason);
+    assert!(
+        s.reason
+            .contains("occurrences before 2026-10-26 19:00 UTC were not counted"),
+        "{}",
+        s.reason
+    );
+    // A retried tick (same watermark, a minute later) names the same summary record.
+    let again = tick(&v, Some(watermark), "2026-11-02T19:01:00Z");
+    assert_eq!(again.missed_summaries[0].id, s.id);
+    // Without the horizon (as before issue 11) every one was decided, and so recorded: 21.
+    let all = Config {
+        catch_up_horizon: curfew_engine::governor::MAX_TICK_WINDOW,
+        ..Config::default()
+    };
+    let p = tick_with(&v, &all, Some(watermark), now);
+    assert!(p.missed_summaries.is_empty());
+    assert_eq!(p.decisions.len(), 21);
+}
+
+#[test]
+fn a_recorded_occurrence_beyond_the_horizon_is_decided_not_summarised() {
+    let mut v = view("Stopped", vec![cron("Stop", STOP_18, "UTC")]);
+    // A notice made a record of the stop three days ago; the outage began just after.
+    let (watermark, now) = ("2026-03-02T17:40:00Z", "2026-03-05T17:00:00Z");
+    let p = tick(&v, Some(watermark), now);
+    let old = p.missed_summaries[0].clone();
+    assert_eq!((old.count, old.first), (2, t("2026-03-02T18:00:00Z")));
+    let first = occurrence_id(
+        &v.key(),
+        &Source::Native,
+        0,
+        Action::Stop,
+        t("2026-03-02T18:00:00Z"),
+        &v.schedules[0].content_hash,
+    );
+    v.ledger.push(LedgerEntry::planned(
+        &first,
+        Action::Stop,
+        t("2026-03-02T18:00:00Z"),
+    ));
+    let p = tick(&v, Some(watermark), now);
+    assert_eq!(
+        p.decisions
+            .iter()
+            .map(|d| (d.at, d.kind))
+            .collect::<Vec<_>>(),
+        vec![
+            (t("2026-03-02T18:00:00Z"), DecisionKind::Missed),
+            (t("2026-03-04T18:00:00Z"), DecisionKind::Missed),
+        ]
+    );
+    let s = &p.missed_summaries[0];
+    assert_eq!((s.count, s.first), (1, t("2026-03-03T18:00:00Z")));
+    assert!(
+        s.reason.starts_with("1 occurrence missed between"),
+        "{}",
+        s.reason
+    );
+    assert!(!s.reason.contains("not counted"), "{}", s.reason);
+}
+
+#[test]
+fn nothing_is_summarised_within_the_horizon() {
+    let v = view("Running", vec![cron("Stop", "0 * * * *", "UTC")]);
+    let p = tick(&v, Some("2026-03-02T00:30:00Z"), "2026-03-02T23:45:00Z");
+    assert!(p.missed_summaries.is_empty());
+    assert_eq!(p.decisions.len(), 23);
+}

@@ -1,5 +1,6 @@
-//! Budgets (docs/design.md §9): the month's spend per scope, from the cost timeline, against each budget;
-//! each threshold crossed emits `curfew.budget.exceeded` once per budget, month and threshold.
+//! Budgets (docs/design.md §9): the month's spend per scope, from the cost timeline in the store,
+//! against each budget; each threshold crossed emits `curfew.budget.exceeded` once per budget,
+//! month and threshold (the mark is the store's notification dedupe, `mark_notified`).
 
 use super::delivery::Outgoing;
 use super::Runtime;
@@ -34,21 +35,15 @@ async fn check_into(
     events: &mut Vec<Outgoing>,
 ) -> Vec<String> {
     let mut lines = Vec::new();
-    let (Some(log), false) = (&rt.cost_log, rt.budgets.is_empty()) else {
+    if rt.budgets.is_empty() {
         return lines;
-    };
+    }
     if !force && now.timestamp() % (60 * i64::from(CHECK_EVERY_MINUTES)) >= 60 {
         return lines;
     }
-    let text = match std::fs::read_to_string(log.path()) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return lines,
-        Err(e) => {
-            lines.push(format!("budgets: reading {}: {e}", log.path().display()));
-            return lines;
-        }
-    };
-    let timeline = match Timeline::parse(&text, &log.path().display().to_string()) {
+    // The store's timeline: every governor's records, not only this process's.
+    let until = now + chrono::TimeDelta::seconds(1);
+    let timeline: Timeline = match super::costlog::load_from_store(rt.store.as_ref(), until).await {
         Ok(t) => t,
         Err(e) => {
             lines.push(format!("budgets: {e}"));

@@ -1,7 +1,13 @@
-//! The cost timeline the governor keeps (docs/design.md §9): one JSON line per instance first seen, per
+//! The cost timeline the governor keeps (docs/design.md §9): one record per instance first seen, per
 //! observed state change and per action Curfew took, in the format `curfew report --timeline`
-//! reads. Appending only on change keeps it small: a fleet that sleeps all night writes two lines
-//! per instance per day.
+//! reads. Appending only on change keeps it small: a fleet that sleeps all night writes two
+//! records per instance per day.
+//!
+//! The timeline lives in the store ([`record_in_store`], [`load_from_store`]), so every governor
+//! (every Functions instance) appends to one timeline and reports and budgets see all of it;
+//! "on change" is judged against the state last written by any governor
+//! (`StateStore::timeline_states`). A file ([`CostLog`], `costTimeline`) can receive a copy
+//! for offline use; it only holds what this process saw.
 
 use chrono::{DateTime, Utc};
 use curfew_engine::cost::{
@@ -9,10 +15,25 @@ use curfew_engine::cost::{
 };
 use curfew_engine::inventory::Instance;
 use curfew_engine::Action;
+use curfew_store::{StateStore, StoreResult, TimelineRecord, TimelineState};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
+
+/// An action Curfew carried out, as the timeline records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Executed {
+    /// Compute name.
+    pub instance: String,
+    /// Start or Stop.
+    pub action: Action,
+    /// Why, in words.
+    pub reason: String,
+    /// For a stop, the next scheduled start of the instance (savings run until then when no
+    /// actual start follows).
+    pub next_start: Option<DateTime<Utc>>,
+}
 
 /// An append-only timeline file and the last state written per instance.
 #[derive(Debug)]
@@ -57,7 +78,7 @@ impl CostLog {
         &self,
         now: DateTime<Utc>,
         seen: &[&Instance],
-        executed: &[(String, Action, String)],
+        executed: &[Executed],
     ) -> std::io::Result<usize> {
         let mut guard = self.last.lock().unwrap_or_else(|e| e.into_inner());
         let last = guard.get_or_insert_with(|| self.load());
@@ -84,17 +105,17 @@ impl CostLog {
             }
             last.insert(inst.name.clone(), state);
         }
-        for (instance, action, reason) in executed {
+        for e in executed {
             lines.push(TimelineEvent::Action(ActionRecord {
-                instance: instance.clone(),
+                instance: e.instance.clone(),
                 at: now,
-                action: match action {
+                action: match e.action {
                     Action::Start => PowerAction::Start,
                     Action::Stop => PowerAction::Stop,
                 },
                 by: Actor::Curfew,
-                reason: Some(reason.clone()),
-                next_start: None,
+                reason: Some(e.reason.clone()),
+                next_start: e.next_start,
                 succeeded: true,
             }));
         }
@@ -113,6 +134,147 @@ impl CostLog {
         f.write_all(text.as_bytes())?;
         Ok(lines.len())
     }
+}
+
+/// The instance key the store's last written states are kept under (its lower-cased ARM id,
+/// else its name).
+fn state_key(inst: &Instance) -> String {
+    inst.id
+        .as_deref()
+        .unwrap_or(&inst.name)
+        .to_ascii_lowercase()
+}
+
+/// What a tick adds to the timeline, against the state last written per instance key: its
+/// metadata and state when first seen, its state when changed, and every action. Pure; also
+/// returns the states to store as the last written.
+pub fn timeline_records(
+    now: DateTime<Utc>,
+    seen: &[&Instance],
+    executed: &[Executed],
+    last: &HashMap<String, String>,
+) -> (Vec<TimelineEvent>, Vec<TimelineState>) {
+    let mut events = Vec::new();
+    let mut states = Vec::new();
+    for inst in seen {
+        let key = state_key(inst);
+        let state = inst.state.clone().unwrap_or_default();
+        match last.get(&key) {
+            Some(prev) if *prev == state => continue,
+            Some(_) => {}
+            None => events.push(TimelineEvent::Instance(InstanceMeta::from_instance(inst))),
+        }
+        events.push(TimelineEvent::State(StateObservation {
+            instance: inst.name.clone(),
+            at: now,
+            state: state.clone(),
+        }));
+        states.push(TimelineState {
+            instance_id: key,
+            at: now,
+            state,
+        });
+    }
+    for e in executed {
+        events.push(TimelineEvent::Action(ActionRecord {
+            instance: e.instance.clone(),
+            at: now,
+            action: match e.action {
+                Action::Start => PowerAction::Start,
+                Action::Stop => PowerAction::Stop,
+            },
+            by: Actor::Curfew,
+            reason: Some(e.reason.clone()),
+            next_start: e.next_start,
+            succeeded: true,
+        }));
+    }
+    (events, states)
+}
+
+/// Appends what a tick saw and did to the store's timeline (records first, then the last
+/// written states: a failure in between repeats an observation, which changes no figure);
+/// returns the number of records written.
+pub async fn record_in_store(
+    store: &dyn StateStore,
+    now: DateTime<Utc>,
+    seen: &[&Instance],
+    executed: &[Executed],
+) -> StoreResult<usize> {
+    let last: HashMap<String, String> = store
+        .timeline_states()
+        .await?
+        .into_iter()
+        .map(|s| (s.instance_id, s.state))
+        .collect();
+    let (events, states) = timeline_records(now, seen, executed, &last);
+    let records: Vec<TimelineRecord> = events
+        .iter()
+        .map(|e| {
+            let (at, instance) = match e {
+                TimelineEvent::Instance(m) => (now, m.instance.clone()),
+                TimelineEvent::State(s) => (s.at, s.instance.clone()),
+                TimelineEvent::Action(a) => (a.at, a.instance.clone()),
+            };
+            TimelineRecord {
+                at,
+                instance,
+                record: serde_json::to_value(e).unwrap_or_default(),
+            }
+        })
+        .collect();
+    if records.is_empty() {
+        return Ok(0);
+    }
+    store.append_timeline(&records).await?;
+    store.put_timeline_states(&states).await?;
+    Ok(records.len())
+}
+
+/// Why the store's timeline could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum TimelineError {
+    /// The store failed (retryable when it says so).
+    #[error("reading the cost timeline from the store: {0}")]
+    Store(#[from] curfew_store::StoreError),
+    /// A stored record is not a timeline record (named by its position and JSON path).
+    #[error(transparent)]
+    Format(#[from] curfew_engine::cost::CostError),
+}
+
+/// How the store's timeline is named in messages (`the store's timeline: line 3: …`).
+pub const STORE_TIMELINE: &str = "the store's timeline";
+
+/// The whole timeline in the store before `to` (`None`: all of it) as JSON lines, the text
+/// `curfew report --timeline` reads: every governor's records. Earlier records than a report's
+/// window are needed too: the state an instance was in when the window opens.
+pub async fn store_timeline_text(
+    store: &dyn StateStore,
+    to: Option<DateTime<Utc>>,
+) -> StoreResult<String> {
+    let end = to.unwrap_or_else(|| {
+        DateTime::parse_from_rfc3339("9999-12-31T23:59:59Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    });
+    let records = store
+        .timeline_between(DateTime::<Utc>::UNIX_EPOCH, end)
+        .await?;
+    let mut text = String::new();
+    for r in &records {
+        text.push_str(&r.record.to_string());
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+/// The store's timeline before `to`, parsed.
+pub async fn load_from_store(
+    store: &dyn StateStore,
+    to: DateTime<Utc>,
+) -> Result<curfew_engine::cost::Timeline, TimelineError> {
+    let text = store_timeline_text(store, Some(to)).await?;
+    Ok(curfew_engine::cost::Timeline::parse(&text, STORE_TIMELINE)?)
 }
 
 #[cfg(test)]
@@ -148,11 +310,17 @@ mod tests {
             "nothing changed"
         );
         let a2 = inst("a", "Stopped");
+        let next = t0 + chrono::TimeDelta::hours(14);
         let n = log
             .record(
                 t0,
                 &[&a2, &b],
-                &[("a".into(), Action::Stop, "nightly".into())],
+                &[Executed {
+                    instance: "a".into(),
+                    action: Action::Stop,
+                    reason: "nightly".into(),
+                    next_start: Some(next),
+                }],
             )
             .unwrap();
         assert_eq!(n, 2, "one state change, one action");
@@ -162,6 +330,7 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         let tl = curfew_engine::cost::Timeline::parse(&text, "timeline.jsonl").unwrap();
         assert_eq!(tl.instances.len(), 2);
+        assert_eq!(tl.actions["a"][0].next_start, Some(next));
         std::fs::remove_dir_all(&dir).ok();
     }
 }

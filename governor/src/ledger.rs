@@ -116,6 +116,28 @@ pub(crate) fn planned(d: &Decision, instance_key: &str, now: DateTime<Utc>) -> L
     }
 }
 
+/// The one `Missed` record standing for an instance's occurrences beyond the catch-up horizon:
+/// at the newest one's time, with that one's action, the summary's sentence as its reason.
+pub(crate) fn missed_summary(
+    s: &governor::MissedSummary,
+    instance_key: &str,
+    now: DateTime<Utc>,
+) -> LedgerEntry {
+    LedgerEntry {
+        occurrence_id: s.id.clone(),
+        instance_id: instance_key.to_string(),
+        schedule: format!("catch-up summary of {} occurrence(s)", s.count),
+        action: action_of(s.last_action, false),
+        at: s.last,
+        state: LedgerState::Missed,
+        snoozed_until: None,
+        attempts: 0,
+        reason: s.reason.clone(),
+        outcome: None,
+        updated_at: now,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

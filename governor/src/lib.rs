@@ -118,9 +118,22 @@ pub struct ListedFleet {
     pub instances: Vec<FleetInstance>,
     /// Workspaces or scopes that could not be listed, one line each.
     pub problems: Vec<String>,
-    /// Workspaces listed, with their number of compute instances (for fan-out).
+    /// Workspaces listed, with their number of compute instances (the sizes the fan-out
+    /// decision learns); one whose listing failed is left out (a problem says why).
     pub workspaces: Vec<(WorkspaceRef, usize)>,
     /// Whether nothing could be listed at all (every scope failed): a transient failure.
+    pub unreachable: bool,
+}
+
+/// The workspaces in scope at one tick, found without listing their computes (a fan-out
+/// `Tick` reads no more than this; each `Evaluate` lists its own workspace).
+#[derive(Debug, Clone, Default)]
+pub struct Discovery {
+    /// Workspaces found, deduplicated, in a stable order.
+    pub workspaces: Vec<WorkspaceRef>,
+    /// Scopes that could not be listed, one line each.
+    pub problems: Vec<String>,
+    /// Whether nothing could be discovered at all (every scope failed): a transient failure.
     pub unreachable: bool,
 }
 
@@ -187,6 +200,34 @@ impl Runtime {
         self.fleet_in(None).await
     }
 
+    /// Discovers the workspaces of every configured scope: workspace pages only.
+    pub async fn discover(&self) -> Discovery {
+        let (workspaces, errors) = self.arm.discover_scopes().await;
+        Discovery {
+            unreachable: workspaces.is_empty() && !errors.is_empty(),
+            problems: errors
+                .iter()
+                .map(|(scope, e)| format!("scope {scope:?}: {e}"))
+                .collect(),
+            workspaces,
+        }
+    }
+
+    /// Lists the compute instances of the workspaces a [`Runtime::discover`] found (compute
+    /// pages only: the workspaces are not discovered again).
+    pub async fn fleet_of(&self, discovery: &Discovery) -> ListedFleet {
+        let listing = curfew_arm::FleetListing {
+            workspaces: self.arm.list_fleet(&discovery.workspaces).await,
+            discovery_errors: Vec::new(),
+        };
+        let mut fleet = self.read_listing(listing);
+        fleet
+            .problems
+            .splice(0..0, discovery.problems.iter().cloned());
+        fleet.unreachable = discovery.unreachable;
+        fleet
+    }
+
     /// Lists the compute instances of one workspace (a fan-out `Evaluate`), or of every
     /// configured scope when `only` is `None`.
     pub async fn fleet_in(&self, only: Option<&WorkspaceRef>) -> ListedFleet {
@@ -197,6 +238,11 @@ impl Runtime {
             },
             None => self.arm.list_scopes().await,
         };
+        self.read_listing(listing)
+    }
+
+    /// The engine's view of a listing, with what could not be read.
+    fn read_listing(&self, listing: curfew_arm::FleetListing) -> ListedFleet {
         let mut fleet = ListedFleet {
             unreachable: listing.workspaces.is_empty() && !listing.discovery_errors.is_empty(),
             ..ListedFleet::default()
@@ -205,12 +251,10 @@ impl Runtime {
             fleet.problems.push(format!("scope {scope:?}: {e}"));
         }
         for (ws, result) in listing.workspaces {
-            fleet
-                .workspaces
-                .push((ws.clone(), result.as_ref().map_or(0, |l| l.instances.len())));
             match result {
                 Err(e) => fleet.problems.push(format!("workspace {}: {e}", ws.path())),
                 Ok(list) => {
+                    fleet.workspaces.push((ws.clone(), list.instances.len()));
                     for c in list.instances {
                         match inventory::items(c.raw.get(), &c.id.path())
                             .ok()

@@ -73,6 +73,12 @@ pub struct TickReport {
     pub drift: Vec<String>,
     /// ARM calls this tick made.
     pub arm_calls: u64,
+    /// Catch-up summaries, one line per instance: `ci-1: N occurrences missed between A and B
+    /// (…)`; each is one ledger record instead of N (docs/design.md §13).
+    pub missed_summaries: Vec<String>,
+    /// Decisions another governor carried out (or recorded) first: normal when governors run
+    /// concurrently, counted and logged, never a failure ([`TickReport::failed`]).
+    pub lost_races: usize,
     /// The events this tick made, for the caller to deliver ([`Runtime::deliver`]). Not
     /// printed: notices carry signed links, which are capabilities.
     #[serde(skip)]
@@ -83,6 +89,23 @@ pub struct TickReport {
 pub const PENDING_DELIVERY: &str = "pending delivery";
 
 impl TickReport {
+    /// Whether the tick failed an occurrence (ARM refused an action, or the store could not
+    /// record a decision): `curfew tick` exits 1 then. Races lost to another governor are not
+    /// failures: the winner did the work, exactly once.
+    pub fn failed(&self) -> bool {
+        self.decisions.iter().any(|d| d.result.is_failure())
+    }
+
+    /// The log line of the races this tick lost, if it lost any.
+    pub fn lost_races_line(&self) -> Option<String> {
+        (self.lost_races > 0).then(|| {
+            format!(
+                "{} decision(s) already taken by another governor (a harmless race, not a failure)",
+                self.lost_races
+            )
+        })
+    }
+
     /// Writes what delivery did into the notices' outcomes (matched by occurrence and lead).
     pub fn record_deliveries(&mut self, deliveries: &[EventDelivery]) {
         // Indexed, not searched: a tick of 10 000 stops has 20 000 notices.
@@ -240,6 +263,8 @@ pub async fn tick_listed(
         idle: Vec::new(),
         drift: Vec::new(),
         arm_calls: 0,
+        missed_summaries: Vec::new(),
+        lost_races: 0,
         events: Vec::new(),
     };
     if let Some(w) = watermark.filter(|w| *w > now + governor::WATERMARK_TOLERANCE) {
@@ -385,6 +410,30 @@ pub async fn tick_listed(
         }
     }
     let mut audit = Vec::new();
+    for s in &plan.missed_summaries {
+        let key = key_of(&s.instance_id, &s.instance);
+        let line = format!("{}: {}", s.instance, s.reason);
+        tracing::warn!(instance = %s.instance, missed = s.count, "{line}");
+        if !dry_run {
+            if let Err(e) =
+                ensure_record(rt, &mut records, ledger::missed_summary(s, &key, now)).await
+            {
+                report.problems.push(format!(
+                    "{}: recording the catch-up summary failed: {e}",
+                    s.instance
+                ));
+            }
+            audit.push(AuditRecord {
+                at: now,
+                kind: "decision.missed-summary".into(),
+                instance_id: Some(key.clone()),
+                occurrence_id: Some(s.id.clone()),
+                message: s.reason.clone(),
+                details: serde_json::json!({"count": s.count, "starts": s.starts, "first": s.first, "last": s.last}),
+            });
+        }
+        report.missed_summaries.push(line);
+    }
     for d in &plan.decisions {
         let key = key_of(&d.instance_id, &d.instance);
         let result = if dry_run {
@@ -451,20 +500,48 @@ pub async fn tick_listed(
         }
     }
     if !dry_run {
-        if let Some(log) = &rt.cost_log {
+        {
             let seen: Vec<&curfew_engine::inventory::Instance> =
                 fleet.instances.iter().map(|f| &f.instance).collect();
-            let executed: Vec<(String, Action, String)> = report
+            // A stop saves until the next start; when none follows, until the next scheduled
+            // one (design §9), computed from the instance's effective schedules now.
+            let schedules: HashMap<String, &[governor::EffectiveSchedule]> = views
+                .iter()
+                .map(|v| (v.key(), v.schedules.as_slice()))
+                .collect();
+            let executed: Vec<super::costlog::Executed> = plan
                 .decisions
                 .iter()
-                .filter(|d| d.result.is_executed())
-                .map(|d| (d.instance.clone(), d.action, d.reason.clone()))
+                .zip(&report.decisions)
+                .filter(|(_, r)| r.result.is_executed())
+                .map(|(d, r)| super::costlog::Executed {
+                    instance: r.instance.clone(),
+                    action: r.action,
+                    reason: r.reason.clone(),
+                    next_start: match d.action {
+                        Action::Stop => schedules
+                            .get(&key_of(&d.instance_id, &d.instance))
+                            .and_then(|s| governor::next_scheduled_start(s, now)),
+                        Action::Start => None,
+                    },
+                })
                 .collect();
-            if let Err(e) = log.record(now, &seen, &executed) {
-                report.problems.push(format!(
-                    "writing the cost timeline {}: {e}",
-                    log.path().display()
-                ));
+            // The timeline every governor shares (reports and budgets read it), and the
+            // file copy of what this process saw, when one is configured.
+            if let Err(e) =
+                super::costlog::record_in_store(rt.store.as_ref(), now, &seen, &executed).await
+            {
+                report
+                    .problems
+                    .push(format!("writing the cost timeline to the store: {e}"));
+            }
+            if let Some(log) = &rt.cost_log {
+                if let Err(e) = log.record(now, &seen, &executed) {
+                    report.problems.push(format!(
+                        "writing the cost timeline {}: {e}",
+                        log.path().display()
+                    ));
+                }
             }
         }
         if !audit.is_empty() {
@@ -490,6 +567,14 @@ pub async fn tick_listed(
                 .problems
                 .push(format!("recording the heartbeat: {e}"));
         }
+    }
+    report.lost_races = report
+        .decisions
+        .iter()
+        .filter(|d| d.result.is_lost_race())
+        .count();
+    if let Some(line) = report.lost_races_line() {
+        tracing::info!(lost_races = report.lost_races, "{line}");
     }
     report.arm_calls = rt.arm.stats().calls - calls_before;
     Ok(report)
@@ -1054,6 +1139,8 @@ mod delivery_tests {
             idle: Vec::new(),
             drift: Vec::new(),
             arm_calls: 0,
+            missed_summaries: Vec::new(),
+            lost_races: 0,
             events: Vec::new(),
         };
         let delivery = |id: &str, lead: u32, error: Option<&str>| EventDelivery {

@@ -105,8 +105,13 @@ impl TokenSource for IdentityTokens {
 pub(crate) struct HostedGovernor {
     config: Arc<RuntimeConfig>,
     runtime: tokio::sync::OnceCell<Arc<Runtime>>,
-    /// The fleet listed for the fan-out decision of a tick, reused by its inline evaluation.
-    listed: std::sync::Mutex<Option<(DateTime<Utc>, curfew_governor::ListedFleet)>>,
+    /// The workspaces discovered for the fan-out decision of a tick, reused by its inline
+    /// evaluation (so a tick reads each workspace page once).
+    discovered: std::sync::Mutex<Option<(DateTime<Utc>, curfew_governor::Discovery)>>,
+    /// Compute instances per workspace (lower-cased ARM id) when this process last listed it:
+    /// the fan-out decision's sizes, learnt from evaluations, never listed for the decision.
+    /// A cache: a recycled process starts empty and learns again (docs/functions.md).
+    sizes: std::sync::Mutex<std::collections::HashMap<String, usize>>,
 }
 
 /// Rejected (completed, not redelivered) when the input can never succeed: the thing it names
@@ -164,6 +169,8 @@ fn summarise(what: &str, r: &TickReport) -> Vec<String> {
                 n.outcome
             )
         }))
+        .chain(r.missed_summaries.iter().map(|x| format!("missed {x}")))
+        .chain(r.lost_races_line())
         .chain(r.reconciled.iter().map(|x| format!("reconciled {x}")))
         .chain(r.idle.iter().map(|i| format!("idle: {i}")))
         .chain(r.budgets.iter().map(|b| format!("budget: {b}")))
@@ -184,7 +191,8 @@ impl HostedGovernor {
         Self {
             config: Arc::new(config),
             runtime: tokio::sync::OnceCell::new(),
-            listed: std::sync::Mutex::new(None),
+            discovered: std::sync::Mutex::new(None),
+            sizes: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -238,29 +246,31 @@ impl HostedGovernor {
         #[cfg(feature = "otel")]
         let (arm_before, started) = (rt.arm.stats(), std::time::Instant::now());
         let span = tracing::info_span!("tick", scope = %what, now = %stamp(tick.now));
-        // An inline evaluation of the fleet reuses the listing made for the fan-out decision.
-        let listed = match only {
+        // An inline evaluation of the fleet lists the computes of the workspaces discovered for
+        // the fan-out decision (not discovered again); an `Evaluate` lists its own workspace.
+        let discovered = match only {
             None => self
-                .listed
+                .discovered
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .take()
                 .filter(|(at, _)| *at == tick.now)
-                .map(|(_, f)| f),
+                .map(|(_, d)| d),
             Some(_) => None,
         };
-        let result = match listed {
-            Some(fleet) => {
-                tick::tick_listed(rt, None, &fleet, tick.now, false)
-                    .instrument(span.clone())
-                    .await
-            }
-            None => {
-                tick::tick_in(rt, only.as_ref(), tick.now, false)
-                    .instrument(span.clone())
-                    .await
-            }
+        let calls_before = rt.arm.stats().calls;
+        let fleet = match &discovered {
+            Some(d) => rt.fleet_of(d).instrument(span.clone()).await,
+            None => rt.fleet_in(only.as_ref()).instrument(span.clone()).await,
         };
+        self.learn_sizes(&fleet);
+        let result = tick::tick_listed(rt, only.as_ref(), &fleet, tick.now, false)
+            .instrument(span.clone())
+            .await
+            .map(|mut r| {
+                r.arm_calls = rt.arm.stats().calls - calls_before;
+                r
+            });
         #[cfg(feature = "otel")]
         metrics::record_tick(
             result.as_ref().ok(),
@@ -279,29 +289,42 @@ impl HostedGovernor {
         })
     }
 
+    /// Remembers the size of every workspace a listing read (for the next fan-out decision).
+    fn learn_sizes(&self, fleet: &curfew_governor::ListedFleet) {
+        let mut sizes = self.sizes.lock().unwrap_or_else(|e| e.into_inner());
+        for (ws, n) in &fleet.workspaces {
+            sizes.insert(ws.path().to_ascii_lowercase(), *n);
+        }
+    }
+
+    /// The workspaces in scope, discovered (workspace pages only), with the sizes this process
+    /// last listed: `Tick` never lists computes to decide on fan-out.
     async fn list_fleet(&self, now: DateTime<Utc>) -> Result<FleetWorkspaces, PortError> {
         let rt = self.runtime().await?;
-        let fleet = rt.fleet().await;
-        for p in &fleet.problems {
-            tracing::warn!(problem = %p, "fleet listing");
+        let discovery = rt.discover().await;
+        for p in &discovery.problems {
+            tracing::warn!(problem = %p, "workspace discovery");
         }
-        if fleet.unreachable {
+        if discovery.unreachable {
             return Err(PortError::Transient(format!(
                 "no scope could be listed: {}",
-                fleet.problems.join("; ")
+                discovery.problems.join("; ")
             )));
         }
-        let out = FleetWorkspaces {
-            workspaces: fleet
-                .workspaces
-                .iter()
-                .map(|(ws, n)| WorkspaceSize {
-                    id: ws.path(),
-                    instances: *n,
-                })
-                .collect(),
+        let out = {
+            let sizes = self.sizes.lock().unwrap_or_else(|e| e.into_inner());
+            FleetWorkspaces {
+                workspaces: discovery
+                    .workspaces
+                    .iter()
+                    .map(|ws| WorkspaceSize {
+                        id: ws.path(),
+                        instances: sizes.get(&ws.path().to_ascii_lowercase()).copied(),
+                    })
+                    .collect(),
+            }
         };
-        *self.listed.lock().unwrap_or_else(|e| e.into_inner()) = Some((now, fleet));
+        *self.discovered.lock().unwrap_or_else(|e| e.into_inner()) = Some((now, discovery));
         Ok(out)
     }
 
@@ -509,27 +532,24 @@ impl HostedGovernor {
         })
     }
 
-    /// The cost report page of `Status?view=report`, the timeline read each time (it grows
-    /// with every tick); prices and budgets as configured.
+    /// The cost report page of `Status?view=report`, from the store's timeline (every
+    /// governor's records), read each time; prices and budgets as configured. `None` while the
+    /// timeline is empty.
     async fn cost_page(
         &self,
         from: Option<&str>,
         to: Option<&str>,
     ) -> Result<Option<String>, PortError> {
         let c = &self.config;
-        let Some(path) = &c.cost_timeline else {
+        let rt = self.runtime().await?;
+        let text = curfew_governor::costlog::store_timeline_text(rt.store.as_ref(), None)
+            .await
+            .map_err(|e| PortError::Transient(format!("reading the cost timeline: {e}")))?;
+        if text.is_empty() {
             return Ok(None);
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            let text = format!("reading the cost timeline '{}': {e}", path.display());
-            if e.kind() == std::io::ErrorKind::NotFound {
-                PortError::Rejected(text)
-            } else {
-                PortError::Transient(text)
-            }
-        })?;
-        let name = path.display().to_string();
-        curfew_report::html_page(&text, &name, from, to, &c.prices, &c.budgets)
+        }
+        let name = curfew_governor::costlog::STORE_TIMELINE;
+        curfew_report::html_page(&text, name, from, to, &c.prices, &c.budgets)
             .map(Some)
             .map_err(|e| PortError::Rejected(format!("{e:#}")))
     }
@@ -954,6 +974,8 @@ mod tests {
             idle: vec!["ci-1: idle state unknown (last activity report never)".into()],
             drift: vec!["ci-2: the stop due at 2036-01-01 18:00 UTC was carried out, but 15 min later the instance is Running, not Stopped".into()],
             arm_calls: 0,
+            missed_summaries: Vec::new(),
+            lost_races: 0,
             events: Vec::new(),
         };
         let lines = summarise("all", &r);

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::{
     Activity, AuditRecord, Dismissal, DismissalChoice, LedgerAction, LedgerEntry, LedgerState,
-    StateStore, StoreError,
+    StateStore, StoreError, TimelineRecord, TimelineState,
 };
 
 /// Two handles on one store; writes through one are visible through the other.
@@ -49,6 +49,8 @@ pub async fn run_all(p: &Pair) {
     check!(overrides_crud);
     check!(audit_append_and_range);
     check!(activity_newer_wins);
+    check!(timeline_append_and_range);
+    check!(timeline_state_last_write_wins);
     check!(paging_and_batches);
     check!(racing_claims);
 }
@@ -466,6 +468,79 @@ pub async fn activity_newer_wins(p: &Pair) {
             .filter(|(id, _)| *id == x || *id == y)
             .collect();
     assert_eq!(all, vec![(x, rep(20, false)), (y, rep(1, true))]);
+}
+
+/// The cost timeline: what either handle appends, both read back by time range, records
+/// verbatim (day 11).
+pub async fn timeline_append_and_range(p: &Pair) {
+    let rec = |i: usize| TimelineRecord {
+        at: t(11, (i % 150) as i64),
+        instance: format!("ci-{}", i % 7),
+        record: if i.is_multiple_of(2) {
+            json!({"kind": "state", "instance": format!("ci-{}", i % 7), "at": "x", "state": "Running"})
+        } else {
+            json!({"kind": "action", "instance": format!("ci-{}", i % 7), "action": "stop",
+                   "by": "curfew", "nextStart": "2031-01-12T08:00:00Z", "n": i})
+        },
+    };
+    // 180 from one governor (two batches), 20 from the other.
+    let (first, second): (Vec<_>, Vec<_>) = (0..200).map(rec).partition(|r| {
+        r.record
+            .get("n")
+            .and_then(|n| n.as_u64())
+            .is_none_or(|n| n < 181)
+    });
+    p.a.append_timeline(&first).await.unwrap();
+    p.b.append_timeline(&second).await.unwrap();
+    p.b.append_timeline(&[]).await.unwrap();
+    let got = p.a.timeline_between(t(11, 0), t(11, 150)).await.unwrap();
+    assert_eq!(got.len(), 200);
+    assert!(got.windows(2).all(|w| w[0].at <= w[1].at));
+    let key = |r: &TimelineRecord| (r.at, r.instance.clone(), r.record.to_string());
+    let mut a: Vec<_> = got.iter().map(key).collect();
+    let mut b: Vec<_> = first.iter().chain(&second).map(key).collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+    let window = p.b.timeline_between(t(11, 10), t(11, 11)).await.unwrap();
+    assert_eq!(window.len(), 2, "minute 10: records 10 and 160");
+    assert!(window.iter().all(|r| r.at == t(11, 10)));
+    assert!(p
+        .a
+        .timeline_between(t(11, 200), t(11, 300))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// The timeline's last state per instance: each put replaces the previous one, whichever
+/// handle writes it; more than one changeset in one call (day 12).
+pub async fn timeline_state_last_write_wins(p: &Pair) {
+    let ids: Vec<String> = (0..130).map(|i| arm_id(1200 + i)).collect();
+    let st = |id: &str, minute, state: &str| TimelineState {
+        instance_id: id.to_owned(),
+        at: t(12, minute),
+        state: state.to_owned(),
+    };
+    let first: Vec<_> = ids.iter().map(|id| st(id, 10, "Running")).collect();
+    p.a.put_timeline_states(&first).await.unwrap();
+    p.b.put_timeline_states(&[]).await.unwrap();
+    p.b.put_timeline_states(&[st(&ids[0], 20, "Stopped"), st(&ids[1], 20, "Stopping")])
+        .await
+        .unwrap();
+    let mine: Vec<_> =
+        p.a.timeline_states()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|s| ids.contains(&s.instance_id))
+            .collect();
+    assert_eq!(mine.len(), 130);
+    let by_id = |id: &str| mine.iter().find(|s| s.instance_id == id).cloned();
+    assert_eq!(by_id(&ids[0]), Some(st(&ids[0], 20, "Stopped")));
+    assert_eq!(by_id(&ids[1]), Some(st(&ids[1], 20, "Stopping")));
+    assert_eq!(by_id(&ids[129]), Some(st(&ids[129], 10, "Running")));
+    assert!(mine.windows(2).all(|w| w[0].instance_id < w[1].instance_id));
 }
 
 /// More entities than one page (1000) and one batch (100): bulk insert, re-insert reports

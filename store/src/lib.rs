@@ -1,6 +1,6 @@
 //! Durable state of the Curfew governor: watermarks, the occurrence ledger (the exactly-once
-//! record), notification dedupe, dismissals, schedule overrides, the audit log and activity
-//! reports, behind one object-safe [`StateStore`] trait with two backends.
+//! record), notification dedupe (budget marks too), dismissals, schedule overrides, the audit
+//! log, activity reports and the cost timeline, behind one object-safe [`StateStore`] trait with two backends.
 //!
 //! # Layout
 //! - `model` — the stored records ([`LedgerEntry`], [`Dismissal`], …) and [`Version`].
@@ -28,7 +28,7 @@ pub mod conformance;
 pub use error::{StoreError, StoreResult};
 pub use model::{
     Activity, AuditRecord, Dismissal, DismissalChoice, LedgerAction, LedgerEntry, LedgerState,
-    Override, Version, Versioned,
+    Override, TimelineRecord, TimelineState, Version, Versioned,
 };
 pub use sqlite::{SqliteStore, DEFAULT_BUSY_TIMEOUT, SCHEMA_VERSION};
 pub use store::StateStore;

@@ -222,3 +222,28 @@ pub struct Override {
     /// The schedules JSON, stored verbatim.
     pub schedules: Value,
 }
+
+/// One record of the cost timeline (docs/cost.md): the JSON object as the timeline format
+/// writes it, kept with its time and instance so that a report reads a time range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineRecord {
+    /// When it happened (a record without a time of its own, e.g. instance metadata: when it
+    /// was written).
+    pub at: DateTime<Utc>,
+    /// The compute instance's name, as the timeline keys it.
+    pub instance: String,
+    /// The record (`{"kind": "state" | "action" | "instance", …}`), stored verbatim.
+    pub record: Value,
+}
+
+/// The state last written to the cost timeline for one instance: the governor appends an
+/// observation only when the state it sees differs, whichever governor wrote the last one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineState {
+    /// The instance's key (its lower-cased ARM id).
+    pub instance_id: String,
+    /// When that state was observed.
+    pub at: DateTime<Utc>,
+    /// The ARM state (`Running`, `Stopped`, …).
+    pub state: String,
+}

@@ -16,7 +16,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::keys::{parse_time, time_key};
 use crate::model::{
     Activity, AuditRecord, Dismissal, DismissalChoice, LedgerAction, LedgerEntry, LedgerState,
-    Override, Version, Versioned,
+    Override, TimelineRecord, TimelineState, Version, Versioned,
 };
 use crate::store::StateStore;
 
@@ -24,7 +24,8 @@ use crate::store::StateStore;
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Schema migrations, applied in order; the index + 1 is the schema version they lead to.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE watermark (scope TEXT PRIMARY KEY, at TEXT NOT NULL);
 CREATE TABLE ledger (
     occurrence_id TEXT PRIMARY KEY,
@@ -75,7 +76,22 @@ CREATE TABLE activity (
     busy INTEGER NOT NULL,
     details TEXT NOT NULL
 );
-"#];
+"#,
+    r#"
+CREATE TABLE timeline (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    instance TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX timeline_at ON timeline (at, id);
+CREATE TABLE timeline_state (
+    instance_id TEXT PRIMARY KEY,
+    at TEXT NOT NULL,
+    state TEXT NOT NULL
+);
+"#,
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -861,6 +877,143 @@ impl StateStore for SqliteStore {
                 let (id, at, busy, details) = row.map_err(|e| sql_err("activity", "list", e))?;
                 let a = decode_activity(&id, &at, busy, &details)?;
                 Ok((id, a))
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn append_timeline(&self, records: &[TimelineRecord]) -> StoreResult<()> {
+        self.append_timeline_rows(records).await
+    }
+
+    async fn timeline_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<TimelineRecord>> {
+        self.timeline_rows(from, to).await
+    }
+
+    async fn put_timeline_states(&self, states: &[TimelineState]) -> StoreResult<()> {
+        self.put_state_rows(states).await
+    }
+
+    async fn timeline_states(&self) -> StoreResult<Vec<TimelineState>> {
+        self.state_rows().await
+    }
+}
+
+impl SqliteStore {
+    async fn append_timeline_rows(&self, records: &[TimelineRecord]) -> StoreResult<()> {
+        let rows = records
+            .iter()
+            .map(|r| {
+                Ok((
+                    time_key(r.at),
+                    r.instance.clone(),
+                    json_text("timeline", &r.instance, &r.record)?,
+                ))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.run(move |c| {
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(|e| sql_err("timeline", "append", e))?;
+            for (at, instance, record) in &rows {
+                tx.prepare_cached(
+                    "INSERT INTO timeline (at, instance, record) VALUES (?1, ?2, ?3)",
+                )
+                .and_then(|mut s| s.execute(params![at, instance, record]))
+                .map_err(|e| sql_err("timeline", instance, e))?;
+            }
+            tx.commit().map_err(|e| sql_err("timeline", "append", e))
+        })
+        .await
+    }
+
+    async fn timeline_rows(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<TimelineRecord>> {
+        self.run(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT at, instance, record FROM timeline WHERE at >= ?1 AND at < ?2 \
+                     ORDER BY at, id",
+                )
+                .map_err(|e| sql_err("timeline", "range", e))?;
+            let rows = stmt
+                .query_map([time_key(from), time_key(to)], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                })
+                .map_err(|e| sql_err("timeline", "range", e))?;
+            rows.map(|row| {
+                let (at, instance, record) = row.map_err(|e| sql_err("timeline", "range", e))?;
+                Ok(TimelineRecord {
+                    at: parse_time(&at).ok_or_else(|| corrupt("timeline", &at, "bad time"))?,
+                    record: parse_json("timeline", &instance, &record)?,
+                    instance,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn put_state_rows(&self, states: &[TimelineState]) -> StoreResult<()> {
+        let rows: Vec<(String, String, String)> = states
+            .iter()
+            .map(|s| (s.instance_id.clone(), time_key(s.at), s.state.clone()))
+            .collect();
+        self.run(move |c| {
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(|e| sql_err("timeline_state", "put", e))?;
+            for (id, at, state) in &rows {
+                tx.prepare_cached(
+                    "INSERT INTO timeline_state (instance_id, at, state) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (instance_id) DO UPDATE SET at = excluded.at, \
+                     state = excluded.state",
+                )
+                .and_then(|mut s| s.execute(params![id, at, state]))
+                .map_err(|e| sql_err("timeline_state", id, e))?;
+            }
+            tx.commit().map_err(|e| sql_err("timeline_state", "put", e))
+        })
+        .await
+    }
+
+    async fn state_rows(&self) -> StoreResult<Vec<TimelineState>> {
+        self.run(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT instance_id, at, state FROM timeline_state ORDER BY instance_id",
+                )
+                .map_err(|e| sql_err("timeline_state", "list", e))?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                })
+                .map_err(|e| sql_err("timeline_state", "list", e))?;
+            rows.map(|row| {
+                let (instance_id, at, state) =
+                    row.map_err(|e| sql_err("timeline_state", "list", e))?;
+                Ok(TimelineState {
+                    at: parse_time(&at)
+                        .ok_or_else(|| corrupt("timeline_state", &instance_id, "bad time"))?,
+                    instance_id,
+                    state,
+                })
             })
             .collect()
         })

@@ -6,7 +6,10 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::error::StoreResult;
-use crate::model::{Activity, AuditRecord, Dismissal, LedgerEntry, Override, Version, Versioned};
+use crate::model::{
+    Activity, AuditRecord, Dismissal, LedgerEntry, Override, TimelineRecord, TimelineState,
+    Version, Versioned,
+};
 
 /// Durable state of the governor. Every time comes from the caller; time ranges are
 /// half-open `[from, to)`. Implementations: [`crate::SqliteStore`], [`crate::TableStore`].
@@ -107,4 +110,24 @@ pub trait StateStore: Send + Sync {
 
     /// The latest activity report of every instance, ordered by instance id.
     async fn list_activity(&self) -> StoreResult<Vec<(String, Activity)>>;
+
+    /// Appends cost-timeline records (batched where the backend allows): the one timeline
+    /// every governor writes to, so reports and budgets see the whole fleet.
+    async fn append_timeline(&self, records: &[TimelineRecord]) -> StoreResult<()>;
+
+    /// Timeline records with `from <= at < to`, ordered by `at` (then arrival within a handle).
+    async fn timeline_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<TimelineRecord>>;
+
+    /// Stores the states last written to the timeline (one transaction, or changesets of 100):
+    /// each replaces the instance's previous one. Of two governors writing one instance's state
+    /// at once the last write wins; a stale one costs a repeated observation, or one change
+    /// recorded a tick late.
+    async fn put_timeline_states(&self, states: &[TimelineState]) -> StoreResult<()>;
+
+    /// The state last written to the timeline for every instance, ordered by instance id.
+    async fn timeline_states(&self) -> StoreResult<Vec<TimelineState>>;
 }

@@ -182,10 +182,107 @@ pub fn policy_applications(schedules: &[EffectiveSchedule]) -> Vec<PolicyApplica
     out
 }
 
+/// Start occurrences suppressed by a Stop in the same minute that [`next_scheduled_start`]
+/// skips per schedule before it gives up on that schedule (a Start that always meets a Stop
+/// never fires).
+const SUPPRESSED_STARTS_SKIPPED: usize = 64;
+
+/// The first time after `after` at which one of `schedules` starts the instance: the earliest
+/// enabled Start occurrence that no Stop of the same instance overrides in its minute (Stop
+/// wins, docs/design.md §5). What a stop saves lasts until then when nobody starts the
+/// instance earlier (docs/design.md §9); `None` when no Start is scheduled.
+pub fn next_scheduled_start(
+    schedules: &[EffectiveSchedule],
+    after: chrono::DateTime<chrono::Utc>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let minute = |t: chrono::DateTime<chrono::Utc>| t.timestamp().div_euclid(60);
+    let stops_in_minute = |m: i64| {
+        let minute_start = chrono::DateTime::from_timestamp(m * 60, 0)?;
+        let before = minute_start - chrono::TimeDelta::seconds(1);
+        Some(
+            schedules
+                .iter()
+                .filter(|s| s.schedule.enabled && s.schedule.action == Action::Stop)
+                .any(|s| {
+                    s.schedule
+                        .next_after(before)
+                        .is_some_and(|o| minute(o.at) == m)
+                }),
+        )
+    };
+    schedules
+        .iter()
+        .filter(|s| s.schedule.enabled && s.schedule.action == Action::Start)
+        .filter_map(|s| {
+            let mut t = after;
+            for _ in 0..SUPPRESSED_STARTS_SKIPPED {
+                let o = s.schedule.next_after(t)?;
+                if !stops_in_minute(minute(o.at))? {
+                    return Some(o.at);
+                }
+                t = o.at;
+            }
+            None
+        })
+        .min()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_next_scheduled_start_is_the_earliest_start_no_stop_overrides() {
+        let inst = Instance {
+            name: "ci".into(),
+            schedules: vec![
+                stop("0 18 * * *"),
+                start("0 8 * * 1-5"),
+                start("0 18 * * *"),
+                start("30 9 * * *"),
+            ],
+            ..Default::default()
+        };
+        let set = effective_schedules(&inst, None, &[]);
+        // Friday 2026-03-06 18:00: the 18:00 Start meets the Stop (Stop wins); Saturday has no
+        // 08:00 start, so the 09:30 one is next.
+        assert_eq!(
+            next_scheduled_start(&set.schedules, at("2026-03-06T18:00:00Z")),
+            Some(at("2026-03-07T09:30:00Z"))
+        );
+        // Monday: 08:00.
+        assert_eq!(
+            next_scheduled_start(&set.schedules, at("2026-03-08T18:00:00Z")),
+            Some(at("2026-03-09T08:00:00Z"))
+        );
+        // Only stops, or only a start the stop always overrides: nothing scheduled.
+        let stops_only = Instance {
+            schedules: vec![stop("0 18 * * *"), start("0 18 * * *")],
+            ..inst.clone()
+        };
+        let set = effective_schedules(&stops_only, None, &[]);
+        assert_eq!(
+            next_scheduled_start(&set.schedules, at("2026-03-06T18:00:00Z")),
+            None
+        );
+        // A disabled start does not count.
+        let mut disabled = start("0 7 * * *");
+        disabled["status"] = json!("Disabled");
+        let with_disabled = Instance {
+            schedules: vec![stop("0 18 * * *"), disabled],
+            ..inst
+        };
+        let set = effective_schedules(&with_disabled, None, &[]);
+        assert_eq!(
+            next_scheduled_start(&set.schedules, at("2026-03-06T18:00:00Z")),
+            None
+        );
+    }
 
     fn stop(expr: &str) -> Value {
         json!({"action": "Stop", "triggerType": "Cron", "cron": {"expression": expr}})

@@ -70,6 +70,22 @@ pub fn notice_key(occurrence_id: &str, at: DateTime<Utc>, due: DateTime<Utc>) ->
     }
 }
 
+/// The id of the record summarising an instance's missed occurrences beyond the catch-up
+/// horizon: keyed by the instance and the first occurrence summarised, which a retried tick
+/// (same watermark) finds again, so the summary is written once.
+pub fn missed_summary_id(instance_key: &str, first: DateTime<Utc>) -> String {
+    let mut ctx = Context::new(&SHA256);
+    for field in [
+        "curfew.occurrence.v1",
+        instance_key,
+        "missed-summary",
+        &first.to_rfc3339_opts(SecondsFormat::Secs, true),
+    ] {
+        frame(&mut ctx, field);
+    }
+    truncated(ctx)
+}
+
 /// Length-prefixed, so that no two field lists hash the same bytes.
 fn frame(ctx: &mut Context, field: &str) {
     ctx.update(&(field.len() as u64).to_le_bytes());

@@ -32,8 +32,8 @@ pub mod tick;
 pub use dismiss::{authorize, AcceptedDismissal, Authority, Choice, DismissalRequest, Rejection};
 pub use drift::{drift, Drift, DRIFT_GRACE};
 pub use effective::{
-    effective_schedules, policy_applications, EffectiveSchedule, EffectiveSet, PolicyApplication,
-    PolicyDefault,
+    effective_schedules, next_scheduled_start, policy_applications, EffectiveSchedule,
+    EffectiveSet, PolicyApplication, PolicyDefault,
 };
 pub use link::{sign, verify, Claims, LinkError, LinkKey};
 pub use outcome::{LostRace, Outcome, Settlement};
@@ -42,8 +42,8 @@ pub use reconcile::{
     reconcile, superseded, OpenClaim, Reconciliation, IN_DOUBT_WAIT, STALE_EXECUTING,
 };
 pub use tick::{
-    decide, Decision, DecisionKind, DroppedNotice, Notice, TickInput, TickPlan, MAX_TICK_WINDOW,
-    WATERMARK_TOLERANCE,
+    decide, Decision, DecisionKind, DroppedNotice, MissedSummary, Notice, TickInput, TickPlan,
+    MAX_TICK_WINDOW, WATERMARK_TOLERANCE,
 };
 
 use crate::inventory::{Instance, LastOperation};
@@ -61,12 +61,19 @@ pub const DEFAULT_DEFER_DEADLINE: TimeDelta = TimeDelta::minutes(30);
 pub const DEFAULT_DEFER_RETRY: TimeDelta = TimeDelta::minutes(1);
 /// Snoozes postpone one occurrence by at most this much in total (docs/design.md §7).
 pub const DEFAULT_SNOOZE_CAP: TimeDelta = TimeDelta::hours(4);
+/// Missed occurrences older than this are summarised, one record per instance, instead of
+/// recorded one by one (docs/design.md §13): an outage must not flood the ledger.
+pub const DEFAULT_CATCH_UP_HORIZON: TimeDelta = TimeDelta::hours(24);
 
 /// The governor's knobs; `Config::default()` is docs/design.md §6/§7's defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// How late an occurrence may be and still execute.
     pub catch_up: TimeDelta,
+    /// Missed occurrences later than this (and without a ledger record) are summarised in one
+    /// [`MissedSummary`] per instance, not decided one by one; the newest missed one is still
+    /// decided (level-triggered repair). At least `catch_up`.
+    pub catch_up_horizon: TimeDelta,
     /// Lead times of pre-shutdown notices.
     pub lead_times: Vec<TimeDelta>,
     /// How long after its time a deferred action is retried before it fails.
@@ -83,6 +90,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             catch_up: DEFAULT_CATCH_UP,
+            catch_up_horizon: DEFAULT_CATCH_UP_HORIZON,
             lead_times: DEFAULT_LEAD_TIMES.to_vec(),
             defer_deadline: DEFAULT_DEFER_DEADLINE,
             defer_retry: DEFAULT_DEFER_RETRY,
@@ -287,6 +295,7 @@ mod tests {
         );
         assert_eq!(c.defer_deadline, TimeDelta::minutes(30));
         assert_eq!(c.snooze_cap, TimeDelta::hours(4));
+        assert_eq!(c.catch_up_horizon, TimeDelta::hours(24));
     }
 
     #[test]

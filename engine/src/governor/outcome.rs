@@ -82,8 +82,9 @@ impl Outcome {
         )
     }
 
-    /// Whether ARM refused the action or the decision could not be written (a store error or
-    /// another governor's write): `curfew tick` exits 1 on these.
+    /// Whether ARM refused the action or the store failed to write the decision: `curfew tick`
+    /// exits 1 on these. A race lost to another governor is not one ([`Outcome::is_lost_race`]):
+    /// the winner did the work, exactly once.
     pub fn is_failure(&self) -> bool {
         matches!(
             self,
@@ -91,8 +92,13 @@ impl Outcome {
                 settlement: Settlement::Refused(_),
                 ..
             } | Outcome::NotRecorded(_)
-                | Outcome::Lost(LostRace::AlreadySettled(_) | LostRace::ChangedFirst)
         )
+    }
+
+    /// Whether another governor got to the occurrence first: normal when governors run
+    /// concurrently, counted in the tick report, never a failure.
+    pub fn is_lost_race(&self) -> bool {
+        matches!(self, Outcome::Lost(_))
     }
 }
 
@@ -219,7 +225,8 @@ mod tests {
     }
 
     /// Executed means ARM accepted it, whether or not the settlement was written; failure is
-    /// what the text's `failed` / `not recorded` prefixes always meant.
+    /// what the text's `failed` / `not recorded` prefixes always meant, except a race lost to
+    /// another governor (`(another governor)` / `another governor …`), which is not a failure.
     #[test]
     fn executed_and_failure_as_the_text_always_said() {
         let all = [
@@ -242,9 +249,11 @@ mod tests {
         for o in &all {
             let text = o.to_string();
             assert_eq!(o.is_executed(), text.starts_with("executed"), "{text}");
+            let lost = text.contains("another governor");
+            assert_eq!(o.is_lost_race(), lost, "{text}");
             assert_eq!(
                 o.is_failure(),
-                text.starts_with("failed") || text.starts_with("not recorded"),
+                !lost && (text.starts_with("failed") || text.starts_with("not recorded")),
                 "{text}"
             );
         }

@@ -10,7 +10,9 @@
 //! 3. skipped → `Skipped`; snoozed → nothing until the snooze ends, then as below;
 //! 4. late by more than `catch_up` (first evaluation) → `Missed`, except the newest missed
 //!    action, which is repaired when nothing later was decided, no user changed the instance
-//!    since, and the instance is not already in that state;
+//!    since, and the instance is not already in that state; missed occurrences later than
+//!    `catch_up_horizon` without a ledger record are not decided one by one but counted in one
+//!    [`MissedSummary`] per instance (an outage writes one record, not thousands);
 //! 5. a user changed the instance after the occurrence's time → `NoOp` (manual change kept);
 //! 6. state-aware: already there → `NoOp`; transitional → `Defer` until `at + defer_deadline`,
 //!    then `Failed`; otherwise `Execute`;
@@ -24,7 +26,7 @@
 //! several leads due at once only the shortest is sent.
 
 use super::effective::EffectiveSchedule;
-use super::id::{idle_occurrence_id, occurrence_id};
+use super::id::{idle_occurrence_id, missed_summary_id, occurrence_id};
 use super::reconcile::{in_doubt_since, wait_for_in_doubt};
 use super::{
     Config, Dismissal, IdleStop, InstanceView, LedgerEntry, PowerState, ScheduleRef, Status,
@@ -152,12 +154,39 @@ pub struct DroppedNotice {
     pub reason: String,
 }
 
+/// An instance's missed occurrences older than the catch-up horizon, in one record and one log
+/// line instead of one `Missed` decision each (docs/design.md §13).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MissedSummary {
+    /// The summary record's ledger key ([`missed_summary_id`]).
+    pub id: String,
+    /// Compute name.
+    pub instance: String,
+    /// ARM id, when known.
+    pub instance_id: Option<String>,
+    /// Occurrences summarised.
+    pub count: usize,
+    /// How many of them were Starts (the rest are Stops).
+    pub starts: usize,
+    /// The oldest one summarised.
+    pub first: DateTime<Utc>,
+    /// The newest one summarised.
+    pub last: DateTime<Utc>,
+    /// The action of the newest one (the record's action).
+    pub last_action: Action,
+    /// `N occurrences missed between A and B (…)`: the log line and the record's reason.
+    pub reason: String,
+}
+
 /// The outcome of a tick.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TickPlan {
     /// Per instance (input order), in the order to apply them.
     pub decisions: Vec<Decision>,
+    /// Per instance, its missed occurrences beyond the catch-up horizon, summarised.
+    pub missed_summaries: Vec<MissedSummary>,
     /// Notices to send now.
     pub notices: Vec<Notice>,
     /// Notices not sent because they were late.
@@ -198,11 +227,24 @@ pub fn decide(input: &TickInput<'_>, now: DateTime<Utc>) -> TickPlan {
         ..TickPlan::default()
     };
     let mut deadline = Deadline { now, at: None };
+    // Occurrences before the bounded window are not enumerated: a summary says so.
+    let cut = watermark.filter(|w| *w < lo).map(|_| lo);
+    let window = TickWindow { lo, cut, now };
     for inst in input.instances {
-        decide_instance(inst, cfg, lo, now, &mut plan, &mut deadline);
+        decide_instance(inst, cfg, &window, &mut plan, &mut deadline);
     }
     plan.next_deadline = deadline.at;
     plan
+}
+
+/// The stretch of time one tick evaluates.
+struct TickWindow {
+    /// Occurrences after this are evaluated.
+    lo: DateTime<Utc>,
+    /// `Some(lo)` when the watermark lay further back than [`MAX_TICK_WINDOW`].
+    cut: Option<DateTime<Utc>>,
+    /// The tick's instant.
+    now: DateTime<Utc>,
 }
 
 /// The earliest instant `> now` offered.
@@ -245,11 +287,11 @@ impl Candidate<'_> {
 fn decide_instance(
     inst: &InstanceView,
     cfg: &Config,
-    lo: DateTime<Utc>,
-    now: DateTime<Utc>,
+    window: &TickWindow,
     plan: &mut TickPlan,
     deadline: &mut Deadline,
 ) {
+    let (lo, now) = (window.lo, window.now);
     let key = inst.key();
     let max_lead = cfg
         .lead_times
@@ -455,8 +497,22 @@ fn decide_instance(
         out.push(decision(kind, format!("{snoozed}{late_note}{why}")));
     }
 
-    // Missed occurrences: all recorded, the newest one possibly repaired.
+    // Missed occurrences: the newest one possibly repaired; the others recorded, or, beyond
+    // the catch-up horizon and never recorded, counted in one summary.
     let newest = missed.last().copied();
+    // The newest stays out of the summary while it may be repaired: unless a later occurrence
+    // is already settled (as on a retried tick, whose first attempt recorded the later ones).
+    let settled_after =
+        |at: DateTime<Utc>| inst.ledger.iter().any(|e| e.at > at && e.status.is_final());
+    let (beyond, missed): (Vec<usize>, Vec<usize>) = missed.into_iter().partition(|&i| {
+        let c = &cands[i];
+        (Some(i) != newest || settled_after(c.at))
+            && c.entry.is_none()
+            && now - c.due() > cfg.catch_up_horizon
+    });
+    if let Some(summary) = summarise_missed(inst, &key, &cands, &beyond, cfg, window) {
+        plan.missed_summaries.push(summary);
+    }
     for &i in &missed {
         let c = &cands[i];
         let due = c.due();
@@ -652,6 +708,50 @@ fn decide_instance(
     }
     // Last, so that a due Stop that waits still has its unsent notices dropped (they are late).
     wait_for_in_doubt(&mut plan.decisions[first..], in_doubt_since(&inst.ledger));
+}
+
+/// One summary of the missed occurrences `beyond` the catch-up horizon (indices into `cands`,
+/// in time order), or `None` when there are none.
+fn summarise_missed(
+    inst: &InstanceView,
+    key: &str,
+    cands: &[Candidate<'_>],
+    beyond: &[usize],
+    cfg: &Config,
+    window: &TickWindow,
+) -> Option<MissedSummary> {
+    let (first, last) = (&cands[*beyond.first()?], &cands[*beyond.last()?]);
+    let count = beyond.len();
+    let starts = beyond
+        .iter()
+        .filter(|&&i| cands[i].action == Action::Start)
+        .count();
+    let mut reason = format!(
+        "{count} occurrence{} missed between {} and {} ({starts} start(s), {} stop(s)), older than the {} catch-up horizon: summarised in this one record, not recorded one by one",
+        if count == 1 { "" } else { "s" },
+        utc_text(first.at),
+        utc_text(last.at),
+        count - starts,
+        duration_text(cfg.catch_up_horizon)
+    );
+    if let Some(cut) = window.cut {
+        reason.push_str(&format!(
+            "; the watermark was older than the {}-day window, so occurrences before {} were not counted",
+            MAX_TICK_WINDOW.num_days(),
+            utc_text(cut)
+        ));
+    }
+    Some(MissedSummary {
+        id: missed_summary_id(key, first.at),
+        instance: inst.name.clone(),
+        instance_id: inst.id.clone(),
+        count,
+        starts,
+        first: first.at,
+        last: last.at,
+        last_action: last.action,
+        reason,
+    })
 }
 
 /// A user's start/stop after `since` that goes against `action`, in words.

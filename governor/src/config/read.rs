@@ -480,6 +480,26 @@ impl Reader<'_> {
         if let Some(d) = self.minutes(&CATCH_UP_MINUTES) {
             g.catch_up = d;
         }
+        if let Some((h, at)) =
+            self.scalar::<i64>(&CATCH_UP_HORIZON_HOURS, "a whole number of hours", |v| {
+                v.parse().ok()
+            })
+        {
+            match TimeDelta::try_hours(h).filter(|d| *d >= g.catch_up && h > 0) {
+                Some(d) => g.catch_up_horizon = d,
+                None => self.bad(
+                    at,
+                    "",
+                    format!(
+                        "{h} is not a positive number of hours at least the catch-up ({} min)",
+                        g.catch_up.num_minutes()
+                    ),
+                ),
+            }
+        } else if g.catch_up > g.catch_up_horizon {
+            // A catch-up beyond the default horizon: nothing it would still run is summarised.
+            g.catch_up_horizon = g.catch_up;
+        }
         if let Some((leads, at)) = self.list::<i64>(
             &LEAD_MINUTES,
             split_list,
@@ -664,7 +684,7 @@ impl Reader<'_> {
         out
     }
 
-    fn budgets(&mut self, cost_timeline: bool) -> Vec<Budget> {
+    fn budgets(&mut self) -> Vec<Budget> {
         let Some((path, at)) = self.path(&BUDGETS) else {
             return Vec::new();
         };
@@ -673,9 +693,7 @@ impl Reader<'_> {
         };
         match parse_budgets(&text, &path.display().to_string()) {
             Ok(b) => {
-                if !b.is_empty() && !cost_timeline {
-                    self.bad(at, "", "set costTimeline too (budgets are measured on it)");
-                }
+                // Budgets are measured on the store's timeline; a file is optional.
                 b
             }
             Err(e) => {
@@ -727,7 +745,7 @@ pub(super) fn read(
     let link_base = r.link_base();
     let policies = r.policies();
     let cost_timeline = r.path(&COST_TIMELINE).map(|(p, _)| p);
-    let budgets = r.budgets(cost_timeline.is_some());
+    let budgets = r.budgets();
     let prices = r.prices();
     let activity_key = r.key(&ACTIVITY_KEY);
     r.problems.finish(RuntimeConfig {

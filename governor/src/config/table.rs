@@ -151,6 +151,8 @@ settings! {
     TABLE_NAME = Setting::both("CURFEW_TABLE", "store.table", SetBy::Optional);
     /// Late occurrences within this many minutes still execute (default 15).
     CATCH_UP_MINUTES = Setting::both("CURFEW_CATCH_UP_MINUTES", "governor.catchUpMinutes", SetBy::Optional);
+    /// Missed occurrences older than this many hours are summarised, one record and one log line per instance (default 24; at least the catch-up); the newest is still repaired.
+    CATCH_UP_HORIZON_HOURS = Setting::both("CURFEW_CATCH_UP_HORIZON_HOURS", "governor.catchUpHorizonHours", SetBy::Optional);
     /// Lead times of pre-shutdown notices, in minutes (default 30, 5).
     LEAD_MINUTES = Setting::both("CURFEW_LEAD_MINUTES", "governor.leadMinutes", SetBy::Optional);
     /// Minutes a transitional state may delay an action before it fails (default 30).
@@ -181,9 +183,9 @@ settings! {
     ACTIVITY_KEY = Setting::env("CURFEW_ACTIVITY_KEY", SetBy::App).secret().serve_only();
     /// Default policies `{file, scope}`: Azure Policy JSON files and the scope each is assigned at (docs/policies.md).
     POLICIES = Setting::file("policies");
-    /// JSON-lines cost timeline the governor appends to; `curfew report --timeline` and `Status?view=report` read it.
+    /// A JSON-lines copy of the cost timeline this process saw, for offline use (`curfew report --timeline`); the timeline itself lives in the store.
     COST_TIMELINE = Setting::both("CURFEW_COST_TIMELINE", "costTimeline", SetBy::Optional);
-    /// Budgets file (JSON, docs/cost.md) checked against the month's spend on the cost timeline.
+    /// Budgets file (JSON, docs/cost.md) checked against the month's spend on the store's cost timeline.
     BUDGETS = Setting::both("CURFEW_BUDGETS", "budgets", SetBy::Optional);
     /// Price sheet overriding the shipped one (the format of `engine/data/prices.json`).
     PRICES = Setting::both("CURFEW_PRICES", "prices", SetBy::Optional);
@@ -205,7 +207,7 @@ settings! {
     SITE_NAME = Setting::env("WEBSITE_SITE_NAME", SetBy::Host).serve_only();
     /// Worker instance id (set by the host).
     INSTANCE_ID = Setting::env("WEBSITE_INSTANCE_ID", SetBy::Host).serve_only();
-    /// Fleet size (instances) above which `Tick` fans out one `Evaluate` per workspace (default 200).
+    /// Fleet size (instances) above which `Tick` fans out one `Evaluate` per workspace (default 200); sizes are those last listed, a workspace not listed yet counts as one.
     FANOUT_THRESHOLD = Setting::env("CURFEW_FANOUT_THRESHOLD", SetBy::App).serve_only();
     /// Minutes the host's `UtcNow` may differ from the process's own clock before an invocation is refused (default 15); `off` only for simulators that drive the host clock.
     HOST_CLOCK_TOLERANCE = Setting::env("CURFEW_HOST_CLOCK_TOLERANCE_MINUTES", SetBy::Optional).serve_only();

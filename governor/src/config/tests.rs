@@ -123,6 +123,7 @@ fn every_setting_from_the_environment_and_from_the_file_lands_in_the_same_field(
             )],
         ),
         (CATCH_UP_MINUTES, "7", "7", vec![]),
+        (CATCH_UP_HORIZON_HOURS, "48", "48", vec![]),
         (LEAD_MINUTES, "20, 10", "[20, 10]", vec![]),
         (DEFER_MINUTES, "9", "9", vec![]),
         (SNOOZE_CAP_MINUTES, "60", "60", vec![]),
@@ -238,7 +239,6 @@ fn several_bad_settings_give_one_error_listing_all_of_them() {
             "CURFEW_LEAD_MINUTES (governor.leadMinutes[1])",
             "links.keys[1].secretEnv",
             "policies[0]",
-            "budgets",
         ],
         "{p:#?}"
     );
@@ -250,7 +250,6 @@ fn several_bad_settings_give_one_error_listing_all_of_them() {
         "'soon' is not a whole number of minutes",
         "links.keys[1].secretEnv: variable UNSET_KEY is not set (key 'k2')",
         "policies[0]: reading '/no/such/policy.json'",
-        "budgets: set costTimeline too (budgets are measured on it)",
     ] {
         assert!(text.contains(needle), "{needle}\n{text}");
     }
@@ -629,4 +628,37 @@ fn connection_strings_and_webhook_urls_never_reach_debug_or_errors() {
     for secret in ["WEBHOOKSIG", "c2VjcmV0"] {
         assert!(!text.contains(secret), "{secret} in {text}");
     }
+}
+
+#[test]
+fn the_catch_up_horizon_is_hours_at_least_the_catch_up() {
+    use chrono::TimeDelta;
+    let scopes = "arm:\n  scopes: [/subscriptions/s]\n";
+    let c = config(scopes, &[], Program::Cli);
+    assert_eq!(c.governor.catch_up_horizon, TimeDelta::hours(24));
+    // A catch-up longer than the default horizon carries the horizon with it.
+    let c = config(
+        scopes,
+        &[("CURFEW_CATCH_UP_MINUTES", "2000".into())],
+        Program::Cli,
+    );
+    assert_eq!(c.governor.catch_up_horizon, TimeDelta::minutes(2000));
+    let p = problems(
+        &format!("{scopes}governor:\n  catchUpMinutes: 120\n  catchUpHorizonHours: 1\n"),
+        &[],
+        Program::Cli,
+    );
+    assert_eq!(settings_named(&p), ["governor.catchUpHorizonHours"]);
+    assert!(
+        p[0].to_string()
+            .contains("1 is not a positive number of hours at least the catch-up (120 min)"),
+        "{}",
+        p[0]
+    );
+    let p = problems(
+        scopes,
+        &[("CURFEW_CATCH_UP_HORIZON_HOURS", "0")],
+        Program::Cli,
+    );
+    assert_eq!(settings_named(&p), ["CURFEW_CATCH_UP_HORIZON_HOURS"]);
 }

@@ -353,8 +353,12 @@ async fn tick(
     let threshold = state.config.fanout_threshold;
     match plan_tick(&fleet, threshold, &tick) {
         FanoutPlan::FanOut(messages) => {
+            let unlisted = match fleet.unlisted() {
+                0 => String::new(),
+                n => format!(", {n} of them not listed yet and counted as one"),
+            };
             let line = format!(
-                "fleet of {} instances in {} workspaces exceeds {threshold}: {} Evaluate messages sent",
+                "fleet of {} instances (as last listed) in {} workspaces{unlisted} exceeds {threshold}: {} Evaluate messages sent",
                 fleet.instances(),
                 fleet.workspaces.len(),
                 messages.len()
@@ -715,8 +719,8 @@ async fn cost_report(
             pages::http_response(200, "text/html; charset=utf-8", html)
         }
         Ok(None) => {
-            resp.log("cost report requested: no cost timeline configured");
-            pages::html(404, "No cost report", "<p>No cost timeline is configured: set <code>costTimeline</code> in the settings or <code>CURFEW_COST_TIMELINE</code>.</p>")
+            resp.log("cost report requested: the cost timeline is empty");
+            pages::html(404, "No cost report", "<p>The cost timeline is empty: the governor records it in the store as it ticks (states seen, actions taken).</p>")
         }
         Err(PortError::Transient(reason)) => {
             resp.log(format!("cost report failed: {reason}"));

@@ -7,13 +7,14 @@ use serde_json::{Map, Value};
 
 use super::protocol::{from_value, HttpTrigger, Lenient, ProtocolError};
 
-/// One workspace of the fleet, with how many compute instances it holds.
+/// One workspace of the fleet, with how many compute instances it held when last listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct WorkspaceSize {
     /// ARM id of the workspace.
     pub(crate) id: String,
-    /// Compute instances in it at discovery.
-    pub(crate) instances: usize,
+    /// Compute instances in it when this process last listed it; `None` when it has not yet.
+    /// `Tick` discovers workspaces only: it never lists computes to decide on fan-out.
+    pub(crate) instances: Option<usize>,
 }
 
 /// The workspaces in scope at one tick.
@@ -24,9 +25,21 @@ pub(crate) struct FleetWorkspaces {
 }
 
 impl FleetWorkspaces {
-    /// Total compute instances.
+    /// The fleet's size for the fan-out decision: the instances last listed, plus one for
+    /// each workspace not listed yet (a lower bound for a workspace that holds any).
     pub(crate) fn instances(&self) -> usize {
-        self.workspaces.iter().map(|w| w.instances).sum()
+        self.workspaces
+            .iter()
+            .map(|w| w.instances.unwrap_or(1))
+            .sum()
+    }
+
+    /// Workspaces whose size is not known yet.
+    pub(crate) fn unlisted(&self) -> usize {
+        self.workspaces
+            .iter()
+            .filter(|w| w.instances.is_none())
+            .count()
     }
 }
 
@@ -112,7 +125,8 @@ pub(crate) enum FanoutPlan {
     FanOut(Vec<EvaluateMessage>),
 }
 
-/// Fans out when the fleet has more instances than `threshold` (docs/design.md §13).
+/// Fans out when the fleet has more instances than `threshold` (docs/design.md §13), as far
+/// as [`FleetWorkspaces::instances`] knows without listing computes.
 pub(crate) fn plan_tick(
     fleet: &FleetWorkspaces,
     threshold: usize,
@@ -480,7 +494,7 @@ mod tests {
         }
     }
 
-    fn fleet(sizes: &[usize]) -> FleetWorkspaces {
+    fn sized(sizes: &[Option<usize>]) -> FleetWorkspaces {
         FleetWorkspaces {
             workspaces: sizes
                 .iter()
@@ -491,6 +505,27 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    fn fleet(sizes: &[usize]) -> FleetWorkspaces {
+        sized(&sizes.iter().map(|n| Some(*n)).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn workspaces_not_listed_yet_count_as_one_instance_each() {
+        // A fresh process knows no sizes: two workspaces exceed a threshold of one.
+        assert!(matches!(
+            plan_tick(&sized(&[None, None]), 1, &tick()),
+            FanoutPlan::FanOut(m) if m.len() == 2
+        ));
+        assert_eq!(
+            plan_tick(&sized(&[None, None]), 200, &tick()),
+            FanoutPlan::Inline
+        );
+        // Known sizes count as listed.
+        let f = sized(&[Some(150), None, Some(60)]);
+        assert_eq!((f.instances(), f.unlisted()), (211, 1));
+        assert!(matches!(plan_tick(&f, 200, &tick()), FanoutPlan::FanOut(_)));
     }
 
     #[test]

@@ -104,8 +104,8 @@ pub(crate) trait StatusSource: Send + Sync {
     ) -> PortFuture<'a, Map<String, Value>>;
 
     /// The cost report page (`Status?view=report`) over `[from, to)` (RFC 3339 or
-    /// `YYYY-MM-DD`; defaults: the timeline's span), as self-contained HTML; `Ok(None)` when
-    /// no cost timeline is configured.
+    /// `YYYY-MM-DD`; defaults: the timeline's span), as self-contained HTML, from the store's
+    /// timeline; `Ok(None)` while it is empty.
     fn report_page<'a>(
         &'a self,
         _from: Option<&'a str>,

@@ -11,18 +11,40 @@ pub(crate) fn insert_changeset(
     entities: &[serde_json::Value],
     boundary_seed: u64,
 ) -> (String, Vec<u8>) {
+    let ops: Vec<(&str, String, &serde_json::Value)> = entities
+        .iter()
+        .map(|e| ("POST", table_url.to_owned(), e))
+        .collect();
+    changeset(&ops, boundary_seed)
+}
+
+/// One changeset of insert-or-replace operations (`PUT` to each entity's URL, no `If-Match`):
+/// `(entity URL, entity)` pairs of one partition.
+pub(crate) fn upsert_changeset(
+    entities: &[(String, serde_json::Value)],
+    boundary_seed: u64,
+) -> (String, Vec<u8>) {
+    let ops: Vec<(&str, String, &serde_json::Value)> = entities
+        .iter()
+        .map(|(url, e)| ("PUT", url.clone(), e))
+        .collect();
+    changeset(&ops, boundary_seed)
+}
+
+/// The multipart body of one changeset of `(method, URL, entity)` operations.
+fn changeset(ops: &[(&str, String, &serde_json::Value)], boundary_seed: u64) -> (String, Vec<u8>) {
     let batch = format!("batch_{boundary_seed:016x}");
     let changeset = format!("changeset_{boundary_seed:016x}");
     let mut body = String::new();
     body.push_str(&format!(
         "--{batch}\r\nContent-Type: multipart/mixed; boundary={changeset}\r\n\r\n"
     ));
-    for (i, entity) in entities.iter().enumerate() {
+    for (i, (method, url, entity)) in ops.iter().enumerate() {
         body.push_str(&format!(
             "--{changeset}\r\n\
              Content-Type: application/http\r\n\
              Content-Transfer-Encoding: binary\r\n\r\n\
-             POST {table_url} HTTP/1.1\r\n\
+             {method} {url} HTTP/1.1\r\n\
              Content-ID: {}\r\n\
              Content-Type: application/json\r\n\
              Accept: application/json;odata=minimalmetadata\r\n\

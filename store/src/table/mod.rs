@@ -29,7 +29,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::keys::{encode_key, parse_time, time_key};
 use crate::model::{
     Activity, AuditRecord, Dismissal, DismissalChoice, LedgerAction, LedgerEntry, LedgerState,
-    Override, Version, Versioned,
+    Override, TimelineRecord, TimelineState, Version, Versioned,
 };
 use crate::store::StateStore;
 use http::{pct, send, Req, Resp};
@@ -42,6 +42,8 @@ const P_DISMISSAL: &str = "dismissal";
 const P_OVERRIDE: &str = "override";
 const P_AUDIT: &str = "audit";
 const P_ACTIVITY: &str = "activity";
+const P_TIMELINE: &str = "timeline";
+const P_TIMELINE_STATE: &str = "timelinestate";
 
 /// Default table name.
 pub const DEFAULT_TABLE: &str = "curfew";
@@ -616,6 +618,15 @@ fn activity_from(m: &Entity) -> StoreResult<(String, Activity)> {
     ))
 }
 
+fn timeline_state_from(m: &Entity) -> StoreResult<TimelineState> {
+    let p = Props::new("timeline_state", m);
+    Ok(TimelineState {
+        instance_id: p.str("InstanceId")?,
+        at: p.time("At")?,
+        state: p.str("State")?,
+    })
+}
+
 fn json_text(table: &'static str, key: &str, v: &Value) -> StoreResult<String> {
     serde_json::to_string(v).map_err(|e| corrupt(table, key, e.to_string()))
 }
@@ -1070,6 +1081,132 @@ impl StateStore for TableStore {
             .map(activity_from)
             .collect::<StoreResult<Vec<_>>>()?;
         out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    async fn append_timeline(&self, records: &[TimelineRecord]) -> StoreResult<()> {
+        let entities = records
+            .iter()
+            .map(|r| {
+                let mut m = Entity::new();
+                m.insert(PK.into(), P_TIMELINE.into());
+                m.insert(
+                    RK.into(),
+                    format!("{}!{}", time_key(r.at), self.unique()).into(),
+                );
+                m.insert("At".into(), time_key(r.at).into());
+                m.insert("Instance".into(), r.instance.clone().into());
+                m.insert(
+                    "Record".into(),
+                    json_text("timeline", &r.instance, &r.record)?.into(),
+                );
+                Ok(m)
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let inserted = self.insert_batched("timeline", &entities).await?;
+        if inserted.iter().all(|b| *b) {
+            Ok(())
+        } else {
+            Err(StoreError::Backend {
+                table: "timeline",
+                detail: "append: a unique row key already existed".into(),
+            })
+        }
+    }
+
+    async fn timeline_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<TimelineRecord>> {
+        let filter = format!(
+            "PartitionKey eq {} and RowKey ge {} and RowKey lt {}",
+            lit(P_TIMELINE),
+            lit(&time_key(from)),
+            lit(&time_key(to))
+        );
+        let mut rows = self.query("timeline", &filter).await?;
+        rows.sort_by(|a, b| row_key(a).cmp(row_key(b)));
+        rows.iter()
+            .map(|m| {
+                let p = Props::new("timeline", m);
+                Ok(TimelineRecord {
+                    at: p.time("At")?,
+                    instance: p.str("Instance")?,
+                    record: p.json("Record")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn put_timeline_states(&self, states: &[TimelineState]) -> StoreResult<()> {
+        let entities: Vec<(String, Value)> = states
+            .iter()
+            .map(|s| {
+                let rk = encode_key(&s.instance_id);
+                let mut m = Entity::new();
+                m.insert(PK.into(), P_TIMELINE_STATE.into());
+                m.insert(RK.into(), rk.clone().into());
+                m.insert("InstanceId".into(), s.instance_id.clone().into());
+                m.insert("At".into(), time_key(s.at).into());
+                m.insert("State".into(), s.state.clone().into());
+                (self.entity_url(P_TIMELINE_STATE, &rk), Value::Object(m))
+            })
+            .collect();
+        // One instance twice in a changeset is refused by the service: keep its last.
+        let mut last: std::collections::BTreeMap<String, (String, Value)> = Default::default();
+        for (url, e) in entities {
+            last.insert(url.clone(), (url, e));
+        }
+        let entities: Vec<(String, Value)> = last.into_values().collect();
+        for chunk in entities.chunks(batch::MAX_BATCH) {
+            let seed = self.nonce ^ self.seq.fetch_add(1, Ordering::Relaxed);
+            let (content_type, body) = batch::upsert_changeset(chunk, seed);
+            let resp = self
+                .call(Req {
+                    method: Method::POST,
+                    url: format!("{}/$batch", self.config.endpoint),
+                    query: String::new(),
+                    content_type: &content_type,
+                    body,
+                    headers: vec![(ACCEPT_JSON.0, ACCEPT_JSON.1.into())],
+                    table: "timeline_state",
+                })
+                .await?;
+            if resp.status.as_u16() != 202 {
+                return Err(unexpected("timeline_state", "$batch", &resp));
+            }
+            let statuses = batch::statuses(&resp.body);
+            if statuses.len() != chunk.len() || !statuses.iter().all(|s| (200..300).contains(s)) {
+                let detail = format!("$batch: operation statuses {statuses:?}");
+                return Err(if statuses.iter().any(|s| *s >= 500) {
+                    StoreError::Unavailable {
+                        table: "timeline_state",
+                        detail,
+                    }
+                } else {
+                    StoreError::Backend {
+                        table: "timeline_state",
+                        detail,
+                    }
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn timeline_states(&self) -> StoreResult<Vec<TimelineState>> {
+        let rows = self
+            .query(
+                "timeline_state",
+                &format!("PartitionKey eq {}", lit(P_TIMELINE_STATE)),
+            )
+            .await?;
+        let mut out = rows
+            .iter()
+            .map(timeline_state_from)
+            .collect::<StoreResult<Vec<_>>>()?;
+        out.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
         Ok(out)
     }
 }

@@ -236,7 +236,7 @@ async fn tick_evaluates_small_fleets_inline_at_host_time() {
         fleet: FleetWorkspaces {
             workspaces: vec![WorkspaceSize {
                 id: WS.into(),
-                instances: 3,
+                instances: Some(3),
             }],
         },
         ..Recorder::default()
@@ -264,7 +264,7 @@ async fn tick_evaluates_small_fleets_inline_at_host_time() {
 async fn tick_fans_out_one_object_message_per_workspace_above_threshold() {
     let ws = |n: usize| WorkspaceSize {
         id: format!("{WS}{n}"),
-        instances: 2,
+        instances: Some(2),
     };
     let r = Arc::new(Recorder {
         fleet: FleetWorkspaces {
