@@ -24,7 +24,8 @@ use curfew_notify::{
 };
 use curfew_store::{Activity, AuditRecord, LedgerEntry, LedgerState, StoreError, Versioned};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use tracing::{Instrument, Span};
 
 /// The snooze choices offered in notices.
 pub const SNOOZE_CHOICES: [u32; 3] = [30, 60, 120];
@@ -43,6 +44,15 @@ pub struct TickReport {
     pub watermark: DateTime<Utc>,
     /// Compute instances seen.
     pub instances: usize,
+    /// Instances seen by ARM `state` (`Running`, `Stopped`, …; `unknown` when ARM gave none),
+    /// for the `curfew.instances` gauge.
+    pub instances_by_state: BTreeMap<String, usize>,
+    /// The list price per hour of the instances this tick stopped (the price sheet's currency;
+    /// sizes it does not list count 0): the spend per hour Curfew took away, for the
+    /// `curfew.savings.hourly` counter. `curfew report` turns the timeline into money saved.
+    pub stopped_hourly_cost: f64,
+    /// The currency of `stopped_hourly_cost`.
+    pub currency: String,
     /// Every decision with its outcome.
     pub decisions: Vec<DecisionReport>,
     /// Notices sent (or not).
@@ -215,6 +225,9 @@ pub async fn tick_listed(
         watermark_before: watermark,
         watermark: now,
         instances: fleet.instances.len(),
+        instances_by_state: BTreeMap::new(),
+        stopped_hourly_cost: 0.0,
+        currency: rt.prices.currency.clone(),
         decisions: Vec::new(),
         notices: Vec::new(),
         dropped: 0,
@@ -249,8 +262,22 @@ pub async fn tick_listed(
     let mut views = Vec::with_capacity(fleet.instances.len());
     let mut records: HashMap<String, Versioned<LedgerEntry>> = HashMap::new();
     let mut by_key: HashMap<String, &FleetInstance> = HashMap::new();
+    // The trace under the caller's `tick` span: workspace → instance → occurrence. Spans are
+    // values kept for the whole tick, so an instance's decisions, taken after `decide` saw the
+    // fleet, still sit under it.
+    let mut spans = TickSpans::default();
     for fi in &fleet.instances {
         let key = InstanceView::new(&fi.instance, Vec::new()).key();
+        let span = spans.instance(fi, &key);
+        *report
+            .instances_by_state
+            .entry(
+                fi.instance
+                    .state
+                    .clone()
+                    .unwrap_or_else(|| "unknown".into()),
+            )
+            .or_default() += 1;
         let ov = overrides.get(&key).and_then(|v| v.as_array().cloned());
         let supplied = rt.policy_supplied(fi, today);
         let pd: Vec<PolicyDefault<'_>> = supplied
@@ -268,35 +295,40 @@ pub async fn tick_listed(
         // later occurrence settled since is superseded (the newest intent wins).
         let as_read: Vec<_> = entries.iter().map(|o| to_engine(&o.value, &[])).collect();
         let observed = PowerState::of(fi.instance.state.as_deref());
-        for mut e in entries {
-            if e.value.state == LedgerState::Executing {
-                let claim = ledger::claim_of(&e.value);
-                let later = superseded(&claim, &as_read);
-                if let Some(r) = governor::reconcile(&claim, &observed, later, now) {
-                    reconcile(rt, fi, &mut e, r, now, dry_run, &mut report).await;
+        async {
+            for mut e in entries {
+                if e.value.state == LedgerState::Executing {
+                    let claim = ledger::claim_of(&e.value);
+                    let later = superseded(&claim, &as_read);
+                    if let Some(r) = governor::reconcile(&claim, &observed, later, now) {
+                        reconcile(rt, fi, &mut e, r, now, dry_run, &mut report).await;
+                    }
                 }
+                let notified =
+                    if e.value.state.is_claimable() || e.value.state == LedgerState::Planned {
+                        rt.store.notified_leads(&e.value.occurrence_id).await?
+                    } else {
+                        Vec::new()
+                    };
+                view.ledger.push(to_engine(&e.value, &notified));
+                records.insert(e.value.occurrence_id.clone(), e);
             }
-            let notified = if e.value.state.is_claimable() || e.value.state == LedgerState::Planned
-            {
-                rt.store.notified_leads(&e.value.occurrence_id).await?
-            } else {
-                Vec::new()
-            };
-            view.ledger.push(to_engine(&e.value, &notified));
-            records.insert(e.value.occurrence_id.clone(), e);
+            idle_stops(
+                rt,
+                fi,
+                &key,
+                &supplied,
+                idle_records.get(&key),
+                now,
+                dry_run,
+                &mut view,
+                &mut report,
+            )
+            .await;
+            GovernResult::Ok(())
         }
-        idle_stops(
-            rt,
-            fi,
-            &key,
-            &supplied,
-            idle_records.get(&key),
-            now,
-            dry_run,
-            &mut view,
-            &mut report,
-        )
-        .await;
+        .instrument(span)
+        .await?;
         by_key.insert(key, fi);
         views.push(view);
     }
@@ -318,6 +350,7 @@ pub async fn tick_listed(
     };
     for n in &plan.notices {
         let key = key_of(&n.instance_id, &n.instance);
+        let span = spans.occurrence(&key, &n.occurrence_id, "notice");
         let outcome = if dry_run {
             "dry run".to_string()
         } else {
@@ -330,8 +363,10 @@ pub async fn tick_listed(
                 now,
                 &mut report.events,
             )
+            .instrument(span.clone())
             .await
         };
+        span.record("curfew.outcome", outcome.as_str());
         report.notices.push(NoticeReport {
             occurrence_id: n.occurrence_id.clone(),
             instance: n.instance.clone(),
@@ -350,6 +385,7 @@ pub async fn tick_listed(
     let mut audit = Vec::new();
     for d in &plan.decisions {
         let key = key_of(&d.instance_id, &d.instance);
+        let span = spans.occurrence(&key, &d.occurrence_id, &d.action.to_string());
         let result = if dry_run {
             Outcome::DryRun
         } else {
@@ -362,9 +398,22 @@ pub async fn tick_listed(
                 &time,
                 &mut report.events,
             )
+            .instrument(span.clone())
             .await
         };
         let outcome = result.to_string();
+        span.record(
+            "curfew.decision",
+            format!("{:?}", d.kind).to_ascii_lowercase(),
+        );
+        span.record("curfew.outcome", outcome.as_str());
+        if d.action == Action::Stop && result.is_executed() {
+            report.stopped_hourly_cost += by_key
+                .get(&key)
+                .and_then(|fi| fi.instance.vm_size.as_deref())
+                .and_then(|size| rt.prices.price(size))
+                .unwrap_or(0.0);
+        }
         audit.push(AuditRecord {
             at: now,
             kind: format!("decision.{:?}", d.kind).to_ascii_lowercase(),
@@ -422,6 +471,52 @@ pub async fn tick_listed(
     }
     report.arm_calls = rt.arm.stats().calls - calls_before;
     Ok(report)
+}
+
+/// The spans of one tick: one per workspace, one per instance under its workspace, and one
+/// per occurrence acted on (a notice or a decision) under its instance. Created in the
+/// caller's span (the handler's `tick`).
+#[derive(Default)]
+struct TickSpans {
+    workspaces: HashMap<String, Span>,
+    instances: HashMap<String, Span>,
+}
+
+impl TickSpans {
+    /// The span of `fi`, opening its workspace's span the first time one of it is seen.
+    fn instance(&mut self, fi: &FleetInstance, key: &str) -> Span {
+        let ws = self
+            .workspaces
+            .entry(fi.workspace.clone())
+            .or_insert_with(|| tracing::info_span!("workspace", curfew.workspace = %fi.workspace))
+            .clone();
+        let span = tracing::info_span!(
+            parent: &ws,
+            "instance",
+            curfew.instance = %fi.instance.name,
+            curfew.state = fi.instance.state.as_deref().unwrap_or("unknown"),
+        );
+        self.instances.insert(key.to_owned(), span.clone());
+        span
+    }
+
+    /// A span for one occurrence of the instance `key` (under the tick's span for an instance
+    /// the fleet listing did not show).
+    fn occurrence(&self, key: &str, occurrence: &str, action: &str) -> Span {
+        let parent = self
+            .instances
+            .get(key)
+            .cloned()
+            .unwrap_or_else(Span::current);
+        tracing::info_span!(
+            parent: &parent,
+            "occurrence",
+            curfew.occurrence_id = occurrence,
+            curfew.action = action,
+            curfew.decision = tracing::field::Empty,
+            curfew.outcome = tracing::field::Empty,
+        )
+    }
 }
 
 /// Turns an instance's idle record into idle stops for the governor (docs/design.md §8), persists the
@@ -880,6 +975,9 @@ mod delivery_tests {
             watermark_before: None,
             watermark: DateTime::<Utc>::MIN_UTC,
             instances: 0,
+            instances_by_state: BTreeMap::new(),
+            stopped_hourly_cost: 0.0,
+            currency: "USD".into(),
             decisions: Vec::new(),
             notices: vec![notice("a", 30), notice("a", 5), notice("b", 30)],
             dropped: 0,

@@ -165,12 +165,19 @@ pub(crate) fn init(config: &FunctionsConfig) -> Telemetry {
     let level: LevelFilter = config.log;
     #[cfg(feature = "otel")]
     {
+        use tracing_subscriber::Layer;
         let (pipeline, layer) = match &config.otlp_endpoint {
             None => (None, None),
-            Some(endpoint) => match otel::Pipeline::start(endpoint, &config.service_name) {
+            Some(_) => match otel::Pipeline::start(&config.service_name) {
                 Ok((p, tracer)) => (
                     Some(p),
-                    Some(tracing_opentelemetry::layer().with_tracer(tracer)),
+                    // Spans are exported whatever `CURFEW_LOG` says of the stdout lines: a
+                    // deployment logging warnings only still gets its trace.
+                    Some(
+                        tracing_opentelemetry::layer()
+                            .with_tracer(tracer)
+                            .with_filter(LevelFilter::INFO),
+                    ),
                 ),
                 Err(e) => {
                     eprintln!("curfew: OTLP export off: {e}");
@@ -179,8 +186,7 @@ pub(crate) fn init(config: &FunctionsConfig) -> Telemetry {
             },
         };
         let _ = tracing_subscriber::registry()
-            .with(level)
-            .with(fmt)
+            .with(fmt.with_filter(level))
             .with(layer)
             .try_init();
         Telemetry { otel: pipeline }
@@ -225,29 +231,34 @@ mod otel {
     }
 
     impl Pipeline {
-        /// Builds the exporters and installs the global meter provider.
+        /// Builds the exporters and installs the global meter provider. The endpoints, headers
+        /// and timeouts are the SDK's: `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces` and
+        /// `/v1/metrics` unless the per-signal `OTEL_EXPORTER_OTLP_{TRACES,METRICS}_ENDPOINT`
+        /// say otherwise, `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TIMEOUT`.
         pub(super) fn start(
-            endpoint: &str,
             service: &str,
         ) -> Result<(Self, opentelemetry_sdk::trace::SdkTracer), Box<dyn std::error::Error>>
         {
-            let base = endpoint.trim_end_matches('/');
+            // reqwest (no TLS provider of its own, as in the ARM client) panics on building a
+            // client before one is installed; the ARM client installs the same one later.
+            let _ = rustls::crypto::ring::default_provider().install_default();
             let resource = Resource::builder()
                 .with_service_name(service.to_owned())
                 .build();
             let spans = opentelemetry_otlp::SpanExporter::builder()
                 .with_http()
                 .with_protocol(Protocol::HttpBinary)
-                .with_endpoint(format!("{base}/v1/traces"))
                 .build()?;
-            let traces = SdkTracerProvider::builder()
+            let mut traces = SdkTracerProvider::builder()
                 .with_batch_exporter(spans)
-                .with_resource(resource.clone())
-                .build();
+                .with_resource(resource.clone());
+            if std::env::var_os("OTEL_TRACES_SAMPLER").is_none() {
+                traces = traces.with_sampler(host_sampler());
+            }
+            let traces = traces.build();
             let metrics_exporter = opentelemetry_otlp::MetricExporter::builder()
                 .with_http()
                 .with_protocol(Protocol::HttpBinary)
-                .with_endpoint(format!("{base}/v1/metrics"))
                 .build()?;
             let metrics = SdkMeterProvider::builder()
                 .with_periodic_exporter(metrics_exporter)
@@ -258,19 +269,35 @@ mod otel {
             Ok((Self { traces, metrics }, tracer))
         }
 
+        /// Flushes spans and metrics side by side: each provider's flush is bounded by the
+        /// SDK (5 s), so an unreachable collector delays an answer by at most that, once.
         pub(super) fn flush(&self) {
-            if let Err(e) = self.traces.force_flush() {
-                eprintln!("curfew: OTLP span flush failed: {e}");
-            }
-            if let Err(e) = self.metrics.force_flush() {
-                eprintln!("curfew: OTLP metric flush failed: {e}");
-            }
+            std::thread::scope(|s| {
+                let metrics = s.spawn(|| self.metrics.force_flush());
+                if let Err(e) = self.traces.force_flush() {
+                    eprintln!("curfew: OTLP span flush failed: {e}");
+                }
+                match metrics.join() {
+                    Ok(Err(e)) => eprintln!("curfew: OTLP metric flush failed: {e}"),
+                    Ok(Ok(())) => {}
+                    Err(_) => eprintln!("curfew: OTLP metric flush panicked"),
+                }
+            });
         }
 
         pub(super) fn shutdown(&self) {
             let _ = self.traces.shutdown();
             let _ = self.metrics.shutdown();
         }
+    }
+
+    /// The default sampler: every span is recorded and exported. The Functions host sends an
+    /// *unsampled* `traceparent` (flags `00`), which the SDK's default `ParentBased(AlwaysOn)`
+    /// obeys by dropping every span; `AlwaysOn` still takes the trace id and parent span id
+    /// from that context, so Curfew's spans join the host's trace. `OTEL_TRACES_SAMPLER`, when
+    /// set, wins (the SDK reads it).
+    pub(super) fn host_sampler() -> opentelemetry_sdk::trace::Sampler {
+        opentelemetry_sdk::trace::Sampler::AlwaysOn
     }
 
     /// Makes the host's span the parent of `span`.
