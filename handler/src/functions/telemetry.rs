@@ -328,6 +328,81 @@ mod otel {
 mod tests {
     use super::*;
 
+    /// The sampler against the host's unsampled context, through the same `tracing` layer
+    /// `init` installs (the OTLP receiver test, cli/tests/otlp_e2e.rs, checks it end to end).
+    #[cfg(feature = "otel")]
+    mod sampling {
+        use super::super::{invocation_span, otel, InvocationInfo, TraceParent, Trigger};
+        use opentelemetry::trace::TracerProvider as _;
+        use opentelemetry_sdk::error::OTelSdkResult;
+        use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanData, SpanExporter};
+        use std::sync::{Arc, Mutex};
+        use tracing_subscriber::layer::SubscriberExt;
+
+        #[derive(Debug, Clone, Default)]
+        struct Collect(Arc<Mutex<Vec<SpanData>>>);
+
+        impl SpanExporter for Collect {
+            fn export(
+                &self,
+                batch: Vec<SpanData>,
+            ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+                self.0.lock().unwrap().extend(batch);
+                std::future::ready(Ok(()))
+            }
+        }
+
+        const HOST: &str = "00-bb2bd5eef54cb15a1506d0326d2489e7-d3f54c84c7034d76-00";
+
+        /// One invocation with a `tick` child under the host's context; the spans exported.
+        fn export_with(sampler: Sampler) -> Vec<SpanData> {
+            let spans = Collect::default();
+            let provider = SdkTracerProvider::builder()
+                .with_simple_exporter(spans.clone())
+                .with_sampler(sampler)
+                .build();
+            let subscriber = tracing_subscriber::registry()
+                .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+            let parent = TraceParent::parse(HOST).unwrap();
+            tracing::subscriber::with_default(subscriber, || {
+                let span = invocation_span(&InvocationInfo {
+                    function: "Tick",
+                    trigger: Trigger::Timer,
+                    invocation_id: Some("i-1"),
+                    coldstart: true,
+                    parent: Some(&parent),
+                });
+                span.in_scope(|| drop(tracing::info_span!("tick").entered()));
+            });
+            provider.force_flush().unwrap();
+            let out = spans.0.lock().unwrap().clone();
+            out
+        }
+
+        #[test]
+        fn the_sdk_default_drops_every_span_under_the_hosts_unsampled_context() {
+            let parent_based = Sampler::ParentBased(Box::new(Sampler::AlwaysOn));
+            assert!(export_with(parent_based).is_empty());
+        }
+
+        #[test]
+        fn curfew_records_them_in_the_hosts_trace_under_the_hosts_span() {
+            let spans = export_with(otel::host_sampler());
+            assert_eq!(spans.len(), 2, "{spans:#?}");
+            for s in &spans {
+                assert_eq!(
+                    s.span_context.trace_id().to_string(),
+                    "bb2bd5eef54cb15a1506d0326d2489e7"
+                );
+                assert!(s.span_context.is_sampled());
+            }
+            let inv = spans.iter().find(|s| s.name == "Tick").expect("invocation");
+            let tick = spans.iter().find(|s| s.name == "tick").expect("tick");
+            assert_eq!(inv.parent_span_id.to_string(), "d3f54c84c7034d76");
+            assert_eq!(tick.parent_span_id, inv.span_context.span_id());
+        }
+    }
+
     #[test]
     fn traceparent_from_the_captured_host_headers() {
         let p =
