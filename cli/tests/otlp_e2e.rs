@@ -77,6 +77,36 @@ fn timer(utc_now: &str) -> Value {
     })
 }
 
+/// `curfew serve`'s settings against `sim`, with a SQLite file in `dir`, exporting to the
+/// receiver on `otlp` when given.
+fn handler_env(sim: &Sim, dir: &Path, sub: &str, otlp: Option<u16>) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("CURFEW_SCOPES", format!("/subscriptions/{sub}")),
+        ("CURFEW_ARM_ENDPOINT", sim.base_url.clone()),
+        ("CURFEW_ARM_CREDENTIAL", "token-env:CURFEW_ARM_TOKEN".into()),
+        ("CURFEW_ARM_TOKEN", "simulator".into()),
+        (
+            "CURFEW_LINK_KEY",
+            "otel-link-signing-key-0123456789abcdef".into(),
+        ),
+        (
+            "CURFEW_PUBLIC_BASE_URL",
+            "https://curfew-func.azurewebsites.net/api".into(),
+        ),
+        ("CURFEW_DEPLOYMENT", "otel".into()),
+        ("CURFEW_SQLITE", dir.join("state.db").display().to_string()),
+        ("CURFEW_FANOUT_THRESHOLD", "100000".into()),
+    ];
+    if let Some(port) = otlp {
+        env.push((
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{port}"),
+        ));
+        env.push(("OTEL_SERVICE_NAME", "curfew-otel-test".into()));
+    }
+    env
+}
+
 /// The receiver, or why there is none (then the test is skipped, or fails in CI).
 struct Receiver {
     child: Child,
@@ -197,13 +227,17 @@ fn sum_of(points: &[&Value], field: &str) -> f64 {
     points.iter().filter_map(|p| p[field].as_f64()).sum()
 }
 
-#[test]
-fn spans_and_metrics_reach_a_real_otlp_receiver() {
-    let dir = std::env::temp_dir().join(format!("curfew-otlp-e2e-{}", std::process::id()));
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("curfew-otlp-e2e-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let receiver = match Receiver::start(dir.join("otlp.jsonl")) {
-        Ok(r) => r,
+    dir
+}
+
+/// The receiver; `None` (after a loud SKIPPED) when it cannot run here and CI does not ask for it.
+fn receiver_or_skip(out: PathBuf) -> Option<Receiver> {
+    match Receiver::start(out) {
+        Ok(r) => Some(r),
         Err(why) if std::env::var(REQUIRE_VAR).as_deref() == Ok("1") => {
             panic!("{REQUIRE_VAR}=1 but {why} (pip install opentelemetry-proto==1.45.2)")
         }
@@ -215,8 +249,16 @@ fn spans_and_metrics_reach_a_real_otlp_receiver() {
                  protobuf==7.36.2 ({REQUIRE_VAR}=1 turns this into a failure)\n\n"
             );
             let _ = std::io::stderr().lock().write_all(notice.as_bytes());
-            return;
+            None
         }
+    }
+}
+
+#[test]
+fn spans_and_metrics_reach_a_real_otlp_receiver() {
+    let dir = tmp("tree");
+    let Some(receiver) = receiver_or_skip(dir.join("otlp.jsonl")) else {
+        return;
     };
 
     let sim = Sim::start_with(
@@ -232,27 +274,7 @@ fn spans_and_metrics_reach_a_real_otlp_receiver() {
             ..SimConfig::default()
         },
     );
-    let env = vec![
-        ("CURFEW_SCOPES", format!("/subscriptions/{SUB}")),
-        ("CURFEW_ARM_ENDPOINT", sim.base_url.clone()),
-        ("CURFEW_ARM_CREDENTIAL", "token-env:CURFEW_ARM_TOKEN".into()),
-        ("CURFEW_ARM_TOKEN", "simulator".into()),
-        (
-            "CURFEW_LINK_KEY",
-            "otel-link-signing-key-0123456789abcdef".into(),
-        ),
-        (
-            "CURFEW_PUBLIC_BASE_URL",
-            "https://curfew-func.azurewebsites.net/api".into(),
-        ),
-        ("CURFEW_DEPLOYMENT", "otel".into()),
-        ("CURFEW_SQLITE", dir.join("state.db").display().to_string()),
-        (
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            format!("http://127.0.0.1:{}", receiver.port),
-        ),
-        ("OTEL_SERVICE_NAME", "curfew-otel-test".into()),
-    ];
+    let env = handler_env(&sim, &dir, SUB, Some(receiver.port));
     let h = Handler::start(&env);
 
     // 08:00: ci-start is started.
@@ -410,4 +432,58 @@ fn spans_and_metrics_reach_a_real_otlp_receiver() {
     );
     drop(h);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The cost of telemetry on a tick: two `curfew serve` side by side, each with its own
+/// simulator holding the same 1 000 instances (10 workspaces × 100), one without
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` and one exporting to the receiver; minute ticks alternate
+/// between them after one warm-up tick each. Prints the medians and their ratio.
+#[test]
+#[ignore = "measurement: cargo test --release -p curfew --test otlp_e2e -- --ignored --nocapture"]
+fn measure_telemetry_overhead_on_a_tick() {
+    let runs: usize = std::env::var("CURFEW_MEASURE_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let dir = tmp("measure");
+    let Some(receiver) = receiver_or_skip(dir.join("otlp.jsonl")) else {
+        return;
+    };
+    let synthetic = "00000000-0000-0000-0000-000000000001";
+    let sims = [
+        Sim::start(SimFleet::synthetic(1, 10, 100)),
+        Sim::start(SimFleet::synthetic(1, 10, 100)),
+    ];
+    let handlers: Vec<Handler> = [None, Some(receiver.port)]
+        .into_iter()
+        .enumerate()
+        .map(|(i, otlp)| {
+            let d = dir.join(format!("h{i}"));
+            std::fs::create_dir_all(&d).unwrap();
+            Handler::start(&handler_env(&sims[i], &d, synthetic, otlp))
+        })
+        .collect();
+    let mut times = [Vec::new(), Vec::new()];
+    for minute in 0..=runs {
+        let now = format!("2026-03-09T12:{minute:02}:00Z");
+        for (i, h) in handlers.iter().enumerate() {
+            let t = Instant::now();
+            let (status, out) = invoke(h.addr, "Tick", &format!("m{minute}-{i}"), &timer(&now));
+            let took = t.elapsed();
+            assert_eq!(status, 200, "{out}");
+            if minute > 0 {
+                times[i].push(took);
+            }
+        }
+    }
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2].as_secs_f64() * 1000.0
+    };
+    let (off, on) = (median(&mut times[0]), median(&mut times[1]));
+    let spans = spans(&receiver.lines()).len();
+    println!(
+        "tick on 1000 instances, median of {runs}: OTLP off {off:.1} ms, OTLP on {on:.1} ms (spans exported: {spans}), ratio on/off {:.2}",
+        on / off
+    );
 }

@@ -485,18 +485,24 @@ struct TickSpans {
 impl TickSpans {
     /// The span of `fi`, opening its workspace's span the first time one of it is seen.
     fn instance(&mut self, fi: &FleetInstance, key: &str) -> Span {
-        let ws = self
-            .workspaces
-            .entry(fi.workspace.clone())
-            .or_insert_with(|| tracing::info_span!("workspace", curfew.workspace = %fi.workspace))
-            .clone();
+        let ws = match self.workspaces.get(&fi.workspace) {
+            Some(ws) => ws.clone(),
+            None => {
+                let ws = tracing::info_span!("workspace", curfew.workspace = %fi.workspace);
+                self.workspaces.insert(fi.workspace.clone(), ws.clone());
+                ws
+            }
+        };
         let span = tracing::info_span!(
             parent: &ws,
             "instance",
             curfew.instance = %fi.instance.name,
             curfew.state = fi.instance.state.as_deref().unwrap_or("unknown"),
         );
-        self.instances.insert(key.to_owned(), span.clone());
+        // Nobody listening (no exporter, quiet logs): no bookkeeping either.
+        if !span.is_disabled() {
+            self.instances.insert(key.to_owned(), span.clone());
+        }
         span
     }
 
