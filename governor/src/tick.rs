@@ -262,13 +262,11 @@ pub async fn tick_listed(
     let mut views = Vec::with_capacity(fleet.instances.len());
     let mut records: HashMap<String, Versioned<LedgerEntry>> = HashMap::new();
     let mut by_key: HashMap<String, &FleetInstance> = HashMap::new();
-    // The trace under the caller's `tick` span: workspace → instance → occurrence. Spans are
-    // values kept for the whole tick, so an instance's decisions, taken after `decide` saw the
-    // fleet, still sit under it.
+    // The trace under the caller's `tick` span: workspace → instance → occurrence, for the
+    // occurrences this tick acts on (a quiet minute adds no span).
     let mut spans = TickSpans::default();
     for fi in &fleet.instances {
         let key = InstanceView::new(&fi.instance, Vec::new()).key();
-        let span = spans.instance(fi, &key);
         *report
             .instances_by_state
             .entry(
@@ -295,40 +293,39 @@ pub async fn tick_listed(
         // later occurrence settled since is superseded (the newest intent wins).
         let as_read: Vec<_> = entries.iter().map(|o| to_engine(&o.value, &[])).collect();
         let observed = PowerState::of(fi.instance.state.as_deref());
-        async {
-            for mut e in entries {
-                if e.value.state == LedgerState::Executing {
-                    let claim = ledger::claim_of(&e.value);
-                    let later = superseded(&claim, &as_read);
-                    if let Some(r) = governor::reconcile(&claim, &observed, later, now) {
-                        reconcile(rt, fi, &mut e, r, now, dry_run, &mut report).await;
-                    }
+        for mut e in entries {
+            if e.value.state == LedgerState::Executing {
+                let claim = ledger::claim_of(&e.value);
+                let later = superseded(&claim, &as_read);
+                if let Some(r) = governor::reconcile(&claim, &observed, later, now) {
+                    let span =
+                        spans.occurrence(Some(fi), &key, &e.value.occurrence_id, "reconcile");
+                    reconcile(rt, fi, &mut e, r, now, dry_run, &mut report)
+                        .instrument(span)
+                        .await;
                 }
-                let notified =
-                    if e.value.state.is_claimable() || e.value.state == LedgerState::Planned {
-                        rt.store.notified_leads(&e.value.occurrence_id).await?
-                    } else {
-                        Vec::new()
-                    };
-                view.ledger.push(to_engine(&e.value, &notified));
-                records.insert(e.value.occurrence_id.clone(), e);
             }
-            idle_stops(
-                rt,
-                fi,
-                &key,
-                &supplied,
-                idle_records.get(&key),
-                now,
-                dry_run,
-                &mut view,
-                &mut report,
-            )
-            .await;
-            GovernResult::Ok(())
+            let notified = if e.value.state.is_claimable() || e.value.state == LedgerState::Planned
+            {
+                rt.store.notified_leads(&e.value.occurrence_id).await?
+            } else {
+                Vec::new()
+            };
+            view.ledger.push(to_engine(&e.value, &notified));
+            records.insert(e.value.occurrence_id.clone(), e);
         }
-        .instrument(span)
-        .await?;
+        idle_stops(
+            rt,
+            fi,
+            &key,
+            &supplied,
+            idle_records.get(&key),
+            now,
+            dry_run,
+            &mut view,
+            &mut report,
+        )
+        .await;
         by_key.insert(key, fi);
         views.push(view);
     }
@@ -350,7 +347,7 @@ pub async fn tick_listed(
     };
     for n in &plan.notices {
         let key = key_of(&n.instance_id, &n.instance);
-        let span = spans.occurrence(&key, &n.occurrence_id, "notice");
+        let span = spans.occurrence(by_key.get(&key).copied(), &key, &n.occurrence_id, "notice");
         let outcome = if dry_run {
             "dry run".to_string()
         } else {
@@ -385,7 +382,12 @@ pub async fn tick_listed(
     let mut audit = Vec::new();
     for d in &plan.decisions {
         let key = key_of(&d.instance_id, &d.instance);
-        let span = spans.occurrence(&key, &d.occurrence_id, &d.action.to_string());
+        let span = spans.occurrence(
+            by_key.get(&key).copied(),
+            &key,
+            &d.occurrence_id,
+            &d.action.to_string(),
+        );
         let result = if dry_run {
             Outcome::DryRun
         } else {
@@ -473,9 +475,10 @@ pub async fn tick_listed(
     Ok(report)
 }
 
-/// The spans of one tick: one per workspace, one per instance under its workspace, and one
-/// per occurrence acted on (a notice or a decision) under its instance. Created in the
-/// caller's span (the handler's `tick`).
+/// The spans of one tick, made for the occurrences it acts on (a notice, a decision, a
+/// reconciliation): one per occurrence, under one per instance, under one per workspace, under
+/// the caller's span (the handler's `tick`). Instances and workspaces with nothing to do get
+/// none: a span per instance per minute would be most of the telemetry bill and say nothing.
 #[derive(Default)]
 struct TickSpans {
     workspaces: HashMap<String, Span>,
@@ -483,8 +486,11 @@ struct TickSpans {
 }
 
 impl TickSpans {
-    /// The span of `fi`, opening its workspace's span the first time one of it is seen.
+    /// The span of `fi` (key `key`), opened with its workspace's the first time.
     fn instance(&mut self, fi: &FleetInstance, key: &str) -> Span {
+        if let Some(span) = self.instances.get(key) {
+            return span.clone();
+        }
         let ws = match self.workspaces.get(&fi.workspace) {
             Some(ws) => ws.clone(),
             None => {
@@ -499,21 +505,23 @@ impl TickSpans {
             curfew.instance = %fi.instance.name,
             curfew.state = fi.instance.state.as_deref().unwrap_or("unknown"),
         );
-        // Nobody listening (no exporter, quiet logs): no bookkeeping either.
-        if !span.is_disabled() {
-            self.instances.insert(key.to_owned(), span.clone());
-        }
+        self.instances.insert(key.to_owned(), span.clone());
         span
     }
 
-    /// A span for one occurrence of the instance `key` (under the tick's span for an instance
-    /// the fleet listing did not show).
-    fn occurrence(&self, key: &str, occurrence: &str, action: &str) -> Span {
-        let parent = self
-            .instances
-            .get(key)
-            .cloned()
-            .unwrap_or_else(Span::current);
+    /// A span for one occurrence of the instance `key`: under its instance's span, or under
+    /// the tick's for an instance the fleet listing did not show (`fi` is `None`).
+    fn occurrence(
+        &mut self,
+        fi: Option<&FleetInstance>,
+        key: &str,
+        occurrence: &str,
+        action: &str,
+    ) -> Span {
+        let parent = match fi {
+            Some(fi) => self.instance(fi, key),
+            None => Span::current(),
+        };
         tracing::info_span!(
             parent: &parent,
             "occurrence",

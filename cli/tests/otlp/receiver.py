@@ -7,6 +7,7 @@ and per metric data point to the output file before answering, so that a flush t
 waited for is on disk when the exporter's caller goes on.
 
     python3 receiver.py OUT.jsonl      # prints "listening PORT" on 127.0.0.1, serves until killed
+    python3 receiver.py OUT.jsonl --count-only   # one line per export (path, bytes), not decoded
 
 Exits 3 with a message when `opentelemetry-proto` is missing (the test then says SKIPPED).
 """
@@ -105,6 +106,14 @@ class Handler(BaseHTTPRequestHandler):
             self.send_error(404 if signal is None else 413)
             return
         body = self.rfile.read(length)
+        if COUNT_ONLY:
+            with lock, open(OUT, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"signal": "export", "path": self.path, "bytes": len(body)}) + "\n")
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.headers.get("Content-Encoding", "").lower() == "gzip":
             body = gzip.decompress(body)
         request_type, lines, response_type = signal
@@ -134,6 +143,7 @@ class Handler(BaseHTTPRequestHandler):
 
 if __name__ == "__main__":
     OUT = sys.argv[1]
+    COUNT_ONLY = "--count-only" in sys.argv[2:]
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     print(f"listening {server.server_address[1]}", flush=True)
     server.serve_forever()
