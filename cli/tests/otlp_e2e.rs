@@ -467,35 +467,63 @@ fn spans_and_metrics_reach_a_real_otlp_receiver() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The cost of telemetry on a tick: two `curfew serve` side by side, each with its own
-/// simulator holding the same 1 000 instances (10 workspaces × 100), one without
-/// `OTEL_EXPORTER_OTLP_ENDPOINT` and one exporting to the receiver; minute ticks alternate
-/// between them after one warm-up tick each. Prints the medians and their ratio.
-#[test]
-#[ignore = "measurement: cargo test --release -p curfew --test otlp_e2e -- --ignored --nocapture"]
-fn measure_telemetry_overhead_on_a_tick() {
-    let runs: usize = std::env::var("CURFEW_MEASURE_RUNS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
-    let dir = tmp("measure");
-    // The receiver only counts: Curfew's side (spans, encoding, the HTTP round trip) is what
-    // is measured, not Python decoding protobuf.
-    let Some(receiver) = receiver_or_skip(dir.join("otlp.jsonl"), &["--count-only"]) else {
-        return;
+/// 1 000 running instances in 10 workspaces, each started on even minutes and stopped on odd
+/// ones: every tick acts on every instance (1 000 ARM actions, their occurrences' spans).
+fn busy_fleet(sub: &str) -> SimFleet {
+    let home = WorkspacePath {
+        subscription: sub.into(),
+        resource_group: "rg-busy".into(),
+        workspace: "ws-busy-0".into(),
     };
-    let synthetic = "00000000-0000-0000-0000-000000000001";
-    let sims = [
-        Sim::start(SimFleet::synthetic(1, 10, 100)),
-        Sim::start(SimFleet::synthetic(1, 10, 100)),
-    ];
+    let mut items = Vec::new();
+    for w in 0..10 {
+        let ws = WorkspacePath {
+            workspace: format!("ws-busy-{w}"),
+            ..home.clone()
+        };
+        for i in 0..100 {
+            let name = format!("ci-{w}-{i:03}");
+            let mut c = compute("ws", &name, "Running", "Stop", "1-59/2 * * * *");
+            c["id"] = Value::String(ws.compute_id(&name));
+            c["properties"]["properties"]["schedules"]["computeStartStop"]
+                .as_array_mut()
+                .unwrap()
+                .push(
+                    json!({"action": "Start", "status": "Enabled", "triggerType": "Cron",
+                             "cron": {"expression": "0-58/2 * * * *", "timeZone": "UTC"}}),
+                );
+            items.push((ws.clone(), c));
+        }
+    }
+    let mut fleet = SimFleet::default();
+    for (ws, body) in items {
+        fleet.computes.push(armsim::PlacedCompute {
+            workspace: ws,
+            name: body["name"].as_str().unwrap().to_owned(),
+            body,
+        });
+    }
+    fleet
+}
+
+/// Median tick time of `curfew serve` without and with OTLP export, side by side: two handlers,
+/// each with its own simulator holding `fleet()`, minute ticks alternating between them after
+/// one warm-up tick each. Returns (off ms, on ms).
+fn side_by_side(
+    dir: &Path,
+    receiver: &Receiver,
+    sub: &str,
+    fleet: impl Fn() -> SimFleet,
+    runs: usize,
+) -> (f64, f64) {
+    let sims = [Sim::start(fleet()), Sim::start(fleet())];
     let handlers: Vec<Handler> = [None, Some(receiver.port)]
         .into_iter()
         .enumerate()
         .map(|(i, otlp)| {
             let d = dir.join(format!("h{i}"));
             std::fs::create_dir_all(&d).unwrap();
-            Handler::start(&handler_env(&sims[i], &d, synthetic, otlp))
+            Handler::start(&handler_env(&sims[i], &d, sub, otlp))
         })
         .collect();
     let mut times = [Vec::new(), Vec::new()];
@@ -515,12 +543,56 @@ fn measure_telemetry_overhead_on_a_tick() {
         v.sort();
         v[v.len() / 2].as_secs_f64() * 1000.0
     };
-    let (off, on) = (median(&mut times[0]), median(&mut times[1]));
-    let exports = receiver.lines();
-    let bytes: u64 = exports.iter().filter_map(|l| l["bytes"].as_u64()).sum();
+    (median(&mut times[0]), median(&mut times[1]))
+}
+
+/// The cost of telemetry on a tick, on 1 000 instances: a quiet minute (nothing due: the
+/// synthetic fleet) and a busy one (every instance started or stopped). Prints the medians and
+/// their ratio, and what was exported.
+#[test]
+#[ignore = "measurement: cargo test --release -p curfew --test otlp_e2e -- --ignored --nocapture"]
+fn measure_telemetry_overhead_on_a_tick() {
+    let runs: usize = std::env::var("CURFEW_MEASURE_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let dir = tmp("measure");
+    // The receiver only counts: Curfew's side (spans, encoding, the HTTP round trip) is what
+    // is measured, not Python decoding protobuf.
+    let Some(receiver) = receiver_or_skip(dir.join("otlp.jsonl"), &["--count-only"]) else {
+        return;
+    };
+    let exported = |r: &Receiver| {
+        let lines = r.lines();
+        let bytes: u64 = lines.iter().filter_map(|l| l["bytes"].as_u64()).sum();
+        (lines.len(), bytes)
+    };
+    let synthetic = "00000000-0000-0000-0000-000000000001";
+    let (off, on) = side_by_side(
+        &dir.join("quiet"),
+        &receiver,
+        synthetic,
+        || SimFleet::synthetic(1, 10, 100),
+        runs,
+    );
+    let (n, bytes) = exported(&receiver);
     println!(
-        "tick on 1000 instances, median of {runs}: OTLP off {off:.1} ms, OTLP on {on:.1} ms ({} exports, {bytes} bytes), ratio on/off {:.2}",
-        exports.len(),
+        "quiet tick, 1000 instances, median of {runs}: OTLP off {off:.1} ms, on {on:.1} ms, ratio on/off {:.2} ({n} exports, {bytes} bytes)",
         on / off
+    );
+    let busy_runs = runs.div_ceil(2);
+    let (off, on) = side_by_side(
+        &dir.join("busy"),
+        &receiver,
+        SUB,
+        || busy_fleet(SUB),
+        busy_runs,
+    );
+    let (n2, bytes2) = exported(&receiver);
+    println!(
+        "busy tick, 1000 instances, 1000 actions each, median of {busy_runs}: OTLP off {off:.1} ms, on {on:.1} ms, ratio on/off {:.2} ({} exports, {} bytes)",
+        on / off,
+        n2 - n,
+        bytes2 - bytes
     );
 }
