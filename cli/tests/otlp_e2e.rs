@@ -370,6 +370,12 @@ fn spans_and_metrics_reach_a_real_otlp_receiver() {
         .collect();
     assert_eq!(by_state.get("Running"), Some(&2.0), "{instances:#?}");
     assert_eq!(by_state.get("Stopped"), Some(&1.0), "{instances:#?}");
+    assert!(
+        instances
+            .iter()
+            .all(|p| p["attributes"]["curfew.scope"] == "fleet"),
+        "{instances:#?}"
+    );
     let actions = points(&lines, "curfew.actions");
     assert!(
         actions.iter().any(|p| p["attributes"]["action"] == "start"

@@ -258,7 +258,7 @@ impl HostedGovernor {
             }
         };
         #[cfg(feature = "otel")]
-        metrics::record_tick(result.as_ref().ok(), started.elapsed());
+        metrics::record_tick(result.as_ref().ok(), started.elapsed(), &what);
         let mut r = result.map_err(|e| classify(&format!("evaluating {what}"), &e))?;
         let binding = self.binding();
         rt.deliver_tick(&mut r, binding.as_ref().map(|c| c as &dyn Notifier))
@@ -773,7 +773,14 @@ mod metrics {
         }
     }
 
-    pub(super) fn record_tick(report: Option<&TickReport>, elapsed: std::time::Duration) {
+    /// `scope` (`fleet`, or `workspace <id>` for a fanned-out `Evaluate`) labels the instance
+    /// gauge, so that the evaluations of a fanned-out fleet add up instead of overwriting one
+    /// another.
+    pub(super) fn record_tick(
+        report: Option<&TickReport>,
+        elapsed: std::time::Duration,
+        scope: &str,
+    ) {
         let m = instruments();
         m.duration.record(elapsed.as_secs_f64(), &[]);
         let Some(r) = report else {
@@ -781,8 +788,13 @@ mod metrics {
             return;
         };
         for (state, n) in &r.instances_by_state {
-            m.instances
-                .record(*n as u64, &[KeyValue::new("state", state.clone())]);
+            m.instances.record(
+                *n as u64,
+                &[
+                    KeyValue::new("state", state.clone()),
+                    KeyValue::new("curfew.scope", scope.to_owned()),
+                ],
+            );
         }
         for d in &r.decisions {
             let kind = format!("{:?}", d.kind).to_ascii_lowercase();
