@@ -18,6 +18,7 @@ pub mod config;
 pub mod credential;
 pub mod error;
 pub mod id;
+mod metrics;
 pub mod model;
 
 pub use budget::BucketConfig;

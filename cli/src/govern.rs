@@ -373,6 +373,9 @@ mod tests {
             arm_calls: 0,
             missed_summaries: Vec::new(),
             lost_races: 0,
+            instances_by_state: Default::default(),
+            stopped_hourly_cost: 0.0,
+            currency: String::new(),
             events: Vec::new(),
         };
         let text = tick_text(&r);

@@ -213,7 +213,9 @@ settings! {
     HOST_CLOCK_TOLERANCE = Setting::env("CURFEW_HOST_CLOCK_TOLERANCE_MINUTES", SetBy::Optional).serve_only();
     /// Stdout log level: off, error, warn, info (default), debug, trace.
     LOG = Setting::env("CURFEW_LOG", SetBy::App).serve_only();
-    /// OTLP collector; OpenTelemetry export is on only when this is set.
+    /// OTLP/HTTP collector base URL (spans to `/v1/traces`, metrics to `/v1/metrics`);
+    /// OpenTelemetry export is on only when this is set. The SDK also reads the other standard
+    /// `OTEL_*` variables (see Telemetry).
     OTLP_ENDPOINT = Setting::env("OTEL_EXPORTER_OTLP_ENDPOINT", SetBy::App).serve_only();
     /// `service.name` reported to OpenTelemetry (default `curfew`).
     OTEL_SERVICE_NAME = Setting::env("OTEL_SERVICE_NAME", SetBy::App).serve_only();
