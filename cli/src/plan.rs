@@ -164,10 +164,15 @@ pub(crate) fn run(args: &PlanArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--to {} is before --from {}", args.to, args.from);
     }
     let text = read_text(&args.inventory)?;
-    let (fleet, planned, skipped) = plan_parallel(&text, &args.inventory, from, to)?;
+    let (fleet, skipped) = compile_parallel(&text, &args.inventory)?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    write_plan(&mut out, &fleet, &planned, args.format)?;
+    write_plan(
+        &mut out,
+        &fleet,
+        fleet::PlanStream::new(&fleet, from, to),
+        args.format,
+    )?;
     out.flush()?;
     // Bad schedules never stop the plan: they are reported here, and `validate` gives the
     // checked exit code.
@@ -184,7 +189,7 @@ pub(crate) fn run(args: &PlanArgs) -> anyhow::Result<ExitCode> {
     // The process ends now: handing a fleet of 100 000 instances back to the allocator piece by
     // piece would take a tenth of a second of one core for nothing.
     #[allow(clippy::mem_forget)]
-    std::mem::forget((fleet, planned, text));
+    std::mem::forget((fleet, text));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -194,22 +199,20 @@ struct Part {
     /// Position in the input of the run's first compute.
     first: usize,
     fleet: Fleet,
-    planned: Vec<Planned>,
     skipped: BTreeMap<String, usize>,
 }
 
 /// Computes per run handed from the splitting thread to the planning threads.
 const RUN: usize = 1024;
 
-/// Splits, reads, compiles and plans the computes on all cores: the main thread splits the input
-/// while worker threads parse and plan the runs already split. Each compute's JSON tree is
-/// dropped as soon as it is compiled, so memory stays near the size of the input text.
-fn plan_parallel(
+/// Splits, reads and compiles the computes on all cores: the main thread splits the input
+/// while worker threads parse and compile the runs already split. Each compute's JSON tree is
+/// dropped as soon as it is compiled, so memory stays near the size of the input text. The
+/// plan itself is streamed afterwards ([`fleet::PlanStream`]), whatever the window.
+fn compile_parallel(
     text: &str,
     source_name: &str,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> anyhow::Result<(Fleet, Vec<Planned>, BTreeMap<String, usize>)> {
+) -> anyhow::Result<(Fleet, BTreeMap<String, usize>)> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |p| p.get())
         .clamp(1, 8);
@@ -224,7 +227,7 @@ fn plan_parallel(
                     loop {
                         let run = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
                         let Ok(run) = run else { break };
-                        parts.push(plan_run(&run, from, to));
+                        parts.push(compile_run(&run));
                     }
                     parts
                 })
@@ -245,29 +248,21 @@ fn plan_parallel(
     split?;
     parts.sort_unstable_by_key(|p| p.first);
     let mut all = Part::default();
-    all.planned
-        .reserve_exact(parts.iter().map(|p| p.planned.len()).sum());
     all.fleet
         .instances
         .reserve_exact(parts.iter().map(|p| p.fleet.instances.len()).sum());
     for part in parts {
-        let offset = all.fleet.instances.len();
-        all.planned.extend(part.planned.into_iter().map(|mut p| {
-            p.instance += offset;
-            p
-        }));
         all.fleet.instances.extend(part.fleet.instances);
         all.fleet.diagnostics.extend(part.fleet.diagnostics);
         for (k, v) in part.skipped {
             *all.skipped.entry(k).or_default() += v;
         }
     }
-    fleet::sort_planned(&all.fleet, &mut all.planned);
-    Ok((all.fleet, all.planned, all.skipped))
+    Ok((all.fleet, all.skipped))
 }
 
-/// Reads, compiles and plans one run of computes.
-fn plan_run<'a>(run: &Items<'a>, from: DateTime<Utc>, to: DateTime<Utc>) -> Part {
+/// Reads and compiles one run of computes.
+fn compile_run<'a>(run: &Items<'a>) -> Part {
     let mut part = Part {
         first: run.first(),
         ..Part::default()
@@ -276,9 +271,6 @@ fn plan_run<'a>(run: &Items<'a>, from: DateTime<Utc>, to: DateTime<Utc>) -> Part
         match run.read_as::<Node<'a>>(i) {
             Item::Instance(inst) => {
                 let ci = fleet::compile_instance(&inst, &mut part.fleet.diagnostics);
-                let idx = part.fleet.instances.len();
-                part.planned
-                    .extend(fleet::plan_instance(&ci, idx, from, to));
                 part.fleet.instances.push(ci);
             }
             Item::Skipped(kind) => *part.skipped.entry(kind).or_default() += 1,
@@ -354,16 +346,28 @@ fn write_row(out: &mut Vec<u8>, row: &Row<'_>) {
     out.push(b'}');
 }
 
-/// Writes the whole plan; rows are rendered on all cores, then written in order.
+/// Rows taken from the plan stream, rendered (on all cores) and written at a time: the most
+/// of the plan `write_plan` ever holds.
+const BLOCK: usize = 16_384;
+
+/// What [`write_plan`] wrote, and the most rows it held at once (at most [`BLOCK`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct PlanStats {
+    rows: usize,
+    peak_held: usize,
+}
+
+/// Writes the plan as it streams: a block of rows at a time is rendered on all cores, then
+/// written in order, so memory does not grow with the window.
 fn write_plan(
     out: &mut impl Write,
     fleet: &Fleet,
-    planned: &[Planned],
+    mut stream: fleet::PlanStream<'_>,
     format: OutputFormat,
-) -> anyhow::Result<()> {
-    let name_w = planned
-        .iter()
-        .map(|p| fleet.instances[p.instance].name.len())
+) -> anyhow::Result<PlanStats> {
+    let name_w = stream
+        .instances_with_rows()
+        .map(|i| fleet.instances[i].name.len())
         .max()
         .unwrap_or(8)
         .max(8);
@@ -375,12 +379,20 @@ fn write_plan(
             "UTC", "LOCAL", "INSTANCE", "#", "ACTION"
         )?,
     }
-    // Render in blocks so that at most one block of output is held in memory at a time.
-    const BLOCK: usize = 16_384;
     let threads = std::thread::available_parallelism()
         .map_or(1, |p| p.get())
         .clamp(1, 8);
-    for (b, block) in planned.chunks(BLOCK).enumerate() {
+    let mut stats = PlanStats::default();
+    let mut block: Vec<Planned> = Vec::with_capacity(BLOCK);
+    for b in 0.. {
+        block.clear();
+        block.extend(stream.by_ref().take(BLOCK));
+        if block.is_empty() {
+            break;
+        }
+        stats.rows += block.len();
+        stats.peak_held = stats.peak_held.max(block.len());
+        let block = &block;
         let per = block.len().div_ceil(threads).max(1);
         let chunks: Vec<std::io::Result<Vec<u8>>> = std::thread::scope(|s| {
             let handles: Vec<_> = block
@@ -416,10 +428,10 @@ fn write_plan(
         }
     }
     match format {
-        OutputFormat::Json => out.write_all(if planned.is_empty() { b"]\n" } else { b"\n]\n" })?,
-        OutputFormat::Text => writeln!(out, "{} occurrence(s)", planned.len())?,
+        OutputFormat::Json => out.write_all(if stats.rows == 0 { b"]\n" } else { b"\n]\n" })?,
+        OutputFormat::Text => writeln!(out, "{} occurrence(s)", stats.rows)?,
     }
-    Ok(())
+    Ok(stats)
 }
 
 fn json_line(out: &mut Vec<u8>, fleet: &Fleet, p: &Planned) {
@@ -492,6 +504,56 @@ fn text_line(out: &mut Vec<u8>, fleet: &Fleet, p: &Planned, name_w: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A sink that counts bytes and keeps the largest single write.
+    #[derive(Default)]
+    struct Counting {
+        bytes: usize,
+        largest_write: usize,
+    }
+
+    impl Write for Counting {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.bytes += buf.len();
+            self.largest_write = self.largest_write.max(buf.len());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A window far larger than a block streams through: the plan held never exceeds a block
+    /// of rows and no write is larger than one rendered block, whatever the window.
+    #[test]
+    fn plan_output_streams_in_bounded_memory() {
+        let ci = serde_json::json!({"name": "ci-every-minute", "properties": {"computeType": "ComputeInstance", "properties": {"schedules": {"computeStartStop": [
+            {"action": "Stop", "triggerType": "Cron", "cron": {"expression": "* * * * *", "timeZone": "UTC"}}
+        ]}}}});
+        let (fleet, _) = compile_parallel(&ci.to_string(), "ci.json").unwrap();
+        let from = "2026-01-01T00:00:00Z".parse().unwrap();
+        for (days, format) in [
+            (40, OutputFormat::Json),
+            (40, OutputFormat::Text),
+            (400, OutputFormat::Text),
+        ] {
+            let to = from + chrono::Duration::days(days);
+            let mut sink = Counting::default();
+            let stats = write_plan(
+                &mut sink,
+                &fleet,
+                fleet::PlanStream::new(&fleet, from, to),
+                format,
+            )
+            .unwrap();
+            let rows = days as usize * 24 * 60;
+            assert_eq!(stats.rows, rows);
+            assert_eq!(stats.peak_held, BLOCK, "{format:?} {days} days");
+            // One block rendered is the most ever buffered: about 200 bytes a row.
+            assert!(sink.largest_write <= BLOCK * 400, "{}", sink.largest_write);
+            assert!(sink.bytes > rows * 100, "{}", sink.bytes);
+        }
+    }
 
     #[test]
     fn hand_written_rows_equal_serde_rows() {
