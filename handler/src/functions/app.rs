@@ -885,3 +885,50 @@ fn status_json(state: &AppState, now: DateTime<Utc>, fleet: Value) -> Value {
 
 #[cfg(test)]
 mod tests;
+
+/// The router driven in-process for the fuzz targets (`fuzz/`): `body` POSTed to `function`
+/// with no governor wired, on a runtime kept per thread. Panics when the route panicked (the
+/// panic layer answers 500 with "internal error"), so the fuzzer sees the bug.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_invoke(function: usize, body: &[u8]) -> (u16, Vec<u8>) {
+    use tower::ServiceExt as _;
+    thread_local! {
+        static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a current-thread runtime");
+        static STATE: Arc<AppState> = Arc::new(AppState::new(
+            FunctionsConfig::from_strings(&curfew_governor::config::MapStrings::from_pairs(&[
+                ("CURFEW_HOST_CLOCK_TOLERANCE_MINUTES", "off"),
+            ]))
+            .expect("fuzzing settings"),
+            Ports::default(),
+            Arc::new(curfew_plumbing::ManualClock::at(DateTime::<Utc>::UNIX_EPOCH)),
+            Telemetry::default(),
+            Instant::now(),
+            DateTime::<Utc>::UNIX_EPOCH,
+        ));
+    }
+    let f = Function::ALL[function % Function::ALL.len()];
+    let request = axum::http::Request::post(format!("/{}", f.name()))
+        .body(Body::from(body.to_vec()))
+        .expect("a request");
+    let (status, bytes) = RUNTIME.with(|rt| {
+        rt.block_on(async {
+            let state = STATE.with(Arc::clone);
+            let response = app(state).oneshot(request).await.expect("infallible");
+            let status = response.status().as_u16();
+            let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .expect("a body");
+            (status, bytes.to_vec())
+        })
+    });
+    let envelope: Value = serde_json::from_slice(&bytes).expect("every answer is an envelope");
+    assert!(
+        envelope.get("Logs").is_some() && envelope.get("ReturnValue").is_some(),
+        "not an envelope: {envelope}"
+    );
+    assert_ne!(status, 500, "the route panicked: {envelope}");
+    (status, bytes)
+}
