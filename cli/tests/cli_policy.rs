@@ -260,7 +260,7 @@ fn cli_yaml_inventories_are_checked_too() {
 /// (SIGABRT, no message); now it is a named problem of that policy.
 #[test]
 fn a_deeply_nested_policy_expression_is_a_named_error_not_an_abort() {
-    let dir = scratch("deep");
+    let dir = scratch("deep-policy");
     let n = 5_000;
     let value = format!("[{}true(){}]", "not(".repeat(n), ")".repeat(n));
     let policy = json!({"if": {"value": value, "equals": true}, "then": {"effect": "audit"}});
@@ -287,7 +287,7 @@ fn a_deeply_nested_policy_expression_is_a_named_error_not_an_abort() {
 /// before parsing, with the line.
 #[test]
 fn deeply_nested_yaml_inventory_is_refused_before_parsing() {
-    let dir = scratch("yaml");
+    let dir = scratch("deep-yaml");
     let yaml = format!(
         "name: ci-1\nschedules: {}{}\n",
         "[".repeat(100_000),
