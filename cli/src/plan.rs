@@ -167,12 +167,9 @@ pub(crate) fn run(args: &PlanArgs) -> anyhow::Result<ExitCode> {
     let (fleet, skipped) = compile_parallel(&text, &args.inventory)?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    write_plan(
-        &mut out,
-        &fleet,
-        fleet::PlanStream::new(&fleet, from, to),
-        args.format,
-    )?;
+    plan_rows(&fleet, from, to, |name_w, rows| {
+        write_plan(&mut out, &fleet, rows, name_w, args.format)
+    })?;
     out.flush()?;
     // Bad schedules never stop the plan: they are reported here, and `validate` gives the
     // checked exit code.
@@ -357,20 +354,126 @@ struct PlanStats {
     peak_held: usize,
 }
 
+/// Rows a planning thread hands over at a time; each holds at most three batches in flight.
+const BATCH: usize = 4_096;
+
+/// Plans `fleet` in `[from, to)` on all cores and hands `write` the rows in the plan's order,
+/// with the width of the longest instance name that has a row. Each thread streams one part
+/// of the fleet ([`fleet::PlanStream::part`]) in batches through a bounded channel, and the
+/// parts are merged here by [`fleet::PlanStream::key`]: memory does not grow with the window.
+fn plan_rows<R>(
+    fleet: &Fleet,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    write: impl FnOnce(usize, &mut dyn Iterator<Item = Planned>) -> R,
+) -> R {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |p| p.get())
+        .clamp(1, 8);
+    let n = fleet.instances.len();
+    let per = n.div_ceil(threads).max(1);
+    let ranks = fleet::plan_ranks(fleet);
+    std::thread::scope(|s| {
+        let mut widths = Vec::new();
+        let mut sources = Vec::new();
+        for start in (0..n).step_by(per) {
+            let (width_tx, width_rx) = std::sync::mpsc::channel::<usize>();
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Planned>>(2);
+            let ranks = &ranks;
+            s.spawn(move || {
+                let part = start..(start + per).min(n);
+                let mut stream = fleet::PlanStream::part(fleet, ranks, part, from, to);
+                let width = stream
+                    .instances_with_rows()
+                    .map(|i| fleet.instances[i].name.len())
+                    .max()
+                    .unwrap_or(0);
+                let _ = width_tx.send(width);
+                loop {
+                    let batch: Vec<Planned> = stream.by_ref().take(BATCH).collect();
+                    // A send fails only once the writer is gone (it stopped on an error).
+                    if batch.is_empty() || tx.send(batch).is_err() {
+                        break;
+                    }
+                }
+            });
+            widths.push(width_rx);
+            sources.push(rx);
+        }
+        let name_w = widths
+            .iter()
+            .filter_map(|w| w.recv().ok())
+            .max()
+            .unwrap_or(0)
+            .max(8);
+        let mut merged = Merge::new(&ranks, sources);
+        write(name_w, &mut merged)
+    })
+}
+
+/// The plan's parts merged into its order.
+struct Merge<'r> {
+    ranks: &'r [u32],
+    sources: Vec<std::iter::Flatten<std::sync::mpsc::IntoIter<Vec<Planned>>>>,
+    heads: Vec<Option<Planned>>,
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<(RowKey, usize)>>,
+}
+
+/// [`fleet::PlanStream::key`] of a row.
+type RowKey = (DateTime<Utc>, u32, usize);
+
+impl<'r> Merge<'r> {
+    fn new(ranks: &'r [u32], receivers: Vec<std::sync::mpsc::Receiver<Vec<Planned>>>) -> Self {
+        let mut m = Merge {
+            ranks,
+            sources: receivers
+                .into_iter()
+                .map(|r| r.into_iter().flatten())
+                .collect(),
+            heads: Vec::new(),
+            heap: std::collections::BinaryHeap::new(),
+        };
+        for i in 0..m.sources.len() {
+            let head = m.sources[i].next();
+            m.push(i, head);
+        }
+        m
+    }
+
+    fn push(&mut self, i: usize, head: Option<Planned>) {
+        if let Some(row) = &head {
+            let key = fleet::PlanStream::key(self.ranks, row);
+            self.heap.push(std::cmp::Reverse((key, i)));
+        }
+        if i == self.heads.len() {
+            self.heads.push(head);
+        } else {
+            self.heads[i] = head;
+        }
+    }
+}
+
+impl Iterator for Merge<'_> {
+    type Item = Planned;
+
+    fn next(&mut self) -> Option<Planned> {
+        let std::cmp::Reverse((_, i)) = self.heap.pop()?;
+        let row = self.heads[i].take();
+        let next = self.sources[i].next();
+        self.push(i, next);
+        row
+    }
+}
+
 /// Writes the plan as it streams: a block of rows at a time is rendered on all cores, then
 /// written in order, so memory does not grow with the window.
 fn write_plan(
     out: &mut impl Write,
     fleet: &Fleet,
-    mut stream: fleet::PlanStream<'_>,
+    stream: &mut dyn Iterator<Item = Planned>,
+    name_w: usize,
     format: OutputFormat,
 ) -> anyhow::Result<PlanStats> {
-    let name_w = stream
-        .instances_with_rows()
-        .map(|i| fleet.instances[i].name.len())
-        .max()
-        .unwrap_or(8)
-        .max(8);
     match format {
         OutputFormat::Json => out.write_all(b"[")?,
         OutputFormat::Text => writeln!(
@@ -386,7 +489,7 @@ fn write_plan(
     let mut block: Vec<Planned> = Vec::with_capacity(BLOCK);
     for b in 0.. {
         block.clear();
-        block.extend(stream.by_ref().take(BLOCK));
+        block.extend((&mut *stream).take(BLOCK));
         if block.is_empty() {
             break;
         }
@@ -539,12 +642,9 @@ mod tests {
         ] {
             let to = from + chrono::Duration::days(days);
             let mut sink = Counting::default();
-            let stats = write_plan(
-                &mut sink,
-                &fleet,
-                fleet::PlanStream::new(&fleet, from, to),
-                format,
-            )
+            let stats = plan_rows(&fleet, from, to, |w, rows| {
+                write_plan(&mut sink, &fleet, rows, w, format)
+            })
             .unwrap();
             let rows = days as usize * 24 * 60;
             assert_eq!(stats.rows, rows);

@@ -177,7 +177,7 @@ pub fn plan(fleet: &Fleet, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Planne
 /// Puts a plan in its stable order: time, instance name, instance index, schedule index.
 pub fn sort_planned(fleet: &Fleet, planned: &mut [Planned]) {
     // Rank instances by name once, so the sort compares integers instead of strings.
-    let rank = name_ranks(fleet);
+    let rank = plan_ranks(fleet);
     // Sort small keys, then move each row once: comparing and swapping whole rows was a tenth
     // of `curfew plan` on a large fleet, all of it on one core. The row index ends each key, so
     // the order is the same as sorting by (instant, instance name, schedule).
@@ -282,10 +282,30 @@ type RowKey = (DateTime<Utc>, u32, usize, usize);
 impl<'f> PlanStream<'f> {
     /// The plan of `fleet` in `[from, to)`.
     pub fn new(fleet: &'f Fleet, from: DateTime<Utc>, to: DateTime<Utc>) -> Self {
-        let rank = name_ranks(fleet);
+        let ranks = plan_ranks(fleet);
+        Self::part(fleet, &ranks, 0..fleet.instances.len(), from, to)
+    }
+
+    /// The rows of the instances `part` (indexes into [`Fleet::instances`]) only, in the
+    /// plan's order; `ranks` is [`plan_ranks`] of the fleet. Parts planned on several threads
+    /// merge into the whole plan by [`PlanStream::key`].
+    pub fn part(
+        fleet: &'f Fleet,
+        ranks: &[u32],
+        part: std::ops::Range<usize>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Self {
+        let rank = ranks;
         let mut instances = Vec::new();
         let mut heap = std::collections::BinaryHeap::new();
-        for (index, ci) in fleet.instances.iter().enumerate() {
+        for (index, ci) in fleet
+            .instances
+            .iter()
+            .enumerate()
+            .skip(part.start)
+            .take(part.len())
+        {
             let heads = ci
                 .schedules
                 .iter()
@@ -311,6 +331,12 @@ impl<'f> PlanStream<'f> {
         Self { instances, heap }
     }
 
+    /// A row's place in the plan's order (instant, instance name rank, schedule); `ranks` as
+    /// given to [`PlanStream::part`].
+    pub fn key(ranks: &[u32], row: &Planned) -> (DateTime<Utc>, u32, usize) {
+        (row.occurrence.at, ranks[row.instance], row.schedule)
+    }
+
     /// Indexes (into [`Fleet::instances`]) of the instances with at least one row.
     pub fn instances_with_rows(&self) -> impl Iterator<Item = usize> + use<'_, 'f> {
         self.instances.iter().map(|p| p.index)
@@ -334,7 +360,7 @@ impl Iterator for PlanStream<'_> {
 }
 
 /// Each instance's rank by name (then index): the plan's tie-break after the instant.
-fn name_ranks(fleet: &Fleet) -> Vec<u32> {
+pub fn plan_ranks(fleet: &Fleet) -> Vec<u32> {
     let mut by_name: Vec<usize> = (0..fleet.instances.len()).collect();
     by_name.sort_unstable_by(|&a, &b| {
         fleet.instances[a]
@@ -445,6 +471,14 @@ mod tests {
             let streamed: Vec<_> = PlanStream::new(&fleet, from, to).map(|p| key(&p)).collect();
             let expected: Vec<_> = whole.iter().map(key).collect();
             assert_eq!(streamed, expected, "{from}..{to}");
+            // Parts of one instance each, merged by key, are the whole plan too.
+            let ranks = plan_ranks(&fleet);
+            let mut parts: Vec<Planned> = (0..fleet.instances.len())
+                .flat_map(|i| PlanStream::part(&fleet, &ranks, i..i + 1, from, to))
+                .collect();
+            parts.sort_by_key(|p| PlanStream::key(&ranks, p));
+            let merged: Vec<_> = parts.iter().map(key).collect();
+            assert_eq!(merged, expected, "parts {from}..{to}");
         }
     }
 
