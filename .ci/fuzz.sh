@@ -9,6 +9,10 @@ cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-60}
 jobs=${FUZZ_JOBS:-2}
 command -v cargo-fuzz >/dev/null || cargo install -q --locked cargo-fuzz --version 0.13.1
+# libfuzzer-sys compiles libFuzzer's C++ sources.
+if ! command -v c++ >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends g++ >/dev/null
+fi
 # `-s none`: no sanitizer, so the stable toolchain builds the targets (sanitizers need nightly
 # `-Z` flags; Curfew forbids unsafe code, so AddressSanitizer would add little; docs/fuzzing.md).
 cd fuzz
