@@ -161,21 +161,31 @@ pub fn windows_ids() -> Vec<&'static str> {
 /// Resolves a `timeZone` value: a Windows id (case-insensitive) or an IANA name.
 /// Returns `None` for a name neither table knows.
 pub fn resolve(name: &str) -> Option<Zone> {
-    // Fleets repeat a handful of names hundreds of thousands of times: remember them per thread.
-    thread_local! {
-        static RESOLVED: std::cell::RefCell<HashMap<String, Option<Zone>>> = Default::default();
-    }
     if let Some(hit) = RESOLVED.with(|m| m.borrow().get(name).cloned()) {
         return hit;
     }
     let zone = resolve_uncached(name);
-    RESOLVED.with(|m| {
-        let mut m = m.borrow_mut();
-        if m.len() < 4096 {
-            m.insert(name.to_string(), zone.clone());
-        }
-    });
+    // Real names are short (the longest IANA and Windows names are about 32 bytes); a long one
+    // is input nobody repeats, and caching it would let hostile names fill 4 096 slots with
+    // kilobytes each (the recurrence fuzz target's memory grew to 300 MB that way).
+    if name.len() <= CACHED_NAME_MAX {
+        RESOLVED.with(|m| {
+            let mut m = m.borrow_mut();
+            if m.len() < CACHED_NAMES_MAX {
+                m.insert(name.to_string(), zone.clone());
+            }
+        });
+    }
     zone
+}
+
+/// Names remembered per thread, and the longest name remembered.
+const CACHED_NAMES_MAX: usize = 4096;
+const CACHED_NAME_MAX: usize = 64;
+
+thread_local! {
+    // Fleets repeat a handful of names hundreds of thousands of times: remember them per thread.
+    static RESOLVED: std::cell::RefCell<HashMap<String, Option<Zone>>> = Default::default();
 }
 
 fn resolve_uncached(name: &str) -> Option<Zone> {
@@ -198,6 +208,21 @@ fn resolve_uncached(name: &str) -> Option<Zone> {
 
 #[cfg(test)]
 mod tests {
+    /// Found by the `recurrence` fuzz target: unique, long hostile names were all cached.
+    #[test]
+    fn the_name_cache_stays_small_under_long_unique_names() {
+        for i in 0..5_000 {
+            let name = format!("{i}{}", "x".repeat(10_000));
+            assert!(super::resolve(&name).is_none());
+        }
+        assert!(super::resolve("Pacific Standard Time").is_some());
+        let bytes: usize = super::RESOLVED.with(|m| m.borrow().keys().map(String::len).sum());
+        assert!(
+            bytes <= super::CACHED_NAMES_MAX * super::CACHED_NAME_MAX,
+            "{bytes}"
+        );
+    }
+
     use super::*;
 
     #[test]
