@@ -96,12 +96,15 @@ pub(crate) enum LocalKind {
     Gap,
 }
 
-/// Zones already looked up, by lower-cased name (`None` caches a miss).
+/// Zones already found, by lower-cased name. Misses are not kept: their names are whatever
+/// the input says, and keeping them grew a long-running `serve` (and the recurrence fuzz
+/// target) by every bogus name it was ever sent. Hits are bounded by the tzdb.
 type ZoneCache = std::sync::Mutex<HashMap<String, Option<(TimeZone, &'static str)>>>;
 
+static ZONE_CACHE: OnceLock<ZoneCache> = OnceLock::new();
+
 fn load(iana: &str) -> Option<(TimeZone, &'static str)> {
-    static CACHE: OnceLock<ZoneCache> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
+    let cache = ZONE_CACHE.get_or_init(Default::default);
     let key = iana.to_ascii_lowercase();
     if let Ok(map) = cache.lock() {
         if let Some(hit) = map.get(&key) {
@@ -113,8 +116,10 @@ fn load(iana: &str) -> Option<(TimeZone, &'static str)> {
             Box::leak(tz.iana_name().unwrap_or(iana).to_string().into_boxed_str());
         (tz, name)
     });
-    if let Ok(mut map) = cache.lock() {
-        map.insert(key, found.clone());
+    if found.is_some() {
+        if let Ok(mut map) = cache.lock() {
+            map.insert(key, found.clone());
+        }
     }
     found
 }
@@ -221,6 +226,23 @@ mod tests {
             bytes <= super::CACHED_NAMES_MAX * super::CACHED_NAME_MAX,
             "{bytes}"
         );
+    }
+
+    /// Found by the `recurrence` fuzz target: the process-wide zone cache kept every unknown
+    /// name it was asked for, so memory grew with each bogus `timeZone` ever sent.
+    #[test]
+    fn unknown_zone_names_are_not_kept() {
+        for i in 0..2_000 {
+            assert!(super::load(&format!("Nowhere/Bogus_{i}_{}", "y".repeat(100))).is_none());
+        }
+        let cache = super::ZONE_CACHE.get_or_init(Default::default);
+        let misses = cache
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|v| v.is_none())
+            .count();
+        assert_eq!(misses, 0);
     }
 
     use super::*;
