@@ -260,20 +260,59 @@ fn parse_field(
     errors: &mut Vec<CronError>,
 ) -> u64 {
     let mut bits = 0u64;
-    for item in text.split(',') {
-        if item.is_empty() {
-            errors.push(CronError(format!(
-                "{}: empty list item in '{text}'",
-                field.name
-            )));
-            continue;
-        }
-        match parse_item(item, field, warnings) {
-            Ok(b) => bits |= b,
-            Err(e) => errors.push(e),
+    let mut found = 0usize;
+    for (n, item) in text.split(',').enumerate() {
+        let problem = if item.is_empty() {
+            Some(CronError(format!(
+                "{}: empty list item (item {}) in '{}'",
+                field.name,
+                n + 1,
+                clip(text)
+            )))
+        } else {
+            match parse_item(item, field, warnings) {
+                Ok(b) => {
+                    bits |= b;
+                    None
+                }
+                Err(e) => Some(e),
+            }
+        };
+        if let Some(e) = problem {
+            found += 1;
+            if found <= MAX_FIELD_ERRORS {
+                errors.push(e);
+            }
         }
     }
+    if found > MAX_FIELD_ERRORS {
+        errors.push(CronError(format!(
+            "{}: {} more problems in this field",
+            field.name,
+            found - MAX_FIELD_ERRORS
+        )));
+    }
+    warnings.truncate(MAX_WARNINGS);
     bits
+}
+
+/// Problems reported per field; the rest are counted. A hostile 13 KB field of thousands of
+/// bad items used to yield thousands of messages each quoting the whole field: 170 MB.
+const MAX_FIELD_ERRORS: usize = 16;
+
+/// Warnings kept per expression.
+const MAX_WARNINGS: usize = 64;
+
+/// `text` as quoted in a message: at most 40 bytes, cut on a character boundary.
+fn clip(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= 40 {
+        return text.into();
+    }
+    let mut end = 37;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end]).into()
 }
 
 fn parse_item(item: &str, field: Field, warnings: &mut Vec<String>) -> Result<u64, CronError> {
@@ -623,6 +662,20 @@ mod tests {
         ] {
             assert!(CronExpr::parse(bad).is_err(), "{bad:?} should be rejected");
         }
+    }
+
+    /// Found by the `recurrence` fuzz target: a 13 KB field of thousands of bad items made a
+    /// message per item quoting the whole field (170 MB for one expression).
+    #[test]
+    fn a_field_of_thousands_of_bad_items_yields_a_bounded_report() {
+        let field = format!("{}é", "w,,".repeat(5_000));
+        let errors = CronExpr::parse_all(&format!("{field} * * * *")).unwrap_err();
+        assert_eq!(errors.len(), MAX_FIELD_ERRORS + 1, "{errors:?}");
+        let bytes: usize = errors.iter().map(|e| e.to_string().len()).sum();
+        assert!(bytes < 4_096, "{bytes}");
+        assert!(errors.last().unwrap().to_string().contains("more problems"));
+        let warned = CronExpr::parse(&format!("0 0 * {} *", "Ja,".repeat(1_000) + "Ja"));
+        assert!(warned.unwrap().warnings.len() <= MAX_WARNINGS);
     }
 
     /// NCrontab (`CrontabField.Accumulate`) swaps a backwards range and raises a step below 1
