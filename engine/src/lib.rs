@@ -12,6 +12,7 @@
 //! - [`dst`]: where DST is handled: gaps fire at the transition, folds fire once (first pass).
 //! - [`schedule`]: one `computeStartStop` entry → a compiled [`Schedule`] and its occurrences.
 //! - [`inventory`]: fleets from compute JSON, ARM list responses, arrays, CLI YAML.
+//! - [`yaml`]: the nesting check every YAML text passes before the YAML parser sees it.
 //! - [`fleet`]: plans over a window (Stop wins conflicts) and validation.
 //! - [`diag`]: problems named by instance, schedule and field.
 //! - [`policy`]: default policies in the Azure Policy rule language.
@@ -33,6 +34,7 @@ pub mod policy;
 pub mod recurrence;
 pub mod schedule;
 pub mod tz;
+pub mod yaml;
 
 pub use diag::{Diagnostic, Problem, Severity};
 pub use dst::Shift;

@@ -182,6 +182,18 @@ fn every_setting_from_the_environment_and_from_the_file_lands_in_the_same_field(
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A settings file nested thousands deep (libyaml's work grows with the square of the
+/// nesting) is refused before the YAML parser sees it, as a named problem of the file.
+#[test]
+fn deeply_nested_settings_yaml_is_refused_before_parsing() {
+    let text = format!("budgets: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    let Err(err) = RuntimeConfig::from_yaml(&text, &MapStrings::default()) else {
+        panic!("a 100 000-level settings file was accepted");
+    };
+    let err = err.to_string();
+    assert!(err.contains("YAML nested deeper than 64 levels"), "{err}");
+}
+
 #[test]
 fn a_variable_wins_over_its_file_path_and_empty_values_count_as_unset() {
     let yaml = "deployment: file\narm:\n  scopes: [/subscriptions/file]\n";

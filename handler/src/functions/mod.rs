@@ -39,3 +39,7 @@ pub(crate) use ports::{
 pub(crate) fn serve_with(port: Option<u16>, ports: Ports) -> anyhow::Result<()> {
     server::serve_with(port, ports)
 }
+
+/// See [`app::fuzz_invoke`].
+#[cfg(feature = "fuzzing")]
+pub(crate) use app::fuzz_invoke;
