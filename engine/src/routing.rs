@@ -349,6 +349,9 @@ mod tests {
         assert!(!scope(|s| s.owner = Some("*".into())).contains(&ownerless));
     }
 
+    /// What, about whom, which event type, the rules expected, the channels expected.
+    type Case<'a> = (&'a str, &'a RouteTarget, &'a str, Vec<&'a str>, Vec<&'a str>);
+
     #[test]
     fn first_match_wins_unless_continue_table() {
         let pending = "curfew.shutdown.pending";
@@ -378,7 +381,7 @@ mod tests {
             ..target()
         };
         let nobody = RouteTarget::from_arm_id("/subscriptions/S9");
-        let cases: Vec<(&str, &RouteTarget, &str, Vec<&str>, Vec<&str>)> = vec![
+        let cases: Vec<Case<'_>> = vec![
             (
                 "a tagged notice: first match",
                 &t,

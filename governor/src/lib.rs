@@ -60,8 +60,13 @@ pub struct Runtime {
     pub arm: ArmClient,
     /// Durable state.
     pub store: Arc<dyn StateStore>,
-    /// The configured channels; [`Runtime::deliver`] hands every event to each of them.
+    /// The configured channels; [`Runtime::deliver`] hands each event to those its routes
+    /// select (every one without routes).
     pub channels: Vec<Arc<dyn Notifier>>,
+    /// Routing rules over the channels' labels (`routes`; empty: every channel).
+    pub routes: Vec<curfew_engine::routing::RouteRule>,
+    /// Each configured channel's `(label, kind)`, for `explain` (never its URL).
+    pub channel_kinds: Vec<(String, &'static str)>,
     /// Governor knobs.
     pub config: governor::Config,
     /// Link keys, the first signs.
@@ -163,6 +168,12 @@ impl Runtime {
             arm,
             store,
             channels,
+            routes: c.routes.clone(),
+            channel_kinds: c
+                .channels
+                .iter()
+                .map(|s| (s.label().to_owned(), s.kind()))
+                .collect(),
             config: c.governor.clone(),
             link_keys: c
                 .link_keys

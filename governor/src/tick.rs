@@ -491,6 +491,12 @@ pub async fn tick_listed(
                 .push(format!("recording the heartbeat: {e}"));
         }
     }
+    // Routing compares tags and owners too: the instance each event is about, by its id.
+    for o in &mut report.events {
+        if let Some(fi) = by_key.get(&o.event.subject.to_ascii_lowercase()) {
+            o.set_instance(&fi.instance);
+        }
+    }
     report.arm_calls = rt.arm.stats().calls - calls_before;
     Ok(report)
 }

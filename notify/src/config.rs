@@ -194,6 +194,22 @@ impl ChannelSpec {
         }
     }
 
+    /// The channel's kind as configured (`teams`, `servicebus`, …): what `explain` shows
+    /// instead of a URL or connection string.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ChannelSpec::Console { .. } => "console",
+            ChannelSpec::JsonLines { .. } => "jsonl",
+            ChannelSpec::ServiceBusSas { .. } => "servicebus",
+            ChannelSpec::ServiceBusAad { .. } => "servicebus-aad",
+            ChannelSpec::Webhook { flavor, .. } => match flavor {
+                Flavor::Generic => "webhook",
+                Flavor::Teams => "teams",
+                Flavor::Slack => "slack",
+            },
+        }
+    }
+
     /// Builds the notifier.
     pub fn build(&self, deps: &ChannelDeps) -> Result<Arc<dyn Notifier>, NotifyError> {
         let clock = Arc::clone(&deps.clock);

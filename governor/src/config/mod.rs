@@ -299,6 +299,8 @@ pub struct RuntimeConfig {
     pub channels: Vec<ChannelSpec>,
     /// Where events go besides the channels.
     pub events: EventsTo,
+    /// Routing rules over the channels' labels, checked (empty: every channel gets every event).
+    pub routes: Vec<curfew_engine::routing::RouteRule>,
     /// Link-signing keys `(id, secret)`, the first signs.
     pub link_keys: Vec<(String, SecretString)>,
     /// Public URL of the Dismiss function.

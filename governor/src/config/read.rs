@@ -10,7 +10,8 @@ use curfew_arm::{ArmConfig, BucketConfig, CredentialConfig, Scope, SecretString}
 use curfew_engine::cost::{parse_budgets, Budget, PriceSheet};
 use curfew_engine::governor;
 use curfew_engine::policy::{Assignment, PolicyDefinition};
-use curfew_notify::ChannelSpec;
+use curfew_engine::routing::{check_rules, RouteRule};
+use curfew_notify::{ChannelSpec, EventType};
 use curfew_store::TableConfig;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -568,6 +569,34 @@ impl Reader<'_> {
         (channels, events)
     }
 
+    /// The routing rules, each checked against the channels' labels and the event types; every
+    /// bad rule is recorded, named by its index and name.
+    fn routes(&mut self, channels: &[ChannelSpec], events: EventsTo) -> Vec<RouteRule> {
+        let Some((items, at)) = self.in_file::<Vec<serde_yaml_ng::Value>>(&ROUTES) else {
+            return Vec::new();
+        };
+        // Each rule on its own, so one that does not parse hides none of the others' problems.
+        let (mut rules, mut at_index) = (Vec::new(), Vec::new());
+        for (i, v) in items.iter().enumerate() {
+            match typed::<RouteRule>(&format!("{}[{i}]", ROUTES.name()), v) {
+                Ok(r) => {
+                    rules.push(r);
+                    at_index.push(i);
+                }
+                Err((path, message)) => self.push(true, path, None, message),
+            }
+        }
+        let mut known: Vec<&str> = channels.iter().map(ChannelSpec::label).collect();
+        if events == EventsTo::Binding {
+            known.push(BINDING_CHANNEL);
+        }
+        let kinds: Vec<&str> = EventType::ALL.iter().map(|k| k.as_str()).collect();
+        for (i, message) in check_rules(&rules, &known, &kinds) {
+            self.bad(at, &index(at_index[i]), message);
+        }
+        rules
+    }
+
     /// A signing key from the variable of `s`, checked ([`key_problem`]); a bad one is recorded
     /// (never shown) and gives `None`.
     fn key(&mut self, s: &Setting) -> Option<SecretString> {
@@ -723,6 +752,7 @@ pub(super) fn read(
         .scalar::<bool>(&WRITE_BACK_IDLE_DEFAULTS, "true or false", parse_bool)
         .is_some_and(|(b, _)| b);
     let (channels, events) = r.channels();
+    let routes = r.routes(&channels, events);
     let link_keys = r.link_keys();
     let link_base = r.link_base();
     let policies = r.policies();
@@ -738,6 +768,7 @@ pub(super) fn read(
         write_back_idle,
         channels,
         events,
+        routes,
         link_keys,
         link_base,
         policies,

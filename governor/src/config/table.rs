@@ -163,6 +163,8 @@ settings! {
     WRITE_BACK_IDLE_DEFAULTS = Setting::both("CURFEW_WRITE_BACK_IDLE_DEFAULTS", "governor.writeBackIdleDefaults", SetBy::Optional);
     /// Notification channels `[label@]kind:value` (docs/notify.md; default `console`); the variable's, space separated, are added to the file's. Secret: webhook URLs and connection strings carry credentials.
     NOTIFY = Setting::both("CURFEW_NOTIFY", "notify", SetBy::Optional).secret();
+    /// Routing rules `{name, scope: {subscription, resourceGroup, workspace, tag, owner}, events, channels, continue}`: which channels (by label) each event goes to; first match wins unless `continue` (docs/notify.md). Unset: every channel gets every event.
+    ROUTES = Setting::file("routes");
     /// `binding` (default: events go to the invocation's `events` output binding) or `notifiers` (only the channels).
     EVENTS = Setting::env("CURFEW_EVENTS", SetBy::App).serve_only();
     /// Public URL of the Dismiss function; links are `{baseUrl}?token=…`.

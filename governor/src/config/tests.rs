@@ -630,3 +630,58 @@ fn connection_strings_and_webhook_urls_never_reach_debug_or_errors() {
         assert!(!text.contains(secret), "{secret} in {text}");
     }
 }
+
+#[test]
+fn routes_are_read_and_every_bad_rule_is_named() {
+    let base = "arm: {scopes: [/subscriptions/a]}\nnotify: ['ops@jsonl:/tmp/o.jsonl', 'teams:https://x.example/SECRET']\n";
+    let c = config(
+        &format!(
+            "{base}routes:\n  - {{name: vision, scope: {{tag: team=vision, subscription: a}}, events: [curfew.shutdown.pending], channels: [teams]}}\n  - {{name: rest, channels: [ops], continue: true}}\n"
+        ),
+        &[],
+        Program::Cli,
+    );
+    assert_eq!(c.routes.len(), 2);
+    assert_eq!(c.routes[0].scope.tag.as_deref(), Some("team=vision"));
+    assert!(c.routes[1].continue_);
+    let p = problems(
+        &format!(
+            "{base}routes:\n  - {{name: a, channels: [fax], events: [curfew.nope]}}\n  - {{name: b, scope: {{team: x}}, channels: [ops]}}\n  - {{name: a, channels: [binding]}}\n"
+        ),
+        &[],
+        Program::Cli,
+    );
+    let mut all: Vec<String> = p.iter().map(ToString::to_string).collect();
+    assert_eq!(all.len(), 5, "{all:#?}");
+    assert_eq!(
+        all.remove(0),
+        "test: routes[1].scope.team: unknown field `team`, expected one of `subscription`, `resourceGroup`, `workspace`, `tag`, `owner`",
+        "a rule that does not parse is named by its path, and hides no other rule's problems"
+    );
+    assert!(
+        all[0].starts_with(
+            "test: routes[0]: rule 'a': no channel is labelled 'fax' (channels: ops, teams)"
+        ),
+        "{all:#?}"
+    );
+    assert!(
+        all[1].starts_with("test: routes[0]: rule 'a': 'curfew.nope' matches no event type"),
+        "{all:#?}"
+    );
+    assert_eq!(
+        all[2],
+        "test: routes[2]: rule 'a': the name is used by an earlier rule"
+    );
+    assert!(
+        all[3].contains("routes[2]: rule 'a': no channel is labelled 'binding'"),
+        "{all:#?}"
+    );
+    assert!(!format!("{all:?}{c:?}").contains("SECRET"));
+    // Under `curfew serve` the output binding is a channel rules may name.
+    let s = config(
+        &format!("{base}routes:\n  - {{name: audit, channels: [binding, ops]}}\n"),
+        &[("CURFEW_ACTIVITY_KEY", "k".repeat(32))],
+        Program::Serve,
+    );
+    assert_eq!(s.routes[0].channels, ["binding", "ops"]);
+}
