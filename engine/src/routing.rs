@@ -350,7 +350,13 @@ mod tests {
     }
 
     /// What, about whom, which event type, the rules expected, the channels expected.
-    type Case<'a> = (&'a str, &'a RouteTarget, &'a str, Vec<&'a str>, Vec<&'a str>);
+    type Case<'a> = (
+        &'a str,
+        &'a RouteTarget,
+        &'a str,
+        Vec<&'a str>,
+        Vec<&'a str>,
+    );
 
     #[test]
     fn first_match_wins_unless_continue_table() {

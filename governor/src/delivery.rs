@@ -10,7 +10,7 @@ use super::config::BINDING_CHANNEL;
 use super::Runtime;
 use curfew_engine::routing::{route, RouteTarget};
 use curfew_engine::Instance;
-use curfew_notify::{send_to_all, Event, Notifier, NotifyError};
+use curfew_notify::{send_to_all, Event, EventType, Notifier, NotifyError};
 use serde::Serialize;
 
 /// What delivering a pre-shutdown notice settles: its (occurrence, lead) mark in the store,
@@ -162,14 +162,24 @@ fn settles(channels: &[ChannelResult]) -> bool {
 
 impl Runtime {
     /// The channels an event goes to: every configured one and `extra` without routing rules;
-    /// with rules, those whose labels the matching rules name (`extra` as `binding`).
+    /// with rules, those whose labels the matching rules name (`extra` as `binding`). Email
+    /// channels get `curfew.shutdown.pending` only.
     pub fn routed<'a>(
         &'a self,
         target: &RouteTarget,
         kind: &str,
         extra: Option<&'a dyn Notifier>,
     ) -> Vec<&'a dyn Notifier> {
-        let all = self.channels.iter().map(|c| c.as_ref());
+        // Email channels carry shutdown notices only (to the instance's owner), whatever the
+        // rules say.
+        let email_only = kind != EventType::ShutdownPending.as_str();
+        let all = self.channels.iter().map(|c| c.as_ref()).filter(move |c| {
+            !email_only
+                || !self
+                    .channel_kinds
+                    .iter()
+                    .any(|(l, k)| *k == "email" && l == c.channel())
+        });
         match route(&self.routes, target, kind) {
             None => all.chain(extra).collect(),
             Some(r) => {
@@ -206,6 +216,15 @@ impl Runtime {
                     error: c.result.err().map(|e| e.to_string()),
                 })
                 .collect();
+            for c in channels.iter().filter(|c| c.error.is_some()) {
+                tracing::warn!(
+                    event = %o.event.id,
+                    kind = o.event.kind.as_str(),
+                    channel = %c.channel,
+                    error = c.error.as_deref().unwrap_or_default(),
+                    "event not delivered to a channel"
+                );
+            }
             let mut d = EventDelivery {
                 event_id: o.event.id.clone(),
                 kind: o.event.kind.as_str().to_owned(),

@@ -66,8 +66,14 @@ pub fn routes_of(rt: &Runtime, target: &RouteTarget) -> Vec<RouteLine> {
                     r.channels.iter().map(|s| (*s).to_owned()).collect(),
                 ),
             };
+        let is_email = |l: &String| {
+            rt.channel_kinds
+                .iter()
+                .any(|(x, k)| x == l && *k == "email")
+        };
         let channels = labels
             .iter()
+            .filter(|l| kind == EventType::ShutdownPending || !is_email(l))
             .map(|l| match rt.channel_kinds.iter().find(|(x, _)| x == l) {
                 Some((_, k)) => format!("{l} ({k})"),
                 None => l.clone(),

@@ -158,7 +158,25 @@ impl Runtime {
     /// reached with the managed identity).
     pub fn with_store(c: &RuntimeConfig, store: Arc<dyn StateStore>) -> GovernResult<Runtime> {
         let arm = ArmClient::new(c.arm.clone())?;
-        let deps = ChannelDeps::default();
+        let mut deps = ChannelDeps::default();
+        if let Some(e) = &c.email {
+            let clock = Arc::clone(&deps.clock);
+            let graph: Option<Arc<dyn curfew_notify::Directory>> = match &e.graph {
+                Some(endpoint) => Some(Arc::new(curfew_notify::GraphDirectory::new(
+                    endpoint,
+                    arm.token_source(),
+                    Arc::clone(&clock),
+                    curfew_notify::DEFAULT_RETRY,
+                )?)),
+                None => None,
+            };
+            let directory = curfew_notify::CachedDirectory::new(
+                curfew_notify::StaticDirectory(e.owners.clone()),
+                graph,
+                clock,
+            );
+            deps.email = Some((e.smtp.clone(), Arc::new(directory)));
+        }
         let channels = c
             .channels
             .iter()
