@@ -11,6 +11,10 @@
 //!   and nothing is sent for it.
 //! - With the SMTP server down, the warning is reported as not sent and sent again on the next
 //!   tick, never marked sent; once the server is up, the next tick delivers it.
+//! - Addresses from Microsoft Graph: a local double of `GET /v1.0/users/{id}` (404 for an
+//!   unknown user, 429 with `Retry-After`), reached with the production token flow (the managed
+//!   identity's App Service endpoint, also a local double): `mail`, else the UPN; one lookup
+//!   per owner (cached); the unknown owner reported at every tick.
 //!
 //! Without `aiosmtpd` the test prints a loud SKIPPED line; with `CURFEW_REQUIRE_SMTP=1` (set by
 //! `.ci/run`) it fails instead.
@@ -188,14 +192,23 @@ fn logs(out: &Value) -> String {
 /// `curfew serve` with email to owners: shutdown notices go to email only, the rest to the
 /// output binding.
 fn handler(sim: &Sim, dir: &Path, smtp_port: u16) -> Handler {
+    handler_with(sim, dir, smtp_port, None)
+}
+
+/// [`handler`], with owners' addresses from the Graph double at `graph` (the managed identity's
+/// App Service token endpoint there too) instead of `email.owners`.
+fn handler_with(sim: &Sim, dir: &Path, smtp_port: u16, graph: Option<&str>) -> Handler {
     let config = format!(
         "notify: [email, binding]\n\
          routes:\n\
          \x20 - {{name: owners, events: [curfew.shutdown.pending], channels: [email]}}\n\
          \x20 - {{name: audit, channels: [binding]}}\n\
-         email:\n\
-         \x20 owners: {{{ALICE}: alice@contoso.example, {BOB}: 'Bob B <bob@contoso.example>'}}\n\
-         \x20 directory: none\n"
+         {}",
+        if graph.is_some() {
+            String::new()
+        } else {
+            format!("email:\n  owners: {{{ALICE}: alice@contoso.example, {BOB}: 'Bob B <bob@contoso.example>'}}\n  directory: none\n")
+        }
     );
     let env: Vec<(&str, String)> = vec![
         ("CURFEW_CONFIG", config),
@@ -230,6 +243,17 @@ fn handler(sim: &Sim, dir: &Path, smtp_port: u16) -> Handler {
             "Curfew <curfew@contoso.example>".into(),
         ),
     ];
+    let mut env = env;
+    if let Some(g) = graph {
+        env.retain(|(k, _)| !k.starts_with("CURFEW_ARM_"));
+        env.extend([
+            ("CURFEW_ARM_ENDPOINT", sim.base_url.clone()),
+            ("CURFEW_ARM_CREDENTIAL", "managed-identity".to_owned()),
+            ("IDENTITY_ENDPOINT", format!("{g}/msi/token")),
+            ("IDENTITY_HEADER", IDENTITY_HEADER.to_owned()),
+            ("CURFEW_GRAPH_ENDPOINT", g.to_owned()),
+        ]);
+    }
     Handler::start(&env)
 }
 
@@ -418,4 +442,237 @@ fn owners_get_emails_with_working_links_and_a_failed_send_is_retried() {
         "{to:?}"
     );
     drop(smtp);
+}
+
+const IDENTITY_HEADER: &str = "e2e-identity-header";
+
+/// What the Graph double was asked.
+#[derive(Default)]
+struct GraphLog {
+    /// `resource` of every token request, in order.
+    tokens: Vec<String>,
+    /// `(object id, status answered)` of every user lookup, in order.
+    users: Vec<(String, u16)>,
+}
+
+/// A local Microsoft Graph that behaves like the real one for `GET /v1.0/users/{id}` (404 with
+/// Graph's error body for an unknown user, 429 with `Retry-After` once for bob, bearer tokens
+/// checked), and the App Service managed-identity token endpoint the production credential
+/// asks (`IDENTITY_ENDPOINT`, `X-IDENTITY-HEADER`, `resource`, `api-version=2019-08-01`).
+struct GraphDouble {
+    base_url: String,
+    log: std::sync::Arc<std::sync::Mutex<GraphLog>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl GraphDouble {
+    fn start() -> GraphDouble {
+        use axum::extract::{Path as UrlPath, Query, State};
+        use axum::http::{HeaderMap, StatusCode};
+        use axum::response::IntoResponse;
+        use axum::routing::get;
+        use std::collections::HashMap;
+        use std::sync::{Arc, Mutex};
+        type Shared = Arc<Mutex<GraphLog>>;
+
+        fn reply(status: u16, body: Value) -> axum::response::Response {
+            (
+                StatusCode::from_u16(status).unwrap(),
+                [("content-type", "application/json")],
+                body.to_string(),
+            )
+                .into_response()
+        }
+
+        async fn token(
+            State(log): State<Shared>,
+            headers: HeaderMap,
+            Query(q): Query<HashMap<String, String>>,
+        ) -> axum::response::Response {
+            let header_ok = headers
+                .get("x-identity-header")
+                .is_some_and(|v| v == IDENTITY_HEADER);
+            if !header_ok || q.get("api-version").map(String::as_str) != Some("2019-08-01") {
+                return (StatusCode::BAD_REQUEST, "bad identity request").into_response();
+            }
+            let resource = q.get("resource").cloned().unwrap_or_default();
+            log.lock().unwrap().tokens.push(resource.clone());
+            let expires = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+                + 3600;
+            reply(
+                200,
+                json!({
+                    "access_token": format!("mi-token-for-{resource}"),
+                    "expires_on": expires.to_string(),
+                    "resource": resource,
+                    "token_type": "Bearer"
+                }),
+            )
+        }
+
+        async fn user(
+            State(log): State<Shared>,
+            headers: HeaderMap,
+            UrlPath(id): UrlPath<String>,
+            Query(q): Query<HashMap<String, String>>,
+        ) -> axum::response::Response {
+            let auth = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            if auth != "Bearer mi-token-for-https://graph.microsoft.com" {
+                return reply(
+                    401,
+                    json!({"error": {"code": "InvalidAuthenticationToken", "message": "Access token is empty or invalid."}}),
+                );
+            }
+            assert_eq!(
+                q.get("$select").map(String::as_str),
+                Some("mail,userPrincipalName")
+            );
+            let mut log = log.lock().unwrap();
+            let throttled_before = log.users.iter().any(|(u, s)| u == &id && *s == 429);
+            let (status, body) = match id.as_str() {
+                ALICE => (
+                    200,
+                    json!({"mail": "alice.graph@contoso.example", "userPrincipalName": "alice@contoso.onmicrosoft.com"}),
+                ),
+                BOB if !throttled_before => (
+                    429,
+                    json!({"error": {"code": "TooManyRequests", "message": "Too many requests."}}),
+                ),
+                BOB => (
+                    200,
+                    json!({"mail": null, "userPrincipalName": "bob.upn@contoso.example"}),
+                ),
+                _ => (
+                    404,
+                    json!({"error": {"code": "Request_ResourceNotFound", "message": format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present.")}}),
+                ),
+            };
+            log.users.push((id, status));
+            let mut resp = reply(status, body);
+            if status == 429 {
+                resp.headers_mut()
+                    .insert("retry-after", "1".parse().unwrap());
+            }
+            resp
+        }
+
+        let log: Shared = Default::default();
+        let shared = log.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let app = axum::Router::new()
+                    .route("/msi/token", get(token))
+                    .route("/v1.0/users/{id}", get(user))
+                    .with_state(shared);
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+        });
+        let addr = rx.recv().unwrap();
+        GraphDouble {
+            base_url: format!("http://{addr}"),
+            log,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for GraphDouble {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn owners_addresses_come_from_graph_with_the_managed_identity() {
+    if !smtp_available() {
+        return;
+    }
+    let graph = GraphDouble::start();
+    let sim = Sim::start(fleet());
+    let dir = tmp("graph");
+    let port = free_port();
+    let _smtp = Smtp::start(&dir, port);
+    let h = handler_with(&sim, &dir, port, Some(&graph.base_url));
+    for m in ["17:30", "17:31", "17:55"] {
+        let (status, out) = h.post("Tick", &timer(&at(m)));
+        assert_eq!(status, 200, "{out}");
+        let log = logs(&out);
+        assert!(
+            log.contains(&format!("no email address for the owner {NOBODY} of ci-nobody: the directory has no address for the owner")),
+            "{m}: an unknown user (404) is reported:\n{log}"
+        );
+    }
+    let got = received(&dir);
+    let mut to: Vec<&str> = got
+        .iter()
+        .map(|g| g["rcptTos"][0].as_str().unwrap())
+        .collect();
+    to.sort();
+    assert_eq!(
+        to,
+        [
+            "alice.graph@contoso.example",
+            "alice.graph@contoso.example",
+            "bob.upn@contoso.example",
+            "bob.upn@contoso.example"
+        ],
+        "mail, else the UPN; the 30- and 5-minute warnings"
+    );
+    let log = graph.log.lock().unwrap();
+    // One lookup per owner for the whole run (cached), bob's after one 429 and its Retry-After.
+    let mut users = log.users.clone();
+    users.sort();
+    assert_eq!(
+        users,
+        [
+            (ALICE.to_owned(), 200),
+            (BOB.to_owned(), 200),
+            (BOB.to_owned(), 429),
+            (NOBODY.to_owned(), 404)
+        ]
+    );
+    // The production token flow: the managed identity asked for Graph's resource once (and
+    // ARM's, here the simulator's endpoint, for the listing).
+    assert_eq!(
+        log.tokens
+            .iter()
+            .filter(|r| *r == "https://graph.microsoft.com")
+            .count(),
+        1,
+        "{:?}",
+        log.tokens
+    );
+    assert!(
+        log.tokens
+            .iter()
+            .any(|r| sim.base_url.starts_with(r.as_str())),
+        "{:?}",
+        log.tokens
+    );
 }
