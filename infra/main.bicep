@@ -43,6 +43,19 @@ param adminObjectIds array = []
 @description('Maximum instances of the function app.')
 param maximumInstanceCount int = 40
 
+@description('SMTP relay of owners\' emails (docs/notify.md): smtp.azurecomm.net (ACS), smtp.office365.com or smtp.sendgrid.net; empty: no email. Owners\' addresses come from Microsoft Graph: grant the identity User.Read.All (docs/deploy.md).')
+param smtpHost string = ''
+
+@description('SMTP AUTH user name (ACS: the SMTP username; Office 365: the mailbox; SendGrid: apikey).')
+param smtpUsername string = ''
+
+@description('SMTP AUTH password. Stored in Key Vault only.')
+@secure()
+param smtpPassword string = ''
+
+@description('Sender of owners\' emails, an address the relay may send from (e.g. DoNotReply@<your ACS domain>).')
+param emailFrom string = ''
+
 @description('Email addresses told when no tick has completed for 10 minutes (the heartbeat alert); empty: the alert fires in Azure Monitor only.')
 param alertEmails array = []
 
@@ -258,6 +271,17 @@ resource linkKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   }
 }
 
+resource smtpPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(smtpPassword)) {
+  parent: vault
+  name: 'curfew-smtp-password'
+  // checkov:skip=CKV_AZURE_41:an expired secret breaks the app's Key Vault reference and stops owners' emails; the password is rotated by redeploying (docs/deploy.md)
+  // checkov:skip=CKV_AZURE_114:contentType is set below; checkov's Bicep parser does not read the properties of a conditional (if) resource
+  properties: {
+    value: smtpPassword
+    contentType: 'SMTP AUTH password'
+  }
+}
+
 resource activityKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   parent: vault
   name: 'curfew-activity-key'
@@ -338,6 +362,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'CURFEW_DEPLOYMENT', value: prefix }
         { name: 'CURFEW_ADMINS', value: join(adminObjectIds, ',') }
         { name: 'CURFEW_EVENTS', value: 'binding' }
+        { name: 'CURFEW_SMTP_HOST', value: smtpHost }
+        { name: 'CURFEW_SMTP_USERNAME', value: smtpUsername }
+        { name: 'CURFEW_SMTP_PASSWORD', value: empty(smtpPassword) ? '' : '@Microsoft.KeyVault(SecretUri=${smtpPasswordSecret!.properties.secretUri})' }
+        { name: 'CURFEW_EMAIL_FROM', value: emailFrom }
       ]
     }
   }

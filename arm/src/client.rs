@@ -172,6 +172,19 @@ impl ArmClient {
         })
     }
 
+    /// Bearer tokens for other resources (Microsoft Graph) from the same identity and token
+    /// flow as ARM's (a static test token, `token-env:`, serves every scope).
+    pub fn token_source(&self) -> Arc<dyn curfew_plumbing::TokenSource> {
+        let c = &self.inner.config;
+        Arc::new(crate::credential::ScopedTokens::new(
+            c.credential.clone(),
+            c.cloud.clone(),
+            self.inner.http.clone(),
+            c.token_refresh_margin,
+            Arc::clone(&self.inner.clock),
+        ))
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> &ArmConfig {
         &self.inner.config

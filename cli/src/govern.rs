@@ -329,6 +329,20 @@ pub(crate) fn run_explain(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
                     n.occurrence_id
                 );
             }
+            println!("notices go to:");
+            for r in &e.routes {
+                let rules = if r.rules.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [rules: {}]", r.rules.join(", "))
+                };
+                let channels = if r.channels.is_empty() {
+                    "no channel".to_owned()
+                } else {
+                    r.channels.join(", ")
+                };
+                println!("  {}: {channels}{rules}", r.events.join(", "));
+            }
             println!("history:");
             for h in &e.history {
                 println!(

@@ -18,6 +18,7 @@
 //! - [`policy`]: default policies in the Azure Policy rule language.
 //! - [`idle`]: activity reports → busy/idle/unknown, idle thresholds (15 min–3 days).
 //! - [`cost`]: price sheet, spend and savings from state timelines, budgets.
+//! - [`routing`]: which channels an event goes to (rules: scopes, event types, `continue`).
 //! - [`governor`]: the tick's pure decisions, occurrence ids, dismissal authorisation, signed links.
 
 pub mod calendar;
@@ -32,6 +33,7 @@ pub mod inventory;
 pub mod json;
 pub mod policy;
 pub mod recurrence;
+pub mod routing;
 pub mod schedule;
 pub mod tz;
 pub mod yaml;

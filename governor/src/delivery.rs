@@ -6,8 +6,11 @@
 //! Hosted, the invocation's `events` output binding is one more channel (a
 //! `curfew_notify::Collector` owned by the invocation), given as `extra`.
 
+use super::config::BINDING_CHANNEL;
 use super::Runtime;
-use curfew_notify::{send_to_all, Event, Notifier, NotifyError};
+use curfew_engine::routing::{route, RouteTarget};
+use curfew_engine::Instance;
+use curfew_notify::{send_to_all, Event, EventType, Notifier, NotifyError};
 use serde::Serialize;
 
 /// What delivering a pre-shutdown notice settles: its (occurrence, lead) mark in the store,
@@ -31,24 +34,58 @@ pub struct Outgoing {
     pub event: Event,
     /// For a notice, the mark to record once it is delivered.
     pub mark: Option<NoticeMark>,
+    /// What routing rules compare with: where the instance lives (from the event's subject),
+    /// and its tags and owner once [`Outgoing::about`] adds them.
+    pub target: RouteTarget,
 }
 
 impl Outgoing {
     /// An event that settles nothing when delivered (instance started, dismissed, …).
     pub fn event(event: Event) -> Outgoing {
-        Outgoing { event, mark: None }
+        Outgoing {
+            target: RouteTarget::from_arm_id(&event.subject),
+            event,
+            mark: None,
+        }
     }
 
     /// A notice, recorded as sent (under `key`) once delivered.
     pub fn notice(event: Event, occurrence_id: &str, key: &str, lead_minutes: u32) -> Outgoing {
         Outgoing {
-            event,
             mark: Some(NoticeMark {
                 occurrence_id: occurrence_id.to_owned(),
                 key: key.to_owned(),
                 lead_minutes,
             }),
+            ..Outgoing::event(event)
         }
+    }
+
+    /// The same event, routed with the instance's tags and owner (assigned user, else
+    /// creator) too.
+    pub fn about<E>(mut self, instance: &Instance<E>) -> Outgoing {
+        self.set_instance(instance);
+        self
+    }
+
+    /// What [`Outgoing::about`] does, in place.
+    pub fn set_instance<E>(&mut self, instance: &Instance<E>) {
+        let t = route_target(instance);
+        self.target.tags = t.tags;
+        self.target.owner = t.owner;
+    }
+}
+
+/// What routing rules compare an instance with: where it lives (its ARM id), its tags and
+/// its owner (assigned user, else creator).
+pub fn route_target<E>(instance: &Instance<E>) -> RouteTarget {
+    RouteTarget {
+        tags: instance.tags.clone(),
+        owner: instance
+            .assigned_user
+            .clone()
+            .or_else(|| instance.created_by.clone()),
+        ..RouteTarget::from_arm_id(instance.id.as_deref().unwrap_or_default())
     }
 }
 
@@ -96,7 +133,7 @@ impl EventDelivery {
             .filter_map(|c| c.error.as_ref().map(|e| format!("{}: {e}", c.channel)))
             .collect();
         let mut out = if self.channels.is_empty() {
-            "not sent: no channel is configured".to_string()
+            "not sent: no channel is configured or routed".to_string()
         } else if failed.is_empty() {
             "sent".to_string()
         } else if self.taken() {
@@ -124,9 +161,39 @@ fn settles(channels: &[ChannelResult]) -> bool {
 }
 
 impl Runtime {
-    /// Hands each event to every configured channel and to `extra` (the invocation's output
-    /// binding when hosted), then records delivered notices as sent. The one place events
-    /// leave the governor.
+    /// The channels an event goes to: every configured one and `extra` without routing rules;
+    /// with rules, those whose labels the matching rules name (`extra` as `binding`). Email
+    /// channels get `curfew.shutdown.pending` only.
+    pub fn routed<'a>(
+        &'a self,
+        target: &RouteTarget,
+        kind: &str,
+        extra: Option<&'a dyn Notifier>,
+    ) -> Vec<&'a dyn Notifier> {
+        // Email channels carry shutdown notices only (to the instance's owner), whatever the
+        // rules say.
+        let email_only = kind != EventType::ShutdownPending.as_str();
+        let all = self.channels.iter().map(|c| c.as_ref()).filter(move |c| {
+            !email_only
+                || !self
+                    .channel_kinds
+                    .iter()
+                    .any(|(l, k)| *k == "email" && l == c.channel())
+        });
+        match route(&self.routes, target, kind) {
+            None => all.chain(extra).collect(),
+            Some(r) => {
+                let named = |label: &str| r.channels.contains(&label);
+                all.filter(|c| named(c.channel()))
+                    .chain(extra.filter(|_| named(BINDING_CHANNEL)))
+                    .collect()
+            }
+        }
+    }
+
+    /// Hands each event to the channels its routing rules select (without rules: every
+    /// configured channel and `extra`, the invocation's output binding when hosted), then
+    /// records delivered notices as sent. The one place events leave the governor.
     pub async fn deliver(
         &self,
         events: &[Outgoing],
@@ -134,9 +201,7 @@ impl Runtime {
     ) -> Vec<EventDelivery> {
         let mut out = Vec::with_capacity(events.len());
         for o in events {
-            let mut channels: Vec<&dyn Notifier> =
-                self.channels.iter().map(|c| c.as_ref()).collect();
-            channels.extend(extra);
+            let channels = self.routed(&o.target, o.event.kind.as_str(), extra);
             let channels: Vec<ChannelResult> = send_to_all(&channels, &o.event)
                 .await
                 .outcomes
@@ -151,6 +216,15 @@ impl Runtime {
                     error: c.result.err().map(|e| e.to_string()),
                 })
                 .collect();
+            for c in channels.iter().filter(|c| c.error.is_some()) {
+                tracing::warn!(
+                    event = %o.event.id,
+                    kind = o.event.kind.as_str(),
+                    channel = %c.channel,
+                    error = c.error.as_deref().unwrap_or_default(),
+                    "event not delivered to a channel"
+                );
+            }
             let mut d = EventDelivery {
                 event_id: o.event.id.clone(),
                 kind: o.event.kind.as_str().to_owned(),
@@ -214,6 +288,9 @@ mod tests {
             d(vec![ch(None, false), ch(Some("HTTP 500"), true)]).outcome(),
             "sent to 1 of 2 channel(s); failed: c: HTTP 500"
         );
-        assert_eq!(d(vec![]).outcome(), "not sent: no channel is configured");
+        assert_eq!(
+            d(vec![]).outcome(),
+            "not sent: no channel is configured or routed"
+        );
     }
 }

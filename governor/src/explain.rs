@@ -1,12 +1,15 @@
 //! `explain`: one instance's effective schedules with their sources, its next occurrences (with
 //! the ids notices and dismissals use), and its ledger history.
 
+use super::delivery::route_target;
 use super::error::{GovernError, GovernResult};
 use super::Runtime;
 use chrono::{DateTime, TimeDelta, Utc};
 use curfew_engine::governor::{effective_schedules, id, InstanceView, PolicyDefault};
+use curfew_engine::routing::{route, RouteTarget};
 use curfew_engine::schedule::Source;
 use curfew_engine::Action;
+use curfew_notify::EventType;
 use serde::Serialize;
 
 /// How far ahead `explain` lists occurrences.
@@ -32,6 +35,63 @@ pub struct Explanation {
     pub next: Vec<NextLine>,
     /// Ledger records, oldest first.
     pub history: Vec<HistoryLine>,
+    /// Where this instance's events go, event types with the same channels grouped.
+    pub routes: Vec<RouteLine>,
+}
+
+/// The channels some event types about the instance go to.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteLine {
+    /// CloudEvent types.
+    pub events: Vec<String>,
+    /// The rules that matched (empty without routing rules).
+    pub rules: Vec<String>,
+    /// `label (kind)` of each channel; the output binding is `binding`.
+    pub channels: Vec<String>,
+}
+
+/// The routes of the instance `target` for every event type, grouped by identical outcome.
+pub fn routes_of(rt: &Runtime, target: &RouteTarget) -> Vec<RouteLine> {
+    let mut out: Vec<RouteLine> = Vec::new();
+    for kind in EventType::ALL {
+        let (rules, labels): (Vec<String>, Vec<String>) =
+            match route(&rt.routes, target, kind.as_str()) {
+                None => (
+                    Vec::new(),
+                    rt.channel_kinds.iter().map(|(l, _)| l.clone()).collect(),
+                ),
+                Some(r) => (
+                    r.rules.iter().map(|s| (*s).to_owned()).collect(),
+                    r.channels.iter().map(|s| (*s).to_owned()).collect(),
+                ),
+            };
+        let is_email = |l: &String| {
+            rt.channel_kinds
+                .iter()
+                .any(|(x, k)| x == l && *k == "email")
+        };
+        let channels = labels
+            .iter()
+            .filter(|l| kind == EventType::ShutdownPending || !is_email(l))
+            .map(|l| match rt.channel_kinds.iter().find(|(x, _)| x == l) {
+                Some((_, k)) => format!("{l} ({k})"),
+                None => l.clone(),
+            })
+            .collect();
+        match out
+            .iter_mut()
+            .find(|x| x.rules == rules && x.channels == channels)
+        {
+            Some(line) => line.events.push(kind.as_str().to_owned()),
+            None => out.push(RouteLine {
+                events: vec![kind.as_str().to_owned()],
+                rules,
+                channels,
+            }),
+        }
+    }
+    out
 }
 
 /// One schedule in force.
@@ -186,5 +246,6 @@ pub async fn explain(rt: &Runtime, name: &str, now: DateTime<Utc>) -> GovernResu
         problems: set.diagnostics.iter().map(|(_, d)| d.to_string()).collect(),
         next,
         history,
+        routes: routes_of(rt, &route_target(&fi.instance)),
     })
 }

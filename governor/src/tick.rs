@@ -627,6 +627,12 @@ pub async fn tick_listed(
     if let Some(line) = report.lost_races_line() {
         tracing::info!(lost_races = report.lost_races, "{line}");
     }
+    // Routing compares tags and owners too: the instance each event is about, by its id.
+    for o in &mut report.events {
+        if let Some(fi) = by_key.get(&o.event.subject.to_ascii_lowercase()) {
+            o.set_instance(&fi.instance);
+        }
+    }
     report.arm_calls = rt.arm.stats().calls - calls_before;
     Ok(report)
 }
