@@ -133,6 +133,21 @@ impl Drop for Smtp {
     }
 }
 
+/// The CloudEvents an invocation put on its `events` output binding.
+fn output_events(out: &Value) -> Vec<Value> {
+    match &out["Outputs"]["events"] {
+        Value::Array(a) => a.clone(),
+        Value::Null => Vec::new(),
+        other => vec![other.clone()],
+    }
+    .into_iter()
+    .map(|e| match e {
+        Value::String(s) => serde_json::from_str(&s).unwrap_or(Value::String(s)),
+        v => v,
+    })
+    .collect()
+}
+
 /// The messages received so far, in order.
 fn received(dir: &Path) -> Vec<Value> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -280,10 +295,16 @@ fn owners_get_emails_with_working_links_and_a_failed_send_is_retried() {
 
     // 17:00 … 17:31: the 30-minute warnings go out at 17:30 (18:00 UTC is 11:00 PDT: DST began on 8 March).
     let mut clicked = false;
+    let mut unreachable: Vec<Value> = Vec::new();
     for m in minutes("17:00", "18:05") {
         let (status, out) = h.post("Tick", &timer(&at(&m)));
         assert_eq!(status, 200, "{out}");
         let log = logs(&out);
+        unreachable.extend(
+            output_events(&out)
+                .into_iter()
+                .filter(|e| e["type"] == "curfew.owner.unreachable"),
+        );
         if m.as_str() >= "17:30" && m.as_str() < "18:00" {
             assert!(
                 log.contains("notice ci-nobody")
@@ -366,6 +387,12 @@ fn owners_get_emails_with_working_links_and_a_failed_send_is_retried() {
             clicked = true;
         }
     }
+    // The owner no address was found for is news for operations: one event for the day,
+    // however many ticks failed to warn them.
+    assert_eq!(unreachable.len(), 1, "{unreachable:#?}");
+    assert_eq!(unreachable[0]["data"]["owner"], NOBODY);
+    assert_eq!(unreachable[0]["data"]["instance"]["name"], "ci-nobody");
+    assert_eq!(unreachable[0]["data"]["channel"], "email");
     // 17:55: only bob's 5-minute warning (alice's stop is skipped, ci-nobody has no address).
     let got = received(&dir);
     let to: Vec<&str> = got

@@ -10,7 +10,10 @@ use super::config::BINDING_CHANNEL;
 use super::Runtime;
 use curfew_engine::routing::{route, RouteTarget};
 use curfew_engine::Instance;
-use curfew_notify::{send_to_all, Event, EventType, Notifier, NotifyError};
+use curfew_notify::{send_to_all, Event, EventType, Notifier, NotifyError, OwnerUnreachable};
+
+/// The store mark under which one `curfew.owner.unreachable` event (by id) is sent once.
+const OWNER_UNREACHABLE_MARK_PREFIX: &str = "owner-unreachable/";
 use serde::Serialize;
 
 /// What delivering a pre-shutdown notice settles: its (occurrence, lead) mark in the store,
@@ -200,13 +203,66 @@ impl Runtime {
         extra: Option<&dyn Notifier>,
     ) -> Vec<EventDelivery> {
         let mut out = Vec::with_capacity(events.len());
+        let mut unreachable = Vec::new();
         for o in events {
-            let channels = self.routed(&o.target, o.event.kind.as_str(), extra);
-            let channels: Vec<ChannelResult> = send_to_all(&channels, &o.event)
+            let (d, lost) = self.deliver_one(o, extra).await;
+            out.push(d);
+            unreachable.extend(lost.map(|u| (o.target.clone(), o.event.time, u)));
+        }
+        // An owner no channel could reach is itself news for operations: one
+        // `curfew.owner.unreachable` a day per instance, owner and channel (its notice stays
+        // unsent and is retried; this event is not, beyond the next day's).
+        for (target, time, u) in unreachable {
+            let event = Event::owner_unreachable(&self.source, time, u);
+            match self
+                .once(&format!("{OWNER_UNREACHABLE_MARK_PREFIX}{}", event.id))
                 .await
-                .outcomes
-                .into_iter()
-                .map(|c| ChannelResult {
+            {
+                Ok(true) => {
+                    let o = Outgoing {
+                        event,
+                        mark: None,
+                        target,
+                    };
+                    out.push(self.deliver_one(&o, extra).await.0);
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(
+                    event = %event.id,
+                    error = %e,
+                    "recording an unreachable owner failed; not reported this time"
+                ),
+            }
+        }
+        out
+    }
+
+    /// Delivers one event and records its notice mark; also says whose owner no channel had an
+    /// address for (email's [`NotifyError::NoAddress`]).
+    async fn deliver_one(
+        &self,
+        o: &Outgoing,
+        extra: Option<&dyn Notifier>,
+    ) -> (EventDelivery, Option<OwnerUnreachable>) {
+        let channels = self.routed(&o.target, o.event.kind.as_str(), extra);
+        let mut unreachable = None;
+        let channels: Vec<ChannelResult> = send_to_all(&channels, &o.event)
+            .await
+            .outcomes
+            .into_iter()
+            .map(|c| {
+                if let (Err(NotifyError::NoAddress { owner, why, .. }), Some(instance)) =
+                    (&c.result, o.event.instance())
+                {
+                    unreachable.get_or_insert_with(|| OwnerUnreachable {
+                        instance: instance.clone(),
+                        owner: owner.clone(),
+                        channel: c.channel.clone(),
+                        day: o.event.time.date_naive(),
+                        reason: why.clone(),
+                    });
+                }
+                ChannelResult {
                     channel: c.channel,
                     retryable: c
                         .result
@@ -214,36 +270,35 @@ impl Runtime {
                         .err()
                         .is_some_and(NotifyError::is_retryable),
                     error: c.result.err().map(|e| e.to_string()),
-                })
-                .collect();
-            for c in channels.iter().filter(|c| c.error.is_some()) {
-                tracing::warn!(
-                    event = %o.event.id,
-                    kind = o.event.kind.as_str(),
-                    channel = %c.channel,
-                    error = c.error.as_deref().unwrap_or_default(),
-                    "event not delivered to a channel"
-                );
-            }
-            let mut d = EventDelivery {
-                event_id: o.event.id.clone(),
-                kind: o.event.kind.as_str().to_owned(),
-                mark: o.mark.clone(),
-                recorded: false,
-                problem: None,
-                channels,
-            };
-            if let Some(m) = &o.mark {
-                if settles(&d.channels) {
-                    match self.store.mark_notified(&m.key, m.lead_minutes).await {
-                        Ok(_) => d.recorded = true,
-                        Err(e) => d.problem = Some(e.to_string()),
-                    }
+                }
+            })
+            .collect();
+        for c in channels.iter().filter(|c| c.error.is_some()) {
+            tracing::warn!(
+                event = %o.event.id,
+                kind = o.event.kind.as_str(),
+                channel = %c.channel,
+                error = c.error.as_deref().unwrap_or_default(),
+                "event not delivered to a channel"
+            );
+        }
+        let mut d = EventDelivery {
+            event_id: o.event.id.clone(),
+            kind: o.event.kind.as_str().to_owned(),
+            mark: o.mark.clone(),
+            recorded: false,
+            problem: None,
+            channels,
+        };
+        if let Some(m) = &o.mark {
+            if settles(&d.channels) {
+                match self.store.mark_notified(&m.key, m.lead_minutes).await {
+                    Ok(_) => d.recorded = true,
+                    Err(e) => d.problem = Some(e.to_string()),
                 }
             }
-            out.push(d);
         }
-        out
+        (d, unreachable)
     }
 }
 

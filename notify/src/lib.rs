@@ -44,9 +44,9 @@ pub use email::{
 pub use error::NotifyError;
 pub use event::{
     ActionFailed, BudgetExceeded, DismissLinks, DriftDetected, Event, EventData, EventSource,
-    EventType, IdleUnknown, InstanceChanged, InstanceRef, PolicyApplied, ShutdownDismissed,
-    ShutdownPending, SnoozeLink, CLOUDEVENTS_CONTENT_TYPE, DATA_CONTENT_TYPE, NATIVE_ONLY_NOTE,
-    SPEC_VERSION,
+    EventType, IdleUnknown, InstanceChanged, InstanceRef, OwnerUnreachable, PolicyApplied,
+    ShutdownDismissed, ShutdownPending, SnoozeLink, CLOUDEVENTS_CONTENT_TYPE, DATA_CONTENT_TYPE,
+    NATIVE_ONLY_NOTE, SPEC_VERSION,
 };
 pub use graph::{GraphDirectory, GRAPH_SCOPE};
 pub use http::REQUEST_TIMEOUT;
