@@ -115,7 +115,9 @@ pub async fn explain(rt: &Runtime, name: &str, now: DateTime<Utc>) -> GovernResu
     };
     let key = InstanceView::new(&fi.instance, Vec::new()).key();
     let overrides = rt.store.get_override(&key).await?;
-    let ov = overrides.as_ref().and_then(|v| v.as_array().cloned());
+    let ov = overrides
+        .as_ref()
+        .and_then(|v| curfew_engine::governor::override_in_force(v, now));
     let defaults = rt.policy_supplied(fi, now.date_naive()).schedules;
     let pd: Vec<PolicyDefault<'_>> = defaults
         .iter()

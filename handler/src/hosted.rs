@@ -580,7 +580,9 @@ impl HostedGovernor {
         let mut next = Vec::new();
         for fi in &fleet.instances {
             let key = InstanceView::new(&fi.instance, Vec::new()).key();
-            let ov = overrides.get(&key).and_then(|v| v.as_array().cloned());
+            let ov = overrides
+                .get(&key)
+                .and_then(|v| curfew_engine::governor::override_in_force(v, now));
             let defaults = rt.policy_defaults(fi, now.date_naive());
             let pd: Vec<PolicyDefault<'_>> = defaults
                 .iter()
