@@ -12,10 +12,12 @@ use curfew_store::StateStore;
 use serde_json::{json, Value};
 
 mod host;
-use host::Sim;
+use host::{Handler, Sim};
 
 const SUB: &str = "00000000-0000-0000-0000-0000000000e3";
 const OWNER: &str = "11111111-2222-3333-4444-555555555555";
+const ADMIN: &str = "aaaaaaaa-2222-3333-4444-555555555555";
+const STRANGER: &str = "99999999-2222-3333-4444-555555555555";
 const DAY: &str = "2026-03-09";
 
 fn ws() -> WorkspacePath {
@@ -273,4 +275,148 @@ fn the_cli_sets_validates_expires_and_clears_an_override_with_an_audit_trail() {
     assert_eq!(cleared[0].details["before"]["expires"], at("22:00"));
     assert_eq!(cleared[0].details["after"], Value::Null);
     assert_eq!(of_kind(&trail, "override.invalid").len(), 1, "{trail:?}");
+}
+
+/// An HTTP payload for `Schedules` in the host's shape, as App Service Authentication passes
+/// it on (`principal` in `X-MS-CLIENT-PRINCIPAL-ID`, none when `None`).
+fn schedules_http(
+    method: &str,
+    instance: &str,
+    principal: Option<&str>,
+    body: &str,
+    utc_now: &str,
+) -> Value {
+    let mut headers = json!({"Content-Type": ["application/json"]});
+    if let Some(p) = principal {
+        headers["X-MS-CLIENT-PRINCIPAL-ID"] = json!([p]);
+    }
+    json!({
+        "Data": {"req": {
+            "Url": format!("https://curfew-func.azurewebsites.net/api/Schedules?instance={instance}"),
+            "Method": method,
+            "Query": json!({"instance": instance}).to_string(),
+            "Headers": headers,
+            "Params": {},
+            "Body": body
+        }},
+        "Metadata": {"sys": {"MethodName": "Schedules", "UtcNow": utc_now, "RandGuid": "0b0e2e00-0000-4000-8000-000000000004"}}
+    })
+}
+
+/// `(status, JSON body)` of the `res` output.
+fn answer(out: &Value) -> (u64, Value) {
+    let res = &out["Outputs"]["res"];
+    let body = res["body"].as_str().unwrap_or_else(|| panic!("{out}"));
+    (
+        res["statusCode"].as_u64().unwrap(),
+        serde_json::from_str(body).unwrap(),
+    )
+}
+
+#[test]
+fn the_schedules_function_refuses_strangers_and_audits_owner_and_admin_changes() {
+    let sim = Sim::start(fleet());
+    let dir = tmp("http");
+    let sqlite = dir.join("state.sqlite");
+    let h = Handler::start(&[
+        ("CURFEW_SCOPES", format!("/subscriptions/{SUB}")),
+        ("CURFEW_ARM_ENDPOINT", sim.base_url.clone()),
+        ("CURFEW_ARM_CREDENTIAL", "token-env:CURFEW_ARM_TOKEN".into()),
+        ("CURFEW_ARM_TOKEN", "simulator".into()),
+        (
+            "CURFEW_LINK_KEY",
+            "e2e-link-signing-key-0123456789abcdef".into(),
+        ),
+        (
+            "CURFEW_PUBLIC_BASE_URL",
+            "https://curfew-func.azurewebsites.net/api".into(),
+        ),
+        ("CURFEW_DEPLOYMENT", "e2e".into()),
+        ("CURFEW_ADMINS", ADMIN.into()),
+        ("CURFEW_SQLITE", sqlite.display().to_string()),
+    ]);
+    let good =
+        json!({"computeStartStop": [stop_at("0 20 * * *")], "expires": at("22:00")}).to_string();
+    let call = |method: &str, who: Option<&str>, body: &str, now: &str| {
+        let (status, out) = h.post(
+            "Schedules",
+            &schedules_http(method, "ci-keep", who, body, &at(now)),
+        );
+        assert_eq!(status, 200, "{out}");
+        answer(&out)
+    };
+
+    // Strangers, nobody, and a spoofed-looking id: 403 before the body is even read.
+    for who in [Some(STRANGER), None, Some(""), Some("<script>")] {
+        let (code, body) = call("PUT", who, &good, "12:00");
+        assert_eq!(code, 403, "{who:?}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("may not change"),
+            "{body}"
+        );
+    }
+    let (code, _) = call("GET", Some(STRANGER), "", "12:00");
+    assert_eq!(code, 403);
+    let (code, _) = call("DELETE", Some(STRANGER), "", "12:00");
+    assert_eq!(code, 403);
+
+    // The owner: a bad body is 400 with every problem named; a good one is stored.
+    let bad = json!([stop_at("0 20 * * *"), stop_at("99 * * * *")]).to_string();
+    let (code, body) = call("PUT", Some(OWNER), &bad, "12:01");
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("instance 'ci-keep', schedule 1, field 'cron.expression'"),
+        "{body}"
+    );
+    let (code, body) = call("PUT", Some(OWNER), &good, "12:02");
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = call("GET", Some(&OWNER.to_ascii_uppercase()), "", "12:03");
+    assert_eq!(
+        (code, &body["current"]["expires"]),
+        (200, &json!(at("22:00"))),
+        "{body}"
+    );
+
+    // The tick honours it at 18:00 (the native stop is replaced) ...
+    let timer = |now: &str| {
+        json!({"Data": {"timer": {"Schedule": {"AdjustForDST": true}, "ScheduleStatus": null, "IsPastDue": "false"}},
+               "Metadata": {"sys": {"MethodName": "Tick", "UtcNow": at(now), "RandGuid": "0b0e2e00-0000-4000-8000-000000000005"}}})
+    };
+    let (status, out) = h.post("Tick", &timer("18:00"));
+    assert_eq!(status, 200, "{out}");
+    let state = || {
+        sim.state.compute(&ws().compute_id("ci-keep")).unwrap()["properties"]["properties"]["state"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(state(), "Running");
+    // ... and stops at 20:00, before the 22:00 expiry.
+    let (status, out) = h.post("Tick", &timer("20:00"));
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(state(), "Stopped", "{out}");
+
+    // An admin clears it.
+    let (code, body) = call("DELETE", Some(ADMIN), "", "20:05");
+    assert_eq!(code, 200, "{body}");
+
+    // The trail: each refusal, the invalid body, the set (owner) and the clear (admin).
+    let trail = audit(&sqlite);
+    let rejected = of_kind(&trail, "override.rejected");
+    assert_eq!(rejected.len(), 6, "{trail:?}");
+    assert!(rejected.iter().any(|r| r.details["by"] == STRANGER));
+    assert_eq!(of_kind(&trail, "override.invalid").len(), 1);
+    let set = of_kind(&trail, "override.set");
+    assert_eq!(set.len(), 1);
+    assert_eq!(set[0].details["by"], OWNER);
+    assert_eq!(set[0].details["authority"]["as"], "owner");
+    assert_eq!(set[0].details["before"], Value::Null);
+    assert_eq!(set[0].details["after"]["expires"], at("22:00"));
+    let cleared = of_kind(&trail, "override.cleared");
+    assert_eq!(cleared.len(), 1);
+    assert_eq!(cleared[0].details["authority"]["as"], "admin");
+    assert_eq!(cleared[0].details["before"]["expires"], at("22:00"));
 }
