@@ -359,6 +359,16 @@ fn the_schedules_function_refuses_strangers_and_audits_owner_and_admin_changes()
     assert_eq!(code, 403);
     let (code, _) = call("DELETE", Some(STRANGER), "", "12:00");
     assert_eq!(code, 403);
+    // An unknown instance looks the same to a stranger as somebody else's (no probing), and
+    // the owner's id is not told.
+    let (status, out) = h.post(
+        "Schedules",
+        &schedules_http("GET", "no-such", Some(STRANGER), "", &at("12:00")),
+    );
+    assert_eq!(status, 200, "{out}");
+    let (code, body) = answer(&out);
+    assert_eq!(code, 403, "{body}");
+    assert!(!body.to_string().contains(OWNER), "{body}");
 
     // The owner: a bad body is 400 with every problem named; a good one is stored.
     let bad = json!([stop_at("0 20 * * *"), stop_at("99 * * * *")]).to_string();
@@ -406,7 +416,7 @@ fn the_schedules_function_refuses_strangers_and_audits_owner_and_admin_changes()
     // The trail: each refusal, the invalid body, the set (owner) and the clear (admin).
     let trail = audit(&sqlite);
     let rejected = of_kind(&trail, "override.rejected");
-    assert_eq!(rejected.len(), 6, "{trail:?}");
+    assert_eq!(rejected.len(), 7, "{trail:?}");
     assert!(rejected.iter().any(|r| r.details["by"] == STRANGER));
     assert_eq!(of_kind(&trail, "override.invalid").len(), 1);
     let set = of_kind(&trail, "override.set");

@@ -120,7 +120,27 @@ pub async fn edit_override(
         .iter()
         .find(|f| f.instance.name.eq_ignore_ascii_case(name))
     else {
-        // Strangers learn nothing about which instances exist.
+        // Strangers learn nothing about which instances exist: to them an unknown instance is
+        // refused like somebody else's.
+        if let Editor::Principal(p) = editor {
+            if let Err(e) = authorize_editor(name, None, &rt.config.admins, p) {
+                let message = e.to_string();
+                rt.store
+                    .append_audit(&[audit(
+                        "override.rejected",
+                        None,
+                        message.clone(),
+                        json!({ "instance": name, "unknown": true }),
+                    )])
+                    .await?;
+                return Ok(outcome(
+                    EditStatus::Refused,
+                    message,
+                    Vec::new(),
+                    Value::Null,
+                ));
+            }
+        }
         let message = format!("no compute instance named '{name}' in the configured scopes");
         rt.store
             .append_audit(&[audit(
@@ -158,7 +178,7 @@ pub async fn edit_override(
                             "override.rejected",
                             Some(key),
                             message.clone(),
-                            json!({}),
+                            json!({ "owner": e.owner }),
                         )])
                         .await?;
                     return Ok(outcome(

@@ -138,7 +138,10 @@ pub fn override_in_force(stored: &Value, now: DateTime<Utc>) -> Option<Vec<Value
 
 /// Why an override change was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("instance '{instance}': {caller} may not change its schedules (not the owner {owner}, not an admin)")]
+/// Its message names neither the owner nor whether the instance exists: strangers read it.
+#[error(
+    "instance '{instance}': {caller} may not change its schedules (not its owner, not an admin)"
+)]
 pub struct NotAllowed {
     /// Compute name.
     pub instance: String,
@@ -261,6 +264,11 @@ mod tests {
         ));
         let e = authorize_editor("x", Some("owner"), &admins, "stranger").unwrap_err();
         assert!(e.to_string().contains("stranger may not"), "{e}");
+        assert!(
+            !e.to_string().contains("owner'"),
+            "the owner is not told to strangers: {e}"
+        );
+        assert_eq!(e.owner, "owner");
         // Nobody signed in, and an instance with no owner: never the owner.
         assert!(authorize_editor("x", Some(""), &admins, "").is_err());
         assert!(authorize_editor("x", None, &[], "someone").is_err());
