@@ -303,6 +303,10 @@ pub(crate) fn run_explain(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
                 e.state.as_deref().unwrap_or("?"),
                 e.owner.as_deref().unwrap_or("-")
             );
+            if let Some(t) = e.override_expires {
+                let state = if t > now { "until" } else { "expired at" };
+                println!("override {state} {}", t.to_rfc3339());
+            }
             println!("schedules in force:");
             for s in &e.schedules {
                 println!(

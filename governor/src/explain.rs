@@ -8,6 +8,7 @@ use curfew_engine::governor::{effective_schedules, id, InstanceView, PolicyDefau
 use curfew_engine::schedule::Source;
 use curfew_engine::Action;
 use serde::Serialize;
+use serde_json::Value;
 
 /// How far ahead `explain` lists occurrences.
 pub const EXPLAIN_DAYS: i64 = 7;
@@ -24,6 +25,10 @@ pub struct Explanation {
     pub state: Option<String>,
     /// Who is warned and may dismiss.
     pub owner: Option<String>,
+    /// The stored override's expiry, when it has one (in force before it, not after), so an
+    /// owner sees why the native schedules are back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub override_expires: Option<DateTime<Utc>>,
     /// Schedules in force.
     pub schedules: Vec<ScheduleLine>,
     /// Problems with schedules that are not in force.
@@ -173,6 +178,12 @@ pub async fn explain(rt: &Runtime, name: &str, now: DateTime<Utc>) -> GovernResu
         id: fi.instance.id.clone(),
         state: fi.instance.state.clone(),
         owner: view.owner.clone(),
+        override_expires: overrides
+            .as_ref()
+            .and_then(|v| v.get(curfew_engine::governor::overrides::EXPIRES_FIELD))
+            .and_then(Value::as_str)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc)),
         schedules: view
             .schedules
             .iter()
