@@ -40,6 +40,9 @@ param otlpEndpoint string = ''
 @description('Entra object ids allowed to dismiss any shutdown (ops); owners can always dismiss their own.')
 param adminObjectIds array = []
 
+@description('Client id of the Entra app registration that App Service Authentication signs owners and admins in with for the Schedules function (docs/functions.md). Sign-in is required on every route except Dismiss (signed tokens), ActivityReport (HMAC signatures) and Status (function key).')
+param authClientId string
+
 @description('Maximum instances of the function app.')
 param maximumInstanceCount int = 40
 
@@ -383,6 +386,41 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     vaultSecretsUser
     insightsPublisher
   ]
+}
+
+// App Service Authentication: sign-in required on every route except those authenticated
+// otherwise (Dismiss: signed link tokens; ActivityReport: HMAC signatures; Status: function
+// key). It sets X-MS-CLIENT-PRINCIPAL-ID on the requests it lets through, and strips any such
+// header a client sends, so Schedules can take the caller from it (docs/functions.md).
+resource appAuth 'Microsoft.Web/sites/config@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_13:enabled here by platform.enabled of authsettingsV2; the check reads the retired v1 schema only
+  // checkov:skip=CKV_AZURE_66:a site check misapplied to authsettingsV2, which has no such setting
+  // checkov:skip=CKV_AZURE_63:a site check misapplied to authsettingsV2, which has no such setting
+  parent: app
+  // checkov:skip=CKV_AZURE_222:a site check misapplied to authsettingsV2, which has no such setting
+  // checkov:skip=CKV_AZURE_80:a site check misapplied to authsettingsV2, which has no such setting
+  // checkov:skip=CKV_AZURE_88:a site check misapplied to authsettingsV2, which has no such setting
+  name: 'authsettingsV2'
+  // checkov:skip=CKV_AZURE_65:a site check misapplied to authsettingsV2, which has no such setting
+  properties: {
+    platform: { enabled: true }
+    globalValidation: {
+      requireAuthentication: true
+      unauthenticatedClientAction: 'Return401'
+      excludedPaths: [ '/api/Dismiss', '/api/ActivityReport', '/api/Status' ]
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: authClientId
+          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+        }
+        validation: { allowedAudiences: [ 'api://${authClientId}', authClientId ] }
+      }
+    }
+    login: { tokenStore: { enabled: false } }
+  }
 }
 
 // ---- least-privilege role assignments for the app's identity ---------------------------------

@@ -11,6 +11,7 @@ use curfew_engine::schedule::Source;
 use curfew_engine::Action;
 use curfew_notify::EventType;
 use serde::Serialize;
+use serde_json::Value;
 
 /// How far ahead `explain` lists occurrences.
 pub const EXPLAIN_DAYS: i64 = 7;
@@ -27,6 +28,10 @@ pub struct Explanation {
     pub state: Option<String>,
     /// Who is warned and may dismiss.
     pub owner: Option<String>,
+    /// The stored override's expiry, when it has one (in force before it, not after), so an
+    /// owner sees why the native schedules are back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub override_expires: Option<DateTime<Utc>>,
     /// Schedules in force.
     pub schedules: Vec<ScheduleLine>,
     /// Problems with schedules that are not in force.
@@ -175,7 +180,9 @@ pub async fn explain(rt: &Runtime, name: &str, now: DateTime<Utc>) -> GovernResu
     };
     let key = InstanceView::new(&fi.instance, Vec::new()).key();
     let overrides = rt.store.get_override(&key).await?;
-    let ov = overrides.as_ref().and_then(|v| v.as_array().cloned());
+    let ov = overrides
+        .as_ref()
+        .and_then(|v| curfew_engine::governor::override_in_force(v, now));
     let defaults = rt.policy_supplied(fi, now.date_naive()).schedules;
     let pd: Vec<PolicyDefault<'_>> = defaults
         .iter()
@@ -231,6 +238,12 @@ pub async fn explain(rt: &Runtime, name: &str, now: DateTime<Utc>) -> GovernResu
         id: fi.instance.id.clone(),
         state: fi.instance.state.clone(),
         owner: view.owner.clone(),
+        override_expires: overrides
+            .as_ref()
+            .and_then(|v| v.get(curfew_engine::governor::overrides::EXPIRES_FIELD))
+            .and_then(Value::as_str)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc)),
         schedules: view
             .schedules
             .iter()

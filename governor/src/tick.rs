@@ -317,7 +317,9 @@ pub async fn tick_listed(
                     .unwrap_or_else(|| "unknown".into()),
             )
             .or_default() += 1;
-        let ov = overrides.get(&key).and_then(|v| v.as_array().cloned());
+        let ov = overrides
+            .get(&key)
+            .and_then(|v| curfew_engine::governor::override_in_force(v, now));
         let supplied = rt.policy_supplied(fi, today);
         let pd: Vec<PolicyDefault<'_>> = supplied
             .schedules

@@ -26,8 +26,9 @@ use tracing::Instrument;
 
 use crate::functions::{
     ActivityReport, ActivitySink, Channel, Choice, DismissalRequest, DismissalSink,
-    DismissalTarget, EvaluationScope, FleetWorkspaces, PortError, PortFuture, Ports, Report,
-    StatusSource, TickContext, TickHandler, WorkspaceSize,
+    DismissalTarget, EvaluationScope, FleetWorkspaces, OverrideAnswer, OverrideEditor,
+    OverrideRequest, PortError, PortFuture, Ports, Report, StatusSource, TickContext, TickHandler,
+    WorkspaceSize,
 };
 use curfew_engine::idle;
 use curfew_governor::config::{
@@ -580,7 +581,9 @@ impl HostedGovernor {
         let mut next = Vec::new();
         for fi in &fleet.instances {
             let key = InstanceView::new(&fi.instance, Vec::new()).key();
-            let ov = overrides.get(&key).and_then(|v| v.as_array().cloned());
+            let ov = overrides
+                .get(&key)
+                .and_then(|v| curfew_engine::governor::override_in_force(v, now));
             let defaults = rt.policy_defaults(fi, now.date_naive());
             let pd: Vec<PolicyDefault<'_>> = defaults
                 .iter()
@@ -695,6 +698,54 @@ impl DismissalSink for HostedGovernor {
         now: DateTime<Utc>,
     ) -> PortFuture<'a, String> {
         Box::pin(self.preview_link(request, now))
+    }
+}
+
+impl OverrideEditor for HostedGovernor {
+    fn edit<'a>(
+        &'a self,
+        instance: &'a str,
+        caller: &'a str,
+        request: OverrideRequest,
+        now: DateTime<Utc>,
+    ) -> PortFuture<'a, OverrideAnswer> {
+        Box::pin(async move {
+            use curfew_governor::override_edit::{edit_override, EditRequest, EditStatus, Editor};
+            let rt = self.runtime().await?;
+            let request = match request {
+                OverrideRequest::Get => EditRequest::Get,
+                OverrideRequest::Put(body) => EditRequest::Set {
+                    body,
+                    expires: None,
+                },
+                OverrideRequest::Delete => EditRequest::Clear,
+            };
+            let editor = Editor::Principal(caller.to_owned());
+            let outcome = edit_override(rt, instance, &editor, request, now)
+                .await
+                .map_err(|e| classify("editing the override", &e))?;
+            let status = match outcome.status {
+                EditStatus::Done => 200,
+                EditStatus::Invalid => 400,
+                EditStatus::Refused => 403,
+                EditStatus::NotFound => 404,
+            };
+            let body = serde_json::to_value(&outcome)
+                .map_err(|e| PortError::Transient(format!("encoding the answer: {e}")))?;
+            Ok(OverrideAnswer { status, body })
+        })
+    }
+}
+
+impl OverrideEditor for Misconfigured {
+    fn edit<'a>(
+        &'a self,
+        _i: &'a str,
+        _c: &'a str,
+        _r: OverrideRequest,
+        _n: DateTime<Utc>,
+    ) -> PortFuture<'a, OverrideAnswer> {
+        Box::pin(async move { Err(PortError::Transient(self.0.clone())) })
     }
 }
 
@@ -928,6 +979,7 @@ pub(crate) fn ports(strings: &dyn Strings) -> Ports {
                 tick: Some(m.clone()),
                 dismissals: Some(m.clone()),
                 activity: Some(m.clone()),
+                schedules: Some(m.clone()),
                 status: Some(m),
                 warnings: vec![e.to_string()],
             }
@@ -942,6 +994,7 @@ pub(crate) fn ports(strings: &dyn Strings) -> Ports {
                 tick: Some(g.clone()),
                 dismissals: Some(g.clone()),
                 activity: Some(g.clone()),
+                schedules: Some(g.clone()),
                 status: Some(g),
                 warnings,
             }

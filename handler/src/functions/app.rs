@@ -22,7 +22,7 @@ use super::messages::{
     plan_tick, ActivityReport, DismissalRequest, EvaluateMessage, FanoutPlan, TickContext,
 };
 use super::pages;
-use super::ports::{EvaluationScope, PortError, Ports, Report};
+use super::ports::{EvaluationScope, OverrideRequest, PortError, Ports, Report};
 use super::protocol::{
     HttpTrigger, InvocationRequest, InvocationResponse, OutputValue, ProtocolError, TimerInfo,
 };
@@ -58,11 +58,13 @@ pub(crate) enum Function {
     Status,
     /// HTTP: signed activity reports posted by the instances' reporter.
     ActivityReport,
+    /// HTTP (App Service Authentication): GET, PUT, DELETE one instance's schedule override.
+    Schedules,
 }
 
 impl Function {
     /// Every function, in route order.
-    pub(crate) const ALL: [Function; 7] = [
+    pub(crate) const ALL: [Function; 8] = [
         Self::Tick,
         Self::Evaluate,
         Self::Dismissals,
@@ -70,6 +72,7 @@ impl Function {
         Self::Dismiss,
         Self::Status,
         Self::ActivityReport,
+        Self::Schedules,
     ];
 
     /// The name (folder and route).
@@ -82,6 +85,7 @@ impl Function {
             Self::Dismiss => "Dismiss",
             Self::Status => "Status",
             Self::ActivityReport => "ActivityReport",
+            Self::Schedules => "Schedules",
         }
     }
 
@@ -90,7 +94,7 @@ impl Function {
         match self {
             Self::Tick => Trigger::Timer,
             Self::Evaluate | Self::Dismissals | Self::Activity => Trigger::PubSub,
-            Self::Dismiss | Self::Status | Self::ActivityReport => Trigger::Http,
+            Self::Dismiss | Self::Status | Self::ActivityReport | Self::Schedules => Trigger::Http,
         }
     }
 }
@@ -408,6 +412,7 @@ async fn run(
         Function::Dismiss => dismiss(state, req, ctx, resp).await,
         Function::Status => status(state, req, ctx, resp).await,
         Function::ActivityReport => activity_http(state, req, ctx, resp).await,
+        Function::Schedules => schedules(state, req, ctx, resp).await,
     }
 }
 
@@ -653,6 +658,104 @@ async fn activity_http(
         Err(PortError::Unauthorized(reason)) => refuse(resp, 401, reason),
         Err(PortError::Rejected(reason)) => refuse(resp, 400, reason),
         Err(PortError::Transient(reason)) => refuse(resp, 503, reason),
+    }
+    Ok(())
+}
+
+/// The header App Service Authentication sets to the signed-in caller's Entra object id (it
+/// strips any such header a client sends).
+pub(crate) const PRINCIPAL_HEADER: &str = "x-ms-client-principal-id";
+
+/// `Schedules?instance=NAME`: GET, PUT (body: a `computeStartStop` array or
+/// `{computeStartStop, expires}`) or DELETE one instance's override, for the caller App
+/// Service Authentication names (`X-MS-CLIENT-PRINCIPAL-ID`). Answers JSON: 200 done, 400
+/// malformed or invalid (every problem named), 403 not the owner or an admin (audited), 404
+/// unknown instance, 405 other methods, 503 transient. The envelope is always 200 so the host
+/// relays the answer.
+async fn schedules(
+    state: &AppState,
+    req: &InvocationRequest,
+    ctx: &Ctx,
+    resp: &mut InvocationResponse,
+) -> Result<(), Failure> {
+    let answer = |resp: &mut InvocationResponse, status: u16, body: Value| {
+        resp.log(format!("schedules answered {status}"));
+        resp.output(RES, json_res(status, body));
+    };
+    let refuse = |resp: &mut InvocationResponse, status: u16, reason: String| {
+        tracing::warn!(status, %reason, "schedules request refused");
+        answer(
+            resp,
+            status,
+            json!({ "status": "refused", "error": reason }),
+        );
+    };
+    let http: HttpTrigger = match req.binding(REQ) {
+        Ok(h) => h,
+        Err(e) => {
+            refuse(resp, 400, e.to_string());
+            return Ok(());
+        }
+    };
+    let Some(instance) = http
+        .query("instance")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    else {
+        refuse(
+            resp,
+            400,
+            "Data.req.Query.instance: the instance's name is required".into(),
+        );
+        return Ok(());
+    };
+    let instance = instance.to_owned();
+    let request = match http.method().as_str() {
+        "GET" => OverrideRequest::Get,
+        "DELETE" => OverrideRequest::Delete,
+        "PUT" => {
+            let path = format!("Data.{REQ}.Body");
+            let body = match &http.body {
+                Some(Value::String(s)) => {
+                    match serde_json::from_str::<Value>(&super::protocol::unquote(s)) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            refuse(resp, 400, format!("{path}: not JSON: {e}"));
+                            return Ok(());
+                        }
+                    }
+                }
+                Some(v @ (Value::Object(_) | Value::Array(_))) => v.clone(),
+                _ => {
+                    refuse(
+                        resp,
+                        400,
+                        format!("{path}: expected a computeStartStop JSON body"),
+                    );
+                    return Ok(());
+                }
+            };
+            OverrideRequest::Put(body)
+        }
+        _ => {
+            refuse(resp, 405, "Schedules takes GET, PUT or DELETE".into());
+            return Ok(());
+        }
+    };
+    let caller = http
+        .header(PRINCIPAL_HEADER)
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let Some(port) = &state.ports.schedules else {
+        refuse(resp, 503, "no governor configured to edit schedules".into());
+        return Ok(());
+    };
+    match port.edit(&instance, &caller, request, ctx.now).await {
+        Ok(a) => answer(resp, a.status, a.body),
+        Err(PortError::Transient(reason)) => refuse(resp, 503, reason),
+        Err(PortError::Rejected(reason)) => refuse(resp, 400, reason),
+        Err(PortError::Unauthorized(reason)) => refuse(resp, 403, reason),
     }
     Ok(())
 }

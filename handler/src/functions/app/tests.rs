@@ -156,6 +156,7 @@ fn governed(r: &Arc<Recorder>) -> Ports {
         dismissals: Some(r.clone()),
         activity: Some(r.clone()),
         status: Some(r.clone()),
+        schedules: None,
         warnings: Vec::new(),
     }
 }
@@ -621,7 +622,8 @@ async fn status_reports_the_handler_honestly_as_json_and_html() {
             "Activity",
             "Dismiss",
             "Status",
-            "ActivityReport"
+            "ActivityReport",
+            "Schedules"
         ])
     );
     assert!(!body.contains("s3cret"));
@@ -961,4 +963,103 @@ async fn odd_metadata_never_drops_a_message_silently() {
         assert!(!l.contains("rejected"), "{odd}: {l}");
     }
     assert_eq!(r.calls().len(), 5, "{:?}", r.calls());
+}
+
+/// Remembers what reached the override editor.
+#[derive(Default)]
+struct Editors(Mutex<Vec<(String, String, OverrideRequest)>>);
+
+impl crate::functions::OverrideEditor for Editors {
+    fn edit<'a>(
+        &'a self,
+        instance: &'a str,
+        caller: &'a str,
+        request: OverrideRequest,
+        _now: DateTime<Utc>,
+    ) -> PortFuture<'a, crate::functions::OverrideAnswer> {
+        self.0
+            .lock()
+            .unwrap()
+            .push((instance.into(), caller.into(), request));
+        Box::pin(async {
+            Ok(crate::functions::OverrideAnswer {
+                status: 200,
+                body: json!({"status": "done"}),
+            })
+        })
+    }
+}
+
+#[tokio::test]
+async fn schedules_refuses_hostile_requests_before_the_governor_sees_them() {
+    let editors = Arc::new(Editors::default());
+    let ports = Ports {
+        schedules: Some(editors.clone()),
+        ..Ports::default()
+    };
+    let state = state_with(ports, &[]);
+    let req = |method: &str, query: Value, headers: Value, body: Value| {
+        json!({"Data": {"req": {"Method": method, "Query": query, "Headers": headers, "Body": body}},
+               "Metadata": {}})
+        .to_string()
+        .into_bytes()
+    };
+    let who = json!({"X-MS-CLIENT-PRINCIPAL-ID": ["  owner-1 "]});
+    // No instance, an empty one, another method, a body that is not JSON: refused here.
+    for (method, query, body, code) in [
+        ("GET", json!({}), Value::Null, 400),
+        ("GET", json!({"instance": "  "}), Value::Null, 400),
+        ("POST", json!({"instance": "ci"}), Value::Null, 405),
+        ("PUT", json!({"instance": "ci"}), json!("{not json"), 400),
+        ("PUT", json!({"instance": "ci"}), json!(42), 400),
+    ] {
+        let (status, v) = call(
+            state.clone(),
+            "Schedules",
+            req(method, query, who.clone(), body),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(res(&v).0, code, "{method} {v}");
+    }
+    assert!(editors.0.lock().unwrap().is_empty());
+    // What passes goes to the governor with the principal App Service Authentication named
+    // (trimmed; absent is nobody, whom the governor refuses and audits).
+    let body =
+        json!([{"action": "Stop", "triggerType": "Cron", "cron": {"expression": "0 20 * * *"}}]);
+    let (_, v) = call(
+        state.clone(),
+        "Schedules",
+        req(
+            "PUT",
+            json!({"instance": "ci"}),
+            who.clone(),
+            json!(body.to_string()),
+        ),
+    )
+    .await;
+    assert_eq!(res(&v).0, 200, "{v}");
+    let (_, v) = call(
+        state.clone(),
+        "Schedules",
+        req("DELETE", json!({"instance": "ci"}), json!({}), Value::Null),
+    )
+    .await;
+    assert_eq!(res(&v).0, 200, "{v}");
+    let seen = editors.0.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        vec![
+            ("ci".into(), "owner-1".into(), OverrideRequest::Put(body)),
+            ("ci".into(), String::new(), OverrideRequest::Delete),
+        ]
+    );
+    // No governor: 503, said plainly.
+    let (_, v) = call(
+        state_with(Ports::default(), &[]),
+        "Schedules",
+        req("GET", json!({"instance": "ci"}), who, Value::Null),
+    )
+    .await;
+    assert_eq!(res(&v).0, 503, "{v}");
 }
