@@ -374,27 +374,11 @@ mod tests {
     fn tick_text_shows_idle_unknown_budget_and_drift_lines() {
         let now = Utc::now();
         let r = tick::TickReport {
-            now,
-            dry_run: false,
-            watermark_before: None,
-            watermark: now,
             instances: 2,
-            decisions: Vec::new(),
-            notices: Vec::new(),
-            dropped: 0,
-            reconciled: Vec::new(),
-            next_deadline: None,
             budgets: vec!["budget 'ml' (/subscriptions/s): 82 % of 100.00 USD spent".into()],
-            problems: Vec::new(),
             idle: vec!["ci-1: idle state unknown (last activity report never): reported, not stopped".into()],
             drift: vec!["ci-2: the stop due at 2036-01-01 18:00 UTC was carried out, but 15 min later the instance is Running, not Stopped".into()],
-            arm_calls: 0,
-            missed_summaries: Vec::new(),
-            lost_races: 0,
-            instances_by_state: Default::default(),
-            stopped_hourly_cost: 0.0,
-            currency: String::new(),
-            events: Vec::new(),
+            ..tick::TickReport::empty(now)
         };
         let text = tick_text(&r);
         assert!(

@@ -99,6 +99,34 @@ pub struct TickReport {
 pub const PENDING_DELIVERY: &str = "pending delivery";
 
 impl TickReport {
+    /// A report of a tick at `now` that saw nothing and did nothing (watermark `now`, no
+    /// currency): the base the tick fills in, and what tests start from without listing fields.
+    pub fn empty(now: DateTime<Utc>) -> TickReport {
+        TickReport {
+            now,
+            dry_run: false,
+            watermark_before: None,
+            watermark: now,
+            instances: 0,
+            instances_by_state: BTreeMap::new(),
+            stopped_hourly_cost: 0.0,
+            currency: String::new(),
+            decisions: Vec::new(),
+            notices: Vec::new(),
+            dropped: 0,
+            reconciled: Vec::new(),
+            next_deadline: None,
+            budgets: Vec::new(),
+            problems: Vec::new(),
+            idle: Vec::new(),
+            drift: Vec::new(),
+            arm_calls: 0,
+            missed_summaries: Vec::new(),
+            lost_races: 0,
+            events: Vec::new(),
+        }
+    }
+
     /// Whether the tick failed an occurrence (ARM refused an action, or the store could not
     /// record a decision): `curfew tick` exits 1 then. Races lost to another governor are not
     /// failures: the winner did the work, exactly once.
@@ -258,27 +286,12 @@ pub async fn tick_listed(
             .push(e);
     }
     let mut report = TickReport {
-        now,
         dry_run,
         watermark_before: watermark,
-        watermark: now,
         instances: fleet.instances.len(),
-        instances_by_state: BTreeMap::new(),
-        stopped_hourly_cost: 0.0,
         currency: rt.prices.currency.clone(),
-        decisions: Vec::new(),
-        notices: Vec::new(),
-        dropped: 0,
-        reconciled: Vec::new(),
-        next_deadline: None,
-        budgets: Vec::new(),
         problems: fleet.problems.clone(),
-        idle: Vec::new(),
-        drift: Vec::new(),
-        arm_calls: 0,
-        missed_summaries: Vec::new(),
-        lost_races: 0,
-        events: Vec::new(),
+        ..TickReport::empty(now)
     };
     if let Some(w) = watermark.filter(|w| *w > now + governor::WATERMARK_TOLERANCE) {
         report.problems.push(format!(
@@ -1241,27 +1254,9 @@ mod delivery_tests {
     #[test]
     fn each_delivery_lands_on_its_own_notice() {
         let mut r = TickReport {
-            now: DateTime::<Utc>::MIN_UTC,
-            dry_run: false,
-            watermark_before: None,
-            watermark: DateTime::<Utc>::MIN_UTC,
-            instances: 0,
-            instances_by_state: BTreeMap::new(),
-            stopped_hourly_cost: 0.0,
             currency: "USD".into(),
-            decisions: Vec::new(),
             notices: vec![notice("a", 30), notice("a", 5), notice("b", 30)],
-            dropped: 0,
-            reconciled: Vec::new(),
-            next_deadline: None,
-            budgets: Vec::new(),
-            problems: Vec::new(),
-            idle: Vec::new(),
-            drift: Vec::new(),
-            arm_calls: 0,
-            missed_summaries: Vec::new(),
-            lost_races: 0,
-            events: Vec::new(),
+            ..TickReport::empty(DateTime::<Utc>::MIN_UTC)
         };
         let delivery = |id: &str, lead: u32, error: Option<&str>| EventDelivery {
             event_id: format!("{id}-{lead}"),

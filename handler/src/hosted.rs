@@ -1071,27 +1071,11 @@ mod tests {
     fn logs_show_idle_unknown_instances_and_budget_findings() {
         let now = chrono::Utc::now();
         let r = TickReport {
-            now,
-            dry_run: false,
-            watermark_before: None,
-            watermark: now,
             instances: 1,
-            decisions: Vec::new(),
-            notices: Vec::new(),
-            dropped: 0,
-            reconciled: Vec::new(),
-            next_deadline: None,
             budgets: vec!["budget 'ml' (/subscriptions/s): 82 % of 100.00 USD spent".into()],
-            problems: Vec::new(),
             idle: vec!["ci-1: idle state unknown (last activity report never)".into()],
             drift: vec!["ci-2: the stop due at 2036-01-01 18:00 UTC was carried out, but 15 min later the instance is Running, not Stopped".into()],
-            arm_calls: 0,
-            missed_summaries: Vec::new(),
-            lost_races: 0,
-            instances_by_state: Default::default(),
-            stopped_hourly_cost: 0.0,
-            currency: String::new(),
-            events: Vec::new(),
+            ..TickReport::empty(now)
         };
         let lines = summarise("all", &r);
         assert!(
