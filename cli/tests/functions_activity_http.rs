@@ -43,13 +43,7 @@ fn fleet() -> SimFleet {
 mod host;
 use host::{Handler, Sim};
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "curfew-activity-http-{}-{name}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    host::tmp_dir("activity-http", name)
 }
 
 fn governor_env(sim: &Sim, dir: &std::path::Path) -> Vec<(&'static str, String)> {

@@ -4,13 +4,16 @@
 //! the assertions are the protocol's: routes, envelopes, failure semantics, telemetry, shutdown.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+mod host;
+use host::free_port;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
@@ -44,14 +47,6 @@ struct Handler {
     stdout: Arc<Mutex<Vec<String>>>,
     /// Spawn to first successful `GET /`.
     ready_after: Duration,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Spawns the binary as the host would and polls `GET /` until it answers.

@@ -26,7 +26,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use armsim::{SimFleet, WorkspacePath};
-use host::{free_port, Handler, Sim};
+use host::{free_port, logs, Handler, Sim};
 use serde_json::{json, Value};
 
 const SUB: &str = "00000000-0000-0000-0000-0000000000e3";
@@ -135,17 +135,13 @@ impl Drop for Smtp {
 
 /// The CloudEvents an invocation put on its `events` output binding.
 fn output_events(out: &Value) -> Vec<Value> {
-    match &out["Outputs"]["events"] {
-        Value::Array(a) => a.clone(),
-        Value::Null => Vec::new(),
-        other => vec![other.clone()],
-    }
-    .into_iter()
-    .map(|e| match e {
-        Value::String(s) => serde_json::from_str(&s).unwrap_or(Value::String(s)),
-        v => v,
-    })
-    .collect()
+    host::binding_events(out)
+        .into_iter()
+        .map(|e| match e {
+            Value::String(s) => serde_json::from_str(&s).unwrap_or(Value::String(s)),
+            v => v,
+        })
+        .collect()
 }
 
 /// The messages received so far, in order.
@@ -165,43 +161,20 @@ fn received(dir: &Path) -> Vec<Value> {
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("curfew-email-e2e-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    host::tmp_dir("email-e2e", name)
 }
 
 fn timer(utc_now: &str) -> Value {
-    json!({
-        "Data": {"timer": {"Schedule": {"AdjustForDST": true}, "ScheduleStatus": null, "IsPastDue": "false"}},
-        "Metadata": {"sys": {"MethodName": "Tick", "UtcNow": utc_now, "RandGuid": "0b0e2e00-0000-4000-8000-000000000011"}}
-    })
+    host::timer_with_guid(utc_now, "0b0e2e00-0000-4000-8000-000000000011")
 }
 
 fn dismiss_http(method: &str, token: &str, utc_now: &str) -> Value {
-    json!({
-        "Data": {"req": {
-            "Url": format!("https://curfew-func.azurewebsites.net/api/Dismiss?token={token}"),
-            "Method": method,
-            "Query": json!({"token": token}).to_string(),
-            "Headers": {"Content-Type": ["application/x-www-form-urlencoded"]},
-            "Params": {},
-            "Body": ""
-        }},
-        "Metadata": {"sys": {"MethodName": "Dismiss", "UtcNow": utc_now, "RandGuid": "0b0e2e00-0000-4000-8000-000000000012"}}
-    })
-}
-
-fn logs(out: &Value) -> String {
-    out["Logs"]
-        .as_array()
-        .map(|l| {
-            l.iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .unwrap_or_default()
+    host::dismiss_http_with_guid(
+        method,
+        token,
+        utc_now,
+        "0b0e2e00-0000-4000-8000-000000000012",
+    )
 }
 
 /// `curfew serve` with email to owners: shutdown notices go to email only, the rest to the
@@ -225,21 +198,9 @@ fn handler_with(sim: &Sim, dir: &Path, smtp_port: u16, graph: Option<&str>) -> H
             format!("email:\n  owners: {{{ALICE}: alice@contoso.example, {BOB}: 'Bob B <bob@contoso.example>'}}\n  directory: none\n")
         }
     );
-    let env: Vec<(&str, String)> = vec![
+    let mut env = sim.governor_env(SUB, "e2e-link-signing-key-0123456789abcdef", "e2e-mail");
+    env.extend([
         ("CURFEW_CONFIG", config),
-        ("CURFEW_SCOPES", format!("/subscriptions/{SUB}")),
-        ("CURFEW_ARM_ENDPOINT", sim.base_url.clone()),
-        ("CURFEW_ARM_CREDENTIAL", "token-env:CURFEW_ARM_TOKEN".into()),
-        ("CURFEW_ARM_TOKEN", "simulator".into()),
-        (
-            "CURFEW_LINK_KEY",
-            "e2e-link-signing-key-0123456789abcdef".into(),
-        ),
-        (
-            "CURFEW_PUBLIC_BASE_URL",
-            "https://curfew-func.azurewebsites.net/api".into(),
-        ),
-        ("CURFEW_DEPLOYMENT", "e2e-mail".into()),
         (
             "CURFEW_SQLITE",
             dir.join("curfew.sqlite").display().to_string(),
@@ -257,8 +218,7 @@ fn handler_with(sim: &Sim, dir: &Path, smtp_port: u16, graph: Option<&str>) -> H
             "CURFEW_EMAIL_FROM",
             "Curfew <curfew@contoso.example>".into(),
         ),
-    ];
-    let mut env = env;
+    ]);
     if let Some(g) = graph {
         env.retain(|(k, _)| !k.starts_with("CURFEW_ARM_"));
         env.extend([

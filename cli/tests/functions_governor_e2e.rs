@@ -66,7 +66,7 @@ fn fleet() -> SimFleet {
 
 /// The simulator on a thread of its own (the test thread does blocking I/O).
 mod host;
-use host::{Handler, Sim};
+use host::{logs, Handler, Sim};
 
 impl Sim {
     fn state_of(&self, ws_name: &str, name: &str) -> String {
@@ -101,14 +101,7 @@ fn at(hm: &str) -> String {
 
 /// A timer payload in the recorded shape (`testdata/functions/timer-trigger-request…`).
 fn timer(utc_now: &str) -> Value {
-    json!({
-        "Data": {"timer": {
-            "Schedule": {"AdjustForDST": true},
-            "ScheduleStatus": null,
-            "IsPastDue": "false"
-        }},
-        "Metadata": {"sys": {"MethodName": "Tick", "UtcNow": utc_now, "RandGuid": "0b0e2e00-0000-4000-8000-000000000001"}}
-    })
+    host::timer_with_guid(utc_now, "0b0e2e00-0000-4000-8000-000000000001")
 }
 
 /// A Service Bus payload in the recorded shape: body as a JSON string, metadata strings
@@ -129,25 +122,16 @@ fn queue(function: &str, body: &Value, utc_now: &str) -> Value {
 }
 
 fn dismiss_http(method: &str, token: &str, utc_now: &str) -> Value {
-    json!({
-        "Data": {"req": {
-            "Url": format!("https://curfew-func.azurewebsites.net/api/Dismiss?token={token}"),
-            "Method": method,
-            "Query": json!({"token": token}).to_string(),
-            "Headers": {"Content-Type": ["application/x-www-form-urlencoded"]},
-            "Params": {},
-            "Body": ""
-        }},
-        "Metadata": {"sys": {"MethodName": "Dismiss", "UtcNow": utc_now, "RandGuid": "0b0e2e00-0000-4000-8000-000000000004"}}
-    })
+    host::dismiss_http_with_guid(
+        method,
+        token,
+        utc_now,
+        "0b0e2e00-0000-4000-8000-000000000004",
+    )
 }
 
 fn events(out: &Value) -> Vec<Value> {
-    match &out["Outputs"]["events"] {
-        Value::Array(a) => a.clone(),
-        Value::Null => Vec::new(),
-        other => vec![other.clone()],
-    }
+    host::binding_events(out)
 }
 
 /// The invocation's outputs hold one `curfew.shutdown.dismissed` event, for the instance `id`.
@@ -182,42 +166,12 @@ fn names(events: &[&Value]) -> Vec<String> {
     n
 }
 
-fn logs(out: &Value) -> String {
-    out["Logs"]
-        .as_array()
-        .map(|l| {
-            l.iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .unwrap_or_default()
-}
-
 fn tmp(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("curfew-governor-e2e-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    host::tmp_dir("governor-e2e", name)
 }
 
 fn governor_env(sim: &Sim, store: &[(&str, String)]) -> Vec<(&'static str, String)> {
-    let mut env: Vec<(&'static str, String)> = vec![
-        ("CURFEW_SCOPES", format!("/subscriptions/{SUB}")),
-        ("CURFEW_ARM_ENDPOINT", sim.base_url.clone()),
-        ("CURFEW_ARM_CREDENTIAL", "token-env:CURFEW_ARM_TOKEN".into()),
-        ("CURFEW_ARM_TOKEN", "simulator".into()),
-        (
-            "CURFEW_LINK_KEY",
-            "e2e-link-signing-key-0123456789abcdef".into(),
-        ),
-        (
-            "CURFEW_PUBLIC_BASE_URL",
-            "https://curfew-func.azurewebsites.net/api".into(),
-        ),
-        ("CURFEW_DEPLOYMENT", "e2e".into()),
-    ];
+    let mut env = sim.governor_env(SUB, "e2e-link-signing-key-0123456789abcdef", "e2e");
     for (k, v) in store {
         let k: &'static str = match *k {
             "CURFEW_SQLITE" => "CURFEW_SQLITE",

@@ -4,21 +4,16 @@
 //! alive, and its peak RSS stays far below the bodies it was sent (docs/benchmarks.md).
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-const MB: usize = 1 << 20;
+mod host;
+use host::{free_port, logs};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+const MB: usize = 1 << 20;
 
 /// One request on a fresh connection: headers, then `repeat` copies of `body` (so 100 MB
 /// never sits in this process either).
@@ -77,18 +72,6 @@ fn start() -> (Child, SocketAddr) {
         std::thread::yield_now();
     }
     (child, addr)
-}
-
-fn logs(v: &Value) -> String {
-    v["Logs"]
-        .as_array()
-        .map(|l| {
-            l.iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .unwrap_or_default()
 }
 
 #[test]

@@ -15,7 +15,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -71,32 +71,17 @@ fn fleet() -> SimFleet {
 }
 
 fn timer(utc_now: &str) -> Value {
-    json!({
-        "Data": {"timer": {"Schedule": {"AdjustForDST": true}, "ScheduleStatus": null, "IsPastDue": "false"}},
-        "Metadata": {"sys": {"MethodName": "Tick", "UtcNow": utc_now, "RandGuid": "0b0e2e00-0000-4000-8000-0000000000f1"}}
-    })
+    host::timer_with_guid(utc_now, "0b0e2e00-0000-4000-8000-0000000000f1")
 }
 
 /// `curfew serve`'s settings against `sim`, with a SQLite file in `dir`, exporting to the
 /// receiver on `otlp` when given.
 fn handler_env(sim: &Sim, dir: &Path, sub: &str, otlp: Option<u16>) -> Vec<(&'static str, String)> {
-    let mut env = vec![
-        ("CURFEW_SCOPES", format!("/subscriptions/{sub}")),
-        ("CURFEW_ARM_ENDPOINT", sim.base_url.clone()),
-        ("CURFEW_ARM_CREDENTIAL", "token-env:CURFEW_ARM_TOKEN".into()),
-        ("CURFEW_ARM_TOKEN", "simulator".into()),
-        (
-            "CURFEW_LINK_KEY",
-            "otel-link-signing-key-0123456789abcdef".into(),
-        ),
-        (
-            "CURFEW_PUBLIC_BASE_URL",
-            "https://curfew-func.azurewebsites.net/api".into(),
-        ),
-        ("CURFEW_DEPLOYMENT", "otel".into()),
+    let mut env = sim.governor_env(sub, "otel-link-signing-key-0123456789abcdef", "otel");
+    env.extend([
         ("CURFEW_SQLITE", dir.join("state.db").display().to_string()),
         ("CURFEW_FANOUT_THRESHOLD", "100000".into()),
-    ];
+    ]);
     if let Some(port) = otlp {
         env.push((
             "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -179,30 +164,21 @@ impl Drop for Receiver {
 
 /// POSTs an invocation with the host's headers (`traceparent` among them).
 fn invoke(addr: SocketAddr, function: &str, invocation: &str, body: &Value) -> (u16, Value) {
-    let body = body.to_string();
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-    write!(
-        s,
-        "POST /{function} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         X-Azure-Functions-InvocationId: {invocation}\r\n\
-         traceparent: 00-{HOST_TRACE}-{HOST_SPAN}-00\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+    let traceparent = format!("00-{HOST_TRACE}-{HOST_SPAN}-00");
+    let (status, bytes) = host::request_with(
+        addr,
+        "POST",
+        &format!("/{function}"),
+        &[
+            ("X-Azure-Functions-InvocationId", invocation),
+            ("traceparent", &traceparent),
+        ],
+        body.to_string().as_bytes(),
     )
     .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw);
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let at = text.find("\r\n\r\n").map_or(raw.len(), |i| i + 4);
     (
         status,
-        serde_json::from_slice(&raw[at..]).unwrap_or(Value::Null),
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     )
 }
 
@@ -230,10 +206,7 @@ fn sum_of(points: &[&Value], field: &str) -> f64 {
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("curfew-otlp-e2e-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    host::tmp_dir("otlp-e2e", name)
 }
 
 /// The receiver; `None` (after a loud SKIPPED) when it cannot run here and CI does not ask for it.

@@ -55,13 +55,7 @@ fn fleet() -> SimFleet {
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "curfew-schedules-e2e-{}-{name}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    host::tmp_dir("schedules-e2e", name)
 }
 
 fn stop_at(cron: &str) -> Value {
@@ -318,23 +312,12 @@ fn the_schedules_function_refuses_strangers_and_audits_owner_and_admin_changes()
     let sim = Sim::start(fleet());
     let dir = tmp("http");
     let sqlite = dir.join("state.sqlite");
-    let h = Handler::start(&[
-        ("CURFEW_SCOPES", format!("/subscriptions/{SUB}")),
-        ("CURFEW_ARM_ENDPOINT", sim.base_url.clone()),
-        ("CURFEW_ARM_CREDENTIAL", "token-env:CURFEW_ARM_TOKEN".into()),
-        ("CURFEW_ARM_TOKEN", "simulator".into()),
-        (
-            "CURFEW_LINK_KEY",
-            "e2e-link-signing-key-0123456789abcdef".into(),
-        ),
-        (
-            "CURFEW_PUBLIC_BASE_URL",
-            "https://curfew-func.azurewebsites.net/api".into(),
-        ),
-        ("CURFEW_DEPLOYMENT", "e2e".into()),
+    let mut env = sim.governor_env(SUB, "e2e-link-signing-key-0123456789abcdef", "e2e");
+    env.extend([
         ("CURFEW_ADMINS", ADMIN.into()),
         ("CURFEW_SQLITE", sqlite.display().to_string()),
     ]);
+    let h = Handler::start(&env);
     let good =
         json!({"computeStartStop": [stop_at("0 20 * * *")], "expires": at("22:00")}).to_string();
     let call = |method: &str, who: Option<&str>, body: &str, now: &str| {

@@ -35,6 +35,24 @@ pub struct Executed {
     pub next_start: Option<DateTime<Utc>>,
 }
 
+impl Executed {
+    /// The timeline's record of this action, carried out by Curfew at `now`.
+    fn to_event(&self, now: DateTime<Utc>) -> TimelineEvent {
+        TimelineEvent::Action(ActionRecord {
+            instance: self.instance.clone(),
+            at: now,
+            action: match self.action {
+                Action::Start => PowerAction::Start,
+                Action::Stop => PowerAction::Stop,
+            },
+            by: Actor::Curfew,
+            reason: Some(self.reason.clone()),
+            next_start: self.next_start,
+            succeeded: true,
+        })
+    }
+}
+
 /// An append-only timeline file and the last state written per instance.
 #[derive(Debug)]
 pub struct CostLog {
@@ -105,20 +123,7 @@ impl CostLog {
             }
             last.insert(inst.name.clone(), state);
         }
-        for e in executed {
-            lines.push(TimelineEvent::Action(ActionRecord {
-                instance: e.instance.clone(),
-                at: now,
-                action: match e.action {
-                    Action::Start => PowerAction::Start,
-                    Action::Stop => PowerAction::Stop,
-                },
-                by: Actor::Curfew,
-                reason: Some(e.reason.clone()),
-                next_start: e.next_start,
-                succeeded: true,
-            }));
-        }
+        lines.extend(executed.iter().map(|e| e.to_event(now)));
         if lines.is_empty() {
             return Ok(0);
         }
@@ -175,20 +180,7 @@ pub fn timeline_records(
             state,
         });
     }
-    for e in executed {
-        events.push(TimelineEvent::Action(ActionRecord {
-            instance: e.instance.clone(),
-            at: now,
-            action: match e.action {
-                Action::Start => PowerAction::Start,
-                Action::Stop => PowerAction::Stop,
-            },
-            by: Actor::Curfew,
-            reason: Some(e.reason.clone()),
-            next_start: e.next_start,
-            succeeded: true,
-        }));
-    }
+    events.extend(executed.iter().map(|e| e.to_event(now)));
     (events, states)
 }
 

@@ -162,11 +162,7 @@ fn source_label(s: &Source) -> String {
 /// Explains the instance named `name` (case-insensitive) at `now`.
 pub async fn explain(rt: &Runtime, name: &str, now: DateTime<Utc>) -> GovernResult<Explanation> {
     let fleet = rt.fleet().await;
-    let Some(fi) = fleet
-        .instances
-        .iter()
-        .find(|f| f.instance.name.eq_ignore_ascii_case(name))
-    else {
+    let Some(fi) = fleet.named(name) else {
         let mut known: Vec<&str> = fleet
             .instances
             .iter()

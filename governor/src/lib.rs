@@ -131,6 +131,16 @@ pub struct ListedFleet {
     pub unreachable: bool,
 }
 
+impl ListedFleet {
+    /// The instance named `name`, case-insensitively (ARM compute names are), as `curfew
+    /// explain` and override edits look instances up.
+    pub fn named(&self, name: &str) -> Option<&FleetInstance> {
+        self.instances
+            .iter()
+            .find(|f| f.instance.name.eq_ignore_ascii_case(name))
+    }
+}
+
 /// The workspaces in scope at one tick, found without listing their computes (a fan-out
 /// `Tick` reads no more than this; each `Evaluate` lists its own workspace).
 #[derive(Debug, Clone, Default)]

@@ -114,48 +114,42 @@ pub async fn edit_override(
         problems,
         current,
     };
+    // A refusal before any override is read: audited as `override.rejected`, nothing current.
+    let reject = async |status, instance_id, message: String, details| -> GovernResult<_> {
+        rt.store
+            .append_audit(&[audit(
+                "override.rejected",
+                instance_id,
+                message.clone(),
+                details,
+            )])
+            .await?;
+        Ok(outcome(status, message, Vec::new(), Value::Null))
+    };
     let fleet = rt.fleet().await;
-    let Some(fi) = fleet
-        .instances
-        .iter()
-        .find(|f| f.instance.name.eq_ignore_ascii_case(name))
-    else {
+    let Some(fi) = fleet.named(name) else {
         // Strangers learn nothing about which instances exist: to them an unknown instance is
         // refused like somebody else's.
         if let Editor::Principal(p) = editor {
             if let Err(e) = authorize_editor(name, None, &rt.config.admins, p) {
                 let message = e.to_string();
-                rt.store
-                    .append_audit(&[audit(
-                        "override.rejected",
-                        None,
-                        message.clone(),
-                        json!({ "instance": name, "unknown": true }),
-                    )])
-                    .await?;
-                return Ok(outcome(
+                return reject(
                     EditStatus::Refused,
+                    None,
                     message,
-                    Vec::new(),
-                    Value::Null,
-                ));
+                    json!({ "instance": name, "unknown": true }),
+                )
+                .await;
             }
         }
         let message = format!("no compute instance named '{name}' in the configured scopes");
-        rt.store
-            .append_audit(&[audit(
-                "override.rejected",
-                None,
-                message.clone(),
-                json!({ "instance": name }),
-            )])
-            .await?;
-        return Ok(outcome(
+        return reject(
             EditStatus::NotFound,
+            None,
             message,
-            Vec::new(),
-            Value::Null,
-        ));
+            json!({ "instance": name }),
+        )
+        .await;
     };
     let view = InstanceView::new(&fi.instance, Vec::new());
     let key = view.key();
@@ -173,20 +167,13 @@ pub async fn edit_override(
                 Ok(a) => a,
                 Err(e) => {
                     let message = e.to_string();
-                    rt.store
-                        .append_audit(&[audit(
-                            "override.rejected",
-                            Some(key),
-                            message.clone(),
-                            json!({ "owner": e.owner }),
-                        )])
-                        .await?;
-                    return Ok(outcome(
+                    return reject(
                         EditStatus::Refused,
+                        Some(key),
                         message,
-                        Vec::new(),
-                        Value::Null,
-                    ));
+                        json!({ "owner": e.owner }),
+                    )
+                    .await;
                 }
             }
         }

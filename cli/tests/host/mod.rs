@@ -4,12 +4,13 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use armsim::{SimConfig, SimFleet, SimState, Simulator};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 pub(crate) struct Sim {
     pub(crate) base_url: String,
@@ -58,6 +59,30 @@ impl Sim {
     }
 }
 
+impl Sim {
+    /// The settings every governing `curfew serve` of these tests shares: the scope `sub`
+    /// governed through this simulator, the link signing key and the deployment name.
+    pub(crate) fn governor_env(
+        &self,
+        sub: &str,
+        link_key: &str,
+        deployment: &str,
+    ) -> Vec<(&'static str, String)> {
+        vec![
+            ("CURFEW_SCOPES", format!("/subscriptions/{sub}")),
+            ("CURFEW_ARM_ENDPOINT", self.base_url.clone()),
+            ("CURFEW_ARM_CREDENTIAL", "token-env:CURFEW_ARM_TOKEN".into()),
+            ("CURFEW_ARM_TOKEN", "simulator".into()),
+            ("CURFEW_LINK_KEY", link_key.into()),
+            (
+                "CURFEW_PUBLIC_BASE_URL",
+                "https://curfew-func.azurewebsites.net/api".into(),
+            ),
+            ("CURFEW_DEPLOYMENT", deployment.into()),
+        ]
+    }
+}
+
 impl Drop for Sim {
     fn drop(&mut self) {
         if let Some(s) = self.stop.take() {
@@ -83,11 +108,33 @@ pub(crate) fn request(
     path: &str,
     body: &[u8],
 ) -> std::io::Result<(u16, Vec<u8>)> {
+    request_with(
+        addr,
+        method,
+        path,
+        &[("X-Azure-Functions-InvocationId", "host-0001")],
+        body,
+    )
+}
+
+/// One request on a fresh connection with the host's `headers` (between `Content-Type` and
+/// `Content-Length`): the status and the body of the answer.
+pub(crate) fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<(u16, Vec<u8>)> {
     let mut s = TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(120)))?;
+    let headers: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nX-Azure-Functions-InvocationId: host-0001\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     )?;
     s.write_all(body)?;
@@ -164,4 +211,64 @@ impl Drop for Handler {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A fresh, empty directory `curfew-<suite>-<pid>-<name>` under the temp dir: one per test,
+/// so parallel tests and reruns never share files.
+pub(crate) fn tmp_dir(suite: &str, name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("curfew-{suite}-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The host's timer-trigger invocation of `Tick` at `utc_now`, with the suite's `RandGuid`.
+pub(crate) fn timer_with_guid(utc_now: &str, rand_guid: &str) -> Value {
+    json!({
+        "Data": {"timer": {"Schedule": {"AdjustForDST": true}, "ScheduleStatus": null, "IsPastDue": "false"}},
+        "Metadata": {"sys": {"MethodName": "Tick", "UtcNow": utc_now, "RandGuid": rand_guid}}
+    })
+}
+
+/// The handler's log lines of one invocation's answer, joined by newlines (none: empty).
+pub(crate) fn logs(out: &Value) -> String {
+    out["Logs"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+}
+
+/// The values the handler wrote to the `events` output binding (one value or many; none: empty).
+pub(crate) fn binding_events(out: &Value) -> Vec<Value> {
+    match &out["Outputs"]["events"] {
+        Value::Array(a) => a.clone(),
+        Value::Null => Vec::new(),
+        other => vec![other.clone()],
+    }
+}
+
+/// The host's HTTP-trigger invocation of `Dismiss` (`method` with `token` in the query) at
+/// `utc_now`, with the suite's `RandGuid`.
+pub(crate) fn dismiss_http_with_guid(
+    method: &str,
+    token: &str,
+    utc_now: &str,
+    rand_guid: &str,
+) -> Value {
+    json!({
+        "Data": {"req": {
+            "Url": format!("https://curfew-func.azurewebsites.net/api/Dismiss?token={token}"),
+            "Method": method,
+            "Query": json!({"token": token}).to_string(),
+            "Headers": {"Content-Type": ["application/x-www-form-urlencoded"]},
+            "Params": {},
+            "Body": ""
+        }},
+        "Metadata": {"sys": {"MethodName": "Dismiss", "UtcNow": utc_now, "RandGuid": rand_guid}}
+    })
 }
