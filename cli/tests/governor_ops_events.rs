@@ -34,17 +34,7 @@ async fn drift_failed_deferrals_unknown_idle_and_the_heartbeat_are_reported_once
     sim_fleet.computes[1].body["properties"]["properties"]["state"] = "Resizing".into();
     sim_fleet.computes[2].body["properties"]["properties"]["idleTimeBeforeShutdown"] =
         "PT30M".into();
-    let sim = armsim::Simulator::start(
-        "127.0.0.1:0".parse().unwrap(),
-        sim_fleet,
-        armsim::SimConfig {
-            require_auth: false,
-            transition: std::time::Duration::ZERO,
-            ..armsim::SimConfig::default()
-        },
-    )
-    .await
-    .unwrap();
+    let sim = start_sim_fleet(sim_fleet, armsim::SimConfig::default().page_size).await;
     let drifting = fleet[0].workspace.compute_id(&fleet[0].name);
     sim.state().lose_stops(&drifting, true);
     let dir = Scratch::new("ops-events");
@@ -140,17 +130,7 @@ async fn a_default_policy_applied_is_said_once_per_instance_and_content() {
         .unwrap();
     props.remove("schedules");
     props.remove("idleTimeBeforeShutdown");
-    let sim = armsim::Simulator::start(
-        "127.0.0.1:0".parse().unwrap(),
-        sim_fleet,
-        armsim::SimConfig {
-            require_auth: false,
-            transition: std::time::Duration::ZERO,
-            ..armsim::SimConfig::default()
-        },
-    )
-    .await
-    .unwrap();
+    let sim = start_sim_fleet(sim_fleet, armsim::SimConfig::default().page_size).await;
     let dir = Scratch::new("ops-policy");
     let events = dir.path("events.jsonl");
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/policies");

@@ -49,17 +49,7 @@ async fn events_go_to_the_channels_their_rules_select() {
     let fleet = uniform(1, 2, &[("Stop", "0 18 * * *")]);
     let mut sim_fleet = sim_fleet(&fleet);
     sim_fleet.computes[0].body["tags"] = serde_json::json!({"team": "vision"});
-    let sim = armsim::Simulator::start(
-        "127.0.0.1:0".parse().unwrap(),
-        sim_fleet,
-        armsim::SimConfig {
-            require_auth: false,
-            transition: std::time::Duration::ZERO,
-            ..armsim::SimConfig::default()
-        },
-    )
-    .await
-    .unwrap();
+    let sim = start_sim_fleet(sim_fleet, armsim::SimConfig::default().page_size).await;
     let dir = Scratch::new("routing");
     let routes = "routes:\n\
         \x20 - {name: ops, events: [\"curfew.instance.*\"], channels: [ops], continue: true}\n\
@@ -104,17 +94,7 @@ async fn events_go_to_the_channels_their_rules_select() {
 #[tokio::test]
 async fn a_notice_no_rule_routes_is_not_marked_sent() {
     let fleet = uniform(1, 1, &[("Stop", "0 18 * * *")]);
-    let sim = armsim::Simulator::start(
-        "127.0.0.1:0".parse().unwrap(),
-        sim_fleet(&fleet),
-        armsim::SimConfig {
-            require_auth: false,
-            transition: std::time::Duration::ZERO,
-            ..armsim::SimConfig::default()
-        },
-    )
-    .await
-    .unwrap();
+    let sim = start_sim_fleet(sim_fleet(&fleet), armsim::SimConfig::default().page_size).await;
     let dir = Scratch::new("routing-none");
     let routes = "routes:\n  - {name: vision, scope: {tag: team=vision}, channels: [vision]}\n";
     let rt = runtime(&yaml(&sim.base_url(), &dir, routes)).await;

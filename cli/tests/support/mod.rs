@@ -303,9 +303,14 @@ pub(crate) fn sim_fleet(instances: &[GenInstance]) -> SimFleet {
 
 /// Starts the simulator on loopback: no auth, instant transitions, `page_size` computes a page.
 pub(crate) async fn start_sim(instances: &[GenInstance], page_size: usize) -> Simulator {
+    start_sim_fleet(sim_fleet(instances), page_size).await
+}
+
+/// [`start_sim`] with a fleet the test has edited (tags, states, missing schedules).
+pub(crate) async fn start_sim_fleet(fleet: SimFleet, page_size: usize) -> Simulator {
     Simulator::start(
         "127.0.0.1:0".parse().expect("loopback"),
-        sim_fleet(instances),
+        fleet,
         SimConfig {
             require_auth: false,
             transition: Duration::ZERO,
