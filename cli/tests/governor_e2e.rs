@@ -822,6 +822,27 @@ impl curfew_store::StateStore for RaceBeforeFirstUpdate {
     async fn timeline_states(&self) -> curfew_store::StoreResult<Vec<curfew_store::TimelineState>> {
         self.inner.timeline_states().await
     }
+    async fn outbox_record(
+        &self,
+        entries: &[curfew_store::OutboxEntry],
+    ) -> curfew_store::StoreResult<Vec<bool>> {
+        self.inner.outbox_record(entries).await
+    }
+    async fn outbox_pending(
+        &self,
+        limit: usize,
+    ) -> curfew_store::StoreResult<Vec<curfew_store::OutboxEntry>> {
+        self.inner.outbox_pending(limit).await
+    }
+    async fn outbox_update(
+        &self,
+        entries: &[curfew_store::OutboxEntry],
+    ) -> curfew_store::StoreResult<usize> {
+        self.inner.outbox_update(entries).await
+    }
+    async fn outbox_remove(&self, ids: &[String]) -> curfew_store::StoreResult<usize> {
+        self.inner.outbox_remove(ids).await
+    }
 }
 
 /// Issue 11: a governor that loses claim races to another one on the same SQLite store (the

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::{
     Activity, AuditRecord, Dismissal, DismissalChoice, LedgerAction, LedgerEntry, LedgerState,
-    StateStore, StoreError, TimelineRecord, TimelineState,
+    OutboxEntry, StateStore, StoreError, TimelineRecord, TimelineState,
 };
 
 /// Two handles on one store; writes through one are visible through the other.
@@ -51,8 +51,75 @@ pub async fn run_all(p: &Pair) {
     check!(activity_newer_wins);
     check!(timeline_append_and_range);
     check!(timeline_state_last_write_wins);
+    check!(outbox_pending_until_removed);
     check!(paging_and_batches);
     check!(racing_claims);
+}
+
+/// The outbox: recording is insert-if-absent by event id (through either handle), pending
+/// entries are listed oldest first up to a limit, updates touch only entries still there,
+/// removal through one handle is seen by the other, and 130 entries (two changesets) are
+/// recorded and removed at once, some already gone.
+pub async fn outbox_pending_until_removed(p: &Pair) {
+    let ob = |id: &str, minute: i64| OutboxEntry {
+        id: format!("ob-{id}"),
+        at: t(27, minute),
+        attempts: 0,
+        payload: format!("{{\"id\":\"ob-{id}\"}}"),
+    };
+    assert_eq!(
+        p.a.outbox_record(&[ob("b", 2), ob("a", 1), ob("a", 1)])
+            .await
+            .unwrap(),
+        [true, true, false],
+        "the same id twice in one call: recorded once"
+    );
+    assert_eq!(
+        p.b.outbox_record(&[ob("a", 9), ob("c", 3)]).await.unwrap(),
+        [false, true],
+        "an id already pending is not recorded again (the first stays)"
+    );
+    let pending = p.b.outbox_pending(10).await.unwrap();
+    let ids: Vec<&str> = pending.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["ob-a", "ob-b", "ob-c"], "oldest first");
+    assert_eq!(pending[0].at, t(27, 1));
+    assert_eq!(pending[0].payload, "{\"id\":\"ob-a\"}");
+    assert_eq!(p.a.outbox_pending(2).await.unwrap().len(), 2, "limit");
+    let mut tried = pending[1].clone();
+    tried.attempts = 3;
+    assert_eq!(p.a.outbox_update(&[tried.clone()]).await.unwrap(), 1);
+    assert_eq!(p.b.outbox_pending(10).await.unwrap()[1].attempts, 3);
+    assert_eq!(
+        p.b.outbox_remove(&["ob-a".into(), "ob-b".into(), "ob-zz".into()])
+            .await
+            .unwrap(),
+        2,
+        "absent ids are ignored"
+    );
+    assert_eq!(
+        p.a.outbox_update(&[tried]).await.unwrap(),
+        0,
+        "an update does not bring a removed entry back"
+    );
+    let left: Vec<String> =
+        p.a.outbox_pending(10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+    assert_eq!(left, ["ob-c"]);
+    // Two changesets each way; the removal includes ids another handle removed already.
+    let many: Vec<OutboxEntry> = (0..130).map(|i| ob(&format!("m{i:03}"), 100 + i)).collect();
+    assert!(p.a.outbox_record(&many).await.unwrap().iter().all(|b| *b));
+    assert_eq!(p.b.outbox_pending(1000).await.unwrap().len(), 131);
+    p.b.outbox_remove(&["ob-m005".into(), "ob-m120".into()])
+        .await
+        .unwrap();
+    let mut ids: Vec<String> = many.iter().map(|e| e.id.clone()).collect();
+    ids.push("ob-c".into());
+    assert_eq!(p.a.outbox_remove(&ids).await.unwrap(), 129);
+    assert!(p.b.outbox_pending(1000).await.unwrap().is_empty());
 }
 
 /// A fixed instant in a check's own day (`day` 1..=28 of 2031-01) so checks never overlap.

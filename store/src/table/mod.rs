@@ -29,7 +29,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::keys::{encode_key, parse_time, time_key};
 use crate::model::{
     Activity, AuditRecord, Dismissal, DismissalChoice, LedgerAction, LedgerEntry, LedgerState,
-    Override, TimelineRecord, TimelineState, Version, Versioned,
+    OutboxEntry, Override, TimelineRecord, TimelineState, Version, Versioned,
 };
 use crate::store::StateStore;
 use http::{pct, send, Req, Resp};
@@ -44,6 +44,7 @@ const P_AUDIT: &str = "audit";
 const P_ACTIVITY: &str = "activity";
 const P_TIMELINE: &str = "timeline";
 const P_TIMELINE_STATE: &str = "timelinestate";
+const P_OUTBOX: &str = "outbox";
 
 /// Default table name.
 pub const DEFAULT_TABLE: &str = "curfew";
@@ -627,6 +628,20 @@ fn timeline_state_from(m: &Entity) -> StoreResult<TimelineState> {
     })
 }
 
+fn outbox_entity(e: &OutboxEntry) -> StoreResult<Entity> {
+    let mut m = Entity::new();
+    m.insert(PK.into(), P_OUTBOX.into());
+    m.insert(RK.into(), encode_key(&e.id).into());
+    m.insert("Id".into(), e.id.clone().into());
+    m.insert("At".into(), time_key(e.at).into());
+    m.insert(
+        "Attempts".into(),
+        int32("outbox", &e.id, "Attempts", e.attempts)?,
+    );
+    m.insert("Payload".into(), e.payload.clone().into());
+    Ok(m)
+}
+
 fn json_text(table: &'static str, key: &str, v: &Value) -> StoreResult<String> {
     serde_json::to_string(v).map_err(|e| corrupt(table, key, e.to_string()))
 }
@@ -1208,6 +1223,108 @@ impl StateStore for TableStore {
             .collect::<StoreResult<Vec<_>>>()?;
         out.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
         Ok(out)
+    }
+
+    async fn outbox_record(&self, entries: &[OutboxEntry]) -> StoreResult<Vec<bool>> {
+        // One id twice in a changeset is refused by the service: the first one counts.
+        let mut seen = std::collections::HashSet::new();
+        let mut unique = Vec::new();
+        let mut first = Vec::with_capacity(entries.len());
+        for e in entries {
+            let new = seen.insert(e.id.as_str());
+            first.push(new);
+            if new {
+                unique.push(outbox_entity(e)?);
+            }
+        }
+        let mut inserted = self.insert_batched("outbox", &unique).await?.into_iter();
+        Ok(first
+            .into_iter()
+            .map(|new| new && inserted.next().unwrap_or(false))
+            .collect())
+    }
+
+    async fn outbox_pending(&self, limit: usize) -> StoreResult<Vec<OutboxEntry>> {
+        let rows = self
+            .query("outbox", &format!("PartitionKey eq {}", lit(P_OUTBOX)))
+            .await?;
+        let mut out = rows
+            .iter()
+            .map(|m| {
+                let p = Props::new("outbox", m);
+                Ok(OutboxEntry {
+                    id: p.str("Id")?,
+                    at: p.time("At")?,
+                    attempts: p.opt_u32("Attempts")?.unwrap_or(0),
+                    payload: p.str("Payload")?,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        out.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    async fn outbox_update(&self, entries: &[OutboxEntry]) -> StoreResult<usize> {
+        let mut n = 0;
+        for e in entries {
+            match self
+                .put_entity("outbox", &e.id, &outbox_entity(e)?, Some("*"))
+                .await
+            {
+                Ok(_) => n += 1,
+                Err(StoreError::NotFound { .. }) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(n)
+    }
+
+    async fn outbox_remove(&self, ids: &[String]) -> StoreResult<usize> {
+        let mut keys: Vec<String> = ids.iter().map(|id| encode_key(id)).collect();
+        keys.sort();
+        keys.dedup();
+        let mut n = 0;
+        for chunk in keys.chunks(batch::MAX_BATCH) {
+            let urls: Vec<String> = chunk
+                .iter()
+                .map(|rk| self.entity_url(P_OUTBOX, rk))
+                .collect();
+            let seed = self.nonce ^ self.seq.fetch_add(1, Ordering::Relaxed);
+            let (content_type, body) = batch::delete_changeset(&urls, seed);
+            let resp = self
+                .call(Req {
+                    method: Method::POST,
+                    url: format!("{}/$batch", self.config.endpoint),
+                    query: String::new(),
+                    content_type: &content_type,
+                    body,
+                    headers: vec![(ACCEPT_JSON.0, ACCEPT_JSON.1.into())],
+                    table: "outbox",
+                })
+                .await?;
+            if resp.status.as_u16() != 202 {
+                return Err(unexpected("outbox", "$batch", &resp));
+            }
+            let statuses = batch::statuses(&resp.body);
+            if statuses.len() == chunk.len() && statuses.iter().all(|s| (200..300).contains(s)) {
+                n += chunk.len();
+            } else if statuses.contains(&404) {
+                // Some were gone already (another governor delivered them): the changeset was
+                // atomic, so delete the rest one by one.
+                for rk in chunk {
+                    if self.delete_entity("outbox", rk, P_OUTBOX, rk).await? {
+                        n += 1;
+                    }
+                }
+            } else {
+                return Err(StoreError::Unavailable {
+                    table: "outbox",
+                    detail: format!("$batch: operation statuses {statuses:?}"),
+                });
+            }
+        }
+        Ok(n)
     }
 }
 
