@@ -5,14 +5,38 @@
 //!
 //! Hosted, the invocation's `events` output binding is one more channel (a
 //! `curfew_notify::Collector` owned by the invocation), given as `extra`.
+//!
+//! No event is lost: every one is first recorded as pending in the store's outbox (keyed by
+//! its CloudEvent id), and removed only once a configured channel has taken it. What only the
+//! output binding took counts as taken when the invocation answers 2xx ([`Runtime::settle`]
+//! with the [`Receipt`]s); until then, and after any failure, the next delivery (a retried
+//! invocation, the next tick) resends it with the same id, so consumers can dedupe. The
+//! outbox stays bounded: an entry no channel took after [`OUTBOX_MAX_ATTEMPTS`] deliveries,
+//! older than [`OUTBOX_HORIZON`], unreadable (poison), or a notice whose stop is due, is given
+//! up and audited (`outbox.given_up`), never blocking the others.
+
+use std::collections::HashSet;
 
 use super::Runtime;
-use curfew_notify::{send_to_all, Event, Notifier, NotifyError};
-use serde::Serialize;
+use chrono::{DateTime, TimeDelta, Utc};
+use curfew_notify::{send_to_all, Event, EventData, Notifier, NotifyError};
+use curfew_store::{AuditRecord, OutboxEntry};
+use serde::{Deserialize, Serialize};
+
+/// Deliveries no channel took before an outbox entry is given up (a poison event, or a
+/// channel that refuses it for good).
+pub const OUTBOX_MAX_ATTEMPTS: u32 = 20;
+
+/// How long an event may wait in the outbox: older ones are given up (audited), so the
+/// outbox stays bounded even when every channel is down for a day.
+pub const OUTBOX_HORIZON: TimeDelta = TimeDelta::hours(24);
+
+/// Pending entries one delivery resends at most; the rest wait for the next one.
+pub const OUTBOX_RESEND_LIMIT: usize = 500;
 
 /// What delivering a pre-shutdown notice settles: its (occurrence, lead) mark in the store,
 /// which keeps it from being sent again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NoticeMark {
     /// The Stop occurrence warned of.
@@ -24,8 +48,8 @@ pub struct NoticeMark {
     pub lead_minutes: u32,
 }
 
-/// One event the governor made, not yet delivered.
-#[derive(Debug, Clone)]
+/// One event the governor made, not yet delivered (stored as such in the outbox).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Outgoing {
     /// The CloudEvent (its id is stable: a resend carries the same one).
     pub event: Event,
@@ -80,9 +104,33 @@ pub struct EventDelivery {
     pub recorded: bool,
     /// A store failure while recording it (the next tick sends it again).
     pub problem: Option<String>,
+    /// Taken only by the invocation's output binding: settled once the invocation answers
+    /// 2xx ([`EventDelivery::receipt`], [`Runtime::settle`]), else resent.
+    pub awaiting: bool,
+    /// Resent from the outbox (an earlier delivery did not settle it).
+    pub resent: bool,
+}
+
+/// An event only the invocation's output binding took: what [`Runtime::settle`] records
+/// once the invocation has answered 2xx.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Receipt {
+    /// The CloudEvent id (its outbox key).
+    pub event_id: String,
+    /// The notice mark to record, if it is a notice.
+    pub mark: Option<NoticeMark>,
 }
 
 impl EventDelivery {
+    /// What to settle once the invocation answers 2xx, if only its binding took the event.
+    pub fn receipt(&self) -> Option<Receipt> {
+        self.awaiting.then(|| Receipt {
+            event_id: self.event_id.clone(),
+            mark: self.mark.clone(),
+        })
+    }
+
     /// Whether at least one channel took the event.
     pub fn taken(&self) -> bool {
         self.channels.iter().any(|c| c.error.is_none())
@@ -123,17 +171,99 @@ fn settles(channels: &[ChannelResult]) -> bool {
     channels.iter().any(|c| c.error.is_none())
 }
 
+/// Why a pending outbox entry is given up instead of resent, if it is.
+fn give_up_reason(
+    entry: &OutboxEntry,
+    parsed: &Result<Outgoing, String>,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    if entry.attempts >= OUTBOX_MAX_ATTEMPTS {
+        return Some(format!(
+            "no channel took it in {} deliveries",
+            entry.attempts
+        ));
+    }
+    if now - entry.at > OUTBOX_HORIZON {
+        return Some(format!(
+            "pending for more than {} h",
+            OUTBOX_HORIZON.num_hours()
+        ));
+    }
+    match parsed {
+        Err(e) => Some(format!("unreadable: {e}")),
+        Ok(o) => match &o.event.data {
+            EventData::ShutdownPending(p) if p.at_utc <= now => {
+                Some("too late: the stop it warns of is due (a warning is never sent late)".into())
+            }
+            _ => None,
+        },
+    }
+}
+
 impl Runtime {
     /// Hands each event to every configured channel and to `extra` (the invocation's output
-    /// binding when hosted), then records delivered notices as sent. The one place events
+    /// binding when hosted), after recording it as pending in the outbox; events an earlier
+    /// delivery left pending go again, with their ids. Delivered notices are recorded as sent.
+    /// What only `extra` took stays pending until [`Runtime::settle`]. The one place events
     /// leave the governor.
     pub async fn deliver(
         &self,
         events: &[Outgoing],
         extra: Option<&dyn Notifier>,
+        now: DateTime<Utc>,
     ) -> Vec<EventDelivery> {
-        let mut out = Vec::with_capacity(events.len());
-        for o in events {
+        let mut outbox_problem: Option<String> = None;
+        let entries: Vec<OutboxEntry> = events
+            .iter()
+            .filter_map(|o| {
+                Some(OutboxEntry {
+                    id: o.event.id.clone(),
+                    at: now,
+                    attempts: 0,
+                    payload: serde_json::to_string(o).ok()?,
+                })
+            })
+            .collect();
+        if !entries.is_empty() {
+            if let Err(e) = self.store.outbox_record(&entries).await {
+                outbox_problem = Some(format!("recording in the outbox failed: {e}"));
+            }
+        }
+        let fresh: HashSet<&str> = events.iter().map(|o| o.event.id.as_str()).collect();
+        let mut given_up: Vec<(OutboxEntry, String)> = Vec::new();
+        let mut resend: Vec<(Outgoing, OutboxEntry)> = Vec::new();
+        match self
+            .store
+            .outbox_pending(OUTBOX_RESEND_LIMIT + events.len())
+            .await
+        {
+            Ok(pending) => {
+                for e in pending {
+                    if fresh.contains(e.id.as_str()) {
+                        continue;
+                    }
+                    let parsed =
+                        serde_json::from_str::<Outgoing>(&e.payload).map_err(|x| x.to_string());
+                    if let Some(why) = give_up_reason(&e, &parsed, now) {
+                        given_up.push((e, why));
+                    } else if let Ok(o) = parsed {
+                        if resend.len() < OUTBOX_RESEND_LIMIT {
+                            resend.push((o, e));
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "outbox: pending events not read; resent later"),
+        }
+        let work: Vec<(&Outgoing, Option<&OutboxEntry>)> = events
+            .iter()
+            .map(|o| (o, None))
+            .chain(resend.iter().map(|(o, e)| (o, Some(e))))
+            .collect();
+        let mut delivered: Vec<String> = Vec::new();
+        let mut retry: Vec<OutboxEntry> = Vec::new();
+        let mut out = Vec::with_capacity(work.len());
+        for (o, stored) in work {
             let mut channels: Vec<&dyn Notifier> =
                 self.channels.iter().map(|c| c.as_ref()).collect();
             channels.extend(extra);
@@ -151,25 +281,102 @@ impl Runtime {
                     error: c.result.err().map(|e| e.to_string()),
                 })
                 .collect();
+            let durable = settles(&channels[..self.channels.len().min(channels.len())]);
             let mut d = EventDelivery {
                 event_id: o.event.id.clone(),
                 kind: o.event.kind.as_str().to_owned(),
                 mark: o.mark.clone(),
                 recorded: false,
-                problem: None,
+                problem: outbox_problem.clone(),
+                awaiting: false,
+                resent: stored.is_some(),
                 channels,
             };
-            if let Some(m) = &o.mark {
-                if settles(&d.channels) {
+            if durable {
+                if let Some(m) = &o.mark {
                     match self.store.mark_notified(&m.key, m.lead_minutes).await {
                         Ok(_) => d.recorded = true,
                         Err(e) => d.problem = Some(e.to_string()),
                     }
                 }
+                if d.problem.is_none() || o.mark.is_none() {
+                    delivered.push(o.event.id.clone());
+                }
+            } else if settles(&d.channels) {
+                d.awaiting = true;
+            } else {
+                let mut e = stored.cloned().unwrap_or_else(|| OutboxEntry {
+                    id: o.event.id.clone(),
+                    at: now,
+                    attempts: 0,
+                    payload: serde_json::to_string(o).unwrap_or_default(),
+                });
+                e.attempts += 1;
+                retry.push(e);
             }
             out.push(d);
         }
+        for (e, why) in &given_up {
+            tracing::warn!(event = %e.id, reason = %why, "outbox: event given up");
+        }
+        if !given_up.is_empty() {
+            let records: Vec<AuditRecord> = given_up
+                .iter()
+                .map(|(e, why)| AuditRecord {
+                    at: now,
+                    kind: "outbox.given_up".into(),
+                    instance_id: None,
+                    occurrence_id: None,
+                    message: format!("event {} given up: {why}", e.id),
+                    details: serde_json::json!({
+                        "eventId": e.id,
+                        "recordedAt": e.at,
+                        "attempts": e.attempts,
+                        "reason": why,
+                    }),
+                })
+                .collect();
+            match self.store.append_audit(&records).await {
+                Ok(()) => delivered.extend(given_up.into_iter().map(|(e, _)| e.id)),
+                Err(e) => tracing::warn!(error = %e, "outbox: giving up not audited; kept"),
+            }
+        }
+        if outbox_problem.is_none() {
+            if !retry.is_empty() {
+                if let Err(e) = self.store.outbox_update(&retry).await {
+                    tracing::warn!(error = %e, "outbox: attempts not counted");
+                }
+            }
+            if !delivered.is_empty() {
+                if let Err(e) = self.store.outbox_remove(&delivered).await {
+                    tracing::warn!(error = %e, "outbox: delivered events not removed; resent (same ids)");
+                }
+            }
+        }
         out
+    }
+
+    /// Settles what only the invocation's output binding took, once the invocation has
+    /// answered 2xx: notices are recorded as sent and the events leave the outbox. Returns
+    /// the problems (each such event is then resent, with its id).
+    pub async fn settle(&self, receipts: &[Receipt]) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut done = Vec::with_capacity(receipts.len());
+        for r in receipts {
+            if let Some(m) = &r.mark {
+                if let Err(e) = self.store.mark_notified(&m.key, m.lead_minutes).await {
+                    problems.push(format!("recording notice {} as sent: {e}", r.event_id));
+                    continue;
+                }
+            }
+            done.push(r.event_id.clone());
+        }
+        if !done.is_empty() {
+            if let Err(e) = self.store.outbox_remove(&done).await {
+                problems.push(format!("removing delivered events from the outbox: {e}"));
+            }
+        }
+        problems
     }
 }
 
@@ -204,6 +411,8 @@ mod tests {
             channels,
             recorded: false,
             problem: None,
+            awaiting: false,
+            resent: false,
         };
         assert_eq!(d(vec![ch(None, false)]).outcome(), "sent");
         assert_eq!(

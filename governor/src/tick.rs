@@ -128,14 +128,19 @@ impl TickReport {
 
 impl Runtime {
     /// Delivers a tick's events to every channel (and `extra`) and records the outcomes in
-    /// its notices: what every caller of a tick does next.
+    /// its notices: what every caller of a tick does next. Returns what only `extra` took
+    /// (to [`Runtime::settle`] once the invocation has answered 2xx).
     pub async fn deliver_tick(
         &self,
         report: &mut TickReport,
         extra: Option<&dyn curfew_notify::Notifier>,
-    ) {
-        let deliveries = self.deliver(&report.events, extra).await;
+    ) -> Vec<super::delivery::Receipt> {
+        let deliveries = self.deliver(&report.events, extra, report.now).await;
         report.record_deliveries(&deliveries);
+        deliveries
+            .iter()
+            .filter_map(EventDelivery::receipt)
+            .collect()
     }
 }
 
@@ -1158,6 +1163,8 @@ mod delivery_tests {
             }],
             recorded: error.is_none(),
             problem: None,
+            awaiting: false,
+            resent: false,
         };
         r.record_deliveries(&[delivery("a", 5, None), delivery("b", 30, Some("HTTP 500"))]);
         let outcomes: Vec<&str> = r.notices.iter().map(|n| n.outcome.as_str()).collect();

@@ -185,6 +185,8 @@ impl From<PortError> for Failure {
 struct Ctx {
     now: DateTime<Utc>,
     invocation_id: Option<String>,
+    /// What the reports of this invocation settle once it answers 2xx.
+    on_success: std::sync::Mutex<Vec<Arc<dyn super::ports::Settle>>>,
 }
 
 async fn invoke(state: Arc<AppState>, f: Function, headers: HeaderMap, body: Bytes) -> Response {
@@ -216,8 +218,23 @@ async fn invoke(state: Arc<AppState>, f: Function, headers: HeaderMap, body: Byt
                     let ctx = Ctx {
                         now,
                         invocation_id: invocation_id.clone(),
+                        on_success: std::sync::Mutex::new(Vec::new()),
                     };
-                    run(&state, f, &req, &ctx, &mut resp).await
+                    let outcome = run(&state, f, &req, &ctx, &mut resp).await;
+                    // The host publishes the outputs only on a 2xx answer: settle only then
+                    // (a 503 leaves the events pending, resent with their ids).
+                    if !matches!(outcome, Err(Failure::Transient(_))) {
+                        let settles = std::mem::take(
+                            &mut *ctx.on_success.lock().unwrap_or_else(|e| e.into_inner()),
+                        );
+                        for s in settles {
+                            for p in s.settle().await.unwrap_or_else(|e| vec![e.to_string()]) {
+                                tracing::warn!(problem = %p, "settling delivered events");
+                                resp.log(format!("problem: {p} (resent next time, same ids)"));
+                            }
+                        }
+                    }
+                    outcome
                 }
             },
         };
@@ -310,12 +327,18 @@ fn stamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-fn report(resp: &mut InvocationResponse, r: Report) {
+fn report(ctx: &Ctx, resp: &mut InvocationResponse, r: Report) {
     for line in r.summary {
         tracing::info!("{line}");
         resp.log(line);
     }
     resp.push_messages(EVENTS_OUT, r.events);
+    if let Some(s) = r.on_success.0 {
+        ctx.on_success
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(s);
+    }
 }
 
 fn delivery(req: &InvocationRequest) -> String {
@@ -372,7 +395,7 @@ async fn tick(
         }
         FanoutPlan::Inline => {
             let r = port.evaluate(&EvaluationScope::Fleet, &tick).await?;
-            report(resp, r);
+            report(ctx, resp, r);
         }
     }
     Ok(())
@@ -401,7 +424,7 @@ async fn evaluate(
     let r = port
         .evaluate(&EvaluationScope::Workspace(msg.workspace.clone()), &tick)
         .await?;
-    report(resp, r);
+    report(ctx, resp, r);
     Ok(())
 }
 
@@ -420,7 +443,7 @@ async fn dismissals(
         ));
     };
     let r = port.dismiss(&d, ctx.now).await?;
-    report(resp, r);
+    report(ctx, resp, r);
     Ok(())
 }
 
@@ -448,7 +471,7 @@ async fn activity(
         ));
     };
     let r = port.record(&a, ctx.now).await?;
-    report(resp, r);
+    report(ctx, resp, r);
     Ok(())
 }
 
@@ -536,7 +559,7 @@ async fn activity_http(
     match port.record(&a, ctx.now).await {
         Ok(r) => {
             let summary = r.summary.clone();
-            report(resp, r);
+            report(ctx, resp, r);
             resp.output(
                 RES,
                 json_res(
@@ -636,7 +659,7 @@ async fn dismiss(
                 .iter()
                 .map(|l| format!("<p>{}</p>", pages::escape(l)))
                 .collect();
-            report(resp, r);
+            report(ctx, resp, r);
             resp.output(
                 RES,
                 pages::html(200, "Done", &format!("<p>Recorded: {what}.</p>{lines}")),
@@ -782,5 +805,7 @@ fn status_json(state: &AppState, now: DateTime<Utc>, fleet: Value) -> Value {
     Value::Object(m)
 }
 
+#[cfg(test)]
+mod outbox_tests;
 #[cfg(test)]
 mod tests;

@@ -31,8 +31,8 @@ pub(crate) use messages::{
     TickContext, WorkspaceSize, SIGNATURE_HEADER, SIGNATURE_TIMESTAMP,
 };
 pub(crate) use ports::{
-    ActivitySink, DismissalSink, EvaluationScope, PortError, PortFuture, Ports, Report,
-    StatusSource, TickHandler,
+    ActivitySink, DismissalSink, EvaluationScope, OnSuccess, PortError, PortFuture, Ports, Report,
+    Settle, StatusSource, TickHandler,
 };
 
 /// Starts the custom handler with the given implementations of the ports.
