@@ -403,6 +403,29 @@ mod tests {
     }
 
     #[test]
+    fn pending_entries_are_given_up_when_refused_too_often_too_old_or_unreadable() {
+        let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2031, 1, 1, 12, 0, 0).unwrap();
+        let entry = |attempts, age_h| OutboxEntry {
+            id: "e".into(),
+            at: now - TimeDelta::hours(age_h),
+            attempts,
+            payload: String::new(),
+        };
+        let unreadable: Result<Outgoing, String> = Err("expected value".into());
+        assert!(give_up_reason(&entry(0, 1), &unreadable, now)
+            .unwrap()
+            .starts_with("unreadable"));
+        assert!(
+            give_up_reason(&entry(OUTBOX_MAX_ATTEMPTS, 1), &unreadable, now)
+                .unwrap()
+                .starts_with("no channel took it in 20")
+        );
+        assert!(give_up_reason(&entry(0, 25), &unreadable, now)
+            .unwrap()
+            .starts_with("pending for more than 24 h"));
+    }
+
+    #[test]
     fn outcomes_say_which_channels_failed() {
         let d = |channels| EventDelivery {
             event_id: "e".into(),

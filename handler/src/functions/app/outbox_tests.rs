@@ -2,7 +2,8 @@
 //! the `events` output binding) behind the router, with an invocation that answers 503 after
 //! the governor recorded and delivered its events. The host drops the outputs of a 503; the
 //! next invocation resends what is pending, with the same CloudEvent ids, and once it has
-//! answered 2xx nothing is sent again.
+//! answered 2xx nothing is sent again. A poison entry is given up (audited) without blocking
+//! the others.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -220,8 +221,33 @@ async fn an_invocation_that_answers_503_after_recording_loses_no_event() {
         .map(|e| e.id)
         .collect();
     assert_eq!(stopped.len(), 1, "{stopped:?}");
+    // A poison entry (unreadable), older than the stopped event, must not block it.
+    let poison = curfew_store::OutboxEntry {
+        id: "poison-1".into(),
+        at: chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 3, 9, 12, 0, 0).unwrap(),
+        attempts: 0,
+        payload: "{not json".into(),
+    };
+    store.outbox_record(&[poison]).await.unwrap();
     let (status, events) = tick(&state, "2026-03-09T18:01:00Z").await;
     assert_eq!(status, StatusCode::OK);
+    let audit = store
+        .audit_between(
+            chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 3, 9, 0, 0, 0).unwrap(),
+            chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 3, 10, 0, 0, 0).unwrap(),
+        )
+        .await
+        .unwrap();
+    let given_up: Vec<&str> = audit
+        .iter()
+        .filter(|a| a.kind == "outbox.given_up")
+        .map(|a| a.message.as_str())
+        .collect();
+    assert_eq!(given_up.len(), 1, "{given_up:?}");
+    assert!(
+        given_up[0].starts_with("event poison-1 given up: unreadable"),
+        "{given_up:?}"
+    );
     assert_eq!(
         ids_of(&events, "curfew.instance.stopped"),
         stopped,
