@@ -36,7 +36,12 @@ use http::{pct, send, Req, Resp};
 
 /// Partition of each record kind.
 const P_WATERMARK: &str = "watermark";
-const P_LEDGER: &str = "ledger";
+/// The ledger of one UTC day of occurrences is `ledger-YYYYMMDD` ([`ledger_partition`]).
+const P_LEDGER_DAY: &str = "ledger-";
+/// The first key after every day partition of the ledger.
+const P_LEDGER_END: &str = "ledger.";
+/// Which day partition holds an occurrence id (written before the entry, never changed).
+const P_LEDGER_ID: &str = "ledgerid";
 const P_NOTIFIED: &str = "notified";
 const P_DISMISSAL: &str = "dismissal";
 const P_OVERRIDE: &str = "override";
@@ -72,6 +77,19 @@ pub struct TableStore {
     /// Random per handle: jitter seed and the unique suffix of append-only row keys.
     nonce: u64,
     seq: AtomicU64,
+    /// Day partition of every occurrence id this handle has read or written (a cache of the
+    /// `ledgerid` pointers; the partition of an id never changes), so a claim after a tick's
+    /// read costs no pointer lookup. Cleared when it grows past [`PARTITION_CACHE`].
+    partitions: std::sync::Mutex<std::collections::HashMap<String, String>>,
+}
+
+/// Most occurrence ids whose partition a handle remembers.
+const PARTITION_CACHE: usize = 200_000;
+
+/// The ledger partition of occurrences at `at`: one per UTC day, so a tick's window reads a
+/// few small partitions, however long the history.
+fn ledger_partition(at: DateTime<Utc>) -> String {
+    format!("{P_LEDGER_DAY}{}", at.format("%Y%m%d"))
 }
 
 impl std::fmt::Debug for TableStore {
@@ -142,6 +160,7 @@ impl TableStore {
             clock,
             nonce,
             seq: AtomicU64::new(0),
+            partitions: Default::default(),
         };
         store.create_table().await?;
         Ok(store)
@@ -442,6 +461,60 @@ impl TableStore {
     }
 }
 
+impl TableStore {
+    /// Ledger entries matching `filter`, each remembered with its partition.
+    async fn ledger_rows(&self, filter: &str) -> StoreResult<Vec<Versioned<LedgerEntry>>> {
+        let rows = self.query("ledger", filter).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for m in &rows {
+            let e = ledger_from(m, None)?;
+            if let Some(pk) = m.get(PK).and_then(Value::as_str) {
+                self.remember(&e.value.occurrence_id, pk.to_owned());
+            }
+            out.push(e);
+        }
+        Ok(out)
+    }
+
+    fn remember(&self, occurrence_id: &str, partition: String) {
+        let mut cache = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= PARTITION_CACHE {
+            cache.clear();
+        }
+        cache.insert(occurrence_id.to_owned(), partition);
+    }
+
+    /// The day partition of an occurrence id: remembered, else its `ledgerid` pointer.
+    async fn partition_of(&self, occurrence_id: &str) -> StoreResult<Option<String>> {
+        if let Some(pk) = self
+            .partitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(occurrence_id)
+        {
+            return Ok(Some(pk.clone()));
+        }
+        let Some((m, _)) = self
+            .get_entity("ledger", P_LEDGER_ID, &encode_key(occurrence_id))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let pk = Props::new("ledger", &m).str("Partition")?;
+        self.remember(occurrence_id, pk.clone());
+        Ok(Some(pk))
+    }
+}
+
+/// The `ledgerid` pointer of an entry: which day partition holds it.
+fn pointer_entity(e: &LedgerEntry) -> Entity {
+    let mut m = Entity::new();
+    m.insert(PK.into(), P_LEDGER_ID.into());
+    m.insert(RK.into(), encode_key(&e.occurrence_id).into());
+    m.insert("Partition".into(), ledger_partition(e.at).into());
+    m
+}
+
 const PK: &str = "PartitionKey";
 const RK: &str = "RowKey";
 
@@ -552,7 +625,7 @@ fn int32(table: &'static str, key: &str, field: &str, n: u32) -> StoreResult<Val
 
 fn ledger_entity(e: &LedgerEntry) -> StoreResult<Entity> {
     let mut m = Entity::new();
-    m.insert(PK.into(), P_LEDGER.into());
+    m.insert(PK.into(), ledger_partition(e.at).into());
     m.insert(RK.into(), encode_key(&e.occurrence_id).into());
     m.insert("OccurrenceId".into(), e.occurrence_id.clone().into());
     m.insert("InstanceId".into(), e.instance_id.clone().into());
@@ -696,8 +769,11 @@ impl StateStore for TableStore {
     }
 
     async fn get_entry(&self, occurrence_id: &str) -> StoreResult<Option<Versioned<LedgerEntry>>> {
+        let Some(pk) = self.partition_of(occurrence_id).await? else {
+            return Ok(None);
+        };
         match self
-            .get_entity("ledger", P_LEDGER, &encode_key(occurrence_id))
+            .get_entity("ledger", &pk, &encode_key(occurrence_id))
             .await?
         {
             None => Ok(None),
@@ -706,6 +782,16 @@ impl StateStore for TableStore {
     }
 
     async fn insert_entry(&self, entry: &LedgerEntry) -> StoreResult<Version> {
+        // The pointer first: an entry is never there without one (a pointer without an entry,
+        // left by a crash, reads as absent).
+        match self
+            .insert_entity("ledger", &entry.occurrence_id, &pointer_entity(entry))
+            .await
+        {
+            Ok(_) | Err(StoreError::AlreadyExists { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        self.remember(&entry.occurrence_id, ledger_partition(entry.at));
         self.insert_entity("ledger", &entry.occurrence_id, &ledger_entity(entry)?)
             .await
             .map(Version)
@@ -714,20 +800,41 @@ impl StateStore for TableStore {
     async fn insert_entries(&self, entries: &[LedgerEntry]) -> StoreResult<Vec<bool>> {
         // A changeset may not touch one entity twice: later duplicates are "already there".
         let mut seen = HashSet::new();
-        let mut unique = Vec::new();
         let mut slots = Vec::with_capacity(entries.len());
+        let mut pointers = Vec::new();
+        // Changesets hold one partition: group by day, keeping each entry's slot.
+        let mut by_day: std::collections::BTreeMap<String, Vec<(usize, Entity)>> =
+            Default::default();
         for e in entries {
             if seen.insert(e.occurrence_id.as_str()) {
-                slots.push(Some(unique.len()));
-                unique.push(ledger_entity(e)?);
+                slots.push(Some(pointers.len()));
+                pointers.push(pointer_entity(e));
+                by_day
+                    .entry(ledger_partition(e.at))
+                    .or_default()
+                    .push((slots.len() - 1, ledger_entity(e)?));
             } else {
                 slots.push(None);
             }
         }
-        let inserted = self.insert_batched("ledger", &unique).await?;
+        self.insert_batched("ledger", &pointers).await?;
+        for e in entries {
+            self.remember(&e.occurrence_id, ledger_partition(e.at));
+        }
+        let mut inserted = vec![false; entries.len()];
+        for (_, group) in by_day {
+            let (idx, ents): (Vec<usize>, Vec<Entity>) = group.into_iter().unzip();
+            for (i, ok) in idx
+                .into_iter()
+                .zip(self.insert_batched("ledger", &ents).await?)
+            {
+                inserted[i] = ok;
+            }
+        }
         Ok(slots
-            .into_iter()
-            .map(|s| s.is_some_and(|i| inserted[i]))
+            .iter()
+            .enumerate()
+            .map(|(i, s)| s.is_some() && inserted[i])
             .collect())
     }
 
@@ -786,17 +893,14 @@ impl StateStore for TableStore {
         &self,
         instance_id: &str,
     ) -> StoreResult<Vec<Versioned<LedgerEntry>>> {
+        // Every day partition (an explanation's read, not a tick's).
         let filter = format!(
-            "PartitionKey eq {} and InstanceId eq {}",
-            lit(P_LEDGER),
+            "PartitionKey ge {} and PartitionKey lt {} and InstanceId eq {}",
+            lit(P_LEDGER_DAY),
+            lit(P_LEDGER_END),
             lit(instance_id)
         );
-        let mut out = self
-            .query("ledger", &filter)
-            .await?
-            .iter()
-            .map(|m| ledger_from(m, None))
-            .collect::<StoreResult<Vec<_>>>()?;
+        let mut out = self.ledger_rows(&filter).await?;
         sort_ledger(&mut out);
         Ok(out)
     }
@@ -806,18 +910,19 @@ impl StateStore for TableStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<Versioned<LedgerEntry>>> {
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        // One query over the day partitions the range touches (a tick's window: a few days),
+        // never the rest of the history.
         let filter = format!(
-            "PartitionKey eq {} and At ge {} and At lt {}",
-            lit(P_LEDGER),
+            "PartitionKey ge {} and PartitionKey le {} and At ge {} and At lt {}",
+            lit(&ledger_partition(from)),
+            lit(&ledger_partition(to)),
             lit(&time_key(from)),
             lit(&time_key(to))
         );
-        let mut out = self
-            .query("ledger", &filter)
-            .await?
-            .iter()
-            .map(|m| ledger_from(m, None))
-            .collect::<StoreResult<Vec<_>>>()?;
+        let mut out = self.ledger_rows(&filter).await?;
         sort_ledger(&mut out);
         Ok(out)
     }
