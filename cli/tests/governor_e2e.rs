@@ -843,6 +843,9 @@ impl curfew_store::StateStore for RaceBeforeFirstUpdate {
     async fn outbox_remove(&self, ids: &[String]) -> curfew_store::StoreResult<usize> {
         self.inner.outbox_remove(ids).await
     }
+    async fn sweep(&self, before: DateTime<Utc>, limit: usize) -> curfew_store::StoreResult<usize> {
+        self.inner.sweep(before, limit).await
+    }
 }
 
 /// Issue 11: a governor that loses claim races to another one on the same SQLite store (the

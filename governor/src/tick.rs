@@ -212,6 +212,12 @@ pub async fn tick_in(
     Ok(report)
 }
 
+/// Records past the retention horizon one tick deletes at most: the sweep's cost per tick
+/// stays bounded (on Table Storage: a few queries, then changesets of 100 deletes, plus two
+/// prefix queries per ledger entry for its marks and dismissals), and a backlog goes within a
+/// day of per-minute ticks even for 10 000 instances.
+pub const SWEEP_PER_TICK: usize = 100;
+
 /// Runs one tick over a fleet already listed at `now` (a host that listed it to decide on
 /// fan-out does not list it twice).
 pub async fn tick_listed(
@@ -565,6 +571,18 @@ pub async fn tick_listed(
                 "another governor moved the watermark during this tick; it keeps its value".into(),
             ),
             Err(e) => return Err(e.into()),
+        }
+        // Retention: a bounded sweep of what is older than the horizon (docs/store.md).
+        match rt
+            .store
+            .sweep(now - rt.config.retention, SWEEP_PER_TICK)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(swept = n, "retention: records past the horizon deleted"),
+            Err(e) => report
+                .problems
+                .push(format!("sweeping records past the retention horizon: {e}")),
         }
         // The heartbeat, last: this tick completed (Status and the no-tick alert read it).
         if let Err(e) = rt.record_heartbeat(now).await {

@@ -54,6 +54,7 @@ pub async fn run_all(p: &Pair) {
     check!(outbox_pending_until_removed);
     check!(paging_and_batches);
     check!(racing_claims);
+    check!(retention_sweep);
 }
 
 /// The outbox: recording is insert-if-absent by event id (through either handle), pending
@@ -120,6 +121,107 @@ pub async fn outbox_pending_until_removed(p: &Pair) {
     ids.push("ob-c".into());
     assert_eq!(p.a.outbox_remove(&ids).await.unwrap(), 129);
     assert!(p.b.outbox_pending(1000).await.unwrap().is_empty());
+}
+
+/// Retention (runs last: it deletes every check's records before day 3): a sweep deletes at
+/// most its limit; repeated, it removes the ledger entries before the horizon with their notice
+/// marks and dismissals, and audit and timeline records before it; later records stay.
+pub async fn retention_sweep(p: &Pair) {
+    let old = entry("5e1e1e0000000001", &arm_id(7), t(2, 600));
+    let new = entry("5e1e1e0000000002", &arm_id(7), t(3, 600));
+    p.a.insert_entries(&[old.clone(), new.clone()])
+        .await
+        .unwrap();
+    for e in [&old, &new] {
+        assert!(p.a.mark_notified(&e.occurrence_id, 30).await.unwrap());
+        assert!(p
+            .a
+            .mark_notified(&format!("{}@1234", e.occurrence_id), 5)
+            .await
+            .unwrap());
+        p.a.append_dismissal(&Dismissal {
+            occurrence_id: e.occurrence_id.clone(),
+            choice: DismissalChoice::Skip,
+            requested_by: "11111111-2222-3333-4444-555555555555".to_owned(),
+            accepted: true,
+            reason: "kept".to_owned(),
+            at: e.at - Duration::minutes(10),
+        })
+        .await
+        .unwrap();
+    }
+    let audit = |at| AuditRecord {
+        at,
+        kind: "sweep.test".to_owned(),
+        instance_id: None,
+        occurrence_id: None,
+        message: "m".to_owned(),
+        details: json!({}),
+    };
+    p.a.append_audit(&[audit(t(2, 1)), audit(t(3, 1))])
+        .await
+        .unwrap();
+    let tl = |at| TimelineRecord {
+        at,
+        instance: "ci-7".to_owned(),
+        record: json!({"kind": "state"}),
+    };
+    p.a.append_timeline(&[tl(t(2, 2)), tl(t(3, 2))])
+        .await
+        .unwrap();
+
+    let horizon = t(3, 0);
+    assert_eq!(
+        p.b.sweep(horizon, 2).await.unwrap(),
+        2,
+        "bounded by its limit"
+    );
+    let mut rounds = 0;
+    while p.b.sweep(horizon, 100).await.unwrap() > 0 {
+        rounds += 1;
+        assert!(rounds < 1000, "the sweep ends");
+    }
+    assert!(p.a.get_entry(&old.occurrence_id).await.unwrap().is_none());
+    assert!(p
+        .a
+        .notified_leads(&old.occurrence_id)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(p
+        .a
+        .notified_leads(&format!("{}@1234", old.occurrence_id))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(p.a.dismissals(&old.occurrence_id).await.unwrap().is_empty());
+    assert!(p
+        .a
+        .audit_between(t(2, 0), horizon)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(p
+        .a
+        .timeline_between(t(2, 0), horizon)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(p
+        .a
+        .entries_between(t(1, 0), horizon)
+        .await
+        .unwrap()
+        .is_empty());
+    // What is within the horizon stays.
+    assert!(p.a.get_entry(&new.occurrence_id).await.unwrap().is_some());
+    assert_eq!(p.a.notified_leads(&new.occurrence_id).await.unwrap(), [30]);
+    assert_eq!(p.a.dismissals(&new.occurrence_id).await.unwrap().len(), 1);
+    assert_eq!(p.a.audit_between(horizon, t(3, 2)).await.unwrap().len(), 1);
+    assert_eq!(
+        p.a.timeline_between(horizon, t(3, 3)).await.unwrap().len(),
+        1
+    );
 }
 
 /// A fixed instant in a check's own day (`day` 1..=28 of 2031-01) so checks never overlap.

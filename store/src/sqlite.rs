@@ -989,6 +989,68 @@ impl StateStore for SqliteStore {
         .await
     }
 
+    async fn sweep(&self, before: DateTime<Utc>, limit: usize) -> StoreResult<usize> {
+        let before = time_key(before);
+        self.run(move |c| {
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(|e| sql_err("ledger", "sweep", e))?;
+            let mut left = i64::try_from(limit).unwrap_or(i64::MAX);
+            let ids: Vec<String> = {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "SELECT occurrence_id FROM ledger WHERE at < ?1 ORDER BY at LIMIT ?2",
+                    )
+                    .map_err(|e| sql_err("ledger", "sweep", e))?;
+                let rows = stmt
+                    .query_map(params![before, left], |r| r.get::<_, String>(0))
+                    .map_err(|e| sql_err("ledger", "sweep", e))?;
+                rows.collect::<Result<_, _>>()
+                    .map_err(|e| sql_err("ledger", "sweep", e))?
+            };
+            for id in &ids {
+                tx.prepare_cached(
+                    "DELETE FROM notified WHERE occurrence_id = ?1 \
+                     OR (occurrence_id >= ?1 || '@' AND occurrence_id < ?1 || 'A')",
+                )
+                .and_then(|mut s| s.execute([id]))
+                .map_err(|e| sql_err("notified", id, e))?;
+                tx.prepare_cached("DELETE FROM ledger WHERE occurrence_id = ?1")
+                    .and_then(|mut s| s.execute([id]))
+                    .map_err(|e| sql_err("ledger", id, e))?;
+            }
+            let mut n = ids.len();
+            left -= n as i64;
+            for (table, sql) in [
+                (
+                    "audit",
+                    "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < ?1 ORDER BY at, id LIMIT ?2)",
+                ),
+                (
+                    "timeline",
+                    "DELETE FROM timeline WHERE id IN (SELECT id FROM timeline WHERE at < ?1 ORDER BY at, id LIMIT ?2)",
+                ),
+                (
+                    "dismissal",
+                    "DELETE FROM dismissal WHERE id IN (SELECT id FROM dismissal WHERE at < ?1 ORDER BY at, id LIMIT ?2)",
+                ),
+            ] {
+                if left <= 0 {
+                    break;
+                }
+                let k = tx
+                    .prepare_cached(sql)
+                    .and_then(|mut s| s.execute(params![before, left]))
+                    .map_err(|e| sql_err(table, "sweep", e))?;
+                n += k;
+                left -= k as i64;
+            }
+            tx.commit().map_err(|e| sql_err("ledger", "sweep", e))?;
+            Ok(n)
+        })
+        .await
+    }
+
     async fn outbox_remove(&self, ids: &[String]) -> StoreResult<usize> {
         let ids = ids.to_vec();
         self.run(move |c| {

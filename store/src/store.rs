@@ -145,4 +145,12 @@ pub trait StateStore: Send + Sync {
     /// Removes entries (delivered, or given up); absent ids are ignored. Returns how many
     /// were removed (batched where the backend allows).
     async fn outbox_remove(&self, ids: &[String]) -> StoreResult<usize>;
+
+    /// Retention: deletes at most `limit` records older than `before` — ledger entries (by
+    /// `at`; on Table Storage whole UTC days before `before`'s) with their notice marks and
+    /// dismissals, then audit and cost-timeline records (by time) — and returns how many went
+    /// (the ledger entries and the time-keyed records; marks and dismissals go with their
+    /// entry). Every tick calls it with a small limit, so history stays within the horizon at
+    /// bounded cost.
+    async fn sweep(&self, before: DateTime<Utc>, limit: usize) -> StoreResult<usize>;
 }

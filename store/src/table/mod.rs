@@ -40,6 +40,8 @@ const P_WATERMARK: &str = "watermark";
 const P_LEDGER_DAY: &str = "ledger-";
 /// The first key after every day partition of the ledger.
 const P_LEDGER_END: &str = "ledger.";
+/// The one ledger partition of earlier builds (no longer read; the sweep deletes it).
+const LEGACY_LEDGER: &str = "ledger";
 /// Which day partition holds an occurrence id (written before the entry, never changed).
 const P_LEDGER_ID: &str = "ledgerid";
 const P_NOTIFIED: &str = "notified";
@@ -402,6 +404,96 @@ impl TableStore {
                 None => return Ok(out),
             }
         }
+    }
+
+    /// One page of a filter query: at most `top` (≤ 1000) entities, no continuation (the
+    /// sweep takes the rest on its next call).
+    async fn query_page(
+        &self,
+        table: &'static str,
+        filter: &str,
+        top: usize,
+    ) -> StoreResult<Vec<Entity>> {
+        if top == 0 {
+            return Ok(Vec::new());
+        }
+        let resp = self
+            .call(Req {
+                method: Method::GET,
+                url: format!("{}()", self.table_url()),
+                query: format!("$filter={}&$top={}", pct(filter), top.min(1000)),
+                content_type: "",
+                body: Vec::new(),
+                headers: vec![(ACCEPT_JSON.0, ACCEPT_JSON.1.into())],
+                table,
+            })
+            .await?;
+        if resp.status != StatusCode::OK {
+            return Err(unexpected(table, filter, &resp));
+        }
+        let page: Value = serde_json::from_slice(&resp.body)
+            .map_err(|e| corrupt(table, filter, format!("query response: {e}")))?;
+        match page.get("value") {
+            Some(Value::Array(items)) => Ok(items
+                .iter()
+                .filter_map(|v| v.as_object().cloned())
+                .collect()),
+            _ => Err(corrupt(table, filter, "query response without value")),
+        }
+    }
+
+    /// Deletes `(PartitionKey, RowKey)`s in changesets of ≤ 100 per partition; returns how
+    /// many existed. A changeset that meets an entity already gone (404, atomic: nothing
+    /// applied) is redone entity by entity.
+    async fn delete_batched(
+        &self,
+        table: &'static str,
+        mut keys: Vec<(String, String)>,
+    ) -> StoreResult<usize> {
+        keys.sort();
+        keys.dedup();
+        let mut n = 0;
+        for group in keys.chunk_by(|a, b| a.0 == b.0) {
+            for chunk in group.chunks(batch::MAX_BATCH) {
+                let urls: Vec<String> = chunk
+                    .iter()
+                    .map(|(pk, rk)| self.entity_url(pk, rk))
+                    .collect();
+                let seed = self.nonce ^ self.seq.fetch_add(1, Ordering::Relaxed);
+                let (content_type, body) = batch::delete_changeset(&urls, seed);
+                let resp = self
+                    .call(Req {
+                        method: Method::POST,
+                        url: format!("{}/$batch", self.config.endpoint),
+                        query: String::new(),
+                        content_type: &content_type,
+                        body,
+                        headers: vec![(ACCEPT_JSON.0, ACCEPT_JSON.1.into())],
+                        table,
+                    })
+                    .await?;
+                if resp.status.as_u16() != 202 {
+                    return Err(unexpected(table, "$batch", &resp));
+                }
+                let statuses = batch::statuses(&resp.body);
+                if statuses.len() == chunk.len() && statuses.iter().all(|s| (200..300).contains(s))
+                {
+                    n += chunk.len();
+                } else if statuses.contains(&404) {
+                    for (pk, rk) in chunk {
+                        if self.delete_entity(table, rk, pk, rk).await? {
+                            n += 1;
+                        }
+                    }
+                } else {
+                    return Err(StoreError::Unavailable {
+                        table,
+                        detail: format!("$batch: operation statuses {statuses:?}"),
+                    });
+                }
+            }
+        }
+        Ok(n)
     }
 
     /// Inserts entities of one partition in changesets of ≤ 100. Per entity: `Some(true)`
@@ -1386,48 +1478,103 @@ impl StateStore for TableStore {
     }
 
     async fn outbox_remove(&self, ids: &[String]) -> StoreResult<usize> {
-        let mut keys: Vec<String> = ids.iter().map(|id| encode_key(id)).collect();
-        keys.sort();
-        keys.dedup();
+        let keys: Vec<(String, String)> = ids
+            .iter()
+            .map(|id| (P_OUTBOX.to_owned(), encode_key(id)))
+            .collect();
+        self.delete_batched("outbox", keys).await
+    }
+
+    async fn sweep(&self, before: DateTime<Utc>, limit: usize) -> StoreResult<usize> {
         let mut n = 0;
-        for chunk in keys.chunks(batch::MAX_BATCH) {
-            let urls: Vec<String> = chunk
-                .iter()
-                .map(|rk| self.entity_url(P_OUTBOX, rk))
-                .collect();
-            let seed = self.nonce ^ self.seq.fetch_add(1, Ordering::Relaxed);
-            let (content_type, body) = batch::delete_changeset(&urls, seed);
-            let resp = self
-                .call(Req {
-                    method: Method::POST,
-                    url: format!("{}/$batch", self.config.endpoint),
-                    query: String::new(),
-                    content_type: &content_type,
-                    body,
-                    headers: vec![(ACCEPT_JSON.0, ACCEPT_JSON.1.into())],
-                    table: "outbox",
-                })
-                .await?;
-            if resp.status.as_u16() != 202 {
-                return Err(unexpected("outbox", "$batch", &resp));
+        // Whole days of the ledger before `before`'s day, with their pointers and marks.
+        let old = self
+            .query_page(
+                "ledger",
+                &format!(
+                    "PartitionKey ge {} and PartitionKey lt {}",
+                    lit(P_LEDGER_DAY),
+                    lit(&ledger_partition(before))
+                ),
+                limit,
+            )
+            .await?;
+        if !old.is_empty() {
+            let mut keys = Vec::with_capacity(old.len() * 2);
+            let mut marks = Vec::new();
+            for m in &old {
+                let pk = m.get(PK).and_then(Value::as_str).unwrap_or_default();
+                let rk = row_key(m);
+                keys.push((pk.to_owned(), rk.to_owned()));
+                keys.push((P_LEDGER_ID.to_owned(), rk.to_owned()));
+                marks.push(rk.to_owned());
             }
-            let statuses = batch::statuses(&resp.body);
-            if statuses.len() == chunk.len() && statuses.iter().all(|s| (200..300).contains(s)) {
-                n += chunk.len();
-            } else if statuses.contains(&404) {
-                // Some were gone already (another governor delivered them): the changeset was
-                // atomic, so delete the rest one by one.
-                for rk in chunk {
-                    if self.delete_entity("outbox", rk, P_OUTBOX, rk).await? {
-                        n += 1;
-                    }
+            n += old.len();
+            self.delete_batched("ledger", keys).await?;
+            self.partitions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+            // Notice marks and dismissals of the swept entries, by RowKey prefix: marks are
+            // `esc(id)!lead` or `esc(id@time)!lead`, dismissals `esc(id)!time!unique`.
+            for rk in marks {
+                for (table, pk) in [("notified", P_NOTIFIED), ("dismissal", P_DISMISSAL)] {
+                    let found = self
+                        .query(
+                            table,
+                            &format!(
+                                "PartitionKey eq {} and RowKey ge {} and RowKey lt {}",
+                                lit(pk),
+                                lit(&format!("{rk}!")),
+                                lit(&format!("{rk}~~"))
+                            ),
+                        )
+                        .await?;
+                    let keys = found
+                        .iter()
+                        .map(|m| (pk.to_owned(), row_key(m).to_owned()))
+                        .collect();
+                    self.delete_batched(table, keys).await?;
                 }
-            } else {
-                return Err(StoreError::Unavailable {
-                    table: "outbox",
-                    detail: format!("$batch: operation statuses {statuses:?}"),
-                });
             }
+        }
+        // Time-keyed append-only records: a RowKey range from the start of the partition.
+        for (table, pk, filter) in [
+            (
+                "audit",
+                P_AUDIT,
+                format!(
+                    "PartitionKey eq {} and RowKey lt {}",
+                    lit(P_AUDIT),
+                    lit(&time_key(before))
+                ),
+            ),
+            (
+                "timeline",
+                P_TIMELINE,
+                format!(
+                    "PartitionKey eq {} and RowKey lt {}",
+                    lit(P_TIMELINE),
+                    lit(&time_key(before))
+                ),
+            ),
+            // The single `ledger` partition of builds before the day layout: unread, removed.
+            (
+                "ledger",
+                LEGACY_LEDGER,
+                format!("PartitionKey eq {}", lit(LEGACY_LEDGER)),
+            ),
+        ] {
+            if n >= limit {
+                break;
+            }
+            let rows = self.query_page(table, &filter, limit - n).await?;
+            n += rows.len();
+            let keys = rows
+                .iter()
+                .map(|m| (pk.to_owned(), row_key(m).to_owned()))
+                .collect();
+            self.delete_batched(table, keys).await?;
         }
         Ok(n)
     }
