@@ -83,6 +83,8 @@ pub struct TableStore {
     /// `ledgerid` pointers; the partition of an id never changes), so a claim after a tick's
     /// read costs no pointer lookup. Cleared when it grows past [`PARTITION_CACHE`].
     partitions: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// Requests sent (each page of a query, each `$batch`), for cost figures.
+    requests: AtomicU64,
 }
 
 /// Most occurrence ids whose partition a handle remembers.
@@ -163,6 +165,7 @@ impl TableStore {
             nonce,
             seq: AtomicU64::new(0),
             partitions: Default::default(),
+            requests: AtomicU64::new(0),
         };
         store.create_table().await?;
         Ok(store)
@@ -173,7 +176,14 @@ impl TableStore {
         &self.table
     }
 
+    /// Requests this handle has sent to the service (query pages, entity operations,
+    /// `$batch`es; retries not counted): what the cost figures of docs/benchmarks.md count.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
     async fn call(&self, req: Req<'_>) -> StoreResult<Resp> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
         let seed = self.nonce ^ self.seq.fetch_add(1, Ordering::Relaxed);
         send(
             &self.client,
