@@ -923,6 +923,10 @@ pub(crate) fn ports(strings: &dyn Strings) -> Ports {
 }
 
 #[cfg(test)]
+#[path = "hosted_outbox_tests.rs"]
+mod outbox_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use curfew_governor::config::MapStrings;

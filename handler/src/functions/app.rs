@@ -805,7 +805,37 @@ fn status_json(state: &AppState, now: DateTime<Utc>, fleet: Value) -> Value {
     Value::Object(m)
 }
 
+/// One invocation of `function` through the router, as the host makes it (host-clock check
+/// off): for tests of the hosted governor outside this module.
 #[cfg(test)]
-mod outbox_tests;
+pub(crate) async fn invoke_for_test(
+    ports: Ports,
+    function: &str,
+    body: Vec<u8>,
+) -> (StatusCode, Value) {
+    use tower::ServiceExt;
+    let config = FunctionsConfig::from_strings(&curfew_governor::config::MapStrings::from_pairs(
+        &[(curfew_governor::config::HOST_CLOCK_TOLERANCE.var(), "off")],
+    ))
+    .expect("settings");
+    let state = Arc::new(AppState::new(
+        config,
+        ports,
+        Arc::new(curfew_plumbing::ManualClock::at(Utc::now())),
+        Telemetry::default(),
+        Instant::now(),
+        Utc::now(),
+    ));
+    let req = axum::http::Request::post(format!("/{function}"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body))
+        .expect("a request");
+    let resp = app(state).oneshot(req).await.expect("an answer");
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
+        .await
+        .expect("a body");
+    (status, serde_json::from_slice(&bytes).expect("JSON"))
+}
 #[cfg(test)]
 mod tests;

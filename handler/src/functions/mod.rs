@@ -26,6 +26,8 @@ mod protocol;
 mod server;
 mod telemetry;
 
+#[cfg(test)]
+pub(crate) use app::invoke_for_test;
 pub(crate) use messages::{
     ActivityReport, Channel, Choice, DismissalRequest, DismissalTarget, FleetWorkspaces,
     TickContext, WorkspaceSize, SIGNATURE_HEADER, SIGNATURE_TIMESTAMP,

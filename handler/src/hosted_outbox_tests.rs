@@ -6,16 +6,18 @@
 //! the others.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::Request;
+use axum::http::StatusCode;
+use chrono::Utc;
 use curfew_store::{SqliteStore, StateStore};
-use tower::ServiceExt;
+use serde_json::{json, Value};
 
-use super::*;
-use crate::functions::messages::FleetWorkspaces;
-use crate::functions::ports::{PortFuture, TickHandler};
-use curfew_governor::config::{MapStrings, HOST_CLOCK_TOLERANCE};
+use crate::functions::{
+    invoke_for_test, EvaluationScope, FleetWorkspaces, PortError, PortFuture, Ports, Report,
+    TickContext, TickHandler,
+};
+use curfew_governor::config::MapStrings;
 
 const SUB: &str = "00000000-0000-0000-0000-0000000000ob";
 
@@ -87,17 +89,8 @@ fn timer(utc_now: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-async fn tick(state: &Arc<AppState>, utc_now: &str) -> (StatusCode, Vec<Value>) {
-    let req = Request::post("/Tick")
-        .header("content-type", "application/json")
-        .body(Body::from(timer(utc_now)))
-        .unwrap();
-    let resp = app(state.clone()).oneshot(req).await.unwrap();
-    let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    let v: Value = serde_json::from_slice(&bytes).unwrap();
+async fn tick(ports: &Ports, utc_now: &str) -> (StatusCode, Vec<Value>) {
+    let (status, v) = invoke_for_test(ports.clone(), "Tick", timer(utc_now)).await;
     eprintln!("{utc_now}: {status} {}", v["Logs"]);
     let events = match &v["Outputs"]["events"] {
         Value::Array(a) => a.clone(),
@@ -158,24 +151,11 @@ async fn an_invocation_that_answers_503_after_recording_loses_no_event() {
         tick: Some(port.clone()),
         ..real
     };
-    let config = FunctionsConfig::from_strings(&MapStrings::from_pairs(&[(
-        HOST_CLOCK_TOLERANCE.var(),
-        "off",
-    )]))
-    .unwrap();
-    let state = Arc::new(AppState::new(
-        config,
-        ports,
-        Arc::new(curfew_plumbing::ManualClock::at(Utc::now())),
-        Telemetry::default(),
-        Instant::now(),
-        Utc::now(),
-    ));
     let store = SqliteStore::open(&db).await.unwrap();
 
     // 17:30: the 30-minute notice is recorded and given to the binding, then the invocation
     // answers 503: the host drops its outputs. The notice is still pending.
-    let (status, _) = tick(&state, "2026-03-09T17:30:00Z").await;
+    let (status, _) = tick(&ports, "2026-03-09T17:30:00Z").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     let pending: Vec<String> = store
         .outbox_pending(10)
@@ -190,7 +170,7 @@ async fn an_invocation_that_answers_503_after_recording_loses_no_event() {
         "the notice waits in the outbox: {pending:?}"
     );
     // The retried invocation resends it, with the same id, and answers 200.
-    let (status, events) = tick(&state, "2026-03-09T17:30:00Z").await;
+    let (status, events) = tick(&ports, "2026-03-09T17:30:00Z").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         ids_of(&events, "curfew.shutdown.pending"),
@@ -201,7 +181,7 @@ async fn an_invocation_that_answers_503_after_recording_loses_no_event() {
         store.outbox_pending(10).await.unwrap().is_empty(),
         "settled on 200"
     );
-    let (_, events) = tick(&state, "2026-03-09T17:31:00Z").await;
+    let (_, events) = tick(&ports, "2026-03-09T17:31:00Z").await;
     assert!(
         ids_of(&events, "curfew.shutdown.pending").is_empty(),
         "sent once answered 200: {events:?}"
@@ -211,7 +191,7 @@ async fn an_invocation_that_answers_503_after_recording_loses_no_event() {
     // answers 503. The engine never makes that event again (the ledger says done): only the
     // outbox can bring it back, and the next tick does.
     port.fail_next.store(true, Ordering::SeqCst);
-    let (status, _) = tick(&state, "2026-03-09T18:00:00Z").await;
+    let (status, _) = tick(&ports, "2026-03-09T18:00:00Z").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     let stopped: Vec<String> = store
         .outbox_pending(10)
@@ -229,7 +209,7 @@ async fn an_invocation_that_answers_503_after_recording_loses_no_event() {
         payload: "{not json".into(),
     };
     store.outbox_record(&[poison]).await.unwrap();
-    let (status, events) = tick(&state, "2026-03-09T18:01:00Z").await;
+    let (status, events) = tick(&ports, "2026-03-09T18:01:00Z").await;
     assert_eq!(status, StatusCode::OK);
     let audit = store
         .audit_between(
@@ -253,7 +233,7 @@ async fn an_invocation_that_answers_503_after_recording_loses_no_event() {
         stopped,
         "resent by the next tick, same id"
     );
-    let (_, events) = tick(&state, "2026-03-09T18:02:00Z").await;
+    let (_, events) = tick(&ports, "2026-03-09T18:02:00Z").await;
     assert!(
         events.is_empty(),
         "nothing pending once answered 200: {events:?}"
