@@ -22,6 +22,11 @@ if grep -qa 'armsim/src/' "$bin"; then
   grep -ao 'armsim/src/[a-z_/]*\.rs' "$bin" | sort -u | head >&2
   exit 1
 fi
+# OTLP export is built into the deployable binary (docs/operations.md, Telemetry).
+if ! grep -qa 'opentelemetry-otlp-' "$bin"; then
+  echo "package-check: FAIL: the packaged binary has no OTLP exporter (the otel feature)" >&2
+  exit 1
+fi
 if "$bin" demo --days 1 >/dev/null 2>&1; then
   echo "package-check: FAIL: the packaged binary still has 'curfew demo'" >&2
   exit 1

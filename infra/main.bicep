@@ -40,8 +40,24 @@ param otlpEndpoint string = ''
 @description('Entra object ids allowed to dismiss any shutdown (ops); owners can always dismiss their own.')
 param adminObjectIds array = []
 
+@description('Client id of the Entra app registration that App Service Authentication signs owners and admins in with for the Schedules function (docs/functions.md). Sign-in is required on every route except Dismiss (signed tokens), ActivityReport (HMAC signatures) and Status (function key).')
+param authClientId string
+
 @description('Maximum instances of the function app.')
 param maximumInstanceCount int = 40
+
+@description('SMTP relay of owners\' emails (docs/notify.md): smtp.azurecomm.net (ACS), smtp.office365.com or smtp.sendgrid.net; empty: no email. Owners\' addresses come from Microsoft Graph: grant the identity User.Read.All (docs/deploy.md).')
+param smtpHost string = ''
+
+@description('SMTP AUTH user name (ACS: the SMTP username; Office 365: the mailbox; SendGrid: apikey).')
+param smtpUsername string = ''
+
+@description('SMTP AUTH password. Stored in Key Vault only.')
+@secure()
+param smtpPassword string = ''
+
+@description('Sender of owners\' emails, an address the relay may send from (e.g. DoNotReply@<your ACS domain>).')
+param emailFrom string = ''
 
 @description('Email addresses told when no tick has completed for 10 minutes (the heartbeat alert); empty: the alert fires in Azure Monitor only.')
 param alertEmails array = []
@@ -258,6 +274,17 @@ resource linkKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   }
 }
 
+resource smtpPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(smtpPassword)) {
+  parent: vault
+  name: 'curfew-smtp-password'
+  // checkov:skip=CKV_AZURE_41:an expired secret breaks the app's Key Vault reference and stops owners' emails; the password is rotated by redeploying (docs/deploy.md)
+  // checkov:skip=CKV_AZURE_114:contentType is set below; checkov's Bicep parser does not read the properties of a conditional (if) resource
+  properties: {
+    value: smtpPassword
+    contentType: 'SMTP AUTH password'
+  }
+}
+
 resource activityKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   parent: vault
   name: 'curfew-activity-key'
@@ -338,6 +365,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'CURFEW_DEPLOYMENT', value: prefix }
         { name: 'CURFEW_ADMINS', value: join(adminObjectIds, ',') }
         { name: 'CURFEW_EVENTS', value: 'binding' }
+        { name: 'CURFEW_SMTP_HOST', value: smtpHost }
+        { name: 'CURFEW_SMTP_USERNAME', value: smtpUsername }
+        { name: 'CURFEW_SMTP_PASSWORD', value: empty(smtpPassword) ? '' : '@Microsoft.KeyVault(SecretUri=${smtpPasswordSecret!.properties.secretUri})' }
+        { name: 'CURFEW_EMAIL_FROM', value: emailFrom }
       ]
     }
   }
@@ -355,6 +386,41 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     vaultSecretsUser
     insightsPublisher
   ]
+}
+
+// App Service Authentication: sign-in required on every route except those authenticated
+// otherwise (Dismiss: signed link tokens; ActivityReport: HMAC signatures; Status: function
+// key). It sets X-MS-CLIENT-PRINCIPAL-ID on the requests it lets through, and strips any such
+// header a client sends, so Schedules can take the caller from it (docs/functions.md).
+resource appAuth 'Microsoft.Web/sites/config@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_13:enabled here by platform.enabled of authsettingsV2; the check reads the retired v1 schema only
+  // checkov:skip=CKV_AZURE_66:a site check misapplied to authsettingsV2, which has no such setting
+  // checkov:skip=CKV_AZURE_63:a site check misapplied to authsettingsV2, which has no such setting
+  parent: app
+  // checkov:skip=CKV_AZURE_222:a site check misapplied to authsettingsV2, which has no such setting
+  // checkov:skip=CKV_AZURE_80:a site check misapplied to authsettingsV2, which has no such setting
+  // checkov:skip=CKV_AZURE_88:a site check misapplied to authsettingsV2, which has no such setting
+  name: 'authsettingsV2'
+  // checkov:skip=CKV_AZURE_65:a site check misapplied to authsettingsV2, which has no such setting
+  properties: {
+    platform: { enabled: true }
+    globalValidation: {
+      requireAuthentication: true
+      unauthenticatedClientAction: 'Return401'
+      excludedPaths: [ '/api/Dismiss', '/api/ActivityReport', '/api/Status' ]
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: authClientId
+          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+        }
+        validation: { allowedAudiences: [ 'api://${authClientId}', authClientId ] }
+      }
+    }
+    login: { tokenStore: { enabled: false } }
+  }
 }
 
 // ---- least-privilege role assignments for the app's identity ---------------------------------

@@ -2,13 +2,14 @@
 # Builds the deployable Azure Functions app: a release `curfew` for Linux x86-64, host.json and
 # one folder per function, as dist/app/ and dist/curfew-app.zip; prints the sizes. The binary
 # is built without the `demo` feature: the deployed app carries no ARM simulator, fault
-# injector or fake token endpoint (.ci/package-check.sh proves it).
+# injector or fake token endpoint (.ci/package-check.sh proves it), and with the `otel` feature:
+# OTLP traces and metrics, off until OTEL_EXPORTER_OTLP_ENDPOINT is set (docs/operations.md).
 #   scripts/package.sh            # x86_64 Linux, linked against glibc 2.28 (Debian 10 and later:
 #                                 # the Functions host images run Debian 11, glibc 2.31) with
 #                                 # cargo-zigbuild and the `ziglang` PyPI package (.ci/run installs both)
 #   CURFEW_TARGET=x86_64-unknown-linux-gnu scripts/package.sh     # native build, this host's glibc
 #   CURFEW_TARGET=x86_64-unknown-linux-musl scripts/package.sh   # if that target is installed
-#   CURFEW_FEATURES=otel scripts/package.sh                       # with OTLP export
+#   CURFEW_FEATURES= scripts/package.sh                           # without OTLP export (default: otel)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,8 +20,9 @@ host="$(rustc -vV | sed -n 's/^host: //p')"
 target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 
 features=(--no-default-features)
-if [[ -n "${CURFEW_FEATURES:-}" ]]; then
-  features+=(--features "$CURFEW_FEATURES")
+# Unset: the deployable default (OTLP export built in); set, even empty: exactly these features.
+if [[ -n "${CURFEW_FEATURES-otel}" ]]; then
+  features+=(--features "${CURFEW_FEATURES-otel}")
 fi
 if [[ "$target" == *-gnu.2.* ]]; then
   # A glibc version suffix: zig links against that glibc's symbol versions.

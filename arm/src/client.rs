@@ -78,6 +78,18 @@ enum Kind {
     Poll,
 }
 
+impl Kind {
+    /// The `curfew.arm.kind` metric attribute.
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Page => "page",
+            Kind::Get => "get",
+            Kind::Action => "action",
+            Kind::Poll => "poll",
+        }
+    }
+}
+
 /// One logical ARM call.
 struct Call<'a> {
     method: Method,
@@ -158,6 +170,19 @@ impl ArmClient {
                 counters: Counters::default(),
             }),
         })
+    }
+
+    /// Bearer tokens for other resources (Microsoft Graph) from the same identity and token
+    /// flow as ARM's (a static test token, `token-env:`, serves every scope).
+    pub fn token_source(&self) -> Arc<dyn curfew_plumbing::TokenSource> {
+        let c = &self.inner.config;
+        Arc::new(crate::credential::ScopedTokens::new(
+            c.credential.clone(),
+            c.cloud.clone(),
+            self.inner.http.clone(),
+            c.token_refresh_margin,
+            Arc::clone(&self.inner.clock),
+        ))
     }
 
     /// The configuration in force.
@@ -272,6 +297,7 @@ impl ArmClient {
                     .body(body.to_string());
             }
             i.counters.calls.fetch_add(1, Ordering::Relaxed);
+            let sent = i.clock.elapsed();
             let outcome = match req.send().await {
                 Ok(resp) => {
                     let status = resp.status();
@@ -281,6 +307,11 @@ impl ArmClient {
                 Err(e) => Err(e),
             };
             drop(permit);
+            crate::metrics::attempt(
+                call.kind.as_str(),
+                outcome.as_ref().ok().map(|(status, _, _)| status.as_u16()),
+                i.clock.elapsed().saturating_sub(sent),
+            );
             let failure = match outcome {
                 Err(e) => {
                     let what = if e.is_timeout() {
@@ -324,6 +355,7 @@ impl ArmClient {
                             refreshed = true;
                             i.tokens.invalidate().await;
                             i.counters.retried.fetch_add(1, Ordering::Relaxed);
+                            crate::metrics::retried(call.kind.as_str());
                             continue;
                         }
                         401 => {
@@ -401,6 +433,7 @@ impl ArmClient {
             }
             if matches!(failure, Failure::Transient(_)) {
                 i.counters.retried.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::retried(call.kind.as_str());
             }
             tracing::debug!(resource = %call.resource, attempt, ?wait, "retrying ARM call");
             i.clock.sleep(wait).await;

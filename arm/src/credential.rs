@@ -287,6 +287,66 @@ impl TokenCache {
     }
 }
 
+/// The ARM client's identity for other resources (Microsoft Graph): the same credential and
+/// token flow as ARM's, one cache per scope, behind the workspace's bearer-token port.
+pub struct ScopedTokens {
+    config: CredentialConfig,
+    cloud: Cloud,
+    http: reqwest::Client,
+    refresh_margin: Duration,
+    clock: Arc<dyn Clock>,
+    caches: tokio::sync::Mutex<std::collections::HashMap<String, Arc<TokenCache>>>,
+}
+
+impl fmt::Debug for ScopedTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopedTokens").finish_non_exhaustive()
+    }
+}
+
+impl ScopedTokens {
+    pub(crate) fn new(
+        config: CredentialConfig,
+        cloud: Cloud,
+        http: reqwest::Client,
+        refresh_margin: Duration,
+        clock: Arc<dyn Clock>,
+    ) -> ScopedTokens {
+        ScopedTokens {
+            config,
+            cloud,
+            http,
+            refresh_margin,
+            clock,
+            caches: Default::default(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl curfew_plumbing::TokenSource for ScopedTokens {
+    async fn token(&self, scope: &str) -> Result<String, curfew_plumbing::TokenError> {
+        let cache = {
+            let mut caches = self.caches.lock().await;
+            match caches.get(scope) {
+                Some(c) => Arc::clone(c),
+                None => {
+                    let c = Arc::new(TokenCache::new(
+                        &self.config,
+                        &self.cloud,
+                        self.http.clone(),
+                        scope.to_owned(),
+                        self.refresh_margin,
+                    )?);
+                    caches.insert(scope.to_owned(), Arc::clone(&c));
+                    c
+                }
+            }
+        };
+        Ok(cache.token(self.clock.as_ref()).await?.expose().to_owned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

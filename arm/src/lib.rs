@@ -18,6 +18,7 @@ pub mod config;
 pub mod credential;
 pub mod error;
 pub mod id;
+mod metrics;
 pub mod model;
 
 pub use budget::BucketConfig;
@@ -25,7 +26,7 @@ pub use client::{ArmClient, ArmStats, FleetListing};
 pub use config::{
     ArmConfig, Cloud, Scope, DEFAULT_CALL_DEADLINE, DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY,
 };
-pub use credential::{CredentialConfig, SecretString};
+pub use credential::{CredentialConfig, ScopedTokens, SecretString};
 pub use error::ArmError;
 pub use id::{ComputeId, WorkspaceRef};
 pub use model::{Action, Completion, Compute, ComputeList, Operation, OperationStatus, Workspace};

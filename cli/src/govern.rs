@@ -303,6 +303,10 @@ pub(crate) fn run_explain(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
                 e.state.as_deref().unwrap_or("?"),
                 e.owner.as_deref().unwrap_or("-")
             );
+            if let Some(t) = e.override_expires {
+                let state = if t > now { "until" } else { "expired at" };
+                println!("override {state} {}", t.to_rfc3339());
+            }
             println!("schedules in force:");
             for s in &e.schedules {
                 println!(
@@ -328,6 +332,20 @@ pub(crate) fn run_explain(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
                     n.source,
                     n.occurrence_id
                 );
+            }
+            println!("notices go to:");
+            for r in &e.routes {
+                let rules = if r.rules.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [rules: {}]", r.rules.join(", "))
+                };
+                let channels = if r.channels.is_empty() {
+                    "no channel".to_owned()
+                } else {
+                    r.channels.join(", ")
+                };
+                println!("  {}: {channels}{rules}", r.events.join(", "));
             }
             println!("history:");
             for h in &e.history {
@@ -373,6 +391,9 @@ mod tests {
             arm_calls: 0,
             missed_summaries: Vec::new(),
             lost_races: 0,
+            instances_by_state: Default::default(),
+            stopped_hourly_cost: 0.0,
+            currency: String::new(),
             events: Vec::new(),
         };
         let text = tick_text(&r);
@@ -383,4 +404,110 @@ mod tests {
         assert!(text.contains("\n  budget: budget 'ml'"), "{text}");
         assert!(text.contains("\n  drift: ci-2: the stop"), "{text}");
     }
+}
+
+/// What `curfew schedule` does to the override.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ScheduleVerb {
+    /// Print the stored override.
+    Get,
+    /// Replace it with `--file` (validated by the engine; every problem named).
+    Set,
+    /// Remove it: the native or policy schedules apply again.
+    Clear,
+}
+
+/// Arguments of `curfew schedule`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ScheduleArgs {
+    /// get, set or clear.
+    #[arg(value_enum)]
+    verb: ScheduleVerb,
+    /// The compute instance's name.
+    instance: String,
+    #[command(flatten)]
+    config: ConfigArg,
+    /// For `set`: the override, a `computeStartStop` JSON array or
+    /// `{"computeStartStop": [...], "expires": "RFC 3339"}`; `-` reads stdin.
+    #[arg(long, value_name = "F")]
+    file: Option<String>,
+    /// For `set`: after this instant (RFC 3339) the native or policy schedules apply again.
+    #[arg(long, value_name = "T")]
+    expires: Option<String>,
+    /// Who the audit records as the operator (default: $USER, else `operator`).
+    #[arg(long, value_name = "NAME")]
+    by: Option<String>,
+    /// As of this instant (RFC 3339; default now).
+    #[arg(long)]
+    now: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
+}
+
+/// Runs `curfew schedule`: 0 done, 1 refused, invalid or unknown instance; bad arguments are
+/// errors (exit 2).
+pub(crate) fn run_schedule(args: &ScheduleArgs) -> anyhow::Result<ExitCode> {
+    use curfew_governor::override_edit::{edit_override, EditRequest, EditStatus, Editor};
+    let now = now_or(&args.now)?;
+    let expires = args
+        .expires
+        .as_deref()
+        .map(|t| parse_instant("--expires", t))
+        .transpose()?;
+    let request = match args.verb {
+        ScheduleVerb::Get | ScheduleVerb::Clear if args.file.is_some() || expires.is_some() => {
+            anyhow::bail!("--file and --expires go with `schedule set` only")
+        }
+        ScheduleVerb::Get => EditRequest::Get,
+        ScheduleVerb::Clear => EditRequest::Clear,
+        ScheduleVerb::Set => {
+            let Some(file) = &args.file else {
+                anyhow::bail!("`schedule set` needs --file F (a computeStartStop JSON array)")
+            };
+            let text = if file == "-" {
+                std::io::read_to_string(std::io::stdin()).context("reading stdin")?
+            } else {
+                std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?
+            };
+            let body = serde_json::from_str(&text).with_context(|| format!("{file}: not JSON"))?;
+            EditRequest::Set { body, expires }
+        }
+    };
+    let by = args
+        .by
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "operator".into());
+    let outcome = block_on(async {
+        let rt = runtime(&args.config).await?;
+        anyhow::Ok(
+            edit_override(
+                &rt,
+                &args.instance,
+                &Editor::Operator(format!("cli:{by}")),
+                request,
+                now,
+            )
+            .await?,
+        )
+    })??;
+    match args.format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&outcome)?),
+        OutputFormat::Text => {
+            println!("{}", outcome.message);
+            for p in &outcome.problems {
+                println!("  problem: {p}");
+            }
+            if args.verb == ScheduleVerb::Get && !outcome.current.is_null() {
+                println!("{}", serde_json::to_string_pretty(&outcome.current)?);
+            }
+        }
+    }
+    Ok(if outcome.status == EditStatus::Done {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -62,6 +62,9 @@ enum Command {
     Dismiss(govern::DismissArgs),
     /// One instance: schedules in force and their sources, next occurrences, history.
     Explain(govern::ExplainArgs),
+    /// One instance's schedule override: `get`, `set --file F [--expires T]` or `clear`
+    /// (as an operator: an admin; audited with the before and after).
+    Schedule(govern::ScheduleArgs),
     /// A week of a simulated fleet through the real governor: no Azure, no network needed.
     #[cfg(feature = "demo")]
     Demo {
@@ -104,6 +107,7 @@ fn main() -> ExitCode {
         Command::Run(args) => govern::run_daemon(&args),
         Command::Dismiss(args) => govern::run_dismiss(&args),
         Command::Explain(args) => govern::run_explain(&args),
+        Command::Schedule(args) => govern::run_schedule(&args),
         #[cfg(feature = "demo")]
         Command::Demo { days } => govern::block_on(async {
             let mut out = std::io::stdout();

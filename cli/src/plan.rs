@@ -164,10 +164,12 @@ pub(crate) fn run(args: &PlanArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--to {} is before --from {}", args.to, args.from);
     }
     let text = read_text(&args.inventory)?;
-    let (fleet, planned, skipped) = plan_parallel(&text, &args.inventory, from, to)?;
+    let (fleet, skipped) = compile_parallel(&text, &args.inventory)?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    write_plan(&mut out, &fleet, &planned, args.format)?;
+    plan_rows(&fleet, from, to, |name_w, rows| {
+        write_plan(&mut out, &fleet, rows, name_w, args.format)
+    })?;
     out.flush()?;
     // Bad schedules never stop the plan: they are reported here, and `validate` gives the
     // checked exit code.
@@ -184,7 +186,7 @@ pub(crate) fn run(args: &PlanArgs) -> anyhow::Result<ExitCode> {
     // The process ends now: handing a fleet of 100 000 instances back to the allocator piece by
     // piece would take a tenth of a second of one core for nothing.
     #[allow(clippy::mem_forget)]
-    std::mem::forget((fleet, planned, text));
+    std::mem::forget((fleet, text));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -194,22 +196,20 @@ struct Part {
     /// Position in the input of the run's first compute.
     first: usize,
     fleet: Fleet,
-    planned: Vec<Planned>,
     skipped: BTreeMap<String, usize>,
 }
 
 /// Computes per run handed from the splitting thread to the planning threads.
 const RUN: usize = 1024;
 
-/// Splits, reads, compiles and plans the computes on all cores: the main thread splits the input
-/// while worker threads parse and plan the runs already split. Each compute's JSON tree is
-/// dropped as soon as it is compiled, so memory stays near the size of the input text.
-fn plan_parallel(
+/// Splits, reads and compiles the computes on all cores: the main thread splits the input
+/// while worker threads parse and compile the runs already split. Each compute's JSON tree is
+/// dropped as soon as it is compiled, so memory stays near the size of the input text. The
+/// plan itself is streamed afterwards ([`fleet::PlanStream`]), whatever the window.
+fn compile_parallel(
     text: &str,
     source_name: &str,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> anyhow::Result<(Fleet, Vec<Planned>, BTreeMap<String, usize>)> {
+) -> anyhow::Result<(Fleet, BTreeMap<String, usize>)> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |p| p.get())
         .clamp(1, 8);
@@ -224,7 +224,7 @@ fn plan_parallel(
                     loop {
                         let run = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
                         let Ok(run) = run else { break };
-                        parts.push(plan_run(&run, from, to));
+                        parts.push(compile_run(&run));
                     }
                     parts
                 })
@@ -245,29 +245,21 @@ fn plan_parallel(
     split?;
     parts.sort_unstable_by_key(|p| p.first);
     let mut all = Part::default();
-    all.planned
-        .reserve_exact(parts.iter().map(|p| p.planned.len()).sum());
     all.fleet
         .instances
         .reserve_exact(parts.iter().map(|p| p.fleet.instances.len()).sum());
     for part in parts {
-        let offset = all.fleet.instances.len();
-        all.planned.extend(part.planned.into_iter().map(|mut p| {
-            p.instance += offset;
-            p
-        }));
         all.fleet.instances.extend(part.fleet.instances);
         all.fleet.diagnostics.extend(part.fleet.diagnostics);
         for (k, v) in part.skipped {
             *all.skipped.entry(k).or_default() += v;
         }
     }
-    fleet::sort_planned(&all.fleet, &mut all.planned);
-    Ok((all.fleet, all.planned, all.skipped))
+    Ok((all.fleet, all.skipped))
 }
 
-/// Reads, compiles and plans one run of computes.
-fn plan_run<'a>(run: &Items<'a>, from: DateTime<Utc>, to: DateTime<Utc>) -> Part {
+/// Reads and compiles one run of computes.
+fn compile_run<'a>(run: &Items<'a>) -> Part {
     let mut part = Part {
         first: run.first(),
         ..Part::default()
@@ -276,9 +268,6 @@ fn plan_run<'a>(run: &Items<'a>, from: DateTime<Utc>, to: DateTime<Utc>) -> Part
         match run.read_as::<Node<'a>>(i) {
             Item::Instance(inst) => {
                 let ci = fleet::compile_instance(&inst, &mut part.fleet.diagnostics);
-                let idx = part.fleet.instances.len();
-                part.planned
-                    .extend(fleet::plan_instance(&ci, idx, from, to));
                 part.fleet.instances.push(ci);
             }
             Item::Skipped(kind) => *part.skipped.entry(kind).or_default() += 1,
@@ -354,19 +343,137 @@ fn write_row(out: &mut Vec<u8>, row: &Row<'_>) {
     out.push(b'}');
 }
 
-/// Writes the whole plan; rows are rendered on all cores, then written in order.
+/// Rows taken from the plan stream, rendered (on all cores) and written at a time: the most
+/// of the plan `write_plan` ever holds.
+const BLOCK: usize = 16_384;
+
+/// What [`write_plan`] wrote, and the most rows it held at once (at most [`BLOCK`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct PlanStats {
+    rows: usize,
+    peak_held: usize,
+}
+
+/// Rows a planning thread hands over at a time; each holds at most three batches in flight.
+const BATCH: usize = 4_096;
+
+/// Plans `fleet` in `[from, to)` on all cores and hands `write` the rows in the plan's order,
+/// with the width of the longest instance name that has a row. Each thread streams one part
+/// of the fleet ([`fleet::PlanStream::part`]) in batches through a bounded channel, and the
+/// parts are merged here by [`fleet::PlanStream::key`]: memory does not grow with the window.
+fn plan_rows<R>(
+    fleet: &Fleet,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    write: impl FnOnce(usize, &mut dyn Iterator<Item = Planned>) -> R,
+) -> R {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |p| p.get())
+        .clamp(1, 8);
+    let n = fleet.instances.len();
+    let per = n.div_ceil(threads).max(1);
+    let ranks = fleet::plan_ranks(fleet);
+    std::thread::scope(|s| {
+        let mut widths = Vec::new();
+        let mut sources = Vec::new();
+        for start in (0..n).step_by(per) {
+            let (width_tx, width_rx) = std::sync::mpsc::channel::<usize>();
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Planned>>(2);
+            let ranks = &ranks;
+            s.spawn(move || {
+                let part = start..(start + per).min(n);
+                let mut stream = fleet::PlanStream::part(fleet, ranks, part, from, to);
+                let width = stream
+                    .instances_with_rows()
+                    .map(|i| fleet.instances[i].name.len())
+                    .max()
+                    .unwrap_or(0);
+                let _ = width_tx.send(width);
+                loop {
+                    let batch: Vec<Planned> = stream.by_ref().take(BATCH).collect();
+                    // A send fails only once the writer is gone (it stopped on an error).
+                    if batch.is_empty() || tx.send(batch).is_err() {
+                        break;
+                    }
+                }
+            });
+            widths.push(width_rx);
+            sources.push(rx);
+        }
+        let name_w = widths
+            .iter()
+            .filter_map(|w| w.recv().ok())
+            .max()
+            .unwrap_or(0)
+            .max(8);
+        let mut merged = Merge::new(&ranks, sources);
+        write(name_w, &mut merged)
+    })
+}
+
+/// The plan's parts merged into its order.
+struct Merge<'r> {
+    ranks: &'r [u32],
+    sources: Vec<std::iter::Flatten<std::sync::mpsc::IntoIter<Vec<Planned>>>>,
+    heads: Vec<Option<Planned>>,
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<(RowKey, usize)>>,
+}
+
+/// [`fleet::PlanStream::key`] of a row.
+type RowKey = (DateTime<Utc>, u32, usize);
+
+impl<'r> Merge<'r> {
+    fn new(ranks: &'r [u32], receivers: Vec<std::sync::mpsc::Receiver<Vec<Planned>>>) -> Self {
+        let mut m = Merge {
+            ranks,
+            sources: receivers
+                .into_iter()
+                .map(|r| r.into_iter().flatten())
+                .collect(),
+            heads: Vec::new(),
+            heap: std::collections::BinaryHeap::new(),
+        };
+        for i in 0..m.sources.len() {
+            let head = m.sources[i].next();
+            m.push(i, head);
+        }
+        m
+    }
+
+    fn push(&mut self, i: usize, head: Option<Planned>) {
+        if let Some(row) = &head {
+            let key = fleet::PlanStream::key(self.ranks, row);
+            self.heap.push(std::cmp::Reverse((key, i)));
+        }
+        if i == self.heads.len() {
+            self.heads.push(head);
+        } else {
+            self.heads[i] = head;
+        }
+    }
+}
+
+impl Iterator for Merge<'_> {
+    type Item = Planned;
+
+    fn next(&mut self) -> Option<Planned> {
+        let std::cmp::Reverse((_, i)) = self.heap.pop()?;
+        let row = self.heads[i].take();
+        let next = self.sources[i].next();
+        self.push(i, next);
+        row
+    }
+}
+
+/// Writes the plan as it streams: a block of rows at a time is rendered on all cores, then
+/// written in order, so memory does not grow with the window.
 fn write_plan(
     out: &mut impl Write,
     fleet: &Fleet,
-    planned: &[Planned],
+    stream: &mut dyn Iterator<Item = Planned>,
+    name_w: usize,
     format: OutputFormat,
-) -> anyhow::Result<()> {
-    let name_w = planned
-        .iter()
-        .map(|p| fleet.instances[p.instance].name.len())
-        .max()
-        .unwrap_or(8)
-        .max(8);
+) -> anyhow::Result<PlanStats> {
     match format {
         OutputFormat::Json => out.write_all(b"[")?,
         OutputFormat::Text => writeln!(
@@ -375,12 +482,20 @@ fn write_plan(
             "UTC", "LOCAL", "INSTANCE", "#", "ACTION"
         )?,
     }
-    // Render in blocks so that at most one block of output is held in memory at a time.
-    const BLOCK: usize = 16_384;
     let threads = std::thread::available_parallelism()
         .map_or(1, |p| p.get())
         .clamp(1, 8);
-    for (b, block) in planned.chunks(BLOCK).enumerate() {
+    let mut stats = PlanStats::default();
+    let mut block: Vec<Planned> = Vec::with_capacity(BLOCK);
+    for b in 0.. {
+        block.clear();
+        block.extend((&mut *stream).take(BLOCK));
+        if block.is_empty() {
+            break;
+        }
+        stats.rows += block.len();
+        stats.peak_held = stats.peak_held.max(block.len());
+        let block = &block;
         let per = block.len().div_ceil(threads).max(1);
         let chunks: Vec<std::io::Result<Vec<u8>>> = std::thread::scope(|s| {
             let handles: Vec<_> = block
@@ -416,10 +531,10 @@ fn write_plan(
         }
     }
     match format {
-        OutputFormat::Json => out.write_all(if planned.is_empty() { b"]\n" } else { b"\n]\n" })?,
-        OutputFormat::Text => writeln!(out, "{} occurrence(s)", planned.len())?,
+        OutputFormat::Json => out.write_all(if stats.rows == 0 { b"]\n" } else { b"\n]\n" })?,
+        OutputFormat::Text => writeln!(out, "{} occurrence(s)", stats.rows)?,
     }
-    Ok(())
+    Ok(stats)
 }
 
 fn json_line(out: &mut Vec<u8>, fleet: &Fleet, p: &Planned) {
@@ -492,6 +607,53 @@ fn text_line(out: &mut Vec<u8>, fleet: &Fleet, p: &Planned, name_w: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A sink that counts bytes and keeps the largest single write.
+    #[derive(Default)]
+    struct Counting {
+        bytes: usize,
+        largest_write: usize,
+    }
+
+    impl Write for Counting {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.bytes += buf.len();
+            self.largest_write = self.largest_write.max(buf.len());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A window far larger than a block streams through: the plan held never exceeds a block
+    /// of rows and no write is larger than one rendered block, whatever the window.
+    #[test]
+    fn plan_output_streams_in_bounded_memory() {
+        let ci = serde_json::json!({"name": "ci-every-minute", "properties": {"computeType": "ComputeInstance", "properties": {"schedules": {"computeStartStop": [
+            {"action": "Stop", "triggerType": "Cron", "cron": {"expression": "* * * * *", "timeZone": "UTC"}}
+        ]}}}});
+        let (fleet, _) = compile_parallel(&ci.to_string(), "ci.json").unwrap();
+        let from = "2026-01-01T00:00:00Z".parse().unwrap();
+        for (days, format) in [
+            (40, OutputFormat::Json),
+            (40, OutputFormat::Text),
+            (400, OutputFormat::Text),
+        ] {
+            let to = from + chrono::Duration::days(days);
+            let mut sink = Counting::default();
+            let stats = plan_rows(&fleet, from, to, |w, rows| {
+                write_plan(&mut sink, &fleet, rows, w, format)
+            })
+            .unwrap();
+            let rows = days as usize * 24 * 60;
+            assert_eq!(stats.rows, rows);
+            assert_eq!(stats.peak_held, BLOCK, "{format:?} {days} days");
+            // One block rendered is the most ever buffered: about 200 bytes a row.
+            assert!(sink.largest_write <= BLOCK * 400, "{}", sink.largest_write);
+            assert!(sink.bytes > rows * 100, "{}", sink.bytes);
+        }
+    }
 
     #[test]
     fn hand_written_rows_equal_serde_rows() {

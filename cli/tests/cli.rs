@@ -332,3 +332,39 @@ fn validate_config_reports_every_bad_setting_of_the_file_and_the_environment() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn validate_config_names_every_bad_routing_rule_without_secrets() {
+    let dir = std::env::temp_dir().join(format!("curfew-cli-routes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("curfew.yaml");
+    std::fs::write(
+        &bad,
+        "arm: {scopes: [/subscriptions/s]}\n\
+         notify: ['ops@teams:https://contoso.example/webhook/ROUTESECRET']\n\
+         routes:\n\
+         \x20 - {name: failures, events: [curfew.action.fail], channels: [ops]}\n\
+         \x20 - {name: team, scope: {tags: x}, channels: [ops]}\n\
+         \x20 - {name: owners, scope: {owner: '*'}, channels: [email]}\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_curfew"))
+        .args(["validate", "--config", bad.to_str().unwrap()])
+        .current_dir(root())
+        .env_remove("CURFEW_CONFIG")
+        .env_remove("CURFEW_NOTIFY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for needle in [
+        "routes[0]: rule 'failures': 'curfew.action.fail' matches no event type",
+        "routes[1].scope.tags: unknown field `tags`",
+        "routes[2]: rule 'owners': no channel is labelled 'email' (channels: ops)",
+        "with the environment: 3 problem(s)",
+    ] {
+        assert!(stdout.contains(needle), "{needle}\n{stdout}");
+    }
+    assert!(!stdout.contains("ROUTESECRET"), "{stdout}");
+    std::fs::remove_dir_all(&dir).ok();
+}

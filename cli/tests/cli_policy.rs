@@ -255,3 +255,54 @@ fn cli_yaml_inventories_are_checked_too() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A policy expression nested thousands deep used to overflow the stack and abort the process
+/// (SIGABRT, no message); now it is a named problem of that policy.
+#[test]
+fn a_deeply_nested_policy_expression_is_a_named_error_not_an_abort() {
+    let dir = scratch("deep-policy");
+    let n = 5_000;
+    let value = format!("[{}true(){}]", "not(".repeat(n), ")".repeat(n));
+    let policy = json!({"if": {"value": value, "equals": true}, "then": {"effect": "audit"}});
+    std::fs::write(dir.join("deep.json"), policy.to_string()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_curfew"))
+        .current_dir(&dir)
+        .args([
+            "policy",
+            "check",
+            "--inventory",
+            "fleet.json",
+            "--policy",
+            "deep.json",
+        ])
+        .args(["--today", "2026-03-02"])
+        .output()
+        .unwrap();
+    let all = format!("{}{}", text(&out), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.code().is_some(), "killed by a signal: {all}");
+    assert!(all.contains("nested deeper than 64 levels"), "{all}");
+}
+
+/// Deeply nested YAML (libyaml's work grows with the square of the nesting) is refused
+/// before parsing, with the line.
+#[test]
+fn deeply_nested_yaml_inventory_is_refused_before_parsing() {
+    let dir = scratch("deep-yaml");
+    let yaml = format!(
+        "name: ci-1\nschedules: {}{}\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    std::fs::write(dir.join("deep.yaml"), yaml).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_curfew"))
+        .current_dir(&dir)
+        .args(["validate", "deep.yaml"])
+        .output()
+        .unwrap();
+    let all = format!("{}{}", text(&out), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("YAML nested deeper than 64 levels at line 2"),
+        "{all}"
+    );
+}

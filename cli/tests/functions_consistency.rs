@@ -97,14 +97,14 @@ fn every_function_folder_has_a_route_and_every_route_a_folder() {
         folders, routes,
         "functions/<Name>/ folders vs Function::name() in app.rs"
     );
-    assert_eq!(folders.len(), 7, "{folders:?}");
+    assert_eq!(folders.len(), 8, "{folders:?}");
 }
 
 #[test]
 fn binding_names_match_the_handler() {
     let app = read("handler/src/functions/app.rs");
     let c = |n: &str| str_const(&app, n);
-    let expect: [(&str, &str, Vec<String>); 6] = [
+    let expect: [(&str, &str, Vec<String>); 7] = [
         (
             "Tick",
             "timerTrigger",
@@ -131,6 +131,7 @@ fn binding_names_match_the_handler() {
             vec![c("REQ"), c("RES"), c("EVENTS_OUT")],
         ),
         ("Status", "httpTrigger", vec![c("REQ"), c("RES")]),
+        ("Schedules", "httpTrigger", vec![c("REQ"), c("RES")]),
     ];
     for (function, trigger, names) in expect {
         let b = bindings(function);
@@ -161,6 +162,13 @@ fn binding_names_match_the_handler() {
         serde_json::json!(["get", "post"])
     );
     assert_eq!(bindings("Status")[0]["authLevel"], "function");
+    // The caller is App Service Authentication's signed-in principal (infra/main.bicep
+    // requires sign-in on this route), not a function key.
+    assert_eq!(bindings("Schedules")[0]["authLevel"], "anonymous");
+    assert_eq!(
+        bindings("Schedules")[0]["methods"],
+        serde_json::json!(["get", "put", "delete"])
+    );
 }
 
 #[test]

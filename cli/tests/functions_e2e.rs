@@ -376,7 +376,7 @@ fn every_function_folder_is_routed_by_the_binary() {
         assert_envelope(&name, &v);
         seen += 1;
     }
-    assert_eq!(seen, 7);
+    assert_eq!(seen, 8);
     let (status, _) = try_request(h.addr, "POST", "/NoSuchFunction", &[], b"{}").unwrap();
     assert_eq!(status, 404);
 }

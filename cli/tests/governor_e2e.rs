@@ -313,6 +313,19 @@ async fn scenario(
         w.outage_warnings,
         w.late
     );
+    println!(
+        "{name}: emails per owner per day (each warning to its owner): {:.2} on average over {} \
+         owner-day(s) with any, at most {} ({} warnings, {} owners)",
+        w.warnings as f64 / w.owner_days.max(1) as f64,
+        w.owner_days,
+        w.emails_max,
+        w.warnings,
+        fleet
+            .iter()
+            .map(|g| g.owner.as_str())
+            .collect::<HashSet<_>>()
+            .len()
+    );
     assert_eq!(
         w.false_warnings, 0,
         "a warning for a stop that did not happen"
@@ -385,6 +398,13 @@ struct WarningFigures {
     outage_warnings: usize,
     /// Warnings sent after their lead time (each checked to say the minutes really left).
     late: usize,
+    /// Owner-days (owner, UTC day) with at least one warning: one email each if every warning
+    /// went to its owner by email.
+    owner_days: usize,
+    /// The most emails one owner got in one day.
+    emails_max: usize,
+    /// Every warning (one email each).
+    warnings: usize,
 }
 
 impl WarningFigures {
@@ -436,6 +456,20 @@ fn warning_figures(
         w.ticked += usize::from(has_ticks);
         w.on_time_ticked += usize::from(on_time && has_ticks);
     }
+    let owner_of: HashMap<&str, &str> = fleet
+        .iter()
+        .map(|g| (g.name.as_str(), g.owner.as_str()))
+        .collect();
+    let mut per_owner_day: HashMap<(&str, chrono::NaiveDate), usize> = HashMap::new();
+    for n in notices {
+        let owner = owner_of.get(n.instance.as_str()).copied().unwrap_or("?");
+        *per_owner_day
+            .entry((owner, n.sent.date_naive()))
+            .or_default() += 1;
+    }
+    w.owner_days = per_owner_day.len();
+    w.emails_max = per_owner_day.values().copied().max().unwrap_or(0);
+    w.warnings = notices.len();
     for n in notices {
         let left = (n.at - n.sent).num_minutes() as u64;
         assert_eq!(

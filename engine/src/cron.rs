@@ -260,38 +260,79 @@ fn parse_field(
     errors: &mut Vec<CronError>,
 ) -> u64 {
     let mut bits = 0u64;
-    for item in text.split(',') {
-        if item.is_empty() {
-            errors.push(CronError(format!(
-                "{}: empty list item in '{text}'",
-                field.name
-            )));
-            continue;
-        }
-        match parse_item(item, field, warnings) {
-            Ok(b) => bits |= b,
-            Err(e) => errors.push(e),
+    let mut found = 0usize;
+    for (n, item) in text.split(',').enumerate() {
+        let problem = if item.is_empty() {
+            Some(CronError(format!(
+                "{}: empty list item (item {}) in '{}'",
+                field.name,
+                n + 1,
+                clip(text)
+            )))
+        } else {
+            match parse_item(item, field, warnings) {
+                Ok(b) => {
+                    bits |= b;
+                    None
+                }
+                Err(e) => Some(e),
+            }
+        };
+        if let Some(e) = problem {
+            found += 1;
+            if found <= MAX_FIELD_ERRORS {
+                errors.push(e);
+            }
         }
     }
+    if found > MAX_FIELD_ERRORS {
+        errors.push(CronError(format!(
+            "{}: {} more problems in this field",
+            field.name,
+            found - MAX_FIELD_ERRORS
+        )));
+    }
+    warnings.truncate(MAX_WARNINGS);
     bits
+}
+
+/// Problems reported per field; the rest are counted. A hostile 13 KB field of thousands of
+/// bad items used to yield thousands of messages each quoting the whole field: 170 MB.
+const MAX_FIELD_ERRORS: usize = 16;
+
+/// Warnings kept per expression.
+const MAX_WARNINGS: usize = 64;
+
+/// `text` as quoted in a message: at most 40 bytes, cut on a character boundary.
+fn clip(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= 40 {
+        return text.into();
+    }
+    let mut end = 37;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end]).into()
 }
 
 fn parse_item(item: &str, field: Field, warnings: &mut Vec<String>) -> Result<u64, CronError> {
     let (range, step) = match item.split_once('/') {
         Some((r, s)) => {
-            let step: u32 = s.parse().map_err(|_| {
+            // NCrontab reads the step with `int.Parse` (a sign allowed, 32 bits) and
+            // `CrontabField.Accumulate` raises a step below 1 to 1.
+            let step: i32 = s.parse().map_err(|_| {
                 CronError(format!(
                     "{}: step '{s}' in '{item}' is not a number",
                     field.name
                 ))
             })?;
-            if step == 0 {
-                return Err(CronError(format!(
-                    "{}: step 0 in '{item}' is not allowed",
+            if step < 1 {
+                warnings.push(format!(
+                    "{}: step {step} in '{item}' is read as step 1, as NCrontab does",
                     field.name
-                )));
+                ));
             }
-            (r, Some(step))
+            (r, Some(step.max(1) as u32))
         }
         None => (item, None),
     };
@@ -313,12 +354,15 @@ fn parse_item(item: &str, field: Field, warnings: &mut Vec<String>) -> Result<u6
         let a = parse_value(a, field, item, warnings)?;
         let b = parse_value(b, field, item, warnings)?;
         if a > b {
-            return Err(CronError(format!(
-                "{}: range '{range}' runs backwards ({a} > {b})",
+            // NCrontab (`CrontabField.Accumulate`) swaps the ends of a backwards range.
+            warnings.push(format!(
+                "{}: range '{range}' runs backwards; read as {b}-{a}, as NCrontab does",
                 field.name
-            )));
+            ));
+            (b, a)
+        } else {
+            (a, b)
         }
-        (a, b)
     } else {
         let v = parse_value(range, field, item, warnings)?;
         // NCrontab: `n/step` runs from n to the field's maximum.
@@ -602,8 +646,11 @@ mod tests {
             "",
             "* * * *",
             "* * * * * * *",
-            "*/0 * * * *",
-            "5-1 * * * *",
+            "*/x * * * *",
+            "*/ * * * *",
+            "*/2147483648 * * * *",
+            "50-70 * * * *",
+            "70-50 * * * *",
             "a * * * *",
             "0 0 L * *",
             "0 0 * * 5#3",
@@ -615,6 +662,48 @@ mod tests {
         ] {
             assert!(CronExpr::parse(bad).is_err(), "{bad:?} should be rejected");
         }
+    }
+
+    /// Found by the `recurrence` fuzz target: a 13 KB field of thousands of bad items made a
+    /// message per item quoting the whole field (170 MB for one expression).
+    #[test]
+    fn a_field_of_thousands_of_bad_items_yields_a_bounded_report() {
+        let field = format!("{}é", "w,,".repeat(5_000));
+        let errors = CronExpr::parse_all(&format!("{field} * * * *")).unwrap_err();
+        assert_eq!(errors.len(), MAX_FIELD_ERRORS + 1, "{errors:?}");
+        let bytes: usize = errors.iter().map(|e| e.to_string().len()).sum();
+        assert!(bytes < 4_096, "{bytes}");
+        assert!(errors.last().unwrap().to_string().contains("more problems"));
+        let warned = CronExpr::parse(&format!("0 0 * {} *", "Ja,".repeat(1_000) + "Ja"));
+        assert!(warned.unwrap().warnings.len() <= MAX_WARNINGS);
+    }
+
+    /// NCrontab (`CrontabField.Accumulate`) swaps a backwards range and raises a step below 1
+    /// to 1 (its `Debug.Assert(every != 0)` is gone from release builds); so does Curfew, with
+    /// a warning, since Azure governs such schedules.
+    #[test]
+    fn backwards_ranges_and_steps_below_one_read_as_ncrontab_does() {
+        let same = |a: &str, b: &str| {
+            let (x, y) = (CronExpr::parse(a).unwrap(), CronExpr::parse(b).unwrap());
+            assert_eq!(
+                (x.time.minutes, x.time.hours, x.days, x.months, x.weekdays),
+                (y.time.minutes, y.time.hours, y.days, y.months, y.weekdays),
+                "{a} vs {b}"
+            );
+            assert!(!x.warnings.is_empty(), "{a}: no warning");
+        };
+        same("5-1 * * * *", "1-5 * * * *");
+        same("50-10/5 * * * *", "10-50/5 * * * *");
+        same("0 0 * DEC-JAN *", "0 0 * 1-12 *");
+        same("0 0 * * FRI-MON", "0 0 * * 1-5");
+        same("*/0 * * * *", "* * * * *");
+        same("*/-3 * * * *", "* * * * *");
+        same("10/0 * * * *", "10-59 * * * *");
+        same("1-5/0 * * * *", "1-5 * * * *");
+        assert_eq!(
+            CronExpr::parse("*/+15 * * * *").unwrap().time.minutes,
+            CronExpr::parse("*/15 * * * *").unwrap().time.minutes
+        );
     }
 
     #[test]

@@ -6,6 +6,8 @@ use crate::idle;
 use crate::inventory::{Instance, Inventory};
 use crate::schedule::{self, Action, Occurrence, Schedule};
 use chrono::{DateTime, Duration, Utc};
+#[cfg(test)]
+use serde_json::Value;
 
 /// Azure's limit of schedules per compute instance.
 pub const MAX_SCHEDULES_PER_INSTANCE: usize = 4;
@@ -167,29 +169,15 @@ pub fn plan_instance(
 }
 
 /// Every occurrence of the fleet in `[from, to)`, sorted by time, then instance, then schedule.
+/// All of [`PlanStream`] at once; for small windows.
 pub fn plan(fleet: &Fleet, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Planned> {
-    let mut all: Vec<Planned> = Vec::new();
-    for (i, ci) in fleet.instances.iter().enumerate() {
-        all.extend(plan_instance(ci, i, from, to));
-    }
-    sort_planned(fleet, &mut all);
-    all
+    PlanStream::new(fleet, from, to).collect()
 }
 
 /// Puts a plan in its stable order: time, instance name, instance index, schedule index.
 pub fn sort_planned(fleet: &Fleet, planned: &mut [Planned]) {
     // Rank instances by name once, so the sort compares integers instead of strings.
-    let mut by_name: Vec<usize> = (0..fleet.instances.len()).collect();
-    by_name.sort_unstable_by(|&a, &b| {
-        fleet.instances[a]
-            .name
-            .cmp(&fleet.instances[b].name)
-            .then(a.cmp(&b))
-    });
-    let mut rank = vec![0u32; by_name.len()];
-    for (r, &i) in by_name.iter().enumerate() {
-        rank[i] = r as u32;
-    }
+    let rank = plan_ranks(fleet);
     // Sort small keys, then move each row once: comparing and swapping whole rows was a tenth
     // of `curfew plan` on a large fleet, all of it on one core. The row index ends each key, so
     // the order is the same as sorting by (instant, instance name, schedule).
@@ -219,6 +207,172 @@ fn take(p: &mut Planned) -> Planned {
             suppressed: Vec::new(),
         },
     )
+}
+
+/// One instance's plan, produced minute group by minute group (Stop wins within a group).
+struct InstancePlan<'f> {
+    index: usize,
+    rank: u32,
+    heads: Vec<(
+        usize,
+        Action,
+        std::iter::Peekable<schedule::Occurrences<'f>>,
+    )>,
+    /// The rest of the current minute group, in (instant, schedule) order.
+    group: std::collections::VecDeque<Planned>,
+}
+
+impl InstancePlan<'_> {
+    /// The next row of this instance, refilling from the next minute group when needed.
+    fn front(&mut self) -> Option<&Planned> {
+        if self.group.is_empty() {
+            self.fill();
+        }
+        self.group.front()
+    }
+
+    fn fill(&mut self) {
+        let minute = |o: &Occurrence| o.at.timestamp().div_euclid(60);
+        let Some(m) = self
+            .heads
+            .iter_mut()
+            .filter_map(|(_, _, it)| it.peek().map(minute))
+            .min()
+        else {
+            return;
+        };
+        let mut rows: Vec<Planned> = Vec::new();
+        for (i, action, it) in &mut self.heads {
+            while let Some(occurrence) = it.next_if(|o| minute(o) == m) {
+                rows.push(Planned {
+                    instance: self.index,
+                    schedule: *i,
+                    action: *action,
+                    occurrence,
+                    suppressed: Vec::new(),
+                });
+            }
+        }
+        rows.sort_by_key(|p| (p.occurrence.at, p.schedule));
+        if rows.iter().any(|p| p.action == Action::Stop) {
+            let suppressed: Vec<usize> = rows
+                .iter()
+                .filter(|p| p.action == Action::Start)
+                .map(|p| p.schedule)
+                .collect();
+            rows.retain(|p| p.action == Action::Stop);
+            rows[0].suppressed = suppressed;
+        }
+        self.group.extend(rows);
+    }
+}
+
+/// A fleet's plan as a stream: the rows of [`plan`], in the same order, produced one at a
+/// time. Memory is one cursor per schedule and one minute group per instance, whatever the
+/// window: `curfew plan` over years of a large fleet used to hold every row (5.2 GB in 10 s).
+pub struct PlanStream<'f> {
+    instances: Vec<InstancePlan<'f>>,
+    /// Each instance's next row, smallest first.
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<RowKey>>,
+}
+
+/// (instant, name rank, schedule, instance slot): the plan's order.
+type RowKey = (DateTime<Utc>, u32, usize, usize);
+
+impl<'f> PlanStream<'f> {
+    /// The plan of `fleet` in `[from, to)`.
+    pub fn new(fleet: &'f Fleet, from: DateTime<Utc>, to: DateTime<Utc>) -> Self {
+        let ranks = plan_ranks(fleet);
+        Self::part(fleet, &ranks, 0..fleet.instances.len(), from, to)
+    }
+
+    /// The rows of the instances `part` (indexes into [`Fleet::instances`]) only, in the
+    /// plan's order; `ranks` is [`plan_ranks`] of the fleet. Parts planned on several threads
+    /// merge into the whole plan by [`PlanStream::key`].
+    pub fn part(
+        fleet: &'f Fleet,
+        ranks: &[u32],
+        part: std::ops::Range<usize>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Self {
+        let rank = ranks;
+        let mut instances = Vec::new();
+        let mut heap = std::collections::BinaryHeap::new();
+        for (index, ci) in fleet
+            .instances
+            .iter()
+            .enumerate()
+            .skip(part.start)
+            .take(part.len())
+        {
+            let heads = ci
+                .schedules
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| {
+                    s.as_ref()
+                        .map(|s| (i, s.action, s.occurrences(from, to).peekable()))
+                })
+                .collect();
+            let mut plan = InstancePlan {
+                index,
+                rank: rank[index],
+                heads,
+                group: std::collections::VecDeque::new(),
+            };
+            let rank = plan.rank;
+            if let Some(p) = plan.front() {
+                let key = (p.occurrence.at, rank, p.schedule, instances.len());
+                heap.push(std::cmp::Reverse(key));
+                instances.push(plan);
+            }
+        }
+        Self { instances, heap }
+    }
+
+    /// A row's place in the plan's order (instant, instance name rank, schedule); `ranks` as
+    /// given to [`PlanStream::part`].
+    pub fn key(ranks: &[u32], row: &Planned) -> (DateTime<Utc>, u32, usize) {
+        (row.occurrence.at, ranks[row.instance], row.schedule)
+    }
+
+    /// Indexes (into [`Fleet::instances`]) of the instances with at least one row.
+    pub fn instances_with_rows(&self) -> impl Iterator<Item = usize> + use<'_, 'f> {
+        self.instances.iter().map(|p| p.index)
+    }
+}
+
+impl Iterator for PlanStream<'_> {
+    type Item = Planned;
+
+    fn next(&mut self) -> Option<Planned> {
+        let std::cmp::Reverse((_, _, _, slot)) = self.heap.pop()?;
+        let plan = &mut self.instances[slot];
+        let row = plan.group.pop_front()?;
+        let rank = plan.rank;
+        if let Some(p) = plan.front() {
+            let key = (p.occurrence.at, rank, p.schedule, slot);
+            self.heap.push(std::cmp::Reverse(key));
+        }
+        Some(row)
+    }
+}
+
+/// Each instance's rank by name (then index): the plan's tie-break after the instant.
+pub fn plan_ranks(fleet: &Fleet) -> Vec<u32> {
+    let mut by_name: Vec<usize> = (0..fleet.instances.len()).collect();
+    by_name.sort_unstable_by(|&a, &b| {
+        fleet.instances[a]
+            .name
+            .cmp(&fleet.instances[b].name)
+            .then(a.cmp(&b))
+    });
+    let mut rank = vec![0u32; by_name.len()];
+    for (r, &i) in by_name.iter().enumerate() {
+        rank[i] = r as u32;
+    }
+    rank
 }
 
 /// Validates the fleet: compile problems plus Start/Stop conflicts within a year of `reference`.
@@ -270,4 +424,87 @@ pub fn counts(diags: &[Diagnostic]) -> (usize, usize) {
         .filter(|d| d.severity == Severity::Error)
         .count();
     (errors, diags.len() - errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    /// The stream yields exactly the rows of planning each instance and sorting them all.
+    #[test]
+    fn the_stream_equals_the_sorted_whole_plan() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/fleet.json"
+        ))
+        .unwrap();
+        let inventory = crate::inventory::parse(&text, "fleet.json").unwrap();
+        let mut fleet = compile(&inventory);
+        // Twice over, so that names tie and the index breaks the tie.
+        let copy = fleet.instances.clone();
+        fleet.instances.extend(copy);
+        assert!(fleet.instances.len() >= 4);
+        for (from, to) in [
+            ("2026-03-01T00:00:00Z", "2026-03-15T00:00:00Z"),
+            ("2026-10-25T00:00:00Z", "2026-11-05T00:00:00Z"),
+            ("2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z"),
+        ] {
+            let (from, to) = (utc(from), utc(to));
+            let mut whole: Vec<Planned> = Vec::new();
+            for (i, ci) in fleet.instances.iter().enumerate() {
+                whole.extend(plan_instance(ci, i, from, to));
+            }
+            sort_planned(&fleet, &mut whole);
+            let key = |p: &Planned| {
+                (
+                    p.instance,
+                    p.schedule,
+                    p.action,
+                    p.occurrence,
+                    p.suppressed.clone(),
+                )
+            };
+            let streamed: Vec<_> = PlanStream::new(&fleet, from, to).map(|p| key(&p)).collect();
+            let expected: Vec<_> = whole.iter().map(key).collect();
+            assert_eq!(streamed, expected, "{from}..{to}");
+            // Parts of one instance each, merged by key, are the whole plan too.
+            let ranks = plan_ranks(&fleet);
+            let mut parts: Vec<Planned> = (0..fleet.instances.len())
+                .flat_map(|i| PlanStream::part(&fleet, &ranks, i..i + 1, from, to))
+                .collect();
+            parts.sort_by_key(|p| PlanStream::key(&ranks, p));
+            let merged: Vec<_> = parts.iter().map(key).collect();
+            assert_eq!(merged, expected, "parts {from}..{to}");
+        }
+    }
+
+    /// One cursor per schedule, one minute group per instance: a year of every-minute rows
+    /// never holds more than a group.
+    #[test]
+    fn the_stream_holds_one_group_per_instance() {
+        let json: Value = serde_json::json!({"name": "ci", "properties": {"computeType": "ComputeInstance", "properties": {"schedules": {"computeStartStop": [
+            {"action": "Stop", "triggerType": "Cron", "cron": {"expression": "* * * * *", "timeZone": "UTC"}},
+            {"action": "Start", "triggerType": "Cron", "cron": {"expression": "*/2 * * * *", "timeZone": "UTC"}}
+        ]}}}});
+        let inventory = crate::inventory::parse(&json.to_string(), "ci.json").unwrap();
+        let fleet = compile(&inventory);
+        let mut stream = PlanStream::new(
+            &fleet,
+            utc("2026-01-01T00:00:00Z"),
+            utc("2027-01-01T00:00:00Z"),
+        );
+        let mut rows = 0usize;
+        let mut suppressed = 0usize;
+        while let Some(p) = stream.next() {
+            rows += 1;
+            suppressed += p.suppressed.len();
+            assert!(stream.instances.iter().all(|i| i.group.len() <= 2));
+        }
+        assert_eq!(rows, 365 * 24 * 60);
+        assert_eq!(suppressed, 365 * 24 * 30);
+    }
 }

@@ -610,6 +610,7 @@ fn push_compute<E>(raw: RawCompute<E>, origin: &Origin<'_>) -> Item<E> {
 
 /// YAML documents converted to the ARM compute shape, as JSON text.
 fn read_yaml(text: &str) -> Result<Vec<String>, String> {
+    crate::yaml::check_yaml_nesting(text).map_err(|e| e.to_string())?;
     let mut docs = Vec::new();
     for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
         let v = Value::deserialize(doc).map_err(|e| format!("YAML: {e}"))?;

@@ -12,11 +12,13 @@
 //! - [`dst`]: where DST is handled: gaps fire at the transition, folds fire once (first pass).
 //! - [`schedule`]: one `computeStartStop` entry → a compiled [`Schedule`] and its occurrences.
 //! - [`inventory`]: fleets from compute JSON, ARM list responses, arrays, CLI YAML.
+//! - [`yaml`]: the nesting check every YAML text passes before the YAML parser sees it.
 //! - [`fleet`]: plans over a window (Stop wins conflicts) and validation.
 //! - [`diag`]: problems named by instance, schedule and field.
 //! - [`policy`]: default policies in the Azure Policy rule language.
 //! - [`idle`]: activity reports → busy/idle/unknown, idle thresholds (15 min–3 days).
 //! - [`cost`]: price sheet, spend and savings from state timelines, budgets.
+//! - [`routing`]: which channels an event goes to (rules: scopes, event types, `continue`).
 //! - [`governor`]: the tick's pure decisions, occurrence ids, dismissal authorisation, signed links.
 
 pub mod calendar;
@@ -31,8 +33,10 @@ pub mod inventory;
 pub mod json;
 pub mod policy;
 pub mod recurrence;
+pub mod routing;
 pub mod schedule;
 pub mod tz;
+pub mod yaml;
 
 pub use diag::{Diagnostic, Problem, Severity};
 pub use dst::Shift;

@@ -96,12 +96,15 @@ pub(crate) enum LocalKind {
     Gap,
 }
 
-/// Zones already looked up, by lower-cased name (`None` caches a miss).
+/// Zones already found, by lower-cased name. Misses are not kept: their names are whatever
+/// the input says, and keeping them grew a long-running `serve` (and the recurrence fuzz
+/// target) by every bogus name it was ever sent. Hits are bounded by the tzdb.
 type ZoneCache = std::sync::Mutex<HashMap<String, Option<(TimeZone, &'static str)>>>;
 
+static ZONE_CACHE: OnceLock<ZoneCache> = OnceLock::new();
+
 fn load(iana: &str) -> Option<(TimeZone, &'static str)> {
-    static CACHE: OnceLock<ZoneCache> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
+    let cache = ZONE_CACHE.get_or_init(Default::default);
     let key = iana.to_ascii_lowercase();
     if let Ok(map) = cache.lock() {
         if let Some(hit) = map.get(&key) {
@@ -113,8 +116,10 @@ fn load(iana: &str) -> Option<(TimeZone, &'static str)> {
             Box::leak(tz.iana_name().unwrap_or(iana).to_string().into_boxed_str());
         (tz, name)
     });
-    if let Ok(mut map) = cache.lock() {
-        map.insert(key, found.clone());
+    if found.is_some() {
+        if let Ok(mut map) = cache.lock() {
+            map.insert(key, found.clone());
+        }
     }
     found
 }
@@ -161,21 +166,31 @@ pub fn windows_ids() -> Vec<&'static str> {
 /// Resolves a `timeZone` value: a Windows id (case-insensitive) or an IANA name.
 /// Returns `None` for a name neither table knows.
 pub fn resolve(name: &str) -> Option<Zone> {
-    // Fleets repeat a handful of names hundreds of thousands of times: remember them per thread.
-    thread_local! {
-        static RESOLVED: std::cell::RefCell<HashMap<String, Option<Zone>>> = Default::default();
-    }
     if let Some(hit) = RESOLVED.with(|m| m.borrow().get(name).cloned()) {
         return hit;
     }
     let zone = resolve_uncached(name);
-    RESOLVED.with(|m| {
-        let mut m = m.borrow_mut();
-        if m.len() < 4096 {
-            m.insert(name.to_string(), zone.clone());
-        }
-    });
+    // Real names are short (the longest IANA and Windows names are about 32 bytes); a long one
+    // is input nobody repeats, and caching it would let hostile names fill 4 096 slots with
+    // kilobytes each (the recurrence fuzz target's memory grew to 300 MB that way).
+    if name.len() <= CACHED_NAME_MAX {
+        RESOLVED.with(|m| {
+            let mut m = m.borrow_mut();
+            if m.len() < CACHED_NAMES_MAX {
+                m.insert(name.to_string(), zone.clone());
+            }
+        });
+    }
     zone
+}
+
+/// Names remembered per thread, and the longest name remembered.
+const CACHED_NAMES_MAX: usize = 4096;
+const CACHED_NAME_MAX: usize = 64;
+
+thread_local! {
+    // Fleets repeat a handful of names hundreds of thousands of times: remember them per thread.
+    static RESOLVED: std::cell::RefCell<HashMap<String, Option<Zone>>> = Default::default();
 }
 
 fn resolve_uncached(name: &str) -> Option<Zone> {
@@ -198,6 +213,38 @@ fn resolve_uncached(name: &str) -> Option<Zone> {
 
 #[cfg(test)]
 mod tests {
+    /// Found by the `recurrence` fuzz target: unique, long hostile names were all cached.
+    #[test]
+    fn the_name_cache_stays_small_under_long_unique_names() {
+        for i in 0..5_000 {
+            let name = format!("{i}{}", "x".repeat(10_000));
+            assert!(super::resolve(&name).is_none());
+        }
+        assert!(super::resolve("Pacific Standard Time").is_some());
+        let bytes: usize = super::RESOLVED.with(|m| m.borrow().keys().map(String::len).sum());
+        assert!(
+            bytes <= super::CACHED_NAMES_MAX * super::CACHED_NAME_MAX,
+            "{bytes}"
+        );
+    }
+
+    /// Found by the `recurrence` fuzz target: the process-wide zone cache kept every unknown
+    /// name it was asked for, so memory grew with each bogus `timeZone` ever sent.
+    #[test]
+    fn unknown_zone_names_are_not_kept() {
+        for i in 0..2_000 {
+            assert!(super::load(&format!("Nowhere/Bogus_{i}_{}", "y".repeat(100))).is_none());
+        }
+        let cache = super::ZONE_CACHE.get_or_init(Default::default);
+        let misses = cache
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|v| v.is_none())
+            .count();
+        assert_eq!(misses, 0);
+    }
+
     use super::*;
 
     #[test]

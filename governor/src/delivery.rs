@@ -17,9 +17,14 @@
 
 use std::collections::HashSet;
 
+use super::config::BINDING_CHANNEL;
 use super::Runtime;
 use chrono::{DateTime, TimeDelta, Utc};
-use curfew_notify::{send_to_all, Event, EventData, Notifier, NotifyError};
+use curfew_engine::routing::{route, RouteTarget};
+use curfew_engine::Instance;
+use curfew_notify::{
+    send_to_all, Event, EventData, EventType, Notifier, NotifyError, OwnerUnreachable,
+};
 use curfew_store::{AuditRecord, OutboxEntry};
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +38,9 @@ pub const OUTBOX_HORIZON: TimeDelta = TimeDelta::hours(24);
 
 /// Pending entries one delivery resends at most; the rest wait for the next one.
 pub const OUTBOX_RESEND_LIMIT: usize = 500;
+
+/// The store mark under which one `curfew.owner.unreachable` event (by id) is sent once.
+const OWNER_UNREACHABLE_MARK_PREFIX: &str = "owner-unreachable/";
 
 /// What delivering a pre-shutdown notice settles: its (occurrence, lead) mark in the store,
 /// which keeps it from being sent again.
@@ -55,24 +63,60 @@ pub struct Outgoing {
     pub event: Event,
     /// For a notice, the mark to record once it is delivered.
     pub mark: Option<NoticeMark>,
+    /// What routing rules compare with: where the instance lives (from the event's subject),
+    /// and its tags and owner once [`Outgoing::about`] adds them (kept in the outbox, so a
+    /// resend is routed as the first send was).
+    #[serde(default)]
+    pub target: RouteTarget,
 }
 
 impl Outgoing {
     /// An event that settles nothing when delivered (instance started, dismissed, …).
     pub fn event(event: Event) -> Outgoing {
-        Outgoing { event, mark: None }
+        Outgoing {
+            target: RouteTarget::from_arm_id(&event.subject),
+            event,
+            mark: None,
+        }
     }
 
     /// A notice, recorded as sent (under `key`) once delivered.
     pub fn notice(event: Event, occurrence_id: &str, key: &str, lead_minutes: u32) -> Outgoing {
         Outgoing {
-            event,
             mark: Some(NoticeMark {
                 occurrence_id: occurrence_id.to_owned(),
                 key: key.to_owned(),
                 lead_minutes,
             }),
+            ..Outgoing::event(event)
         }
+    }
+
+    /// The same event, routed with the instance's tags and owner (assigned user, else
+    /// creator) too.
+    pub fn about<E>(mut self, instance: &Instance<E>) -> Outgoing {
+        self.set_instance(instance);
+        self
+    }
+
+    /// What [`Outgoing::about`] does, in place.
+    pub fn set_instance<E>(&mut self, instance: &Instance<E>) {
+        let t = route_target(instance);
+        self.target.tags = t.tags;
+        self.target.owner = t.owner;
+    }
+}
+
+/// What routing rules compare an instance with: where it lives (its ARM id), its tags and
+/// its owner (assigned user, else creator).
+pub fn route_target<E>(instance: &Instance<E>) -> RouteTarget {
+    RouteTarget {
+        tags: instance.tags.clone(),
+        owner: instance
+            .assigned_user
+            .clone()
+            .or_else(|| instance.created_by.clone()),
+        ..RouteTarget::from_arm_id(instance.id.as_deref().unwrap_or_default())
     }
 }
 
@@ -144,7 +188,7 @@ impl EventDelivery {
             .filter_map(|c| c.error.as_ref().map(|e| format!("{}: {e}", c.channel)))
             .collect();
         let mut out = if self.channels.is_empty() {
-            "not sent: no channel is configured".to_string()
+            "not sent: no channel is configured or routed".to_string()
         } else if failed.is_empty() {
             "sent".to_string()
         } else if self.taken() {
@@ -201,6 +245,36 @@ fn give_up_reason(
 }
 
 impl Runtime {
+    /// The channels an event goes to: every configured one and `extra` without routing rules;
+    /// with rules, those whose labels the matching rules name (`extra` as `binding`). Email
+    /// channels get `curfew.shutdown.pending` only.
+    pub fn routed<'a>(
+        &'a self,
+        target: &RouteTarget,
+        kind: &str,
+        extra: Option<&'a dyn Notifier>,
+    ) -> Vec<&'a dyn Notifier> {
+        // Email channels carry shutdown notices only (to the instance's owner), whatever the
+        // rules say.
+        let email_only = kind != EventType::ShutdownPending.as_str();
+        let all = self.channels.iter().map(|c| c.as_ref()).filter(move |c| {
+            !email_only
+                || !self
+                    .channel_kinds
+                    .iter()
+                    .any(|(l, k)| *k == "email" && l == c.channel())
+        });
+        match route(&self.routes, target, kind) {
+            None => all.chain(extra).collect(),
+            Some(r) => {
+                let named = |label: &str| r.channels.contains(&label);
+                all.filter(|c| named(c.channel()))
+                    .chain(extra.filter(|_| named(BINDING_CHANNEL)))
+                    .collect()
+            }
+        }
+    }
+
     /// Hands each event to every configured channel and to `extra` (the invocation's output
     /// binding when hosted), after recording it as pending in the outbox; events an earlier
     /// delivery left pending go again, with their ids. Delivered notices are recorded as sent.
@@ -255,33 +329,88 @@ impl Runtime {
             }
             Err(e) => tracing::warn!(error = %e, "outbox: pending events not read; resent later"),
         }
-        let work: Vec<(&Outgoing, Option<&OutboxEntry>)> = events
+        let mut work: Vec<(Outgoing, Option<OutboxEntry>)> = events
             .iter()
-            .map(|o| (o, None))
-            .chain(resend.iter().map(|(o, e)| (o, Some(e))))
+            .map(|o| (o.clone(), None))
+            .chain(resend.into_iter().map(|(o, e)| (o, Some(e))))
             .collect();
         let mut delivered: Vec<String> = Vec::new();
         let mut retry: Vec<OutboxEntry> = Vec::new();
         let mut out = Vec::with_capacity(work.len());
-        for (o, stored) in work {
-            let mut channels: Vec<&dyn Notifier> =
-                self.channels.iter().map(|c| c.as_ref()).collect();
-            channels.extend(extra);
-            let channels: Vec<ChannelResult> = send_to_all(&channels, &o.event)
+        // Owners no channel had an address for (email's `NoAddress`): each is news for
+        // operations, one `curfew.owner.unreachable` a day per instance, owner and channel,
+        // delivered after the rest like any event (outbox included). Its notice stays unsent.
+        let mut unreachable: Vec<(RouteTarget, OwnerUnreachable)> = Vec::new();
+        let mut next = 0;
+        let mut reported = false;
+        while next < work.len() || !reported {
+            if next == work.len() {
+                reported = true;
+                let found = self
+                    .owners_unreachable(std::mem::take(&mut unreachable), now)
+                    .await;
+                work.extend(found.into_iter().map(|o| (o, None)));
+                continue;
+            }
+            let (o, stored) = &work[next];
+            next += 1;
+            let (o, stored) = (o.clone(), stored.clone());
+            let (o, stored) = (&o, stored.as_ref());
+            let routed = self.routed(&o.target, o.event.kind.as_str(), extra);
+            // `routed` puts the output binding last when it is chosen; what it alone took
+            // is settled only once the invocation answers 2xx.
+            let binding_chosen = extra.is_some_and(|x| {
+                routed.last().is_some_and(|l| {
+                    std::ptr::addr_eq(*l as *const dyn Notifier, x as *const dyn Notifier)
+                })
+            });
+            let configured = routed.len() - usize::from(binding_chosen);
+            let channels: Vec<ChannelResult> = send_to_all(&routed, &o.event)
                 .await
                 .outcomes
                 .into_iter()
-                .map(|c| ChannelResult {
-                    channel: c.channel,
-                    retryable: c
-                        .result
-                        .as_ref()
-                        .err()
-                        .is_some_and(NotifyError::is_retryable),
-                    error: c.result.err().map(|e| e.to_string()),
+                .map(|c| {
+                    if let (Err(NotifyError::NoAddress { owner, why, .. }), Some(instance)) =
+                        (&c.result, o.event.instance())
+                    {
+                        if !reported
+                            && !unreachable
+                                .iter()
+                                .any(|(_, u)| u.instance.id == instance.id && u.owner == *owner)
+                        {
+                            unreachable.push((
+                                o.target.clone(),
+                                OwnerUnreachable {
+                                    instance: instance.clone(),
+                                    owner: owner.clone(),
+                                    channel: c.channel.clone(),
+                                    day: o.event.time.date_naive(),
+                                    reason: why.clone(),
+                                },
+                            ));
+                        }
+                    }
+                    ChannelResult {
+                        channel: c.channel,
+                        retryable: c
+                            .result
+                            .as_ref()
+                            .err()
+                            .is_some_and(NotifyError::is_retryable),
+                        error: c.result.err().map(|e| e.to_string()),
+                    }
                 })
                 .collect();
-            let durable = settles(&channels[..self.channels.len().min(channels.len())]);
+            for c in channels.iter().filter(|c| c.error.is_some()) {
+                tracing::warn!(
+                    event = %o.event.id,
+                    kind = o.event.kind.as_str(),
+                    channel = %c.channel,
+                    error = c.error.as_deref().unwrap_or_default(),
+                    "event not delivered to a channel"
+                );
+            }
+            let durable = settles(&channels[..configured.min(channels.len())]);
             let mut d = EventDelivery {
                 event_id: o.event.id.clone(),
                 kind: o.event.kind.as_str().to_owned(),
@@ -351,6 +480,53 @@ impl Runtime {
                 if let Err(e) = self.store.outbox_remove(&delivered).await {
                     tracing::warn!(error = %e, "outbox: delivered events not removed; resent (same ids)");
                 }
+            }
+        }
+        out
+    }
+
+    /// The `curfew.owner.unreachable` events to send for `found`: those not sent yet (a
+    /// store mark per event id, so once a day per instance, owner and channel), recorded as
+    /// pending in the outbox like every event.
+    async fn owners_unreachable(
+        &self,
+        found: Vec<(RouteTarget, OwnerUnreachable)>,
+        now: DateTime<Utc>,
+    ) -> Vec<Outgoing> {
+        let mut out = Vec::new();
+        for (target, u) in found {
+            let event = Event::owner_unreachable(&self.source, now, u);
+            match self
+                .once(&format!("{OWNER_UNREACHABLE_MARK_PREFIX}{}", event.id))
+                .await
+            {
+                Ok(true) => out.push(Outgoing {
+                    event,
+                    mark: None,
+                    target,
+                }),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(
+                    event = %event.id,
+                    error = %e,
+                    "recording an unreachable owner failed; not reported this time"
+                ),
+            }
+        }
+        let entries: Vec<OutboxEntry> = out
+            .iter()
+            .filter_map(|o| {
+                Some(OutboxEntry {
+                    id: o.event.id.clone(),
+                    at: now,
+                    attempts: 0,
+                    payload: serde_json::to_string(o).ok()?,
+                })
+            })
+            .collect();
+        if !entries.is_empty() {
+            if let Err(e) = self.store.outbox_record(&entries).await {
+                tracing::warn!(error = %e, "outbox: an unreachable-owner event not recorded");
             }
         }
         out
@@ -446,6 +622,9 @@ mod tests {
             d(vec![ch(None, false), ch(Some("HTTP 500"), true)]).outcome(),
             "sent to 1 of 2 channel(s); failed: c: HTTP 500"
         );
-        assert_eq!(d(vec![]).outcome(), "not sent: no channel is configured");
+        assert_eq!(
+            d(vec![]).outcome(),
+            "not sent: no channel is configured or routed"
+        );
     }
 }

@@ -332,7 +332,7 @@ pub async fn dismiss(
                 reason: accepted.reason.clone(),
             },
         );
-        events.push(Outgoing::event(event));
+        events.push(Outgoing::event(event).about(&instance));
     }
     Ok(DismissOutcome {
         accepted: true,

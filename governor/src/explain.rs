@@ -1,13 +1,17 @@
 //! `explain`: one instance's effective schedules with their sources, its next occurrences (with
 //! the ids notices and dismissals use), and its ledger history.
 
+use super::delivery::route_target;
 use super::error::{GovernError, GovernResult};
 use super::Runtime;
 use chrono::{DateTime, TimeDelta, Utc};
 use curfew_engine::governor::{effective_schedules, id, InstanceView, PolicyDefault};
+use curfew_engine::routing::{route, RouteTarget};
 use curfew_engine::schedule::Source;
 use curfew_engine::Action;
+use curfew_notify::EventType;
 use serde::Serialize;
+use serde_json::Value;
 
 /// How far ahead `explain` lists occurrences.
 pub const EXPLAIN_DAYS: i64 = 7;
@@ -24,6 +28,10 @@ pub struct Explanation {
     pub state: Option<String>,
     /// Who is warned and may dismiss.
     pub owner: Option<String>,
+    /// The stored override's expiry, when it has one (in force before it, not after), so an
+    /// owner sees why the native schedules are back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub override_expires: Option<DateTime<Utc>>,
     /// Schedules in force.
     pub schedules: Vec<ScheduleLine>,
     /// Problems with schedules that are not in force.
@@ -32,6 +40,63 @@ pub struct Explanation {
     pub next: Vec<NextLine>,
     /// Ledger records, oldest first.
     pub history: Vec<HistoryLine>,
+    /// Where this instance's events go, event types with the same channels grouped.
+    pub routes: Vec<RouteLine>,
+}
+
+/// The channels some event types about the instance go to.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteLine {
+    /// CloudEvent types.
+    pub events: Vec<String>,
+    /// The rules that matched (empty without routing rules).
+    pub rules: Vec<String>,
+    /// `label (kind)` of each channel; the output binding is `binding`.
+    pub channels: Vec<String>,
+}
+
+/// The routes of the instance `target` for every event type, grouped by identical outcome.
+pub fn routes_of(rt: &Runtime, target: &RouteTarget) -> Vec<RouteLine> {
+    let mut out: Vec<RouteLine> = Vec::new();
+    for kind in EventType::ALL {
+        let (rules, labels): (Vec<String>, Vec<String>) =
+            match route(&rt.routes, target, kind.as_str()) {
+                None => (
+                    Vec::new(),
+                    rt.channel_kinds.iter().map(|(l, _)| l.clone()).collect(),
+                ),
+                Some(r) => (
+                    r.rules.iter().map(|s| (*s).to_owned()).collect(),
+                    r.channels.iter().map(|s| (*s).to_owned()).collect(),
+                ),
+            };
+        let is_email = |l: &String| {
+            rt.channel_kinds
+                .iter()
+                .any(|(x, k)| x == l && *k == "email")
+        };
+        let channels = labels
+            .iter()
+            .filter(|l| kind == EventType::ShutdownPending || !is_email(l))
+            .map(|l| match rt.channel_kinds.iter().find(|(x, _)| x == l) {
+                Some((_, k)) => format!("{l} ({k})"),
+                None => l.clone(),
+            })
+            .collect();
+        match out
+            .iter_mut()
+            .find(|x| x.rules == rules && x.channels == channels)
+        {
+            Some(line) => line.events.push(kind.as_str().to_owned()),
+            None => out.push(RouteLine {
+                events: vec![kind.as_str().to_owned()],
+                rules,
+                channels,
+            }),
+        }
+    }
+    out
 }
 
 /// One schedule in force.
@@ -115,7 +180,9 @@ pub async fn explain(rt: &Runtime, name: &str, now: DateTime<Utc>) -> GovernResu
     };
     let key = InstanceView::new(&fi.instance, Vec::new()).key();
     let overrides = rt.store.get_override(&key).await?;
-    let ov = overrides.as_ref().and_then(|v| v.as_array().cloned());
+    let ov = overrides
+        .as_ref()
+        .and_then(|v| curfew_engine::governor::override_in_force(v, now));
     let defaults = rt.policy_supplied(fi, now.date_naive()).schedules;
     let pd: Vec<PolicyDefault<'_>> = defaults
         .iter()
@@ -171,6 +238,12 @@ pub async fn explain(rt: &Runtime, name: &str, now: DateTime<Utc>) -> GovernResu
         id: fi.instance.id.clone(),
         state: fi.instance.state.clone(),
         owner: view.owner.clone(),
+        override_expires: overrides
+            .as_ref()
+            .and_then(|v| v.get(curfew_engine::governor::overrides::EXPIRES_FIELD))
+            .and_then(Value::as_str)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc)),
         schedules: view
             .schedules
             .iter()
@@ -186,5 +259,6 @@ pub async fn explain(rt: &Runtime, name: &str, now: DateTime<Utc>) -> GovernResu
         problems: set.diagnostics.iter().map(|(_, d)| d.to_string()).collect(),
         next,
         history,
+        routes: routes_of(rt, &route_target(&fi.instance)),
     })
 }

@@ -25,6 +25,7 @@ pub mod dismiss;
 pub mod error;
 pub mod explain;
 pub(crate) mod ledger;
+pub mod override_edit;
 pub mod tick;
 
 use error::{GovernError, GovernResult};
@@ -60,8 +61,13 @@ pub struct Runtime {
     pub arm: ArmClient,
     /// Durable state.
     pub store: Arc<dyn StateStore>,
-    /// The configured channels; [`Runtime::deliver`] hands every event to each of them.
+    /// The configured channels; [`Runtime::deliver`] hands each event to those its routes
+    /// select (every one without routes).
     pub channels: Vec<Arc<dyn Notifier>>,
+    /// Routing rules over the channels' labels (`routes`; empty: every channel).
+    pub routes: Vec<curfew_engine::routing::RouteRule>,
+    /// Each configured channel's `(label, kind)`, for `explain` (never its URL).
+    pub channel_kinds: Vec<(String, &'static str)>,
     /// Governor knobs.
     pub config: governor::Config,
     /// Link keys, the first signs.
@@ -166,7 +172,25 @@ impl Runtime {
     /// reached with the managed identity).
     pub fn with_store(c: &RuntimeConfig, store: Arc<dyn StateStore>) -> GovernResult<Runtime> {
         let arm = ArmClient::new(c.arm.clone())?;
-        let deps = ChannelDeps::default();
+        let mut deps = ChannelDeps::default();
+        if let Some(e) = &c.email {
+            let clock = Arc::clone(&deps.clock);
+            let graph: Option<Arc<dyn curfew_notify::Directory>> = match &e.graph {
+                Some(endpoint) => Some(Arc::new(curfew_notify::GraphDirectory::new(
+                    endpoint,
+                    arm.token_source(),
+                    Arc::clone(&clock),
+                    curfew_notify::DEFAULT_RETRY,
+                )?)),
+                None => None,
+            };
+            let directory = curfew_notify::CachedDirectory::new(
+                curfew_notify::StaticDirectory(e.owners.clone()),
+                graph,
+                clock,
+            );
+            deps.email = Some((e.smtp.clone(), Arc::new(directory)));
+        }
         let channels = c
             .channels
             .iter()
@@ -176,6 +200,12 @@ impl Runtime {
             arm,
             store,
             channels,
+            routes: c.routes.clone(),
+            channel_kinds: c
+                .channels
+                .iter()
+                .map(|s| (s.label().to_owned(), s.kind()))
+                .collect(),
             config: c.governor.clone(),
             link_keys: c
                 .link_keys

@@ -25,7 +25,8 @@ use curfew_notify::{
 };
 use curfew_store::{Activity, AuditRecord, LedgerEntry, LedgerState, StoreError, Versioned};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use tracing::{Instrument, Span};
 
 /// The snooze choices offered in notices.
 pub const SNOOZE_CHOICES: [u32; 3] = [30, 60, 120];
@@ -52,6 +53,15 @@ pub struct TickReport {
     pub watermark: DateTime<Utc>,
     /// Compute instances seen.
     pub instances: usize,
+    /// Instances seen by ARM `state` (`Running`, `Stopped`, …; `unknown` when ARM gave none),
+    /// for the `curfew.instances` gauge.
+    pub instances_by_state: BTreeMap<String, usize>,
+    /// The list price per hour of the instances this tick stopped (the price sheet's currency;
+    /// sizes it does not list count 0): the spend per hour Curfew took away, for the
+    /// `curfew.savings.hourly` counter. `curfew report` turns the timeline into money saved.
+    pub stopped_hourly_cost: f64,
+    /// The currency of `stopped_hourly_cost`.
+    pub currency: String,
     /// Every decision with its outcome.
     pub decisions: Vec<DecisionReport>,
     /// Notices sent (or not).
@@ -264,6 +274,9 @@ pub async fn tick_listed(
         watermark_before: watermark,
         watermark: now,
         instances: fleet.instances.len(),
+        instances_by_state: BTreeMap::new(),
+        stopped_hourly_cost: 0.0,
+        currency: rt.prices.currency.clone(),
         decisions: Vec::new(),
         notices: Vec::new(),
         dropped: 0,
@@ -301,9 +314,23 @@ pub async fn tick_listed(
     let mut views = Vec::with_capacity(fleet.instances.len());
     let mut records: HashMap<String, Versioned<LedgerEntry>> = HashMap::new();
     let mut by_key: HashMap<String, &FleetInstance> = HashMap::new();
+    // The trace under the caller's `tick` span: workspace → instance → occurrence, for the
+    // occurrences this tick acts on (a quiet minute adds no span).
+    let mut spans = TickSpans::default();
     for fi in &fleet.instances {
         let key = InstanceView::new(&fi.instance, Vec::new()).key();
-        let ov = overrides.get(&key).and_then(|v| v.as_array().cloned());
+        *report
+            .instances_by_state
+            .entry(
+                fi.instance
+                    .state
+                    .clone()
+                    .unwrap_or_else(|| "unknown".into()),
+            )
+            .or_default() += 1;
+        let ov = overrides
+            .get(&key)
+            .and_then(|v| curfew_engine::governor::override_in_force(v, now));
         let supplied = rt.policy_supplied(fi, today);
         let pd: Vec<PolicyDefault<'_>> = supplied
             .schedules
@@ -342,7 +369,11 @@ pub async fn tick_listed(
                 let claim = ledger::claim_of(&e.value);
                 let later = superseded(&claim, &as_read);
                 if let Some(r) = governor::reconcile(&claim, &observed, later, now) {
-                    reconcile(rt, fi, &mut e, r, now, dry_run, &mut report).await;
+                    let span =
+                        spans.occurrence(Some(fi), &key, &e.value.occurrence_id, "reconcile");
+                    reconcile(rt, fi, &mut e, r, now, dry_run, &mut report)
+                        .instrument(span)
+                        .await;
                 }
             }
             // Marks are read under the current due time's key: a snooze's new time starts afresh.
@@ -389,6 +420,7 @@ pub async fn tick_listed(
     };
     for n in &plan.notices {
         let key = key_of(&n.instance_id, &n.instance);
+        let span = spans.occurrence(by_key.get(&key).copied(), &key, &n.occurrence_id, "notice");
         let outcome = if dry_run {
             "dry run".to_string()
         } else {
@@ -401,8 +433,10 @@ pub async fn tick_listed(
                 now,
                 &mut report.events,
             )
+            .instrument(span.clone())
             .await
         };
+        span.record("curfew.outcome", outcome.as_str());
         report.notices.push(NoticeReport {
             occurrence_id: n.occurrence_id.clone(),
             instance: n.instance.clone(),
@@ -447,6 +481,12 @@ pub async fn tick_listed(
     }
     for d in &plan.decisions {
         let key = key_of(&d.instance_id, &d.instance);
+        let span = spans.occurrence(
+            by_key.get(&key).copied(),
+            &key,
+            &d.occurrence_id,
+            &d.action.to_string(),
+        );
         let result = if dry_run {
             Outcome::DryRun
         } else {
@@ -459,9 +499,22 @@ pub async fn tick_listed(
                 &time,
                 &mut report.events,
             )
+            .instrument(span.clone())
             .await
         };
         let outcome = result.to_string();
+        span.record(
+            "curfew.decision",
+            format!("{:?}", d.kind).to_ascii_lowercase(),
+        );
+        span.record("curfew.outcome", outcome.as_str());
+        if d.action == Action::Stop && result.is_executed() {
+            report.stopped_hourly_cost += by_key
+                .get(&key)
+                .and_then(|fi| fi.instance.vm_size.as_deref())
+                .and_then(|size| rt.prices.price(size))
+                .unwrap_or(0.0);
+        }
         audit.push(AuditRecord {
             at: now,
             kind: format!("decision.{:?}", d.kind).to_ascii_lowercase(),
@@ -599,8 +652,72 @@ pub async fn tick_listed(
     if let Some(line) = report.lost_races_line() {
         tracing::info!(lost_races = report.lost_races, "{line}");
     }
+    // Routing compares tags and owners too: the instance each event is about, by its id.
+    for o in &mut report.events {
+        if let Some(fi) = by_key.get(&o.event.subject.to_ascii_lowercase()) {
+            o.set_instance(&fi.instance);
+        }
+    }
     report.arm_calls = rt.arm.stats().calls - calls_before;
     Ok(report)
+}
+
+/// The spans of one tick, made for the occurrences it acts on (a notice, a decision, a
+/// reconciliation): one per occurrence, under one per instance, under one per workspace, under
+/// the caller's span (the handler's `tick`). Instances and workspaces with nothing to do get
+/// none: a span per instance per minute would be most of the telemetry bill and say nothing.
+#[derive(Default)]
+struct TickSpans {
+    workspaces: HashMap<String, Span>,
+    instances: HashMap<String, Span>,
+}
+
+impl TickSpans {
+    /// The span of `fi` (key `key`), opened with its workspace's the first time.
+    fn instance(&mut self, fi: &FleetInstance, key: &str) -> Span {
+        if let Some(span) = self.instances.get(key) {
+            return span.clone();
+        }
+        let ws = match self.workspaces.get(&fi.workspace) {
+            Some(ws) => ws.clone(),
+            None => {
+                let ws = tracing::info_span!("workspace", curfew.workspace = %fi.workspace);
+                self.workspaces.insert(fi.workspace.clone(), ws.clone());
+                ws
+            }
+        };
+        let span = tracing::info_span!(
+            parent: &ws,
+            "instance",
+            curfew.instance = %fi.instance.name,
+            curfew.state = fi.instance.state.as_deref().unwrap_or("unknown"),
+        );
+        self.instances.insert(key.to_owned(), span.clone());
+        span
+    }
+
+    /// A span for one occurrence of the instance `key`: under its instance's span, or under
+    /// the tick's for an instance the fleet listing did not show (`fi` is `None`).
+    fn occurrence(
+        &mut self,
+        fi: Option<&FleetInstance>,
+        key: &str,
+        occurrence: &str,
+        action: &str,
+    ) -> Span {
+        let parent = match fi {
+            Some(fi) => self.instance(fi, key),
+            None => Span::current(),
+        };
+        tracing::info_span!(
+            parent: &parent,
+            "occurrence",
+            curfew.occurrence_id = occurrence,
+            curfew.action = action,
+            curfew.decision = tracing::field::Empty,
+            curfew.outcome = tracing::field::Empty,
+        )
+    }
 }
 
 /// Turns an instance's idle record into idle stops for the governor (docs/design.md §8), persists the
@@ -1152,6 +1269,9 @@ mod delivery_tests {
             watermark_before: None,
             watermark: DateTime::<Utc>::MIN_UTC,
             instances: 0,
+            instances_by_state: BTreeMap::new(),
+            stopped_hourly_cost: 0.0,
+            currency: "USD".into(),
             decisions: Vec::new(),
             notices: vec![notice("a", 30), notice("a", 5), notice("b", 30)],
             dropped: 0,

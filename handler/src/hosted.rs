@@ -26,8 +26,9 @@ use tracing::Instrument;
 
 use crate::functions::{
     ActivityReport, ActivitySink, Channel, Choice, DismissalRequest, DismissalSink,
-    DismissalTarget, EvaluationScope, FleetWorkspaces, OnSuccess, PortError, PortFuture, Ports,
-    Report, Settle, StatusSource, TickContext, TickHandler, WorkspaceSize,
+    DismissalTarget, EvaluationScope, FleetWorkspaces, OnSuccess, OverrideAnswer, OverrideEditor,
+    OverrideRequest, PortError, PortFuture, Ports, Report, Settle, StatusSource, TickContext,
+    TickHandler, WorkspaceSize,
 };
 use curfew_engine::idle;
 use curfew_governor::config::{
@@ -267,7 +268,7 @@ impl HostedGovernor {
             }
         };
         #[cfg(feature = "otel")]
-        let (arm_before, started) = (rt.arm.stats(), std::time::Instant::now());
+        let started = std::time::Instant::now();
         let span = tracing::info_span!("tick", scope = %what, now = %stamp(tick.now));
         // An inline evaluation of the fleet lists the computes of the workspaces discovered for
         // the fan-out decision (not discovered again); an `Evaluate` lists its own workspace.
@@ -295,12 +296,7 @@ impl HostedGovernor {
                 r
             });
         #[cfg(feature = "otel")]
-        metrics::record_tick(
-            result.as_ref().ok(),
-            arm_before,
-            rt.arm.stats(),
-            started.elapsed(),
-        );
+        metrics::record_tick(result.as_ref().ok(), started.elapsed(), &what);
         let mut r = result.map_err(|e| classify(&format!("evaluating {what}"), &e))?;
         let binding = self.binding();
         let receipts = rt
@@ -617,7 +613,9 @@ impl HostedGovernor {
         let mut next = Vec::new();
         for fi in &fleet.instances {
             let key = InstanceView::new(&fi.instance, Vec::new()).key();
-            let ov = overrides.get(&key).and_then(|v| v.as_array().cloned());
+            let ov = overrides
+                .get(&key)
+                .and_then(|v| curfew_engine::governor::override_in_force(v, now));
             let defaults = rt.policy_defaults(fi, now.date_naive());
             let pd: Vec<PolicyDefault<'_>> = defaults
                 .iter()
@@ -735,6 +733,54 @@ impl DismissalSink for HostedGovernor {
     }
 }
 
+impl OverrideEditor for HostedGovernor {
+    fn edit<'a>(
+        &'a self,
+        instance: &'a str,
+        caller: &'a str,
+        request: OverrideRequest,
+        now: DateTime<Utc>,
+    ) -> PortFuture<'a, OverrideAnswer> {
+        Box::pin(async move {
+            use curfew_governor::override_edit::{edit_override, EditRequest, EditStatus, Editor};
+            let rt = self.runtime().await?;
+            let request = match request {
+                OverrideRequest::Get => EditRequest::Get,
+                OverrideRequest::Put(body) => EditRequest::Set {
+                    body,
+                    expires: None,
+                },
+                OverrideRequest::Delete => EditRequest::Clear,
+            };
+            let editor = Editor::Principal(caller.to_owned());
+            let outcome = edit_override(rt, instance, &editor, request, now)
+                .await
+                .map_err(|e| classify("editing the override", &e))?;
+            let status = match outcome.status {
+                EditStatus::Done => 200,
+                EditStatus::Invalid => 400,
+                EditStatus::Refused => 403,
+                EditStatus::NotFound => 404,
+            };
+            let body = serde_json::to_value(&outcome)
+                .map_err(|e| PortError::Transient(format!("encoding the answer: {e}")))?;
+            Ok(OverrideAnswer { status, body })
+        })
+    }
+}
+
+impl OverrideEditor for Misconfigured {
+    fn edit<'a>(
+        &'a self,
+        _i: &'a str,
+        _c: &'a str,
+        _r: OverrideRequest,
+        _n: DateTime<Utc>,
+    ) -> PortFuture<'a, OverrideAnswer> {
+        Box::pin(async move { Err(PortError::Transient(self.0.clone())) })
+    }
+}
+
 impl ActivitySink for HostedGovernor {
     fn record<'a>(
         &'a self,
@@ -764,76 +810,140 @@ impl StatusSource for HostedGovernor {
 }
 
 /// The governor's OpenTelemetry metrics (feature `otel`; exported when the OTLP pipeline is
-/// installed, no-ops otherwise): instances seen, decisions by kind, actions by kind and
-/// outcome, failures, ARM calls/429s/retried failures, and the evaluation's duration.
+/// installed, no-ops otherwise), recorded from the tick's report: instances by state,
+/// decisions by kind, actions by kind and outcome, failures, the hourly spend stopped and the
+/// evaluation's duration. The ARM client records its own (latency, 429s, retries).
 #[cfg(feature = "otel")]
 mod metrics {
+    use opentelemetry::metrics::{Counter, Gauge, Histogram};
     use opentelemetry::KeyValue;
+    use std::sync::OnceLock;
 
     use super::TickReport;
+    use curfew_engine::governor::{Outcome, Settlement};
 
+    struct Instruments {
+        duration: Histogram<f64>,
+        instances: Gauge<u64>,
+        decisions: Counter<u64>,
+        actions: Counter<u64>,
+        failures: Counter<u64>,
+        savings: Counter<f64>,
+    }
+
+    /// Built on first use from the global meter provider, which `telemetry::init` installs
+    /// before the first invocation.
+    fn instruments() -> &'static Instruments {
+        static INSTRUMENTS: OnceLock<Instruments> = OnceLock::new();
+        INSTRUMENTS.get_or_init(|| {
+            let meter = opentelemetry::global::meter("curfew");
+            Instruments {
+                duration: meter
+                    .f64_histogram("curfew.evaluation.duration")
+                    .with_unit("s")
+                    .with_description("Time to evaluate one tick's scope")
+                    .build(),
+                instances: meter
+                    .u64_gauge("curfew.instances")
+                    .with_description("Compute instances seen by the last tick, by ARM state")
+                    .build(),
+                decisions: meter
+                    .u64_counter("curfew.decisions")
+                    .with_description("Decisions taken, by kind")
+                    .build(),
+                actions: meter
+                    .u64_counter("curfew.actions")
+                    .with_description("Start/stop actions, by action and outcome")
+                    .build(),
+                failures: meter
+                    .u64_counter("curfew.failures")
+                    .with_description("Failed evaluations, actions and fleet problems, by stage")
+                    .build(),
+                savings: meter
+                    .f64_counter("curfew.savings.hourly")
+                    .with_unit("{currency}/h")
+                    .with_description(
+                        "List price per hour of the instances Curfew stopped (spend per hour removed)",
+                    )
+                    .build(),
+            }
+        })
+    }
+
+    /// The `outcome` attribute of an action, and the failure `stage` it counts under, if any.
+    fn outcome_label(o: &Outcome) -> (&'static str, Option<&'static str>) {
+        match o {
+            Outcome::DryRun => ("dry_run", None),
+            Outcome::Recorded => ("recorded", None),
+            Outcome::NotRecorded(_) | Outcome::NotClaimed(_) => ("store_failed", Some("store")),
+            Outcome::Lost(_) => ("lost_race", None),
+            Outcome::Settled {
+                settlement,
+                write_error,
+            } => {
+                let store = write_error.as_ref().map(|_| "store");
+                match settlement {
+                    Settlement::Accepted => ("executed", store),
+                    Settlement::Deferred(_) => ("deferred", store),
+                    Settlement::Refused(_) | Settlement::NoArmId => ("refused", Some("arm")),
+                }
+            }
+        }
+    }
+
+    /// `scope` (`fleet`, or `workspace <id>` for a fanned-out `Evaluate`) labels the instance
+    /// gauge, so that the evaluations of a fanned-out fleet add up instead of overwriting one
+    /// another.
     pub(super) fn record_tick(
         report: Option<&TickReport>,
-        before: curfew_arm::ArmStats,
-        after: curfew_arm::ArmStats,
         elapsed: std::time::Duration,
+        scope: &str,
     ) {
-        let meter = opentelemetry::global::meter("curfew");
-        meter
-            .f64_histogram("curfew.evaluation.duration")
-            .with_unit("s")
-            .build()
-            .record(elapsed.as_secs_f64(), &[]);
-        meter
-            .u64_counter("curfew.arm.calls")
-            .build()
-            .add(after.calls.saturating_sub(before.calls), &[]);
-        meter
-            .u64_counter("curfew.arm.throttled")
-            .build()
-            .add(after.throttled.saturating_sub(before.throttled), &[]);
-        meter
-            .u64_counter("curfew.arm.retried_failures")
-            .build()
-            .add(
-                after
-                    .retried_failures
-                    .saturating_sub(before.retried_failures),
-                &[],
-            );
-        let failures = meter.u64_counter("curfew.failures").build();
+        let m = instruments();
+        m.duration.record(elapsed.as_secs_f64(), &[]);
         let Some(r) = report else {
-            failures.add(1, &[KeyValue::new("stage", "evaluation")]);
+            m.failures.add(1, &[KeyValue::new("stage", "evaluation")]);
             return;
         };
-        meter
-            .u64_gauge("curfew.instances")
-            .build()
-            .record(r.instances as u64, &[]);
-        let decisions = meter.u64_counter("curfew.decisions").build();
-        let actions = meter.u64_counter("curfew.actions").build();
+        for (state, n) in &r.instances_by_state {
+            m.instances.record(
+                *n as u64,
+                &[
+                    KeyValue::new("state", state.clone()),
+                    KeyValue::new("curfew.scope", scope.to_owned()),
+                ],
+            );
+        }
         for d in &r.decisions {
             let kind = format!("{:?}", d.kind).to_ascii_lowercase();
-            decisions.add(1, &[KeyValue::new("kind", kind.clone())]);
+            m.decisions.add(1, &[KeyValue::new("kind", kind.clone())]);
+            let (outcome, failed) = outcome_label(&d.result);
             if kind == "execute" {
-                let outcome = if d.result.is_executed() {
-                    "executed"
-                } else {
-                    "not_executed"
-                };
-                actions.add(
+                m.actions.add(
                     1,
                     &[
-                        KeyValue::new("action", format!("{:?}", d.action).to_ascii_lowercase()),
+                        KeyValue::new("action", d.action.to_string().to_ascii_lowercase()),
                         KeyValue::new("outcome", outcome),
                     ],
                 );
             }
             if kind == "failed" {
-                failures.add(1, &[KeyValue::new("stage", "action")]);
+                m.failures.add(1, &[KeyValue::new("stage", "deadline")]);
+            }
+            if let Some(stage) = failed {
+                m.failures.add(1, &[KeyValue::new("stage", stage)]);
             }
         }
-        failures.add(r.problems.len() as u64, &[KeyValue::new("stage", "fleet")]);
+        if !r.problems.is_empty() {
+            m.failures
+                .add(r.problems.len() as u64, &[KeyValue::new("stage", "fleet")]);
+        }
+        if r.stopped_hourly_cost > 0.0 {
+            m.savings.add(
+                r.stopped_hourly_cost,
+                &[KeyValue::new("currency", r.currency.clone())],
+            );
+        }
     }
 }
 
@@ -901,6 +1011,7 @@ pub(crate) fn ports(strings: &dyn Strings) -> Ports {
                 tick: Some(m.clone()),
                 dismissals: Some(m.clone()),
                 activity: Some(m.clone()),
+                schedules: Some(m.clone()),
                 status: Some(m),
                 warnings: vec![e.to_string()],
             }
@@ -915,6 +1026,7 @@ pub(crate) fn ports(strings: &dyn Strings) -> Ports {
                 tick: Some(g.clone()),
                 dismissals: Some(g.clone()),
                 activity: Some(g.clone()),
+                schedules: Some(g.clone()),
                 status: Some(g),
                 warnings,
             }
@@ -1012,6 +1124,9 @@ mod tests {
             arm_calls: 0,
             missed_summaries: Vec::new(),
             lost_races: 0,
+            instances_by_state: Default::default(),
+            stopped_hourly_cost: 0.0,
+            currency: String::new(),
             events: Vec::new(),
         };
         let lines = summarise("all", &r);

@@ -23,3 +23,13 @@ pub fn serve(port: Option<u16>) -> anyhow::Result<()> {
     let ports = hosted::ports(&curfew_governor::config::EnvStrings);
     functions::serve_with(port, ports)
 }
+
+/// Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`; never in a normal build).
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    /// POSTs `body` to the `function`-th route (modulo the routes) of the router with no
+    /// governor wired; panics if the route panicked or answered without an envelope.
+    pub fn invoke(function: usize, body: &[u8]) -> (u16, Vec<u8>) {
+        crate::functions::fuzz_invoke(function, body)
+    }
+}

@@ -1,5 +1,5 @@
 //! Channels from configuration strings, `[label@]kind:value`, e.g.
-//! `ops@teams:https://…`, `servicebus:Endpoint=sb://…;…`, `jsonl:/var/log/curfew.jsonl`.
+//! `ops@teams:https://…`, `servicebus:Endpoint=sb://…;…`, `jsonl:/var/log/curfew.jsonl`, `email`.
 //! Parsing is pure; [`ChannelSpec::build`] turns a spec into an `Arc<dyn Notifier>`.
 
 use std::path::PathBuf;
@@ -8,6 +8,7 @@ use std::sync::Arc;
 use curfew_plumbing::{Clock, RetryPolicy, TokioClock};
 
 use crate::deadletter::DeadLetters;
+use crate::email::{Directory, Email, SmtpSettings, EMAIL_RETRY};
 use crate::error::NotifyError;
 use crate::local::{Console, JsonLinesFile};
 use crate::notifier::Notifier;
@@ -47,6 +48,12 @@ pub enum ChannelSpec {
         /// Topic or queue.
         entity: String,
     },
+    /// `email`: each shutdown notice to its instance's owner, over the configured SMTP relay
+    /// (needs [`ChannelDeps::email`]).
+    Email {
+        /// Channel label.
+        label: String,
+    },
     /// `webhook:<url>`, `teams:<url>`, `slack:<url>`.
     Webhook {
         /// Channel label.
@@ -76,6 +83,7 @@ impl std::fmt::Debug for ChannelSpec {
             ChannelSpec::Webhook { label, flavor, .. } => {
                 write!(f, "Webhook({label}, {flavor:?}, <url redacted>)")
             }
+            ChannelSpec::Email { label } => write!(f, "Email({label})"),
         }
     }
 }
@@ -91,6 +99,8 @@ pub struct ChannelDeps {
     pub dead_letters: Option<Arc<dyn DeadLetters>>,
     /// Required by `servicebus-aad` channels.
     pub token_source: Option<Arc<dyn TokenSource>>,
+    /// Required by `email` channels: the relay and where addresses come from.
+    pub email: Option<(SmtpSettings, Arc<dyn Directory>)>,
 }
 
 impl Default for ChannelDeps {
@@ -100,6 +110,7 @@ impl Default for ChannelDeps {
             retry: DEFAULT_RETRY,
             dead_letters: None,
             token_source: None,
+            email: None,
         }
     }
 }
@@ -128,6 +139,7 @@ impl ChannelSpec {
         };
         Ok(match kind.as_str() {
             "console" => ChannelSpec::Console { label },
+            "email" => ChannelSpec::Email { label },
             "jsonl" | "file" => ChannelSpec::JsonLines {
                 path: need("a file path")?.into(),
                 label,
@@ -158,7 +170,7 @@ impl ChannelSpec {
                         &label,
                         format!(
                             "unknown channel kind {kind:?} (console, jsonl, servicebus, \
-                             servicebus-aad, webhook, teams, slack)"
+                             servicebus-aad, webhook, teams, slack, email)"
                         ),
                     ))
                 }
@@ -190,7 +202,25 @@ impl ChannelSpec {
             | ChannelSpec::JsonLines { label, .. }
             | ChannelSpec::ServiceBusSas { label, .. }
             | ChannelSpec::ServiceBusAad { label, .. }
-            | ChannelSpec::Webhook { label, .. } => label,
+            | ChannelSpec::Webhook { label, .. }
+            | ChannelSpec::Email { label } => label,
+        }
+    }
+
+    /// The channel's kind as configured (`teams`, `servicebus`, …): what `explain` shows
+    /// instead of a URL or connection string.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ChannelSpec::Console { .. } => "console",
+            ChannelSpec::JsonLines { .. } => "jsonl",
+            ChannelSpec::ServiceBusSas { .. } => "servicebus",
+            ChannelSpec::ServiceBusAad { .. } => "servicebus-aad",
+            ChannelSpec::Email { .. } => "email",
+            ChannelSpec::Webhook { flavor, .. } => match flavor {
+                Flavor::Generic => "webhook",
+                Flavor::Teams => "teams",
+                Flavor::Slack => "slack",
+            },
         }
     }
 
@@ -225,6 +255,21 @@ impl ChannelSpec {
                     sb = sb.with_dead_letters(Arc::clone(d));
                 }
                 Arc::new(sb)
+            }
+            ChannelSpec::Email { label } => {
+                let (smtp, directory) = deps.email.as_ref().ok_or_else(|| {
+                    NotifyError::config(
+                        label,
+                        "email needs the SMTP settings (email.smtpHost, email.from)",
+                    )
+                })?;
+                Arc::new(Email::new(
+                    label,
+                    smtp,
+                    Arc::clone(directory),
+                    clock,
+                    EMAIL_RETRY,
+                )?)
             }
             ChannelSpec::Webhook { label, flavor, url } => {
                 let mut w = Webhook::new(label, *flavor, url, clock)?.with_retry(deps.retry);

@@ -89,6 +89,32 @@ pub enum NotifyError {
         /// The I/O error text.
         message: String,
     },
+    /// No email address for the instance's owner (no owner known, unknown to the directory, no
+    /// `mail` or usable UPN). Not retryable as such; the notice stays unsent, so the next tick
+    /// asks again (a static `email.owners` entry or a directory fix then helps).
+    #[error("{channel}: no email address for the owner {} of {instance}: {why}", owner.as_deref().unwrap_or("(unknown)"))]
+    NoAddress {
+        /// The channel's label.
+        channel: String,
+        /// The instance warned of.
+        instance: String,
+        /// The owner's object id, when known.
+        owner: Option<String>,
+        /// Why there is none.
+        why: String,
+    },
+    /// The SMTP relay refused or failed: retryable unless the reply was permanent (5xx).
+    #[error("{channel}: SMTP{}: {message}", code.map(|c| format!(" {c}")).unwrap_or_default())]
+    Smtp {
+        /// The channel's label.
+        channel: String,
+        /// The relay's reply code, when it answered.
+        code: Option<u16>,
+        /// A 5xx reply: sending the same message again will not help.
+        permanent: bool,
+        /// What happened (no password: lettre never shows credentials).
+        message: String,
+    },
     /// The channel gave up (retries used up, or a non-retryable answer); the event went to the
     /// dead-letter sink if one is configured. Retryable as `last` is.
     #[error("{channel}: gave up after {attempts} attempt(s): {last}")]
@@ -130,12 +156,14 @@ impl NotifyError {
             | NotifyError::Transport { .. }
             | NotifyError::Token { .. } => true,
             NotifyError::Exhausted { last, .. } => last.is_retryable(),
+            NotifyError::Smtp { permanent, .. } => !*permanent,
             NotifyError::Partial { retryable, .. } => *retryable,
             NotifyError::Config { .. }
             | NotifyError::Unauthorized { .. }
             | NotifyError::NotFound { .. }
             | NotifyError::Rejected { .. }
-            | NotifyError::Io { .. } => false,
+            | NotifyError::Io { .. }
+            | NotifyError::NoAddress { .. } => false,
         }
     }
 

@@ -49,11 +49,15 @@ pub enum EventType {
     /// it promised by the deadline after it.
     #[serde(rename = "curfew.drift.detected")]
     DriftDetected,
+    /// A notice could not reach the instance's owner: no email address is known for them.
+    /// The notice stays unsent and is retried; this tells operations someone is uninformed.
+    #[serde(rename = "curfew.owner.unreachable")]
+    OwnerUnreachable,
 }
 
 impl EventType {
     /// Every type, in a stable order (for docs and tests).
-    pub const ALL: [EventType; 9] = [
+    pub const ALL: [EventType; 10] = [
         EventType::ShutdownPending,
         EventType::ShutdownDismissed,
         EventType::InstanceStopped,
@@ -63,6 +67,7 @@ impl EventType {
         EventType::BudgetExceeded,
         EventType::IdleUnknown,
         EventType::DriftDetected,
+        EventType::OwnerUnreachable,
     ];
 
     /// The CloudEvents `type` string.
@@ -77,6 +82,7 @@ impl EventType {
             EventType::BudgetExceeded => "curfew.budget.exceeded",
             EventType::IdleUnknown => "curfew.idle.unknown",
             EventType::DriftDetected => "curfew.drift.detected",
+            EventType::OwnerUnreachable => "curfew.owner.unreachable",
         }
     }
 }
@@ -316,6 +322,24 @@ pub struct DriftDetected {
     pub reason: String,
 }
 
+/// Data of `curfew.owner.unreachable`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnerUnreachable {
+    /// The instance whose notice could not reach its owner.
+    pub instance: InstanceRef,
+    /// The owner's object id, when one is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// The channel's label (e.g. `email`).
+    pub channel: String,
+    /// The UTC day this was first seen; part of the id (one event per instance, owner and
+    /// day while it lasts, not one per tick).
+    pub day: chrono::NaiveDate,
+    /// Why no address is known, in words.
+    pub reason: String,
+}
+
 /// The `data` of an event; which variant goes with which [`EventType`] is fixed by the
 /// constructors of [`Event`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -337,6 +361,8 @@ pub enum EventData {
     IdleUnknown(IdleUnknown),
     /// `curfew.drift.detected`.
     DriftDetected(DriftDetected),
+    /// `curfew.owner.unreachable`.
+    OwnerUnreachable(OwnerUnreachable),
 }
 
 /// One CloudEvent. Serialises to the structured-mode JSON object; deserialising checks the
@@ -414,6 +440,9 @@ impl TryFrom<RawEvent> for Event {
             }
             EventType::DriftDetected => {
                 EventData::DriftDetected(serde_json::from_value(r.data).map_err(e)?)
+            }
+            EventType::OwnerUnreachable => {
+                EventData::OwnerUnreachable(serde_json::from_value(r.data).map_err(e)?)
             }
         };
         Ok(Event {
@@ -617,6 +646,26 @@ impl Event {
         )
     }
 
+    /// A notice could not reach the owner. Id from (instance id, owner, channel, day): one
+    /// event a day while it lasts, however many notices fail.
+    pub fn owner_unreachable(
+        source: &EventSource,
+        now: DateTime<Utc>,
+        d: OwnerUnreachable,
+    ) -> Event {
+        let subject = d.instance.id.clone();
+        let (owner, day) = (d.owner.clone().unwrap_or_default(), d.day.to_string());
+        let channel = d.channel.clone();
+        Event::build(
+            EventType::OwnerUnreachable,
+            source,
+            &subject,
+            now,
+            &[&subject, &owner, &channel, &day],
+            EventData::OwnerUnreachable(d),
+        )
+    }
+
     /// A carried-out action did not hold. Id from the occurrence.
     pub fn drift_detected(source: &EventSource, now: DateTime<Utc>, d: DriftDetected) -> Event {
         let (occ, subject) = (d.occurrence_id.clone(), d.instance.id.clone());
@@ -651,6 +700,7 @@ impl Event {
             EventData::BudgetExceeded(_) => None,
             EventData::IdleUnknown(d) => Some(&d.instance),
             EventData::DriftDetected(d) => Some(&d.instance),
+            EventData::OwnerUnreachable(d) => Some(&d.instance),
         }
     }
 
@@ -703,6 +753,13 @@ impl Event {
             EventData::DriftDetected(d) => format!(
                 "{}: {} carried out but the instance is {}, not {}: {}",
                 d.instance.name, d.action, d.observed, d.expected, d.reason
+            ),
+            EventData::OwnerUnreachable(d) => format!(
+                "{}: the owner {} cannot be told ({}): {}",
+                d.instance.name,
+                d.owner.as_deref().unwrap_or("(unknown)"),
+                d.channel,
+                d.reason
             ),
         }
     }
@@ -855,6 +912,17 @@ pub(crate) mod samples {
                     expected: "Stopped".into(),
                     observed: "Running".into(),
                     reason: "ARM accepted the stop at 2026-03-02 01:10 UTC; 20 min later the instance is Running".into(),
+                },
+            ),
+            Event::owner_unreachable(
+                &s,
+                now(),
+                OwnerUnreachable {
+                    instance: instance(),
+                    owner: Some("oid-1".into()),
+                    channel: "email".into(),
+                    day: now().date_naive(),
+                    reason: "the directory has no address for the owner".into(),
                 },
             ),
         ]

@@ -11,6 +11,8 @@
 //! - `servicebus`: [`ServiceBusRest`], SAS tokens, [`TokenSource`].
 //! - `webhook`: [`Webhook`] and its [`Flavor`]s; `render`: Teams card and Slack blocks.
 //! - `local`: [`Console`], [`JsonLinesFile`] and [`Collector`].
+//! - `email`: [`Email`] to owners over SMTP, [`Directory`] (static map, cache; Graph).
+//! - `graph`: [`GraphDirectory`], owners' addresses from Microsoft Graph.
 //! - `deadletter`: [`DeadLetter`] and its sinks.
 //! - `retry`: [`DEFAULT_RETRY`] and the shared retry loop; `http`: status classification.
 //! - `config`: [`ChannelSpec`] — channels from `[label@]kind:value` strings.
@@ -21,8 +23,10 @@
 
 mod config;
 mod deadletter;
+mod email;
 mod error;
 mod event;
+mod graph;
 mod http;
 mod local;
 mod notifier;
@@ -33,13 +37,18 @@ mod webhook;
 
 pub use config::{ChannelDeps, ChannelSpec};
 pub use deadletter::{DeadLetter, DeadLetters, JsonLinesDeadLetters, MemoryDeadLetters};
+pub use email::{
+    check_mailbox, is_loopback_host, shutdown_email, CachedDirectory, Directory, Email, EmailBody,
+    SmtpSecurity, SmtpSettings, StaticDirectory, DIRECTORY_TTL, EMAIL_RETRY, SMTP_TIMEOUT,
+};
 pub use error::NotifyError;
 pub use event::{
     ActionFailed, BudgetExceeded, DismissLinks, DriftDetected, Event, EventData, EventSource,
-    EventType, IdleUnknown, InstanceChanged, InstanceRef, PolicyApplied, ShutdownDismissed,
-    ShutdownPending, SnoozeLink, CLOUDEVENTS_CONTENT_TYPE, DATA_CONTENT_TYPE, NATIVE_ONLY_NOTE,
-    SPEC_VERSION,
+    EventType, IdleUnknown, InstanceChanged, InstanceRef, OwnerUnreachable, PolicyApplied,
+    ShutdownDismissed, ShutdownPending, SnoozeLink, CLOUDEVENTS_CONTENT_TYPE, DATA_CONTENT_TYPE,
+    NATIVE_ONLY_NOTE, SPEC_VERSION,
 };
+pub use graph::{GraphDirectory, GRAPH_SCOPE};
 pub use http::REQUEST_TIMEOUT;
 pub use local::{Collector, Console, JsonLinesFile};
 pub use notifier::{send_to_all, ChannelOutcome, Delivery, Fanout, FanoutReport, Notifier};

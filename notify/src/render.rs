@@ -54,6 +54,7 @@ fn facts(event: &Event) -> Vec<(&'static str, String)> {
         EventData::PolicyApplied(d) => f.push(("Policy", format!("{} ({})", d.policy, d.effect))),
         EventData::BudgetExceeded(d) => f.push(("Scope", d.scope.clone())),
         EventData::IdleUnknown(d) => f.push(("Reason", d.reason.clone())),
+        EventData::OwnerUnreachable(d) => f.push(("Reason", d.reason.clone())),
         EventData::DriftDetected(d) => {
             f.push(("Expected", d.expected.clone()));
             f.push(("Observed", d.observed.clone()));

@@ -10,9 +10,11 @@
 //!   and the wait a server's `Retry-After` asks for (capped, optionally jittered).
 //! - [`retry_after`]: [`parse_retry_after`]: delta-seconds or an HTTP-date, relative to `now`.
 //! - [`rng`]: [`SplitMix64`], a tiny deterministic generator, and [`random_seed`].
+//! - [`html`]: [`html::escape`], for every HTML Curfew produces (pages and emails).
 //! - [`token`]: [`TokenSource`], the bearer-token port of the Service Bus and Table clients.
 
 pub mod clock;
+pub mod html;
 pub mod retry;
 pub mod retry_after;
 pub mod rng;

@@ -20,6 +20,18 @@ pub(crate) struct Sim {
 
 impl Sim {
     pub(crate) fn start(fleet: SimFleet) -> Sim {
+        Sim::start_with(
+            fleet,
+            SimConfig {
+                require_auth: false,
+                transition: Duration::ZERO,
+                ..SimConfig::default()
+            },
+        )
+    }
+
+    /// The simulator with a configuration of the test's (faults, latency).
+    pub(crate) fn start_with(fleet: SimFleet, config: SimConfig) -> Sim {
         let (tx, rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -28,11 +40,6 @@ impl Sim {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                let config = SimConfig {
-                    require_auth: false,
-                    transition: Duration::ZERO,
-                    ..SimConfig::default()
-                };
                 let sim = Simulator::start(([127, 0, 0, 1], 0).into(), fleet, config)
                     .await
                     .expect("simulator");

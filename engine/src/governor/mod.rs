@@ -25,6 +25,7 @@ pub mod effective;
 pub mod id;
 pub mod link;
 pub mod outcome;
+pub mod overrides;
 pub mod power;
 pub mod reconcile;
 pub mod tick;
@@ -37,6 +38,9 @@ pub use effective::{
 };
 pub use link::{sign, verify, Claims, LinkError, LinkKey};
 pub use outcome::{LostRace, Outcome, Settlement};
+pub use overrides::{
+    authorize_editor, override_in_force, parse_override, NotAllowed, OverrideBody,
+};
 pub use power::PowerState;
 pub use reconcile::{
     reconcile, superseded, OpenClaim, Reconciliation, IN_DOUBT_WAIT, STALE_EXECUTING,

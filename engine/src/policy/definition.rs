@@ -221,20 +221,29 @@ pub fn validate_str(text: &str, parameters: &Map<String, Value>) -> Vec<PolicyEr
 
 fn parse_text(text: &str) -> Result<Value, PolicyError> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let inner = error.inner();
-        PolicyError::Json {
-            path: format!("line {} column {}", inner.line(), inner.column()),
-            message: inner.to_string(),
-        }
-    })
+    let json = |inner: &serde_json::Error| PolicyError::Json {
+        path: format!("line {} column {}", inner.line(), inner.column()),
+        message: inner.to_string(),
+    };
+    let document =
+        serde_path_to_error::deserialize(&mut deserializer).map_err(|error| json(error.inner()))?;
+    // A second document or stray text after the first is an error, not ignored.
+    deserializer.end().map_err(|error| json(&error))?;
+    Ok(document)
 }
+
+/// How deep `allOf` / `anyOf` / `not` may nest in a policy rule. Loading and evaluation recurse
+/// once per level; JSON text is already capped at 128 levels by serde_json, but a document
+/// built another way (YAML, a `Value` from code) is not.
+pub const MAX_CONDITION_DEPTH: usize = 32;
 
 #[derive(Default)]
 struct Loader {
     errors: Vec<PolicyError>,
     params: Params,
     if_path: JsonPath,
+    /// Conditions being loaded, outermost first (at most [`MAX_CONDITION_DEPTH`]).
+    depth: usize,
 }
 
 /// Case-insensitive member lookup that also returns the key as written.
@@ -494,6 +503,20 @@ impl Loader {
     }
 
     fn condition(&mut self, value: &Value, path: &JsonPath) -> Option<Cond> {
+        if self.depth >= MAX_CONDITION_DEPTH {
+            self.push(PolicyError::shape(
+                path,
+                format!("conditions nested deeper than {MAX_CONDITION_DEPTH} levels"),
+            ));
+            return None;
+        }
+        self.depth += 1;
+        let cond = self.condition_at_depth(value, path);
+        self.depth -= 1;
+        cond
+    }
+
+    fn condition_at_depth(&mut self, value: &Value, path: &JsonPath) -> Option<Cond> {
         let Some(object) = value.as_object() else {
             self.push(PolicyError::shape(path, "expected a condition object"));
             return None;
@@ -824,5 +847,73 @@ pub(crate) fn target_of(field: &FieldPath) -> super::AppendTarget {
         Known::IdleTimeBeforeShutdown => super::AppendTarget::IdleTimeBeforeShutdown,
         Known::Tag(name) => super::AppendTarget::Tag(name.clone()),
         Known::Other => super::AppendTarget::Other(field.json_path.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rule(condition: Value) -> Value {
+        let mut rule = json!({"then": {"effect": "audit"}});
+        rule["if"] = condition;
+        rule
+    }
+
+    /// A rule built as a `Value` (YAML, code) is not capped by serde_json's text limit: deep
+    /// `not` nesting must be an error, not a stack overflow in loading or evaluation.
+    #[test]
+    fn deeply_nested_conditions_are_an_error() {
+        let leaf = json!({"field": "name", "equals": "x"});
+        let nest = |n: usize| {
+            let mut c = leaf.clone();
+            for i in 0..n {
+                // Built by hand: `json!` would serialise `c` again (recursively) at each level.
+                let mut m = Map::new();
+                if i % 2 == 0 {
+                    m.insert("not".into(), c);
+                } else {
+                    m.insert("allOf".into(), Value::Array(vec![c]));
+                }
+                c = Value::Object(m);
+            }
+            c
+        };
+        assert!(validate(&rule(nest(MAX_CONDITION_DEPTH - 1)), &Map::new()).is_empty());
+        let errors = validate(&rule(nest(MAX_CONDITION_DEPTH)), &Map::new());
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0]
+                .to_string()
+                .contains("nested deeper than 32 levels"),
+            "{}",
+            errors[0]
+        );
+        let deep = rule(nest(100_000));
+        assert_eq!(validate(&deep, &Map::new()).len(), 1);
+        // Dropping a 100 000-level `Value` recurses too (serde_json's own drop): unnest it
+        // level by level.
+        let mut v = deep;
+        loop {
+            let inner = match &mut v {
+                Value::Object(m) => m.values_mut().next().map(Value::take),
+                Value::Array(a) => a.pop(),
+                _ => None,
+            };
+            match inner {
+                Some(inner) => v = inner,
+                None => break,
+            }
+        }
+    }
+
+    #[test]
+    fn text_after_the_document_is_an_error() {
+        let text = r#"{"if": {"field": "name", "equals": "x"}, "then": {"effect": "audit"}}"#;
+        assert!(validate_str(text, &Map::new()).is_empty());
+        let errors = validate_str(&format!("{text} {{}}"), &Map::new());
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].to_string().contains("trailing"), "{}", errors[0]);
     }
 }

@@ -108,6 +108,12 @@ pub(crate) fn literal_string(text: &str) -> &str {
     }
 }
 
+/// How deep an expression may nest (calls, indexes and `.member` links all count). Parsing,
+/// lowering, folding and evaluation recurse once per level: without a cap, `[not(not(…))]` a
+/// few thousand levels deep overflowed the stack and aborted `policy check` and `serve`.
+/// Real policy expressions nest a handful of levels.
+pub const MAX_EXPRESSION_DEPTH: usize = 64;
+
 /// Compile the expression in JSON string `text` (brackets included) found at `path`.
 pub(crate) fn compile(text: &str, path: &JsonPath, params: &Params) -> Result<Expr, PolicyError> {
     let chars: Vec<char> = text.chars().collect();
@@ -115,6 +121,7 @@ pub(crate) fn compile(text: &str, path: &JsonPath, params: &Params) -> Result<Ex
         chars: &chars[..chars.len() - 1],
         pos: 1,
         path,
+        depth: 0,
     };
     let ast = parser.expr()?;
     parser.skip_ws();
@@ -175,6 +182,8 @@ struct Parser<'s> {
     chars: &'s [char],
     pos: usize,
     path: &'s JsonPath,
+    /// Height from the root of the node being parsed; at most [`MAX_EXPRESSION_DEPTH`].
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -214,10 +223,32 @@ impl Parser<'_> {
         (self.pos > start).then(|| self.chars[start..self.pos].iter().collect())
     }
 
+    /// One level deeper, or the error naming the cap.
+    fn descend(&mut self) -> Result<(), PolicyError> {
+        self.depth += 1;
+        if self.depth > MAX_EXPRESSION_DEPTH {
+            return Err(self.error(
+                self.pos,
+                format!("expression nested deeper than {MAX_EXPRESSION_DEPTH} levels"),
+            ));
+        }
+        Ok(())
+    }
+
     fn expr(&mut self) -> Result<Ast, PolicyError> {
+        let entry = self.depth;
+        self.descend()?;
+        let ast = self.postfix();
+        self.depth = entry;
+        ast
+    }
+
+    /// A primary and its `.member` / `[index]` links, each link one level deeper.
+    fn postfix(&mut self) -> Result<Ast, PolicyError> {
         let mut ast = self.primary()?;
         loop {
             if self.eat('.') {
+                self.descend()?;
                 self.skip_ws();
                 let col = self.pos;
                 let name = self
@@ -228,6 +259,7 @@ impl Parser<'_> {
                     kind: AstKind::Member(Box::new(ast), name),
                 };
             } else if self.eat('[') {
+                self.descend()?;
                 let col = self.pos;
                 let index = self.expr()?;
                 if !self.eat(']') {
@@ -677,6 +709,35 @@ mod tests {
         for (text, expected) in cases {
             assert_eq!(run(text, &Value::Null), Err(expected.to_owned()), "{text}");
         }
+    }
+
+    /// `[not(not(…))]` thousands deep overflowed the stack (an abort, not an error); so did a
+    /// long `.member` chain, which the parser builds in a loop but lowering walks recursively.
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let cap = MAX_EXPRESSION_DEPTH;
+        let nested = |n: usize| format!("[{}true(){}]", "not(".repeat(n), ")".repeat(n));
+        assert_eq!(
+            run(&nested(cap - 1), &Value::Null),
+            Ok(json!((cap - 1).is_multiple_of(2)))
+        );
+        for n in [cap, 5_000, 100_000] {
+            let err = run(&nested(n), &Value::Null).unwrap_err();
+            assert!(err.contains("nested deeper than 64 levels"), "{n}: {err}");
+        }
+        let chain = |n: usize| format!("[parameters('obj'){}]", ".k".repeat(n));
+        assert_eq!(run(&chain(1), &Value::Null), Ok(json!(1)));
+        assert!(run(&chain(100_000), &Value::Null)
+            .unwrap_err()
+            .contains("nested deeper"));
+        let index = |n: usize| format!("[parameters('sizes'){}]", "[0]".repeat(n));
+        assert!(run(&index(100_000), &Value::Null)
+            .unwrap_err()
+            .contains("nested deeper"));
+        let inner = |n: usize| format!("[{}0{}]", "parameters('sizes')[".repeat(n), "]".repeat(n));
+        assert!(run(&inner(100_000), &Value::Null)
+            .unwrap_err()
+            .contains("nested deeper"));
     }
 
     #[test]

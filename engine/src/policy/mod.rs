@@ -41,9 +41,12 @@ mod expr;
 mod scope;
 
 pub use alias::COMPUTE_ALIAS_PREFIX;
-pub use definition::{validate, validate_str, Effect, PolicyDefinition, UNNAMED_POLICY};
+pub use definition::{
+    validate, validate_str, Effect, PolicyDefinition, MAX_CONDITION_DEPTH, UNNAMED_POLICY,
+};
 pub use error::PolicyError;
 pub use eval::{Append, AppendTarget, Decider, Evaluation, Observed, Step, OBSERVED_MAX_CHARS};
+pub use expr::MAX_EXPRESSION_DEPTH;
 pub use scope::{
     assess, Assessment, Assignment, AssignmentOutcome, Exemption, Finding, PolicyScope, Supplied,
     EXEMPT_TAG, EXEMPT_UNTIL_TAG,

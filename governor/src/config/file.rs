@@ -34,6 +34,10 @@ impl FileTree {
             value: None,
             message,
         };
+        if let Err(e) = curfew_engine::yaml::check_yaml_nesting(text) {
+            problems.push(problem("(the file)", e.to_string()));
+            return None;
+        }
         let root: Value = match serde_yaml_ng::from_str(text) {
             Ok(v) => v,
             Err(e) => {

@@ -281,6 +281,20 @@ pub enum EventsTo {
     Notifiers,
 }
 
+/// What `email` channels need: the relay, and where owners' addresses come from.
+#[derive(Debug, Clone)]
+pub struct EmailConfig {
+    /// Relay, security, AUTH and sender (`Debug` hides the password).
+    pub smtp: curfew_notify::SmtpSettings,
+    /// `email.owners`: addresses by object id, which win over the directory.
+    pub owners: HashMap<String, String>,
+    /// The Microsoft Graph endpoint to ask for other owners (`None`: `email.directory: none`).
+    pub graph: Option<String>,
+}
+
+/// Microsoft Graph when `email.graphEndpoint` is unset.
+pub const DEFAULT_GRAPH_ENDPOINT: &str = "https://graph.microsoft.com";
+
 /// The checked configuration of a governor: every value parsed, every named file read, every
 /// named secret found. `Debug` shows no secret.
 #[derive(Debug, Clone)]
@@ -299,6 +313,10 @@ pub struct RuntimeConfig {
     pub channels: Vec<ChannelSpec>,
     /// Where events go besides the channels.
     pub events: EventsTo,
+    /// Routing rules over the channels' labels, checked (empty: every channel gets every event).
+    pub routes: Vec<curfew_engine::routing::RouteRule>,
+    /// The email settings, when an `email` channel is configured.
+    pub email: Option<EmailConfig>,
     /// Link-signing keys `(id, secret)`, the first signs.
     pub link_keys: Vec<(String, SecretString)>,
     /// Public URL of the Dismiss function.

@@ -10,10 +10,12 @@ use curfew_arm::{ArmConfig, BucketConfig, CredentialConfig, Scope, SecretString}
 use curfew_engine::cost::{parse_budgets, Budget, PriceSheet};
 use curfew_engine::governor;
 use curfew_engine::policy::{Assignment, PolicyDefinition};
-use curfew_notify::ChannelSpec;
+use curfew_engine::routing::{check_rules, RouteRule};
+use curfew_notify::{ChannelSpec, EventType, SmtpSecurity, SmtpSettings};
 use curfew_store::TableConfig;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use std::collections::HashMap;
 
 use super::file::{typed, FileTree};
 use super::*;
@@ -603,6 +605,133 @@ impl Reader<'_> {
         (channels, events)
     }
 
+    /// The routing rules, each checked against the channels' labels and the event types; every
+    /// bad rule is recorded, named by its index and name.
+    fn routes(&mut self, channels: &[ChannelSpec], events: EventsTo) -> Vec<RouteRule> {
+        let Some((items, at)) = self.in_file::<Vec<serde_yaml_ng::Value>>(&ROUTES) else {
+            return Vec::new();
+        };
+        // Each rule on its own, so one that does not parse hides none of the others' problems.
+        let (mut rules, mut at_index) = (Vec::new(), Vec::new());
+        for (i, v) in items.iter().enumerate() {
+            match typed::<RouteRule>(&format!("{}[{i}]", ROUTES.name()), v) {
+                Ok(r) => {
+                    rules.push(r);
+                    at_index.push(i);
+                }
+                Err((path, message)) => self.push(true, path, None, message),
+            }
+        }
+        let mut known: Vec<&str> = channels.iter().map(ChannelSpec::label).collect();
+        if events == EventsTo::Binding {
+            known.push(BINDING_CHANNEL);
+        }
+        let kinds: Vec<&str> = EventType::ALL.iter().map(|k| k.as_str()).collect();
+        for (i, message) in check_rules(&rules, &known, &kinds) {
+            self.bad(at, &index(at_index[i]), message);
+        }
+        rules
+    }
+
+    /// The email settings when an `email` channel is configured: the relay and sender are
+    /// required.
+    fn email(&mut self, channels: &[ChannelSpec]) -> Option<EmailConfig> {
+        let labels: Vec<&str> = channels
+            .iter()
+            .filter(|c| matches!(c, ChannelSpec::Email { .. }))
+            .map(ChannelSpec::label)
+            .collect();
+        if labels.is_empty() {
+            return None;
+        }
+        let host = self.string(&SMTP_HOST).map(|(h, _)| h);
+        if host.is_none() {
+            self.missing(&SMTP_HOST, "the email channel needs an SMTP relay");
+        }
+        let from = self.string(&EMAIL_FROM);
+        match &from {
+            None => self.missing(&EMAIL_FROM, "the email channel needs a sender address"),
+            Some((f, at)) => {
+                if curfew_notify::check_mailbox(f).is_err() {
+                    self.bad(
+                        *at,
+                        "",
+                        format!("'{f}' is not an address or `Name <address>`"),
+                    );
+                }
+            }
+        }
+        let security = match self.string(&SMTP_SECURITY) {
+            None => SmtpSecurity::StartTls,
+            Some((v, at)) => SmtpSecurity::parse(&v).unwrap_or_else(|| {
+                self.bad(at, "", format!("'{v}' is not one of starttls, tls, none"));
+                SmtpSecurity::StartTls
+            }),
+        };
+        if let (SmtpSecurity::None, Some(h)) = (security, &host) {
+            if !curfew_notify::is_loopback_host(h) {
+                self.bad(
+                    At::env(SMTP_SECURITY),
+                    "",
+                    format!("`none` (no TLS) is allowed only for a relay on loopback, not {h}"),
+                );
+            }
+        }
+        let default_port = if security == SmtpSecurity::Tls {
+            465
+        } else {
+            587
+        };
+        let port = self
+            .scalar::<u16>(&SMTP_PORT, "a port number", |v| v.parse().ok())
+            .map_or(default_port, |(p, _)| p);
+        let username = self.string(&SMTP_USERNAME).map(|(u, _)| u);
+        let password = self.var(&SMTP_PASSWORD);
+        if username.is_some() && password.is_none() {
+            self.missing(&SMTP_PASSWORD, "SMTP AUTH needs the password too");
+        }
+        let ca_pem = self
+            .path(&SMTP_CA_FILE)
+            .and_then(|(p, at)| self.read_named(at, "", &p));
+        let owners = self
+            .in_file::<HashMap<String, String>>(&EMAIL_OWNERS)
+            .map(|(m, _)| m)
+            .unwrap_or_default();
+        let graph = match self.string(&EMAIL_DIRECTORY) {
+            None => true,
+            Some((v, at)) => match v.to_ascii_lowercase().as_str() {
+                "graph" => true,
+                "none" => false,
+                _ => {
+                    self.bad(at, "", format!("'{v}' is not graph or none"));
+                    true
+                }
+            },
+        };
+        let endpoint = match self.string(&GRAPH_ENDPOINT) {
+            None => DEFAULT_GRAPH_ENDPOINT.to_owned(),
+            Some((e, at)) => {
+                if !is_http_url(&e) {
+                    self.bad(at, "", format!("'{e}' is not an http:// or https:// URL"));
+                }
+                e.trim_end_matches('/').to_owned()
+            }
+        };
+        Some(EmailConfig {
+            smtp: SmtpSettings {
+                host: host.unwrap_or_default(),
+                port,
+                security,
+                username,
+                password,
+                from: from.map(|(f, _)| f).unwrap_or_default(),
+                ca_pem,
+            },
+            owners,
+            graph: graph.then_some(endpoint),
+        })
+    }
+
     /// A signing key from the variable of `s`, checked ([`key_problem`]); a bad one is recorded
     /// (never shown) and gives `None`.
     fn key(&mut self, s: &Setting) -> Option<SecretString> {
@@ -756,6 +885,8 @@ pub(super) fn read(
         .scalar::<bool>(&WRITE_BACK_IDLE_DEFAULTS, "true or false", parse_bool)
         .is_some_and(|(b, _)| b);
     let (channels, events) = r.channels();
+    let routes = r.routes(&channels, events);
+    let email = r.email(&channels);
     let link_keys = r.link_keys();
     let link_base = r.link_base();
     let policies = r.policies();
@@ -771,6 +902,8 @@ pub(super) fn read(
         write_back_idle,
         channels,
         events,
+        routes,
+        email,
         link_keys,
         link_base,
         policies,

@@ -167,6 +167,28 @@ settings! {
     WRITE_BACK_IDLE_DEFAULTS = Setting::both("CURFEW_WRITE_BACK_IDLE_DEFAULTS", "governor.writeBackIdleDefaults", SetBy::Optional);
     /// Notification channels `[label@]kind:value` (docs/notify.md; default `console`); the variable's, space separated, are added to the file's. Secret: webhook URLs and connection strings carry credentials.
     NOTIFY = Setting::both("CURFEW_NOTIFY", "notify", SetBy::Optional).secret();
+    /// Routing rules `{name, scope: {subscription, resourceGroup, workspace, tag, owner}, events, channels, continue}`: which channels (by label) each event goes to; first match wins unless `continue` (docs/notify.md). Unset: every channel gets every event.
+    ROUTES = Setting::file("routes");
+    /// SMTP relay of `email` channels: `smtp.azurecomm.net` (ACS), `smtp.office365.com`, `smtp.sendgrid.net` (docs/notify.md).
+    SMTP_HOST = Setting::both("CURFEW_SMTP_HOST", "email.smtpHost", SetBy::App);
+    /// SMTP port (default 587 with `starttls`, 465 with `tls`).
+    SMTP_PORT = Setting::both("CURFEW_SMTP_PORT", "email.smtpPort", SetBy::Optional);
+    /// `starttls` (default), `tls` (implicit, port 465) or `none` (a relay on loopback only).
+    SMTP_SECURITY = Setting::both("CURFEW_SMTP_SECURITY", "email.security", SetBy::Optional);
+    /// SMTP AUTH user name (ACS: the SMTP username of its Entra app; Office 365: the mailbox; SendGrid: `apikey`).
+    SMTP_USERNAME = Setting::both("CURFEW_SMTP_USERNAME", "email.username", SetBy::App);
+    /// SMTP AUTH password (a Key Vault reference in Azure).
+    SMTP_PASSWORD = Setting::env("CURFEW_SMTP_PASSWORD", SetBy::App).secret();
+    /// The sender of owners' emails, `Name <address>` or an address the relay may send from.
+    EMAIL_FROM = Setting::both("CURFEW_EMAIL_FROM", "email.from", SetBy::App);
+    /// An extra trusted root certificate (PEM file) for a relay with a private CA.
+    SMTP_CA_FILE = Setting::both("CURFEW_SMTP_CA_FILE", "email.caFile", SetBy::Optional);
+    /// Owners' addresses by Entra object id `{objectId: address}`, which win over Microsoft Graph.
+    EMAIL_OWNERS = Setting::file("email.owners");
+    /// Where other owners' addresses come from: `graph` (default; `GET /users/{id}`, needs User.Read.All) or `none` (only `email.owners`).
+    EMAIL_DIRECTORY = Setting::both("CURFEW_EMAIL_DIRECTORY", "email.directory", SetBy::Optional);
+    /// Microsoft Graph endpoint (default `https://graph.microsoft.com`): a national cloud, or a local double in tests.
+    GRAPH_ENDPOINT = Setting::both("CURFEW_GRAPH_ENDPOINT", "email.graphEndpoint", SetBy::Optional);
     /// `binding` (default: events go to the invocation's `events` output binding) or `notifiers` (only the channels).
     EVENTS = Setting::env("CURFEW_EVENTS", SetBy::App).serve_only();
     /// Public URL of the Dismiss function; links are `{baseUrl}?token=…`.
@@ -215,7 +237,9 @@ settings! {
     HOST_CLOCK_TOLERANCE = Setting::env("CURFEW_HOST_CLOCK_TOLERANCE_MINUTES", SetBy::Optional).serve_only();
     /// Stdout log level: off, error, warn, info (default), debug, trace.
     LOG = Setting::env("CURFEW_LOG", SetBy::App).serve_only();
-    /// OTLP collector; OpenTelemetry export is on only when this is set.
+    /// OTLP/HTTP collector base URL (spans to `/v1/traces`, metrics to `/v1/metrics`);
+    /// OpenTelemetry export is on only when this is set. The SDK also reads the other standard
+    /// `OTEL_*` variables (see Telemetry).
     OTLP_ENDPOINT = Setting::env("OTEL_EXPORTER_OTLP_ENDPOINT", SetBy::App).serve_only();
     /// `service.name` reported to OpenTelemetry (default `curfew`).
     OTEL_SERVICE_NAME = Setting::env("OTEL_SERVICE_NAME", SetBy::App).serve_only();

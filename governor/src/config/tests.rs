@@ -149,6 +149,85 @@ fn every_setting_from_the_environment_and_from_the_file_lands_in_the_same_field(
             vec![("CURFEW_COST_TIMELINE", "/tmp/timeline.jsonl".into())],
         ),
         (PRICES, &prices, &prices, vec![]),
+        (
+            SMTP_HOST,
+            "127.0.0.1",
+            "127.0.0.1",
+            vec![
+                ("CURFEW_NOTIFY", "email".into()),
+                ("CURFEW_EMAIL_FROM", "c@contoso.example".into()),
+            ],
+        ),
+        (
+            SMTP_PORT,
+            "2525",
+            "2525",
+            vec![
+                ("CURFEW_NOTIFY", "email".into()),
+                ("CURFEW_SMTP_HOST", "127.0.0.1".into()),
+                ("CURFEW_EMAIL_FROM", "c@contoso.example".into()),
+            ],
+        ),
+        (
+            SMTP_SECURITY,
+            "tls",
+            "tls",
+            vec![
+                ("CURFEW_NOTIFY", "email".into()),
+                ("CURFEW_SMTP_HOST", "127.0.0.1".into()),
+                ("CURFEW_EMAIL_FROM", "c@contoso.example".into()),
+            ],
+        ),
+        (
+            SMTP_USERNAME,
+            "u",
+            "u",
+            vec![
+                ("CURFEW_NOTIFY", "email".into()),
+                ("CURFEW_SMTP_HOST", "127.0.0.1".into()),
+                ("CURFEW_EMAIL_FROM", "c@contoso.example".into()),
+                ("CURFEW_SMTP_PASSWORD", "p".into()),
+            ],
+        ),
+        (
+            EMAIL_FROM,
+            "d@contoso.example",
+            "d@contoso.example",
+            vec![
+                ("CURFEW_NOTIFY", "email".into()),
+                ("CURFEW_SMTP_HOST", "127.0.0.1".into()),
+            ],
+        ),
+        (
+            SMTP_CA_FILE,
+            &prices,
+            &prices,
+            vec![
+                ("CURFEW_NOTIFY", "email".into()),
+                ("CURFEW_SMTP_HOST", "127.0.0.1".into()),
+                ("CURFEW_EMAIL_FROM", "c@contoso.example".into()),
+            ],
+        ),
+        (
+            EMAIL_DIRECTORY,
+            "none",
+            "none",
+            vec![
+                ("CURFEW_NOTIFY", "email".into()),
+                ("CURFEW_SMTP_HOST", "127.0.0.1".into()),
+                ("CURFEW_EMAIL_FROM", "c@contoso.example".into()),
+            ],
+        ),
+        (
+            GRAPH_ENDPOINT,
+            "http://127.0.0.1:9",
+            "http://127.0.0.1:9",
+            vec![
+                ("CURFEW_NOTIFY", "email".into()),
+                ("CURFEW_SMTP_HOST", "127.0.0.1".into()),
+                ("CURFEW_EMAIL_FROM", "c@contoso.example".into()),
+            ],
+        ),
     ];
     for s in SETTINGS
         .iter()
@@ -161,12 +240,20 @@ fn every_setting_from_the_environment_and_from_the_file_lands_in_the_same_field(
         );
     }
     for (s, env_value, yaml_value, mut besides) in samples {
-        let baseline = if s == SCOPES {
+        // Required settings (the scopes; an email channel's relay and sender) have no baseline
+        // without them: compare with the configuration that lacks what needs them.
+        let baseline = if s == SCOPES || s == SMTP_HOST || s == EMAIL_FROM {
             fields(&config("", std::slice::from_ref(&scopes), Program::Cli))
         } else {
-            besides.push(scopes.clone());
-            fields(&config("", &besides, Program::Cli))
+            fields(&config(
+                "",
+                &[besides.clone(), vec![scopes.clone()]].concat(),
+                Program::Cli,
+            ))
         };
+        if s != SCOPES {
+            besides.push(scopes.clone());
+        }
         let mut with_var = besides.clone();
         with_var.push((s.env.unwrap(), env_value.to_owned()));
         let from_env = fields(&config("", &with_var, Program::Cli));
@@ -181,6 +268,18 @@ fn every_setting_from_the_environment_and_from_the_file_lands_in_the_same_field(
         );
     }
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A settings file nested thousands deep (libyaml's work grows with the square of the
+/// nesting) is refused before the YAML parser sees it, as a named problem of the file.
+#[test]
+fn deeply_nested_settings_yaml_is_refused_before_parsing() {
+    let text = format!("budgets: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    let Err(err) = RuntimeConfig::from_yaml(&text, &MapStrings::default()) else {
+        panic!("a 100 000-level settings file was accepted");
+    };
+    let err = err.to_string();
+    assert!(err.contains("YAML nested deeper than 64 levels"), "{err}");
 }
 
 #[test]
@@ -662,4 +761,123 @@ fn the_catch_up_horizon_is_hours_at_least_the_catch_up() {
         Program::Cli,
     );
     assert_eq!(settings_named(&p), ["CURFEW_CATCH_UP_HORIZON_HOURS"]);
+}
+
+#[test]
+fn routes_are_read_and_every_bad_rule_is_named() {
+    let base = "arm: {scopes: [/subscriptions/a]}\nnotify: ['ops@jsonl:/tmp/o.jsonl', 'teams:https://x.example/SECRET']\n";
+    let c = config(
+        &format!(
+            "{base}routes:\n  - {{name: vision, scope: {{tag: team=vision, subscription: a}}, events: [curfew.shutdown.pending], channels: [teams]}}\n  - {{name: rest, channels: [ops], continue: true}}\n"
+        ),
+        &[],
+        Program::Cli,
+    );
+    assert_eq!(c.routes.len(), 2);
+    assert_eq!(c.routes[0].scope.tag.as_deref(), Some("team=vision"));
+    assert!(c.routes[1].continue_);
+    let p = problems(
+        &format!(
+            "{base}routes:\n  - {{name: a, channels: [fax], events: [curfew.nope]}}\n  - {{name: b, scope: {{team: x}}, channels: [ops]}}\n  - {{name: a, channels: [binding]}}\n"
+        ),
+        &[],
+        Program::Cli,
+    );
+    let mut all: Vec<String> = p.iter().map(ToString::to_string).collect();
+    assert_eq!(all.len(), 5, "{all:#?}");
+    assert_eq!(
+        all.remove(0),
+        "test: routes[1].scope.team: unknown field `team`, expected one of `subscription`, `resourceGroup`, `workspace`, `tag`, `owner`",
+        "a rule that does not parse is named by its path, and hides no other rule's problems"
+    );
+    assert!(
+        all[0].starts_with(
+            "test: routes[0]: rule 'a': no channel is labelled 'fax' (channels: ops, teams)"
+        ),
+        "{all:#?}"
+    );
+    assert!(
+        all[1].starts_with("test: routes[0]: rule 'a': 'curfew.nope' matches no event type"),
+        "{all:#?}"
+    );
+    assert_eq!(
+        all[2],
+        "test: routes[2]: rule 'a': the name is used by an earlier rule"
+    );
+    assert!(
+        all[3].contains("routes[2]: rule 'a': no channel is labelled 'binding'"),
+        "{all:#?}"
+    );
+    assert!(!format!("{all:?}{c:?}").contains("SECRET"));
+    // Under `curfew serve` the output binding is a channel rules may name.
+    let s = config(
+        &format!("{base}routes:\n  - {{name: audit, channels: [binding, ops]}}\n"),
+        &[("CURFEW_ACTIVITY_KEY", "k".repeat(32))],
+        Program::Serve,
+    );
+    assert_eq!(s.routes[0].channels, ["binding", "ops"]);
+}
+
+#[test]
+fn email_settings_are_read_checked_and_never_shown() {
+    let dir = scratch("email");
+    std::fs::write(dir.join("ca.pem"), "PEM").unwrap();
+    let yaml = "arm: {scopes: [/subscriptions/a]}\nnotify: [email, console]\nroutes:\n  - {name: owners, events: [curfew.shutdown.pending], channels: [email]}\n  - {name: rest, channels: [console]}\nemail:\n  owners: {OID-1: a@contoso.example}\n  directory: none\n";
+    let c = config(
+        yaml,
+        &[
+            ("CURFEW_SMTP_HOST", "smtp.azurecomm.net".into()),
+            ("CURFEW_SMTP_USERNAME", "acs-user".into()),
+            ("CURFEW_SMTP_PASSWORD", "SMTPSECRET".into()),
+            (
+                "CURFEW_EMAIL_FROM",
+                "Curfew <curfew@contoso.example>".into(),
+            ),
+            (
+                "CURFEW_SMTP_CA_FILE",
+                dir.join("ca.pem").display().to_string(),
+            ),
+        ],
+        Program::Cli,
+    );
+    let e = c.email.as_ref().expect("email settings");
+    assert_eq!(e.smtp.port, 587);
+    assert_eq!(e.smtp.security, curfew_notify::SmtpSecurity::StartTls);
+    assert_eq!(e.smtp.ca_pem.as_deref(), Some("PEM"));
+    assert_eq!(e.owners["OID-1"], "a@contoso.example");
+    assert_eq!(e.graph, None);
+    assert!(!format!("{c:?}").contains("SMTPSECRET"));
+    // Every problem at once: no password, a bad sender, no TLS to a remote relay.
+    let p = problems(
+        "arm: {scopes: [/subscriptions/a]}\nnotify: [email]\n",
+        &[
+            ("CURFEW_SMTP_USERNAME", "u"),
+            ("CURFEW_EMAIL_FROM", "not an address"),
+            ("CURFEW_SMTP_SECURITY", "none"),
+            ("CURFEW_SMTP_HOST", "smtp.office365.com"),
+        ],
+        Program::Cli,
+    );
+    let all: Vec<String> = p.iter().map(ToString::to_string).collect();
+    let want = [
+        "CURFEW_EMAIL_FROM: 'not an address' is not an address",
+        "CURFEW_SMTP_SECURITY: `none` (no TLS) is allowed only for a relay on loopback, not smtp.office365.com",
+        "CURFEW_SMTP_PASSWORD: SMTP AUTH needs the password too",
+    ];
+    assert_eq!(all.len(), want.len(), "{all:#?}");
+    for w in want {
+        assert!(all.iter().any(|a| a.contains(w)), "{w}\n{all:#?}");
+    }
+    let p = problems(
+        "arm: {scopes: [/subscriptions/a]}\nnotify: [email]\n",
+        &[],
+        Program::Cli,
+    );
+    assert_eq!(
+        settings_named(&p),
+        [
+            "email.smtpHost or CURFEW_SMTP_HOST",
+            "email.from or CURFEW_EMAIL_FROM"
+        ]
+    );
 }

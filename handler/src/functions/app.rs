@@ -5,14 +5,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, SecondsFormat, Utc};
+use http_body_util::BodyExt as _;
 use serde_json::{json, Map, Value};
+use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
 use super::config::FunctionsConfig;
@@ -20,10 +22,9 @@ use super::messages::{
     plan_tick, ActivityReport, DismissalRequest, EvaluateMessage, FanoutPlan, TickContext,
 };
 use super::pages;
-use super::ports::{EvaluationScope, PortError, Ports, Report};
+use super::ports::{EvaluationScope, OverrideRequest, PortError, Ports, Report};
 use super::protocol::{
-    from_slice, HttpTrigger, InvocationRequest, InvocationResponse, OutputValue, ProtocolError,
-    TimerInfo,
+    HttpTrigger, InvocationRequest, InvocationResponse, OutputValue, ProtocolError, TimerInfo,
 };
 use super::telemetry::{self, InvocationInfo, Telemetry, TraceParent, Trigger};
 
@@ -57,11 +58,13 @@ pub(crate) enum Function {
     Status,
     /// HTTP: signed activity reports posted by the instances' reporter.
     ActivityReport,
+    /// HTTP (App Service Authentication): GET, PUT, DELETE one instance's schedule override.
+    Schedules,
 }
 
 impl Function {
     /// Every function, in route order.
-    pub(crate) const ALL: [Function; 7] = [
+    pub(crate) const ALL: [Function; 8] = [
         Self::Tick,
         Self::Evaluate,
         Self::Dismissals,
@@ -69,6 +72,7 @@ impl Function {
         Self::Dismiss,
         Self::Status,
         Self::ActivityReport,
+        Self::Schedules,
     ];
 
     /// The name (folder and route).
@@ -81,6 +85,7 @@ impl Function {
             Self::Dismiss => "Dismiss",
             Self::Status => "Status",
             Self::ActivityReport => "ActivityReport",
+            Self::Schedules => "Schedules",
         }
     }
 
@@ -89,7 +94,7 @@ impl Function {
         match self {
             Self::Tick => Trigger::Timer,
             Self::Evaluate | Self::Dismissals | Self::Activity => Trigger::PubSub,
-            Self::Dismiss | Self::Status | Self::ActivityReport => Trigger::Http,
+            Self::Dismiss | Self::Status | Self::ActivityReport | Self::Schedules => Trigger::Http,
         }
     }
 }
@@ -135,20 +140,120 @@ impl AppState {
     }
 }
 
-/// The router: `GET /` and one `POST /{FunctionName}` per [`Function`].
+/// The largest request envelope read (docs/functions.md, "Limits"). Curfew's messages are a
+/// few hundred bytes; the cap bounds memory under hostile senders. A bigger body is read to
+/// its end and discarded (so the answer reaches the sender), then answered in the envelope.
+pub(crate) const MAX_BODY_BYTES: usize = 4 << 20;
+
+/// How much of an over-cap body is read and discarded before the answer is sent anyway (the
+/// connection then closes); reading costs no memory, only time on a sender that never stops.
+pub(crate) const MAX_DRAINED_BYTES: u64 = 1 << 30;
+
+/// The router: `GET /` and one `POST /{FunctionName}` per [`Function`]. A panic in any route
+/// (a bug) answers 500 with an envelope saying so, instead of a dropped connection.
 pub(crate) fn app(state: Arc<AppState>) -> Router {
     let mut router = Router::new().route("/", get(ready));
     for f in Function::ALL {
         router = router.route(
             &format!("/{}", f.name()),
             post(
-                move |State(s): State<Arc<AppState>>, headers: HeaderMap, body: Bytes| {
-                    invoke(s, f, headers, body)
+                move |State(s): State<Arc<AppState>>, headers: HeaderMap, body: Body| async move {
+                    match read_capped(body).await {
+                        Ok(bytes) => invoke(s, f, headers, bytes).await,
+                        Err(refusal) => refuse_body(f, &refusal),
+                    }
                 },
             ),
         );
     }
-    router.with_state(state)
+    router
+        .with_state(state)
+        .layer(CatchPanicLayer::custom(panic_envelope))
+}
+
+/// Why a request body was not read.
+#[derive(Debug)]
+enum BodyRefusal {
+    /// More than [`MAX_BODY_BYTES`]; `seen` bytes were read (and discarded) in all.
+    TooLarge { seen: u64 },
+    /// The connection failed while reading.
+    Broken(String),
+}
+
+impl std::fmt::Display for BodyRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::TooLarge { seen } if *seen > MAX_DRAINED_BYTES => write!(
+                f,
+                "request body larger than {MAX_DRAINED_BYTES} bytes; at most {MAX_BODY_BYTES} bytes are read"
+            ),
+            Self::TooLarge { seen } => write!(
+                f,
+                "request body of {seen} bytes is larger than the {MAX_BODY_BYTES} bytes read"
+            ),
+            Self::Broken(e) => write!(f, "request body could not be read: {e}"),
+        }
+    }
+}
+
+/// Reads a body of at most [`MAX_BODY_BYTES`]; beyond that, reads on without keeping anything
+/// (up to [`MAX_DRAINED_BYTES`]) so the sender sees the answer, and refuses.
+async fn read_capped(mut body: Body) -> Result<Bytes, BodyRefusal> {
+    let mut kept: Vec<u8> = Vec::new();
+    let mut seen: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| BodyRefusal::Broken(e.to_string()))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen += data.len() as u64;
+        if seen <= MAX_BODY_BYTES as u64 {
+            kept.extend_from_slice(&data);
+        } else {
+            kept = Vec::new();
+            if seen > MAX_DRAINED_BYTES {
+                break;
+            }
+        }
+    }
+    if seen > MAX_BODY_BYTES as u64 {
+        return Err(BodyRefusal::TooLarge { seen });
+    }
+    Ok(Bytes::from(kept))
+}
+
+/// The answer to a body that was not read, in the host's envelope: a queue message completes
+/// (200: a bare 413 would make the host redeliver it) with the reason logged; an HTTP caller
+/// gets 413 in `res`; a timer completes.
+fn refuse_body(f: Function, refusal: &BodyRefusal) -> Response {
+    let reason = refusal.to_string();
+    tracing::warn!(function = f.name(), %reason, "request body refused");
+    let mut resp = InvocationResponse::default();
+    resp.log(format!("rejected (not retried): {reason}"));
+    if f.trigger() == Trigger::Http {
+        resp.output(
+            RES,
+            json_res(413, json!({ "status": "refused", "error": reason })),
+        );
+    }
+    json_response(StatusCode::OK, &resp)
+}
+
+/// A panic inside a route is a bug: it answers 500 (a queue message is redelivered, then
+/// dead-lettered with this reason; it is never dropped) with a proper envelope.
+fn panic_envelope(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let what = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    let what = super::protocol::shorten(what, 500);
+    tracing::error!(panic = %what, "internal error: the invocation panicked");
+    let mut resp = InvocationResponse::default();
+    resp.log(format!(
+        "internal error (a bug in Curfew; the host will retry): {what}"
+    ));
+    json_response(StatusCode::INTERNAL_SERVER_ERROR, &resp)
 }
 
 /// Readiness: the host polls `GET /` until it answers.
@@ -210,11 +315,15 @@ async fn invoke(state: Arc<AppState>, f: Function, headers: HeaderMap, body: Byt
     let started = Instant::now();
     let (status, response) = async {
         let mut resp = InvocationResponse::default();
-        let outcome = match from_slice::<InvocationRequest>(&body) {
+        let outcome = match InvocationRequest::read(&body) {
             Err(e) => Err(Failure::from(e)),
-            Ok(req) => match invocation_now(&state, f, req.host_now()) {
+            Ok((req, note)) => match invocation_now(&state, f, req.host_now()) {
                 Err(e) => Err(e),
                 Ok(now) => {
+                    if let Some(note) = note {
+                        tracing::warn!(%note, "metadata ignored");
+                        resp.log(note);
+                    }
                     let ctx = Ctx {
                         now,
                         invocation_id: invocation_id.clone(),
@@ -320,6 +429,7 @@ async fn run(
         Function::Dismiss => dismiss(state, req, ctx, resp).await,
         Function::Status => status(state, req, ctx, resp).await,
         Function::ActivityReport => activity_http(state, req, ctx, resp).await,
+        Function::Schedules => schedules(state, req, ctx, resp).await,
     }
 }
 
@@ -571,6 +681,104 @@ async fn activity_http(
         Err(PortError::Unauthorized(reason)) => refuse(resp, 401, reason),
         Err(PortError::Rejected(reason)) => refuse(resp, 400, reason),
         Err(PortError::Transient(reason)) => refuse(resp, 503, reason),
+    }
+    Ok(())
+}
+
+/// The header App Service Authentication sets to the signed-in caller's Entra object id (it
+/// strips any such header a client sends).
+pub(crate) const PRINCIPAL_HEADER: &str = "x-ms-client-principal-id";
+
+/// `Schedules?instance=NAME`: GET, PUT (body: a `computeStartStop` array or
+/// `{computeStartStop, expires}`) or DELETE one instance's override, for the caller App
+/// Service Authentication names (`X-MS-CLIENT-PRINCIPAL-ID`). Answers JSON: 200 done, 400
+/// malformed or invalid (every problem named), 403 not the owner or an admin (audited), 404
+/// unknown instance, 405 other methods, 503 transient. The envelope is always 200 so the host
+/// relays the answer.
+async fn schedules(
+    state: &AppState,
+    req: &InvocationRequest,
+    ctx: &Ctx,
+    resp: &mut InvocationResponse,
+) -> Result<(), Failure> {
+    let answer = |resp: &mut InvocationResponse, status: u16, body: Value| {
+        resp.log(format!("schedules answered {status}"));
+        resp.output(RES, json_res(status, body));
+    };
+    let refuse = |resp: &mut InvocationResponse, status: u16, reason: String| {
+        tracing::warn!(status, %reason, "schedules request refused");
+        answer(
+            resp,
+            status,
+            json!({ "status": "refused", "error": reason }),
+        );
+    };
+    let http: HttpTrigger = match req.binding(REQ) {
+        Ok(h) => h,
+        Err(e) => {
+            refuse(resp, 400, e.to_string());
+            return Ok(());
+        }
+    };
+    let Some(instance) = http
+        .query("instance")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    else {
+        refuse(
+            resp,
+            400,
+            "Data.req.Query.instance: the instance's name is required".into(),
+        );
+        return Ok(());
+    };
+    let instance = instance.to_owned();
+    let request = match http.method().as_str() {
+        "GET" => OverrideRequest::Get,
+        "DELETE" => OverrideRequest::Delete,
+        "PUT" => {
+            let path = format!("Data.{REQ}.Body");
+            let body = match &http.body {
+                Some(Value::String(s)) => {
+                    match serde_json::from_str::<Value>(&super::protocol::unquote(s)) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            refuse(resp, 400, format!("{path}: not JSON: {e}"));
+                            return Ok(());
+                        }
+                    }
+                }
+                Some(v @ (Value::Object(_) | Value::Array(_))) => v.clone(),
+                _ => {
+                    refuse(
+                        resp,
+                        400,
+                        format!("{path}: expected a computeStartStop JSON body"),
+                    );
+                    return Ok(());
+                }
+            };
+            OverrideRequest::Put(body)
+        }
+        _ => {
+            refuse(resp, 405, "Schedules takes GET, PUT or DELETE".into());
+            return Ok(());
+        }
+    };
+    let caller = http
+        .header(PRINCIPAL_HEADER)
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let Some(port) = &state.ports.schedules else {
+        refuse(resp, 503, "no governor configured to edit schedules".into());
+        return Ok(());
+    };
+    match port.edit(&instance, &caller, request, ctx.now).await {
+        Ok(a) => answer(resp, a.status, a.body),
+        Err(PortError::Transient(reason)) => refuse(resp, 503, reason),
+        Err(PortError::Rejected(reason)) => refuse(resp, 400, reason),
+        Err(PortError::Unauthorized(reason)) => refuse(resp, 403, reason),
     }
     Ok(())
 }
@@ -839,3 +1047,50 @@ pub(crate) async fn invoke_for_test(
 }
 #[cfg(test)]
 mod tests;
+
+/// The router driven in-process for the fuzz targets (`fuzz/`): `body` POSTed to `function`
+/// with no governor wired, on a runtime kept per thread. Panics when the route panicked (the
+/// panic layer answers 500 with "internal error"), so the fuzzer sees the bug.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_invoke(function: usize, body: &[u8]) -> (u16, Vec<u8>) {
+    use tower::ServiceExt as _;
+    thread_local! {
+        static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a current-thread runtime");
+        static STATE: Arc<AppState> = Arc::new(AppState::new(
+            FunctionsConfig::from_strings(&curfew_governor::config::MapStrings::from_pairs(&[
+                ("CURFEW_HOST_CLOCK_TOLERANCE_MINUTES", "off"),
+            ]))
+            .expect("fuzzing settings"),
+            Ports::default(),
+            Arc::new(curfew_plumbing::ManualClock::at(DateTime::<Utc>::UNIX_EPOCH)),
+            Telemetry::default(),
+            Instant::now(),
+            DateTime::<Utc>::UNIX_EPOCH,
+        ));
+    }
+    let f = Function::ALL[function % Function::ALL.len()];
+    let request = axum::http::Request::post(format!("/{}", f.name()))
+        .body(Body::from(body.to_vec()))
+        .expect("a request");
+    let (status, bytes) = RUNTIME.with(|rt| {
+        rt.block_on(async {
+            let state = STATE.with(Arc::clone);
+            let response = app(state).oneshot(request).await.expect("infallible");
+            let status = response.status().as_u16();
+            let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .expect("a body");
+            (status, bytes.to_vec())
+        })
+    });
+    let envelope: Value = serde_json::from_slice(&bytes).expect("every answer is an envelope");
+    assert!(
+        envelope.get("Logs").is_some() && envelope.get("ReturnValue").is_some(),
+        "not an envelope: {envelope}"
+    );
+    assert_ne!(status, 500, "the route panicked: {envelope}");
+    (status, bytes)
+}

@@ -33,11 +33,15 @@ pub(crate) use messages::{
     TickContext, WorkspaceSize, SIGNATURE_HEADER, SIGNATURE_TIMESTAMP,
 };
 pub(crate) use ports::{
-    ActivitySink, DismissalSink, EvaluationScope, OnSuccess, PortError, PortFuture, Ports, Report,
-    Settle, StatusSource, TickHandler,
+    ActivitySink, DismissalSink, EvaluationScope, OnSuccess, OverrideAnswer, OverrideEditor,
+    OverrideRequest, PortError, PortFuture, Ports, Report, Settle, StatusSource, TickHandler,
 };
 
 /// Starts the custom handler with the given implementations of the ports.
 pub(crate) fn serve_with(port: Option<u16>, ports: Ports) -> anyhow::Result<()> {
     server::serve_with(port, ports)
 }
+
+/// See [`app::fuzz_invoke`].
+#[cfg(feature = "fuzzing")]
+pub(crate) use app::fuzz_invoke;

@@ -148,6 +148,39 @@ pub(crate) trait StatusSource: Send + Sync {
     }
 }
 
+/// What a `Schedules` request asks of one instance's override.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum OverrideRequest {
+    /// GET: the stored override.
+    Get,
+    /// PUT: replace it with this body (validated by the engine).
+    Put(Value),
+    /// DELETE: remove it.
+    Delete,
+}
+
+/// The answer to a `Schedules` request: an HTTP status and a JSON body (problems named).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct OverrideAnswer {
+    /// 200 done, 400 invalid, 403 refused, 404 unknown instance.
+    pub(crate) status: u16,
+    /// The governor's outcome as JSON.
+    pub(crate) body: Value,
+}
+
+/// Reads and changes one instance's schedule override for a signed-in caller: `Schedules`.
+pub(crate) trait OverrideEditor: Send + Sync {
+    /// Authorises `caller` (owner or admin; empty is nobody) and performs `request`; every
+    /// change and refusal is audited. `Transient` only for store/ARM failures.
+    fn edit<'a>(
+        &'a self,
+        instance: &'a str,
+        caller: &'a str,
+        request: OverrideRequest,
+        now: DateTime<Utc>,
+    ) -> PortFuture<'a, OverrideAnswer>;
+}
+
 /// The governor's implementations, each absent until it is wired in.
 #[derive(Clone, Default)]
 pub(crate) struct Ports {
@@ -159,6 +192,8 @@ pub(crate) struct Ports {
     pub(crate) activity: Option<Arc<dyn ActivitySink>>,
     /// `Status`'s fleet section.
     pub(crate) status: Option<Arc<dyn StatusSource>>,
+    /// `Schedules`.
+    pub(crate) schedules: Option<Arc<dyn OverrideEditor>>,
     /// What does not work as configured, said once at startup and on `Status` (no activity
     /// key: every report is refused).
     pub(crate) warnings: Vec<String>,
@@ -173,6 +208,7 @@ impl Ports {
             "dismissals": state(self.dismissals.is_some()),
             "activity": state(self.activity.is_some()),
             "status": state(self.status.is_some()),
+            "schedules": state(self.schedules.is_some()),
         });
         if !self.warnings.is_empty() {
             v["warnings"] = serde_json::json!(self.warnings);

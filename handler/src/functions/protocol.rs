@@ -29,10 +29,30 @@ pub(crate) enum ProtocolError {
     MissingBinding(String),
 }
 
-/// Deserializes `T` from JSON bytes, naming the JSON path of any error.
+/// Deserializes `T` from JSON bytes, naming the JSON path of any error. The whole input must
+/// be one JSON value: bytes after it (other than whitespace) are an error, not ignored, so a
+/// second envelope or garbage appended by a sender is never silently dropped.
 pub(crate) fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ProtocolError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| malformed("", &e))
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| malformed("", &e))?;
+    de.end().map_err(|e| ProtocolError::Malformed {
+        path: "$".to_owned(),
+        message: format!("unexpected bytes after the JSON envelope ({e})"),
+    })?;
+    Ok(value)
+}
+
+/// `text` cut to at most `max_bytes` bytes on a character boundary, with `...` when cut:
+/// error messages quote hostile input, and a cut inside a multibyte character would panic.
+pub(crate) fn shorten(text: &str, max_bytes: usize) -> Cow<'_, str> {
+    if text.len() <= max_bytes {
+        return Cow::Borrowed(text);
+    }
+    let mut end = max_bytes.saturating_sub(3);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}...", &text[..end]))
 }
 
 /// Deserializes `T` from a JSON value found at `prefix`, naming the full JSON path of any error.
@@ -202,14 +222,11 @@ impl<'de, T: HostScalar> Deserialize<'de> for Lenient<T> {
         match T::from_host(&raw) {
             Some(value) => Ok(Self { raw, value }),
             None => {
-                let mut shown = raw.to_string();
-                if shown.len() > 80 {
-                    shown.truncate(77);
-                    shown.push_str("...");
-                }
+                let shown = raw.to_string();
                 Err(D::Error::custom(format!(
-                    "expected {}, found {shown}",
-                    T::EXPECTED
+                    "expected {}, found {}",
+                    T::EXPECTED,
+                    shorten(&shown, 80)
                 )))
             }
         }
@@ -304,6 +321,45 @@ pub(crate) struct InvocationRequest {
 }
 
 impl InvocationRequest {
+    /// Reads an envelope. `Metadata` the handler cannot read (an odd host or sender format)
+    /// never costs the message: it is kept as sent but untyped, the message is processed, and
+    /// the returned note says what was ignored (logged to the invocation). Any other problem,
+    /// in `Data` or the envelope's shape, is an error naming its path.
+    pub(crate) fn read(bytes: &[u8]) -> Result<(Self, Option<String>), ProtocolError> {
+        match from_slice::<Self>(bytes) {
+            Ok(req) => Ok((req, None)),
+            Err(ProtocolError::Malformed { path, message }) if path.starts_with("Metadata") => {
+                #[derive(Deserialize)]
+                struct Untyped {
+                    #[serde(rename = "Data", default)]
+                    data: Map<String, Value>,
+                    #[serde(rename = "Metadata", default)]
+                    metadata: Value,
+                }
+                let untyped: Untyped = from_slice(bytes)?;
+                let rest = match untyped.metadata {
+                    Value::Object(m) => m,
+                    _ => Map::new(),
+                };
+                let metadata = Metadata {
+                    rest,
+                    ..Metadata::default()
+                };
+                let note = format!(
+                    "unreadable metadata at {path} ({message}): metadata ignored, the message is processed without it"
+                );
+                Ok((
+                    Self {
+                        data: untyped.data,
+                        metadata,
+                    },
+                    Some(note),
+                ))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Reads the binding `name` as `T`; errors name the path from `Data`.
     pub(crate) fn binding<T: DeserializeOwned>(&self, name: &str) -> Result<T, ProtocolError> {
         let value = self
@@ -331,7 +387,10 @@ impl InvocationRequest {
             Value::Object(_) => Ok(value.clone()),
             other => Err(ProtocolError::Malformed {
                 path: format!("Data.{name}"),
-                message: format!("expected a JSON message body, found {other}"),
+                message: format!(
+                    "expected a JSON message body, found {}",
+                    shorten(&other.to_string(), 80)
+                ),
             }),
         }
     }

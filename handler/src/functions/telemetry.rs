@@ -165,12 +165,24 @@ pub(crate) fn init(config: &FunctionsConfig) -> Telemetry {
     let level: LevelFilter = config.log;
     #[cfg(feature = "otel")]
     {
+        use tracing_subscriber::Layer;
         let (pipeline, layer) = match &config.otlp_endpoint {
             None => (None, None),
-            Some(endpoint) => match otel::Pipeline::start(endpoint, &config.service_name) {
+            Some(_) => match otel::Pipeline::start(&config.service_name) {
                 Ok((p, tracer)) => (
                     Some(p),
-                    Some(tracing_opentelemetry::layer().with_tracer(tracer)),
+                    // Spans are exported whatever `CURFEW_LOG` says of the stdout lines: a
+                    // deployment logging warnings only still gets its trace.
+                    // Without the thread name and busy/idle times on every span (one thread
+                    // serves; the span's own times say how long it took): a busy tick's
+                    // export is smaller. The code location stays.
+                    Some(
+                        tracing_opentelemetry::layer()
+                            .with_tracer(tracer)
+                            .with_threads(false)
+                            .with_tracked_inactivity(false)
+                            .with_filter(LevelFilter::INFO),
+                    ),
                 ),
                 Err(e) => {
                     eprintln!("curfew: OTLP export off: {e}");
@@ -179,8 +191,7 @@ pub(crate) fn init(config: &FunctionsConfig) -> Telemetry {
             },
         };
         let _ = tracing_subscriber::registry()
-            .with(level)
-            .with(fmt)
+            .with(fmt.with_filter(level))
             .with(layer)
             .try_init();
         Telemetry { otel: pipeline }
@@ -225,29 +236,34 @@ mod otel {
     }
 
     impl Pipeline {
-        /// Builds the exporters and installs the global meter provider.
+        /// Builds the exporters and installs the global meter provider. The endpoints, headers
+        /// and timeouts are the SDK's: `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces` and
+        /// `/v1/metrics` unless the per-signal `OTEL_EXPORTER_OTLP_{TRACES,METRICS}_ENDPOINT`
+        /// say otherwise, `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TIMEOUT`.
         pub(super) fn start(
-            endpoint: &str,
             service: &str,
         ) -> Result<(Self, opentelemetry_sdk::trace::SdkTracer), Box<dyn std::error::Error>>
         {
-            let base = endpoint.trim_end_matches('/');
+            // reqwest (no TLS provider of its own, as in the ARM client) panics on building a
+            // client before one is installed; the ARM client installs the same one later.
+            let _ = rustls::crypto::ring::default_provider().install_default();
             let resource = Resource::builder()
                 .with_service_name(service.to_owned())
                 .build();
             let spans = opentelemetry_otlp::SpanExporter::builder()
                 .with_http()
                 .with_protocol(Protocol::HttpBinary)
-                .with_endpoint(format!("{base}/v1/traces"))
                 .build()?;
-            let traces = SdkTracerProvider::builder()
+            let mut traces = SdkTracerProvider::builder()
                 .with_batch_exporter(spans)
-                .with_resource(resource.clone())
-                .build();
+                .with_resource(resource.clone());
+            if std::env::var_os("OTEL_TRACES_SAMPLER").is_none() {
+                traces = traces.with_sampler(host_sampler());
+            }
+            let traces = traces.build();
             let metrics_exporter = opentelemetry_otlp::MetricExporter::builder()
                 .with_http()
                 .with_protocol(Protocol::HttpBinary)
-                .with_endpoint(format!("{base}/v1/metrics"))
                 .build()?;
             let metrics = SdkMeterProvider::builder()
                 .with_periodic_exporter(metrics_exporter)
@@ -258,19 +274,35 @@ mod otel {
             Ok((Self { traces, metrics }, tracer))
         }
 
+        /// Flushes spans and metrics side by side: each provider's flush is bounded by the
+        /// SDK (5 s), so an unreachable collector delays an answer by at most that, once.
         pub(super) fn flush(&self) {
-            if let Err(e) = self.traces.force_flush() {
-                eprintln!("curfew: OTLP span flush failed: {e}");
-            }
-            if let Err(e) = self.metrics.force_flush() {
-                eprintln!("curfew: OTLP metric flush failed: {e}");
-            }
+            std::thread::scope(|s| {
+                let metrics = s.spawn(|| self.metrics.force_flush());
+                if let Err(e) = self.traces.force_flush() {
+                    eprintln!("curfew: OTLP span flush failed: {e}");
+                }
+                match metrics.join() {
+                    Ok(Err(e)) => eprintln!("curfew: OTLP metric flush failed: {e}"),
+                    Ok(Ok(())) => {}
+                    Err(_) => eprintln!("curfew: OTLP metric flush panicked"),
+                }
+            });
         }
 
         pub(super) fn shutdown(&self) {
             let _ = self.traces.shutdown();
             let _ = self.metrics.shutdown();
         }
+    }
+
+    /// The default sampler: every span is recorded and exported. The Functions host sends an
+    /// *unsampled* `traceparent` (flags `00`), which the SDK's default `ParentBased(AlwaysOn)`
+    /// obeys by dropping every span; `AlwaysOn` still takes the trace id and parent span id
+    /// from that context, so Curfew's spans join the host's trace. `OTEL_TRACES_SAMPLER`, when
+    /// set, wins (the SDK reads it).
+    pub(super) fn host_sampler() -> opentelemetry_sdk::trace::Sampler {
+        opentelemetry_sdk::trace::Sampler::AlwaysOn
     }
 
     /// Makes the host's span the parent of `span`.
@@ -300,6 +332,81 @@ mod otel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The sampler against the host's unsampled context, through the same `tracing` layer
+    /// `init` installs (the OTLP receiver test, cli/tests/otlp_e2e.rs, checks it end to end).
+    #[cfg(feature = "otel")]
+    mod sampling {
+        use super::super::{invocation_span, otel, InvocationInfo, TraceParent, Trigger};
+        use opentelemetry::trace::TracerProvider as _;
+        use opentelemetry_sdk::error::OTelSdkResult;
+        use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanData, SpanExporter};
+        use std::sync::{Arc, Mutex};
+        use tracing_subscriber::layer::SubscriberExt;
+
+        #[derive(Debug, Clone, Default)]
+        struct Collect(Arc<Mutex<Vec<SpanData>>>);
+
+        impl SpanExporter for Collect {
+            fn export(
+                &self,
+                batch: Vec<SpanData>,
+            ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+                self.0.lock().unwrap().extend(batch);
+                std::future::ready(Ok(()))
+            }
+        }
+
+        const HOST: &str = "00-bb2bd5eef54cb15a1506d0326d2489e7-d3f54c84c7034d76-00";
+
+        /// One invocation with a `tick` child under the host's context; the spans exported.
+        fn export_with(sampler: Sampler) -> Vec<SpanData> {
+            let spans = Collect::default();
+            let provider = SdkTracerProvider::builder()
+                .with_simple_exporter(spans.clone())
+                .with_sampler(sampler)
+                .build();
+            let subscriber = tracing_subscriber::registry()
+                .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+            let parent = TraceParent::parse(HOST).unwrap();
+            tracing::subscriber::with_default(subscriber, || {
+                let span = invocation_span(&InvocationInfo {
+                    function: "Tick",
+                    trigger: Trigger::Timer,
+                    invocation_id: Some("i-1"),
+                    coldstart: true,
+                    parent: Some(&parent),
+                });
+                span.in_scope(|| drop(tracing::info_span!("tick").entered()));
+            });
+            provider.force_flush().unwrap();
+            let out = spans.0.lock().unwrap().clone();
+            out
+        }
+
+        #[test]
+        fn the_sdk_default_drops_every_span_under_the_hosts_unsampled_context() {
+            let parent_based = Sampler::ParentBased(Box::new(Sampler::AlwaysOn));
+            assert!(export_with(parent_based).is_empty());
+        }
+
+        #[test]
+        fn curfew_records_them_in_the_hosts_trace_under_the_hosts_span() {
+            let spans = export_with(otel::host_sampler());
+            assert_eq!(spans.len(), 2, "{spans:#?}");
+            for s in &spans {
+                assert_eq!(
+                    s.span_context.trace_id().to_string(),
+                    "bb2bd5eef54cb15a1506d0326d2489e7"
+                );
+                assert!(s.span_context.is_sampled());
+            }
+            let inv = spans.iter().find(|s| s.name == "Tick").expect("invocation");
+            let tick = spans.iter().find(|s| s.name == "tick").expect("tick");
+            assert_eq!(inv.parent_span_id.to_string(), "d3f54c84c7034d76");
+            assert_eq!(tick.parent_span_id, inv.span_context.span_id());
+        }
+    }
 
     #[test]
     fn traceparent_from_the_captured_host_headers() {

@@ -158,6 +158,7 @@ fn governed(r: &Arc<Recorder>) -> Ports {
         dismissals: Some(r.clone()),
         activity: Some(r.clone()),
         status: Some(r.clone()),
+        schedules: None,
         warnings: Vec::new(),
     }
 }
@@ -623,7 +624,8 @@ async fn status_reports_the_handler_honestly_as_json_and_html() {
             "Activity",
             "Dismiss",
             "Status",
-            "ActivityReport"
+            "ActivityReport",
+            "Schedules"
         ])
     );
     assert!(!body.contains("s3cret"));
@@ -776,4 +778,290 @@ async fn serves_on_a_real_loopback_socket_and_shuts_down_gracefully() {
     );
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
+}
+
+// ---- Hostile input (issue 14, "Fuzzed parsers"): each attack first, as a test. ----
+
+/// A governor whose every port panics: stands in for a bug anywhere behind a route.
+struct Panicker;
+
+impl TickHandler for Panicker {
+    fn fleet<'a>(&'a self, _tick: &'a TickContext) -> PortFuture<'a, FleetWorkspaces> {
+        panic!("fleet listing went wrong: ünïcödé");
+    }
+    fn evaluate<'a>(
+        &'a self,
+        _scope: &'a EvaluationScope,
+        _tick: &'a TickContext,
+    ) -> PortFuture<'a, Report> {
+        panic!("evaluate went wrong");
+    }
+}
+
+/// A wrong-typed field whose quoted text has a multibyte character where the error message is
+/// cut (byte 77 of the JSON text) used to panic, and the connection dropped unanswered.
+#[tokio::test]
+async fn wrong_typed_fields_with_multibyte_text_are_answered_not_dropped() {
+    let r = Arc::new(Recorder::default());
+    let state = state_with(governed(&r), &[]);
+    for pad in 70..80 {
+        let text = format!("{}é€😀", "a".repeat(pad));
+        let timer = json!({"Data": {"timer": {"IsPastDue": text}}, "Metadata": {}});
+        let choice = json!({"choice": [text], "occurrenceId": "o1"}).to_string();
+        let dismissal = json!({"Data": {"message": choice}, "Metadata": {}});
+        let sys = json!({"Data": {"timer": {}}, "Metadata": {"sys": {"UtcNow": [text]}}});
+        for (function, body, path) in [
+            ("Tick", timer, "Data.timer.IsPastDue"),
+            ("Dismissals", dismissal, "Data.message.choice"),
+            ("Tick", sys, "tick at"),
+        ] {
+            let (status, v) = call(state.clone(), function, body.to_string().into_bytes()).await;
+            assert_eq!(status, StatusCode::OK, "{function} pad {pad}: {v}");
+            assert_envelope(&v);
+            let l = logs(&v);
+            assert!(l.contains(path), "{function} pad {pad}: {l}");
+        }
+    }
+}
+
+/// Every cut of an error message lands on a character boundary.
+#[test]
+fn shorten_cuts_on_character_boundaries() {
+    use crate::functions::protocol::shorten;
+    for n in 0..40 {
+        let text = format!("{}é€😀{}", "a".repeat(n % 7), "ß".repeat(n));
+        for max in 0..text.len() + 2 {
+            let cut = shorten(&text, max);
+            assert!(cut.len() <= max.max(3), "{text:?} {max}: {cut}");
+        }
+    }
+    assert_eq!(shorten("short", 80), "short");
+}
+
+#[tokio::test]
+async fn a_panicking_route_answers_with_an_envelope() {
+    let ports = Ports {
+        tick: Some(Arc::new(Panicker)),
+        ..Ports::default()
+    };
+    let state = state_with(ports, &[]);
+    let (status, v) = call(
+        state.clone(),
+        "Tick",
+        fixture("timer-trigger-request.captured-2023-09-07.json"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
+    assert_envelope(&v);
+    let l = logs(&v);
+    assert!(l.contains("internal error") && l.contains("ünïcödé"), "{l}");
+    // The router still answers afterwards.
+    let (status, v) = call(
+        state,
+        "Evaluate",
+        fixture("servicebus-evaluate-request.constructed.json"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
+    assert!(logs(&v).contains("evaluate went wrong"), "{v}");
+}
+
+#[tokio::test]
+async fn trailing_bytes_after_the_envelope_are_an_error() {
+    let r = Arc::new(Recorder::default());
+    let state = state_with(governed(&r), &[]);
+    let mut body = fixture("servicebus-dismissal-request.constructed.json");
+    body.extend_from_slice(b" {\"Data\":{}}");
+    let (status, v) = call(state.clone(), "Dismissals", body).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let l = logs(&v);
+    assert!(
+        l.contains("rejected (not retried)") && l.contains("after the JSON envelope"),
+        "{l}"
+    );
+    // Trailing whitespace is not "bytes after the envelope".
+    let mut body = fixture("servicebus-dismissal-request.constructed.json");
+    body.extend_from_slice(b" \r\n\t ");
+    let (_, v) = call(state, "Dismissals", body).await;
+    assert!(!logs(&v).contains("rejected"), "{v}");
+    assert_eq!(r.calls().len(), 1);
+}
+
+/// A body over the cap is answered in the envelope: a queue message with 200 and the reason
+/// (a bare 413 would make the host redeliver it), an HTTP caller with 413 in `res`.
+#[tokio::test]
+async fn oversized_bodies_are_answered_in_the_envelope() {
+    let r = Arc::new(Recorder::default());
+    let state = state_with(governed(&r), &[]);
+    let big = vec![b' '; MAX_BODY_BYTES + 1];
+    for function in ["Dismissals", "Activity", "Evaluate", "Tick"] {
+        let (status, v) = call(state.clone(), function, big.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{function}: {v}");
+        assert_envelope(&v);
+        let l = logs(&v);
+        assert!(
+            l.contains("rejected (not retried)") && l.contains("larger than"),
+            "{function}: {l}"
+        );
+    }
+    let (status, v) = call(state.clone(), "ActivityReport", big).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(res(&v).0, 413, "{v}");
+    // At the cap exactly, the body is read (and here rejected as not JSON).
+    let (_, v) = call(state, "Dismissals", vec![b'x'; MAX_BODY_BYTES]).await;
+    assert!(logs(&v).contains("bad payload at"), "{v}");
+    assert!(r.calls().is_empty());
+}
+
+#[tokio::test]
+async fn deep_nesting_and_invalid_utf8_are_rejected_with_a_reason() {
+    let r = Arc::new(Recorder::default());
+    let state = state_with(governed(&r), &[]);
+    let deep = format!(
+        "{{\"Data\":{{\"message\":{}{}}}}}",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let inner = format!("{}{}", "{\"a\":".repeat(100_000), "}".repeat(100_000));
+    let deep_body = json!({"Data": {"message": inner}, "Metadata": {}}).to_string();
+    let mut invalid = br#"{"Data":{"message":"{\"choice\":\"skip\",\"occurrenceId\":\"o"#.to_vec();
+    invalid.extend_from_slice(&[0xff, 0xfe, 0xc3]);
+    invalid.extend_from_slice(br#"\"}"},"Metadata":{}}"#);
+    for (what, body) in [
+        ("nested envelope", deep.into_bytes()),
+        ("nested message body", deep_body.into_bytes()),
+        ("invalid UTF-8", invalid),
+        ("bare invalid UTF-8", vec![0xff; 1000]),
+    ] {
+        let (status, v) = call(state.clone(), "Dismissals", body).await;
+        assert_eq!(status, StatusCode::OK, "{what}: {v}");
+        assert_envelope(&v);
+        assert!(logs(&v).contains("rejected (not retried)"), "{what}: {v}");
+    }
+    assert!(r.calls().is_empty());
+}
+
+/// Metadata in a shape the handler does not know never costs the message: it is processed,
+/// and the invocation's log says what was ignored.
+#[tokio::test]
+async fn odd_metadata_never_drops_a_message_silently() {
+    let r = Arc::new(Recorder::default());
+    let state = state_with(governed(&r), &[]);
+    let good: Value =
+        serde_json::from_slice(&fixture("servicebus-dismissal-request.constructed.json")).unwrap();
+    for odd in [
+        json!({"DeliveryCount": {"n": 1}}),
+        json!({"EnqueuedTimeUtc": "the day before yesterday"}),
+        json!({"sys": "not an object"}),
+        json!("a string"),
+        json!([1, 2]),
+    ] {
+        let mut body = good.clone();
+        body["Metadata"] = odd.clone();
+        let (status, v) = call(state.clone(), "Dismissals", body.to_string().into_bytes()).await;
+        assert_eq!(status, StatusCode::OK, "{odd}: {v}");
+        let l = logs(&v);
+        assert!(l.contains("metadata ignored"), "{odd}: {l}");
+        assert!(!l.contains("rejected"), "{odd}: {l}");
+    }
+    assert_eq!(r.calls().len(), 5, "{:?}", r.calls());
+}
+
+/// Remembers what reached the override editor.
+#[derive(Default)]
+struct Editors(Mutex<Vec<(String, String, OverrideRequest)>>);
+
+impl crate::functions::OverrideEditor for Editors {
+    fn edit<'a>(
+        &'a self,
+        instance: &'a str,
+        caller: &'a str,
+        request: OverrideRequest,
+        _now: DateTime<Utc>,
+    ) -> PortFuture<'a, crate::functions::OverrideAnswer> {
+        self.0
+            .lock()
+            .unwrap()
+            .push((instance.into(), caller.into(), request));
+        Box::pin(async {
+            Ok(crate::functions::OverrideAnswer {
+                status: 200,
+                body: json!({"status": "done"}),
+            })
+        })
+    }
+}
+
+#[tokio::test]
+async fn schedules_refuses_hostile_requests_before_the_governor_sees_them() {
+    let editors = Arc::new(Editors::default());
+    let ports = Ports {
+        schedules: Some(editors.clone()),
+        ..Ports::default()
+    };
+    let state = state_with(ports, &[]);
+    let req = |method: &str, query: Value, headers: Value, body: Value| {
+        json!({"Data": {"req": {"Method": method, "Query": query, "Headers": headers, "Body": body}},
+               "Metadata": {}})
+        .to_string()
+        .into_bytes()
+    };
+    let who = json!({"X-MS-CLIENT-PRINCIPAL-ID": ["  owner-1 "]});
+    // No instance, an empty one, another method, a body that is not JSON: refused here.
+    for (method, query, body, code) in [
+        ("GET", json!({}), Value::Null, 400),
+        ("GET", json!({"instance": "  "}), Value::Null, 400),
+        ("POST", json!({"instance": "ci"}), Value::Null, 405),
+        ("PUT", json!({"instance": "ci"}), json!("{not json"), 400),
+        ("PUT", json!({"instance": "ci"}), json!(42), 400),
+    ] {
+        let (status, v) = call(
+            state.clone(),
+            "Schedules",
+            req(method, query, who.clone(), body),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(res(&v).0, code, "{method} {v}");
+    }
+    assert!(editors.0.lock().unwrap().is_empty());
+    // What passes goes to the governor with the principal App Service Authentication named
+    // (trimmed; absent is nobody, whom the governor refuses and audits).
+    let body =
+        json!([{"action": "Stop", "triggerType": "Cron", "cron": {"expression": "0 20 * * *"}}]);
+    let (_, v) = call(
+        state.clone(),
+        "Schedules",
+        req(
+            "PUT",
+            json!({"instance": "ci"}),
+            who.clone(),
+            json!(body.to_string()),
+        ),
+    )
+    .await;
+    assert_eq!(res(&v).0, 200, "{v}");
+    let (_, v) = call(
+        state.clone(),
+        "Schedules",
+        req("DELETE", json!({"instance": "ci"}), json!({}), Value::Null),
+    )
+    .await;
+    assert_eq!(res(&v).0, 200, "{v}");
+    let seen = editors.0.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        vec![
+            ("ci".into(), "owner-1".into(), OverrideRequest::Put(body)),
+            ("ci".into(), String::new(), OverrideRequest::Delete),
+        ]
+    );
+    // No governor: 503, said plainly.
+    let (_, v) = call(
+        state_with(Ports::default(), &[]),
+        "Schedules",
+        req("GET", json!({"instance": "ci"}), who, Value::Null),
+    )
+    .await;
+    assert_eq!(res(&v).0, 503, "{v}");
 }

@@ -1,0 +1,432 @@
+//! Overrides end to end (issue 12): `curfew schedule get|set|clear` as a real process against
+//! the ARM simulator and a SQLite file, and the `Schedules` function through the built
+//! `curfew serve` as the Functions host drives it. Strangers are refused (and audited), every
+//! problem of a bad body is named, an expiry hands the instance back to its native schedules,
+//! the tick honours the override, and the audit trail holds who changed what, before and after.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use armsim::{SimFleet, WorkspacePath};
+use curfew_store::StateStore;
+use serde_json::{json, Value};
+
+mod host;
+use host::{Handler, Sim};
+
+const SUB: &str = "00000000-0000-0000-0000-0000000000e3";
+const OWNER: &str = "11111111-2222-3333-4444-555555555555";
+const ADMIN: &str = "aaaaaaaa-2222-3333-4444-555555555555";
+const STRANGER: &str = "99999999-2222-3333-4444-555555555555";
+const DAY: &str = "2026-03-09";
+
+fn ws() -> WorkspacePath {
+    WorkspacePath {
+        subscription: SUB.into(),
+        resource_group: "rg-e2e".into(),
+        workspace: "ws-a".into(),
+    }
+}
+
+fn at(hm: &str) -> String {
+    format!("{DAY}T{hm}:00Z")
+}
+
+fn fleet() -> SimFleet {
+    let items = json!([{
+        "id": ws().compute_id("ci-keep"),
+        "name": "ci-keep",
+        "type": "Microsoft.MachineLearningServices/workspaces/computes",
+        "properties": {
+            "computeType": "ComputeInstance",
+            "provisioningState": "Succeeded",
+            "properties": {
+                "vmSize": "STANDARD_DS3_V2",
+                "state": "Running",
+                "personalComputeInstanceSettings": {"assignedUser": {"objectId": OWNER, "tenantId": SUB}},
+                "schedules": {"computeStartStop": [{
+                    "action": "Stop", "status": "Enabled", "triggerType": "Cron",
+                    "cron": {"expression": "0 18 * * *", "timeZone": "UTC"}
+                }]}
+            }
+        }
+    }]);
+    SimFleet::from_json(items, &ws()).expect("fleet")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "curfew-schedules-e2e-{}-{name}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn stop_at(cron: &str) -> Value {
+    json!({"action": "Stop", "status": "Enabled", "triggerType": "Cron",
+           "cron": {"expression": cron, "timeZone": "UTC"}})
+}
+
+/// Every audit record of the store, oldest first.
+fn audit(sqlite: &Path) -> Vec<curfew_store::AuditRecord> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let s = curfew_store::SqliteStore::open(sqlite).await.unwrap();
+        s.audit_between(
+            "2000-01-01T00:00:00Z".parse().unwrap(),
+            "2100-01-01T00:00:00Z".parse().unwrap(),
+        )
+        .await
+        .unwrap()
+    })
+}
+
+fn of_kind<'a>(
+    a: &'a [curfew_store::AuditRecord],
+    kind: &str,
+) -> Vec<&'a curfew_store::AuditRecord> {
+    a.iter().filter(|r| r.kind == kind).collect()
+}
+
+struct Cli {
+    config: PathBuf,
+}
+
+impl Cli {
+    fn new(dir: &Path, sim: &Sim, sqlite: &Path) -> Cli {
+        let config = dir.join("curfew.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "deployment: e2e\n\
+                 arm:\n  endpoint: {}\n  scopes: [/subscriptions/{SUB}]\n  credential: token-env:CURFEW_E2E_ARM_TOKEN\n\
+                 store:\n  sqlite: {}\n",
+                sim.base_url,
+                sqlite.display()
+            ),
+        )
+        .unwrap();
+        Cli { config }
+    }
+
+    /// Runs `curfew ARGS --config F`: (exit code, stdout).
+    fn run(&self, args: &[&str]) -> (i32, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_curfew"))
+            .args(args)
+            .args(["--config", &self.config.display().to_string()])
+            .env("CURFEW_E2E_ARM_TOKEN", "simulator")
+            .env("RUST_LOG", "off")
+            .stdin(Stdio::null())
+            .output()
+            .expect("curfew");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        (out.status.code().unwrap_or(-1), format!("{stdout}{stderr}"))
+    }
+
+    fn json(&self, args: &[&str]) -> (i32, Value) {
+        let mut all = args.to_vec();
+        all.extend(["--format", "json"]);
+        let (code, out) = self.run(&all);
+        let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"));
+        (code, v)
+    }
+}
+
+fn sources(explained: &Value) -> Vec<String> {
+    explained["schedules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {}",
+                s["source"].as_str().unwrap(),
+                s["trigger"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_cli_sets_validates_expires_and_clears_an_override_with_an_audit_trail() {
+    let sim = Sim::start(fleet());
+    let dir = tmp("cli");
+    let sqlite = dir.join("state.sqlite");
+    let cli = Cli::new(&dir, &sim, &sqlite);
+    let now = at("12:00");
+
+    // Nothing yet.
+    let (code, out) = cli.json(&["schedule", "get", "ci-keep", "--now", &now]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out["current"], Value::Null, "{out}");
+
+    // A bad body: refused, every problem named, nothing stored.
+    let bad = dir.join("bad.json");
+    std::fs::write(
+        &bad,
+        json!([stop_at("0 20 * * *"), stop_at("61 25 * * *"), {"action": "Jump", "triggerType": "Cron"}])
+            .to_string(),
+    )
+    .unwrap();
+    let (code, out) = cli.run(&[
+        "schedule",
+        "set",
+        "ci-keep",
+        "--file",
+        &bad.display().to_string(),
+        "--now",
+        &now,
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("instance 'ci-keep', schedule 1, field 'cron.expression'"),
+        "{out}"
+    );
+    assert!(out.contains("instance 'ci-keep', schedule 2"), "{out}");
+    assert!(!out.contains("schedule 0"), "{out}");
+
+    // A good one, until 22:00: the explanation and the tick use it.
+    let good = dir.join("good.json");
+    std::fs::write(&good, json!([stop_at("0 20 * * *")]).to_string()).unwrap();
+    let (code, out) = cli.json(&[
+        "schedule",
+        "set",
+        "ci-keep",
+        "--file",
+        &good.display().to_string(),
+        "--expires",
+        &at("22:00"),
+        "--now",
+        &now,
+        "--by",
+        "ops-alice",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out["current"]["expires"], at("22:00"), "{out}");
+    let (code, explained) = cli.json(&["explain", "ci-keep", "--now", &at("17:00")]);
+    assert_eq!(code, 0, "{explained}");
+    assert_eq!(
+        sources(&explained),
+        ["override Cron 0 20 * * *"],
+        "{explained}"
+    );
+    let (code, out) = cli.run(&["tick", "--now", &at("18:00")]);
+    assert_eq!(code, 0, "{out}");
+    let state = |sim: &Sim| {
+        sim.state.compute(&ws().compute_id("ci-keep")).unwrap()["properties"]["properties"]["state"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        state(&sim),
+        "Running",
+        "the native 18:00 stop is overridden"
+    );
+
+    // After the expiry the native schedule is back.
+    let (_, explained) = cli.json(&["explain", "ci-keep", "--now", &at("22:00")]);
+    assert_eq!(
+        sources(&explained),
+        ["native Cron 0 18 * * *"],
+        "{explained}"
+    );
+
+    // Clear; an unknown instance is refused; bad arguments are exit 2.
+    let (code, out) = cli.json(&["schedule", "clear", "ci-keep", "--now", &at("12:30")]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = cli.json(&["schedule", "get", "ci-keep", "--now", &at("12:31")]);
+    assert_eq!((code, &out["current"]), (0, &Value::Null), "{out}");
+    let (code, out) = cli.run(&["schedule", "get", "nope", "--now", &now]);
+    assert_eq!(code, 1, "{out}");
+    let (code, out) = cli.run(&["schedule", "set", "ci-keep"]);
+    assert_eq!(code, 2, "{out}");
+    let (code, out) = cli.run(&["schedule", "frob", "ci-keep"]);
+    assert_eq!(code, 2, "{out}");
+    let (code, out) = cli.run(&[
+        "schedule",
+        "set",
+        "ci-keep",
+        "--file",
+        &good.display().to_string(),
+        "--expires",
+        "friday",
+    ]);
+    assert_eq!(code, 2, "{out}");
+
+    // The trail: who, before and after.
+    let trail = audit(&sqlite);
+    let set = of_kind(&trail, "override.set");
+    assert_eq!(set.len(), 1, "{trail:?}");
+    assert_eq!(set[0].details["by"], "cli:ops-alice");
+    assert_eq!(set[0].details["before"], Value::Null);
+    assert_eq!(
+        set[0].details["after"]["computeStartStop"][0]["cron"]["expression"],
+        "0 20 * * *"
+    );
+    let cleared = of_kind(&trail, "override.cleared");
+    assert_eq!(cleared.len(), 1, "{trail:?}");
+    assert_eq!(cleared[0].details["before"]["expires"], at("22:00"));
+    assert_eq!(cleared[0].details["after"], Value::Null);
+    assert_eq!(of_kind(&trail, "override.invalid").len(), 1, "{trail:?}");
+}
+
+/// An HTTP payload for `Schedules` in the host's shape, as App Service Authentication passes
+/// it on (`principal` in `X-MS-CLIENT-PRINCIPAL-ID`, none when `None`).
+fn schedules_http(
+    method: &str,
+    instance: &str,
+    principal: Option<&str>,
+    body: &str,
+    utc_now: &str,
+) -> Value {
+    let mut headers = json!({"Content-Type": ["application/json"]});
+    if let Some(p) = principal {
+        headers["X-MS-CLIENT-PRINCIPAL-ID"] = json!([p]);
+    }
+    json!({
+        "Data": {"req": {
+            "Url": format!("https://curfew-func.azurewebsites.net/api/Schedules?instance={instance}"),
+            "Method": method,
+            "Query": json!({"instance": instance}).to_string(),
+            "Headers": headers,
+            "Params": {},
+            "Body": body
+        }},
+        "Metadata": {"sys": {"MethodName": "Schedules", "UtcNow": utc_now, "RandGuid": "0b0e2e00-0000-4000-8000-000000000004"}}
+    })
+}
+
+/// `(status, JSON body)` of the `res` output.
+fn answer(out: &Value) -> (u64, Value) {
+    let res = &out["Outputs"]["res"];
+    let body = res["body"].as_str().unwrap_or_else(|| panic!("{out}"));
+    (
+        res["statusCode"].as_u64().unwrap(),
+        serde_json::from_str(body).unwrap(),
+    )
+}
+
+#[test]
+fn the_schedules_function_refuses_strangers_and_audits_owner_and_admin_changes() {
+    let sim = Sim::start(fleet());
+    let dir = tmp("http");
+    let sqlite = dir.join("state.sqlite");
+    let h = Handler::start(&[
+        ("CURFEW_SCOPES", format!("/subscriptions/{SUB}")),
+        ("CURFEW_ARM_ENDPOINT", sim.base_url.clone()),
+        ("CURFEW_ARM_CREDENTIAL", "token-env:CURFEW_ARM_TOKEN".into()),
+        ("CURFEW_ARM_TOKEN", "simulator".into()),
+        (
+            "CURFEW_LINK_KEY",
+            "e2e-link-signing-key-0123456789abcdef".into(),
+        ),
+        (
+            "CURFEW_PUBLIC_BASE_URL",
+            "https://curfew-func.azurewebsites.net/api".into(),
+        ),
+        ("CURFEW_DEPLOYMENT", "e2e".into()),
+        ("CURFEW_ADMINS", ADMIN.into()),
+        ("CURFEW_SQLITE", sqlite.display().to_string()),
+    ]);
+    let good =
+        json!({"computeStartStop": [stop_at("0 20 * * *")], "expires": at("22:00")}).to_string();
+    let call = |method: &str, who: Option<&str>, body: &str, now: &str| {
+        let (status, out) = h.post(
+            "Schedules",
+            &schedules_http(method, "ci-keep", who, body, &at(now)),
+        );
+        assert_eq!(status, 200, "{out}");
+        answer(&out)
+    };
+
+    // Strangers, nobody, and a spoofed-looking id: 403 before the body is even read.
+    for who in [Some(STRANGER), None, Some(""), Some("<script>")] {
+        let (code, body) = call("PUT", who, &good, "12:00");
+        assert_eq!(code, 403, "{who:?}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("may not change"),
+            "{body}"
+        );
+    }
+    let (code, _) = call("GET", Some(STRANGER), "", "12:00");
+    assert_eq!(code, 403);
+    let (code, _) = call("DELETE", Some(STRANGER), "", "12:00");
+    assert_eq!(code, 403);
+    // An unknown instance looks the same to a stranger as somebody else's (no probing), and
+    // the owner's id is not told.
+    let (status, out) = h.post(
+        "Schedules",
+        &schedules_http("GET", "no-such", Some(STRANGER), "", &at("12:00")),
+    );
+    assert_eq!(status, 200, "{out}");
+    let (code, body) = answer(&out);
+    assert_eq!(code, 403, "{body}");
+    assert!(!body.to_string().contains(OWNER), "{body}");
+
+    // The owner: a bad body is 400 with every problem named; a good one is stored.
+    let bad = json!([stop_at("0 20 * * *"), stop_at("99 * * * *")]).to_string();
+    let (code, body) = call("PUT", Some(OWNER), &bad, "12:01");
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("instance 'ci-keep', schedule 1, field 'cron.expression'"),
+        "{body}"
+    );
+    let (code, body) = call("PUT", Some(OWNER), &good, "12:02");
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = call("GET", Some(&OWNER.to_ascii_uppercase()), "", "12:03");
+    assert_eq!(
+        (code, &body["current"]["expires"]),
+        (200, &json!(at("22:00"))),
+        "{body}"
+    );
+
+    // The tick honours it at 18:00 (the native stop is replaced) ...
+    let timer = |now: &str| {
+        json!({"Data": {"timer": {"Schedule": {"AdjustForDST": true}, "ScheduleStatus": null, "IsPastDue": "false"}},
+               "Metadata": {"sys": {"MethodName": "Tick", "UtcNow": at(now), "RandGuid": "0b0e2e00-0000-4000-8000-000000000005"}}})
+    };
+    let (status, out) = h.post("Tick", &timer("18:00"));
+    assert_eq!(status, 200, "{out}");
+    let state = || {
+        sim.state.compute(&ws().compute_id("ci-keep")).unwrap()["properties"]["properties"]["state"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(state(), "Running");
+    // ... and stops at 20:00, before the 22:00 expiry.
+    let (status, out) = h.post("Tick", &timer("20:00"));
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(state(), "Stopped", "{out}");
+
+    // An admin clears it.
+    let (code, body) = call("DELETE", Some(ADMIN), "", "20:05");
+    assert_eq!(code, 200, "{body}");
+
+    // The trail: each refusal, the invalid body, the set (owner) and the clear (admin).
+    let trail = audit(&sqlite);
+    let rejected = of_kind(&trail, "override.rejected");
+    assert_eq!(rejected.len(), 7, "{trail:?}");
+    assert!(rejected.iter().any(|r| r.details["by"] == STRANGER));
+    assert_eq!(of_kind(&trail, "override.invalid").len(), 1);
+    let set = of_kind(&trail, "override.set");
+    assert_eq!(set.len(), 1);
+    assert_eq!(set[0].details["by"], OWNER);
+    assert_eq!(set[0].details["authority"]["as"], "owner");
+    assert_eq!(set[0].details["before"], Value::Null);
+    assert_eq!(set[0].details["after"]["expires"], at("22:00"));
+    let cleared = of_kind(&trail, "override.cleared");
+    assert_eq!(cleared.len(), 1);
+    assert_eq!(cleared[0].details["authority"]["as"], "admin");
+    assert_eq!(cleared[0].details["before"]["expires"], at("22:00"));
+}

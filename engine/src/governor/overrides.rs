@@ -1,0 +1,276 @@
+//! Schedule overrides set through Curfew (issue 12): the body a caller sends, every problem in
+//! it named, who may set one (the same people who may dismiss), and when a stored override
+//! stops being in force (its expiry), so that the tick, explain and status agree.
+
+use super::dismiss::Authority;
+use crate::schedule::compile;
+use crate::Severity;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+/// The field of a body or stored record holding the schedules (ARM's name).
+pub const SCHEDULES_FIELD: &str = "computeStartStop";
+/// The field of a body or stored record holding the optional expiry (RFC 3339).
+pub const EXPIRES_FIELD: &str = "expires";
+
+/// A validated override: the `computeStartStop` entries and when they stop applying.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OverrideBody {
+    /// The schedule entries, exactly as sent (they are compiled again on every tick).
+    pub schedules: Vec<Value>,
+    /// After this instant the native or policy schedules apply again; `None`: until cleared.
+    pub expires: Option<DateTime<Utc>>,
+}
+
+impl OverrideBody {
+    /// What the store keeps: `{computeStartStop, expires?}` (the store's value is opaque JSON).
+    pub fn to_stored(&self) -> Value {
+        let mut v = json!({ SCHEDULES_FIELD: self.schedules });
+        if let Some(e) = self.expires {
+            v[EXPIRES_FIELD] = json!(e.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        }
+        v
+    }
+}
+
+/// Reads and validates an override body for `instance`: either the `computeStartStop` array
+/// itself or `{"computeStartStop": [...], "expires": "RFC 3339"}`. `expires` (e.g. from the
+/// CLI's `--expires`) is used when the body has none. Every problem is returned, each naming
+/// the instance, the schedule index and the field; warnings do not refuse the body. An expiry
+/// at or before `now` is refused (it would never apply).
+pub fn parse_override(
+    instance: &str,
+    body: &Value,
+    expires: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<OverrideBody, Vec<String>> {
+    let mut problems = Vec::new();
+    let (entries, expires) = match body {
+        Value::Array(a) => (Some(a), expires),
+        Value::Object(m) => {
+            for k in m.keys() {
+                if k != SCHEDULES_FIELD && k != EXPIRES_FIELD {
+                    problems.push(format!(
+                        "instance '{instance}': unknown field '{k}' (expected {SCHEDULES_FIELD}, {EXPIRES_FIELD})"
+                    ));
+                }
+            }
+            let exp = match m.get(EXPIRES_FIELD) {
+                None | Some(Value::Null) => expires,
+                Some(Value::String(s)) => match DateTime::parse_from_rfc3339(s.trim()) {
+                    Ok(t) => Some(t.with_timezone(&Utc)),
+                    Err(e) => {
+                        problems.push(format!(
+                            "instance '{instance}': field '{EXPIRES_FIELD}': not an RFC 3339 instant: {e}"
+                        ));
+                        None
+                    }
+                },
+                Some(_) => {
+                    problems.push(format!(
+                        "instance '{instance}': field '{EXPIRES_FIELD}': expected an RFC 3339 string"
+                    ));
+                    None
+                }
+            };
+            match m.get(SCHEDULES_FIELD) {
+                Some(Value::Array(a)) => (Some(a), exp),
+                _ => {
+                    problems.push(format!(
+                        "instance '{instance}': field '{SCHEDULES_FIELD}': expected an array of schedule entries"
+                    ));
+                    (None, exp)
+                }
+            }
+        }
+        _ => {
+            problems.push(format!(
+                "instance '{instance}': expected a {SCHEDULES_FIELD} array or an object with '{SCHEDULES_FIELD}'"
+            ));
+            (None, expires)
+        }
+    };
+    if let Some(e) = expires.filter(|e| *e <= now) {
+        problems.push(format!(
+            "instance '{instance}': field '{EXPIRES_FIELD}': {} is not in the future",
+            e.to_rfc3339()
+        ));
+    }
+    for (i, entry) in entries.into_iter().flatten().enumerate() {
+        for p in compile(entry).problems {
+            if p.severity == Severity::Error {
+                problems.push(format!(
+                    "instance '{instance}', schedule {i}, field '{}': {}",
+                    p.field, p.message
+                ));
+            }
+        }
+    }
+    match entries {
+        Some(a) if problems.is_empty() => Ok(OverrideBody {
+            schedules: a.clone(),
+            expires,
+        }),
+        _ => Err(problems),
+    }
+}
+
+/// The override schedules in force at `now` from what the store holds: a bare array (records
+/// written before expiries existed) or `{computeStartStop, expires?}`. `None` once expired, or
+/// for a record that is not readable, so the native or policy schedules apply again.
+pub fn override_in_force(stored: &Value, now: DateTime<Utc>) -> Option<Vec<Value>> {
+    match stored {
+        Value::Array(a) => Some(a.clone()),
+        Value::Object(m) => {
+            if let Some(e) = m.get(EXPIRES_FIELD).filter(|e| !e.is_null()) {
+                let t = e
+                    .as_str()
+                    .and_then(|s| DateTime::parse_from_rfc3339(s).ok())?;
+                if t.with_timezone(&Utc) <= now {
+                    return None;
+                }
+            }
+            m.get(SCHEDULES_FIELD)?.as_array().cloned()
+        }
+        _ => None,
+    }
+}
+
+/// Why an override change was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Its message names neither the owner nor whether the instance exists: strangers read it.
+#[error(
+    "instance '{instance}': {caller} may not change its schedules (not its owner, not an admin)"
+)]
+pub struct NotAllowed {
+    /// Compute name.
+    pub instance: String,
+    /// Who asked (empty: nobody signed in).
+    pub caller: String,
+    /// The owner (or `nobody`).
+    pub owner: String,
+}
+
+/// Who may read or change an instance's override: its owner (assigned user, else creator) or
+/// a configured admin, compared like dismissals (case-insensitive, an empty id is nobody).
+pub fn authorize_editor(
+    instance: &str,
+    owner: Option<&str>,
+    admins: &[String],
+    caller: &str,
+) -> Result<Authority, NotAllowed> {
+    let c = caller.trim();
+    let same = |a: &str| !c.is_empty() && a.trim().eq_ignore_ascii_case(c);
+    if owner.is_some_and(same) {
+        Ok(Authority::Owner {
+            object_id: caller.to_string(),
+        })
+    } else if admins.iter().any(|a| same(a)) {
+        Ok(Authority::Admin {
+            object_id: caller.to_string(),
+        })
+    } else {
+        Err(NotAllowed {
+            instance: instance.to_string(),
+            caller: caller.to_string(),
+            owner: owner.unwrap_or("nobody").to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+    fn stop(expr: &str) -> Value {
+        json!({"action": "Stop", "triggerType": "Cron", "cron": {"expression": expr}})
+    }
+
+    #[test]
+    fn every_problem_is_named() {
+        let now = at("2026-03-06T12:00:00Z");
+        let body = json!({
+            "computeStartStop": [stop("0 18 * * *"), stop("not cron"), {"action": "Jump"}],
+            "expires": "2026-03-01T00:00:00Z",
+            "extra": 1
+        });
+        let p = parse_override("gpu-01", &body, None, now).unwrap_err();
+        let all = p.join("\n");
+        assert!(all.contains("unknown field 'extra'"), "{all}");
+        assert!(
+            all.contains("'expires'") && all.contains("not in the future"),
+            "{all}"
+        );
+        assert!(all.contains("schedule 1, field 'cron.expression'"), "{all}");
+        assert!(all.contains("schedule 2"), "{all}");
+        assert!(p.iter().all(|l| l.contains("instance 'gpu-01'")), "{all}");
+        assert!(parse_override("x", &json!("nope"), None, now).is_err());
+        assert!(parse_override("x", &json!({"expires": "soon"}), None, now)
+            .unwrap_err()
+            .iter()
+            .any(|l| l.contains("computeStartStop")));
+    }
+
+    #[test]
+    fn a_bare_array_or_an_object_is_accepted() {
+        let now = at("2026-03-06T12:00:00Z");
+        let b = parse_override("x", &json!([stop("0 20 * * *")]), None, now).unwrap();
+        assert_eq!(b.schedules.len(), 1);
+        assert_eq!(b.expires, None);
+        let exp = at("2026-03-13T18:00:00Z");
+        let b = parse_override("x", &json!([stop("0 20 * * *")]), Some(exp), now).unwrap();
+        assert_eq!(b.expires, Some(exp));
+        let stored = b.to_stored();
+        assert_eq!(stored["expires"], "2026-03-13T18:00:00Z");
+        let again = parse_override("x", &stored, None, now).unwrap();
+        assert_eq!(again, b);
+    }
+
+    #[test]
+    fn an_expired_override_is_no_longer_in_force() {
+        let o = OverrideBody {
+            schedules: vec![stop("0 20 * * *")],
+            expires: Some(at("2026-03-13T18:00:00Z")),
+        }
+        .to_stored();
+        assert!(override_in_force(&o, at("2026-03-13T17:59:59Z")).is_some());
+        assert_eq!(override_in_force(&o, at("2026-03-13T18:00:00Z")), None);
+        // Legacy bare arrays never expire; unreadable records are not in force.
+        let legacy = json!([stop("0 20 * * *")]);
+        assert!(override_in_force(&legacy, at("2099-01-01T00:00:00Z")).is_some());
+        assert_eq!(
+            override_in_force(&json!({"expires": 5}), at("2026-01-01T00:00:00Z")),
+            None
+        );
+        assert_eq!(
+            override_in_force(&json!("x"), at("2026-01-01T00:00:00Z")),
+            None
+        );
+    }
+
+    #[test]
+    fn only_the_owner_or_an_admin_may_edit() {
+        let admins = vec!["ADMIN-1".to_string()];
+        assert!(matches!(
+            authorize_editor("x", Some("Owner"), &admins, " owner "),
+            Ok(Authority::Owner { .. })
+        ));
+        assert!(matches!(
+            authorize_editor("x", Some("owner"), &admins, "admin-1"),
+            Ok(Authority::Admin { .. })
+        ));
+        let e = authorize_editor("x", Some("owner"), &admins, "stranger").unwrap_err();
+        assert!(e.to_string().contains("stranger may not"), "{e}");
+        assert!(
+            !e.to_string().contains("owner'"),
+            "the owner is not told to strangers: {e}"
+        );
+        assert_eq!(e.owner, "owner");
+        // Nobody signed in, and an instance with no owner: never the owner.
+        assert!(authorize_editor("x", Some(""), &admins, "").is_err());
+        assert!(authorize_editor("x", None, &[], "someone").is_err());
+    }
+}
