@@ -261,7 +261,7 @@ impl Demo<'_> {
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
         let outcome = dismiss::dismiss(&self.rt, req, now).await?;
-        self.rt.deliver(&outcome.events, None).await;
+        self.rt.deliver(&outcome.events, None, now).await;
         if outcome.accepted {
             self.summary.dismissals_accepted += 1;
         } else {

@@ -264,7 +264,7 @@ pub(crate) fn run_dismiss(args: &DismissArgs) -> anyhow::Result<ExitCode> {
     let outcome = block_on(async {
         let rt = runtime(&args.config).await?;
         let outcome = dismiss::dismiss(&rt, req, now).await?;
-        rt.deliver(&outcome.events, None).await;
+        rt.deliver(&outcome.events, None, now).await;
         anyhow::Ok(outcome)
     })??;
     match args.format {

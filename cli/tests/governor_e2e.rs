@@ -856,6 +856,30 @@ impl curfew_store::StateStore for RaceBeforeFirstUpdate {
     async fn timeline_states(&self) -> curfew_store::StoreResult<Vec<curfew_store::TimelineState>> {
         self.inner.timeline_states().await
     }
+    async fn outbox_record(
+        &self,
+        entries: &[curfew_store::OutboxEntry],
+    ) -> curfew_store::StoreResult<Vec<bool>> {
+        self.inner.outbox_record(entries).await
+    }
+    async fn outbox_pending(
+        &self,
+        limit: usize,
+    ) -> curfew_store::StoreResult<Vec<curfew_store::OutboxEntry>> {
+        self.inner.outbox_pending(limit).await
+    }
+    async fn outbox_update(
+        &self,
+        entries: &[curfew_store::OutboxEntry],
+    ) -> curfew_store::StoreResult<usize> {
+        self.inner.outbox_update(entries).await
+    }
+    async fn outbox_remove(&self, ids: &[String]) -> curfew_store::StoreResult<usize> {
+        self.inner.outbox_remove(ids).await
+    }
+    async fn sweep(&self, before: DateTime<Utc>, limit: usize) -> curfew_store::StoreResult<usize> {
+        self.inner.sweep(before, limit).await
+    }
 }
 
 /// Issue 11: a governor that loses claim races to another one on the same SQLite store (the
@@ -1166,4 +1190,128 @@ async fn two_governors_keep_one_cost_timeline_in_the_store() {
             "18:01 state Stopped",
         ]
     );
+}
+
+/// Benchmark (issue 11): the 10 000-instance tick against Table Storage (Azurite), with 1 day
+/// and with 30 days of ledger history (20 000 entries a day, seeded directly), side by side in
+/// one run: store requests per tick and wall time. Needs `CURFEW_AZURITE_TABLE_ENDPOINT`
+/// (`.ci/azurite.sh`); figures in docs/benchmarks.md.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run explicitly against Azurite"]
+async fn tick_cost_history_table() {
+    let Ok(endpoint) = std::env::var("CURFEW_AZURITE_TABLE_ENDPOINT") else {
+        eprintln!("SKIPPED: CURFEW_AZURITE_TABLE_ENDPOINT is not set");
+        return;
+    };
+    let days_list: Vec<i64> = std::env::var("CURFEW_BENCH_DAYS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|d| d.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 30]);
+    let fleet = uniform(50, 200, &[("Stop", "0 18 * * *"), ("Start", "0 7 * * *")]);
+    let sim = start_sim(&fleet, 1000).await;
+    let dir = Scratch::new("e2e-history");
+    let yaml = config_yaml(
+        &sim.base_url(),
+        &dir.path("curfew.sqlite"),
+        &dir.path("events.jsonl"),
+        "",
+    );
+    let config =
+        curfew_governor::config::RuntimeConfig::from_yaml(&yaml, &env()).expect("settings");
+    let ids: Vec<String> = fleet.iter().map(|g| g.key.clone()).collect();
+    assert_eq!(ids.len(), 10_000);
+    let now = t("2036-10-27T12:00:00Z");
+    for days in days_list {
+        let table = format!("curfewbench{days}d{}", std::process::id());
+        let store = Arc::new(
+            curfew_store::TableStore::open(
+                curfew_store::TableConfig::development(&endpoint).unwrap(),
+                &table,
+            )
+            .await
+            .unwrap(),
+        );
+        // History: each instance's 07:00 start and 18:00 stop of each past day, done.
+        let seed_t0 = Instant::now();
+        for d in 1..=days {
+            let day = now - TimeDelta::days(d);
+            let date = day.date_naive();
+            let mut entries = Vec::with_capacity(20_000);
+            for (i, id) in ids.iter().enumerate() {
+                for (hour, action) in [
+                    (7, curfew_store::LedgerAction::Start),
+                    (18, curfew_store::LedgerAction::Stop),
+                ] {
+                    let at = date.and_hms_opt(hour, 0, 0).unwrap().and_utc();
+                    entries.push(curfew_store::LedgerEntry {
+                        occurrence_id: format!("hist{d:03}{hour:02}{i:06}"),
+                        instance_id: id.clone(),
+                        schedule: "computeStartStop[0]".into(),
+                        action,
+                        at,
+                        state: curfew_store::LedgerState::Done,
+                        snoozed_until: None,
+                        attempts: 1,
+                        reason: "scheduled".into(),
+                        outcome: Some("executed".into()),
+                        updated_at: at,
+                    });
+                }
+            }
+            let chunks: Vec<Vec<curfew_store::LedgerEntry>> =
+                entries.chunks(2_000).map(<[_]>::to_vec).collect();
+            let mut tasks = Vec::new();
+            for c in chunks {
+                let s = store.clone();
+                tasks.push(tokio::spawn(async move {
+                    use curfew_store::StateStore as _;
+                    s.insert_entries(&c).await.unwrap();
+                }));
+            }
+            for task in tasks {
+                task.await.unwrap();
+            }
+        }
+        println!(
+            "cost: seeded {days} day(s) of history ({} entries) in {:.0} s",
+            days * 20_000,
+            seed_t0.elapsed().as_secs_f64()
+        );
+        let mut rt = curfew_governor::Runtime::with_store(&config, store.clone()).unwrap();
+        rt.arm = unbudgeted(&config.arm.endpoint);
+        // First tick (sets the watermark), then ticks with nothing due.
+        tick(&rt, now, false).await.unwrap();
+        let mut walls = Vec::new();
+        let mut reqs = Vec::new();
+        for k in 1..=5 {
+            let before = store.requests();
+            let t0 = Instant::now();
+            let r = tick(&rt, now + TimeDelta::minutes(k), false).await.unwrap();
+            walls.push(ms(t0.elapsed()));
+            reqs.push(store.requests() - before);
+            assert!(r.decisions.is_empty(), "nothing due");
+        }
+        walls.sort_by(f64::total_cmp);
+        println!(
+            "cost: table, {days} day(s) of history, nothing due: median {:.0} ms ({walls:?}), store requests per tick {reqs:?}",
+            walls[2]
+        );
+        // A tick with 10 000 stops due (long on Azurite: `CURFEW_BENCH_DUE=1`).
+        if std::env::var("CURFEW_BENCH_DUE").as_deref() != Ok("1") {
+            continue;
+        }
+        let t_stop = t("2036-10-27T18:00:00Z");
+        tick(&rt, t_stop - TimeDelta::minutes(1), false)
+            .await
+            .unwrap();
+        let before = store.requests();
+        let t0 = Instant::now();
+        let r = tick(&rt, t_stop, false).await.unwrap();
+        println!(
+            "cost: table, {days} day(s) of history, all 10 000 due: {:.0} ms, {} store requests, {} executed",
+            ms(t0.elapsed()),
+            store.requests() - before,
+            kinds(&r, DecisionKind::Execute)
+        );
+    }
 }

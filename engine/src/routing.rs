@@ -7,10 +7,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// What a rule's scope is compared with: where the instance lives, its tags and its owner.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Serialisable: an event waiting in the outbox keeps it, so a resend is routed the same.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
 pub struct RouteTarget {
     /// Subscription id.
     pub subscription: Option<String>,

@@ -5,20 +5,46 @@
 //!
 //! Hosted, the invocation's `events` output binding is one more channel (a
 //! `curfew_notify::Collector` owned by the invocation), given as `extra`.
+//!
+//! No event is lost: every one is first recorded as pending in the store's outbox (keyed by
+//! its CloudEvent id), and removed only once a configured channel has taken it. What only the
+//! output binding took counts as taken when the invocation answers 2xx ([`Runtime::settle`]
+//! with the [`Receipt`]s); until then, and after any failure, the next delivery (a retried
+//! invocation, the next tick) resends it with the same id, so consumers can dedupe. The
+//! outbox stays bounded: an entry no channel took after [`OUTBOX_MAX_ATTEMPTS`] deliveries,
+//! older than [`OUTBOX_HORIZON`], unreadable (poison), or a notice whose stop is due, is given
+//! up and audited (`outbox.given_up`), never blocking the others.
+
+use std::collections::HashSet;
 
 use super::config::BINDING_CHANNEL;
 use super::Runtime;
+use chrono::{DateTime, TimeDelta, Utc};
 use curfew_engine::routing::{route, RouteTarget};
 use curfew_engine::Instance;
-use curfew_notify::{send_to_all, Event, EventType, Notifier, NotifyError, OwnerUnreachable};
+use curfew_notify::{
+    send_to_all, Event, EventData, EventType, Notifier, NotifyError, OwnerUnreachable,
+};
+use curfew_store::{AuditRecord, OutboxEntry};
+use serde::{Deserialize, Serialize};
+
+/// Deliveries no channel took before an outbox entry is given up (a poison event, or a
+/// channel that refuses it for good).
+pub const OUTBOX_MAX_ATTEMPTS: u32 = 20;
+
+/// How long an event may wait in the outbox: older ones are given up (audited), so the
+/// outbox stays bounded even when every channel is down for a day.
+pub const OUTBOX_HORIZON: TimeDelta = TimeDelta::hours(24);
+
+/// Pending entries one delivery resends at most; the rest wait for the next one.
+pub const OUTBOX_RESEND_LIMIT: usize = 500;
 
 /// The store mark under which one `curfew.owner.unreachable` event (by id) is sent once.
 const OWNER_UNREACHABLE_MARK_PREFIX: &str = "owner-unreachable/";
-use serde::Serialize;
 
 /// What delivering a pre-shutdown notice settles: its (occurrence, lead) mark in the store,
 /// which keeps it from being sent again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NoticeMark {
     /// The Stop occurrence warned of.
@@ -30,15 +56,17 @@ pub struct NoticeMark {
     pub lead_minutes: u32,
 }
 
-/// One event the governor made, not yet delivered.
-#[derive(Debug, Clone)]
+/// One event the governor made, not yet delivered (stored as such in the outbox).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Outgoing {
     /// The CloudEvent (its id is stable: a resend carries the same one).
     pub event: Event,
     /// For a notice, the mark to record once it is delivered.
     pub mark: Option<NoticeMark>,
     /// What routing rules compare with: where the instance lives (from the event's subject),
-    /// and its tags and owner once [`Outgoing::about`] adds them.
+    /// and its tags and owner once [`Outgoing::about`] adds them (kept in the outbox, so a
+    /// resend is routed as the first send was).
+    #[serde(default)]
     pub target: RouteTarget,
 }
 
@@ -120,9 +148,33 @@ pub struct EventDelivery {
     pub recorded: bool,
     /// A store failure while recording it (the next tick sends it again).
     pub problem: Option<String>,
+    /// Taken only by the invocation's output binding: settled once the invocation answers
+    /// 2xx ([`EventDelivery::receipt`], [`Runtime::settle`]), else resent.
+    pub awaiting: bool,
+    /// Resent from the outbox (an earlier delivery did not settle it).
+    pub resent: bool,
+}
+
+/// An event only the invocation's output binding took: what [`Runtime::settle`] records
+/// once the invocation has answered 2xx.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Receipt {
+    /// The CloudEvent id (its outbox key).
+    pub event_id: String,
+    /// The notice mark to record, if it is a notice.
+    pub mark: Option<NoticeMark>,
 }
 
 impl EventDelivery {
+    /// What to settle once the invocation answers 2xx, if only its binding took the event.
+    pub fn receipt(&self) -> Option<Receipt> {
+        self.awaiting.then(|| Receipt {
+            event_id: self.event_id.clone(),
+            mark: self.mark.clone(),
+        })
+    }
+
     /// Whether at least one channel took the event.
     pub fn taken(&self) -> bool {
         self.channels.iter().any(|c| c.error.is_none())
@@ -163,6 +215,35 @@ fn settles(channels: &[ChannelResult]) -> bool {
     channels.iter().any(|c| c.error.is_none())
 }
 
+/// Why a pending outbox entry is given up instead of resent, if it is.
+fn give_up_reason(
+    entry: &OutboxEntry,
+    parsed: &Result<Outgoing, String>,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    if entry.attempts >= OUTBOX_MAX_ATTEMPTS {
+        return Some(format!(
+            "no channel took it in {} deliveries",
+            entry.attempts
+        ));
+    }
+    if now - entry.at > OUTBOX_HORIZON {
+        return Some(format!(
+            "pending for more than {} h",
+            OUTBOX_HORIZON.num_hours()
+        ));
+    }
+    match parsed {
+        Err(e) => Some(format!("unreadable: {e}")),
+        Ok(o) => match &o.event.data {
+            EventData::ShutdownPending(p) if p.at_utc <= now => {
+                Some("too late: the stop it warns of is due (a warning is never sent late)".into())
+            }
+            _ => None,
+        },
+    }
+}
+
 impl Runtime {
     /// The channels an event goes to: every configured one and `extra` without routing rules;
     /// with rules, those whose labels the matching rules name (`extra` as `binding`). Email
@@ -194,38 +275,236 @@ impl Runtime {
         }
     }
 
-    /// Hands each event to the channels its routing rules select (without rules: every
-    /// configured channel and `extra`, the invocation's output binding when hosted), then
-    /// records delivered notices as sent. The one place events leave the governor.
+    /// Hands each event to every configured channel and to `extra` (the invocation's output
+    /// binding when hosted), after recording it as pending in the outbox; events an earlier
+    /// delivery left pending go again, with their ids. Delivered notices are recorded as sent.
+    /// What only `extra` took stays pending until [`Runtime::settle`]. The one place events
+    /// leave the governor.
     pub async fn deliver(
         &self,
         events: &[Outgoing],
         extra: Option<&dyn Notifier>,
+        now: DateTime<Utc>,
     ) -> Vec<EventDelivery> {
-        let mut out = Vec::with_capacity(events.len());
-        let mut unreachable = Vec::new();
-        for o in events {
-            let (d, lost) = self.deliver_one(o, extra).await;
-            out.push(d);
-            unreachable.extend(lost.map(|u| (o.target.clone(), o.event.time, u)));
+        let mut outbox_problem: Option<String> = None;
+        let entries: Vec<OutboxEntry> = events
+            .iter()
+            .filter_map(|o| {
+                Some(OutboxEntry {
+                    id: o.event.id.clone(),
+                    at: now,
+                    attempts: 0,
+                    payload: serde_json::to_string(o).ok()?,
+                })
+            })
+            .collect();
+        if !entries.is_empty() {
+            if let Err(e) = self.store.outbox_record(&entries).await {
+                outbox_problem = Some(format!("recording in the outbox failed: {e}"));
+            }
         }
-        // An owner no channel could reach is itself news for operations: one
-        // `curfew.owner.unreachable` a day per instance, owner and channel (its notice stays
-        // unsent and is retried; this event is not, beyond the next day's).
-        for (target, time, u) in unreachable {
-            let event = Event::owner_unreachable(&self.source, time, u);
+        let fresh: HashSet<&str> = events.iter().map(|o| o.event.id.as_str()).collect();
+        let mut given_up: Vec<(OutboxEntry, String)> = Vec::new();
+        let mut resend: Vec<(Outgoing, OutboxEntry)> = Vec::new();
+        match self
+            .store
+            .outbox_pending(OUTBOX_RESEND_LIMIT + events.len())
+            .await
+        {
+            Ok(pending) => {
+                for e in pending {
+                    if fresh.contains(e.id.as_str()) {
+                        continue;
+                    }
+                    let parsed =
+                        serde_json::from_str::<Outgoing>(&e.payload).map_err(|x| x.to_string());
+                    if let Some(why) = give_up_reason(&e, &parsed, now) {
+                        given_up.push((e, why));
+                    } else if let Ok(o) = parsed {
+                        if resend.len() < OUTBOX_RESEND_LIMIT {
+                            resend.push((o, e));
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "outbox: pending events not read; resent later"),
+        }
+        let mut work: Vec<(Outgoing, Option<OutboxEntry>)> = events
+            .iter()
+            .map(|o| (o.clone(), None))
+            .chain(resend.into_iter().map(|(o, e)| (o, Some(e))))
+            .collect();
+        let mut delivered: Vec<String> = Vec::new();
+        let mut retry: Vec<OutboxEntry> = Vec::new();
+        let mut out = Vec::with_capacity(work.len());
+        // Owners no channel had an address for (email's `NoAddress`): each is news for
+        // operations, one `curfew.owner.unreachable` a day per instance, owner and channel,
+        // delivered after the rest like any event (outbox included). Its notice stays unsent.
+        let mut unreachable: Vec<(RouteTarget, OwnerUnreachable)> = Vec::new();
+        let mut next = 0;
+        let mut reported = false;
+        while next < work.len() || !reported {
+            if next == work.len() {
+                reported = true;
+                let found = self
+                    .owners_unreachable(std::mem::take(&mut unreachable), now)
+                    .await;
+                work.extend(found.into_iter().map(|o| (o, None)));
+                continue;
+            }
+            let (o, stored) = &work[next];
+            next += 1;
+            let (o, stored) = (o.clone(), stored.clone());
+            let (o, stored) = (&o, stored.as_ref());
+            let routed = self.routed(&o.target, o.event.kind.as_str(), extra);
+            // `routed` puts the output binding last when it is chosen; what it alone took
+            // is settled only once the invocation answers 2xx.
+            let binding_chosen = extra.is_some_and(|x| {
+                routed.last().is_some_and(|l| {
+                    std::ptr::addr_eq(*l as *const dyn Notifier, x as *const dyn Notifier)
+                })
+            });
+            let configured = routed.len() - usize::from(binding_chosen);
+            let channels: Vec<ChannelResult> = send_to_all(&routed, &o.event)
+                .await
+                .outcomes
+                .into_iter()
+                .map(|c| {
+                    if let (Err(NotifyError::NoAddress { owner, why, .. }), Some(instance)) =
+                        (&c.result, o.event.instance())
+                    {
+                        if !reported
+                            && !unreachable
+                                .iter()
+                                .any(|(_, u)| u.instance.id == instance.id && u.owner == *owner)
+                        {
+                            unreachable.push((
+                                o.target.clone(),
+                                OwnerUnreachable {
+                                    instance: instance.clone(),
+                                    owner: owner.clone(),
+                                    channel: c.channel.clone(),
+                                    day: o.event.time.date_naive(),
+                                    reason: why.clone(),
+                                },
+                            ));
+                        }
+                    }
+                    ChannelResult {
+                        channel: c.channel,
+                        retryable: c
+                            .result
+                            .as_ref()
+                            .err()
+                            .is_some_and(NotifyError::is_retryable),
+                        error: c.result.err().map(|e| e.to_string()),
+                    }
+                })
+                .collect();
+            for c in channels.iter().filter(|c| c.error.is_some()) {
+                tracing::warn!(
+                    event = %o.event.id,
+                    kind = o.event.kind.as_str(),
+                    channel = %c.channel,
+                    error = c.error.as_deref().unwrap_or_default(),
+                    "event not delivered to a channel"
+                );
+            }
+            let durable = settles(&channels[..configured.min(channels.len())]);
+            let mut d = EventDelivery {
+                event_id: o.event.id.clone(),
+                kind: o.event.kind.as_str().to_owned(),
+                mark: o.mark.clone(),
+                recorded: false,
+                problem: outbox_problem.clone(),
+                awaiting: false,
+                resent: stored.is_some(),
+                channels,
+            };
+            if durable {
+                if let Some(m) = &o.mark {
+                    match self.store.mark_notified(&m.key, m.lead_minutes).await {
+                        Ok(_) => d.recorded = true,
+                        Err(e) => d.problem = Some(e.to_string()),
+                    }
+                }
+                if d.problem.is_none() || o.mark.is_none() {
+                    delivered.push(o.event.id.clone());
+                }
+            } else if settles(&d.channels) {
+                d.awaiting = true;
+            } else {
+                let mut e = stored.cloned().unwrap_or_else(|| OutboxEntry {
+                    id: o.event.id.clone(),
+                    at: now,
+                    attempts: 0,
+                    payload: serde_json::to_string(o).unwrap_or_default(),
+                });
+                e.attempts += 1;
+                retry.push(e);
+            }
+            out.push(d);
+        }
+        for (e, why) in &given_up {
+            tracing::warn!(event = %e.id, reason = %why, "outbox: event given up");
+        }
+        if !given_up.is_empty() {
+            let records: Vec<AuditRecord> = given_up
+                .iter()
+                .map(|(e, why)| AuditRecord {
+                    at: now,
+                    kind: "outbox.given_up".into(),
+                    instance_id: None,
+                    occurrence_id: None,
+                    message: format!("event {} given up: {why}", e.id),
+                    details: serde_json::json!({
+                        "eventId": e.id,
+                        "recordedAt": e.at,
+                        "attempts": e.attempts,
+                        "reason": why,
+                    }),
+                })
+                .collect();
+            match self.store.append_audit(&records).await {
+                Ok(()) => delivered.extend(given_up.into_iter().map(|(e, _)| e.id)),
+                Err(e) => tracing::warn!(error = %e, "outbox: giving up not audited; kept"),
+            }
+        }
+        if outbox_problem.is_none() {
+            if !retry.is_empty() {
+                if let Err(e) = self.store.outbox_update(&retry).await {
+                    tracing::warn!(error = %e, "outbox: attempts not counted");
+                }
+            }
+            if !delivered.is_empty() {
+                if let Err(e) = self.store.outbox_remove(&delivered).await {
+                    tracing::warn!(error = %e, "outbox: delivered events not removed; resent (same ids)");
+                }
+            }
+        }
+        out
+    }
+
+    /// The `curfew.owner.unreachable` events to send for `found`: those not sent yet (a
+    /// store mark per event id, so once a day per instance, owner and channel), recorded as
+    /// pending in the outbox like every event.
+    async fn owners_unreachable(
+        &self,
+        found: Vec<(RouteTarget, OwnerUnreachable)>,
+        now: DateTime<Utc>,
+    ) -> Vec<Outgoing> {
+        let mut out = Vec::new();
+        for (target, u) in found {
+            let event = Event::owner_unreachable(&self.source, now, u);
             match self
                 .once(&format!("{OWNER_UNREACHABLE_MARK_PREFIX}{}", event.id))
                 .await
             {
-                Ok(true) => {
-                    let o = Outgoing {
-                        event,
-                        mark: None,
-                        target,
-                    };
-                    out.push(self.deliver_one(&o, extra).await.0);
-                }
+                Ok(true) => out.push(Outgoing {
+                    event,
+                    mark: None,
+                    target,
+                }),
                 Ok(false) => {}
                 Err(e) => tracing::warn!(
                     event = %event.id,
@@ -234,71 +513,46 @@ impl Runtime {
                 ),
             }
         }
+        let entries: Vec<OutboxEntry> = out
+            .iter()
+            .filter_map(|o| {
+                Some(OutboxEntry {
+                    id: o.event.id.clone(),
+                    at: now,
+                    attempts: 0,
+                    payload: serde_json::to_string(o).ok()?,
+                })
+            })
+            .collect();
+        if !entries.is_empty() {
+            if let Err(e) = self.store.outbox_record(&entries).await {
+                tracing::warn!(error = %e, "outbox: an unreachable-owner event not recorded");
+            }
+        }
         out
     }
 
-    /// Delivers one event and records its notice mark; also says whose owner no channel had an
-    /// address for (email's [`NotifyError::NoAddress`]).
-    async fn deliver_one(
-        &self,
-        o: &Outgoing,
-        extra: Option<&dyn Notifier>,
-    ) -> (EventDelivery, Option<OwnerUnreachable>) {
-        let channels = self.routed(&o.target, o.event.kind.as_str(), extra);
-        let mut unreachable = None;
-        let channels: Vec<ChannelResult> = send_to_all(&channels, &o.event)
-            .await
-            .outcomes
-            .into_iter()
-            .map(|c| {
-                if let (Err(NotifyError::NoAddress { owner, why, .. }), Some(instance)) =
-                    (&c.result, o.event.instance())
-                {
-                    unreachable.get_or_insert_with(|| OwnerUnreachable {
-                        instance: instance.clone(),
-                        owner: owner.clone(),
-                        channel: c.channel.clone(),
-                        day: o.event.time.date_naive(),
-                        reason: why.clone(),
-                    });
-                }
-                ChannelResult {
-                    channel: c.channel,
-                    retryable: c
-                        .result
-                        .as_ref()
-                        .err()
-                        .is_some_and(NotifyError::is_retryable),
-                    error: c.result.err().map(|e| e.to_string()),
-                }
-            })
-            .collect();
-        for c in channels.iter().filter(|c| c.error.is_some()) {
-            tracing::warn!(
-                event = %o.event.id,
-                kind = o.event.kind.as_str(),
-                channel = %c.channel,
-                error = c.error.as_deref().unwrap_or_default(),
-                "event not delivered to a channel"
-            );
-        }
-        let mut d = EventDelivery {
-            event_id: o.event.id.clone(),
-            kind: o.event.kind.as_str().to_owned(),
-            mark: o.mark.clone(),
-            recorded: false,
-            problem: None,
-            channels,
-        };
-        if let Some(m) = &o.mark {
-            if settles(&d.channels) {
-                match self.store.mark_notified(&m.key, m.lead_minutes).await {
-                    Ok(_) => d.recorded = true,
-                    Err(e) => d.problem = Some(e.to_string()),
+    /// Settles what only the invocation's output binding took, once the invocation has
+    /// answered 2xx: notices are recorded as sent and the events leave the outbox. Returns
+    /// the problems (each such event is then resent, with its id).
+    pub async fn settle(&self, receipts: &[Receipt]) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut done = Vec::with_capacity(receipts.len());
+        for r in receipts {
+            if let Some(m) = &r.mark {
+                if let Err(e) = self.store.mark_notified(&m.key, m.lead_minutes).await {
+                    problems.push(format!("recording notice {} as sent: {e}", r.event_id));
+                    continue;
                 }
             }
+            done.push(r.event_id.clone());
         }
-        (d, unreachable)
+        if !done.is_empty() {
+            if let Err(e) = self.store.outbox_remove(&done).await {
+                problems.push(format!("removing delivered events from the outbox: {e}"));
+            }
+        }
+        problems
     }
 }
 
@@ -325,6 +579,29 @@ mod tests {
     }
 
     #[test]
+    fn pending_entries_are_given_up_when_refused_too_often_too_old_or_unreadable() {
+        let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2031, 1, 1, 12, 0, 0).unwrap();
+        let entry = |attempts, age_h| OutboxEntry {
+            id: "e".into(),
+            at: now - TimeDelta::hours(age_h),
+            attempts,
+            payload: String::new(),
+        };
+        let unreadable: Result<Outgoing, String> = Err("expected value".into());
+        assert!(give_up_reason(&entry(0, 1), &unreadable, now)
+            .unwrap()
+            .starts_with("unreadable"));
+        assert!(
+            give_up_reason(&entry(OUTBOX_MAX_ATTEMPTS, 1), &unreadable, now)
+                .unwrap()
+                .starts_with("no channel took it in 20")
+        );
+        assert!(give_up_reason(&entry(0, 25), &unreadable, now)
+            .unwrap()
+            .starts_with("pending for more than 24 h"));
+    }
+
+    #[test]
     fn outcomes_say_which_channels_failed() {
         let d = |channels| EventDelivery {
             event_id: "e".into(),
@@ -333,6 +610,8 @@ mod tests {
             channels,
             recorded: false,
             problem: None,
+            awaiting: false,
+            resent: false,
         };
         assert_eq!(d(vec![ch(None, false)]).outcome(), "sent");
         assert_eq!(

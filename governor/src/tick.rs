@@ -166,14 +166,19 @@ impl TickReport {
 
 impl Runtime {
     /// Delivers a tick's events to every channel (and `extra`) and records the outcomes in
-    /// its notices: what every caller of a tick does next.
+    /// its notices: what every caller of a tick does next. Returns what only `extra` took
+    /// (to [`Runtime::settle`] once the invocation has answered 2xx).
     pub async fn deliver_tick(
         &self,
         report: &mut TickReport,
         extra: Option<&dyn curfew_notify::Notifier>,
-    ) {
-        let deliveries = self.deliver(&report.events, extra).await;
+    ) -> Vec<super::delivery::Receipt> {
+        let deliveries = self.deliver(&report.events, extra, report.now).await;
         report.record_deliveries(&deliveries);
+        deliveries
+            .iter()
+            .filter_map(EventDelivery::receipt)
+            .collect()
     }
 }
 
@@ -244,6 +249,12 @@ pub async fn tick_in(
     report.arm_calls = rt.arm.stats().calls - calls_before;
     Ok(report)
 }
+
+/// Records past the retention horizon one tick deletes at most: the sweep's cost per tick
+/// stays bounded (on Table Storage: a few queries, then changesets of 100 deletes, plus two
+/// prefix queries per ledger entry for its marks and dismissals), and a backlog goes within a
+/// day of per-minute ticks even for 10 000 instances.
+pub const SWEEP_PER_TICK: usize = 100;
 
 /// Runs one tick over a fleet already listed at `now` (a host that listed it to decide on
 /// fan-out does not list it twice).
@@ -626,6 +637,18 @@ pub async fn tick_listed(
                 "another governor moved the watermark during this tick; it keeps its value".into(),
             ),
             Err(e) => return Err(e.into()),
+        }
+        // Retention: a bounded sweep of what is older than the horizon (docs/store.md).
+        match rt
+            .store
+            .sweep(now - rt.config.retention, SWEEP_PER_TICK)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(swept = n, "retention: records past the horizon deleted"),
+            Err(e) => report
+                .problems
+                .push(format!("sweeping records past the retention horizon: {e}")),
         }
         // The heartbeat, last: this tick completed (Status and the no-tick alert read it).
         if let Err(e) = rt.record_heartbeat(now).await {
@@ -1273,6 +1296,8 @@ mod delivery_tests {
             }],
             recorded: error.is_none(),
             problem: None,
+            awaiting: false,
+            resent: false,
         };
         r.record_deliveries(&[delivery("a", 5, None), delivery("b", 30, Some("HTTP 500"))]);
         let outcomes: Vec<&str> = r.notices.iter().map(|n| n.outcome.as_str()).collect();

@@ -26,14 +26,15 @@ use tracing::Instrument;
 
 use crate::functions::{
     ActivityReport, ActivitySink, Channel, Choice, DismissalRequest, DismissalSink,
-    DismissalTarget, EvaluationScope, FleetWorkspaces, OverrideAnswer, OverrideEditor,
-    OverrideRequest, PortError, PortFuture, Ports, Report, StatusSource, TickContext, TickHandler,
-    WorkspaceSize,
+    DismissalTarget, EvaluationScope, FleetWorkspaces, OnSuccess, OverrideAnswer, OverrideEditor,
+    OverrideRequest, PortError, PortFuture, Ports, Report, Settle, StatusSource, TickContext,
+    TickHandler, WorkspaceSize,
 };
 use curfew_engine::idle;
 use curfew_governor::config::{
     self, ConfigError, EventsTo, Program, RuntimeConfig, SettingsFile, StoreConfig, Strings,
 };
+use curfew_governor::delivery::Receipt;
 use curfew_governor::error::GovernError;
 use curfew_governor::tick::TickReport;
 use curfew_governor::{activity, dismiss, explain, in_scope, tick, Runtime};
@@ -86,6 +87,28 @@ fn binding_values(collector: Option<Collector>) -> Vec<Map<String, Value>> {
             _ => None,
         })
         .collect()
+}
+
+/// Settles, once the invocation has answered 2xx, the events only its output binding took.
+struct BindingReceipts {
+    rt: Arc<Runtime>,
+    receipts: Vec<Receipt>,
+}
+
+impl Settle for BindingReceipts {
+    fn settle(&self) -> PortFuture<'_, Vec<String>> {
+        Box::pin(async move { Ok(self.rt.settle(&self.receipts).await) })
+    }
+}
+
+/// The [`OnSuccess`] of a report whose binding took `receipts`.
+fn settle(rt: &Arc<Runtime>, receipts: Vec<Receipt>) -> OnSuccess {
+    OnSuccess((!receipts.is_empty()).then(|| {
+        Arc::new(BindingReceipts {
+            rt: Arc::clone(rt),
+            receipts,
+        }) as Arc<dyn Settle>
+    }))
 }
 
 /// Bearer tokens from the managed identity (user-assigned when `AZURE_CLIENT_ID`), for any
@@ -276,12 +299,14 @@ impl HostedGovernor {
         metrics::record_tick(result.as_ref().ok(), started.elapsed(), &what);
         let mut r = result.map_err(|e| classify(&format!("evaluating {what}"), &e))?;
         let binding = self.binding();
-        rt.deliver_tick(&mut r, binding.as_ref().map(|c| c as &dyn Notifier))
+        let receipts = rt
+            .deliver_tick(&mut r, binding.as_ref().map(|c| c as &dyn Notifier))
             .instrument(span)
             .await;
         Ok(Report {
             summary: summarise(&what, &r),
             events: binding_values(binding),
+            on_success: settle(rt, receipts),
         })
     }
 
@@ -378,11 +403,16 @@ impl HostedGovernor {
             .await
             .map_err(|e| classify("recording the dismissal", &e))?;
         let binding = self.binding();
-        rt.deliver(
-            &outcome.events,
-            binding.as_ref().map(|c| c as &dyn Notifier),
-        )
-        .await;
+        let receipts: Vec<Receipt> = rt
+            .deliver(
+                &outcome.events,
+                binding.as_ref().map(|c| c as &dyn Notifier),
+                now,
+            )
+            .await
+            .iter()
+            .filter_map(|d| d.receipt())
+            .collect();
         let events = binding_values(binding);
         if !outcome.accepted {
             return Err(PortError::Rejected(outcome.message));
@@ -399,6 +429,7 @@ impl HostedGovernor {
         Ok(Report {
             summary: vec![line],
             events,
+            on_success: settle(rt, receipts),
         })
     }
 
@@ -525,6 +556,7 @@ impl HostedGovernor {
                 stamp(report.at)
             )],
             events: Vec::new(),
+            on_success: OnSuccess::default(),
         })
     }
 
@@ -1001,6 +1033,10 @@ pub(crate) fn ports(strings: &dyn Strings) -> Ports {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "hosted_outbox_tests.rs"]
+mod outbox_tests;
 
 #[cfg(test)]
 mod tests {

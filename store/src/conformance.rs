@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::{
     Activity, AuditRecord, Dismissal, DismissalChoice, LedgerAction, LedgerEntry, LedgerState,
-    StateStore, StoreError, TimelineRecord, TimelineState,
+    OutboxEntry, StateStore, StoreError, TimelineRecord, TimelineState,
 };
 
 /// Two handles on one store; writes through one are visible through the other.
@@ -51,8 +51,177 @@ pub async fn run_all(p: &Pair) {
     check!(activity_newer_wins);
     check!(timeline_append_and_range);
     check!(timeline_state_last_write_wins);
+    check!(outbox_pending_until_removed);
     check!(paging_and_batches);
     check!(racing_claims);
+    check!(retention_sweep);
+}
+
+/// The outbox: recording is insert-if-absent by event id (through either handle), pending
+/// entries are listed oldest first up to a limit, updates touch only entries still there,
+/// removal through one handle is seen by the other, and 130 entries (two changesets) are
+/// recorded and removed at once, some already gone.
+pub async fn outbox_pending_until_removed(p: &Pair) {
+    let ob = |id: &str, minute: i64| OutboxEntry {
+        id: format!("ob-{id}"),
+        at: t(27, minute),
+        attempts: 0,
+        payload: format!("{{\"id\":\"ob-{id}\"}}"),
+    };
+    assert_eq!(
+        p.a.outbox_record(&[ob("b", 2), ob("a", 1), ob("a", 1)])
+            .await
+            .unwrap(),
+        [true, true, false],
+        "the same id twice in one call: recorded once"
+    );
+    assert_eq!(
+        p.b.outbox_record(&[ob("a", 9), ob("c", 3)]).await.unwrap(),
+        [false, true],
+        "an id already pending is not recorded again (the first stays)"
+    );
+    let pending = p.b.outbox_pending(10).await.unwrap();
+    let ids: Vec<&str> = pending.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["ob-a", "ob-b", "ob-c"], "oldest first");
+    assert_eq!(pending[0].at, t(27, 1));
+    assert_eq!(pending[0].payload, "{\"id\":\"ob-a\"}");
+    assert_eq!(p.a.outbox_pending(2).await.unwrap().len(), 2, "limit");
+    let mut tried = pending[1].clone();
+    tried.attempts = 3;
+    assert_eq!(p.a.outbox_update(&[tried.clone()]).await.unwrap(), 1);
+    assert_eq!(p.b.outbox_pending(10).await.unwrap()[1].attempts, 3);
+    assert_eq!(
+        p.b.outbox_remove(&["ob-a".into(), "ob-b".into(), "ob-zz".into()])
+            .await
+            .unwrap(),
+        2,
+        "absent ids are ignored"
+    );
+    assert_eq!(
+        p.a.outbox_update(&[tried]).await.unwrap(),
+        0,
+        "an update does not bring a removed entry back"
+    );
+    let left: Vec<String> =
+        p.a.outbox_pending(10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+    assert_eq!(left, ["ob-c"]);
+    // Two changesets each way; the removal includes ids another handle removed already.
+    let many: Vec<OutboxEntry> = (0..130).map(|i| ob(&format!("m{i:03}"), 100 + i)).collect();
+    assert!(p.a.outbox_record(&many).await.unwrap().iter().all(|b| *b));
+    assert_eq!(p.b.outbox_pending(1000).await.unwrap().len(), 131);
+    p.b.outbox_remove(&["ob-m005".into(), "ob-m120".into()])
+        .await
+        .unwrap();
+    let mut ids: Vec<String> = many.iter().map(|e| e.id.clone()).collect();
+    ids.push("ob-c".into());
+    assert_eq!(p.a.outbox_remove(&ids).await.unwrap(), 129);
+    assert!(p.b.outbox_pending(1000).await.unwrap().is_empty());
+}
+
+/// Retention (runs last: it deletes every check's records before day 3): a sweep deletes at
+/// most its limit; repeated, it removes the ledger entries before the horizon with their notice
+/// marks and dismissals, and audit and timeline records before it; later records stay.
+pub async fn retention_sweep(p: &Pair) {
+    let old = entry("5e1e1e0000000001", &arm_id(7), t(2, 600));
+    let new = entry("5e1e1e0000000002", &arm_id(7), t(3, 600));
+    p.a.insert_entries(&[old.clone(), new.clone()])
+        .await
+        .unwrap();
+    for e in [&old, &new] {
+        assert!(p.a.mark_notified(&e.occurrence_id, 30).await.unwrap());
+        assert!(p
+            .a
+            .mark_notified(&format!("{}@1234", e.occurrence_id), 5)
+            .await
+            .unwrap());
+        p.a.append_dismissal(&Dismissal {
+            occurrence_id: e.occurrence_id.clone(),
+            choice: DismissalChoice::Skip,
+            requested_by: "11111111-2222-3333-4444-555555555555".to_owned(),
+            accepted: true,
+            reason: "kept".to_owned(),
+            at: e.at - Duration::minutes(10),
+        })
+        .await
+        .unwrap();
+    }
+    let audit = |at| AuditRecord {
+        at,
+        kind: "sweep.test".to_owned(),
+        instance_id: None,
+        occurrence_id: None,
+        message: "m".to_owned(),
+        details: json!({}),
+    };
+    p.a.append_audit(&[audit(t(2, 1)), audit(t(3, 1))])
+        .await
+        .unwrap();
+    let tl = |at| TimelineRecord {
+        at,
+        instance: "ci-7".to_owned(),
+        record: json!({"kind": "state"}),
+    };
+    p.a.append_timeline(&[tl(t(2, 2)), tl(t(3, 2))])
+        .await
+        .unwrap();
+
+    let horizon = t(3, 0);
+    assert_eq!(
+        p.b.sweep(horizon, 2).await.unwrap(),
+        2,
+        "bounded by its limit"
+    );
+    let mut rounds = 0;
+    while p.b.sweep(horizon, 100).await.unwrap() > 0 {
+        rounds += 1;
+        assert!(rounds < 1000, "the sweep ends");
+    }
+    assert!(p.a.get_entry(&old.occurrence_id).await.unwrap().is_none());
+    assert!(p
+        .a
+        .notified_leads(&old.occurrence_id)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(p
+        .a
+        .notified_leads(&format!("{}@1234", old.occurrence_id))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(p.a.dismissals(&old.occurrence_id).await.unwrap().is_empty());
+    assert!(p
+        .a
+        .audit_between(t(2, 0), horizon)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(p
+        .a
+        .timeline_between(t(2, 0), horizon)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(p
+        .a
+        .entries_between(t(1, 0), horizon)
+        .await
+        .unwrap()
+        .is_empty());
+    // What is within the horizon stays.
+    assert!(p.a.get_entry(&new.occurrence_id).await.unwrap().is_some());
+    assert_eq!(p.a.notified_leads(&new.occurrence_id).await.unwrap(), [30]);
+    assert_eq!(p.a.dismissals(&new.occurrence_id).await.unwrap().len(), 1);
+    assert_eq!(p.a.audit_between(horizon, t(3, 2)).await.unwrap().len(), 1);
+    assert_eq!(
+        p.a.timeline_between(horizon, t(3, 3)).await.unwrap().len(),
+        1
+    );
 }
 
 /// A fixed instant in a check's own day (`day` 1..=28 of 2031-01) so checks never overlap.

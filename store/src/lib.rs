@@ -28,7 +28,7 @@ pub mod conformance;
 pub use error::{StoreError, StoreResult};
 pub use model::{
     Activity, AuditRecord, Dismissal, DismissalChoice, LedgerAction, LedgerEntry, LedgerState,
-    Override, TimelineRecord, TimelineState, Version, Versioned,
+    OutboxEntry, Override, TimelineRecord, TimelineState, Version, Versioned,
 };
 pub use sqlite::{SqliteStore, DEFAULT_BUSY_TIMEOUT, SCHEMA_VERSION};
 pub use store::StateStore;

@@ -247,3 +247,19 @@ pub struct TimelineState {
     /// The ARM state (`Running`, `Stopped`, …).
     pub state: String,
 }
+
+/// One event waiting in the outbox: recorded before any channel is tried, removed once a
+/// channel has taken it (or given up, audited), so a failed invocation loses nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// The CloudEvent id: the key, so recording the same event twice keeps one entry and a
+    /// resend carries the same id.
+    pub id: String,
+    /// When it was first recorded (oldest first; entries past the horizon are given up).
+    pub at: DateTime<Utc>,
+    /// Delivery attempts no channel took so far (a poison entry is given up after a few).
+    pub attempts: u32,
+    /// What to send, stored verbatim (text, so an unreadable one is still listed and reported
+    /// instead of failing the listing).
+    pub payload: String,
+}

@@ -16,7 +16,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::keys::{parse_time, time_key};
 use crate::model::{
     Activity, AuditRecord, Dismissal, DismissalChoice, LedgerAction, LedgerEntry, LedgerState,
-    Override, TimelineRecord, TimelineState, Version, Versioned,
+    OutboxEntry, Override, TimelineRecord, TimelineState, Version, Versioned,
 };
 use crate::store::StateStore;
 
@@ -90,6 +90,15 @@ CREATE TABLE timeline_state (
     at TEXT NOT NULL,
     state TEXT NOT NULL
 );
+"#,
+    r#"
+CREATE TABLE outbox (
+    id TEXT PRIMARY KEY,
+    at TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE INDEX outbox_at ON outbox (at, id);
 "#,
 ];
 
@@ -901,6 +910,164 @@ impl StateStore for SqliteStore {
 
     async fn timeline_states(&self) -> StoreResult<Vec<TimelineState>> {
         self.state_rows().await
+    }
+
+    async fn outbox_record(&self, entries: &[OutboxEntry]) -> StoreResult<Vec<bool>> {
+        let rows = entries.to_vec();
+        self.run(move |c| {
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(|e| sql_err("outbox", "record", e))?;
+            let mut out = Vec::with_capacity(rows.len());
+            for e in &rows {
+                let n = tx
+                    .prepare_cached(
+                        "INSERT INTO outbox (id, at, attempts, payload) VALUES (?1, ?2, ?3, ?4) \
+                         ON CONFLICT (id) DO NOTHING",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![e.id, time_key(e.at), e.attempts, e.payload])
+                    })
+                    .map_err(|err| sql_err("outbox", &e.id, err))?;
+                out.push(n == 1);
+            }
+            tx.commit().map_err(|e| sql_err("outbox", "record", e))?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn outbox_pending(&self, limit: usize) -> StoreResult<Vec<OutboxEntry>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT id, at, attempts, payload FROM outbox ORDER BY at, id LIMIT ?1",
+                )
+                .map_err(|e| sql_err("outbox", "pending", e))?;
+            let rows = stmt
+                .query_map([limit], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, u32>(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                })
+                .map_err(|e| sql_err("outbox", "pending", e))?;
+            rows.map(|row| {
+                let (id, at, attempts, payload) =
+                    row.map_err(|e| sql_err("outbox", "pending", e))?;
+                Ok(OutboxEntry {
+                    at: parse_time(&at).ok_or_else(|| corrupt("outbox", &id, "bad time"))?,
+                    id,
+                    attempts,
+                    payload,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn outbox_update(&self, entries: &[OutboxEntry]) -> StoreResult<usize> {
+        let rows = entries.to_vec();
+        self.run(move |c| {
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(|e| sql_err("outbox", "update", e))?;
+            let mut n = 0;
+            for e in &rows {
+                n += tx
+                    .prepare_cached("UPDATE outbox SET attempts = ?2, payload = ?3 WHERE id = ?1")
+                    .and_then(|mut s| s.execute(params![e.id, e.attempts, e.payload]))
+                    .map_err(|err| sql_err("outbox", &e.id, err))?;
+            }
+            tx.commit().map_err(|e| sql_err("outbox", "update", e))?;
+            Ok(n)
+        })
+        .await
+    }
+
+    async fn sweep(&self, before: DateTime<Utc>, limit: usize) -> StoreResult<usize> {
+        let before = time_key(before);
+        self.run(move |c| {
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(|e| sql_err("ledger", "sweep", e))?;
+            let mut left = i64::try_from(limit).unwrap_or(i64::MAX);
+            let ids: Vec<String> = {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "SELECT occurrence_id FROM ledger WHERE at < ?1 ORDER BY at LIMIT ?2",
+                    )
+                    .map_err(|e| sql_err("ledger", "sweep", e))?;
+                let rows = stmt
+                    .query_map(params![before, left], |r| r.get::<_, String>(0))
+                    .map_err(|e| sql_err("ledger", "sweep", e))?;
+                rows.collect::<Result<_, _>>()
+                    .map_err(|e| sql_err("ledger", "sweep", e))?
+            };
+            for id in &ids {
+                tx.prepare_cached(
+                    "DELETE FROM notified WHERE occurrence_id = ?1 \
+                     OR (occurrence_id >= ?1 || '@' AND occurrence_id < ?1 || 'A')",
+                )
+                .and_then(|mut s| s.execute([id]))
+                .map_err(|e| sql_err("notified", id, e))?;
+                tx.prepare_cached("DELETE FROM ledger WHERE occurrence_id = ?1")
+                    .and_then(|mut s| s.execute([id]))
+                    .map_err(|e| sql_err("ledger", id, e))?;
+            }
+            let mut n = ids.len();
+            left -= n as i64;
+            for (table, sql) in [
+                (
+                    "audit",
+                    "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < ?1 ORDER BY at, id LIMIT ?2)",
+                ),
+                (
+                    "timeline",
+                    "DELETE FROM timeline WHERE id IN (SELECT id FROM timeline WHERE at < ?1 ORDER BY at, id LIMIT ?2)",
+                ),
+                (
+                    "dismissal",
+                    "DELETE FROM dismissal WHERE id IN (SELECT id FROM dismissal WHERE at < ?1 ORDER BY at, id LIMIT ?2)",
+                ),
+            ] {
+                if left <= 0 {
+                    break;
+                }
+                let k = tx
+                    .prepare_cached(sql)
+                    .and_then(|mut s| s.execute(params![before, left]))
+                    .map_err(|e| sql_err(table, "sweep", e))?;
+                n += k;
+                left -= k as i64;
+            }
+            tx.commit().map_err(|e| sql_err("ledger", "sweep", e))?;
+            Ok(n)
+        })
+        .await
+    }
+
+    async fn outbox_remove(&self, ids: &[String]) -> StoreResult<usize> {
+        let ids = ids.to_vec();
+        self.run(move |c| {
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(|e| sql_err("outbox", "remove", e))?;
+            let mut n = 0;
+            for id in &ids {
+                n += tx
+                    .prepare_cached("DELETE FROM outbox WHERE id = ?1")
+                    .and_then(|mut s| s.execute([id]))
+                    .map_err(|err| sql_err("outbox", id, err))?;
+            }
+            tx.commit().map_err(|e| sql_err("outbox", "remove", e))?;
+            Ok(n)
+        })
+        .await
     }
 }
 

@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use crate::error::StoreResult;
 use crate::model::{
-    Activity, AuditRecord, Dismissal, LedgerEntry, Override, TimelineRecord, TimelineState,
-    Version, Versioned,
+    Activity, AuditRecord, Dismissal, LedgerEntry, OutboxEntry, Override, TimelineRecord,
+    TimelineState, Version, Versioned,
 };
 
 /// Durable state of the governor. Every time comes from the caller; time ranges are
@@ -130,4 +130,27 @@ pub trait StateStore: Send + Sync {
 
     /// The state last written to the timeline for every instance, ordered by instance id.
     async fn timeline_states(&self) -> StoreResult<Vec<TimelineState>>;
+
+    /// Records events as pending in the outbox, each only if its id is absent; returns per
+    /// entry whether it was recorded (batched where the backend allows).
+    async fn outbox_record(&self, entries: &[OutboxEntry]) -> StoreResult<Vec<bool>>;
+
+    /// At most `limit` pending entries, oldest first (`at`, then id).
+    async fn outbox_pending(&self, limit: usize) -> StoreResult<Vec<OutboxEntry>>;
+
+    /// Rewrites entries that are still pending (their `attempts`); one another governor has
+    /// removed meanwhile stays removed. Returns how many were still there.
+    async fn outbox_update(&self, entries: &[OutboxEntry]) -> StoreResult<usize>;
+
+    /// Removes entries (delivered, or given up); absent ids are ignored. Returns how many
+    /// were removed (batched where the backend allows).
+    async fn outbox_remove(&self, ids: &[String]) -> StoreResult<usize>;
+
+    /// Retention: deletes at most `limit` records older than `before` — ledger entries (by
+    /// `at`; on Table Storage whole UTC days before `before`'s) with their notice marks and
+    /// dismissals, then audit and cost-timeline records (by time) — and returns how many went
+    /// (the ledger entries and the time-keyed records; marks and dismissals go with their
+    /// entry). Every tick calls it with a small limit, so history stays within the horizon at
+    /// bounded cost.
+    async fn sweep(&self, before: DateTime<Utc>, limit: usize) -> StoreResult<usize>;
 }

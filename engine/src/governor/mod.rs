@@ -68,6 +68,11 @@ pub const DEFAULT_SNOOZE_CAP: TimeDelta = TimeDelta::hours(4);
 /// Missed occurrences older than this are summarised, one record per instance, instead of
 /// recorded one by one (docs/design.md §13): an outage must not flood the ledger.
 pub const DEFAULT_CATCH_UP_HORIZON: TimeDelta = TimeDelta::hours(24);
+/// Records (ledger, audit, dismissals, cost timeline) older than this are swept from the
+/// store, a bounded number per tick, so storage stays flat as history grows.
+pub const DEFAULT_RETENTION: TimeDelta = TimeDelta::days(90);
+/// The shortest retention allowed: longer than any tick's look-back.
+pub const MIN_RETENTION: TimeDelta = TimeDelta::days(7);
 
 /// The governor's knobs; `Config::default()` is docs/design.md §6/§7's defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +93,8 @@ pub struct Config {
     pub snooze_cap: TimeDelta,
     /// Object ids allowed to dismiss any occurrence (the configured admin group, expanded).
     pub admins: Vec<String>,
+    /// How long records are kept in the store (at least [`MIN_RETENTION`]).
+    pub retention: TimeDelta,
 }
 
 impl Default for Config {
@@ -100,6 +107,7 @@ impl Default for Config {
             defer_retry: DEFAULT_DEFER_RETRY,
             snooze_cap: DEFAULT_SNOOZE_CAP,
             admins: Vec::new(),
+            retention: DEFAULT_RETENTION,
         }
     }
 }

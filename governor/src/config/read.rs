@@ -502,6 +502,21 @@ impl Reader<'_> {
             // A catch-up beyond the default horizon: nothing it would still run is summarised.
             g.catch_up_horizon = g.catch_up;
         }
+        if let Some((d, at)) = self.scalar::<i64>(&RETENTION_DAYS, "a whole number of days", |v| {
+            v.parse().ok()
+        }) {
+            match TimeDelta::try_days(d).filter(|r| *r >= governor::MIN_RETENTION) {
+                Some(r) => g.retention = r,
+                None => self.bad(
+                    at,
+                    "",
+                    format!(
+                        "{d} is not a number of days of at least {}",
+                        governor::MIN_RETENTION.num_days()
+                    ),
+                ),
+            }
+        }
         if let Some((leads, at)) = self.list::<i64>(
             &LEAD_MINUTES,
             split_list,

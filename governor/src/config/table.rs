@@ -153,6 +153,8 @@ settings! {
     CATCH_UP_MINUTES = Setting::both("CURFEW_CATCH_UP_MINUTES", "governor.catchUpMinutes", SetBy::Optional);
     /// Missed occurrences older than this many hours are summarised, one record and one log line per instance (default 24; at least the catch-up); the newest is still repaired.
     CATCH_UP_HORIZON_HOURS = Setting::both("CURFEW_CATCH_UP_HORIZON_HOURS", "governor.catchUpHorizonHours", SetBy::Optional);
+    /// Records older than this many days (ledger, audit, dismissals, cost timeline) are swept from the store, a bounded number per tick (default 90; at least 7).
+    RETENTION_DAYS = Setting::both("CURFEW_RETENTION_DAYS", "governor.retentionDays", SetBy::Optional);
     /// Lead times of pre-shutdown notices, in minutes (default 30, 5).
     LEAD_MINUTES = Setting::both("CURFEW_LEAD_MINUTES", "governor.leadMinutes", SetBy::Optional);
     /// Minutes a transitional state may delay an action before it fails (default 30).

@@ -124,6 +124,7 @@ fn every_setting_from_the_environment_and_from_the_file_lands_in_the_same_field(
         ),
         (CATCH_UP_MINUTES, "7", "7", vec![]),
         (CATCH_UP_HORIZON_HOURS, "48", "48", vec![]),
+        (RETENTION_DAYS, "30", "30", vec![]),
         (LEAD_MINUTES, "20, 10", "[20, 10]", vec![]),
         (DEFER_MINUTES, "9", "9", vec![]),
         (SNOOZE_CAP_MINUTES, "60", "60", vec![]),

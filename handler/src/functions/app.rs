@@ -290,6 +290,8 @@ impl From<PortError> for Failure {
 struct Ctx {
     now: DateTime<Utc>,
     invocation_id: Option<String>,
+    /// What the reports of this invocation settle once it answers 2xx.
+    on_success: std::sync::Mutex<Vec<Arc<dyn super::ports::Settle>>>,
 }
 
 async fn invoke(state: Arc<AppState>, f: Function, headers: HeaderMap, body: Bytes) -> Response {
@@ -325,8 +327,23 @@ async fn invoke(state: Arc<AppState>, f: Function, headers: HeaderMap, body: Byt
                     let ctx = Ctx {
                         now,
                         invocation_id: invocation_id.clone(),
+                        on_success: std::sync::Mutex::new(Vec::new()),
                     };
-                    run(&state, f, &req, &ctx, &mut resp).await
+                    let outcome = run(&state, f, &req, &ctx, &mut resp).await;
+                    // The host publishes the outputs only on a 2xx answer: settle only then
+                    // (a 503 leaves the events pending, resent with their ids).
+                    if !matches!(outcome, Err(Failure::Transient(_))) {
+                        let settles = std::mem::take(
+                            &mut *ctx.on_success.lock().unwrap_or_else(|e| e.into_inner()),
+                        );
+                        for s in settles {
+                            for p in s.settle().await.unwrap_or_else(|e| vec![e.to_string()]) {
+                                tracing::warn!(problem = %p, "settling delivered events");
+                                resp.log(format!("problem: {p} (resent next time, same ids)"));
+                            }
+                        }
+                    }
+                    outcome
                 }
             },
         };
@@ -420,12 +437,18 @@ fn stamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-fn report(resp: &mut InvocationResponse, r: Report) {
+fn report(ctx: &Ctx, resp: &mut InvocationResponse, r: Report) {
     for line in r.summary {
         tracing::info!("{line}");
         resp.log(line);
     }
     resp.push_messages(EVENTS_OUT, r.events);
+    if let Some(s) = r.on_success.0 {
+        ctx.on_success
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(s);
+    }
 }
 
 fn delivery(req: &InvocationRequest) -> String {
@@ -482,7 +505,7 @@ async fn tick(
         }
         FanoutPlan::Inline => {
             let r = port.evaluate(&EvaluationScope::Fleet, &tick).await?;
-            report(resp, r);
+            report(ctx, resp, r);
         }
     }
     Ok(())
@@ -511,7 +534,7 @@ async fn evaluate(
     let r = port
         .evaluate(&EvaluationScope::Workspace(msg.workspace.clone()), &tick)
         .await?;
-    report(resp, r);
+    report(ctx, resp, r);
     Ok(())
 }
 
@@ -530,7 +553,7 @@ async fn dismissals(
         ));
     };
     let r = port.dismiss(&d, ctx.now).await?;
-    report(resp, r);
+    report(ctx, resp, r);
     Ok(())
 }
 
@@ -558,7 +581,7 @@ async fn activity(
         ));
     };
     let r = port.record(&a, ctx.now).await?;
-    report(resp, r);
+    report(ctx, resp, r);
     Ok(())
 }
 
@@ -646,7 +669,7 @@ async fn activity_http(
     match port.record(&a, ctx.now).await {
         Ok(r) => {
             let summary = r.summary.clone();
-            report(resp, r);
+            report(ctx, resp, r);
             resp.output(
                 RES,
                 json_res(
@@ -844,7 +867,7 @@ async fn dismiss(
                 .iter()
                 .map(|l| format!("<p>{}</p>", pages::escape(l)))
                 .collect();
-            report(resp, r);
+            report(ctx, resp, r);
             resp.output(
                 RES,
                 pages::html(200, "Done", &format!("<p>Recorded: {what}.</p>{lines}")),
@@ -990,6 +1013,38 @@ fn status_json(state: &AppState, now: DateTime<Utc>, fleet: Value) -> Value {
     Value::Object(m)
 }
 
+/// One invocation of `function` through the router, as the host makes it (host-clock check
+/// off): for tests of the hosted governor outside this module.
+#[cfg(test)]
+pub(crate) async fn invoke_for_test(
+    ports: Ports,
+    function: &str,
+    body: Vec<u8>,
+) -> (StatusCode, Value) {
+    use tower::ServiceExt;
+    let config = FunctionsConfig::from_strings(&curfew_governor::config::MapStrings::from_pairs(
+        &[(curfew_governor::config::HOST_CLOCK_TOLERANCE.var(), "off")],
+    ))
+    .expect("settings");
+    let state = Arc::new(AppState::new(
+        config,
+        ports,
+        Arc::new(curfew_plumbing::ManualClock::at(Utc::now())),
+        Telemetry::default(),
+        Instant::now(),
+        Utc::now(),
+    ));
+    let req = axum::http::Request::post(format!("/{function}"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body))
+        .expect("a request");
+    let resp = app(state).oneshot(req).await.expect("an answer");
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
+        .await
+        .expect("a body");
+    (status, serde_json::from_slice(&bytes).expect("JSON"))
+}
 #[cfg(test)]
 mod tests;
 

@@ -26,13 +26,15 @@ mod protocol;
 mod server;
 mod telemetry;
 
+#[cfg(test)]
+pub(crate) use app::invoke_for_test;
 pub(crate) use messages::{
     ActivityReport, Channel, Choice, DismissalRequest, DismissalTarget, FleetWorkspaces,
     TickContext, WorkspaceSize, SIGNATURE_HEADER, SIGNATURE_TIMESTAMP,
 };
 pub(crate) use ports::{
-    ActivitySink, DismissalSink, EvaluationScope, OverrideAnswer, OverrideEditor, OverrideRequest,
-    PortError, PortFuture, Ports, Report, StatusSource, TickHandler,
+    ActivitySink, DismissalSink, EvaluationScope, OnSuccess, OverrideAnswer, OverrideEditor,
+    OverrideRequest, PortError, PortFuture, Ports, Report, Settle, StatusSource, TickHandler,
 };
 
 /// Starts the custom handler with the given implementations of the ports.

@@ -49,6 +49,39 @@ pub(crate) struct Report {
     pub(crate) summary: Vec<String>,
     /// CloudEvents 1.0 JSON objects for the events topic.
     pub(crate) events: Vec<Map<String, Value>>,
+    /// What to record once the invocation has answered 2xx (the host publishes `events`
+    /// only then): the events only the output binding took leave the outbox.
+    pub(crate) on_success: OnSuccess,
+}
+
+/// Work an invocation finishes only after it answers 2xx.
+pub(crate) trait Settle: Send + Sync {
+    /// Records it; returns the problems, one line each (the events are then resent).
+    fn settle(&self) -> PortFuture<'_, Vec<String>>;
+}
+
+/// An optional [`Settle`], compared by identity (reports are compared in tests).
+#[derive(Clone, Default)]
+pub(crate) struct OnSuccess(pub(crate) Option<Arc<dyn Settle>>);
+
+impl std::fmt::Debug for OnSuccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "OnSuccess(settle)"
+        } else {
+            "OnSuccess(none)"
+        })
+    }
+}
+
+impl PartialEq for OnSuccess {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
 }
 
 /// Evaluates schedules and applies the plan: `Tick` and `Evaluate`.

@@ -31,6 +31,33 @@ pub(crate) fn upsert_changeset(
     changeset(&ops, boundary_seed)
 }
 
+/// One changeset of unconditional deletes (`DELETE` to each entity's URL, `If-Match: *`) of
+/// one partition. One absent entity fails the whole changeset with 404.
+pub(crate) fn delete_changeset(urls: &[String], boundary_seed: u64) -> (String, Vec<u8>) {
+    let batch = format!("batch_{boundary_seed:016x}");
+    let changeset = format!("changeset_{boundary_seed:016x}");
+    let mut body =
+        format!("--{batch}\r\nContent-Type: multipart/mixed; boundary={changeset}\r\n\r\n");
+    for (i, url) in urls.iter().enumerate() {
+        body.push_str(&format!(
+            "--{changeset}\r\n\
+             Content-Type: application/http\r\n\
+             Content-Transfer-Encoding: binary\r\n\r\n\
+             DELETE {url} HTTP/1.1\r\n\
+             Content-ID: {}\r\n\
+             Accept: application/json;odata=minimalmetadata\r\n\
+             If-Match: *\r\n\
+             DataServiceVersion: 3.0\r\n\r\n",
+            i + 1
+        ));
+    }
+    body.push_str(&format!("--{changeset}--\r\n--{batch}--\r\n"));
+    (
+        format!("multipart/mixed; boundary={batch}"),
+        body.into_bytes(),
+    )
+}
+
 /// The multipart body of one changeset of `(method, URL, entity)` operations.
 fn changeset(ops: &[(&str, String, &serde_json::Value)], boundary_seed: u64) -> (String, Vec<u8>) {
     let batch = format!("batch_{boundary_seed:016x}");

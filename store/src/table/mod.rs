@@ -29,14 +29,21 @@ use crate::error::{StoreError, StoreResult};
 use crate::keys::{encode_key, parse_time, time_key};
 use crate::model::{
     Activity, AuditRecord, Dismissal, DismissalChoice, LedgerAction, LedgerEntry, LedgerState,
-    Override, TimelineRecord, TimelineState, Version, Versioned,
+    OutboxEntry, Override, TimelineRecord, TimelineState, Version, Versioned,
 };
 use crate::store::StateStore;
 use http::{pct, send, Req, Resp};
 
 /// Partition of each record kind.
 const P_WATERMARK: &str = "watermark";
-const P_LEDGER: &str = "ledger";
+/// The ledger of one UTC day of occurrences is `ledger-YYYYMMDD` ([`ledger_partition`]).
+const P_LEDGER_DAY: &str = "ledger-";
+/// The first key after every day partition of the ledger.
+const P_LEDGER_END: &str = "ledger.";
+/// The one ledger partition of earlier builds (no longer read; the sweep deletes it).
+const LEGACY_LEDGER: &str = "ledger";
+/// Which day partition holds an occurrence id (written before the entry, never changed).
+const P_LEDGER_ID: &str = "ledgerid";
 const P_NOTIFIED: &str = "notified";
 const P_DISMISSAL: &str = "dismissal";
 const P_OVERRIDE: &str = "override";
@@ -44,6 +51,7 @@ const P_AUDIT: &str = "audit";
 const P_ACTIVITY: &str = "activity";
 const P_TIMELINE: &str = "timeline";
 const P_TIMELINE_STATE: &str = "timelinestate";
+const P_OUTBOX: &str = "outbox";
 
 /// Default table name.
 pub const DEFAULT_TABLE: &str = "curfew";
@@ -71,6 +79,21 @@ pub struct TableStore {
     /// Random per handle: jitter seed and the unique suffix of append-only row keys.
     nonce: u64,
     seq: AtomicU64,
+    /// Day partition of every occurrence id this handle has read or written (a cache of the
+    /// `ledgerid` pointers; the partition of an id never changes), so a claim after a tick's
+    /// read costs no pointer lookup. Cleared when it grows past [`PARTITION_CACHE`].
+    partitions: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// Requests sent (each page of a query, each `$batch`), for cost figures.
+    requests: AtomicU64,
+}
+
+/// Most occurrence ids whose partition a handle remembers.
+const PARTITION_CACHE: usize = 200_000;
+
+/// The ledger partition of occurrences at `at`: one per UTC day, so a tick's window reads a
+/// few small partitions, however long the history.
+fn ledger_partition(at: DateTime<Utc>) -> String {
+    format!("{P_LEDGER_DAY}{}", at.format("%Y%m%d"))
 }
 
 impl std::fmt::Debug for TableStore {
@@ -141,6 +164,8 @@ impl TableStore {
             clock,
             nonce,
             seq: AtomicU64::new(0),
+            partitions: Default::default(),
+            requests: AtomicU64::new(0),
         };
         store.create_table().await?;
         Ok(store)
@@ -151,7 +176,14 @@ impl TableStore {
         &self.table
     }
 
+    /// Requests this handle has sent to the service (query pages, entity operations,
+    /// `$batch`es; retries not counted): what the cost figures of docs/benchmarks.md count.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
     async fn call(&self, req: Req<'_>) -> StoreResult<Resp> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
         let seed = self.nonce ^ self.seq.fetch_add(1, Ordering::Relaxed);
         send(
             &self.client,
@@ -384,6 +416,96 @@ impl TableStore {
         }
     }
 
+    /// One page of a filter query: at most `top` (≤ 1000) entities, no continuation (the
+    /// sweep takes the rest on its next call).
+    async fn query_page(
+        &self,
+        table: &'static str,
+        filter: &str,
+        top: usize,
+    ) -> StoreResult<Vec<Entity>> {
+        if top == 0 {
+            return Ok(Vec::new());
+        }
+        let resp = self
+            .call(Req {
+                method: Method::GET,
+                url: format!("{}()", self.table_url()),
+                query: format!("$filter={}&$top={}", pct(filter), top.min(1000)),
+                content_type: "",
+                body: Vec::new(),
+                headers: vec![(ACCEPT_JSON.0, ACCEPT_JSON.1.into())],
+                table,
+            })
+            .await?;
+        if resp.status != StatusCode::OK {
+            return Err(unexpected(table, filter, &resp));
+        }
+        let page: Value = serde_json::from_slice(&resp.body)
+            .map_err(|e| corrupt(table, filter, format!("query response: {e}")))?;
+        match page.get("value") {
+            Some(Value::Array(items)) => Ok(items
+                .iter()
+                .filter_map(|v| v.as_object().cloned())
+                .collect()),
+            _ => Err(corrupt(table, filter, "query response without value")),
+        }
+    }
+
+    /// Deletes `(PartitionKey, RowKey)`s in changesets of ≤ 100 per partition; returns how
+    /// many existed. A changeset that meets an entity already gone (404, atomic: nothing
+    /// applied) is redone entity by entity.
+    async fn delete_batched(
+        &self,
+        table: &'static str,
+        mut keys: Vec<(String, String)>,
+    ) -> StoreResult<usize> {
+        keys.sort();
+        keys.dedup();
+        let mut n = 0;
+        for group in keys.chunk_by(|a, b| a.0 == b.0) {
+            for chunk in group.chunks(batch::MAX_BATCH) {
+                let urls: Vec<String> = chunk
+                    .iter()
+                    .map(|(pk, rk)| self.entity_url(pk, rk))
+                    .collect();
+                let seed = self.nonce ^ self.seq.fetch_add(1, Ordering::Relaxed);
+                let (content_type, body) = batch::delete_changeset(&urls, seed);
+                let resp = self
+                    .call(Req {
+                        method: Method::POST,
+                        url: format!("{}/$batch", self.config.endpoint),
+                        query: String::new(),
+                        content_type: &content_type,
+                        body,
+                        headers: vec![(ACCEPT_JSON.0, ACCEPT_JSON.1.into())],
+                        table,
+                    })
+                    .await?;
+                if resp.status.as_u16() != 202 {
+                    return Err(unexpected(table, "$batch", &resp));
+                }
+                let statuses = batch::statuses(&resp.body);
+                if statuses.len() == chunk.len() && statuses.iter().all(|s| (200..300).contains(s))
+                {
+                    n += chunk.len();
+                } else if statuses.contains(&404) {
+                    for (pk, rk) in chunk {
+                        if self.delete_entity(table, rk, pk, rk).await? {
+                            n += 1;
+                        }
+                    }
+                } else {
+                    return Err(StoreError::Unavailable {
+                        table,
+                        detail: format!("$batch: operation statuses {statuses:?}"),
+                    });
+                }
+            }
+        }
+        Ok(n)
+    }
+
     /// Inserts entities of one partition in changesets of ≤ 100. Per entity: `Some(true)`
     /// inserted, `Some(false)` already there. A changeset rejected with 409 is retried entity
     /// by entity (the changeset was atomic, so none of it was applied).
@@ -439,6 +561,60 @@ impl TableStore {
         }
         Ok(out)
     }
+}
+
+impl TableStore {
+    /// Ledger entries matching `filter`, each remembered with its partition.
+    async fn ledger_rows(&self, filter: &str) -> StoreResult<Vec<Versioned<LedgerEntry>>> {
+        let rows = self.query("ledger", filter).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for m in &rows {
+            let e = ledger_from(m, None)?;
+            if let Some(pk) = m.get(PK).and_then(Value::as_str) {
+                self.remember(&e.value.occurrence_id, pk.to_owned());
+            }
+            out.push(e);
+        }
+        Ok(out)
+    }
+
+    fn remember(&self, occurrence_id: &str, partition: String) {
+        let mut cache = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= PARTITION_CACHE {
+            cache.clear();
+        }
+        cache.insert(occurrence_id.to_owned(), partition);
+    }
+
+    /// The day partition of an occurrence id: remembered, else its `ledgerid` pointer.
+    async fn partition_of(&self, occurrence_id: &str) -> StoreResult<Option<String>> {
+        if let Some(pk) = self
+            .partitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(occurrence_id)
+        {
+            return Ok(Some(pk.clone()));
+        }
+        let Some((m, _)) = self
+            .get_entity("ledger", P_LEDGER_ID, &encode_key(occurrence_id))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let pk = Props::new("ledger", &m).str("Partition")?;
+        self.remember(occurrence_id, pk.clone());
+        Ok(Some(pk))
+    }
+}
+
+/// The `ledgerid` pointer of an entry: which day partition holds it.
+fn pointer_entity(e: &LedgerEntry) -> Entity {
+    let mut m = Entity::new();
+    m.insert(PK.into(), P_LEDGER_ID.into());
+    m.insert(RK.into(), encode_key(&e.occurrence_id).into());
+    m.insert("Partition".into(), ledger_partition(e.at).into());
+    m
 }
 
 const PK: &str = "PartitionKey";
@@ -551,7 +727,7 @@ fn int32(table: &'static str, key: &str, field: &str, n: u32) -> StoreResult<Val
 
 fn ledger_entity(e: &LedgerEntry) -> StoreResult<Entity> {
     let mut m = Entity::new();
-    m.insert(PK.into(), P_LEDGER.into());
+    m.insert(PK.into(), ledger_partition(e.at).into());
     m.insert(RK.into(), encode_key(&e.occurrence_id).into());
     m.insert("OccurrenceId".into(), e.occurrence_id.clone().into());
     m.insert("InstanceId".into(), e.instance_id.clone().into());
@@ -627,6 +803,20 @@ fn timeline_state_from(m: &Entity) -> StoreResult<TimelineState> {
     })
 }
 
+fn outbox_entity(e: &OutboxEntry) -> StoreResult<Entity> {
+    let mut m = Entity::new();
+    m.insert(PK.into(), P_OUTBOX.into());
+    m.insert(RK.into(), encode_key(&e.id).into());
+    m.insert("Id".into(), e.id.clone().into());
+    m.insert("At".into(), time_key(e.at).into());
+    m.insert(
+        "Attempts".into(),
+        int32("outbox", &e.id, "Attempts", e.attempts)?,
+    );
+    m.insert("Payload".into(), e.payload.clone().into());
+    Ok(m)
+}
+
 fn json_text(table: &'static str, key: &str, v: &Value) -> StoreResult<String> {
     serde_json::to_string(v).map_err(|e| corrupt(table, key, e.to_string()))
 }
@@ -681,8 +871,11 @@ impl StateStore for TableStore {
     }
 
     async fn get_entry(&self, occurrence_id: &str) -> StoreResult<Option<Versioned<LedgerEntry>>> {
+        let Some(pk) = self.partition_of(occurrence_id).await? else {
+            return Ok(None);
+        };
         match self
-            .get_entity("ledger", P_LEDGER, &encode_key(occurrence_id))
+            .get_entity("ledger", &pk, &encode_key(occurrence_id))
             .await?
         {
             None => Ok(None),
@@ -691,6 +884,16 @@ impl StateStore for TableStore {
     }
 
     async fn insert_entry(&self, entry: &LedgerEntry) -> StoreResult<Version> {
+        // The pointer first: an entry is never there without one (a pointer without an entry,
+        // left by a crash, reads as absent).
+        match self
+            .insert_entity("ledger", &entry.occurrence_id, &pointer_entity(entry))
+            .await
+        {
+            Ok(_) | Err(StoreError::AlreadyExists { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        self.remember(&entry.occurrence_id, ledger_partition(entry.at));
         self.insert_entity("ledger", &entry.occurrence_id, &ledger_entity(entry)?)
             .await
             .map(Version)
@@ -699,20 +902,41 @@ impl StateStore for TableStore {
     async fn insert_entries(&self, entries: &[LedgerEntry]) -> StoreResult<Vec<bool>> {
         // A changeset may not touch one entity twice: later duplicates are "already there".
         let mut seen = HashSet::new();
-        let mut unique = Vec::new();
         let mut slots = Vec::with_capacity(entries.len());
+        let mut pointers = Vec::new();
+        // Changesets hold one partition: group by day, keeping each entry's slot.
+        let mut by_day: std::collections::BTreeMap<String, Vec<(usize, Entity)>> =
+            Default::default();
         for e in entries {
             if seen.insert(e.occurrence_id.as_str()) {
-                slots.push(Some(unique.len()));
-                unique.push(ledger_entity(e)?);
+                slots.push(Some(pointers.len()));
+                pointers.push(pointer_entity(e));
+                by_day
+                    .entry(ledger_partition(e.at))
+                    .or_default()
+                    .push((slots.len() - 1, ledger_entity(e)?));
             } else {
                 slots.push(None);
             }
         }
-        let inserted = self.insert_batched("ledger", &unique).await?;
+        self.insert_batched("ledger", &pointers).await?;
+        for e in entries {
+            self.remember(&e.occurrence_id, ledger_partition(e.at));
+        }
+        let mut inserted = vec![false; entries.len()];
+        for (_, group) in by_day {
+            let (idx, ents): (Vec<usize>, Vec<Entity>) = group.into_iter().unzip();
+            for (i, ok) in idx
+                .into_iter()
+                .zip(self.insert_batched("ledger", &ents).await?)
+            {
+                inserted[i] = ok;
+            }
+        }
         Ok(slots
-            .into_iter()
-            .map(|s| s.is_some_and(|i| inserted[i]))
+            .iter()
+            .enumerate()
+            .map(|(i, s)| s.is_some() && inserted[i])
             .collect())
     }
 
@@ -771,17 +995,14 @@ impl StateStore for TableStore {
         &self,
         instance_id: &str,
     ) -> StoreResult<Vec<Versioned<LedgerEntry>>> {
+        // Every day partition (an explanation's read, not a tick's).
         let filter = format!(
-            "PartitionKey eq {} and InstanceId eq {}",
-            lit(P_LEDGER),
+            "PartitionKey ge {} and PartitionKey lt {} and InstanceId eq {}",
+            lit(P_LEDGER_DAY),
+            lit(P_LEDGER_END),
             lit(instance_id)
         );
-        let mut out = self
-            .query("ledger", &filter)
-            .await?
-            .iter()
-            .map(|m| ledger_from(m, None))
-            .collect::<StoreResult<Vec<_>>>()?;
+        let mut out = self.ledger_rows(&filter).await?;
         sort_ledger(&mut out);
         Ok(out)
     }
@@ -791,18 +1012,19 @@ impl StateStore for TableStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<Versioned<LedgerEntry>>> {
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        // One query over the day partitions the range touches (a tick's window: a few days),
+        // never the rest of the history.
         let filter = format!(
-            "PartitionKey eq {} and At ge {} and At lt {}",
-            lit(P_LEDGER),
+            "PartitionKey ge {} and PartitionKey le {} and At ge {} and At lt {}",
+            lit(&ledger_partition(from)),
+            lit(&ledger_partition(to)),
             lit(&time_key(from)),
             lit(&time_key(to))
         );
-        let mut out = self
-            .query("ledger", &filter)
-            .await?
-            .iter()
-            .map(|m| ledger_from(m, None))
-            .collect::<StoreResult<Vec<_>>>()?;
+        let mut out = self.ledger_rows(&filter).await?;
         sort_ledger(&mut out);
         Ok(out)
     }
@@ -1208,6 +1430,163 @@ impl StateStore for TableStore {
             .collect::<StoreResult<Vec<_>>>()?;
         out.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
         Ok(out)
+    }
+
+    async fn outbox_record(&self, entries: &[OutboxEntry]) -> StoreResult<Vec<bool>> {
+        // One id twice in a changeset is refused by the service: the first one counts.
+        let mut seen = std::collections::HashSet::new();
+        let mut unique = Vec::new();
+        let mut first = Vec::with_capacity(entries.len());
+        for e in entries {
+            let new = seen.insert(e.id.as_str());
+            first.push(new);
+            if new {
+                unique.push(outbox_entity(e)?);
+            }
+        }
+        let mut inserted = self.insert_batched("outbox", &unique).await?.into_iter();
+        Ok(first
+            .into_iter()
+            .map(|new| new && inserted.next().unwrap_or(false))
+            .collect())
+    }
+
+    async fn outbox_pending(&self, limit: usize) -> StoreResult<Vec<OutboxEntry>> {
+        let rows = self
+            .query("outbox", &format!("PartitionKey eq {}", lit(P_OUTBOX)))
+            .await?;
+        let mut out = rows
+            .iter()
+            .map(|m| {
+                let p = Props::new("outbox", m);
+                Ok(OutboxEntry {
+                    id: p.str("Id")?,
+                    at: p.time("At")?,
+                    attempts: p.opt_u32("Attempts")?.unwrap_or(0),
+                    payload: p.str("Payload")?,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        out.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    async fn outbox_update(&self, entries: &[OutboxEntry]) -> StoreResult<usize> {
+        let mut n = 0;
+        for e in entries {
+            match self
+                .put_entity("outbox", &e.id, &outbox_entity(e)?, Some("*"))
+                .await
+            {
+                Ok(_) => n += 1,
+                Err(StoreError::NotFound { .. }) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(n)
+    }
+
+    async fn outbox_remove(&self, ids: &[String]) -> StoreResult<usize> {
+        let keys: Vec<(String, String)> = ids
+            .iter()
+            .map(|id| (P_OUTBOX.to_owned(), encode_key(id)))
+            .collect();
+        self.delete_batched("outbox", keys).await
+    }
+
+    async fn sweep(&self, before: DateTime<Utc>, limit: usize) -> StoreResult<usize> {
+        let mut n = 0;
+        // Whole days of the ledger before `before`'s day, with their pointers and marks.
+        let old = self
+            .query_page(
+                "ledger",
+                &format!(
+                    "PartitionKey ge {} and PartitionKey lt {}",
+                    lit(P_LEDGER_DAY),
+                    lit(&ledger_partition(before))
+                ),
+                limit,
+            )
+            .await?;
+        if !old.is_empty() {
+            let mut keys = Vec::with_capacity(old.len() * 2);
+            let mut marks = Vec::new();
+            for m in &old {
+                let pk = m.get(PK).and_then(Value::as_str).unwrap_or_default();
+                let rk = row_key(m);
+                keys.push((pk.to_owned(), rk.to_owned()));
+                keys.push((P_LEDGER_ID.to_owned(), rk.to_owned()));
+                marks.push(rk.to_owned());
+            }
+            n += old.len();
+            self.delete_batched("ledger", keys).await?;
+            self.partitions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+            // Notice marks and dismissals of the swept entries, by RowKey prefix: marks are
+            // `esc(id)!lead` or `esc(id@time)!lead`, dismissals `esc(id)!time!unique`.
+            for rk in marks {
+                for (table, pk) in [("notified", P_NOTIFIED), ("dismissal", P_DISMISSAL)] {
+                    let found = self
+                        .query(
+                            table,
+                            &format!(
+                                "PartitionKey eq {} and RowKey ge {} and RowKey lt {}",
+                                lit(pk),
+                                lit(&format!("{rk}!")),
+                                lit(&format!("{rk}~~"))
+                            ),
+                        )
+                        .await?;
+                    let keys = found
+                        .iter()
+                        .map(|m| (pk.to_owned(), row_key(m).to_owned()))
+                        .collect();
+                    self.delete_batched(table, keys).await?;
+                }
+            }
+        }
+        // Time-keyed append-only records: a RowKey range from the start of the partition.
+        for (table, pk, filter) in [
+            (
+                "audit",
+                P_AUDIT,
+                format!(
+                    "PartitionKey eq {} and RowKey lt {}",
+                    lit(P_AUDIT),
+                    lit(&time_key(before))
+                ),
+            ),
+            (
+                "timeline",
+                P_TIMELINE,
+                format!(
+                    "PartitionKey eq {} and RowKey lt {}",
+                    lit(P_TIMELINE),
+                    lit(&time_key(before))
+                ),
+            ),
+            // The single `ledger` partition of builds before the day layout: unread, removed.
+            (
+                "ledger",
+                LEGACY_LEDGER,
+                format!("PartitionKey eq {}", lit(LEGACY_LEDGER)),
+            ),
+        ] {
+            if n >= limit {
+                break;
+            }
+            let rows = self.query_page(table, &filter, limit - n).await?;
+            n += rows.len();
+            let keys = rows
+                .iter()
+                .map(|m| (pk.to_owned(), row_key(m).to_owned()))
+                .collect();
+            self.delete_batched(table, keys).await?;
+        }
+        Ok(n)
     }
 }
 

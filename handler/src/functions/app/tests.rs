@@ -63,6 +63,7 @@ impl TickHandler for Recorder {
         let r = Report {
             summary: vec!["stopped 1".into()],
             events: vec![event("curfew.instance.stopped")],
+            ..Report::default()
         };
         self.answer(
             format!(
@@ -84,6 +85,7 @@ impl DismissalSink for Recorder {
         let r = Report {
             summary: vec!["snoozed until 19:00".into()],
             events: vec![event("curfew.shutdown.dismissed")],
+            ..Report::default()
         };
         self.answer(format!("dismiss {}@{}", request.describe(), stamp(now)), r)
     }
