@@ -307,6 +307,11 @@ pub(crate) fn run_explain(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
                 let state = if t > now { "until" } else { "expired at" };
                 println!("override {state} {}", t.to_rfc3339());
             }
+            if e.native_stops_enabled {
+                println!(
+                    "native stop schedules still enabled in Azure ML (a dismissal cannot stop them): disable them in the studio"
+                );
+            }
             println!("schedules in force:");
             for s in &e.schedules {
                 println!(
