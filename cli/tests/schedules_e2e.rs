@@ -483,11 +483,19 @@ fn adopt_dry_run_writes_nothing_then_adopts_and_tracks_the_native_stop() {
         "{explained}"
     );
     assert_eq!(explained["nativeStopsEnabled"], true, "{explained}");
+    let native_only = |cli: &Cli| {
+        let (code, r) = cli.json(&["tick", "--dry-run", "--now", &at("17:30")]);
+        assert_eq!(code, 0, "{r}");
+        assert_eq!(r["notices"].as_array().map(Vec::len), Some(1), "{r}");
+        r["notices"][0]["nativeOnly"].as_bool().unwrap()
+    };
+    assert!(native_only(&cli), "the override's stop keeps the caveat");
     assert!(sim
         .state
         .set_schedule_status(&ws().compute_id("ci-keep"), 0, "Disabled"));
     let (_, explained) = cli.json(&["explain", "ci-keep", "--now", &at("17:00")]);
     assert_eq!(explained["nativeStopsEnabled"], false, "{explained}");
+    assert!(!native_only(&cli), "disabled in the studio: no caveat");
     // Curfew now runs the stop itself.
     let (code, out) = cli.run(&["tick", "--now", &at("18:00")]);
     assert_eq!(code, 0, "{out}");

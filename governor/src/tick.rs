@@ -192,6 +192,9 @@ pub struct NoticeReport {
     pub due: DateTime<Utc>,
     /// `sent`, `dry run`, or the delivery error.
     pub outcome: String,
+    /// It carries the caveat that a dismissal cannot stop Azure ML's own stop (a native stop,
+    /// or an override's while native stops are still enabled).
+    pub native_only: bool,
 }
 
 /// Runs one tick at `now` over every configured scope and delivers its events to the
@@ -437,6 +440,7 @@ pub async fn tick_listed(
             at: n.at,
             due: n.due,
             outcome,
+            native_only: n.native_only,
         });
     }
     if !dry_run {
@@ -1238,6 +1242,7 @@ mod delivery_tests {
             at: DateTime::<Utc>::MIN_UTC,
             due: DateTime::<Utc>::MIN_UTC,
             outcome: PENDING_DELIVERY.into(),
+            native_only: false,
         }
     }
 
