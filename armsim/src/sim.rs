@@ -229,6 +229,12 @@ impl SimState {
         lock(&self.world).lose_stops(compute_id, lose);
     }
 
+    /// What the studio does and no stable API can: sets a native schedule's `status`
+    /// (`Enabled`/`Disabled`) by ARM id and 0-based index; false when there is no such one.
+    pub fn set_schedule_status(&self, compute_id: &str, index: usize, status: &str) -> bool {
+        lock(&self.world).set_schedule_status(compute_id, index, status)
+    }
+
     /// A copy of the request log so far.
     pub fn requests(&self) -> Vec<RequestRecord> {
         lock(&self.log).clone()

@@ -386,6 +386,21 @@ impl World {
 
     /// Makes accepted stops of a compute (by ARM id) succeed without stopping it, or behave
     /// again: ARM's "succeeded" is not proof, and this is how tests show it.
+    pub(crate) fn set_schedule_status(&mut self, id: &str, index: usize, status: &str) -> bool {
+        let key = id.to_ascii_lowercase();
+        let Some(entry) = self.computes.get_mut(&key) else {
+            return false;
+        };
+        match entry.body["properties"]["properties"]["schedules"]["computeStartStop"].get_mut(index)
+        {
+            Some(s) => {
+                s["status"] = Value::from(status);
+                true
+            }
+            None => false,
+        }
+    }
+
     pub(crate) fn lose_stops(&mut self, id: &str, lose: bool) {
         let key = id.to_ascii_lowercase();
         if lose {

@@ -307,6 +307,11 @@ pub(crate) fn run_explain(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
                 let state = if t > now { "until" } else { "expired at" };
                 println!("override {state} {}", t.to_rfc3339());
             }
+            if e.native_stops_enabled {
+                println!(
+                    "native stop schedules still enabled in Azure ML (a dismissal cannot stop them): disable them in the studio"
+                );
+            }
             println!("schedules in force:");
             for s in &e.schedules {
                 println!(
@@ -490,6 +495,88 @@ pub(crate) fn run_schedule(args: &ScheduleArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(if outcome.status == EditStatus::Done {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Arguments of `curfew adopt`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["instance", "workspace", "all"])))]
+pub(crate) struct AdoptArgs {
+    /// The compute instance's name.
+    instance: Option<String>,
+    /// Every instance of this workspace.
+    #[arg(long, value_name = "W")]
+    workspace: Option<String>,
+    /// Every instance in the configured scopes.
+    #[arg(long)]
+    all: bool,
+    /// Print the plan; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Who the audit records as the operator (default: $USER, else `operator`).
+    #[arg(long, value_name = "NAME")]
+    by: Option<String>,
+    /// As of this instant (RFC 3339; default now).
+    #[arg(long)]
+    now: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
+}
+
+/// Runs `curfew adopt`: 0 when every selected instance was adopted (or would be), 1 when any
+/// was refused, invalid or unknown; bad arguments exit 2.
+pub(crate) fn run_adopt(args: &AdoptArgs) -> anyhow::Result<ExitCode> {
+    use curfew_governor::override_edit::{adopt, AdoptScope, EditStatus};
+    let now = now_or(&args.now)?;
+    let scope = match (&args.instance, &args.workspace) {
+        (Some(i), _) => AdoptScope::Instance(i.clone()),
+        (None, Some(w)) => AdoptScope::Workspace(w.clone()),
+        (None, None) => AdoptScope::All,
+    };
+    let by = args
+        .by
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "operator".into());
+    let done = block_on(async {
+        let rt = runtime(&args.config).await?;
+        anyhow::Ok(adopt(&rt, &scope, &format!("cli:{by}"), args.dry_run, now).await?)
+    })??;
+    match args.format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&done)?),
+        OutputFormat::Text => {
+            for a in &done {
+                println!("{}", a.message);
+                for p in &a.problems {
+                    println!("  problem: {p}");
+                }
+                if a.status != EditStatus::Done {
+                    continue;
+                }
+                let enabled: Vec<_> = a.native.iter().filter(|n| n.enabled).collect();
+                if enabled.is_empty() {
+                    println!("  no native schedule is enabled: nothing to disable in the studio");
+                    continue;
+                }
+                println!(
+                    "  disable these native schedules of '{}' (workspace '{}') in the studio:",
+                    a.instance, a.workspace
+                );
+                for n in enabled {
+                    let action = n.action.map_or("?".to_string(), |x| format!("{x:?}"));
+                    println!("    #{} {action} {} ({})", n.index, n.trigger, n.time_zone);
+                }
+            }
+        }
+    }
+    Ok(if done.iter().all(|a| a.status == EditStatus::Done) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -65,6 +65,9 @@ enum Command {
     /// One instance's schedule override: `get`, `set --file F [--expires T]` or `clear`
     /// (as an operator: an admin; audited with the before and after).
     Schedule(govern::ScheduleArgs),
+    /// Copy native schedules into overrides (INSTANCE, --workspace W or --all; --dry-run) and
+    /// list the native ones to disable in the studio.
+    Adopt(govern::AdoptArgs),
     /// A week of a simulated fleet through the real governor: no Azure, no network needed.
     #[cfg(feature = "demo")]
     Demo {
@@ -108,6 +111,7 @@ fn main() -> ExitCode {
         Command::Dismiss(args) => govern::run_dismiss(&args),
         Command::Explain(args) => govern::run_explain(&args),
         Command::Schedule(args) => govern::run_schedule(&args),
+        Command::Adopt(args) => govern::run_adopt(&args),
         #[cfg(feature = "demo")]
         Command::Demo { days } => govern::block_on(async {
             let mut out = std::io::stdout();

@@ -413,3 +413,84 @@ fn the_schedules_function_refuses_strangers_and_audits_owner_and_admin_changes()
     assert_eq!(cleared[0].details["authority"]["as"], "admin");
     assert_eq!(cleared[0].details["before"]["expires"], at("22:00"));
 }
+
+#[test]
+fn adopt_dry_run_writes_nothing_then_adopts_and_tracks_the_native_stop() {
+    let sim = Sim::start(fleet());
+    let dir = tmp("adopt");
+    let sqlite = dir.join("state.sqlite");
+    let cli = Cli::new(&dir, &sim, &sqlite);
+    let now = at("12:00");
+
+    // The dry run prints the plan and writes nothing.
+    let (code, out) = cli.run(&["adopt", "ci-keep", "--dry-run", "--now", &now]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("dry run: nothing written"), "{out}");
+    assert!(out.contains("#0 Stop") && out.contains("(UTC)"), "{out}");
+    let (code, out) = cli.json(&["adopt", "--all", "--dry-run", "--now", &now]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out[0]["native"][0]["index"], 0, "{out}");
+    assert_eq!(out[0]["native"][0]["enabled"], true, "{out}");
+    let (_, got) = cli.json(&["schedule", "get", "ci-keep", "--now", &now]);
+    assert_eq!(got["current"], Value::Null, "{got}");
+    assert!(of_kind(&audit(&sqlite), "override.adopted").is_empty());
+
+    // Adopt: the override holds the native schedule; the adoption is recorded.
+    let (code, out) = cli.json(&[
+        "adopt",
+        "--workspace",
+        "ws-a",
+        "--now",
+        &now,
+        "--by",
+        "ops-bob",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out[0]["status"], "done", "{out}");
+    let (_, got) = cli.json(&["schedule", "get", "ci-keep", "--now", &now]);
+    assert_eq!(
+        got["current"]["computeStartStop"][0]["cron"]["expression"], "0 18 * * *",
+        "{got}"
+    );
+    let trail = audit(&sqlite);
+    let adopted = of_kind(&trail, "override.adopted");
+    assert_eq!(adopted.len(), 1, "{trail:?}");
+    assert_eq!(adopted[0].details["by"], "cli:ops-bob");
+    assert_eq!(adopted[0].details["schedules"], json!([0]));
+
+    // Azure ML still runs the native stop until the owner disables it in the studio.
+    let (_, explained) = cli.json(&["explain", "ci-keep", "--now", &at("17:00")]);
+    assert_eq!(
+        sources(&explained),
+        ["override Cron 0 18 * * *"],
+        "{explained}"
+    );
+    assert_eq!(explained["nativeStopsEnabled"], true, "{explained}");
+    let native_only = |cli: &Cli| {
+        let (code, r) = cli.json(&["tick", "--dry-run", "--now", &at("17:30")]);
+        assert_eq!(code, 0, "{r}");
+        assert_eq!(r["notices"].as_array().map(Vec::len), Some(1), "{r}");
+        r["notices"][0]["nativeOnly"].as_bool().unwrap()
+    };
+    assert!(native_only(&cli), "the override's stop keeps the caveat");
+    assert!(sim
+        .state
+        .set_schedule_status(&ws().compute_id("ci-keep"), 0, "Disabled"));
+    let (_, explained) = cli.json(&["explain", "ci-keep", "--now", &at("17:00")]);
+    assert_eq!(explained["nativeStopsEnabled"], false, "{explained}");
+    assert!(!native_only(&cli), "disabled in the studio: no caveat");
+    // Curfew now runs the stop itself.
+    let (code, out) = cli.run(&["tick", "--now", &at("18:00")]);
+    assert_eq!(code, 0, "{out}");
+
+    // Refusals exit 1 and overwrite nothing; bad arguments exit 2.
+    let (code, out) = cli.run(&["adopt", "ci-keep", "--now", &now]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("already has an override"), "{out}");
+    let (code, out) = cli.run(&["adopt", "nope", "--now", &now]);
+    assert_eq!(code, 1, "{out}");
+    let (code, out) = cli.run(&["adopt"]);
+    assert_eq!(code, 2, "{out}");
+    let (code, out) = cli.run(&["adopt", "ci-keep", "--all"]);
+    assert_eq!(code, 2, "{out}");
+}

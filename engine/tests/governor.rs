@@ -978,6 +978,35 @@ fn override_notices_are_not_native_only_and_creator_owns_unassigned() {
 }
 
 #[test]
+fn adopted_override_stops_keep_the_caveat_until_the_native_stop_is_disabled() {
+    // The override adopted the native stop, but Azure ML still runs the native one.
+    let mut inst = Instance {
+        name: "ci-3".into(),
+        state: Some("Running".into()),
+        schedules: vec![cron("Stop", STOP_18, "UTC")],
+        ..Default::default()
+    };
+    let o = [cron("Stop", STOP_18, "UTC")];
+    let set = effective_schedules(&inst, Some(&o), &[]);
+    let mut v = InstanceView::new(&inst, set.schedules);
+    v.native_stops_enabled = set.native_stops_enabled;
+    let p = tick(&v, Some("2026-03-02T17:29:00Z"), "2026-03-02T17:30:00Z");
+    assert!(p.notices[0].native_only);
+    assert!(p.notices[0].reason.starts_with("stop: override schedule 0"));
+    assert!(p.notices[0]
+        .reason
+        .ends_with(curfew_engine::governor::tick::NATIVE_STILL_ENABLED_CAVEAT));
+    // The owner disabled it in the studio: the next inventory says so, the caveat goes.
+    inst.schedules[0]["status"] = json!("Disabled");
+    let set = effective_schedules(&inst, Some(&o), &[]);
+    let mut v = InstanceView::new(&inst, set.schedules);
+    v.native_stops_enabled = set.native_stops_enabled;
+    let p = tick(&v, Some("2026-03-02T17:29:00Z"), "2026-03-02T17:30:00Z");
+    assert!(!p.notices[0].native_only);
+    assert!(!p.notices[0].reason.contains("Azure ML"));
+}
+
+#[test]
 fn dismissed_occurrences_get_no_more_notices() {
     let mut v = view("Running", vec![cron("Stop", STOP_18, "UTC")]);
     let p = tick(&v, Some("2026-03-02T17:29:00Z"), "2026-03-02T17:30:00Z");

@@ -32,6 +32,9 @@ pub struct Explanation {
     /// owner sees why the native schedules are back.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub override_expires: Option<DateTime<Utc>>,
+    /// An override is in force but a native Stop is still enabled in Azure ML, which runs it
+    /// regardless; false once the owner disabled them in the studio.
+    pub native_stops_enabled: bool,
     /// Schedules in force.
     pub schedules: Vec<ScheduleLine>,
     /// Problems with schedules that are not in force.
@@ -185,6 +188,7 @@ pub async fn explain(rt: &Runtime, name: &str, now: DateTime<Utc>) -> GovernResu
         .map(|(policy, schedules)| PolicyDefault { policy, schedules })
         .collect();
     let set = effective_schedules(&fi.instance, ov.as_deref(), &pd);
+    let native_stops_enabled = set.native_stops_enabled;
     let view = InstanceView::new(&fi.instance, set.schedules);
     let mut next = Vec::new();
     for s in &view.schedules {
@@ -240,6 +244,7 @@ pub async fn explain(rt: &Runtime, name: &str, now: DateTime<Utc>) -> GovernResu
             .and_then(Value::as_str)
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc)),
+        native_stops_enabled,
         schedules: view
             .schedules
             .iter()

@@ -250,3 +250,149 @@ pub async fn edit_override(
         }
     }
 }
+
+/// Which instances `curfew adopt` takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdoptScope {
+    /// One instance by name (case-insensitive).
+    Instance(String),
+    /// Every instance of one workspace.
+    Workspace(String),
+    /// Every instance in the configured scopes.
+    All,
+}
+
+/// What adopting one instance did (or, in a dry run, would do).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Adoption {
+    /// Done, or why not.
+    pub status: EditStatus,
+    /// The instance.
+    pub instance: String,
+    /// Its workspace (empty when not found).
+    pub workspace: String,
+    /// In words.
+    pub message: String,
+    /// Problems of the native schedules, when they cannot be an override.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+    /// The native schedules copied; the enabled ones are to be disabled in the studio.
+    pub native: Vec<curfew_engine::governor::NativeLine>,
+}
+
+/// Copies each selected instance's native `computeStartStop` into its override through
+/// [`edit_override`] (as the operator `by`, audited), then records `override.adopted` in the
+/// audit with when, by whom and which schedules. `dry_run` reads only. An instance that
+/// already has an override, or has no native schedules, is refused: nothing is overwritten.
+pub async fn adopt(
+    rt: &Runtime,
+    scope: &AdoptScope,
+    by: &str,
+    dry_run: bool,
+    now: DateTime<Utc>,
+) -> GovernResult<Vec<Adoption>> {
+    let fleet = rt.fleet().await;
+    let chosen: Vec<_> = fleet
+        .instances
+        .iter()
+        .filter(|f| match scope {
+            AdoptScope::Instance(n) => f.instance.name.eq_ignore_ascii_case(n),
+            AdoptScope::Workspace(w) => f.workspace.eq_ignore_ascii_case(w),
+            AdoptScope::All => true,
+        })
+        .collect();
+    if chosen.is_empty() {
+        let what = match scope {
+            AdoptScope::Instance(n) => format!("no compute instance named '{n}'"),
+            AdoptScope::Workspace(w) => format!("no compute instance in workspace '{w}'"),
+            AdoptScope::All => "no compute instance".to_string(),
+        };
+        return Ok(vec![Adoption {
+            status: EditStatus::NotFound,
+            instance: match scope {
+                AdoptScope::Instance(n) => n.clone(),
+                _ => String::new(),
+            },
+            workspace: String::new(),
+            message: format!("{what} in the configured scopes"),
+            problems: Vec::new(),
+            native: Vec::new(),
+        }]);
+    }
+    let mut out = Vec::new();
+    for fi in chosen {
+        let name = fi.instance.name.clone();
+        let native = curfew_engine::governor::adoption_plan(&fi.instance.schedules);
+        let mut a = Adoption {
+            status: EditStatus::Done,
+            instance: name.clone(),
+            workspace: fi.workspace.clone(),
+            message: String::new(),
+            problems: Vec::new(),
+            native,
+        };
+        let key = InstanceView::new(&fi.instance, Vec::new()).key();
+        if fi.instance.schedules.is_empty() {
+            a.status = EditStatus::Refused;
+            a.message = format!("instance '{name}' has no native schedules to adopt");
+        } else if rt.store.get_override(&key).await?.is_some() {
+            a.status = EditStatus::Refused;
+            a.message = format!(
+                "instance '{name}' already has an override: not overwritten (curfew schedule get|clear)"
+            );
+        } else if let Err(problems) = parse_override(
+            &name,
+            &Value::Array(fi.instance.schedules.clone()),
+            None,
+            now,
+        ) {
+            a.status = EditStatus::Invalid;
+            a.message = format!("instance '{name}': its native schedules cannot be an override");
+            a.problems = problems;
+        } else if dry_run {
+            a.message = format!(
+                "would adopt {} native schedule(s) of '{name}' (dry run: nothing written)",
+                a.native.len()
+            );
+        } else {
+            let edit = edit_override(
+                rt,
+                &name,
+                &Editor::Operator(by.to_string()),
+                EditRequest::Set {
+                    body: Value::Array(fi.instance.schedules.clone()),
+                    expires: None,
+                },
+                now,
+            )
+            .await?;
+            a.status = edit.status;
+            a.problems = edit.problems;
+            if edit.status == EditStatus::Done {
+                let indices: Vec<usize> = a.native.iter().map(|n| n.index).collect();
+                rt.store
+                    .append_audit(&[AuditRecord {
+                        at: now,
+                        kind: "override.adopted".into(),
+                        instance_id: Some(key),
+                        occurrence_id: None,
+                        message: format!(
+                            "{by} adopted {} native schedule(s) of '{name}' into its override",
+                            indices.len()
+                        ),
+                        details: json!({ "by": by, "caller": "operator", "schedules": indices }),
+                    }])
+                    .await?;
+                a.message = format!(
+                    "adopted {} native schedule(s) of '{name}' into its override",
+                    a.native.len()
+                );
+            } else {
+                a.message = edit.message;
+            }
+        }
+        out.push(a);
+    }
+    Ok(out)
+}

@@ -225,6 +225,9 @@ pub struct NoticeReport {
     pub due: DateTime<Utc>,
     /// `sent`, `dry run`, or the delivery error.
     pub outcome: String,
+    /// It carries the caveat that a dismissal cannot stop Azure ML's own stop (a native stop,
+    /// or an override's while native stops are still enabled).
+    pub native_only: bool,
 }
 
 /// Runs one tick at `now` over every configured scope and delivers its events to the
@@ -371,7 +374,10 @@ pub async fn tick_listed(
                 .await;
             }
         }
+        let native_stops_enabled = set.native_stops_enabled;
         let mut view = InstanceView::new(&fi.instance, set.schedules);
+        // Read from this tick's inventory: disabling them in the studio drops the caveat.
+        view.native_stops_enabled = native_stops_enabled;
         let entries = grouped.remove(&key).unwrap_or_default();
         // The records as read, before any is reconciled: an interrupted claim followed by a
         // later occurrence settled since is superseded (the newest intent wins).
@@ -458,6 +464,7 @@ pub async fn tick_listed(
             at: n.at,
             due: n.due,
             outcome,
+            native_only: n.native_only,
         });
     }
     if !dry_run {
@@ -1271,6 +1278,7 @@ mod delivery_tests {
             at: DateTime::<Utc>::MIN_UTC,
             due: DateTime::<Utc>::MIN_UTC,
             outcome: PENDING_DELIVERY.into(),
+            native_only: false,
         }
     }
 

@@ -69,6 +69,9 @@ pub struct EffectiveSet {
     pub schedules: Vec<EffectiveSchedule>,
     /// Problems, each with the source it concerns.
     pub diagnostics: Vec<(Source, Diagnostic)>,
+    /// An override is in force but the instance still has an enabled native Stop: Azure ML
+    /// runs it regardless (no stable API turns it off), so its stops keep the native caveat.
+    pub native_stops_enabled: bool,
 }
 
 /// The schedules in force for `instance`: `overrides` (when `Some`, even empty) replace the
@@ -79,7 +82,10 @@ pub fn effective_schedules(
     overrides: Option<&[Value]>,
     defaults: &[PolicyDefault<'_>],
 ) -> EffectiveSet {
-    let mut set = EffectiveSet::default();
+    let mut set = EffectiveSet {
+        native_stops_enabled: overrides.is_some() && native_stops_enabled(instance),
+        ..EffectiveSet::default()
+    };
     let (source, entries) = match overrides {
         Some(o) => (Source::Override, o),
         None => (Source::Native, instance.schedules.as_slice()),
@@ -111,6 +117,16 @@ pub fn effective_schedules(
         }
     }
     set
+}
+
+/// Whether Azure ML would still run an enabled native Stop of `instance` (what `curfew adopt`
+/// asks the owner to disable in the studio); schedules that do not compile are not counted.
+pub fn native_stops_enabled(instance: &Instance) -> bool {
+    instance.schedules.iter().any(|entry| {
+        compile(entry)
+            .schedule
+            .is_some_and(|s| s.enabled && s.action == Action::Stop)
+    })
 }
 
 fn compile_all(
@@ -295,6 +311,23 @@ mod tests {
             .iter()
             .map(|s| (s.source.clone(), s.index, s.schedule.action))
             .collect()
+    }
+
+    #[test]
+    fn native_stops_stay_enabled_under_an_override_until_disabled() {
+        let mut inst = Instance {
+            name: "ci".into(),
+            schedules: vec![stop("0 18 * * *"), start("0 8 * * *")],
+            ..Default::default()
+        };
+        let o = [stop("0 20 * * *")];
+        assert!(effective_schedules(&inst, Some(&o), &[]).native_stops_enabled);
+        // Without an override the native stop is in force itself: nothing is shadowed.
+        assert!(!effective_schedules(&inst, None, &[]).native_stops_enabled);
+        // The owner disabled the native stop in the studio (a native start does not count).
+        inst.schedules[0]["status"] = json!("Disabled");
+        assert!(!effective_schedules(&inst, Some(&o), &[]).native_stops_enabled);
+        assert!(!native_stops_enabled(&inst));
     }
 
     #[test]

@@ -33,13 +33,14 @@ pub mod tick;
 pub use dismiss::{authorize, AcceptedDismissal, Authority, Choice, DismissalRequest, Rejection};
 pub use drift::{drift, Drift, DRIFT_GRACE};
 pub use effective::{
-    effective_schedules, next_scheduled_start, policy_applications, EffectiveSchedule,
-    EffectiveSet, PolicyApplication, PolicyDefault,
+    effective_schedules, native_stops_enabled, next_scheduled_start, policy_applications,
+    EffectiveSchedule, EffectiveSet, PolicyApplication, PolicyDefault,
 };
 pub use link::{sign, verify, Claims, LinkError, LinkKey};
 pub use outcome::{LostRace, Outcome, Settlement};
 pub use overrides::{
-    authorize_editor, override_in_force, parse_override, NotAllowed, OverrideBody,
+    adoption_plan, authorize_editor, override_in_force, parse_override, NativeLine, NotAllowed,
+    OverrideBody,
 };
 pub use power::PowerState;
 pub use reconcile::{
@@ -234,6 +235,8 @@ pub struct InstanceView {
     pub ledger: Vec<LedgerEntry>,
     /// Idle stops due now or coming.
     pub idle_stops: Vec<IdleStop>,
+    /// [`EffectiveSet::native_stops_enabled`]: override stops keep the native-only caveat.
+    pub native_stops_enabled: bool,
 }
 
 impl InstanceView {
@@ -251,6 +254,7 @@ impl InstanceView {
             schedules,
             ledger: Vec::new(),
             idle_stops: Vec::new(),
+            native_stops_enabled: false,
         }
     }
 

@@ -3,7 +3,7 @@
 //! stops being in force (its expiry), so that the tick, explain and status agree.
 
 use super::dismiss::Authority;
-use crate::schedule::compile;
+use crate::schedule::{compile, Action};
 use crate::Severity;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -178,9 +178,66 @@ pub fn authorize_editor(
     }
 }
 
+/// One native schedule as `curfew adopt` tells the owner to disable it in the studio.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NativeLine {
+    /// 0-based position in `computeStartStop`, disabled ones counted (as the studio lists them).
+    pub index: usize,
+    /// Start or Stop; `None` when the entry does not compile.
+    pub action: Option<Action>,
+    /// Whether Azure ML runs it now.
+    pub enabled: bool,
+    /// The trigger in words (`Cron 0 19 * * *`), empty when the entry does not compile.
+    pub trigger: String,
+    /// Its IANA or Windows time zone as written.
+    pub time_zone: String,
+}
+
+/// The native schedules an adoption copies, in order: what the owner must disable afterwards
+/// (the enabled ones) and what the tick keeps checking (docs/arm.md: no stable write API).
+pub fn adoption_plan(native: &[Value]) -> Vec<NativeLine> {
+    native
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| match compile(entry).schedule {
+            Some(s) => NativeLine {
+                index,
+                action: Some(s.action),
+                enabled: s.enabled,
+                trigger: s.trigger.clone(),
+                time_zone: s.time_zone.clone(),
+            },
+            None => NativeLine {
+                index,
+                action: None,
+                enabled: false,
+                trigger: String::new(),
+                time_zone: String::new(),
+            },
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn adoption_plan_lists_every_native_schedule_by_index() {
+        let native = [
+            json!({"action": "Stop", "triggerType": "Cron", "cron": {"expression": "0 19 * * *", "timeZone": "Europe/Paris"}}),
+            json!({"action": "Start", "status": "Disabled", "triggerType": "Cron", "cron": {"expression": "0 8 * * 1-5"}}),
+            json!({"action": "Explode"}),
+        ];
+        let plan = adoption_plan(&native);
+        assert_eq!(plan.len(), 3);
+        assert_eq!(plan[0].action, Some(Action::Stop));
+        assert!(plan[0].enabled && plan[0].time_zone == "Europe/Paris");
+        assert!(plan[0].trigger.contains("0 19 * * *"), "{:?}", plan[0]);
+        assert_eq!((plan[1].index, plan[1].enabled), (1, false));
+        assert_eq!((plan[2].action, plan[2].enabled), (None, false));
+    }
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()

@@ -209,6 +209,9 @@ pub const MAX_TICK_WINDOW: TimeDelta = TimeDelta::days(7);
 /// running slightly ahead). Further ahead, a previous tick had a bad clock: it is ignored.
 pub const WATERMARK_TOLERANCE: TimeDelta = TimeDelta::minutes(1);
 
+/// The caveat on an override's stop while the instance's native stops are still enabled: Azure
+/// ML runs them itself and no stable API turns them off (docs/arm.md).
+pub const NATIVE_STILL_ENABLED_CAVEAT: &str = "Azure ML's own stop schedules are still enabled on this instance and a dismissal cannot stop them (disable them in the studio)";
 /// The caveat carried by notices of native schedules (docs/design.md §4).
 pub const NATIVE_CAVEAT: &str = "Azure ML may also run this native schedule itself, and a dismissal cannot stop Azure ML's own stop (`curfew adopt` moves it into an override)";
 
@@ -645,7 +648,15 @@ fn decide_instance(
                 ),
             });
         }
-        let native_only = matches!(c.origin, Origin::Schedule(es) if es.source == Source::Native);
+        // A native stop, or an override's while Azure ML still runs an enabled native stop
+        // (adopted or set, not yet disabled in the studio).
+        let (native_only, caveat) = match c.origin {
+            Origin::Schedule(es) if es.source == Source::Native => (true, NATIVE_CAVEAT),
+            Origin::Schedule(es) if es.source == Source::Override && inst.native_stops_enabled => {
+                (true, NATIVE_STILL_ENABLED_CAVEAT)
+            }
+            _ => (false, ""),
+        };
         let moved = if due != c.at {
             format!("; snoozed until {}", utc_text(due))
         } else {
@@ -654,7 +665,7 @@ fn decide_instance(
         let mut reason = format!("{}{moved}; in {}", describe(c), duration_text(left));
         if native_only {
             reason.push_str("; ");
-            reason.push_str(NATIVE_CAVEAT);
+            reason.push_str(caveat);
         }
         plan.notices.push(Notice {
             occurrence_id: c.id.clone(),
