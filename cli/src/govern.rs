@@ -406,6 +406,33 @@ pub(crate) enum ScheduleVerb {
     Clear,
 }
 
+/// Who acts and how to answer, for the operator's commands (`schedule`, `adopt`).
+#[derive(Debug, clap::Args)]
+pub(crate) struct OperatorArgs {
+    /// Who the audit records as the operator (default: $USER, else `operator`).
+    #[arg(long, value_name = "NAME")]
+    by: Option<String>,
+    /// As of this instant (RFC 3339; default now).
+    #[arg(long)]
+    now: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
+}
+
+impl OperatorArgs {
+    /// The operator as the audit records them: `cli:<--by | $USER | operator>`.
+    fn operator(&self) -> String {
+        let by = self
+            .by
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| "operator".into());
+        format!("cli:{by}")
+    }
+}
+
 /// Arguments of `curfew schedule`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ScheduleArgs {
@@ -423,22 +450,15 @@ pub(crate) struct ScheduleArgs {
     /// For `set`: after this instant (RFC 3339) the native or policy schedules apply again.
     #[arg(long, value_name = "T")]
     expires: Option<String>,
-    /// Who the audit records as the operator (default: $USER, else `operator`).
-    #[arg(long, value_name = "NAME")]
-    by: Option<String>,
-    /// As of this instant (RFC 3339; default now).
-    #[arg(long)]
-    now: Option<String>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    format: OutputFormat,
+    #[command(flatten)]
+    op: OperatorArgs,
 }
 
 /// Runs `curfew schedule`: 0 done, 1 refused, invalid or unknown instance; bad arguments are
 /// errors (exit 2).
 pub(crate) fn run_schedule(args: &ScheduleArgs) -> anyhow::Result<ExitCode> {
     use curfew_governor::override_edit::{edit_override, EditRequest, EditStatus, Editor};
-    let now = now_or(&args.now)?;
+    let now = now_or(&args.op.now)?;
     let expires = args
         .expires
         .as_deref()
@@ -463,26 +483,21 @@ pub(crate) fn run_schedule(args: &ScheduleArgs) -> anyhow::Result<ExitCode> {
             EditRequest::Set { body, expires }
         }
     };
-    let by = args
-        .by
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| "operator".into());
+    let by = args.op.operator();
     let outcome = block_on(async {
         let rt = runtime(&args.config).await?;
         anyhow::Ok(
             edit_override(
                 &rt,
                 &args.instance,
-                &Editor::Operator(format!("cli:{by}")),
+                &Editor::Operator(by.clone()),
                 request,
                 now,
             )
             .await?,
         )
     })??;
-    match args.format {
+    match args.op.format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&outcome)?),
         OutputFormat::Text => {
             println!("{}", outcome.message);
@@ -518,38 +533,26 @@ pub(crate) struct AdoptArgs {
     dry_run: bool,
     #[command(flatten)]
     config: ConfigArg,
-    /// Who the audit records as the operator (default: $USER, else `operator`).
-    #[arg(long, value_name = "NAME")]
-    by: Option<String>,
-    /// As of this instant (RFC 3339; default now).
-    #[arg(long)]
-    now: Option<String>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    format: OutputFormat,
+    #[command(flatten)]
+    op: OperatorArgs,
 }
 
 /// Runs `curfew adopt`: 0 when every selected instance was adopted (or would be), 1 when any
 /// was refused, invalid or unknown; bad arguments exit 2.
 pub(crate) fn run_adopt(args: &AdoptArgs) -> anyhow::Result<ExitCode> {
     use curfew_governor::override_edit::{adopt, AdoptScope, EditStatus};
-    let now = now_or(&args.now)?;
+    let now = now_or(&args.op.now)?;
     let scope = match (&args.instance, &args.workspace) {
         (Some(i), _) => AdoptScope::Instance(i.clone()),
         (None, Some(w)) => AdoptScope::Workspace(w.clone()),
         (None, None) => AdoptScope::All,
     };
-    let by = args
-        .by
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| "operator".into());
+    let by = args.op.operator();
     let done = block_on(async {
         let rt = runtime(&args.config).await?;
-        anyhow::Ok(adopt(&rt, &scope, &format!("cli:{by}"), args.dry_run, now).await?)
+        anyhow::Ok(adopt(&rt, &scope, &by, args.dry_run, now).await?)
     })??;
-    match args.format {
+    match args.op.format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&done)?),
         OutputFormat::Text => {
             for a in &done {

@@ -215,6 +215,21 @@ fn settles(channels: &[ChannelResult]) -> bool {
     channels.iter().any(|c| c.error.is_none())
 }
 
+/// The outbox entries recording `events` as pending at `now` (none delivered yet).
+fn pending_entries(events: &[Outgoing], now: DateTime<Utc>) -> Vec<OutboxEntry> {
+    events
+        .iter()
+        .filter_map(|o| {
+            Some(OutboxEntry {
+                id: o.event.id.clone(),
+                at: now,
+                attempts: 0,
+                payload: serde_json::to_string(o).ok()?,
+            })
+        })
+        .collect()
+}
+
 /// Why a pending outbox entry is given up instead of resent, if it is.
 fn give_up_reason(
     entry: &OutboxEntry,
@@ -287,17 +302,7 @@ impl Runtime {
         now: DateTime<Utc>,
     ) -> Vec<EventDelivery> {
         let mut outbox_problem: Option<String> = None;
-        let entries: Vec<OutboxEntry> = events
-            .iter()
-            .filter_map(|o| {
-                Some(OutboxEntry {
-                    id: o.event.id.clone(),
-                    at: now,
-                    attempts: 0,
-                    payload: serde_json::to_string(o).ok()?,
-                })
-            })
-            .collect();
+        let entries = pending_entries(events, now);
         if !entries.is_empty() {
             if let Err(e) = self.store.outbox_record(&entries).await {
                 outbox_problem = Some(format!("recording in the outbox failed: {e}"));
@@ -513,17 +518,7 @@ impl Runtime {
                 ),
             }
         }
-        let entries: Vec<OutboxEntry> = out
-            .iter()
-            .filter_map(|o| {
-                Some(OutboxEntry {
-                    id: o.event.id.clone(),
-                    at: now,
-                    attempts: 0,
-                    payload: serde_json::to_string(o).ok()?,
-                })
-            })
-            .collect();
+        let entries = pending_entries(&out, now);
         if !entries.is_empty() {
             if let Err(e) = self.store.outbox_record(&entries).await {
                 tracing::warn!(error = %e, "outbox: an unreachable-owner event not recorded");
