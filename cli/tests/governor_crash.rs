@@ -104,6 +104,9 @@ fn align(expected: &[Seen], seen: &[Seen]) -> (Vec<Seen>, Vec<Seen>, Vec<i64>) {
     (extra, lost, late)
 }
 
+/// The warning the crash test's owners answer (minutes before the stop).
+const WARNING_LEAD: i64 = 5;
+
 #[test]
 #[ignore = "spawns ~1 500 curfew processes and kills 100: run by .ci/governor-proofs.sh in --release"]
 fn sigkill_during_ticks_100_times_nothing_twice_nothing_lost() {
@@ -147,12 +150,14 @@ fn sigkill_during_ticks_100_times_nothing_twice_nothing_lost() {
                     && e.at >= lo
                     && e.tick == e.at
                     && targets.iter().all(|(i, _, _)| *i != e.instance)
-                    // Running through the 30 minutes before it (no start or other stop of the
-                    // instance in them), so its 30-minute warning goes out: an instance that
-                    // is Stopped at the lead time is not warned (docs/governor.md).
+                    // Running through the 5 minutes before it, so its 5-minute warning goes
+                    // out (the dense fleet starts every instance again less than 30 minutes
+                    // before each stop, and an instance Stopped at a lead time is not warned:
+                    // docs/governor.md).
                     && plain.actions.iter().all(|x| {
                         x.instance != e.instance
-                            || x.at <= e.at - TimeDelta::minutes(30)
+                            || x.action != Action::Start
+                            || x.at <= e.at - TimeDelta::minutes(WARNING_LEAD)
                             || x.at >= e.at
                     })
             })
@@ -193,14 +198,15 @@ fn sigkill_during_ticks_100_times_nothing_twice_nothing_lost() {
     let (mut reconciled, mut failed_runs, mut accepted_dismissals) = (0, 0, 0);
     for (n, &now) in ticks.iter().enumerate() {
         for &(i, at, snooze) in &targets {
-            if now != at - TimeDelta::minutes(20) {
+            // The owner answers the 5-minute warning two minutes after it came.
+            if now != at - TimeDelta::minutes(WARNING_LEAD - 2) {
                 continue;
             }
             let g = &fleet[i];
             let notice = pending_notices(&events)
                 .into_iter()
-                .find(|x| x.instance == g.name && x.at == at && x.lead == 30)
-                .unwrap_or_else(|| panic!("no 30-min notice of {} at {at}", g.name));
+                .find(|x| x.instance == g.name && x.at == at && x.lead == WARNING_LEAD as u64)
+                .unwrap_or_else(|| panic!("no {WARNING_LEAD}-min notice of {} at {at}", g.name));
             let out = if snooze {
                 let token = snooze_token(&notice, 30);
                 dismiss_cli(&config, now, &["--token", &token])
