@@ -368,6 +368,26 @@ impl TableStore {
         }
     }
 
+    /// The rows of `partition` whose row keys lie in `[lo, hi)`, in row-key order: the range
+    /// read behind the prefix and time-window lookups.
+    async fn query_row_range(
+        &self,
+        table: &'static str,
+        partition: &str,
+        lo: &str,
+        hi: &str,
+    ) -> StoreResult<Vec<Entity>> {
+        let filter = format!(
+            "PartitionKey eq {} and RowKey ge {} and RowKey lt {}",
+            lit(partition),
+            lit(lo),
+            lit(hi)
+        );
+        let mut rows = self.query(table, &filter).await?;
+        rows.sort_by(|a, b| row_key(a).cmp(row_key(b)));
+        Ok(rows)
+    }
+
     /// Runs a filter query, following continuation tokens until the last page.
     async fn query(&self, table: &'static str, filter: &str) -> StoreResult<Vec<Entity>> {
         let mut out = Vec::new();
@@ -1052,13 +1072,14 @@ impl StateStore for TableStore {
     async fn notified_leads(&self, occurrence_id: &str) -> StoreResult<Vec<u32>> {
         let prefix = encode_key(occurrence_id);
         // Row keys are `{id}!{lead}`; '"' is the character right after '!'.
-        let filter = format!(
-            "PartitionKey eq {} and RowKey ge {} and RowKey lt {}",
-            lit(P_NOTIFIED),
-            lit(&format!("{prefix}!")),
-            lit(&format!("{prefix}\""))
-        );
-        let rows = self.query("notified", &filter).await?;
+        let rows = self
+            .query_row_range(
+                "notified",
+                P_NOTIFIED,
+                &format!("{prefix}!"),
+                &format!("{prefix}\""),
+            )
+            .await?;
         let mut leads = rows
             .iter()
             .map(|m| {
@@ -1106,14 +1127,14 @@ impl StateStore for TableStore {
     async fn dismissals(&self, occurrence_id: &str) -> StoreResult<Vec<Dismissal>> {
         let prefix = encode_key(occurrence_id);
         // Row keys are `{id}!{time}!{unique}`; '"' is the character right after '!'.
-        let filter = format!(
-            "PartitionKey eq {} and RowKey ge {} and RowKey lt {}",
-            lit(P_DISMISSAL),
-            lit(&format!("{prefix}!")),
-            lit(&format!("{prefix}\""))
-        );
-        let mut rows = self.query("dismissal", &filter).await?;
-        rows.sort_by(|a, b| row_key(a).cmp(row_key(b)));
+        let rows = self
+            .query_row_range(
+                "dismissal",
+                P_DISMISSAL,
+                &format!("{prefix}!"),
+                &format!("{prefix}\""),
+            )
+            .await?;
         rows.iter()
             .map(|m| {
                 let p = Props::new("dismissal", m);
@@ -1228,14 +1249,9 @@ impl StateStore for TableStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<AuditRecord>> {
-        let filter = format!(
-            "PartitionKey eq {} and RowKey ge {} and RowKey lt {}",
-            lit(P_AUDIT),
-            lit(&time_key(from)),
-            lit(&time_key(to))
-        );
-        let mut rows = self.query("audit", &filter).await?;
-        rows.sort_by(|a, b| row_key(a).cmp(row_key(b)));
+        let rows = self
+            .query_row_range("audit", P_AUDIT, &time_key(from), &time_key(to))
+            .await?;
         rows.iter()
             .map(|m| {
                 let p = Props::new("audit", m);
@@ -1341,14 +1357,9 @@ impl StateStore for TableStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<TimelineRecord>> {
-        let filter = format!(
-            "PartitionKey eq {} and RowKey ge {} and RowKey lt {}",
-            lit(P_TIMELINE),
-            lit(&time_key(from)),
-            lit(&time_key(to))
-        );
-        let mut rows = self.query("timeline", &filter).await?;
-        rows.sort_by(|a, b| row_key(a).cmp(row_key(b)));
+        let rows = self
+            .query_row_range("timeline", P_TIMELINE, &time_key(from), &time_key(to))
+            .await?;
         rows.iter()
             .map(|m| {
                 let p = Props::new("timeline", m);
