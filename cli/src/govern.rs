@@ -309,7 +309,8 @@ pub(crate) fn run_explain(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
             }
             if e.native_stops_enabled {
                 println!(
-                    "native stop schedules still enabled in Azure ML (a dismissal cannot stop them): disable them in the studio"
+                    "native schedule {} still enabled in Azure ML (a dismissal cannot stop it): disable it in the studio",
+                    curfew_engine::governor::overrides::describe_natives(&e.enabled_native_stops)
                 );
             }
             println!("schedules in force:");

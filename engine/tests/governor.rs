@@ -578,7 +578,15 @@ fn notices_go_out_at_each_lead_once() {
     assert_eq!(n.lead_minutes, 30);
     assert_eq!(n.at, t("2026-03-02T18:00:00Z"));
     assert_eq!(n.owner.as_deref(), Some("owner-oid"));
-    assert!(n.native_only && n.reason.contains("cannot stop Azure ML's own stop"));
+    assert!(n.native_only && n.reason.contains("a dismissal cannot stop it"));
+    // The caveat names the schedule to disable and the command that adopts it.
+    assert!(
+        n.reason
+            .contains("native schedule #0 Stop Cron 0 18 * * * (UTC)")
+            && n.reason.contains("`curfew adopt ci-1`"),
+        "{}",
+        n.reason
+    );
     assert_eq!(n.local, "18:00 UTC on Mon 2026-03-02");
     assert_eq!(p.next_deadline, Some(t("2026-03-02T17:55:00Z")));
     record(&mut v, &p);
@@ -989,18 +997,28 @@ fn adopted_override_stops_keep_the_caveat_until_the_native_stop_is_disabled() {
     let o = [cron("Stop", STOP_18, "UTC")];
     let set = effective_schedules(&inst, Some(&o), &[]);
     let mut v = InstanceView::new(&inst, set.schedules);
-    v.native_stops_enabled = set.native_stops_enabled;
+    v.enabled_native_stops = set.enabled_native_stops.clone();
     let p = tick(&v, Some("2026-03-02T17:29:00Z"), "2026-03-02T17:30:00Z");
     assert!(p.notices[0].native_only);
     assert!(p.notices[0].reason.starts_with("stop: override schedule 0"));
-    assert!(p.notices[0]
-        .reason
-        .ends_with(curfew_engine::governor::tick::NATIVE_STILL_ENABLED_CAVEAT));
+    assert!(p.notices[0].reason.ends_with(
+        &curfew_engine::governor::tick::native_still_enabled_caveat(
+            "ci-3",
+            &set.enabled_native_stops
+        )
+    ));
+    assert!(
+        p.notices[0]
+            .reason
+            .contains("#0 Stop Cron 0 18 * * * (UTC)"),
+        "{}",
+        p.notices[0].reason
+    );
     // The owner disabled it in the studio: the next inventory says so, the caveat goes.
     inst.schedules[0]["status"] = json!("Disabled");
     let set = effective_schedules(&inst, Some(&o), &[]);
     let mut v = InstanceView::new(&inst, set.schedules);
-    v.native_stops_enabled = set.native_stops_enabled;
+    v.enabled_native_stops = set.enabled_native_stops;
     let p = tick(&v, Some("2026-03-02T17:29:00Z"), "2026-03-02T17:30:00Z");
     assert!(!p.notices[0].native_only);
     assert!(!p.notices[0].reason.contains("Azure ML"));
@@ -1144,6 +1162,8 @@ fn the_owner_and_admins_may_dismiss_others_may_not() {
         let r = authorize(&by(who, &id, Choice::Skip), &v, &cfg, &[], t(NOW)).unwrap_err();
         assert!(matches!(r, Rejection::Unauthorised { .. }), "{r}");
         assert!(r.to_string().contains("ci-1"));
+        // The refusal is read by whoever asked: it does not tell them who the owner is.
+        assert!(!r.to_string().contains("owner-oid"), "{r}");
     }
     let mut unassigned = v.clone();
     unassigned.owner = Some("creator-oid".into());

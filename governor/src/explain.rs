@@ -33,8 +33,11 @@ pub struct Explanation {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub override_expires: Option<DateTime<Utc>>,
     /// An override is in force but a native Stop is still enabled in Azure ML, which runs it
-    /// regardless; false once the owner disabled them in the studio.
+    /// regardless; false once the owner disabled them in the studio (read from ARM each time).
     pub native_stops_enabled: bool,
+    /// Those native Stops, as the studio lists them: what to disable.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub enabled_native_stops: Vec<curfew_engine::governor::NativeLine>,
     /// Schedules in force.
     pub schedules: Vec<ScheduleLine>,
     /// Problems with schedules that are not in force.
@@ -188,7 +191,8 @@ pub async fn explain(rt: &Runtime, name: &str, now: DateTime<Utc>) -> GovernResu
         .map(|(policy, schedules)| PolicyDefault { policy, schedules })
         .collect();
     let set = effective_schedules(&fi.instance, ov.as_deref(), &pd);
-    let native_stops_enabled = set.native_stops_enabled;
+    let native_stops_enabled = set.native_stops_enabled();
+    let enabled_native_stops = set.enabled_native_stops.clone();
     let view = InstanceView::new(&fi.instance, set.schedules);
     let mut next = Vec::new();
     for s in &view.schedules {
@@ -245,6 +249,7 @@ pub async fn explain(rt: &Runtime, name: &str, now: DateTime<Utc>) -> GovernResu
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc)),
         native_stops_enabled,
+        enabled_native_stops,
         schedules: view
             .schedules
             .iter()

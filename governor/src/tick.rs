@@ -374,10 +374,10 @@ pub async fn tick_listed(
                 .await;
             }
         }
-        let native_stops_enabled = set.native_stops_enabled;
+        let enabled_native_stops = set.enabled_native_stops;
         let mut view = InstanceView::new(&fi.instance, set.schedules);
         // Read from this tick's inventory: disabling them in the studio drops the caveat.
-        view.native_stops_enabled = native_stops_enabled;
+        view.enabled_native_stops = enabled_native_stops;
         let entries = grouped.remove(&key).unwrap_or_default();
         // The records as read, before any is reconciled: an interrupted claim followed by a
         // later occurrence settled since is superseded (the newest intent wins).

@@ -185,7 +185,8 @@ pub enum Rejection {
         requested: Choice,
     },
     /// The requester is neither the owner nor an admin.
-    #[error("instance '{instance}': {requested_by} may not dismiss occurrence {occurrence_id} (not the owner {owner}, not an admin)")]
+    /// Its message does not name the owner: whoever asked reads it.
+    #[error("instance '{instance}': {requested_by} may not dismiss occurrence {occurrence_id} (not its owner, not an admin)")]
     Unauthorised {
         /// Compute name.
         instance: String,
@@ -193,7 +194,7 @@ pub enum Rejection {
         occurrence_id: String,
         /// Who asked.
         requested_by: String,
-        /// The owner (or `nobody`).
+        /// The owner (or `nobody`), for the audit log only.
         owner: String,
     },
     /// The occurrence has already been acted on.
@@ -291,25 +292,13 @@ pub fn authorize(
             }
         }
         Credential::ObjectId(oid) => {
-            // An empty id is nobody: it never matches an owner or an admin.
-            let oid_t = oid.trim();
-            let same = |a: &str| !oid_t.is_empty() && a.trim().eq_ignore_ascii_case(oid_t);
-            if instance.owner.as_deref().is_some_and(same) {
-                Authority::Owner {
-                    object_id: oid.clone(),
-                }
-            } else if config.admins.iter().any(|a| same(a)) {
-                Authority::Admin {
-                    object_id: oid.clone(),
-                }
-            } else {
-                return Err(Rejection::Unauthorised {
+            super::overrides::authorize_editor(name, instance.owner.as_deref(), &config.admins, oid)
+                .map_err(|e| Rejection::Unauthorised {
                     instance: name.clone(),
-                    occurrence_id: found.id,
+                    occurrence_id: found.id.clone(),
                     requested_by: oid.clone(),
-                    owner: instance.owner.clone().unwrap_or_else(|| "nobody".into()),
-                });
-            }
+                    owner: e.owner,
+                })?
         }
     };
     let entry = instance.entry(&found.id);

@@ -3,6 +3,7 @@
 //! A schedule that does not compile is a diagnostic and never blocks the others.
 
 use super::id::content_hash;
+use super::overrides::{adoption_plan, NativeLine};
 use super::ScheduleRef;
 use crate::diag::Diagnostic;
 use crate::inventory::Instance;
@@ -69,9 +70,17 @@ pub struct EffectiveSet {
     pub schedules: Vec<EffectiveSchedule>,
     /// Problems, each with the source it concerns.
     pub diagnostics: Vec<(Source, Diagnostic)>,
-    /// An override is in force but the instance still has an enabled native Stop: Azure ML
-    /// runs it regardless (no stable API turns it off), so its stops keep the native caveat.
-    pub native_stops_enabled: bool,
+    /// The enabled native Stops of an instance whose override is in force: Azure ML runs them
+    /// regardless (no stable API turns them off), so the override's stops keep the native
+    /// caveat, naming these, until the owner disables them in the studio. Empty otherwise.
+    pub enabled_native_stops: Vec<NativeLine>,
+}
+
+impl EffectiveSet {
+    /// Whether Azure ML still runs a native Stop beside the override in force.
+    pub fn native_stops_enabled(&self) -> bool {
+        !self.enabled_native_stops.is_empty()
+    }
 }
 
 /// The schedules in force for `instance`: `overrides` (when `Some`, even empty) replace the
@@ -83,7 +92,11 @@ pub fn effective_schedules(
     defaults: &[PolicyDefault<'_>],
 ) -> EffectiveSet {
     let mut set = EffectiveSet {
-        native_stops_enabled: overrides.is_some() && native_stops_enabled(instance),
+        enabled_native_stops: if overrides.is_some() {
+            enabled_native_stops(instance)
+        } else {
+            Vec::new()
+        },
         ..EffectiveSet::default()
     };
     let (source, entries) = match overrides {
@@ -119,14 +132,13 @@ pub fn effective_schedules(
     set
 }
 
-/// Whether Azure ML would still run an enabled native Stop of `instance` (what `curfew adopt`
+/// The enabled native Stops of `instance`, which Azure ML would still run (what `curfew adopt`
 /// asks the owner to disable in the studio); schedules that do not compile are not counted.
-pub fn native_stops_enabled(instance: &Instance) -> bool {
-    instance.schedules.iter().any(|entry| {
-        compile(entry)
-            .schedule
-            .is_some_and(|s| s.enabled && s.action == Action::Stop)
-    })
+pub fn enabled_native_stops(instance: &Instance) -> Vec<NativeLine> {
+    adoption_plan(&instance.schedules)
+        .into_iter()
+        .filter(|n| n.enabled && n.action == Some(Action::Stop))
+        .collect()
 }
 
 fn compile_all(
@@ -321,13 +333,16 @@ mod tests {
             ..Default::default()
         };
         let o = [stop("0 20 * * *")];
-        assert!(effective_schedules(&inst, Some(&o), &[]).native_stops_enabled);
+        let set = effective_schedules(&inst, Some(&o), &[]);
+        assert!(set.native_stops_enabled());
+        assert_eq!(set.enabled_native_stops.len(), 1, "the start is not listed");
+        assert_eq!(set.enabled_native_stops[0].index, 0);
         // Without an override the native stop is in force itself: nothing is shadowed.
-        assert!(!effective_schedules(&inst, None, &[]).native_stops_enabled);
+        assert!(!effective_schedules(&inst, None, &[]).native_stops_enabled());
         // The owner disabled the native stop in the studio (a native start does not count).
         inst.schedules[0]["status"] = json!("Disabled");
-        assert!(!effective_schedules(&inst, Some(&o), &[]).native_stops_enabled);
-        assert!(!native_stops_enabled(&inst));
+        assert!(!effective_schedules(&inst, Some(&o), &[]).native_stops_enabled());
+        assert!(enabled_native_stops(&inst).is_empty());
     }
 
     #[test]

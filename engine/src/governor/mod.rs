@@ -33,7 +33,7 @@ pub mod tick;
 pub use dismiss::{authorize, AcceptedDismissal, Authority, Choice, DismissalRequest, Rejection};
 pub use drift::{drift, Drift, DRIFT_GRACE};
 pub use effective::{
-    effective_schedules, native_stops_enabled, next_scheduled_start, policy_applications,
+    effective_schedules, enabled_native_stops, next_scheduled_start, policy_applications,
     EffectiveSchedule, EffectiveSet, PolicyApplication, PolicyDefault,
 };
 pub use link::{sign, verify, Claims, LinkError, LinkKey};
@@ -235,8 +235,9 @@ pub struct InstanceView {
     pub ledger: Vec<LedgerEntry>,
     /// Idle stops due now or coming.
     pub idle_stops: Vec<IdleStop>,
-    /// [`EffectiveSet::native_stops_enabled`]: override stops keep the native-only caveat.
-    pub native_stops_enabled: bool,
+    /// [`EffectiveSet::enabled_native_stops`]: override stops keep the native-only caveat,
+    /// naming these.
+    pub enabled_native_stops: Vec<overrides::NativeLine>,
 }
 
 impl InstanceView {
@@ -254,7 +255,7 @@ impl InstanceView {
             schedules,
             ledger: Vec::new(),
             idle_stops: Vec::new(),
-            native_stops_enabled: false,
+            enabled_native_stops: Vec::new(),
         }
     }
 

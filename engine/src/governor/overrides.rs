@@ -194,6 +194,29 @@ pub struct NativeLine {
     pub time_zone: String,
 }
 
+impl NativeLine {
+    /// How notices, `explain` and `curfew adopt` name it, as the studio lists it:
+    /// `#0 Stop Cron 0 18 * * * (UTC)`.
+    pub fn describe(&self) -> String {
+        let action = self.action.map_or("?".to_string(), |a| format!("{a:?}"));
+        let zone = if self.time_zone.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", self.time_zone)
+        };
+        format!("#{} {action} {}{zone}", self.index, self.trigger)
+    }
+}
+
+/// Several native schedules named in one phrase: `#0 Stop Cron 0 18 * * * (UTC), #2 …`.
+pub fn describe_natives(lines: &[NativeLine]) -> String {
+    lines
+        .iter()
+        .map(NativeLine::describe)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The native schedules an adoption copies, in order: what the owner must disable afterwards
 /// (the enabled ones) and what the tick keeps checking (docs/arm.md: no stable write API).
 pub fn adoption_plan(native: &[Value]) -> Vec<NativeLine> {
@@ -237,6 +260,10 @@ mod tests {
         assert!(plan[0].trigger.contains("0 19 * * *"), "{:?}", plan[0]);
         assert_eq!((plan[1].index, plan[1].enabled), (1, false));
         assert_eq!((plan[2].action, plan[2].enabled), (None, false));
+        assert_eq!(
+            describe_natives(&plan[..1]),
+            "#0 Stop Cron 0 19 * * * (Europe/Paris)"
+        );
     }
 
     fn at(s: &str) -> DateTime<Utc> {

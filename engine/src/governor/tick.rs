@@ -210,10 +210,31 @@ pub const MAX_TICK_WINDOW: TimeDelta = TimeDelta::days(7);
 pub const WATERMARK_TOLERANCE: TimeDelta = TimeDelta::minutes(1);
 
 /// The caveat on an override's stop while the instance's native stops are still enabled: Azure
-/// ML runs them itself and no stable API turns them off (docs/arm.md).
-pub const NATIVE_STILL_ENABLED_CAVEAT: &str = "Azure ML's own stop schedules are still enabled on this instance and a dismissal cannot stop them (disable them in the studio)";
-/// The caveat carried by notices of native schedules (docs/design.md §4).
-pub const NATIVE_CAVEAT: &str = "Azure ML may also run this native schedule itself, and a dismissal cannot stop Azure ML's own stop (`curfew adopt` moves it into an override)";
+/// ML runs them itself and no stable API turns them off (docs/arm.md). Names each one to
+/// disable, as the studio lists them.
+pub fn native_still_enabled_caveat(instance: &str, stops: &[super::NativeLine]) -> String {
+    format!(
+        "Azure ML still runs native schedule {} of '{instance}' itself and a dismissal cannot stop it: disable it in the studio (`curfew adopt {instance} --dry-run` lists what to disable)",
+        super::overrides::describe_natives(stops)
+    )
+}
+
+/// The caveat carried by notices of native schedules (docs/design.md §4): names the schedule
+/// and the command that moves it into an override.
+pub fn native_caveat(instance: &str, schedule: &EffectiveSchedule) -> String {
+    let line = super::NativeLine {
+        index: schedule.index,
+        action: Some(schedule.schedule.action),
+        enabled: schedule.schedule.enabled,
+        trigger: schedule.schedule.trigger.clone(),
+        time_zone: schedule.schedule.time_zone.clone(),
+    };
+    format!(
+        "Azure ML also runs native schedule {} of '{instance}' itself and a dismissal cannot stop it: `curfew adopt {instance}` copies it into an override, then disable #{} in the studio",
+        line.describe(),
+        schedule.index
+    )
+}
 
 /// Decides one tick at `now`. Pure and deterministic: the same input gives the same plan.
 pub fn decide(input: &TickInput<'_>, now: DateTime<Utc>) -> TickPlan {
@@ -650,22 +671,30 @@ fn decide_instance(
         }
         // A native stop, or an override's while Azure ML still runs an enabled native stop
         // (adopted or set, not yet disabled in the studio).
-        let (native_only, caveat) = match c.origin {
-            Origin::Schedule(es) if es.source == Source::Native => (true, NATIVE_CAVEAT),
-            Origin::Schedule(es) if es.source == Source::Override && inst.native_stops_enabled => {
-                (true, NATIVE_STILL_ENABLED_CAVEAT)
+        let caveat = match c.origin {
+            Origin::Schedule(es) if es.source == Source::Native => {
+                Some(native_caveat(&inst.name, es))
             }
-            _ => (false, ""),
+            Origin::Schedule(es)
+                if es.source == Source::Override && !inst.enabled_native_stops.is_empty() =>
+            {
+                Some(native_still_enabled_caveat(
+                    &inst.name,
+                    &inst.enabled_native_stops,
+                ))
+            }
+            _ => None,
         };
+        let native_only = caveat.is_some();
         let moved = if due != c.at {
             format!("; snoozed until {}", utc_text(due))
         } else {
             String::new()
         };
         let mut reason = format!("{}{moved}; in {}", describe(c), duration_text(left));
-        if native_only {
+        if let Some(caveat) = caveat {
             reason.push_str("; ");
-            reason.push_str(caveat);
+            reason.push_str(&caveat);
         }
         plan.notices.push(Notice {
             occurrence_id: c.id.clone(),
