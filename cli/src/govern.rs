@@ -541,7 +541,7 @@ pub(crate) struct AdoptArgs {
 /// Runs `curfew adopt`: 0 when every selected instance was adopted (or would be), 1 when any
 /// was refused, invalid or unknown; bad arguments exit 2.
 pub(crate) fn run_adopt(args: &AdoptArgs) -> anyhow::Result<ExitCode> {
-    use curfew_governor::override_edit::{adopt, AdoptScope, EditStatus};
+    use curfew_governor::override_edit::{adopt, AdoptScope, EditStatus, Editor};
     let now = now_or(&args.op.now)?;
     let scope = match (&args.instance, &args.workspace) {
         (Some(i), _) => AdoptScope::Instance(i.clone()),
@@ -551,7 +551,7 @@ pub(crate) fn run_adopt(args: &AdoptArgs) -> anyhow::Result<ExitCode> {
     let by = args.op.operator();
     let done = block_on(async {
         let rt = runtime(&args.config).await?;
-        anyhow::Ok(adopt(&rt, &scope, &by, args.dry_run, now).await?)
+        anyhow::Ok(adopt(&rt, &scope, &Editor::Operator(by), args.dry_run, now).await?)
     })??;
     match args.op.format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&done)?),
@@ -564,8 +564,7 @@ pub(crate) fn run_adopt(args: &AdoptArgs) -> anyhow::Result<ExitCode> {
                 if a.status != EditStatus::Done {
                     continue;
                 }
-                let enabled: Vec<_> = a.native.iter().filter(|n| n.enabled).collect();
-                if enabled.is_empty() {
+                if a.disable_in_studio.is_empty() {
                     println!("  no native schedule is enabled: nothing to disable in the studio");
                     continue;
                 }
@@ -573,9 +572,8 @@ pub(crate) fn run_adopt(args: &AdoptArgs) -> anyhow::Result<ExitCode> {
                     "  disable these native schedules of '{}' (workspace '{}') in the studio:",
                     a.instance, a.workspace
                 );
-                for n in enabled {
-                    let action = n.action.map_or("?".to_string(), |x| format!("{x:?}"));
-                    println!("    #{} {action} {} ({})", n.index, n.trigger, n.time_zone);
+                for n in &a.disable_in_studio {
+                    println!("    {n}");
                 }
             }
         }

@@ -167,7 +167,7 @@ fn binding_names_match_the_handler() {
     assert_eq!(bindings("Schedules")[0]["authLevel"], "anonymous");
     assert_eq!(
         bindings("Schedules")[0]["methods"],
-        serde_json::json!(["get", "put", "delete"])
+        serde_json::json!(["get", "put", "delete", "post"])
     );
 }
 

@@ -52,6 +52,9 @@ pub enum EditStatus {
     Invalid,
     /// No such instance in the configured scopes (404, exit 1).
     NotFound,
+    /// Allowed, but the instance is not in a state to do it (`adopt`: it already has an
+    /// override, or no native schedules): 409, exit 1; nothing is overwritten.
+    Conflict,
 }
 
 /// What an edit did.
@@ -270,28 +273,74 @@ pub struct Adoption {
     pub status: EditStatus,
     /// The instance.
     pub instance: String,
-    /// Its workspace (empty when not found).
+    /// Its workspace (empty when not found or refused).
     pub workspace: String,
     /// In words.
     pub message: String,
+    /// Whether nothing was written (`--dry-run`, `dryRun=true`).
+    pub dry_run: bool,
     /// Problems of the native schedules, when they cannot be an override.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
-    /// The native schedules copied; the enabled ones are to be disabled in the studio.
+    /// The native schedules copied (empty for a caller refused: strangers see nothing).
     pub native: Vec<curfew_engine::governor::NativeLine>,
+    /// Exactly the native schedules the owner must disable in the studio once adopted (the
+    /// enabled ones), as `#index action trigger (zone)`; each tick checks them again.
+    pub disable_in_studio: Vec<String>,
+}
+
+impl Adoption {
+    fn new(status: EditStatus, instance: &str, message: String) -> Self {
+        Adoption {
+            status,
+            instance: instance.to_string(),
+            workspace: String::new(),
+            message,
+            dry_run: false,
+            problems: Vec::new(),
+            native: Vec::new(),
+            disable_in_studio: Vec::new(),
+        }
+    }
 }
 
 /// Copies each selected instance's native `computeStartStop` into its override through
-/// [`edit_override`] (as the operator `by`, audited), then records `override.adopted` in the
-/// audit with when, by whom and which schedules. `dry_run` reads only. An instance that
-/// already has an override, or has no native schedules, is refused: nothing is overwritten.
+/// [`edit_override`] (as `editor`, audited with before and after), then records the adoption:
+/// `override.adopted` in the audit and the instance's adoption record in the store (who, when,
+/// which schedules). `dry_run` writes nothing. A principal must be the instance's owner or an
+/// admin (refusals audited, naming no owner and listing nothing); only an admin may adopt a
+/// workspace or everything. An instance that already has an override, or has no native
+/// schedules, is a conflict: nothing is overwritten.
 pub async fn adopt(
     rt: &Runtime,
     scope: &AdoptScope,
-    by: &str,
+    editor: &Editor,
     dry_run: bool,
     now: DateTime<Utc>,
 ) -> GovernResult<Vec<Adoption>> {
+    let (by, caller) = who(editor);
+    let refuse = async |instance: &str,
+                        instance_id: Option<String>,
+                        message: String|
+           -> GovernResult<Vec<Adoption>> {
+        rt.store
+            .append_audit(&[AuditRecord {
+                at: now,
+                kind: "override.rejected".into(),
+                instance_id,
+                occurrence_id: None,
+                message: message.clone(),
+                details: json!({ "by": by, "caller": caller, "request": "adopt", "instance": instance }),
+            }])
+            .await?;
+        Ok(vec![Adoption::new(EditStatus::Refused, instance, message)])
+    };
+    if let (Editor::Principal(p), AdoptScope::Workspace(_) | AdoptScope::All) = (editor, scope) {
+        if authorize_editor("*", None, &rt.config.admins, p).is_err() {
+            let message = format!("{p} may not adopt more than one instance (not an admin)");
+            return refuse("", None, message).await;
+        }
+    }
     let fleet = rt.fleet().await;
     let chosen: Vec<_> = fleet
         .instances
@@ -303,41 +352,50 @@ pub async fn adopt(
         })
         .collect();
     if chosen.is_empty() {
+        let name = match scope {
+            AdoptScope::Instance(n) => n.clone(),
+            _ => String::new(),
+        };
+        // Strangers learn nothing about which instances exist.
+        if let Editor::Principal(p) = editor {
+            if let Err(e) = authorize_editor(&name, None, &rt.config.admins, p) {
+                return refuse(&name, None, e.to_string()).await;
+            }
+        }
         let what = match scope {
             AdoptScope::Instance(n) => format!("no compute instance named '{n}'"),
             AdoptScope::Workspace(w) => format!("no compute instance in workspace '{w}'"),
             AdoptScope::All => "no compute instance".to_string(),
         };
-        return Ok(vec![Adoption {
-            status: EditStatus::NotFound,
-            instance: match scope {
-                AdoptScope::Instance(n) => n.clone(),
-                _ => String::new(),
-            },
-            workspace: String::new(),
-            message: format!("{what} in the configured scopes"),
-            problems: Vec::new(),
-            native: Vec::new(),
-        }]);
+        let message = format!("{what} in the configured scopes");
+        return Ok(vec![Adoption::new(EditStatus::NotFound, &name, message)]);
     }
     let mut out = Vec::new();
     for fi in chosen {
         let name = fi.instance.name.clone();
+        let view = InstanceView::new(&fi.instance, Vec::new());
+        let key = view.key();
+        if let Editor::Principal(p) = editor {
+            if let Err(e) = authorize_editor(&name, view.owner.as_deref(), &rt.config.admins, p) {
+                out.extend(refuse(&name, Some(key), e.to_string()).await?);
+                continue;
+            }
+        }
         let native = curfew_engine::governor::adoption_plan(&fi.instance.schedules);
-        let mut a = Adoption {
-            status: EditStatus::Done,
-            instance: name.clone(),
-            workspace: fi.workspace.clone(),
-            message: String::new(),
-            problems: Vec::new(),
-            native,
-        };
-        let key = InstanceView::new(&fi.instance, Vec::new()).key();
+        let mut a = Adoption::new(EditStatus::Done, &name, String::new());
+        a.workspace = fi.workspace.clone();
+        a.dry_run = dry_run;
+        a.disable_in_studio = native
+            .iter()
+            .filter(|n| n.enabled)
+            .map(|n| n.describe())
+            .collect();
+        a.native = native;
         if fi.instance.schedules.is_empty() {
-            a.status = EditStatus::Refused;
+            a.status = EditStatus::Conflict;
             a.message = format!("instance '{name}' has no native schedules to adopt");
         } else if rt.store.get_override(&key).await?.is_some() {
-            a.status = EditStatus::Refused;
+            a.status = EditStatus::Conflict;
             a.message = format!(
                 "instance '{name}' already has an override: not overwritten (curfew schedule get|clear)"
             );
@@ -359,7 +417,7 @@ pub async fn adopt(
             let edit = edit_override(
                 rt,
                 &name,
-                &Editor::Operator(by.to_string()),
+                editor,
                 EditRequest::Set {
                     body: Value::Array(fi.instance.schedules.clone()),
                     expires: None,
@@ -375,13 +433,18 @@ pub async fn adopt(
                     .append_audit(&[AuditRecord {
                         at: now,
                         kind: "override.adopted".into(),
-                        instance_id: Some(key),
+                        instance_id: Some(key.clone()),
                         occurrence_id: None,
                         message: format!(
                             "{by} adopted {} native schedule(s) of '{name}' into its override",
                             indices.len()
                         ),
-                        details: json!({ "by": by, "caller": "operator", "schedules": indices }),
+                        details: json!({
+                            "by": by,
+                            "caller": caller,
+                            "schedules": indices,
+                            "disableInStudio": a.disable_in_studio,
+                        }),
                     }])
                     .await?;
                 a.message = format!(

@@ -742,8 +742,21 @@ impl OverrideEditor for HostedGovernor {
         now: DateTime<Utc>,
     ) -> PortFuture<'a, OverrideAnswer> {
         Box::pin(async move {
-            use curfew_governor::override_edit::{edit_override, EditRequest, EditStatus, Editor};
+            use curfew_governor::override_edit::{
+                adopt, edit_override, AdoptScope, EditRequest, EditStatus, Editor,
+            };
             let rt = self.runtime().await?;
+            let editor = Editor::Principal(caller.to_owned());
+            let code = |s: EditStatus| match s {
+                EditStatus::Done => 200,
+                EditStatus::Invalid => 400,
+                EditStatus::Refused => 403,
+                EditStatus::NotFound => 404,
+                EditStatus::Conflict => 409,
+            };
+            let encode = |v: Result<Value, serde_json::Error>| {
+                v.map_err(|e| PortError::Transient(format!("encoding the answer: {e}")))
+            };
             let request = match request {
                 OverrideRequest::Get => EditRequest::Get,
                 OverrideRequest::Put(body) => EditRequest::Set {
@@ -751,19 +764,25 @@ impl OverrideEditor for HostedGovernor {
                     expires: None,
                 },
                 OverrideRequest::Delete => EditRequest::Clear,
+                OverrideRequest::Adopt { dry_run } => {
+                    let scope = AdoptScope::Instance(instance.to_owned());
+                    let mut done = adopt(rt, &scope, &editor, dry_run, now)
+                        .await
+                        .map_err(|e| classify("adopting the native schedules", &e))?;
+                    // One instance asked, one answer (adopt reports one per instance chosen).
+                    let Some(one) = done.pop() else {
+                        return Err(PortError::Transient("adopt answered nothing".into()));
+                    };
+                    let status = code(one.status);
+                    let body = encode(serde_json::to_value(&one))?;
+                    return Ok(OverrideAnswer { status, body });
+                }
             };
-            let editor = Editor::Principal(caller.to_owned());
             let outcome = edit_override(rt, instance, &editor, request, now)
                 .await
                 .map_err(|e| classify("editing the override", &e))?;
-            let status = match outcome.status {
-                EditStatus::Done => 200,
-                EditStatus::Invalid => 400,
-                EditStatus::Refused => 403,
-                EditStatus::NotFound => 404,
-            };
-            let body = serde_json::to_value(&outcome)
-                .map_err(|e| PortError::Transient(format!("encoding the answer: {e}")))?;
+            let status = code(outcome.status);
+            let body = encode(serde_json::to_value(&outcome))?;
             Ok(OverrideAnswer { status, body })
         })
     }

@@ -690,11 +690,12 @@ async fn activity_http(
 pub(crate) const PRINCIPAL_HEADER: &str = "x-ms-client-principal-id";
 
 /// `Schedules?instance=NAME`: GET, PUT (body: a `computeStartStop` array or
-/// `{computeStartStop, expires}`) or DELETE one instance's override, for the caller App
-/// Service Authentication names (`X-MS-CLIENT-PRINCIPAL-ID`). Answers JSON: 200 done, 400
-/// malformed or invalid (every problem named), 403 not the owner or an admin (audited), 404
-/// unknown instance, 405 other methods, 503 transient. The envelope is always 200 so the host
-/// relays the answer.
+/// `{computeStartStop, expires}`) or DELETE one instance's override, or POST
+/// `&action=adopt[&dryRun=true]` to adopt its native schedules, for the caller App Service
+/// Authentication names (`X-MS-CLIENT-PRINCIPAL-ID`). Answers JSON: 200 done, 400 malformed or
+/// invalid (every problem named), 403 not the owner or an admin (audited), 404 unknown
+/// instance, 405 other methods, 409 nothing to adopt, 503 transient. The envelope is always
+/// 200 so the host relays the answer.
 async fn schedules(
     state: &AppState,
     req: &InvocationRequest,
@@ -760,8 +761,40 @@ async fn schedules(
             };
             OverrideRequest::Put(body)
         }
+        "POST"
+            if http
+                .query("action")
+                .is_some_and(|a| a.trim().eq_ignore_ascii_case("adopt")) =>
+        {
+            let dry_run = match http.query("dryRun").map(str::trim) {
+                None | Some("" | "false" | "0") => false,
+                Some("true" | "1") => true,
+                Some(other) => {
+                    refuse(
+                        resp,
+                        400,
+                        format!("Data.{REQ}.Query.dryRun: expected true or false, got '{other}'"),
+                    );
+                    return Ok(());
+                }
+            };
+            OverrideRequest::Adopt { dry_run }
+        }
+        "POST" => {
+            refuse(
+                resp,
+                405,
+                "Schedules takes POST only with ?action=adopt (GET, PUT or DELETE otherwise)"
+                    .into(),
+            );
+            return Ok(());
+        }
         _ => {
-            refuse(resp, 405, "Schedules takes GET, PUT or DELETE".into());
+            refuse(
+                resp,
+                405,
+                "Schedules takes GET, PUT, DELETE, or POST ?action=adopt".into(),
+            );
             return Ok(());
         }
     };

@@ -157,12 +157,18 @@ pub(crate) enum OverrideRequest {
     Put(Value),
     /// DELETE: remove it.
     Delete,
+    /// `POST ?action=adopt[&dryRun=true]`: copy the native schedules into the override and
+    /// record the adoption (or, in a dry run, say what would be done).
+    Adopt {
+        /// Write nothing.
+        dry_run: bool,
+    },
 }
 
 /// The answer to a `Schedules` request: an HTTP status and a JSON body (problems named).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct OverrideAnswer {
-    /// 200 done, 400 invalid, 403 refused, 404 unknown instance.
+    /// 200 done, 400 invalid, 403 refused, 404 unknown instance, 409 nothing to adopt.
     pub(crate) status: u16,
     /// The governor's outcome as JSON.
     pub(crate) body: Value,

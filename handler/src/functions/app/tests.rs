@@ -1012,6 +1012,18 @@ async fn schedules_refuses_hostile_requests_before_the_governor_sees_them() {
         ("GET", json!({}), Value::Null, 400),
         ("GET", json!({"instance": "  "}), Value::Null, 400),
         ("POST", json!({"instance": "ci"}), Value::Null, 405),
+        (
+            "POST",
+            json!({"instance": "ci", "action": "frob"}),
+            Value::Null,
+            405,
+        ),
+        (
+            "POST",
+            json!({"instance": "ci", "action": "adopt", "dryRun": "maybe"}),
+            Value::Null,
+            400,
+        ),
         ("PUT", json!({"instance": "ci"}), json!("{not json"), 400),
         ("PUT", json!({"instance": "ci"}), json!(42), 400),
     ] {
@@ -1048,12 +1060,37 @@ async fn schedules_refuses_hostile_requests_before_the_governor_sees_them() {
     )
     .await;
     assert_eq!(res(&v).0, 200, "{v}");
+    for (query, dry_run) in [
+        (
+            json!({"instance": "ci", "action": "adopt", "dryRun": "true"}),
+            true,
+        ),
+        (json!({"instance": "ci", "action": "ADOPT"}), false),
+    ] {
+        let (_, v) = call(
+            state.clone(),
+            "Schedules",
+            req("POST", query, who.clone(), Value::Null),
+        )
+        .await;
+        assert_eq!(res(&v).0, 200, "{dry_run}: {v}");
+    }
     let seen = editors.0.lock().unwrap().clone();
     assert_eq!(
         seen,
         vec![
             ("ci".into(), "owner-1".into(), OverrideRequest::Put(body)),
             ("ci".into(), String::new(), OverrideRequest::Delete),
+            (
+                "ci".into(),
+                "owner-1".into(),
+                OverrideRequest::Adopt { dry_run: true }
+            ),
+            (
+                "ci".into(),
+                "owner-1".into(),
+                OverrideRequest::Adopt { dry_run: false }
+            ),
         ]
     );
     // No governor: 503, said plainly.
