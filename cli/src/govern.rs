@@ -307,6 +307,17 @@ pub(crate) fn run_explain(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
                 let state = if t > now { "until" } else { "expired at" };
                 println!("override {state} {}", t.to_rfc3339());
             }
+            if let Some(a) = &e.adopted {
+                println!(
+                    "adopted at {} by {} ({})",
+                    a.at.to_rfc3339(),
+                    a.by,
+                    a.schedules.join(", ")
+                );
+                if !e.native_stops_enabled {
+                    println!("no native stop enabled in Azure ML any more: dismissals fully work");
+                }
+            }
             if e.native_stops_enabled {
                 println!(
                     "native schedule {} still enabled in Azure ML (a dismissal cannot stop it): disable it in the studio",

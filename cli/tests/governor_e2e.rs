@@ -808,6 +808,18 @@ impl curfew_store::StateStore for RaceBeforeFirstUpdate {
     async fn list_overrides(&self) -> curfew_store::StoreResult<Vec<curfew_store::Override>> {
         self.inner.list_overrides().await
     }
+    async fn put_adoption(
+        &self,
+        r: &curfew_store::AdoptionRecord,
+    ) -> curfew_store::StoreResult<()> {
+        self.inner.put_adoption(r).await
+    }
+    async fn get_adoption(
+        &self,
+        id: &str,
+    ) -> curfew_store::StoreResult<Option<curfew_store::AdoptionRecord>> {
+        self.inner.get_adoption(id).await
+    }
     async fn append_audit(&self, r: &[curfew_store::AuditRecord]) -> curfew_store::StoreResult<()> {
         self.inner.append_audit(r).await
     }

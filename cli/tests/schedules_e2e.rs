@@ -466,6 +466,30 @@ fn adopt_dry_run_writes_nothing_then_adopts_and_tracks_the_native_stop() {
         "{explained}"
     );
     assert_eq!(explained["nativeStopsEnabled"], true, "{explained}");
+    assert_eq!(
+        explained["enabledNativeStops"][0]["index"], 0,
+        "{explained}"
+    );
+    // The adoption record: who, when, which.
+    assert_eq!(explained["adopted"]["by"], "cli:ops-bob", "{explained}");
+    assert_eq!(explained["adopted"]["at"], now, "{explained}");
+    assert_eq!(
+        explained["adopted"]["schedules"],
+        json!(["#0 Stop Cron 0 18 * * * (UTC)"]),
+        "{explained}"
+    );
+    let (_, text) = cli.run(&["explain", "ci-keep", "--now", &at("17:00")]);
+    assert!(
+        text.contains(&format!(
+            "adopted at {} by cli:ops-bob",
+            "2026-03-09T12:00:00+00:00"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("native schedule #0 Stop Cron 0 18 * * * (UTC) still enabled"),
+        "{text}"
+    );
     let native_only = |cli: &Cli| {
         let (code, r) = cli.json(&["tick", "--dry-run", "--now", &at("17:30")]);
         assert_eq!(code, 0, "{r}");
@@ -478,6 +502,9 @@ fn adopt_dry_run_writes_nothing_then_adopts_and_tracks_the_native_stop() {
         .set_schedule_status(&ws().compute_id("ci-keep"), 0, "Disabled"));
     let (_, explained) = cli.json(&["explain", "ci-keep", "--now", &at("17:00")]);
     assert_eq!(explained["nativeStopsEnabled"], false, "{explained}");
+    assert_eq!(explained["adopted"]["by"], "cli:ops-bob", "{explained}");
+    let (_, text) = cli.run(&["explain", "ci-keep", "--now", &at("17:00")]);
+    assert!(text.contains("no native stop enabled"), "{text}");
     assert!(!native_only(&cli), "disabled in the studio: no caveat");
     // Curfew now runs the stop itself.
     let (code, out) = cli.run(&["tick", "--now", &at("18:00")]);

@@ -38,6 +38,10 @@ pub struct Explanation {
     /// Those native Stops, as the studio lists them: what to disable.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub enabled_native_stops: Vec<curfew_engine::governor::NativeLine>,
+    /// When, by whom and which native schedules were adopted into the override (`curfew
+    /// adopt`), from the store's adoption record; absent when never adopted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adopted: Option<AdoptedLine>,
     /// Schedules in force.
     pub schedules: Vec<ScheduleLine>,
     /// Problems with schedules that are not in force.
@@ -103,6 +107,18 @@ pub fn routes_of(rt: &Runtime, target: &RouteTarget) -> Vec<RouteLine> {
         }
     }
     out
+}
+
+/// The instance's adoption record, as `explain` shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdoptedLine {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who (`cli:<name>` or a principal's object id).
+    pub by: String,
+    /// The native schedules copied, as the studio lists them.
+    pub schedules: Vec<String>,
 }
 
 /// One schedule in force.
@@ -182,6 +198,18 @@ pub async fn explain(rt: &Runtime, name: &str, now: DateTime<Utc>) -> GovernResu
     };
     let key = InstanceView::new(&fi.instance, Vec::new()).key();
     let overrides = rt.store.get_override(&key).await?;
+    let adopted = rt.store.get_adoption(&key).await?.map(|a| AdoptedLine {
+        at: a.at,
+        by: a.by,
+        schedules: a
+            .schedules
+            .as_array()
+            .map(|s| curfew_engine::governor::adoption_plan(s))
+            .unwrap_or_default()
+            .iter()
+            .map(|n| n.describe())
+            .collect(),
+    });
     let ov = overrides
         .as_ref()
         .and_then(|v| curfew_engine::governor::override_in_force(v, now));
@@ -250,6 +278,7 @@ pub async fn explain(rt: &Runtime, name: &str, now: DateTime<Utc>) -> GovernResu
             .map(|t| t.with_timezone(&Utc)),
         native_stops_enabled,
         enabled_native_stops,
+        adopted,
         schedules: view
             .schedules
             .iter()

@@ -430,6 +430,14 @@ pub async fn adopt(
             if edit.status == EditStatus::Done {
                 let indices: Vec<usize> = a.native.iter().map(|n| n.index).collect();
                 rt.store
+                    .put_adoption(&curfew_store::AdoptionRecord {
+                        instance_id: key.clone(),
+                        at: now,
+                        by: by.to_string(),
+                        schedules: Value::Array(fi.instance.schedules.clone()),
+                    })
+                    .await?;
+                rt.store
                     .append_audit(&[AuditRecord {
                         at: now,
                         kind: "override.adopted".into(),

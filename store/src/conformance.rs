@@ -12,8 +12,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
 
 use crate::{
-    Activity, AuditRecord, Dismissal, DismissalChoice, LedgerAction, LedgerEntry, LedgerState,
-    OutboxEntry, StateStore, StoreError, TimelineRecord, TimelineState,
+    Activity, AdoptionRecord, AuditRecord, Dismissal, DismissalChoice, LedgerAction, LedgerEntry,
+    LedgerState, OutboxEntry, StateStore, StoreError, TimelineRecord, TimelineState,
 };
 
 /// Two handles on one store; writes through one are visible through the other.
@@ -47,6 +47,7 @@ pub async fn run_all(p: &Pair) {
     check!(notification_dedupe);
     check!(dismissals_append_and_list);
     check!(overrides_crud);
+    check!(adoption_replaced_and_read);
     check!(audit_append_and_range);
     check!(activity_newer_wins);
     check!(timeline_append_and_range);
@@ -538,6 +539,31 @@ pub async fn dismissals_append_and_list(p: &Pair) {
     assert!(p.a.dismissals("d15m155affffffff").await.unwrap().is_empty());
     // A prefix of another occurrence id must not match.
     assert!(p.a.dismissals("d15m155a0000000").await.unwrap().is_empty());
+}
+
+/// Adoption records: absent until put, read through the other handle, replaced by a second
+/// adoption, kept when the instance's override is deleted.
+pub async fn adoption_replaced_and_read(p: &Pair) {
+    let x = "/subscriptions/s/resourcegroups/rg/providers/x/workspaces/w/computes/adopted-1";
+    assert_eq!(p.a.get_adoption(x).await.unwrap(), None);
+    let first = AdoptionRecord {
+        instance_id: x.into(),
+        at: t(28, 5),
+        by: "cli:ops-bob".into(),
+        schedules: json!([{"action": "Stop", "triggerType": "Cron", "cron": {"expression": "0 18 * * *"}}]),
+    };
+    p.a.put_adoption(&first).await.unwrap();
+    assert_eq!(p.b.get_adoption(x).await.unwrap(), Some(first.clone()));
+    let again = AdoptionRecord {
+        at: t(28, 9),
+        by: "11111111-2222-3333-4444-555555555555".into(),
+        ..first
+    };
+    p.b.put_adoption(&again).await.unwrap();
+    p.a.set_override(x, &json!([])).await.unwrap();
+    p.a.delete_override(x).await.unwrap();
+    assert_eq!(p.a.get_adoption(x).await.unwrap(), Some(again));
+    assert_eq!(p.a.get_adoption(&format!("{x}-other")).await.unwrap(), None);
 }
 
 /// Overrides: set, replace, get, list ordered by instance id, delete.

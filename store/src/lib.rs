@@ -27,8 +27,8 @@ pub mod conformance;
 
 pub use error::{StoreError, StoreResult};
 pub use model::{
-    Activity, AuditRecord, Dismissal, DismissalChoice, LedgerAction, LedgerEntry, LedgerState,
-    OutboxEntry, Override, TimelineRecord, TimelineState, Version, Versioned,
+    Activity, AdoptionRecord, AuditRecord, Dismissal, DismissalChoice, LedgerAction, LedgerEntry,
+    LedgerState, OutboxEntry, Override, TimelineRecord, TimelineState, Version, Versioned,
 };
 pub use sqlite::{SqliteStore, DEFAULT_BUSY_TIMEOUT, SCHEMA_VERSION};
 pub use store::StateStore;

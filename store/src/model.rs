@@ -223,6 +223,21 @@ pub struct Override {
     pub schedules: Value,
 }
 
+/// That an instance's native schedules were adopted into its override (`curfew adopt`): kept
+/// beside the override (clearing the override keeps it), so `explain` can say who adopted what
+/// and when. Adopting again replaces it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdoptionRecord {
+    /// The instance's key (its lower-cased ARM id).
+    pub instance_id: String,
+    /// When it was adopted.
+    pub at: DateTime<Utc>,
+    /// Who adopted it (`cli:<name>` for an operator, else the principal's object id).
+    pub by: String,
+    /// The native `computeStartStop` entries copied, verbatim (their indices are positions).
+    pub schedules: Value,
+}
+
 /// One record of the cost timeline (docs/cost.md): the JSON object as the timeline format
 /// writes it, kept with its time and instance so that a report reads a time range.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

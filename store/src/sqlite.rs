@@ -15,8 +15,8 @@ use serde_json::Value;
 use crate::error::{StoreError, StoreResult};
 use crate::keys::{parse_time, time_key};
 use crate::model::{
-    Activity, AuditRecord, Dismissal, DismissalChoice, LedgerAction, LedgerEntry, LedgerState,
-    OutboxEntry, Override, TimelineRecord, TimelineState, Version, Versioned,
+    Activity, AdoptionRecord, AuditRecord, Dismissal, DismissalChoice, LedgerAction, LedgerEntry,
+    LedgerState, OutboxEntry, Override, TimelineRecord, TimelineState, Version, Versioned,
 };
 use crate::store::StateStore;
 
@@ -99,6 +99,14 @@ CREATE TABLE outbox (
     payload TEXT NOT NULL
 );
 CREATE INDEX outbox_at ON outbox (at, id);
+"#,
+    r#"
+CREATE TABLE adoption (
+    instance_id TEXT PRIMARY KEY,
+    at TEXT NOT NULL,
+    adopted_by TEXT NOT NULL,
+    schedules TEXT NOT NULL
+);
 "#,
 ];
 
@@ -757,6 +765,47 @@ impl StateStore for SqliteStore {
                 })
             })
             .collect()
+        })
+        .await
+    }
+
+    async fn put_adoption(&self, r: &AdoptionRecord) -> StoreResult<()> {
+        let id = r.instance_id.clone();
+        let text = json_text("adoption", &id, &r.schedules)?;
+        let (at, by) = (time_key(r.at), r.by.clone());
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO adoption (instance_id, at, adopted_by, schedules) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (instance_id) DO UPDATE SET at = excluded.at, \
+                 adopted_by = excluded.adopted_by, schedules = excluded.schedules",
+                params![id, at, by, text],
+            )
+            .map(|_| ())
+            .map_err(|e| sql_err("adoption", &id, e))
+        })
+        .await
+    }
+
+    async fn get_adoption(&self, instance_id: &str) -> StoreResult<Option<AdoptionRecord>> {
+        let id = instance_id.to_owned();
+        self.run(move |c| {
+            let row: Option<(String, String, String)> = c
+                .query_row(
+                    "SELECT at, adopted_by, schedules FROM adoption WHERE instance_id = ?1",
+                    [&id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()
+                .map_err(|e| sql_err("adoption", &id, e))?;
+            row.map(|(at, by, text)| {
+                Ok(AdoptionRecord {
+                    instance_id: id.clone(),
+                    at: parse_time(&at).ok_or_else(|| corrupt("adoption", &id, "bad time"))?,
+                    by,
+                    schedules: parse_json("adoption", &id, &text)?,
+                })
+            })
+            .transpose()
         })
         .await
     }

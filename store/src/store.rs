@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use crate::error::StoreResult;
 use crate::model::{
-    Activity, AuditRecord, Dismissal, LedgerEntry, OutboxEntry, Override, TimelineRecord,
-    TimelineState, Version, Versioned,
+    Activity, AdoptionRecord, AuditRecord, Dismissal, LedgerEntry, OutboxEntry, Override,
+    TimelineRecord, TimelineState, Version, Versioned,
 };
 
 /// Durable state of the governor. Every time comes from the caller; time ranges are
@@ -90,6 +90,12 @@ pub trait StateStore: Send + Sync {
 
     /// Every override, ordered by instance id.
     async fn list_overrides(&self) -> StoreResult<Vec<Override>>;
+
+    /// Records (replaces) an instance's adoption record.
+    async fn put_adoption(&self, record: &AdoptionRecord) -> StoreResult<()>;
+
+    /// The adoption record of an instance, if it was ever adopted.
+    async fn get_adoption(&self, instance_id: &str) -> StoreResult<Option<AdoptionRecord>>;
 
     /// Appends audit records (batched where the backend allows).
     async fn append_audit(&self, records: &[AuditRecord]) -> StoreResult<()>;

@@ -1,7 +1,7 @@
 //! `TableStore`: Azure Table Storage over its REST API (JSON, OData minimal metadata).
 //!
 //! One table holds everything; the PartitionKey names the record kind (`ledger`,
-//! `watermark`, `notified`, `dismissal`, `override`, `audit`, `activity`) and the RowKey is the
+//! `watermark`, `notified`, `dismissal`, `override`, `adoption`, `audit`, `activity`) and the RowKey is the
 //! escaped record key (see `docs/store.md`). Compare-and-set uses `If-Match` with the entity's
 //! ETag (412 → [`StoreError::Conflict`]); insert-if-absent is a plain insert
 //! (409 → [`StoreError::AlreadyExists`]); queries follow continuation tokens; bulk inserts go
@@ -28,8 +28,8 @@ pub use http::DEFAULT_RETRY;
 use crate::error::{StoreError, StoreResult};
 use crate::keys::{encode_key, parse_time, time_key};
 use crate::model::{
-    Activity, AuditRecord, Dismissal, DismissalChoice, LedgerAction, LedgerEntry, LedgerState,
-    OutboxEntry, Override, TimelineRecord, TimelineState, Version, Versioned,
+    Activity, AdoptionRecord, AuditRecord, Dismissal, DismissalChoice, LedgerAction, LedgerEntry,
+    LedgerState, OutboxEntry, Override, TimelineRecord, TimelineState, Version, Versioned,
 };
 use crate::store::StateStore;
 use http::{pct, send, Req, Resp};
@@ -47,6 +47,7 @@ const P_LEDGER_ID: &str = "ledgerid";
 const P_NOTIFIED: &str = "notified";
 const P_DISMISSAL: &str = "dismissal";
 const P_OVERRIDE: &str = "override";
+const P_ADOPTION: &str = "adoption";
 const P_AUDIT: &str = "audit";
 const P_ACTIVITY: &str = "activity";
 const P_TIMELINE: &str = "timeline";
@@ -1205,6 +1206,40 @@ impl StateStore for TableStore {
             .collect::<StoreResult<Vec<_>>>()?;
         out.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
         Ok(out)
+    }
+
+    async fn put_adoption(&self, r: &AdoptionRecord) -> StoreResult<()> {
+        let mut m = Entity::new();
+        m.insert(PK.into(), P_ADOPTION.into());
+        m.insert(RK.into(), encode_key(&r.instance_id).into());
+        m.insert("InstanceId".into(), r.instance_id.clone().into());
+        m.insert("At".into(), time_key(r.at).into());
+        m.insert("By".into(), r.by.clone().into());
+        m.insert(
+            "Schedules".into(),
+            json_text("adoption", &r.instance_id, &r.schedules)?.into(),
+        );
+        self.put_entity("adoption", &r.instance_id, &m, None)
+            .await
+            .map(|_| ())
+    }
+
+    async fn get_adoption(&self, instance_id: &str) -> StoreResult<Option<AdoptionRecord>> {
+        match self
+            .get_entity("adoption", P_ADOPTION, &encode_key(instance_id))
+            .await?
+        {
+            None => Ok(None),
+            Some((m, _)) => {
+                let p = Props::new("adoption", &m);
+                Ok(Some(AdoptionRecord {
+                    instance_id: p.str("InstanceId")?,
+                    at: p.time("At")?,
+                    by: p.str("By")?,
+                    schedules: p.json("Schedules")?,
+                }))
+            }
+        }
     }
 
     async fn append_audit(&self, records: &[AuditRecord]) -> StoreResult<()> {
