@@ -176,6 +176,9 @@ fn tick_text(r: &tick::TickReport) -> String {
     for d in &r.drift {
         let _ = writeln!(out, "  drift: {d}");
     }
+    for x in &r.expired_overrides {
+        let _ = writeln!(out, "  expired: {x}");
+    }
     for x in &r.missed_summaries {
         println!("  missed   {x}");
     }

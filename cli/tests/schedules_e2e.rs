@@ -254,10 +254,50 @@ fn the_cli_sets_validates_expires_and_clears_an_override_with_an_audit_trail() {
     ]);
     assert_eq!(code, 2, "{out}");
 
+    // Set again until 22:00: a tick before the expiry keeps it, the tick at 22:00 removes it
+    // (audited) and the native schedule is back.
+    let (code, out) = cli.run(&[
+        "schedule",
+        "set",
+        "ci-keep",
+        "--file",
+        &good.display().to_string(),
+        "--expires",
+        &at("22:00"),
+        "--now",
+        &at("12:40"),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = cli.run(&["tick", "--now", &at("21:59")]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("expired:"), "{out}");
+    let (code, out) = cli.run(&["tick", "--dry-run", "--now", &at("22:00")]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        !out.contains("expired:"),
+        "a dry run removes nothing: {out}"
+    );
+    let (code, out) = cli.run(&["tick", "--now", &at("22:00")]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("expired: ci-keep: override expired at 2026-03-09T22:00:00+00:00, removed"),
+        "{out}"
+    );
+    let (_, got) = cli.json(&["schedule", "get", "ci-keep", "--now", &at("22:01")]);
+    assert_eq!(got["current"], Value::Null, "{got}");
+    let (code, out) = cli.run(&["tick", "--now", &at("22:01")]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("expired:"), "pruned once: {out}");
+
     // The trail: who, before and after.
     let trail = audit(&sqlite);
+    let expired = of_kind(&trail, "override.expired");
+    assert_eq!(expired.len(), 1, "{trail:?}");
+    assert_eq!(expired[0].details["before"]["expires"], at("22:00"));
+    assert_eq!(expired[0].details["after"], Value::Null);
+    assert_eq!(expired[0].details["by"], "curfew");
     let set = of_kind(&trail, "override.set");
-    assert_eq!(set.len(), 1, "{trail:?}");
+    assert_eq!(set.len(), 2, "{trail:?}");
     assert_eq!(set[0].details["by"], "cli:ops-alice");
     assert_eq!(set[0].details["before"], Value::Null);
     assert_eq!(

@@ -11,7 +11,6 @@ use curfew_engine::schedule::Source;
 use curfew_engine::Action;
 use curfew_notify::EventType;
 use serde::Serialize;
-use serde_json::Value;
 
 /// How far ahead `explain` lists occurrences.
 pub const EXPLAIN_DAYS: i64 = 7;
@@ -272,10 +271,7 @@ pub async fn explain(rt: &Runtime, name: &str, now: DateTime<Utc>) -> GovernResu
         owner: view.owner.clone(),
         override_expires: overrides
             .as_ref()
-            .and_then(|v| v.get(curfew_engine::governor::overrides::EXPIRES_FIELD))
-            .and_then(Value::as_str)
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&Utc)),
+            .and_then(curfew_engine::governor::override_expiry),
         native_stops_enabled,
         enabled_native_stops,
         adopted,

@@ -81,6 +81,9 @@ pub struct TickReport {
     pub idle: Vec<String>,
     /// Carried-out actions the instances do not show (`curfew.drift.detected`, once each).
     pub drift: Vec<String>,
+    /// Overrides removed by this tick because their expiry passed (audited `override.expired`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expired_overrides: Vec<String>,
     /// ARM calls this tick made.
     pub arm_calls: u64,
     /// Catch-up summaries, one line per instance: `ci-1: N occurrences missed between A and B
@@ -120,6 +123,7 @@ impl TickReport {
             problems: Vec::new(),
             idle: Vec::new(),
             drift: Vec::new(),
+            expired_overrides: Vec::new(),
             arm_calls: 0,
             missed_summaries: Vec::new(),
             lost_races: 0,
@@ -259,6 +263,87 @@ pub async fn tick_in(
 /// day of per-minute ticks even for 10 000 instances.
 pub const SWEEP_PER_TICK: usize = 100;
 
+/// Expired overrides one tick deletes at most (each one re-read, deleted and audited): a
+/// backlog goes over the next ticks.
+pub const EXPIRED_OVERRIDES_PER_TICK: usize = 50;
+
+/// Deletes up to [`EXPIRED_OVERRIDES_PER_TICK`] overrides whose expiry has passed, each audited
+/// `override.expired` with the override before and `null` after. A fan-out `Evaluate` (`only`)
+/// prunes its workspace's instances only. Each is read again first and kept when it changed
+/// since the tick listed it (an owner set a new one meanwhile). Failures are problems of the
+/// report, never of the tick.
+async fn prune_expired_overrides(
+    rt: &Runtime,
+    only: Option<&curfew_arm::WorkspaceRef>,
+    fleet: &super::ListedFleet,
+    listed: &[curfew_store::Override],
+    now: DateTime<Utc>,
+    report: &mut TickReport,
+) {
+    let names: HashMap<String, &str> = fleet
+        .instances
+        .iter()
+        .map(|fi| {
+            (
+                InstanceView::new(&fi.instance, Vec::new()).key(),
+                fi.instance.name.as_str(),
+            )
+        })
+        .collect();
+    let candidates = listed
+        .iter()
+        .filter(|o| only.is_none() || names.contains_key(&o.instance_id.to_ascii_lowercase()))
+        .map(|o| (o.instance_id.as_str(), &o.schedules));
+    for (id, expired_at) in
+        curfew_engine::governor::expired_overrides(candidates, now, EXPIRED_OVERRIDES_PER_TICK)
+    {
+        let name = names
+            .get(&id.to_ascii_lowercase())
+            .copied()
+            .unwrap_or_else(|| id.rsplit('/').next().unwrap_or(id));
+        let before = listed
+            .iter()
+            .find(|o| o.instance_id == id)
+            .map(|o| o.schedules.clone());
+        let pruned = async {
+            if rt.store.get_override(id).await? != before || !rt.store.delete_override(id).await? {
+                return Ok::<_, StoreError>(false);
+            }
+            let message = format!(
+                "instance '{name}': override expired at {}: the native or policy schedules apply again",
+                expired_at.to_rfc3339()
+            );
+            rt.store
+                .append_audit(&[AuditRecord {
+                    at: now,
+                    kind: "override.expired".into(),
+                    instance_id: Some(id.to_owned()),
+                    occurrence_id: None,
+                    message,
+                    details: serde_json::json!({
+                        "by": "curfew",
+                        "caller": "tick",
+                        "expiredAt": expired_at,
+                        "before": before,
+                        "after": serde_json::Value::Null,
+                    }),
+                }])
+                .await?;
+            Ok(true)
+        };
+        match pruned.await {
+            Ok(true) => report.expired_overrides.push(format!(
+                "{name}: override expired at {}, removed",
+                expired_at.to_rfc3339()
+            )),
+            Ok(false) => {}
+            Err(e) => report
+                .problems
+                .push(format!("removing the expired override of '{name}': {e}")),
+        }
+    }
+}
+
 /// Runs one tick over a fleet already listed at `now` (a host that listed it to decide on
 /// fan-out does not list it twice).
 pub async fn tick_listed(
@@ -275,12 +360,10 @@ pub async fn tick_listed(
     };
     let scope = rt.watermark_scope(only);
     let watermark = rt.store.get_watermark(&scope).await?;
-    let overrides: HashMap<String, serde_json::Value> = rt
-        .store
-        .list_overrides()
-        .await?
-        .into_iter()
-        .map(|o| (o.instance_id.to_ascii_lowercase(), o.schedules))
+    let listed_overrides = rt.store.list_overrides().await?;
+    let overrides: HashMap<String, serde_json::Value> = listed_overrides
+        .iter()
+        .map(|o| (o.instance_id.to_ascii_lowercase(), o.schedules.clone()))
         .collect();
     // Open records live at most snooze cap + deadlines behind; notices and dismissals create
     // records up to the longest lead ahead.
@@ -657,6 +740,8 @@ pub async fn tick_listed(
                 .problems
                 .push(format!("sweeping records past the retention horizon: {e}")),
         }
+        // Expired overrides: a bounded prune, each audited (the tick already ignores them).
+        prune_expired_overrides(rt, only, fleet, &listed_overrides, now, &mut report).await;
         // The heartbeat, last: this tick completed (Status and the no-tick alert read it).
         if let Err(e) = rt.record_heartbeat(now).await {
             report

@@ -199,6 +199,7 @@ fn summarise(what: &str, r: &TickReport) -> Vec<String> {
         .chain(r.idle.iter().map(|i| format!("idle: {i}")))
         .chain(r.budgets.iter().map(|b| format!("budget: {b}")))
         .chain(r.drift.iter().map(|d| format!("drift: {d}")))
+        .chain(r.expired_overrides.iter().map(|x| format!("expired: {x}")))
         .chain(r.problems.iter().map(|p| format!("problem: {p}")))
         .collect();
     let extra = details.len().saturating_sub(MAX_DETAIL_LINES);

@@ -136,6 +136,30 @@ pub fn override_in_force(stored: &Value, now: DateTime<Utc>) -> Option<Vec<Value
     }
 }
 
+/// The expiry of a stored override, when it has a readable one (`explain` shows it; the tick
+/// prunes the record once it has passed).
+pub fn override_expiry(stored: &Value) -> Option<DateTime<Utc>> {
+    let t = stored.get(EXPIRES_FIELD)?.as_str()?;
+    DateTime::parse_from_rfc3339(t.trim())
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Which of `stored` (instance key, stored override) have expired at `now`, at most `limit`
+/// of them, in the order given: what one tick prunes (a backlog goes over the next ticks).
+/// Records without an expiry, or with an unreadable one, are never pruned.
+pub fn expired_overrides<'a>(
+    stored: impl IntoIterator<Item = (&'a str, &'a Value)>,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> Vec<(&'a str, DateTime<Utc>)> {
+    stored
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, override_expiry(v).filter(|e| *e <= now)?)))
+        .take(limit)
+        .collect()
+}
+
 /// Why an override change was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 /// Its message names neither the owner nor whether the instance exists: strangers read it.
@@ -333,6 +357,38 @@ mod tests {
             override_in_force(&json!("x"), at("2026-01-01T00:00:00Z")),
             None
         );
+    }
+
+    #[test]
+    fn expired_overrides_are_listed_up_to_a_limit() {
+        let until = |t: &str| json!({"computeStartStop": [], "expires": t});
+        let (a, b, c) = (
+            until("2026-03-13T18:00:00Z"),
+            until("2026-03-13T19:00:00Z"),
+            until("2026-03-13T17:00:00Z"),
+        );
+        let (never, legacy, bad) = (json!({"computeStartStop": []}), json!([]), until("soon"));
+        let all = [
+            ("a", &a),
+            ("never", &never),
+            ("b", &b),
+            ("legacy", &legacy),
+            ("bad", &bad),
+            ("c", &c),
+        ];
+        let now = at("2026-03-13T18:00:00Z");
+        // At its expiry exactly it is no longer in force, so it is pruned.
+        assert_eq!(
+            expired_overrides(all, now, 10),
+            vec![
+                ("a", at("2026-03-13T18:00:00Z")),
+                ("c", at("2026-03-13T17:00:00Z"))
+            ]
+        );
+        assert_eq!(expired_overrides(all, now, 1).len(), 1);
+        assert!(expired_overrides(all, at("2026-03-13T16:00:00Z"), 10).is_empty());
+        assert_eq!(override_expiry(&a), Some(at("2026-03-13T18:00:00Z")));
+        assert_eq!(override_expiry(&bad), None);
     }
 
     #[test]
