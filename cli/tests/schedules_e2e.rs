@@ -561,3 +561,316 @@ fn adopt_dry_run_writes_nothing_then_adopts_and_tracks_the_native_stop() {
     let (code, out) = cli.run(&["adopt", "ci-keep", "--all"]);
     assert_eq!(code, 2, "{out}");
 }
+
+/// Two instances of one owner: `ci-keep` (native stop 18:00) and `ci-two` (native stop 21:00).
+fn two_fleet() -> SimFleet {
+    let item = |name: &str, cron: &str| {
+        json!({
+            "id": ws().compute_id(name),
+            "name": name,
+            "type": "Microsoft.MachineLearningServices/workspaces/computes",
+            "properties": {
+                "computeType": "ComputeInstance",
+                "provisioningState": "Succeeded",
+                "properties": {
+                    "vmSize": "STANDARD_DS3_V2",
+                    "state": "Running",
+                    "personalComputeInstanceSettings": {"assignedUser": {"objectId": OWNER, "tenantId": SUB}},
+                    "schedules": {"computeStartStop": [stop_at(cron)]}
+                }
+            }
+        })
+    };
+    SimFleet::from_json(
+        json!([item("ci-keep", "0 18 * * *"), item("ci-two", "0 21 * * *")]),
+        &ws(),
+    )
+    .expect("fleet")
+}
+
+/// An HTTP payload in the host's shape for `function` with these query parameters.
+fn http_call(
+    function: &str,
+    method: &str,
+    query: Value,
+    principal: Option<&str>,
+    body: &str,
+    utc_now: &str,
+) -> Value {
+    let mut headers = json!({"Content-Type": ["application/json"]});
+    if let Some(p) = principal {
+        headers["X-MS-CLIENT-PRINCIPAL-ID"] = json!([p]);
+    }
+    json!({
+        "Data": {"req": {
+            "Url": format!("https://curfew-func.azurewebsites.net/api/{function}"),
+            "Method": method,
+            "Query": query.to_string(),
+            "Headers": headers,
+            "Params": {},
+            "Body": body
+        }},
+        "Metadata": {"sys": {"MethodName": function, "UtcNow": utc_now, "RandGuid": "0b0e2e00-0000-4000-8000-000000000006"}}
+    })
+}
+
+/// The `curfew.shutdown.pending` events of one answer, for `instance`.
+fn pending_for(out: &Value, instance: &str) -> Vec<Value> {
+    host::binding_events(out)
+        .into_iter()
+        .filter(|e| {
+            e["type"] == "curfew.shutdown.pending" && e["data"]["instance"]["name"] == instance
+        })
+        .collect()
+}
+
+#[test]
+fn adopt_and_expiry_through_the_functions_routes_with_refused_strangers_and_an_audit_trail() {
+    let sim = Sim::start(two_fleet());
+    let dir = tmp("http-adopt");
+    let sqlite = dir.join("state.sqlite");
+    let mut env = sim.governor_env(SUB, "e2e-link-signing-key-0123456789abcdef", "e2e");
+    env.extend([
+        ("CURFEW_ADMINS", ADMIN.into()),
+        ("CURFEW_SQLITE", sqlite.display().to_string()),
+    ]);
+    let h = Handler::start(&env);
+    let call = |method: &str, query: Value, who: Option<&str>, body: &str, now: &str| {
+        let (status, out) = h.post(
+            "Schedules",
+            &http_call("Schedules", method, query, who, body, &at(now)),
+        );
+        assert_eq!(status, 200, "{out}");
+        answer(&out)
+    };
+    let adopt = |instance: &str, dry: bool, who: Option<&str>, now: &str| {
+        let mut q = json!({"instance": instance, "action": "adopt"});
+        if dry {
+            q["dryRun"] = json!("true");
+        }
+        call("POST", q, who, "", now)
+    };
+    let explain = |instance: &str, now: &str| {
+        let (status, out) = h.post(
+            "Status",
+            &http_call(
+                "Status",
+                "GET",
+                json!({"instance": instance}),
+                None,
+                "",
+                &at(now),
+            ),
+        );
+        assert_eq!(status, 200, "{out}");
+        answer(&out).1["fleet"]["explain"].clone()
+    };
+    let tick = |now: &str| {
+        let (status, out) = h.post(
+            "Tick",
+            &host::timer_with_guid(&at(now), "0b0e2e00-0000-4000-8000-000000000007"),
+        );
+        assert_eq!(status, 200, "{out}");
+        out
+    };
+    let state = |name: &str| {
+        sim.state.compute(&ws().compute_id(name)).unwrap()["properties"]["properties"]["state"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+
+    // Strangers (and nobody) are refused, dry run or not, and learn nothing: not the owner,
+    // not the native schedules, not whether an instance exists.
+    for (instance, dry, who) in [
+        ("ci-keep", true, Some(STRANGER)),
+        ("ci-keep", false, Some(STRANGER)),
+        ("ci-keep", false, None),
+        ("no-such", true, Some(STRANGER)),
+    ] {
+        let (code, body) = adopt(instance, dry, who, "12:00");
+        assert_eq!(code, 403, "{instance} {who:?}: {body}");
+        assert_eq!(body["status"], "refused", "{body}");
+        assert!(!body.to_string().contains(OWNER), "{body}");
+        assert_eq!(body["native"], json!([]), "{body}");
+        assert_eq!(body["disableInStudio"], json!([]), "{body}");
+    }
+
+    // The owner's dry run answers the plan and writes nothing, not even an audit record.
+    let before = audit(&sqlite).len();
+    let (code, body) = adopt("ci-keep", true, Some(OWNER), "12:01");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["dryRun"], true, "{body}");
+    assert_eq!(
+        body["disableInStudio"],
+        json!(["#0 Stop Cron 0 18 * * * (UTC)"]),
+        "{body}"
+    );
+    let (_, got) = call(
+        "GET",
+        json!({"instance": "ci-keep"}),
+        Some(OWNER),
+        "",
+        "12:01",
+    );
+    assert_eq!(got["current"], Value::Null, "{got}");
+    assert_eq!(audit(&sqlite).len(), before, "a dry run writes nothing");
+    assert!(explain("ci-keep", "12:01").get("adopted").is_none());
+
+    // The owner adopts: the override holds the native schedule, the answer lists exactly what
+    // to disable in the studio, and the adoption is recorded.
+    let (code, body) = adopt("ci-keep", false, Some(OWNER), "12:02");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        (&body["status"], &body["dryRun"]),
+        (&json!("done"), &json!(false)),
+        "{body}"
+    );
+    assert_eq!(
+        body["disableInStudio"],
+        json!(["#0 Stop Cron 0 18 * * * (UTC)"])
+    );
+    let (_, got) = call(
+        "GET",
+        json!({"instance": "ci-keep"}),
+        Some(OWNER),
+        "",
+        "12:03",
+    );
+    assert_eq!(
+        got["current"]["computeStartStop"][0]["cron"]["expression"], "0 18 * * *",
+        "{got}"
+    );
+    // Adopting again overwrites nothing: 409.
+    let (code, body) = adopt("ci-keep", false, Some(ADMIN), "12:04");
+    assert_eq!(code, 409, "{body}");
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .contains("already has an override"));
+    let e = explain("ci-keep", "12:05");
+    assert_eq!(e["adopted"]["by"], OWNER, "{e}");
+    assert_eq!(e["adopted"]["at"], at("12:02"), "{e}");
+    assert_eq!(
+        e["adopted"]["schedules"],
+        json!(["#0 Stop Cron 0 18 * * * (UTC)"])
+    );
+    assert_eq!(e["nativeStopsEnabled"], true, "{e}");
+
+    // ci-two: a stranger may not set an override; an admin may, until 20:30.
+    let until =
+        json!({"computeStartStop": [stop_at("0 23 * * *")], "expires": at("20:30")}).to_string();
+    let (code, body) = call(
+        "PUT",
+        json!({"instance": "ci-two"}),
+        Some(STRANGER),
+        &until,
+        "12:06",
+    );
+    assert_eq!(code, 403, "{body}");
+    assert!(!body.to_string().contains(OWNER), "{body}");
+    let (code, body) = call(
+        "PUT",
+        json!({"instance": "ci-two"}),
+        Some(ADMIN),
+        &until,
+        "12:07",
+    );
+    assert_eq!(code, 200, "{body}");
+
+    // 17:30: ci-keep's (adopted) stop is warned with the caveat naming the native schedule,
+    // for Azure ML still runs it ...
+    let out = tick("17:30");
+    let warned = pending_for(&out, "ci-keep");
+    assert_eq!(warned.len(), 1, "{out}");
+    assert_eq!(warned[0]["data"]["nativeOnly"], true, "{out}");
+    let reason = warned[0]["data"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("native schedule #0 Stop Cron 0 18 * * * (UTC) of 'ci-keep'"),
+        "{reason}"
+    );
+    assert!(
+        pending_for(&out, "ci-two").is_empty(),
+        "overridden until 20:30: {out}"
+    );
+    // ... until the owner disables it in the studio: the next tick drops the caveat.
+    assert!(sim
+        .state
+        .set_schedule_status(&ws().compute_id("ci-keep"), 0, "Disabled"));
+    let out = tick("17:55");
+    let warned = pending_for(&out, "ci-keep");
+    assert_eq!(warned.len(), 1, "{out}");
+    assert_eq!(warned[0]["data"]["nativeOnly"], false, "{out}");
+    assert!(!warned[0]["data"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("Azure ML"));
+    let e = explain("ci-keep", "17:56");
+    assert_eq!(e["nativeStopsEnabled"], false, "{e}");
+    assert_eq!(e["adopted"]["by"], OWNER, "{e}");
+    tick("18:00");
+    assert_eq!(state("ci-keep"), "Stopped", "Curfew runs the adopted stop");
+
+    // ci-two's override expires at 20:30: kept by the tick a minute before, removed (audited)
+    // at 20:30, and the native 21:00 stop fires again at 21:00, not a minute earlier.
+    let out = tick("20:29");
+    assert!(!host::logs(&out).contains("expired:"), "{out}");
+    let out = tick("20:30");
+    assert!(
+        host::logs(&out)
+            .contains("expired: ci-two: override expired at 2026-03-09T20:30:00+00:00, removed"),
+        "{out}"
+    );
+    assert!(
+        pending_for(&out, "ci-two").len() == 1,
+        "the native stop is warned again: {out}"
+    );
+    let (_, got) = call(
+        "GET",
+        json!({"instance": "ci-two"}),
+        Some(OWNER),
+        "",
+        "20:31",
+    );
+    assert_eq!(got["current"], Value::Null, "{got}");
+    tick("20:59");
+    assert_eq!(state("ci-two"), "Running");
+    tick("21:00");
+    assert_eq!(state("ci-two"), "Stopped", "the native stop applies again");
+
+    // The trail: every refusal, the adoption and every change with before and after.
+    let trail = audit(&sqlite);
+    let rejected = of_kind(&trail, "override.rejected");
+    assert_eq!(rejected.len(), 5, "{trail:?}");
+    assert_eq!(
+        rejected
+            .iter()
+            .filter(|r| r.details["request"] == "adopt")
+            .count(),
+        4,
+        "{trail:?}"
+    );
+    assert!(
+        rejected.iter().all(|r| !r.message.contains(OWNER)),
+        "{trail:?}"
+    );
+    let adopted = of_kind(&trail, "override.adopted");
+    assert_eq!(adopted.len(), 1, "{trail:?}");
+    assert_eq!(adopted[0].details["by"], OWNER);
+    assert_eq!(adopted[0].details["caller"], "principal");
+    assert_eq!(adopted[0].details["schedules"], json!([0]));
+    let set = of_kind(&trail, "override.set");
+    assert_eq!(set.len(), 2, "{trail:?}");
+    assert_eq!(set[0].details["authority"]["as"], "owner");
+    assert_eq!(set[0].details["before"], Value::Null);
+    assert_eq!(
+        set[0].details["after"]["computeStartStop"][0]["cron"]["expression"],
+        "0 18 * * *"
+    );
+    assert_eq!(set[1].details["authority"]["as"], "admin");
+    assert_eq!(set[1].details["after"]["expires"], at("20:30"));
+    let expired = of_kind(&trail, "override.expired");
+    assert_eq!(expired.len(), 1, "{trail:?}");
+    assert_eq!(expired[0].details["before"]["expires"], at("20:30"));
+    assert_eq!(expired[0].details["after"], Value::Null);
+}
