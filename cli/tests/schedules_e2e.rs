@@ -3,6 +3,11 @@
 //! `curfew serve` as the Functions host drives it. Strangers are refused (and audited), every
 //! problem of a bad body is named, an expiry hands the instance back to its native schedules,
 //! the tick honours the override, and the audit trail holds who changed what, before and after.
+//! Adopt too, through the CLI and through `Schedules?action=adopt` (dry run, the adoption record
+//! `explain` shows, the caveat until the simulator's native stop is disabled), and the tick's
+//! prune of an expired override at its minute; the Functions day also runs on Azurite's Table
+//! Storage when `CURFEW_AZURITE_TABLE_ENDPOINT` is set (`.ci/azurite.sh cargo test -p curfew
+//! --test schedules_e2e`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -624,16 +629,86 @@ fn pending_for(out: &Value, instance: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Where the handler of the Functions adopt test keeps its state.
+enum Backend {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A table in Azurite (endpoint, table).
+    Table(String, String),
+}
+
+impl Backend {
+    fn env(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Backend::Sqlite(p) => vec![("CURFEW_SQLITE", p.display().to_string())],
+            Backend::Table(e, t) => vec![
+                ("CURFEW_TABLE_ENDPOINT", e.clone()),
+                ("CURFEW_TABLE", t.clone()),
+            ],
+        }
+    }
+
+    /// Every audit record, oldest first.
+    fn audit(&self) -> Vec<curfew_store::AuditRecord> {
+        match self {
+            Backend::Sqlite(p) => audit(p),
+            Backend::Table(e, t) => {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    let s = curfew_store::TableStore::open(
+                        curfew_store::TableConfig::development(e).unwrap(),
+                        t,
+                    )
+                    .await
+                    .unwrap();
+                    s.audit_between(
+                        "2000-01-01T00:00:00Z".parse().unwrap(),
+                        "2100-01-01T00:00:00Z".parse().unwrap(),
+                    )
+                    .await
+                    .unwrap()
+                })
+            }
+        }
+    }
+}
+
 #[test]
 fn adopt_and_expiry_through_the_functions_routes_with_refused_strangers_and_an_audit_trail() {
-    let sim = Sim::start(two_fleet());
     let dir = tmp("http-adopt");
-    let sqlite = dir.join("state.sqlite");
+    adopt_and_expiry_day(&Backend::Sqlite(dir.join("state.sqlite")));
+}
+
+/// The same day with Table Storage (Azurite): the adoption record and the expiry prune on the
+/// other backend. A loud SKIPPED without `CURFEW_AZURITE_TABLE_ENDPOINT`; a failure then when
+/// `CURFEW_REQUIRE_AZURITE=1`.
+#[test]
+fn adopt_and_expiry_through_the_functions_routes_with_table_storage() {
+    let Some(endpoint) = std::env::var("CURFEW_AZURITE_TABLE_ENDPOINT")
+        .ok()
+        .filter(|e| !e.trim().is_empty())
+    else {
+        assert!(
+            std::env::var("CURFEW_REQUIRE_AZURITE").as_deref() != Ok("1"),
+            "CURFEW_AZURITE_TABLE_ENDPOINT is not set but CURFEW_REQUIRE_AZURITE=1: start Azurite with .ci/azurite.sh"
+        );
+        eprintln!(
+            "\n!!!!!!!! SKIPPED: CURFEW_AZURITE_TABLE_ENDPOINT is not set, so adopt and expiry were NOT tested on Table Storage (cli/tests/schedules_e2e.rs)\n"
+        );
+        return;
+    };
+    let table = format!("curfewadopt{}", std::process::id());
+    adopt_and_expiry_day(&Backend::Table(endpoint, table));
+}
+
+fn adopt_and_expiry_day(backend: &Backend) {
+    let sim = Sim::start(two_fleet());
     let mut env = sim.governor_env(SUB, "e2e-link-signing-key-0123456789abcdef", "e2e");
-    env.extend([
-        ("CURFEW_ADMINS", ADMIN.into()),
-        ("CURFEW_SQLITE", sqlite.display().to_string()),
-    ]);
+    env.push(("CURFEW_ADMINS", ADMIN.into()));
+    env.extend(backend.env());
     let h = Handler::start(&env);
     let call = |method: &str, query: Value, who: Option<&str>, body: &str, now: &str| {
         let (status, out) = h.post(
@@ -697,7 +772,7 @@ fn adopt_and_expiry_through_the_functions_routes_with_refused_strangers_and_an_a
     }
 
     // The owner's dry run answers the plan and writes nothing, not even an audit record.
-    let before = audit(&sqlite).len();
+    let before = backend.audit().len();
     let (code, body) = adopt("ci-keep", true, Some(OWNER), "12:01");
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["dryRun"], true, "{body}");
@@ -714,7 +789,7 @@ fn adopt_and_expiry_through_the_functions_routes_with_refused_strangers_and_an_a
         "12:01",
     );
     assert_eq!(got["current"], Value::Null, "{got}");
-    assert_eq!(audit(&sqlite).len(), before, "a dry run writes nothing");
+    assert_eq!(backend.audit().len(), before, "a dry run writes nothing");
     assert!(explain("ci-keep", "12:01").get("adopted").is_none());
 
     // The owner adopts: the override holds the native schedule, the answer lists exactly what
@@ -839,7 +914,7 @@ fn adopt_and_expiry_through_the_functions_routes_with_refused_strangers_and_an_a
     assert_eq!(state("ci-two"), "Stopped", "the native stop applies again");
 
     // The trail: every refusal, the adoption and every change with before and after.
-    let trail = audit(&sqlite);
+    let trail = backend.audit();
     let rejected = of_kind(&trail, "override.rejected");
     assert_eq!(rejected.len(), 5, "{trail:?}");
     assert_eq!(
