@@ -238,6 +238,10 @@ fn the_day(store: &[(&str, String)]) {
     let (status, out) = h.post("Dismissals", &queue("Dismissals", &body, &at("17:32")));
     assert_eq!(status, 200, "{out}");
     assert!(logs(&out).contains("rejected (not retried)"), "{out}");
+    assert!(
+        !out.to_string().contains(OWNER),
+        "the refusal names no owner: {out}"
+    );
     assert!(events(&out).is_empty(), "{out}");
 
     // 18:00: ci-stop is stopped, ci-keep is not; ci-link gets its 30-minute notice.
