@@ -319,8 +319,10 @@ pub async fn adopt(
     now: DateTime<Utc>,
 ) -> GovernResult<Vec<Adoption>> {
     let (by, caller) = who(editor);
+    // A refusal: audited (the owner only in the audit, for ops), answered with nothing listed.
     let refuse = async |instance: &str,
                         instance_id: Option<String>,
+                        owner: Option<String>,
                         message: String|
            -> GovernResult<Vec<Adoption>> {
         rt.store
@@ -330,7 +332,13 @@ pub async fn adopt(
                 instance_id,
                 occurrence_id: None,
                 message: message.clone(),
-                details: json!({ "by": by, "caller": caller, "request": "adopt", "instance": instance }),
+                details: json!({
+                    "by": by,
+                    "caller": caller,
+                    "request": "adopt",
+                    "instance": instance,
+                    "owner": owner,
+                }),
             }])
             .await?;
         Ok(vec![Adoption::new(EditStatus::Refused, instance, message)])
@@ -338,7 +346,7 @@ pub async fn adopt(
     if let (Editor::Principal(p), AdoptScope::Workspace(_) | AdoptScope::All) = (editor, scope) {
         if authorize_editor("*", None, &rt.config.admins, p).is_err() {
             let message = format!("{p} may not adopt more than one instance (not an admin)");
-            return refuse("", None, message).await;
+            return refuse("", None, None, message).await;
         }
     }
     let fleet = rt.fleet().await;
@@ -359,7 +367,7 @@ pub async fn adopt(
         // Strangers learn nothing about which instances exist.
         if let Editor::Principal(p) = editor {
             if let Err(e) = authorize_editor(&name, None, &rt.config.admins, p) {
-                return refuse(&name, None, e.to_string()).await;
+                return refuse(&name, None, None, e.to_string()).await;
             }
         }
         let what = match scope {
@@ -377,7 +385,8 @@ pub async fn adopt(
         let key = view.key();
         if let Editor::Principal(p) = editor {
             if let Err(e) = authorize_editor(&name, view.owner.as_deref(), &rt.config.admins, p) {
-                out.extend(refuse(&name, Some(key), e.to_string()).await?);
+                let owner = Some(e.owner.clone());
+                out.extend(refuse(&name, Some(key), owner, e.to_string()).await?);
                 continue;
             }
         }
