@@ -949,3 +949,82 @@ fn adopt_and_expiry_day(backend: &Backend) {
     assert_eq!(expired[0].details["before"]["expires"], at("20:30"));
     assert_eq!(expired[0].details["after"], Value::Null);
 }
+
+/// The governor's `adopt` as a signed-in principal (what `Schedules?action=adopt` calls): only
+/// an admin takes a whole workspace; an owner adopts their own instance; an operator counts as
+/// an admin. Nothing is written for a refused caller.
+#[test]
+fn only_admins_adopt_a_workspace_and_owners_only_their_own() {
+    use curfew_governor::override_edit::{adopt, AdoptScope, EditStatus, Editor};
+    let sim = Sim::start(two_fleet());
+    let dir = tmp("adopt-scope");
+    let sqlite = dir.join("state.sqlite");
+    let yaml = format!(
+        "deployment: e2e\n\
+         arm:\n  endpoint: {}\n  scopes: [/subscriptions/{SUB}]\n  credential: token-env:CURFEW_E2E_ARM_TOKEN\n\
+         store:\n  sqlite: {}\n\
+         governor:\n  admins: [{ADMIN}]\n",
+        sim.base_url,
+        sqlite.display()
+    );
+    let strings =
+        curfew_governor::config::MapStrings::from_pairs(&[("CURFEW_E2E_ARM_TOKEN", "simulator")]);
+    let config =
+        curfew_governor::config::RuntimeConfig::from_yaml(&yaml, &strings).expect("settings");
+    let now = at("12:00").parse().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let gov = curfew_governor::Runtime::from_config(&config)
+            .await
+            .unwrap();
+        let ws_scope = AdoptScope::Workspace("ws-a".into());
+        let who = |p: &str| Editor::Principal(p.into());
+        // The owner of both instances still may not take the workspace at once.
+        for p in [OWNER, STRANGER, ""] {
+            let done = adopt(&gov, &ws_scope, &who(p), false, now).await.unwrap();
+            assert_eq!(done.len(), 1, "{done:?}");
+            assert_eq!(done[0].status, EditStatus::Refused, "{p}: {done:?}");
+            assert!(done[0].native.is_empty() && done[0].instance.is_empty());
+        }
+        assert!(gov.store.list_overrides().await.unwrap().is_empty());
+        // A stranger may not adopt one instance either; its owner may.
+        let one = AdoptScope::Instance("CI-TWO".into());
+        let done = adopt(&gov, &one, &who(STRANGER), false, now).await.unwrap();
+        assert_eq!(done[0].status, EditStatus::Refused, "{done:?}");
+        let done = adopt(&gov, &one, &who(OWNER), false, now).await.unwrap();
+        assert_eq!(done[0].status, EditStatus::Done, "{done:?}");
+        // An admin's dry run over the workspace: ci-keep would be adopted, ci-two is taken.
+        let done = adopt(&gov, &ws_scope, &who(ADMIN), true, now)
+            .await
+            .unwrap();
+        let by_name: Vec<_> = done
+            .iter()
+            .map(|a| (a.instance.as_str(), a.status))
+            .collect();
+        assert_eq!(
+            by_name,
+            [
+                ("ci-keep", EditStatus::Done),
+                ("ci-two", EditStatus::Conflict)
+            ],
+            "{done:?}"
+        );
+        assert!(done[0].dry_run && done[0].message.contains("dry run"));
+        let keys: Vec<_> = gov
+            .store
+            .list_overrides()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.instance_id)
+            .collect();
+        assert_eq!(keys.len(), 1, "only ci-two: {keys:?}");
+        assert!(keys[0].ends_with("/computes/ci-two"), "{keys:?}");
+        let rec = gov.store.get_adoption(&keys[0]).await.unwrap().unwrap();
+        assert_eq!((rec.by.as_str(), rec.at), (OWNER, now));
+        assert_eq!(rec.schedules[0]["cron"]["expression"], "0 21 * * *");
+    });
+}
