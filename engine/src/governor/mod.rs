@@ -36,7 +36,9 @@ pub use effective::{
     effective_schedules, native_stops_enabled, next_scheduled_start, policy_applications,
     EffectiveSchedule, EffectiveSet, PolicyApplication, PolicyDefault,
 };
-pub use link::{sign, verify, Claims, LinkError, LinkKey};
+pub use link::{
+    sign, sign_view, verify, verify_view, Claims, LinkError, LinkKey, ViewClaims, ViewPurpose,
+};
 pub use outcome::{LostRace, Outcome, Settlement};
 pub use overrides::{
     adoption_plan, authorize_editor, override_in_force, parse_override, NativeLine, NotAllowed,
