@@ -807,6 +807,14 @@ impl StatusSource for HostedGovernor {
     ) -> PortFuture<'a, Option<String>> {
         Box::pin(self.cost_page(from, to))
     }
+
+    fn page<'a>(
+        &'a self,
+        ask: &'a crate::functions::PageAsk,
+        now: DateTime<Utc>,
+    ) -> PortFuture<'a, crate::functions::PageData> {
+        Box::pin(self.page_data(ask, now))
+    }
 }
 
 /// The governor's OpenTelemetry metrics (feature `otel`; exported when the OTLP pipeline is
@@ -1033,6 +1041,13 @@ pub(crate) fn ports(strings: &dyn Strings) -> Ports {
         }
     }
 }
+
+#[path = "hosted_page.rs"]
+mod page;
+
+#[cfg(test)]
+#[path = "hosted_page_tests.rs"]
+mod page_tests;
 
 #[cfg(test)]
 #[path = "hosted_outbox_tests.rs"]

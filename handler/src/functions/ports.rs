@@ -146,6 +146,21 @@ pub(crate) trait StatusSource: Send + Sync {
     ) -> PortFuture<'a, Option<String>> {
         Box::pin(async { Ok(None) })
     }
+
+    /// The self-service page's data for the viewer `ask` names (a signed owner link, verified
+    /// before any lookup, else the signed-in principal), after performing its editor
+    /// submission if any; `Unauthorized` for a bad link or form token and for a stranger.
+    fn page<'a>(
+        &'a self,
+        _ask: &'a super::selfservice::PageAsk,
+        _now: DateTime<Utc>,
+    ) -> PortFuture<'a, super::selfservice::PageData> {
+        Box::pin(async {
+            Err(PortError::Rejected(
+                "the self-service page needs a configured governor".into(),
+            ))
+        })
+    }
 }
 
 /// What a `Schedules` request asks of one instance's override.
