@@ -281,7 +281,15 @@ impl HostedGovernor {
                 ));
             }
             stops.sort_by_key(|s| s.at);
+            // A refused submission comes back as it was typed, beside the engine's message.
+            let resubmit = ask.post.as_ref().filter(|p| {
+                notice.as_ref().is_some_and(|n| !n.ok)
+                    && p.instance.trim().eq_ignore_ascii_case(&fi.instance.name)
+            });
             let editor_text = (!viewer.admin).then(|| {
+                if let Some(p) = resubmit {
+                    return p.schedules.clone();
+                }
                 let v = match stored {
                     Some(v) => v.clone(),
                     None => Value::Array(fi.instance.schedules.clone()),

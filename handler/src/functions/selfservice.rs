@@ -162,7 +162,8 @@ svg text{font:12px system-ui,sans-serif;fill:#5b6475}svg .ylabel{text-anchor:end
 
 /// Progressive enhancement: a skip or snooze posts in the background and the answer's text
 /// (never its markup) is shown beside the button; without the script the form posts as usual.
-const SCRIPT: &str = "document.addEventListener('submit',async function(e){var f=e.target;if(!f.classList||!f.classList.contains('dismiss'))return;e.preventDefault();var out=f.parentNode.querySelector('.result');try{var r=await fetch(f.action,{method:'POST',credentials:'same-origin'});var d=new DOMParser().parseFromString(await r.text(),'text/html');var ps=d.querySelectorAll('p');var t=[];ps.forEach(function(p){t.push(p.textContent)});out.textContent=(r.ok?'':'Not done: ')+t.join(' ');}catch(err){f.submit();}});";
+/// The answer is read in an inert `<template>` (nothing in it runs, loads or is styled).
+const SCRIPT: &str = "document.addEventListener('submit',async function(e){var f=e.target;if(!f.classList||!f.classList.contains('dismiss'))return;e.preventDefault();var out=f.parentNode.querySelector('.result');try{var r=await fetch(f.action,{method:'POST',credentials:'same-origin'});var d=document.createElement('template');d.innerHTML=await r.text();var ps=d.content.querySelectorAll('p');var t=[];ps.forEach(function(p){t.push(p.textContent)});out.textContent=(r.ok?'':'Not done: ')+t.join(' ');}catch(err){f.submit();}});";
 
 fn sha256_b64(text: &str) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
@@ -202,7 +203,7 @@ pub(crate) fn page_response(status: u16, html: String) -> OutputValue {
 
 fn shell(title: &str, body: &str) -> String {
     format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta name=\"robots\" content=\"noindex\"><title>{t} · Curfew</title><style>{STYLE}</style></head><body>{body}<script>{SCRIPT}</script></body></html>",
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta name=\"robots\" content=\"noindex\"><link rel=\"icon\" href=\"data:,\"><title>{t} · Curfew</title><style>{STYLE}</style></head><body>{body}<script>{SCRIPT}</script></body></html>",
         t = escape(title)
     )
 }
