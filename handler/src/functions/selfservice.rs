@@ -567,6 +567,88 @@ mod tests {
         }
     }
 
+    /// docs/benchmarks.md: the admin view of 10 000 instances against the owner view of 10,
+    /// rendered alternately in one run (render only: the governor's data is synthetic).
+    /// `cargo test -p curfew-handler --lib page_render_bench -- --ignored --nocapture`
+    #[test]
+    #[ignore = "a benchmark: run it by name with --ignored"]
+    fn page_render_bench() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let row = |i: usize, owner_view: bool| InstanceRow {
+            name: format!("ci-{i:05}"),
+            workspace: format!("ws-{:03}", i % 100),
+            owner: Some(format!("owner-{:04}", i % 1000)),
+            state: if i % 3 == 0 { "Stopped" } else { "Running" }.into(),
+            tags: vec![("team".into(), format!("team-{}", i % 40))],
+            next_start: Some(now + chrono::TimeDelta::hours(14)),
+            next_stop: Some(now + chrono::TimeDelta::hours(2)),
+            cost_mtd: Some(12.5),
+            stops: if owner_view {
+                vec![StopRow {
+                    at: now + chrono::TimeDelta::minutes(20),
+                    local: "18:00 CET".into(),
+                    status: "will stop (owner notified)".into(),
+                    choices: (0..4)
+                        .map(|c| (format!("choice {c}"), "t".repeat(140)))
+                        .collect(),
+                }]
+            } else {
+                Vec::new()
+            },
+            editor_text: owner_view.then(|| "[{\"action\": \"Stop\"}]".repeat(8)),
+            ..InstanceRow::default()
+        };
+        let admin = PageData {
+            admin: true,
+            instances: (0..10_000).map(|i| row(i, false)).collect(),
+            fleet_size: 10_000,
+            options: (
+                (0..100).map(|i| format!("ws-{i:03}")).collect(),
+                (0..1000).map(|i| format!("owner-{i:04}")).collect(),
+                vec!["Running".into(), "Stopped".into()],
+            ),
+            chart_svg: Some("<svg></svg>".into()),
+            ..PageData::default()
+        };
+        let owner = PageData {
+            instances: (0..10).map(|i| row(i, true)).collect(),
+            form_token: "f".repeat(140),
+            ..PageData::default()
+        };
+        let (mut t_admin, mut t_owner) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
+        let (mut n_admin, mut n_owner) = (0, 0);
+        const ROUNDS: u32 = 20;
+        for _ in 0..ROUNDS {
+            let t = std::time::Instant::now();
+            n_admin = render(&admin, now).len();
+            t_admin += t.elapsed();
+            for _ in 0..10 {
+                let t = std::time::Instant::now();
+                n_owner = render(&owner, now).len();
+                t_owner += t.elapsed();
+            }
+        }
+        let a = t_admin / ROUNDS;
+        let o = t_owner / (ROUNDS * 10);
+        println!("| view | instances | render (mean) | HTML size |");
+        println!("|---|---|---|---|");
+        println!(
+            "| admin | 10 000 | {:.2} ms | {:.1} MiB |",
+            a.as_secs_f64() * 1e3,
+            n_admin as f64 / 1048576.0
+        );
+        println!(
+            "| owner | 10 | {:.1} µs | {:.1} KiB |",
+            o.as_secs_f64() * 1e6,
+            n_owner as f64 / 1024.0
+        );
+        println!(
+            "ratio admin/owner: time {:.0}×, size {:.0}×",
+            a.as_secs_f64() / o.as_secs_f64(),
+            n_admin as f64 / n_owner as f64
+        );
+    }
+
     #[test]
     fn the_policy_allows_exactly_the_inline_style_and_script() {
         let csp = content_security_policy();
