@@ -808,6 +808,17 @@ impl StatusSource for HostedGovernor {
         Box::pin(self.cost_page(from, to))
     }
 
+    fn is_admin(&self, principal: &str) -> bool {
+        let p = principal.trim();
+        !p.is_empty()
+            && self
+                .config
+                .governor
+                .admins
+                .iter()
+                .any(|a| a.trim().eq_ignore_ascii_case(p))
+    }
+
     fn page<'a>(
         &'a self,
         ask: &'a crate::functions::PageAsk,
@@ -999,6 +1010,11 @@ impl ActivitySink for Misconfigured {
 }
 
 impl StatusSource for Misconfigured {
+    /// Unusable settings govern nothing: `Status` says what is wrong to anyone who asks.
+    fn is_admin(&self, _principal: &str) -> bool {
+        true
+    }
+
     fn status<'a>(
         &'a self,
         _e: Option<&'a str>,

@@ -349,6 +349,35 @@ async fn the_page_withstands_hostile_names_links_strangers_and_forms() {
         "{}",
         theirs_only.body
     );
+
+    // The fleet-wide views (JSON, the HTML table, the cost report) answer admins only: Status
+    // is anonymous to the host for the owners' page.
+    for query in [
+        json!({}),
+        json!({"format": "html"}),
+        json!({"view": "report"}),
+    ] {
+        for (who, code) in [
+            (json!({}), 403),
+            (json!({"X-MS-CLIENT-PRINCIPAL-ID": [OWNER]}), 403),
+        ] {
+            let p = page(&ports, status("GET", query.clone(), who, "")).await;
+            assert_eq!(p.code, code, "{query}: {}", p.body);
+            assert!(!p.body.contains("ci-mine"), "{}", p.body);
+        }
+    }
+    let p = page(
+        &ports,
+        status(
+            "GET",
+            json!({"format": "json"}),
+            json!({"X-MS-CLIENT-PRINCIPAL-ID": [ADMIN]}),
+            "",
+        ),
+    )
+    .await;
+    assert_eq!(p.code, 200, "{}", p.body);
+    assert!(p.body.contains("\"byState\""), "{}", p.body);
     drop(sim);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -902,14 +902,29 @@ async fn status(
     resp: &mut InvocationResponse,
 ) -> Result<(), Failure> {
     let http: HttpTrigger = req.binding(REQ)?;
-    if http
+    let report = http
         .query("view")
-        .is_some_and(|v| v.eq_ignore_ascii_case("report"))
-    {
-        return cost_report(state, &http, resp).await;
-    }
-    if wants_page(&http) {
+        .is_some_and(|v| v.eq_ignore_ascii_case("report"));
+    if !report && wants_page(&http) {
         return self_service(state, &http, ctx, resp).await;
+    }
+    // `Status` is anonymous to the host (owners reach their page through it): what it says
+    // about the whole fleet, and the handler's configuration, is for admins only.
+    if let Some(port) = &state.ports.status {
+        let caller = http.header(PRINCIPAL_HEADER).unwrap_or_default().trim();
+        if !port.is_admin(caller) {
+            let reason = "the fleet status and the cost report are for admins: sign in as one of CURFEW_ADMINS (owners: open the page in a browser)";
+            tracing::warn!(%reason, "status refused");
+            resp.log(format!("status refused: {reason}"));
+            resp.output(
+                RES,
+                json_res(403, json!({ "status": "refused", "error": reason })),
+            );
+            return Ok(());
+        }
+    }
+    if report {
+        return cost_report(state, &http, resp).await;
     }
     let explain = http.query("instance").filter(|s| !s.is_empty());
     let fleet = match &state.ports.status {
