@@ -578,7 +578,12 @@ mod tests {
             name: format!("ci-{i:05}"),
             workspace: format!("ws-{:03}", i % 100),
             owner: Some(format!("owner-{:04}", i % 1000)),
-            state: if i.is_multiple_of(3) { "Stopped" } else { "Running" }.into(),
+            state: if i.is_multiple_of(3) {
+                "Stopped"
+            } else {
+                "Running"
+            }
+            .into(),
             tags: vec![("team".into(), format!("team-{}", i % 40))],
             next_start: Some(now + chrono::TimeDelta::hours(14)),
             next_stop: Some(now + chrono::TimeDelta::hours(2)),
