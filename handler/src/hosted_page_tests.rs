@@ -381,3 +381,86 @@ async fn the_page_withstands_hostile_names_links_strangers_and_forms() {
     drop(sim);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// docs/benchmarks.md: the whole page (ARM listing through the simulator, effective schedules,
+/// store reads, rendering) for an admin over 10 000 instances against an owner of 10 of them,
+/// alternately in one run.
+/// `cargo test -p curfew-handler --lib page_request_bench -- --ignored --nocapture`
+#[tokio::test]
+#[ignore = "a benchmark: run it by name with --ignored"]
+async fn page_request_bench() {
+    let mut items = Vec::with_capacity(10_000);
+    for i in 0..10_000 {
+        let w = armsim::WorkspacePath {
+            workspace: format!("ws-{:02}", i % 10),
+            ..ws()
+        };
+        let mut c = compute(
+            None,
+            "x",
+            &format!("owner-{:04}", i % 1000),
+            json!({"team": "t"}),
+        );
+        c["id"] = json!(w.compute_id(&format!("ci-{i:05}")));
+        items.push(c);
+    }
+    let fleet = armsim::SimFleet::from_json(json!(items), &ws()).unwrap();
+    let sim = armsim::Simulator::start(
+        "127.0.0.1:0".parse().unwrap(),
+        fleet,
+        armsim::SimConfig {
+            require_auth: false,
+            transition: std::time::Duration::ZERO,
+            ..armsim::SimConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("curfew-page-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let settings = MapStrings::from_pairs(&[
+        ("CURFEW_SCOPES", &format!("/subscriptions/{SUB}")),
+        ("CURFEW_ARM_ENDPOINT", &sim.base_url()),
+        ("CURFEW_ARM_CREDENTIAL", "token-env:CURFEW_ARM_TOKEN"),
+        ("CURFEW_ARM_TOKEN", "simulator"),
+        ("CURFEW_SQLITE", &dir.join("s.sqlite").display().to_string()),
+        ("CURFEW_NOTIFY", "binding"),
+        ("CURFEW_LINK_KEY", KEY),
+        ("CURFEW_ADMINS", ADMIN),
+    ]);
+    let ports = crate::hosted::ports(&settings);
+    let mut totals = [(std::time::Duration::ZERO, 0usize, 0usize); 2];
+    const ROUNDS: u32 = 3;
+    for round in 0..=ROUNDS {
+        for (k, who) in [ADMIN, "owner-0001"].into_iter().enumerate() {
+            let t = std::time::Instant::now();
+            let p = page(&ports, status("GET", json!({}), as_principal(who), "")).await;
+            let took = t.elapsed();
+            assert_eq!(p.code, 200, "{}", &p.body[..p.body.len().min(400)]);
+            if round > 0 {
+                // Round 0 warms up (the runtime is built on first use).
+                totals[k].0 += took;
+                totals[k].1 = p.body.len();
+                totals[k].2 = p.body.matches("<tr data-instance=").count();
+            }
+        }
+    }
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3 / f64::from(ROUNDS);
+    println!("| view | rows | request (mean of {ROUNDS}) | HTML size |");
+    println!("|---|---|---|---|");
+    for (label, (t, size, rows)) in ["admin", "owner"].iter().zip(totals) {
+        println!(
+            "| {label} | {rows} | {:.0} ms | {:.1} KiB |",
+            ms(t),
+            size as f64 / 1024.0
+        );
+    }
+    println!(
+        "ratio admin/owner: time {:.1}×, size {:.0}×",
+        totals[0].0.as_secs_f64() / totals[1].0.as_secs_f64(),
+        totals[0].1 as f64 / totals[1].1 as f64
+    );
+    drop(sim);
+    let _ = std::fs::remove_dir_all(&dir);
+}
