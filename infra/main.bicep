@@ -389,9 +389,11 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
 }
 
 // App Service Authentication: sign-in required on every route except those authenticated
-// otherwise (Dismiss: signed link tokens; ActivityReport: HMAC signatures; Status: function
-// key). It sets X-MS-CLIENT-PRINCIPAL-ID on the requests it lets through, and strips any such
-// header a client sends, so Schedules can take the caller from it (docs/functions.md).
+// otherwise (Dismiss: signed link tokens; ActivityReport: HMAC signatures; Status: the
+// self-service page, opened by a signed owner link or by a signed-in owner, its fleet-wide
+// views for admins only). It sets X-MS-CLIENT-PRINCIPAL-ID on the requests of a signed-in
+// caller, and strips any such header a client sends, so Schedules and Status can take the
+// caller from it (docs/functions.md).
 resource appAuth 'Microsoft.Web/sites/config@2024-04-01' = {
   // checkov:skip=CKV_AZURE_13:enabled here by platform.enabled of authsettingsV2; the check reads the retired v1 schema only
   // checkov:skip=CKV_AZURE_66:a site check misapplied to authsettingsV2, which has no such setting

@@ -14,6 +14,8 @@ const SUB: &str = "00000000-0000-0000-0000-0000000000a7";
 const MASTER: &str = "activity-master-key-for-the-http-test";
 /// The host's clock for every invocation.
 const NOW: &str = "2026-03-09T10:00:00Z";
+/// The admin whose principal reads the cost report (`Status` is anonymous to the host).
+const ADMIN: &str = "aaaaaaaa-0000-0000-0000-0000000000a7";
 
 fn ws() -> WorkspacePath {
     WorkspacePath {
@@ -53,6 +55,7 @@ fn governor_env(sim: &Sim, dir: &std::path::Path) -> Vec<(&'static str, String)>
         ("CURFEW_ARM_CREDENTIAL", "token-env:CURFEW_ARM_TOKEN".into()),
         ("CURFEW_ARM_TOKEN", "simulator".into()),
         ("CURFEW_DEPLOYMENT", "http".into()),
+        ("CURFEW_ADMINS", ADMIN.into()),
         (
             "CURFEW_SQLITE",
             dir.join("state.sqlite").display().to_string(),
@@ -347,7 +350,13 @@ fn status_serves_the_cost_report_page() {
     let h = Handler::start(&env);
     let (status, out) = h.post(
         "Status",
-        &http("Status", "GET", json!({"view": "report"}), json!({}), ""),
+        &http(
+            "Status",
+            "GET",
+            json!({"view": "report"}),
+            json!({"X-MS-CLIENT-PRINCIPAL-ID": [ADMIN]}),
+            "",
+        ),
     );
     assert_eq!(status, 200, "{out}");
     let (code, html) = res(&out);
@@ -396,7 +405,13 @@ fn status_serves_the_cost_report_page() {
     let page = |query: Value| {
         let (status, out) = h.post(
             "Status",
-            &http("Status", "GET", query, json!({"Accept": ["text/html"]}), ""),
+            &http(
+                "Status",
+                "GET",
+                query,
+                json!({"Accept": ["text/html"], "X-MS-CLIENT-PRINCIPAL-ID": [ADMIN]}),
+                "",
+            ),
         );
         assert_eq!(status, 200, "{out}");
         let r = &out["Outputs"]["res"];

@@ -24,6 +24,8 @@ use serde_json::{json, Value};
 const SUB: &str = "00000000-0000-0000-0000-0000000000e2";
 const OWNER: &str = "11111111-2222-3333-4444-555555555555";
 const DAY: &str = "2026-03-09";
+/// The admin whose principal reads the fleet-wide `Status` views.
+const ADMIN: &str = "aaaaaaaa-2222-3333-4444-555555555555";
 
 fn ws(name: &str) -> WorkspacePath {
     WorkspacePath {
@@ -172,6 +174,7 @@ fn tmp(name: &str) -> PathBuf {
 
 fn governor_env(sim: &Sim, store: &[(&str, String)]) -> Vec<(&'static str, String)> {
     let mut env = sim.governor_env(SUB, "e2e-link-signing-key-0123456789abcdef", "e2e");
+    env.push(("CURFEW_ADMINS", ADMIN.into()));
     for (k, v) in store {
         let k: &'static str = match *k {
             "CURFEW_SQLITE" => "CURFEW_SQLITE",
@@ -300,9 +303,18 @@ fn the_day(store: &[(&str, String)]) {
     // Status: the fleet as the governor sees it, one instance explained.
     let status_req = json!({
         "Data": {"req": {"Url": "https://x/api/Status?instance=ci-link", "Method": "GET",
-                 "Query": {"instance": "ci-link"}, "Headers": {}, "Params": {}}},
+                 "Query": {"instance": "ci-link"}, "Headers": {"X-MS-CLIENT-PRINCIPAL-ID": [ADMIN]}, "Params": {}}},
         "Metadata": {"sys": {"MethodName": "Status", "UtcNow": at("18:31")}}
     });
+    // Status is anonymous to the host: without an admin's principal the fleet is not shown.
+    let mut anonymous = status_req.clone();
+    anonymous["Data"]["req"]["Headers"] = json!({});
+    let (_, out) = h.post("Status", &anonymous);
+    assert_eq!(out["Outputs"]["res"]["statusCode"], 403, "{out}");
+    assert!(
+        !out.to_string().contains("byState") && !out.to_string().contains("lastTick"),
+        "{out}"
+    );
     let (_, out) = h.post("Status", &status_req);
     let body: Value =
         serde_json::from_str(out["Outputs"]["res"]["body"].as_str().unwrap()).unwrap();
@@ -317,7 +329,7 @@ fn the_day(store: &[(&str, String)]) {
     // stop Curfew made saves until ci-stop's next scheduled start.
     let report_req = json!({
         "Data": {"req": {"Url": "https://x/api/Status?view=report", "Method": "GET",
-                 "Query": {"view": "report"}, "Headers": {"Accept": ["text/html"]}, "Params": {}}},
+                 "Query": {"view": "report"}, "Headers": {"Accept": ["text/html"], "X-MS-CLIENT-PRINCIPAL-ID": [ADMIN]}, "Params": {}}},
         "Metadata": {"sys": {"MethodName": "Status", "UtcNow": at("18:32")}}
     });
     let (_, out) = h.post("Status", &report_req);

@@ -827,6 +827,25 @@ impl StatusSource for HostedGovernor {
     ) -> PortFuture<'a, Option<String>> {
         Box::pin(self.cost_page(from, to))
     }
+
+    fn is_admin(&self, principal: &str) -> bool {
+        let p = principal.trim();
+        !p.is_empty()
+            && self
+                .config
+                .governor
+                .admins
+                .iter()
+                .any(|a| a.trim().eq_ignore_ascii_case(p))
+    }
+
+    fn page<'a>(
+        &'a self,
+        ask: &'a crate::functions::PageAsk,
+        now: DateTime<Utc>,
+    ) -> PortFuture<'a, crate::functions::PageData> {
+        Box::pin(self.page_data(ask, now))
+    }
 }
 
 /// The governor's OpenTelemetry metrics (feature `otel`; exported when the OTLP pipeline is
@@ -1011,6 +1030,11 @@ impl ActivitySink for Misconfigured {
 }
 
 impl StatusSource for Misconfigured {
+    /// Unusable settings govern nothing: `Status` says what is wrong to anyone who asks.
+    fn is_admin(&self, _principal: &str) -> bool {
+        true
+    }
+
     fn status<'a>(
         &'a self,
         _e: Option<&'a str>,
@@ -1053,6 +1077,13 @@ pub(crate) fn ports(strings: &dyn Strings) -> Ports {
         }
     }
 }
+
+#[path = "hosted_page.rs"]
+mod page;
+
+#[cfg(test)]
+#[path = "hosted_page_tests.rs"]
+mod page_tests;
 
 #[cfg(test)]
 #[path = "hosted_outbox_tests.rs"]

@@ -477,8 +477,9 @@ fn axis(max: f64) -> (f64, f64) {
     (step * 4.0, step)
 }
 
-/// The inline SVG bar chart of spend and savings per day.
-fn chart_svg(report: &CostReport) -> String {
+/// The inline SVG bar chart of spend and savings per day (the report's, and the admin view of
+/// the self-service page's; its classes are styled by the page that embeds it).
+pub fn chart_svg(report: &CostReport) -> String {
     const W: f64 = 1040.0;
     const H: f64 = 340.0;
     const LEFT: f64 = 80.0;

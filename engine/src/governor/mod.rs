@@ -36,7 +36,9 @@ pub use effective::{
     effective_schedules, enabled_native_stops, next_scheduled_start, policy_applications,
     EffectiveSchedule, EffectiveSet, PolicyApplication, PolicyDefault,
 };
-pub use link::{sign, verify, Claims, LinkError, LinkKey};
+pub use link::{
+    sign, sign_view, verify, verify_view, Claims, LinkError, LinkKey, ViewClaims, ViewPurpose,
+};
 pub use outcome::{LostRace, Outcome, Settlement};
 pub use overrides::{
     adoption_plan, authorize_editor, expired_overrides, override_expiry, override_in_force,

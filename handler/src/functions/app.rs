@@ -26,6 +26,7 @@ use super::ports::{EvaluationScope, OverrideRequest, PortError, Ports, Report};
 use super::protocol::{
     HttpTrigger, InvocationRequest, InvocationResponse, OutputValue, ProtocolError, TimerInfo,
 };
+use super::selfservice;
 use super::telemetry::{self, InvocationInfo, Telemetry, TraceParent, Trigger};
 
 /// Binding name of the timer trigger in `functions/Tick/function.json`.
@@ -934,10 +935,28 @@ async fn status(
     resp: &mut InvocationResponse,
 ) -> Result<(), Failure> {
     let http: HttpTrigger = req.binding(REQ)?;
-    if http
+    let report = http
         .query("view")
-        .is_some_and(|v| v.eq_ignore_ascii_case("report"))
-    {
+        .is_some_and(|v| v.eq_ignore_ascii_case("report"));
+    if !report && wants_page(&http) {
+        return self_service(state, &http, ctx, resp).await;
+    }
+    // `Status` is anonymous to the host (owners reach their page through it): what it says
+    // about the whole fleet, and the handler's configuration, is for admins only.
+    if let Some(port) = &state.ports.status {
+        let caller = http.header(PRINCIPAL_HEADER).unwrap_or_default().trim();
+        if !port.is_admin(caller) {
+            let reason = "the fleet status and the cost report are for admins: sign in as one of CURFEW_ADMINS (owners: open the page in a browser)";
+            tracing::warn!(%reason, "status refused");
+            resp.log(format!("status refused: {reason}"));
+            resp.output(
+                RES,
+                json_res(403, json!({ "status": "refused", "error": reason })),
+            );
+            return Ok(());
+        }
+    }
+    if report {
         return cost_report(state, &http, resp).await;
     }
     let explain = http.query("instance").filter(|s| !s.is_empty());
@@ -961,6 +980,123 @@ async fn status(
         pages::http_response(200, "application/json", body.to_string())
     };
     resp.log("status served");
+    resp.output(RES, out);
+    Ok(())
+}
+
+/// Whether a `Status` request is for the self-service page: `?format=page`, a signed `link`, a
+/// form POST, or a browser's `Accept: text/html` without an explicit `format` (`format=html`
+/// keeps the handler's status as an HTML table, `format=json` the JSON).
+fn wants_page(http: &HttpTrigger) -> bool {
+    match http
+        .query("format")
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+    {
+        Some(f) => f.eq_ignore_ascii_case("page"),
+        None => {
+            http.query("link").is_some_and(|l| !l.is_empty())
+                || http.method() == "POST"
+                || http
+                    .header("accept")
+                    .is_some_and(|a| a.contains("text/html"))
+        }
+    }
+}
+
+/// The header App Service Authentication sets to the signed-in caller's display name.
+const PRINCIPAL_NAME_HEADER: &str = "x-ms-client-principal-name";
+
+/// What a page request asks, from its query, headers and (for a POST) form body.
+fn page_ask(http: &HttpTrigger) -> selfservice::PageAsk {
+    let q = |k: &str| {
+        http.query(k)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let h = |k: &str| {
+        http.header(k)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let post = (http.method() == "POST").then(|| {
+        let text = match &http.body {
+            Some(Value::String(s)) => super::protocol::unquote(s).into_owned(),
+            _ => String::new(),
+        };
+        let f = selfservice::form_fields(&text);
+        selfservice::EditorPost {
+            form_token: f.get("form").cloned().filter(|s| !s.is_empty()),
+            instance: f.get("instance").cloned().unwrap_or_default(),
+            op: f.get("op").cloned().unwrap_or_else(|| "set".into()),
+            schedules: f.get("schedules").cloned().unwrap_or_default(),
+        }
+    });
+    selfservice::PageAsk {
+        link: q("link"),
+        principal: h(PRINCIPAL_HEADER),
+        principal_name: h(PRINCIPAL_NAME_HEADER),
+        filters: selfservice::Filters {
+            workspace: q("workspace"),
+            owner: q("owner"),
+            state: q("state"),
+        },
+        post,
+    }
+}
+
+/// `Status` as the self-service page (docs/functions.md, "The self-service page"): the owner's
+/// view, or the fleet view for an admin; a refusal, naming nothing, for everyone else.
+async fn self_service(
+    state: &AppState,
+    http: &HttpTrigger,
+    ctx: &Ctx,
+    resp: &mut InvocationResponse,
+) -> Result<(), Failure> {
+    let ask = page_ask(http);
+    let Some(port) = &state.ports.status else {
+        resp.log("self-service page: no governor configured");
+        resp.output(
+            RES,
+            selfservice::refusal(
+                503,
+                "Curfew is not fully configured: this page cannot show anything yet.",
+            ),
+        );
+        return Ok(());
+    };
+    let out = match port.page(&ask, ctx.now).await {
+        Ok(data) => {
+            resp.log(format!(
+                "self-service page served ({} view, {} instance(s){})",
+                if data.admin { "admin" } else { "owner" },
+                data.instances.len(),
+                match &data.notice {
+                    Some(n) => format!(", override edit of {}: {}", n.instance, n.message),
+                    None => String::new(),
+                }
+            ));
+            selfservice::page_response(200, selfservice::render(&data, ctx.now))
+        }
+        Err(PortError::Unauthorized(reason)) => {
+            tracing::warn!(%reason, "self-service page refused");
+            resp.log(format!("self-service page refused: {reason}"));
+            selfservice::refusal(403, &reason)
+        }
+        Err(PortError::Rejected(reason)) => {
+            resp.log(format!("self-service page refused: {reason}"));
+            selfservice::refusal(400, &reason)
+        }
+        Err(PortError::Transient(reason)) => {
+            resp.log(format!("self-service page failed: {reason}"));
+            selfservice::refusal(
+                503,
+                "Curfew could not read the fleet just now. Please reload in a minute.",
+            )
+        }
+    };
     resp.output(RES, out);
     Ok(())
 }

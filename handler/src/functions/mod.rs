@@ -8,6 +8,7 @@
 //!   `ActivitySink`, `StatusSource`).
 //! - [`app`]: the router as a value, one route per function, failure semantics.
 //! - [`pages`]: the small HTML pages people read (Dismiss, Status).
+//! - [`selfservice`]: the self-service page (`Status` in a browser): owners' and admins' views.
 //! - [`config`]: the adapter's own settings (port, log level, fan-out, telemetry), read from
 //!   strings like every other; they are declared in `curfew_governor::config::SETTINGS`, the
 //!   one table `infra/` is checked against.
@@ -23,6 +24,7 @@ mod messages;
 mod pages;
 mod ports;
 mod protocol;
+mod selfservice;
 mod server;
 mod telemetry;
 
@@ -36,6 +38,7 @@ pub(crate) use ports::{
     ActivitySink, DismissalSink, EvaluationScope, OnSuccess, OverrideAnswer, OverrideEditor,
     OverrideRequest, PortError, PortFuture, Ports, Report, Settle, StatusSource, TickHandler,
 };
+pub(crate) use selfservice::{InstanceRow, Notice, PageAsk, PageData, StopRow};
 
 /// Starts the custom handler with the given implementations of the ports.
 pub(crate) fn serve_with(port: Option<u16>, ports: Ports) -> anyhow::Result<()> {

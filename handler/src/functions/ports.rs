@@ -146,6 +146,28 @@ pub(crate) trait StatusSource: Send + Sync {
     ) -> PortFuture<'a, Option<String>> {
         Box::pin(async { Ok(None) })
     }
+
+    /// Whether `principal` (App Service Authentication's object id; empty is nobody) is a
+    /// configured admin: the fleet-wide views of `Status` (JSON, `format=html`, the cost
+    /// report) are theirs, since `Status` is anonymous to the host for the owners' page.
+    fn is_admin(&self, _principal: &str) -> bool {
+        false
+    }
+
+    /// The self-service page's data for the viewer `ask` names (a signed owner link, verified
+    /// before any lookup, else the signed-in principal), after performing its editor
+    /// submission if any; `Unauthorized` for a bad link or form token and for a stranger.
+    fn page<'a>(
+        &'a self,
+        _ask: &'a super::selfservice::PageAsk,
+        _now: DateTime<Utc>,
+    ) -> PortFuture<'a, super::selfservice::PageData> {
+        Box::pin(async {
+            Err(PortError::Rejected(
+                "the self-service page needs a configured governor".into(),
+            ))
+        })
+    }
 }
 
 /// What a `Schedules` request asks of one instance's override.

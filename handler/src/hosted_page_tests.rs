@@ -1,0 +1,466 @@
+//! The self-service page attacked through the router, with the real governor behind it
+//! (SQLite, the ARM simulator in process): hostile instance names and tags stay text, a
+//! forged, changed or expired link is refused before anything is looked up, strangers see
+//! nothing, a POST without the page's form token (or with somebody else's) changes nothing,
+//! and a bad cron comes back as the engine's message.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use curfew_engine::governor::{sign_view, LinkKey, ViewPurpose};
+use curfew_store::{SqliteStore, StateStore};
+use serde_json::{json, Value};
+
+use crate::functions::{invoke_for_test, Ports};
+use curfew_governor::config::MapStrings;
+
+const SUB: &str = "00000000-0000-0000-0000-0000000000pa";
+const OWNER: &str = "11111111-2222-3333-4444-555555555555";
+const OTHER: &str = "22222222-2222-3333-4444-555555555555";
+const ADMIN: &str = "aaaaaaaa-2222-3333-4444-555555555555";
+const STRANGER: &str = "99999999-2222-3333-4444-555555555555";
+const KEY: &str = "page-test-link-key-0123456789abcdef";
+/// Hostile names (an ARM name cannot hold a `/`, so no closing tag) and a hostile tag value.
+const EVIL: &str = "<script>";
+const EVIL_IMG: &str = "<img src=x onerror=alert(1)>";
+const EVIL_TAG: &str = "<script>alert(2)</script>";
+const NOW: &str = "2026-03-09T17:40:00Z";
+
+fn ws() -> armsim::WorkspacePath {
+    armsim::WorkspacePath {
+        subscription: SUB.into(),
+        resource_group: "rg-pa".into(),
+        workspace: "ws-pa".into(),
+    }
+}
+
+/// A compute instance; without `id_name` the simulator places it by `name` alone (how a name
+/// no ARM id could carry reaches the page).
+fn compute(id_name: Option<&str>, name: &str, owner: &str, tags: Value) -> Value {
+    json!({
+        "id": id_name.map(|n| ws().compute_id(n)),
+        "name": name,
+        "type": "Microsoft.MachineLearningServices/workspaces/computes",
+        "tags": tags,
+        "properties": {
+            "computeType": "ComputeInstance",
+            "provisioningState": "Succeeded",
+            "properties": {
+                "vmSize": "STANDARD_DS3_V2",
+                "state": "Running",
+                "personalComputeInstanceSettings": {"assignedUser": {"objectId": owner, "tenantId": SUB}},
+                "schedules": {"computeStartStop": [
+                    {"action": "Stop", "status": "Enabled", "triggerType": "Cron",
+                     "cron": {"expression": "0 18 * * *", "timeZone": "UTC"}},
+                    {"action": "Start", "status": "Enabled", "triggerType": "Cron",
+                     "cron": {"expression": "0 8 * * *", "timeZone": "UTC"}}
+                ]}
+            }
+        }
+    })
+}
+
+fn fleet() -> armsim::SimFleet {
+    let items = json!([
+        compute(
+            Some("ci-mine"),
+            "ci-mine",
+            OWNER,
+            json!({"team": "a\"b'c<d>"})
+        ),
+        compute(None, EVIL, OWNER, json!({"note": EVIL_TAG})),
+        compute(None, EVIL_IMG, OWNER, json!({})),
+        compute(Some("ci-theirs"), "ci-theirs", OTHER, json!({})),
+    ]);
+    armsim::SimFleet::from_json(items, &ws()).unwrap()
+}
+
+fn status(method: &str, query: Value, headers: Value, body: &str) -> Vec<u8> {
+    json!({
+        "Data": {"req": {"Url": "https://curfew.example/api/Status", "Method": method,
+                 "Query": query, "Headers": headers, "Params": {}, "Body": body}},
+        "Metadata": {"sys": {"MethodName": "Status", "UtcNow": NOW}}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn as_principal(p: &str) -> Value {
+    json!({"Accept": ["text/html"], "X-MS-CLIENT-PRINCIPAL-ID": [p]})
+}
+
+fn browser() -> Value {
+    json!({"Accept": ["text/html"]})
+}
+
+struct Page {
+    code: u64,
+    headers: Value,
+    body: String,
+}
+
+async fn page(ports: &Ports, request: Vec<u8>) -> Page {
+    let (_, v) = invoke_for_test(ports.clone(), "Status", request).await;
+    let res = &v["Outputs"]["res"];
+    Page {
+        code: res["statusCode"].as_u64().unwrap_or_else(|| panic!("{v}")),
+        headers: res["headers"].clone(),
+        body: res["body"].as_str().unwrap_or_default().to_owned(),
+    }
+}
+
+/// The page's own markup before its one script: what a hostile string must never appear in.
+fn markup(p: &Page) -> &str {
+    p.body.rsplit_once("<script>").map_or(&p.body, |(a, _)| a)
+}
+
+fn now() -> DateTime<Utc> {
+    NOW.parse().unwrap()
+}
+
+fn link(secret: &str, subject: &str, expires: DateTime<Utc>) -> String {
+    sign_view(
+        &LinkKey::new("k1", secret.as_bytes()),
+        ViewPurpose::OwnerLink,
+        subject,
+        expires,
+    )
+}
+
+/// The form token of a served page.
+fn form_token(p: &Page) -> String {
+    let at = p.body.find("name=\"form\" value=\"").expect("a form token") + 19;
+    let rest = &p.body[at..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+fn form(token: &str, instance: &str, schedules: &str) -> String {
+    let enc = |s: &str| -> String { form_urlencoded::byte_serialize(s.as_bytes()).collect() };
+    format!(
+        "form={}&instance={}&op=set&schedules={}",
+        enc(token),
+        enc(instance),
+        enc(schedules)
+    )
+}
+
+#[tokio::test]
+async fn the_page_withstands_hostile_names_links_strangers_and_forms() {
+    let sim = armsim::Simulator::start(
+        "127.0.0.1:0".parse().unwrap(),
+        fleet(),
+        armsim::SimConfig {
+            require_auth: false,
+            transition: std::time::Duration::ZERO,
+            ..armsim::SimConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("curfew-page-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("state.sqlite");
+    let settings = MapStrings::from_pairs(&[
+        ("CURFEW_SCOPES", &format!("/subscriptions/{SUB}")),
+        ("CURFEW_ARM_ENDPOINT", &sim.base_url()),
+        ("CURFEW_ARM_CREDENTIAL", "token-env:CURFEW_ARM_TOKEN"),
+        ("CURFEW_ARM_TOKEN", "simulator"),
+        ("CURFEW_SQLITE", &db.display().to_string()),
+        ("CURFEW_NOTIFY", "binding"),
+        ("CURFEW_DEPLOYMENT", "pa"),
+        ("CURFEW_LINK_KEY", KEY),
+        ("CURFEW_ADMINS", ADMIN),
+    ]);
+    let ports = crate::hosted::ports(&settings);
+    // A tick at 17:40 sends the 30-minute notices of the 18:00 stops (their ledger records).
+    let timer = json!({
+        "Data": {"timer": {"Schedule": {"AdjustForDST": true}, "IsPastDue": "false"}},
+        "Metadata": {"sys": {"MethodName": "Tick", "UtcNow": NOW}}
+    });
+    let (_, t) = invoke_for_test(ports.clone(), "Tick", timer.to_string().into_bytes()).await;
+    assert!(t["Logs"].to_string().contains("notice"), "{t}");
+
+    // The owner, signed in: their two instances, hostile name and tag as text, never the
+    // other owner's; skip/snooze buttons for the noticed stops; the strict policy.
+    let mine = page(&ports, status("GET", json!({}), as_principal(OWNER), "")).await;
+    assert_eq!(mine.code, 200, "{}", mine.body);
+    let html = markup(&mine);
+    assert!(
+        html.contains("ci-mine") && !html.contains("ci-theirs"),
+        "{html}"
+    );
+    for (evil, escaped) in [
+        (EVIL, "&lt;script&gt;"),
+        (EVIL_IMG, "&lt;img src=x onerror=alert(1)&gt;"),
+        (EVIL_TAG, "&lt;script&gt;alert(2)&lt;/script&gt;"),
+    ] {
+        assert!(
+            !html.contains(evil) && html.contains(escaped),
+            "{evil}: {html}"
+        );
+    }
+    assert!(!html.contains("a\"b'c"), "{html}");
+    assert!(html.contains("a&quot;b&#39;c&lt;d&gt;"), "{html}");
+    assert!(html.contains("action=\"Dismiss?token="), "{html}");
+    assert!(html.contains("Snooze 30 min"), "{html}");
+    let csp = mine.headers["Content-Security-Policy"].as_str().unwrap();
+    assert!(
+        csp.starts_with("default-src 'none'") && !csp.contains("unsafe"),
+        "{csp}"
+    );
+    assert_eq!(mine.headers["Referrer-Policy"], "no-referrer");
+    assert_eq!(mine.headers["X-Frame-Options"], "DENY");
+
+    // Strangers and the anonymous get a refusal that names nothing.
+    for headers in [as_principal(STRANGER), browser(), as_principal("  ")] {
+        let p = page(&ports, status("GET", json!({}), headers, "")).await;
+        assert_eq!(p.code, 403, "{}", p.body);
+        for name in ["ci-mine", "ci-theirs", "&lt;script", "&lt;img"] {
+            assert!(!p.body.contains(name), "{name} in {}", p.body);
+        }
+    }
+
+    // A signed link opens the owner's view without a sign-in; a forged, changed or expired
+    // one is refused before anything is looked up (no ARM request, no store read).
+    let good = link(KEY, OWNER, now() + TimeDelta::days(1));
+    let p = page(&ports, status("GET", json!({"link": good}), browser(), "")).await;
+    assert_eq!(p.code, 200, "{}", p.body);
+    assert!(p.body.contains("ci-mine") && !p.body.contains("ci-theirs"));
+    assert!(p.body.contains("Opened with a signed link"), "{}", p.body);
+    let (payload, sig) = good.split_once('.').unwrap();
+    let other = link(KEY, OTHER, now() + TimeDelta::days(1));
+    let (other_payload, _) = other.split_once('.').unwrap();
+    let requests = sim.state().requests().len();
+    for bad in [
+        link(
+            "a guessed key, a guessed key, a guess",
+            OWNER,
+            now() + TimeDelta::days(1),
+        ),
+        format!("{other_payload}.{sig}"),
+        format!("{payload}.{}", &sig[1..]),
+        link(KEY, OWNER, now() - TimeDelta::minutes(1)),
+        "junk".to_owned(),
+    ] {
+        let p = page(&ports, status("GET", json!({"link": bad}), browser(), "")).await;
+        assert_eq!(p.code, 403, "{bad}: {}", p.body);
+        assert!(p.body.contains("This link is not valid"), "{}", p.body);
+        assert!(!p.body.contains("ci-"), "{}", p.body);
+    }
+    assert_eq!(
+        sim.state().requests().len(),
+        requests,
+        "a bad link costs no ARM request"
+    );
+
+    // The editor: a POST without the page's token, or with the token of somebody else's
+    // page, changes nothing; with the owner's token a bad cron gets the engine's message.
+    let store = SqliteStore::open(&db).await.unwrap();
+    let key = ws().compute_id("ci-mine").to_ascii_lowercase();
+    let bad_cron = r#"[{"action":"Stop","status":"Enabled","triggerType":"Cron","cron":{"expression":"61 25 * * *","timeZone":"UTC"}}]"#;
+    let theirs = page(&ports, status("GET", json!({}), as_principal(OTHER), "")).await;
+    for token in [String::new(), "forged.token".into(), form_token(&theirs)] {
+        let p = page(
+            &ports,
+            status(
+                "POST",
+                json!({}),
+                as_principal(OWNER),
+                &form(&token, "ci-mine", "[]"),
+            ),
+        )
+        .await;
+        assert_eq!(p.code, 403, "{token}: {}", p.body);
+        assert!(p.body.contains("Nothing was changed"), "{}", p.body);
+    }
+    assert_eq!(store.get_override(&key).await.unwrap(), None);
+    let token = form_token(&mine);
+    let p = page(
+        &ports,
+        status(
+            "POST",
+            json!({}),
+            as_principal(OWNER),
+            &form(&token, "ci-mine", bad_cron),
+        ),
+    )
+    .await;
+    assert_eq!(p.code, 200, "{}", p.body);
+    assert!(p.body.contains("id=\"notice\""), "{}", p.body);
+    assert!(p.body.contains("override refused"), "{}", p.body);
+    assert!(
+        p.body.contains("61 25"),
+        "the engine names the field: {}",
+        p.body
+    );
+    assert_eq!(store.get_override(&key).await.unwrap(), None);
+    // Another owner's instance through the owner's own valid form: the Schedules logic refuses.
+    let p = page(
+        &ports,
+        status(
+            "POST",
+            json!({}),
+            as_principal(OWNER),
+            &form(&token, "ci-theirs", "[]"),
+        ),
+    )
+    .await;
+    assert!(
+        p.body.contains("may not change its schedules"),
+        "{}",
+        p.body
+    );
+    // A good one is stored, and audited by the Schedules logic.
+    let good_cron = r#"[{"action":"Stop","status":"Enabled","triggerType":"Cron","cron":{"expression":"0 19 * * *","timeZone":"UTC"}}]"#;
+    let p = page(
+        &ports,
+        status(
+            "POST",
+            json!({}),
+            as_principal(OWNER),
+            &form(&token, "ci-mine", good_cron),
+        ),
+    )
+    .await;
+    assert!(p.body.contains("class=\"ok\""), "{}", p.body);
+    assert!(store.get_override(&key).await.unwrap().is_some());
+
+    // The admin: the fleet with filters (query parameters), audits, owner links.
+    let all = page(&ports, status("GET", json!({}), as_principal(ADMIN), "")).await;
+    assert_eq!(all.code, 200, "{}", all.body);
+    assert!(all.body.contains("ci-theirs") && all.body.contains("ci-mine"));
+    assert!(all.body.contains("id=\"owner-links\""), "{}", all.body);
+    let theirs_only = page(
+        &ports,
+        status("GET", json!({"owner": OTHER}), as_principal(ADMIN), ""),
+    )
+    .await;
+    let table = theirs_only
+        .body
+        .split("</table>")
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        table.contains("ci-theirs") && !table.contains("ci-mine"),
+        "{table}"
+    );
+    assert!(
+        theirs_only.body.contains("1 of 4 instances"),
+        "{}",
+        theirs_only.body
+    );
+
+    // The fleet-wide views (JSON, the HTML table, the cost report) answer admins only: Status
+    // is anonymous to the host for the owners' page.
+    for query in [
+        json!({}),
+        json!({"format": "html"}),
+        json!({"view": "report"}),
+    ] {
+        for (who, code) in [
+            (json!({}), 403),
+            (json!({"X-MS-CLIENT-PRINCIPAL-ID": [OWNER]}), 403),
+        ] {
+            let p = page(&ports, status("GET", query.clone(), who, "")).await;
+            assert_eq!(p.code, code, "{query}: {}", p.body);
+            assert!(!p.body.contains("ci-mine"), "{}", p.body);
+        }
+    }
+    let p = page(
+        &ports,
+        status(
+            "GET",
+            json!({"format": "json"}),
+            json!({"X-MS-CLIENT-PRINCIPAL-ID": [ADMIN]}),
+            "",
+        ),
+    )
+    .await;
+    assert_eq!(p.code, 200, "{}", p.body);
+    assert!(p.body.contains("\"byState\""), "{}", p.body);
+    drop(sim);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// docs/benchmarks.md: the whole page (ARM listing through the simulator, effective schedules,
+/// store reads, rendering) for an admin over 10 000 instances against an owner of 10 of them,
+/// alternately in one run.
+/// `cargo test -p curfew-handler --lib page_request_bench -- --ignored --nocapture`
+#[tokio::test]
+#[ignore = "a benchmark: run it by name with --ignored"]
+async fn page_request_bench() {
+    let mut items = Vec::with_capacity(10_000);
+    for i in 0..10_000 {
+        let w = armsim::WorkspacePath {
+            workspace: format!("ws-{:02}", i % 10),
+            ..ws()
+        };
+        let mut c = compute(
+            None,
+            "x",
+            &format!("owner-{:04}", i % 1000),
+            json!({"team": "t"}),
+        );
+        c["id"] = json!(w.compute_id(&format!("ci-{i:05}")));
+        items.push(c);
+    }
+    let fleet = armsim::SimFleet::from_json(json!(items), &ws()).unwrap();
+    let sim = armsim::Simulator::start(
+        "127.0.0.1:0".parse().unwrap(),
+        fleet,
+        armsim::SimConfig {
+            require_auth: false,
+            transition: std::time::Duration::ZERO,
+            ..armsim::SimConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("curfew-page-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let settings = MapStrings::from_pairs(&[
+        ("CURFEW_SCOPES", &format!("/subscriptions/{SUB}")),
+        ("CURFEW_ARM_ENDPOINT", &sim.base_url()),
+        ("CURFEW_ARM_CREDENTIAL", "token-env:CURFEW_ARM_TOKEN"),
+        ("CURFEW_ARM_TOKEN", "simulator"),
+        ("CURFEW_SQLITE", &dir.join("s.sqlite").display().to_string()),
+        ("CURFEW_NOTIFY", "binding"),
+        ("CURFEW_LINK_KEY", KEY),
+        ("CURFEW_ADMINS", ADMIN),
+    ]);
+    let ports = crate::hosted::ports(&settings);
+    let mut totals = [(std::time::Duration::ZERO, 0usize, 0usize); 2];
+    const ROUNDS: u32 = 3;
+    for round in 0..=ROUNDS {
+        for (k, who) in [ADMIN, "owner-0001"].into_iter().enumerate() {
+            let t = std::time::Instant::now();
+            let p = page(&ports, status("GET", json!({}), as_principal(who), "")).await;
+            let took = t.elapsed();
+            assert_eq!(p.code, 200, "{}", &p.body[..p.body.len().min(400)]);
+            if round > 0 {
+                // Round 0 warms up (the runtime is built on first use).
+                totals[k].0 += took;
+                totals[k].1 = p.body.len();
+                totals[k].2 = p.body.matches("<tr data-instance=").count();
+            }
+        }
+    }
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3 / f64::from(ROUNDS);
+    println!("| view | rows | request (mean of {ROUNDS}) | HTML size |");
+    println!("|---|---|---|---|");
+    for (label, (t, size, rows)) in ["admin", "owner"].iter().zip(totals) {
+        println!(
+            "| {label} | {rows} | {:.0} ms | {:.1} KiB |",
+            ms(t),
+            size as f64 / 1024.0
+        );
+    }
+    println!(
+        "ratio admin/owner: time {:.1}×, size {:.0}×",
+        totals[0].0.as_secs_f64() / totals[1].0.as_secs_f64(),
+        totals[0].1 as f64 / totals[1].1 as f64
+    );
+    drop(sim);
+    let _ = std::fs::remove_dir_all(&dir);
+}
