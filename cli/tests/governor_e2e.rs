@@ -805,6 +805,19 @@ impl curfew_store::StateStore for RaceBeforeFirstUpdate {
     async fn delete_override(&self, id: &str) -> curfew_store::StoreResult<bool> {
         self.inner.delete_override(id).await
     }
+    async fn get_override_versioned(
+        &self,
+        id: &str,
+    ) -> curfew_store::StoreResult<Option<curfew_store::Versioned<serde_json::Value>>> {
+        self.inner.get_override_versioned(id).await
+    }
+    async fn delete_override_if(
+        &self,
+        id: &str,
+        expected: &curfew_store::Version,
+    ) -> curfew_store::StoreResult<bool> {
+        self.inner.delete_override_if(id, expected).await
+    }
     async fn list_overrides(&self) -> curfew_store::StoreResult<Vec<curfew_store::Override>> {
         self.inner.list_overrides().await
     }
