@@ -859,11 +859,15 @@ fn adopt_and_expiry_day(backend: &Backend) {
     let warned = pending_for(&out, "ci-keep");
     assert_eq!(warned.len(), 1, "{out}");
     assert_eq!(warned[0]["data"]["nativeOnly"], true, "{out}");
-    let reason = warned[0]["data"]["reason"].as_str().unwrap();
+    // The note (which every rendering shows) says it, the reason does not repeat it.
+    let note = warned[0]["data"]["note"].as_str().unwrap();
     assert!(
-        reason.contains("native schedule #0 Stop Cron 0 18 * * * (UTC) of 'ci-keep'"),
-        "{reason}"
+        note.contains("native schedule #0 Stop Cron 0 18 * * * (UTC) of 'ci-keep'")
+            && note.contains("`curfew adopt ci-keep --dry-run`"),
+        "{note}"
     );
+    let reason = warned[0]["data"]["reason"].as_str().unwrap();
+    assert!(!reason.contains("Azure ML"), "{reason}");
     assert!(
         pending_for(&out, "ci-two").is_empty(),
         "overridden until 20:30: {out}"
@@ -876,6 +880,7 @@ fn adopt_and_expiry_day(backend: &Backend) {
     let warned = pending_for(&out, "ci-keep");
     assert_eq!(warned.len(), 1, "{out}");
     assert_eq!(warned[0]["data"]["nativeOnly"], false, "{out}");
+    assert!(warned[0]["data"].get("note").is_none(), "{out}");
     assert!(!warned[0]["data"]["reason"]
         .as_str()
         .unwrap()

@@ -1114,10 +1114,11 @@ async fn notify(
             at_local: n.local.clone(),
             lead_minutes: n.lead_minutes as u32,
             minutes_left: u32::try_from(n.minutes_left).ok(),
-            reason: n.reason.clone(),
+            // The caveat is the notice's note (every rendering shows it), not said twice.
+            reason: n.reason_without_caveat().to_owned(),
             owner_object_id: n.owner.clone(),
             native_only: n.native_only,
-            note: None,
+            note: n.caveat.clone(),
             links,
         },
     );
