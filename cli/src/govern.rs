@@ -312,16 +312,8 @@ pub(crate) fn run_explain(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
                 let state = if t > now { "until" } else { "expired at" };
                 println!("override {state} {}", t.to_rfc3339());
             }
-            if let Some(a) = &e.adopted {
-                println!(
-                    "adopted at {} by {} ({})",
-                    a.at.to_rfc3339(),
-                    a.by,
-                    a.schedules.join(", ")
-                );
-                if !e.native_stops_enabled {
-                    println!("no native stop enabled in Azure ML any more: dismissals fully work");
-                }
+            for line in e.adopted.iter().flat_map(|a| &a.lines) {
+                println!("{line}");
             }
             if e.native_stops_enabled {
                 println!(
