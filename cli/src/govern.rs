@@ -128,7 +128,9 @@ pub(crate) fn print_tick(r: &tick::TickReport) {
 }
 
 /// A tick report as text: the summary, then one line per notice, decision, reconciliation,
-/// idle finding (unknown states, policy defaults), budget finding, drift and problem.
+/// idle finding (unknown states, policy defaults), budget finding, drift, expired override,
+/// missed summary and problem, then the lost-race count and the next deadline, all in the
+/// returned text (nothing printed aside, so the order holds).
 fn tick_text(r: &tick::TickReport) -> String {
     use std::fmt::Write;
     let mut out = String::new();
@@ -180,13 +182,13 @@ fn tick_text(r: &tick::TickReport) -> String {
         let _ = writeln!(out, "  expired: {x}");
     }
     for x in &r.missed_summaries {
-        println!("  missed   {x}");
+        let _ = writeln!(out, "  missed   {x}");
     }
     for p in &r.problems {
         let _ = writeln!(out, "  problem: {p}");
     }
     if let Some(line) = r.lost_races_line() {
-        println!("  {line}");
+        let _ = writeln!(out, "  {line}");
     }
     if let Some(n) = r.next_deadline {
         let _ = writeln!(out, "  next: {}", n.format("%Y-%m-%dT%H:%M:%SZ"));
@@ -310,16 +312,8 @@ pub(crate) fn run_explain(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
                 let state = if t > now { "until" } else { "expired at" };
                 println!("override {state} {}", t.to_rfc3339());
             }
-            if let Some(a) = &e.adopted {
-                println!(
-                    "adopted at {} by {} ({})",
-                    a.at.to_rfc3339(),
-                    a.by,
-                    a.schedules.join(", ")
-                );
-                if !e.native_stops_enabled {
-                    println!("no native stop enabled in Azure ML any more: dismissals fully work");
-                }
+            for line in e.adopted.iter().flat_map(|a| &a.lines) {
+                println!("{line}");
             }
             if e.native_stops_enabled {
                 println!(
@@ -407,6 +401,38 @@ mod tests {
         );
         assert!(text.contains("\n  budget: budget 'ml'"), "{text}");
         assert!(text.contains("\n  drift: ci-2: the stop"), "{text}");
+    }
+
+    /// The missed and lost-race lines belong to the returned text (a host or test reading it
+    /// saw neither), in the report's order: missed before problems, the race line after them.
+    #[test]
+    fn tick_text_keeps_missed_and_lost_race_lines_in_order() {
+        let r = tick::TickReport {
+            expired_overrides: vec!["ci-3: override expired at T, removed".into()],
+            missed_summaries: vec!["ci-1: 3 stop(s) missed while the governor was down".into()],
+            problems: vec!["listing ws: HTTP 503".into()],
+            lost_races: 2,
+            next_deadline: Some(Utc::now()),
+            ..tick::TickReport::empty(Utc::now())
+        };
+        let text = tick_text(&r);
+        let lost = r.lost_races_line().unwrap();
+        let order = [
+            "\n  expired: ci-3",
+            "\n  missed   ci-1: 3 stop(s) missed",
+            "\n  problem: listing ws",
+            lost.as_str(),
+            "\n  next: ",
+        ];
+        let at: Vec<usize> = order
+            .iter()
+            .map(|l| {
+                text.find(l)
+                    .unwrap_or_else(|| panic!("{l:?} missing in {text}"))
+            })
+            .collect();
+        assert!(at.is_sorted(), "out of order: {text}");
+        assert!(text.contains(&format!("\n  {lost}\n")), "{text}");
     }
 }
 

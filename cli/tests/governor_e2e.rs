@@ -700,11 +700,14 @@ fn ms(d: std::time::Duration) -> f64 {
 
 /// A store that lets another governor run a whole tick just before this governor's first
 /// ledger update: a claim race made deterministic (the other governor wins every write).
+/// With `set_before_delete`, an owner also sets that override just before each of this
+/// governor's override deletes (after the prune's re-read).
 struct RaceBeforeFirstUpdate {
     inner: Arc<dyn curfew_store::StateStore>,
     other: Arc<curfew_governor::Runtime>,
     now: DateTime<Utc>,
     other_report: tokio::sync::Mutex<Option<TickReport>>,
+    set_before_delete: Option<serde_json::Value>,
 }
 
 impl RaceBeforeFirstUpdate {
@@ -803,7 +806,26 @@ impl curfew_store::StateStore for RaceBeforeFirstUpdate {
         self.inner.get_override(id).await
     }
     async fn delete_override(&self, id: &str) -> curfew_store::StoreResult<bool> {
+        if let Some(fresh) = &self.set_before_delete {
+            self.inner.set_override(id, fresh).await?;
+        }
         self.inner.delete_override(id).await
+    }
+    async fn get_override_versioned(
+        &self,
+        id: &str,
+    ) -> curfew_store::StoreResult<Option<curfew_store::Versioned<serde_json::Value>>> {
+        self.inner.get_override_versioned(id).await
+    }
+    async fn delete_override_if(
+        &self,
+        id: &str,
+        expected: &curfew_store::Version,
+    ) -> curfew_store::StoreResult<bool> {
+        if let Some(fresh) = &self.set_before_delete {
+            self.inner.set_override(id, fresh).await?;
+        }
+        self.inner.delete_override_if(id, expected).await
     }
     async fn list_overrides(&self) -> curfew_store::StoreResult<Vec<curfew_store::Override>> {
         self.inner.list_overrides().await
@@ -920,6 +942,7 @@ async fn a_governor_losing_claim_races_succeeds_and_nothing_runs_twice() {
         other: winner.clone(),
         now,
         other_report: tokio::sync::Mutex::new(None),
+        set_before_delete: None,
     });
     loser.store = hooked.clone();
     let lost = tick(&loser, now, false).await.expect("the loser's tick");
@@ -970,6 +993,52 @@ async fn a_governor_losing_claim_races_succeeds_and_nothing_runs_twice() {
     let actions = sim.state().actions();
     assert_eq!(actions.len(), 1, "{actions:?}");
     assert_eq!(actions[0].compute.to_ascii_lowercase(), fleet[1].key);
+}
+
+/// Attack on the expiry prune: an owner sets a new override between the tick's re-read of an
+/// expired one and its delete. The delete is conditional on the version read, so the new
+/// override is kept, nothing is reported or audited as expired, and the next tick keeps it.
+#[tokio::test]
+async fn an_override_set_between_the_prunes_read_and_delete_is_kept() {
+    let fleet = uniform(1, 1, &[("Stop", "0 18 * * *")]);
+    let sim = start_sim(&fleet, 50).await;
+    let dir = Scratch::new("e2e-prune-race");
+    let yaml = config_yaml(
+        &sim.base_url(),
+        &dir.path("curfew.sqlite"),
+        &dir.path("events.jsonl"),
+        "",
+    );
+    let now = t("2036-10-27T12:00:00Z");
+    let stop = serde_json::json!({"action": "Stop", "status": "Enabled", "triggerType": "Cron",
+        "cron": {"expression": "0 20 * * *", "timeZone": "UTC"}});
+    let expired =
+        serde_json::json!({"computeStartStop": [stop], "expires": "2036-10-27T11:00:00Z"});
+    let fresh = serde_json::json!({"computeStartStop": [stop], "expires": "2036-10-28T11:00:00Z"});
+    let other = Arc::new(runtime(&yaml).await);
+    let mut rt = runtime(&yaml).await;
+    let key = fleet[0].key.clone();
+    rt.store.set_override(&key, &expired).await.unwrap();
+    rt.store = Arc::new(RaceBeforeFirstUpdate {
+        inner: rt.store.clone(),
+        other,
+        now,
+        other_report: tokio::sync::Mutex::new(None),
+        set_before_delete: Some(fresh.clone()),
+    });
+    let r = tick(&rt, now, false).await.expect("the tick");
+    assert!(r.expired_overrides.is_empty(), "{:?}", r.expired_overrides);
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    assert_eq!(rt.store.get_override(&key).await.unwrap(), Some(fresh));
+    let audit = rt
+        .store
+        .audit_between(t("2036-10-27T00:00:00Z"), t("2036-10-28T00:00:00Z"))
+        .await
+        .unwrap();
+    assert!(
+        audit.iter().all(|a| a.kind != "override.expired"),
+        "{audit:?}"
+    );
 }
 
 /// Every ledger record of a store.

@@ -565,6 +565,24 @@ fn adopt_dry_run_writes_nothing_then_adopts_and_tracks_the_native_stop() {
     assert_eq!(code, 2, "{out}");
     let (code, out) = cli.run(&["adopt", "ci-keep", "--all"]);
     assert_eq!(code, 2, "{out}");
+
+    // The adoption record outlives the override: once it is cleared, explain says so (and
+    // not that dismissals fully work: the native schedules apply again).
+    let (code, out) = cli.json(&["schedule", "clear", "ci-keep", "--now", &at("19:00")]);
+    assert_eq!(code, 0, "{out}");
+    let (_, text) = cli.run(&["explain", "ci-keep", "--now", &at("19:00")]);
+    assert!(
+        text.contains(
+            "adopted at 2026-03-09T12:00:00+00:00 by cli:ops-bob (#0 Stop Cron 0 18 * * * (UTC)); override since cleared"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("dismissals fully work"), "{text}");
+    let (_, explained) = cli.json(&["explain", "ci-keep", "--now", &at("19:00")]);
+    assert_eq!(
+        explained["adopted"]["overrideInForce"], false,
+        "{explained}"
+    );
 }
 
 /// Two instances of one owner: `ci-keep` (native stop 18:00) and `ci-two` (native stop 21:00).
@@ -859,11 +877,15 @@ fn adopt_and_expiry_day(backend: &Backend) {
     let warned = pending_for(&out, "ci-keep");
     assert_eq!(warned.len(), 1, "{out}");
     assert_eq!(warned[0]["data"]["nativeOnly"], true, "{out}");
-    let reason = warned[0]["data"]["reason"].as_str().unwrap();
+    // The note (which every rendering shows) says it, the reason does not repeat it.
+    let note = warned[0]["data"]["note"].as_str().unwrap();
     assert!(
-        reason.contains("native schedule #0 Stop Cron 0 18 * * * (UTC) of 'ci-keep'"),
-        "{reason}"
+        note.contains("native schedule #0 Stop Cron 0 18 * * * (UTC) of 'ci-keep'")
+            && note.contains("`curfew adopt ci-keep --dry-run`"),
+        "{note}"
     );
+    let reason = warned[0]["data"]["reason"].as_str().unwrap();
+    assert!(!reason.contains("Azure ML"), "{reason}");
     assert!(
         pending_for(&out, "ci-two").is_empty(),
         "overridden until 20:30: {out}"
@@ -876,6 +898,7 @@ fn adopt_and_expiry_day(backend: &Backend) {
     let warned = pending_for(&out, "ci-keep");
     assert_eq!(warned.len(), 1, "{out}");
     assert_eq!(warned[0]["data"]["nativeOnly"], false, "{out}");
+    assert!(warned[0]["data"].get("note").is_none(), "{out}");
     assert!(!warned[0]["data"]["reason"]
         .as_str()
         .unwrap()

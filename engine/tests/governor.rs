@@ -587,6 +587,12 @@ fn notices_go_out_at_each_lead_once() {
         "{}",
         n.reason
     );
+    // The caveat alone, for the notice's note; the reason without it beside the note.
+    let caveat = n.caveat.as_deref().expect("a native notice has its caveat");
+    assert!(caveat.starts_with("Azure ML also runs native schedule #0 Stop Cron 0 18 * * * (UTC)"));
+    assert!(caveat.contains("`curfew adopt ci-1`"), "{caveat}");
+    assert_eq!(format!("{}; {caveat}", n.reason_without_caveat()), n.reason);
+    assert!(!n.reason_without_caveat().contains("Azure ML"));
     assert_eq!(n.local, "18:00 UTC on Mon 2026-03-02");
     assert_eq!(p.next_deadline, Some(t("2026-03-02T17:55:00Z")));
     record(&mut v, &p);
@@ -981,6 +987,8 @@ fn override_notices_are_not_native_only_and_creator_owns_unassigned() {
     let p = tick(&v, Some("2026-03-02T17:29:00Z"), "2026-03-02T17:30:00Z");
     assert!(!p.notices[0].native_only);
     assert!(!p.notices[0].reason.contains("Azure ML"));
+    assert_eq!(p.notices[0].caveat, None);
+    assert_eq!(p.notices[0].reason_without_caveat(), p.notices[0].reason);
     assert_eq!(p.notices[0].owner.as_deref(), Some("creator-oid"));
     assert!(p.notices[0].reason.starts_with("stop: override schedule 0"));
 }
@@ -1001,6 +1009,16 @@ fn adopted_override_stops_keep_the_caveat_until_the_native_stop_is_disabled() {
     let p = tick(&v, Some("2026-03-02T17:29:00Z"), "2026-03-02T17:30:00Z");
     assert!(p.notices[0].native_only);
     assert!(p.notices[0].reason.starts_with("stop: override schedule 0"));
+    assert_eq!(
+        p.notices[0].caveat.as_deref(),
+        Some(
+            curfew_engine::governor::tick::native_still_enabled_caveat(
+                "ci-3",
+                &set.enabled_native_stops
+            )
+            .as_str()
+        )
+    );
     assert!(p.notices[0].reason.ends_with(
         &curfew_engine::governor::tick::native_still_enabled_caveat(
             "ci-3",

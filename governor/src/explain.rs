@@ -118,6 +118,10 @@ pub struct AdoptedLine {
     pub by: String,
     /// The native schedules copied, as the studio lists them.
     pub schedules: Vec<String>,
+    /// Whether an override is in force now: the record outlives a cleared or expired one.
+    pub override_in_force: bool,
+    /// What the text output says of it ([`curfew_engine::governor::adoption_lines`]).
+    pub lines: Vec<String>,
 }
 
 /// One schedule in force.
@@ -197,18 +201,7 @@ pub async fn explain(rt: &Runtime, name: &str, now: DateTime<Utc>) -> GovernResu
     };
     let key = InstanceView::new(&fi.instance, Vec::new()).key();
     let overrides = rt.store.get_override(&key).await?;
-    let adopted = rt.store.get_adoption(&key).await?.map(|a| AdoptedLine {
-        at: a.at,
-        by: a.by,
-        schedules: a
-            .schedules
-            .as_array()
-            .map(|s| curfew_engine::governor::adoption_plan(s))
-            .unwrap_or_default()
-            .iter()
-            .map(|n| n.describe())
-            .collect(),
-    });
+    let adoption = rt.store.get_adoption(&key).await?;
     let ov = overrides
         .as_ref()
         .and_then(|v| curfew_engine::governor::override_in_force(v, now));
@@ -219,6 +212,30 @@ pub async fn explain(rt: &Runtime, name: &str, now: DateTime<Utc>) -> GovernResu
         .collect();
     let set = effective_schedules(&fi.instance, ov.as_deref(), &pd);
     let native_stops_enabled = set.native_stops_enabled();
+    let adopted = adoption.map(|a| {
+        let schedules: Vec<String> = a
+            .schedules
+            .as_array()
+            .map(|s| curfew_engine::governor::adoption_plan(s))
+            .unwrap_or_default()
+            .iter()
+            .map(|n| n.describe())
+            .collect();
+        let override_in_force = ov.is_some();
+        AdoptedLine {
+            lines: curfew_engine::governor::adoption_lines(
+                a.at,
+                &a.by,
+                &schedules,
+                override_in_force,
+                native_stops_enabled,
+            ),
+            at: a.at,
+            by: a.by,
+            schedules,
+            override_in_force,
+        }
+    });
     let enabled_native_stops = set.enabled_native_stops.clone();
     let view = InstanceView::new(&fi.instance, set.schedules);
     let mut next = Vec::new();

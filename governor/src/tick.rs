@@ -270,7 +270,8 @@ pub const EXPIRED_OVERRIDES_PER_TICK: usize = 50;
 /// Deletes up to [`EXPIRED_OVERRIDES_PER_TICK`] overrides whose expiry has passed, each audited
 /// `override.expired` with the override before and `null` after. A fan-out `Evaluate` (`only`)
 /// prunes its workspace's instances only. Each is read again first and kept when it changed
-/// since the tick listed it (an owner set a new one meanwhile). Failures are problems of the
+/// since the tick listed it (an owner set a new one meanwhile); the delete is conditional on
+/// the version read, so one set after the read is kept too. Failures are problems of the
 /// report, never of the tick.
 async fn prune_expired_overrides(
     rt: &Runtime,
@@ -306,8 +307,15 @@ async fn prune_expired_overrides(
             .find(|o| o.instance_id == id)
             .map(|o| o.schedules.clone());
         let pruned = async {
-            if rt.store.get_override(id).await? != before || !rt.store.delete_override(id).await? {
+            // Kept when it changed since the listing, or between this read and the delete
+            // (the delete is conditional on the version read).
+            let Some(read) = rt.store.get_override_versioned(id).await? else {
                 return Ok::<_, StoreError>(false);
+            };
+            if Some(&read.value) != before.as_ref()
+                || !rt.store.delete_override_if(id, &read.version).await?
+            {
+                return Ok(false);
             }
             let message = format!(
                 "instance '{name}': override expired at {}: the native or policy schedules apply again",
@@ -1106,10 +1114,11 @@ async fn notify(
             at_local: n.local.clone(),
             lead_minutes: n.lead_minutes as u32,
             minutes_left: u32::try_from(n.minutes_left).ok(),
-            reason: n.reason.clone(),
+            // The caveat is the notice's note (every rendering shows it), not said twice.
+            reason: n.reason_without_caveat().to_owned(),
             owner_object_id: n.owner.clone(),
             native_only: n.native_only,
-            note: None,
+            note: n.caveat.clone(),
             links,
         },
     );

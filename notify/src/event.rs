@@ -14,7 +14,8 @@ pub const DATA_CONTENT_TYPE: &str = "application/json";
 /// Media type of a whole event in structured mode (HTTP `Content-Type`).
 pub const CLOUDEVENTS_CONTENT_TYPE: &str = "application/cloudevents+json; charset=utf-8";
 
-/// Warning carried by a pending shutdown whose schedule is native-only.
+/// Warning carried by a pending shutdown whose schedule is native-only when its producer gave
+/// no specific one (the governor names the native schedule to disable and `curfew adopt`).
 pub const NATIVE_ONLY_NOTE: &str = "a dismissal cannot stop Azure ML's own schedule";
 
 /// The `type` attribute: what happened. Serialised as `curfew.<noun>.<verb>`.
@@ -177,7 +178,9 @@ pub struct ShutdownPending {
     pub owner_object_id: Option<String>,
     /// True when only Azure ML's own schedule stops it: dismissing cannot prevent that.
     pub native_only: bool,
-    /// [`NATIVE_ONLY_NOTE`] when `native_only`.
+    /// Only when `native_only`: what the owner can do about it, as the producer put it (the
+    /// native schedule to disable, the `curfew adopt <instance>` command), else
+    /// [`NATIVE_ONLY_NOTE`]. Every rendering shows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     /// Signed skip/snooze links.
@@ -190,9 +193,19 @@ impl ShutdownPending {
         self.minutes_left.unwrap_or(self.lead_minutes)
     }
 
-    /// Sets `note` from `native_only` (constructors call this, so callers need not).
+    /// Keeps `note` only when `native_only`, falling back to [`NATIVE_ONLY_NOTE`]
+    /// (constructors call this, so callers need not).
     fn normalised(mut self) -> ShutdownPending {
-        self.note = self.native_only.then(|| NATIVE_ONLY_NOTE.to_owned());
+        self.note = if self.native_only {
+            Some(
+                self.note
+                    .take()
+                    .filter(|n| !n.trim().is_empty())
+                    .unwrap_or_else(|| NATIVE_ONLY_NOTE.to_owned()),
+            )
+        } else {
+            None
+        };
         self
     }
 }
@@ -715,10 +728,10 @@ impl Event {
                 d.at_utc.format("%Y-%m-%d %H:%MZ"),
                 d.minutes(),
                 d.reason,
-                if d.native_only {
-                    format!(" ({NATIVE_ONLY_NOTE})")
-                } else {
-                    String::new()
+                match (&d.note, d.native_only) {
+                    (Some(note), true) => format!(" ({note})"),
+                    (None, true) => format!(" ({NATIVE_ONLY_NOTE})"),
+                    _ => String::new(),
                 }
             ),
             EventData::ShutdownDismissed(d) => match (d.minutes, d.new_at_utc) {
@@ -780,6 +793,18 @@ pub(crate) mod samples {
             name: "gpu-alice".into(),
             id: "/subscriptions/0000/resourceGroups/ml/providers/Microsoft.MachineLearningServices/workspaces/ws1/computes/gpu-alice".into(),
             workspace: "ws1".into(),
+        }
+    }
+
+    /// A native stop's notice as the governor makes it: the caveat is the note.
+    pub(crate) fn native_pending(lead: u32) -> ShutdownPending {
+        ShutdownPending {
+            native_only: true,
+            note: Some(
+                "Azure ML also runs native schedule #0 Stop Cron 0 18 * * * (Pacific Standard Time) of 'gpu-alice' itself and a dismissal cannot stop it: `curfew adopt gpu-alice` copies it into an override, then disable #0 in the studio"
+                    .into(),
+            ),
+            ..pending(lead)
         }
     }
 
@@ -1012,6 +1037,22 @@ mod tests {
         let e = Event::shutdown_pending(&source(), now(), p);
         assert_eq!(e.to_json()["data"]["note"], NATIVE_ONLY_NOTE);
         assert!(e.summary().contains(NATIVE_ONLY_NOTE));
+    }
+
+    /// The producer's specific wording is the note (summary included); a note without
+    /// `native_only` is dropped.
+    #[test]
+    fn a_specific_note_is_kept_and_shown() {
+        let mut p = native_pending(5);
+        let note = p.note.clone().unwrap();
+        let e = Event::shutdown_pending(&source(), now(), p.clone());
+        assert_eq!(e.to_json()["data"]["note"], note.as_str());
+        assert!(e.summary().contains(&note), "{}", e.summary());
+        assert!(!e.summary().contains(NATIVE_ONLY_NOTE));
+        p.native_only = false;
+        let e = Event::shutdown_pending(&source(), now(), p);
+        assert!(e.to_json()["data"].get("note").is_none());
+        assert!(!e.summary().contains(&note));
     }
 
     #[test]

@@ -219,6 +219,48 @@ mod tests {
             slack_message(&pending_event(30)),
             "docs/notify.md's Slack sample drifted from slack_message"
         );
+        assert_eq!(
+            doc_sample("### Slack rendering of a native stop's notice"),
+            slack_message(&native_event(30)),
+            "docs/notify.md's native-only Slack sample drifted from slack_message"
+        );
+    }
+
+    fn native_event(lead: u32) -> Event {
+        Event::shutdown_pending(&source(), now(), native_pending(lead))
+    }
+
+    /// A native stop's notice says which native schedule to disable and the `curfew adopt`
+    /// command, in every rendering (not only in the event's reason).
+    #[test]
+    fn native_notices_carry_the_specific_caveat_in_every_rendering() {
+        let e = native_event(30);
+        let note = native_pending(30).note.unwrap();
+        assert!(note.contains("native schedule #0") && note.contains("`curfew adopt gpu-alice`"));
+        let teams = teams_message(&e);
+        let warning = &teams["attachments"][0]["content"]["body"][1];
+        assert_eq!(warning["color"], "Warning");
+        assert_eq!(warning["text"], note.as_str());
+        let slack = slack_message(&e);
+        let text = slack["blocks"][0]["text"]["text"].as_str().unwrap();
+        assert!(text.contains(&format!(":warning: {note}")), "{text}");
+        assert!(slack["text"].as_str().unwrap().contains(&note));
+        let EventData::ShutdownPending(d) = &e.data else {
+            unreachable!()
+        };
+        let mail = crate::email::shutdown_email(d);
+        assert!(
+            mail.text.contains(&format!("Note: {note}")),
+            "{}",
+            mail.text
+        );
+        assert!(
+            mail.html.contains("`curfew adopt gpu-alice`"),
+            "{}",
+            mail.html
+        );
+        assert!(!e.summary().contains(crate::NATIVE_ONLY_NOTE));
+        assert_eq!(e.to_json()["data"]["note"], note.as_str());
     }
 
     #[test]

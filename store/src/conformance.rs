@@ -47,6 +47,7 @@ pub async fn run_all(p: &Pair) {
     check!(notification_dedupe);
     check!(dismissals_append_and_list);
     check!(overrides_crud);
+    check!(override_delete_only_if_unchanged);
     check!(adoption_replaced_and_read);
     check!(audit_append_and_range);
     check!(activity_newer_wins);
@@ -588,6 +589,43 @@ pub async fn overrides_crud(p: &Pair) {
     assert!(!p.b.delete_override(&x).await.unwrap());
     assert_eq!(p.b.get_override(&x).await.unwrap(), None);
     assert!(p.b.get_override(&y).await.unwrap().is_some());
+}
+
+/// The expiry prune's delete: an override removed only if it is still the one read. Attack:
+/// between one handle's read and its delete, the other handle replaces the override (with a
+/// new value, the same value, or a delete and a new set); each time the delete must keep it.
+pub async fn override_delete_only_if_unchanged(p: &Pair) {
+    let x = arm_id(60);
+    let old = json!({"computeStartStop": [], "expiresAt": "2026-03-09T22:00:00Z"});
+    let new = json!({"computeStartStop": [], "expiresAt": "2026-03-10T22:00:00Z"});
+    assert_eq!(p.a.get_override_versioned(&x).await.unwrap(), None);
+    p.a.set_override(&x, &old).await.unwrap();
+    let read = p.a.get_override_versioned(&x).await.unwrap().unwrap();
+    assert_eq!(read.value, old);
+    // A new override set between the read and the delete.
+    p.b.set_override(&x, &new).await.unwrap();
+    assert!(
+        !p.a.delete_override_if(&x, &read.version).await.unwrap(),
+        "an override changed since the read is kept"
+    );
+    assert_eq!(p.b.get_override(&x).await.unwrap(), Some(new.clone()));
+    // The same value set again is a new override too.
+    let read = p.a.get_override_versioned(&x).await.unwrap().unwrap();
+    p.b.set_override(&x, &new).await.unwrap();
+    assert!(!p.a.delete_override_if(&x, &read.version).await.unwrap());
+    assert_eq!(p.a.get_override(&x).await.unwrap(), Some(new.clone()));
+    // Cleared and set again (the version must not come back).
+    let read = p.a.get_override_versioned(&x).await.unwrap().unwrap();
+    assert!(p.b.delete_override(&x).await.unwrap());
+    p.b.set_override(&x, &new).await.unwrap();
+    assert!(!p.a.delete_override_if(&x, &read.version).await.unwrap());
+    assert_eq!(p.a.get_override(&x).await.unwrap(), Some(new.clone()));
+    // Unchanged since the read: deleted, once.
+    let read = p.b.get_override_versioned(&x).await.unwrap().unwrap();
+    assert_eq!(read.value, new);
+    assert!(p.a.delete_override_if(&x, &read.version).await.unwrap());
+    assert!(!p.b.delete_override_if(&x, &read.version).await.unwrap());
+    assert_eq!(p.b.get_override(&x).await.unwrap(), None);
 }
 
 /// Audit: batches of any size appended; half-open range reads ordered by time.

@@ -108,6 +108,13 @@ CREATE TABLE adoption (
     schedules TEXT NOT NULL
 );
 "#,
+    // Override versions come from one counter, so a version never returns (not even after a
+    // delete and a new set): the prune's conditional delete cannot take a newer override.
+    r#"
+ALTER TABLE override ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE override_counter (id INTEGER PRIMARY KEY CHECK (id = 0), n INTEGER NOT NULL);
+INSERT INTO override_counter (id, n) VALUES (0, 0);
+"#,
 ];
 
 /// The schema version this build writes.
@@ -711,12 +718,62 @@ impl StateStore for SqliteStore {
         let id = instance_id.to_owned();
         let text = json_text("override", instance_id, schedules)?;
         self.run(move |c| {
-            c.execute(
-                "INSERT INTO override (instance_id, schedules) VALUES (?1, ?2) \
-                 ON CONFLICT (instance_id) DO UPDATE SET schedules = excluded.schedules",
+            let err = |e| sql_err("override", &id, e);
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(err)?;
+            tx.execute("UPDATE override_counter SET n = n + 1 WHERE id = 0", [])
+                .map_err(err)?;
+            tx.execute(
+                "INSERT INTO override (instance_id, schedules, version) \
+                 VALUES (?1, ?2, (SELECT n FROM override_counter WHERE id = 0)) \
+                 ON CONFLICT (instance_id) DO UPDATE SET schedules = excluded.schedules, \
+                 version = excluded.version",
                 params![id, text],
             )
-            .map(|_| ())
+            .map_err(err)?;
+            tx.commit().map_err(err)
+        })
+        .await
+    }
+
+    async fn get_override_versioned(
+        &self,
+        instance_id: &str,
+    ) -> StoreResult<Option<Versioned<Value>>> {
+        let id = instance_id.to_owned();
+        self.run(move |c| {
+            let row: Option<(String, i64)> = c
+                .query_row(
+                    "SELECT schedules, version FROM override WHERE instance_id = ?1",
+                    [&id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(|e| sql_err("override", &id, e))?;
+            row.map(|(t, v)| {
+                Ok(Versioned {
+                    value: parse_json("override", &id, &t)?,
+                    version: Version(v.to_string()),
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn delete_override_if(&self, instance_id: &str, expected: &Version) -> StoreResult<bool> {
+        let id = instance_id.to_owned();
+        // A version that is no number was never issued here: nothing matches it.
+        let Ok(version) = expected.as_str().parse::<i64>() else {
+            return Ok(false);
+        };
+        self.run(move |c| {
+            c.execute(
+                "DELETE FROM override WHERE instance_id = ?1 AND version = ?2",
+                params![id, version],
+            )
+            .map(|n| n == 1)
             .map_err(|e| sql_err("override", &id, e))
         })
         .await

@@ -88,6 +88,18 @@ pub trait StateStore: Send + Sync {
     /// Removes an override; `true` if there was one.
     async fn delete_override(&self, instance_id: &str) -> StoreResult<bool>;
 
+    /// The schedule override of an instance with its version, for
+    /// [`StateStore::delete_override_if`].
+    async fn get_override_versioned(
+        &self,
+        instance_id: &str,
+    ) -> StoreResult<Option<Versioned<Value>>>;
+
+    /// Removes an override only if it is still at `expected` (every set, even of the same
+    /// value, makes a new version); `false` if it changed or went meanwhile, and then it is
+    /// kept. The expiry prune uses it, so an override set after its read is never lost.
+    async fn delete_override_if(&self, instance_id: &str, expected: &Version) -> StoreResult<bool>;
+
     /// Every override, ordered by instance id.
     async fn list_overrides(&self) -> StoreResult<Vec<Override>>;
 

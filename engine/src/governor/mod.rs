@@ -41,8 +41,8 @@ pub use link::{
 };
 pub use outcome::{LostRace, Outcome, Settlement};
 pub use overrides::{
-    adoption_plan, authorize_editor, expired_overrides, override_expiry, override_in_force,
-    parse_override, NativeLine, NotAllowed, OverrideBody,
+    adoption_lines, adoption_plan, authorize_editor, expired_overrides, override_expiry,
+    override_in_force, parse_override, NativeLine, NotAllowed, OverrideBody,
 };
 pub use power::PowerState;
 pub use reconcile::{

@@ -266,9 +266,59 @@ pub fn adoption_plan(native: &[Value]) -> Vec<NativeLine> {
         .collect()
 }
 
+/// What `explain` says of an adoption record: who adopted which native schedules and when,
+/// then whether that still matters. The record outlives its override (clearing or expiry keeps
+/// it), so without an override in force it says the override went (and nothing about
+/// dismissals: the native or policy schedules apply again); with one in force and no native
+/// stop left enabled, that dismissals fully work.
+pub fn adoption_lines(
+    at: DateTime<Utc>,
+    by: &str,
+    adopted: &[String],
+    override_in_force: bool,
+    native_stops_enabled: bool,
+) -> Vec<String> {
+    let mut first = format!("adopted at {} by {by}", at.to_rfc3339());
+    if !adopted.is_empty() {
+        first.push_str(&format!(" ({})", adopted.join(", ")));
+    }
+    if !override_in_force {
+        first.push_str("; override since cleared");
+        return vec![first];
+    }
+    let mut lines = vec![first];
+    if !native_stops_enabled {
+        lines.push("no native stop enabled in Azure ML any more: dismissals fully work".into());
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn adoption_lines_say_when_the_override_is_gone() {
+        let at: DateTime<Utc> = "2026-03-09T12:00:00Z".parse().unwrap();
+        let adopted = ["#0 Stop Cron 0 18 * * * (UTC)".to_string()];
+        assert_eq!(
+            adoption_lines(at, "cli:ops-bob", &adopted, false, false),
+            ["adopted at 2026-03-09T12:00:00+00:00 by cli:ops-bob (#0 Stop Cron 0 18 * * * (UTC)); override since cleared"]
+        );
+        // Not in force: never "dismissals fully work", whatever the native stops are.
+        assert_eq!(
+            adoption_lines(at, "x", &[], false, true),
+            ["adopted at 2026-03-09T12:00:00+00:00 by x; override since cleared"]
+        );
+        assert_eq!(
+            adoption_lines(at, "cli:ops-bob", &adopted, true, false),
+            [
+                "adopted at 2026-03-09T12:00:00+00:00 by cli:ops-bob (#0 Stop Cron 0 18 * * * (UTC))",
+                "no native stop enabled in Azure ML any more: dismissals fully work",
+            ]
+        );
+        assert_eq!(adoption_lines(at, "x", &adopted, true, true).len(), 1);
+    }
 
     #[test]
     fn adoption_plan_lists_every_native_schedule_by_index() {

@@ -135,6 +135,22 @@ pub struct Notice {
     pub native_only: bool,
     /// In words, including the native caveat when it applies.
     pub reason: String,
+    /// The native caveat alone (set exactly when `native_only`): the native schedule to
+    /// disable and the `curfew adopt` command, for the notice's own note.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caveat: Option<String>,
+}
+
+impl Notice {
+    /// The reason without its trailing caveat: what a notice shows beside the caveat as its
+    /// note, so the caveat is not said twice.
+    pub fn reason_without_caveat(&self) -> &str {
+        self.caveat
+            .as_deref()
+            .and_then(|c| self.reason.strip_suffix(c))
+            .and_then(|r| r.strip_suffix("; "))
+            .unwrap_or(&self.reason)
+    }
 }
 
 /// A notice that will not be sent because its time passed (not sent late), or because a
@@ -692,9 +708,9 @@ fn decide_instance(
             String::new()
         };
         let mut reason = format!("{}{moved}; in {}", describe(c), duration_text(left));
-        if let Some(caveat) = caveat {
+        if let Some(caveat) = &caveat {
             reason.push_str("; ");
-            reason.push_str(&caveat);
+            reason.push_str(caveat);
         }
         plan.notices.push(Notice {
             occurrence_id: c.id.clone(),
@@ -710,6 +726,7 @@ fn decide_instance(
             schedule: schedule_ref(c.origin),
             native_only,
             reason,
+            caveat,
         });
     }
     for d in &plan.decisions[first..] {

@@ -348,6 +348,19 @@ impl TableStore {
         pk: &str,
         rk: &str,
     ) -> StoreResult<bool> {
+        self.delete_entity_at(table, key, pk, rk, "*").await
+    }
+
+    /// Delete if the entity's ETag is still `if_match` (`*`: any): `false` if it is gone, or
+    /// changed (412) and so kept.
+    async fn delete_entity_at(
+        &self,
+        table: &'static str,
+        key: &str,
+        pk: &str,
+        rk: &str,
+        if_match: &str,
+    ) -> StoreResult<bool> {
         let resp = self
             .call(Req {
                 method: Method::DELETE,
@@ -357,14 +370,14 @@ impl TableStore {
                 body: Vec::new(),
                 headers: vec![
                     (ACCEPT_JSON.0, ACCEPT_JSON.1.into()),
-                    ("If-Match", "*".into()),
+                    ("If-Match", if_match.to_owned()),
                 ],
                 table,
             })
             .await?;
         match resp.status.as_u16() {
             200 | 204 => Ok(true),
-            404 => Ok(false),
+            404 | 412 => Ok(false),
             _ => Err(unexpected(table, key, &resp)),
         }
     }
@@ -1186,6 +1199,37 @@ impl StateStore for TableStore {
             instance_id,
             P_OVERRIDE,
             &encode_key(instance_id),
+        )
+        .await
+    }
+
+    async fn get_override_versioned(
+        &self,
+        instance_id: &str,
+    ) -> StoreResult<Option<Versioned<Value>>> {
+        match self
+            .get_entity("override", P_OVERRIDE, &encode_key(instance_id))
+            .await?
+        {
+            None => Ok(None),
+            Some((m, etag)) => Ok(Some(Versioned {
+                value: Props::new("override", &m).json("Schedules")?,
+                version: Version(etag),
+            })),
+        }
+    }
+
+    async fn delete_override_if(&self, instance_id: &str, expected: &Version) -> StoreResult<bool> {
+        // `*` would match any ETag: a version never read here is treated as changed.
+        if expected.as_str() == "*" {
+            return Ok(false);
+        }
+        self.delete_entity_at(
+            "override",
+            instance_id,
+            P_OVERRIDE,
+            &encode_key(instance_id),
+            expected.as_str(),
         )
         .await
     }
