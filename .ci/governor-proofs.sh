@@ -3,7 +3,11 @@
 #   - a simulated week of minute ticks, 50 instances in 5 zones, over the ARM simulator and SQLite;
 #   - two governors racing on one SQLite file for a simulated day;
 #   - 10 000 instances: a tick with nothing due, and one with all due (ARM calls counted);
-#   - 100 SIGKILLs of `curfew tick` processes during a simulated day of minute ticks.
+#   - 100 SIGKILLs of `curfew tick` processes during a simulated day of minute ticks, with the
+#     state in SQLite and again in Table Storage (Azurite);
+#   - the 10 000-instance tick on Table Storage with 1 and 30 days of ledger history.
+# The Table Storage runs need CURFEW_AZURITE_TABLE_ENDPOINT (.ci/run starts this script under
+# .ci/azurite.sh); without it they print SKIPPED, or fail when CURFEW_REQUIRE_AZURITE=1.
 # Loopback traffic only (the simulator listens on 127.0.0.1). The fast variants of the first two
 # run in plain `cargo test`. Every suite runs; the script fails if any failed.
 set -uo pipefail
@@ -28,7 +32,9 @@ run() {
 run --test governor_e2e week_of_ticks
 run --test governor_e2e racing_governors_50
 run --test governor_e2e tick_cost_10k
-run --test governor_crash sigkill_during_ticks
+run --test governor_crash sigkill_during_ticks_100_times_nothing_twice
+run --test governor_crash sigkill_during_ticks_100_times_on_table_storage
+run --test governor_e2e tick_cost_history_table
 if [ "${#failed[@]}" -ne 0 ]; then
   echo "FAILED: ${failed[*]}"
   exit 1
