@@ -5,7 +5,8 @@
 #   - 10 000 instances: a tick with nothing due, and one with all due (ARM calls counted);
 #   - 100 SIGKILLs of `curfew tick` processes during a simulated day of minute ticks, with the
 #     state in SQLite and again in Table Storage (Azurite);
-#   - the 10 000-instance tick on Table Storage with 1 and 30 days of ledger history.
+#   - the 10 000-instance tick on Table Storage with 1 and 30 days of ledger history;
+#   - storage growth on Table Storage: 120 simulated days, retention 90, flat after the horizon.
 # The Table Storage runs need CURFEW_AZURITE_TABLE_ENDPOINT (.ci/run starts this script under
 # .ci/azurite.sh); without it they print SKIPPED, or fail when CURFEW_REQUIRE_AZURITE=1.
 # Loopback traffic only (the simulator listens on 127.0.0.1). The fast variants of the first two
@@ -22,7 +23,7 @@ run() {
   cargo test -p curfew --release "$@" -- --ignored --nocapture --test-threads=1 >"$log" 2>&1
   status=$?
   # The figures the tests print, and any failure; the full log only when it failed.
-  grep -oE '(e2e-[a-z-]+:|cost:|crash:|  (ledger|duplicate|lost)).*|test result.*|panicked.*' "$log" || true
+  grep -oE '(e2e-[a-z-]+:|cost:|crash:|growth:|  (ledger|duplicate|lost)).*|test result.*|panicked.*' "$log" || true
   if [ "$status" -ne 0 ]; then
     tail -n 60 "$log"
     failed+=("$*")
@@ -35,6 +36,7 @@ run --test governor_e2e tick_cost_10k
 run --test governor_crash sigkill_during_ticks_100_times_nothing_twice
 run --test governor_crash sigkill_during_ticks_100_times_on_table_storage
 run --test governor_e2e tick_cost_history_table
+run --test governor_e2e storage_growth_table
 if [ "${#failed[@]}" -ne 0 ]; then
   echo "FAILED: ${failed[*]}"
   exit 1
