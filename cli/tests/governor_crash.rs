@@ -17,7 +17,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use curfew_engine::Action;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::*;
@@ -37,10 +37,29 @@ fn binary(dir: &Scratch) -> PathBuf {
     copy
 }
 
-fn curfew(config: &Path, args: &[&str]) -> Command {
+/// Where the processes keep their state: the SQLite file the configuration names, or a table
+/// on Azurite (`CURFEW_TABLE_ENDPOINT` and `CURFEW_TABLE` in each process's environment).
+#[derive(Clone)]
+enum Backend {
+    Sqlite,
+    Table { endpoint: String, table: String },
+}
+
+/// The configuration file and the store the `curfew` processes use.
+struct Target {
+    config: PathBuf,
+    backend: Backend,
+}
+
+fn curfew(target: &Target, args: &[&str]) -> Command {
+    let config = &target.config;
     let bin = config.with_file_name("curfew-under-test");
     let mut c = Command::new(bin);
     c.args(args);
+    if let Backend::Table { endpoint, table } = &target.backend {
+        c.env("CURFEW_TABLE_ENDPOINT", endpoint)
+            .env("CURFEW_TABLE", table);
+    }
     c.args(["--config", &config.display().to_string()])
         .env(TOKEN_VAR, "e2e-token")
         .env(LINK_KEY_VAR, LINK_SECRET)
@@ -51,13 +70,13 @@ fn curfew(config: &Path, args: &[&str]) -> Command {
     c
 }
 
-fn spawn_tick(config: &Path, now: DateTime<Utc>) -> Child {
+fn spawn_tick(config: &Target, now: DateTime<Utc>) -> Child {
     let now = now.to_rfc3339();
     let mut c = curfew(config, &["tick", "--now", &now, "--format", "json"]);
     c.spawn().expect("spawning curfew tick")
 }
 
-fn dismiss_cli(config: &Path, now: DateTime<Utc>, args: &[&str]) -> Value {
+fn dismiss_cli(config: &Target, now: DateTime<Utc>, args: &[&str]) -> Value {
     let now = now.to_rfc3339();
     let mut all = vec!["dismiss", "--now", now.as_str(), "--format", "json"];
     all.extend(args);
@@ -110,6 +129,23 @@ const WARNING_LEAD: i64 = 5;
 #[test]
 #[ignore = "spawns ~1 500 curfew processes and kills 100: run by .ci/governor-proofs.sh in --release"]
 fn sigkill_during_ticks_100_times_nothing_twice_nothing_lost() {
+    sigkill_during_ticks(Backend::Sqlite);
+}
+
+/// The same day of kills with the state in Table Storage (Azurite): what the deployed
+/// governors use, where a claim is a conditional `PUT` and a crash can fall between the
+/// ledger pointer and its entry.
+#[test]
+#[ignore = "spawns ~1 500 curfew processes and kills 100 on Azurite: run by .ci/governor-proofs.sh in --release"]
+fn sigkill_during_ticks_100_times_on_table_storage() {
+    let Some(endpoint) = azurite_endpoint("sigkill_during_ticks_100_times_on_table_storage") else {
+        return;
+    };
+    let table = format!("curfewcrash{}", std::process::id());
+    sigkill_during_ticks(Backend::Table { endpoint, table });
+}
+
+fn sigkill_during_ticks(backend: Backend) {
     let wall = Instant::now();
     let fleet = generate(FleetSpec {
         instances: 20,
@@ -133,6 +169,14 @@ fn sigkill_during_ticks_100_times_nothing_twice_nothing_lost() {
     );
     std::fs::write(&config, config_yaml(&sim.base_url(), &db, &events, "")).unwrap();
     binary(&dir);
+    let store_name = match &backend {
+        Backend::Sqlite => "SQLite",
+        Backend::Table { .. } => "Table Storage (Azurite)",
+    };
+    let config = Target {
+        config,
+        backend: backend.clone(),
+    };
 
     let start = t(DAY);
     // The day, then 10 clean minutes that settle what the last kills left.
@@ -278,10 +322,23 @@ fn sigkill_during_ticks_100_times_nothing_twice_nothing_lost() {
     let late_count = late.iter().filter(|m| **m > 0).count();
     // The ledger: nothing left Executing; the dismissed occurrences held.
     let ledger = runtime.block_on(async {
-        let store = curfew_store::SqliteStore::open(&db)
-            .await
-            .expect("the store");
-        curfew_store::StateStore::entries_between(&store, start - CATCH_UP, ticks[ticks.len() - 1])
+        let store: Box<dyn curfew_store::StateStore> = match &backend {
+            Backend::Sqlite => Box::new(
+                curfew_store::SqliteStore::open(&db)
+                    .await
+                    .expect("the store"),
+            ),
+            Backend::Table { endpoint, table } => Box::new(
+                curfew_store::TableStore::open(
+                    curfew_store::TableConfig::development(endpoint).unwrap(),
+                    table,
+                )
+                .await
+                .expect("the store"),
+            ),
+        };
+        store
+            .entries_between(start - CATCH_UP, ticks[ticks.len() - 1])
             .await
             .expect("the ledger")
     });
@@ -317,7 +374,7 @@ fn sigkill_during_ticks_100_times_nothing_twice_nothing_lost() {
         held += 1;
     }
     println!(
-        "crash: {} instances, {} ticks ({} processes), {} expected actions; kill delay 0..{} ms; \
+        "crash: {store_name}: {} instances, {} ticks ({} processes), {} expected actions; kill delay 0..{} ms; \
          {} kills sent ({} hit mid-tick after ARM was called, {} after an action was accepted), \
          {} processes finished before their kill; {} clean runs exiting non-zero; {} Executing \
          records reconciled; {} actions late (max {} min); duplicates {}, lost {}; Executing left \

@@ -790,6 +790,12 @@ impl curfew_store::StateStore for RaceBeforeFirstUpdate {
     async fn notified_leads(&self, id: &str) -> curfew_store::StoreResult<Vec<u32>> {
         self.inner.notified_leads(id).await
     }
+    async fn notified_leads_many(
+        &self,
+        ids: &[String],
+    ) -> curfew_store::StoreResult<HashMap<String, Vec<u32>>> {
+        self.inner.notified_leads_many(ids).await
+    }
     async fn append_dismissal(&self, d: &curfew_store::Dismissal) -> curfew_store::StoreResult<()> {
         self.inner.append_dismissal(d).await
     }
@@ -1282,8 +1288,7 @@ async fn two_governors_keep_one_cost_timeline_in_the_store() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: run explicitly against Azurite"]
 async fn tick_cost_history_table() {
-    let Ok(endpoint) = std::env::var("CURFEW_AZURITE_TABLE_ENDPOINT") else {
-        eprintln!("SKIPPED: CURFEW_AZURITE_TABLE_ENDPOINT is not set");
+    let Some(endpoint) = azurite_endpoint("tick_cost_history_table") else {
         return;
     };
     let days_list: Vec<i64> = std::env::var("CURFEW_BENCH_DAYS")
@@ -1304,7 +1309,10 @@ async fn tick_cost_history_table() {
     let ids: Vec<String> = fleet.iter().map(|g| g.key.clone()).collect();
     assert_eq!(ids.len(), 10_000);
     let now = t("2036-10-27T12:00:00Z");
-    for days in days_list {
+    // Seed every history first, then tick the stores in turn, so that the machine's load
+    // weighs on each alike: the ratio is the figure.
+    let mut stores = Vec::new();
+    for &days in &days_list {
         let table = format!("curfewbench{days}d{}", std::process::id());
         let store = Arc::new(
             curfew_store::TableStore::open(
@@ -1341,18 +1349,18 @@ async fn tick_cost_history_table() {
                     });
                 }
             }
-            let chunks: Vec<Vec<curfew_store::LedgerEntry>> =
-                entries.chunks(2_000).map(<[_]>::to_vec).collect();
-            let mut tasks = Vec::new();
-            for c in chunks {
-                let s = store.clone();
-                tasks.push(tokio::spawn(async move {
-                    use curfew_store::StateStore as _;
-                    s.insert_entries(&c).await.unwrap();
-                }));
+            // Bounded: 1 000 at a time (10 changesets of 100 rows of one day partition), never
+            // concurrent (Azurite 3.35 stopped answering when 10 tasks loaded 600 000 entries
+            // and their pointers at once). Without the `ledgerid` pointers, which a tick does
+            // not read: on Azurite they load in quadratic time (docs/benchmarks.md).
+            for c in entries.chunks(1_000) {
+                store.seed_history(c).await.unwrap();
             }
-            for task in tasks {
-                task.await.unwrap();
+            if d % 5 == 0 {
+                println!(
+                    "cost: seeding: {d} of {days} day(s) in {:.0} s",
+                    seed_t0.elapsed().as_secs_f64()
+                );
             }
         }
         println!(
@@ -1362,34 +1370,87 @@ async fn tick_cost_history_table() {
         );
         let mut rt = curfew_governor::Runtime::with_store(&config, store.clone()).unwrap();
         rt.arm = unbudgeted(&config.arm.endpoint);
-        // First tick (sets the watermark), then ticks with nothing due.
+        // First tick (sets the watermark).
         tick(&rt, now, false).await.unwrap();
-        let mut walls = Vec::new();
-        let mut reqs = Vec::new();
-        for k in 1..=5 {
+        stores.push((days, store, rt));
+    }
+    // Ticks with nothing due, each minute on every store in turn.
+    let mut walls = vec![Vec::new(); stores.len()];
+    let mut reqs = vec![Vec::new(); stores.len()];
+    for k in 1..=5 {
+        for (n, (_, store, rt)) in stores.iter().enumerate() {
             let before = store.requests();
             let t0 = Instant::now();
-            let r = tick(&rt, now + TimeDelta::minutes(k), false).await.unwrap();
-            walls.push(ms(t0.elapsed()));
-            reqs.push(store.requests() - before);
+            let r = tick(rt, now + TimeDelta::minutes(k), false).await.unwrap();
+            walls[n].push(ms(t0.elapsed()));
+            reqs[n].push(store.requests() - before);
             assert!(r.decisions.is_empty(), "nothing due");
         }
-        walls.sort_by(f64::total_cmp);
+    }
+    let mut medians = Vec::new();
+    for (n, (days, _, _)) in stores.iter().enumerate() {
+        let w = &mut walls[n];
+        w.sort_by(f64::total_cmp);
+        medians.push(w[2]);
         println!(
-            "cost: table, {days} day(s) of history, nothing due: median {:.0} ms ({walls:?}), store requests per tick {reqs:?}",
-            walls[2]
+            "cost: table, {days} day(s) of history, nothing due: median {:.0} ms ({w:?}), store requests per tick {:?}",
+            w[2], reqs[n]
         );
-        // A tick with 10 000 stops due (long on Azurite: `CURFEW_BENCH_DUE=1`).
-        if std::env::var("CURFEW_BENCH_DUE").as_deref() != Ok("1") {
-            continue;
+    }
+    // A control: one query that returns nothing (the `override` partition is empty). Real
+    // Table Storage serves it from the partition named; Azurite (LokiJS) filters the whole
+    // table for every query, so this is what the history costs the emulator per query.
+    let mut controls = Vec::new();
+    for (days, store, _) in &stores {
+        use curfew_store::StateStore as _;
+        let mut w = Vec::new();
+        for _ in 0..5 {
+            let t0 = Instant::now();
+            assert!(store.list_overrides().await.unwrap().is_empty());
+            w.push(ms(t0.elapsed()));
         }
-        let t_stop = t("2036-10-27T18:00:00Z");
-        tick(&rt, t_stop - TimeDelta::minutes(1), false)
+        w.sort_by(f64::total_cmp);
+        println!(
+            "cost: table, {days} day(s) of history: an empty one-partition query, median {:.1} ms",
+            w[2]
+        );
+        controls.push(w[2]);
+    }
+    for n in 1..stores.len() {
+        println!(
+            "cost: table, {} day(s) against {} day(s) of history: wall ratio {:.2}, requests {} against {}",
+            stores[n].0,
+            stores[0].0,
+            medians[n] / medians[0],
+            reqs[n][4],
+            reqs[0][4]
+        );
+        // Less what the emulator's whole-table scan adds to each request (the control's
+        // growth): an estimate of the tick's own growth, printed beside the measured ratio.
+        let scan = (controls[n] - controls[0]) * reqs[n][4] as f64;
+        println!(
+            "cost: table, {} day(s): less Azurite's added scan ({:.0} ms = {} requests x {:.1} ms), ratio {:.2}",
+            stores[n].0,
+            scan,
+            reqs[n][4],
+            controls[n] - controls[0],
+            (medians[n] - scan) / medians[0]
+        );
+        // What a tick asks the store does not grow with the history.
+        assert_eq!(reqs[n], reqs[0], "store requests per tick");
+    }
+    // A tick with 10 000 stops due (long on Azurite: `CURFEW_BENCH_DUE=1`).
+    if std::env::var("CURFEW_BENCH_DUE").as_deref() != Ok("1") {
+        return;
+    }
+    let t_stop = t("2036-10-27T18:00:00Z");
+    for (days, store, rt) in &stores {
+        tick(rt, t_stop - TimeDelta::minutes(1), false)
             .await
             .unwrap();
         let before = store.requests();
         let t0 = Instant::now();
-        let r = tick(&rt, t_stop, false).await.unwrap();
+        let r = tick(rt, t_stop, false).await.unwrap();
         println!(
             "cost: table, {days} day(s) of history, all 10 000 due: {:.0} ms, {} store requests, {} executed",
             ms(t0.elapsed()),
@@ -1397,4 +1458,148 @@ async fn tick_cost_history_table() {
             kinds(&r, DecisionKind::Execute)
         );
     }
+}
+
+/// Benchmark (issue 11): storage growth on Table Storage (Azurite). 10 instances (a 07:00
+/// start and an 18:00 stop each) ticked every 30 simulated minutes for 120 days with
+/// retention 90 days; the table's entities and billed bytes (`TableStore::footprint`) each
+/// simulated day. Prints the growth per instance per day before the horizon and asserts the
+/// total flat after it. Needs `CURFEW_AZURITE_TABLE_ENDPOINT`; figures in docs/benchmarks.md.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: 5 760 ticks on Azurite, run by .ci/governor-proofs.sh"]
+async fn storage_growth_table() {
+    let Some(endpoint) = azurite_endpoint("storage_growth_table") else {
+        return;
+    };
+    let (days, retention, instances) = (120i64, 90i64, 10usize);
+    let fleet = uniform(
+        1,
+        instances,
+        &[("Stop", "0 18 * * *"), ("Start", "0 7 * * *")],
+    );
+    let sim = start_sim(&fleet, 100).await;
+    let dir = Scratch::new("e2e-growth");
+    let yaml = config_yaml(
+        &sim.base_url(),
+        &dir.path("curfew.sqlite"),
+        &dir.path("events.jsonl"),
+        &format!("governor:\n  retentionDays: {retention}\n"),
+    );
+    let config =
+        curfew_governor::config::RuntimeConfig::from_yaml(&yaml, &env()).expect("settings");
+    let table = format!("curfewgrowth{}", std::process::id());
+    let store = Arc::new(
+        curfew_store::TableStore::open(
+            curfew_store::TableConfig::development(&endpoint).unwrap(),
+            &table,
+        )
+        .await
+        .unwrap(),
+    );
+    let mut rt = curfew_governor::Runtime::with_store(&config, store.clone()).unwrap();
+    rt.arm = unbudgeted(&config.arm.endpoint);
+    let start = t("2036-03-01T00:00:00Z");
+    let wall = Instant::now();
+    let mut daily: Vec<curfew_store::Footprint> = Vec::new();
+    for d in 0..days {
+        for half in 0..48 {
+            let now = start + TimeDelta::days(d) + TimeDelta::minutes(30 * half);
+            tick(&rt, now, false).await.unwrap();
+        }
+        daily.push(store.footprint().await.unwrap());
+    }
+    let at = |d: i64| &daily[(d - 1) as usize];
+    for d in [1, 7, 30, 60, 89, 90, 91, 92, 93, 100, 110, 120] {
+        let f = at(d);
+        println!(
+            "growth: day {d:3}: {} entities, {} bytes ({:?})",
+            f.entities, f.bytes, f.by_kind
+        );
+    }
+    // Growth per instance per day, between two days well inside the horizon.
+    let (a, b) = (at(30), at(60));
+    let per = |x: u64, y: u64| (y - x) as f64 / (30.0 * instances as f64);
+    let (ent_day, bytes_day) = (per(a.entities, b.entities), per(a.bytes, b.bytes));
+    println!(
+        "growth: per instance per day (days 30 to 60): {ent_day:.1} entities, {bytes_day:.0} bytes"
+    );
+    // Flat after the horizon: from two days past it (the sweep removes whole UTC days before
+    // the horizon's day), the total moves by at most two days' growth.
+    let after: Vec<u64> = (retention + 2..=days).map(|d| at(d).entities).collect();
+    let (lo, hi) = (*after.iter().min().unwrap(), *after.iter().max().unwrap());
+    let bytes_after: Vec<u64> = (retention + 2..=days).map(|d| at(d).bytes).collect();
+    println!(
+        "growth: after the horizon (days {}..{days}): {lo}..{hi} entities, {}..{} bytes; {} ticks in {:.0} s",
+        retention + 2,
+        bytes_after.iter().min().unwrap(),
+        bytes_after.iter().max().unwrap(),
+        days * 48,
+        wall.elapsed().as_secs_f64()
+    );
+    let day_growth = ent_day * instances as f64;
+    assert!(
+        (hi - lo) as f64 <= 2.0 * day_growth,
+        "not flat after the horizon: {lo}..{hi} entities, {day_growth:.0} a day"
+    );
+    assert!(
+        (at(days).entities as f64) < at(retention).entities as f64 + 2.0 * day_growth,
+        "grew past the horizon"
+    );
+}
+
+/// Issue 11: a tick reads the notice marks of its open records at once: on Table Storage one
+/// query per 7 records (the service's 15 comparisons per filter), not one per record. 20
+/// instances, each with a 18:00 stop notified at 17:30: the 17:31 tick costs the quiet
+/// 17:28 tick's requests plus ⌈20 / 7⌉ = 3.
+#[tokio::test]
+async fn notice_marks_cost_one_query_per_seven_open_records_on_table_storage() {
+    let Some(endpoint) =
+        azurite_endpoint("notice_marks_cost_one_query_per_seven_open_records_on_table_storage")
+    else {
+        return;
+    };
+    let fleet = uniform(1, 20, &[("Stop", "0 18 * * *")]);
+    let sim = start_sim(&fleet, 100).await;
+    let dir = Scratch::new("e2e-marks");
+    let yaml = config_yaml(
+        &sim.base_url(),
+        &dir.path("curfew.sqlite"),
+        &dir.path("events.jsonl"),
+        "",
+    );
+    let config =
+        curfew_governor::config::RuntimeConfig::from_yaml(&yaml, &env()).expect("settings");
+    let table = format!("curfewmarks{}", std::process::id());
+    let store = Arc::new(
+        curfew_store::TableStore::open(
+            curfew_store::TableConfig::development(&endpoint).unwrap(),
+            &table,
+        )
+        .await
+        .unwrap(),
+    );
+    let mut rt = curfew_governor::Runtime::with_store(&config, store.clone()).unwrap();
+    rt.arm = unbudgeted(&config.arm.endpoint);
+    let at = |hm: &str| t(&format!("2036-10-27T{hm}:00Z"));
+    let counted = |now| {
+        let (rt, store) = (&rt, &store);
+        async move {
+            let before = store.requests();
+            let r = tick(rt, now, false).await.unwrap();
+            (r, store.requests() - before)
+        }
+    };
+    counted(at("17:27")).await; // first sight: watermark and timeline states
+    let (r, quiet) = counted(at("17:28")).await;
+    assert!(r.notices.is_empty() && r.decisions.is_empty());
+    let (r, _) = counted(at("17:30")).await;
+    assert_eq!(r.notices.len(), 20, "the 30-minute notices");
+    let (r, open) = counted(at("17:31")).await;
+    assert!(r.notices.is_empty() && r.decisions.is_empty());
+    println!("marks: quiet tick {quiet} requests; with 20 open records {open}");
+    assert_eq!(
+        open,
+        quiet + 20usize.div_ceil(7) as u64,
+        "notice-mark queries"
+    );
 }

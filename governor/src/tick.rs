@@ -390,6 +390,22 @@ pub async fn tick_listed(
             .or_default()
             .push(e);
     }
+    // The notice marks of every open record, read at once (a query per 7 records on Table
+    // Storage, docs/store.md); `Executing` ones too, which reconciliation may reopen.
+    let mark_keys: Vec<String> = grouped
+        .values()
+        .flatten()
+        .filter(|e| {
+            e.value.state.is_claimable()
+                || matches!(e.value.state, LedgerState::Planned | LedgerState::Executing)
+        })
+        .map(|e| to_engine(&e.value, &[]).notice_key())
+        .collect();
+    let marks = if mark_keys.is_empty() {
+        HashMap::new()
+    } else {
+        rt.store.notified_leads_many(&mark_keys).await?
+    };
     let mut report = TickReport {
         dry_run,
         watermark_before: watermark,
@@ -490,7 +506,10 @@ pub async fn tick_listed(
             let notified = if e.value.state.is_claimable() || e.value.state == LedgerState::Planned
             {
                 let key = to_engine(&e.value, &[]).notice_key();
-                rt.store.notified_leads(&key).await?
+                match marks.get(&key) {
+                    Some(leads) => leads.clone(),
+                    None => rt.store.notified_leads(&key).await?,
+                }
             } else {
                 Vec::new()
             };

@@ -500,6 +500,32 @@ pub async fn notification_dedupe(p: &Pair) {
         .await
         .unwrap()
         .is_empty());
+    // Many at once: every id asked is answered, marked or not, past one query's 7 ids (Table
+    // Storage) and with a snoozed key (`id@time`) beside its plain one.
+    let mut ids: Vec<String> = (0..20).map(|i| format!("n0t1many{i:08x}")).collect();
+    for (i, id) in ids.iter().enumerate().filter(|(i, _)| i % 3 == 0) {
+        assert!(p.a.mark_notified(id, 30).await.unwrap());
+        if i % 2 == 0 {
+            assert!(p.a.mark_notified(id, 5).await.unwrap());
+        }
+    }
+    assert!(p.a.mark_notified("n0t1many00000001@1234", 5).await.unwrap());
+    ids.push("n0t1many00000001@1234".into());
+    ids.push("n0t1f1ed00000001".into());
+    let many = p.b.notified_leads_many(&ids).await.unwrap();
+    assert_eq!(many.len(), ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(many[id], p.a.notified_leads(id).await.unwrap(), "{id}");
+        let want: &[u32] = match i {
+            20 => &[5],
+            21 => &[5, 30],
+            i if i % 6 == 0 => &[5, 30],
+            i if i % 3 == 0 => &[30],
+            _ => &[],
+        };
+        assert_eq!(many[id], want, "{id}");
+    }
+    assert!(p.a.notified_leads_many(&[]).await.unwrap().is_empty());
     for i in 0..20 {
         let id = format!("n0t1race{i:08x}");
         let (x, y) = tokio::join!(p.a.mark_notified(&id, 5), p.b.mark_notified(&id, 5));

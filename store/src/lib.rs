@@ -33,6 +33,6 @@ pub use model::{
 pub use sqlite::{SqliteStore, DEFAULT_BUSY_TIMEOUT, SCHEMA_VERSION};
 pub use store::StateStore;
 pub use table::{
-    TableConfig, TableStore, TokenSource, DEFAULT_RETRY, DEFAULT_TABLE, DEV_ACCOUNT,
+    Footprint, TableConfig, TableStore, TokenSource, DEFAULT_RETRY, DEFAULT_TABLE, DEV_ACCOUNT,
     REQUEST_TIMEOUT, STORAGE_SCOPE,
 };

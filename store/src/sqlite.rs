@@ -3,6 +3,7 @@
 //! Compare-and-set is a single `UPDATE … WHERE version = ?`; several handles (or processes)
 //! on one file serialise through SQLite's write lock with a busy timeout.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -624,6 +625,38 @@ impl StateStore for SqliteStore {
             )
             .map(|n| n == 1)
             .map_err(|e| sql_err("notified", &format!("{id}/{lead_minutes}"), e))
+        })
+        .await
+    }
+
+    async fn notified_leads_many(
+        &self,
+        occurrence_ids: &[String],
+    ) -> StoreResult<HashMap<String, Vec<u32>>> {
+        let ids = occurrence_ids.to_vec();
+        self.run(move |c| {
+            let mut out: HashMap<String, Vec<u32>> =
+                ids.iter().map(|i| (i.clone(), Vec::new())).collect();
+            // One statement per 500 ids (under SQLite's bound-parameter limit).
+            for chunk in ids.chunks(500) {
+                let marks = vec!["?"; chunk.len()].join(",");
+                let sql = format!(
+                    "SELECT occurrence_id, lead_minutes FROM notified WHERE occurrence_id IN ({marks}) \
+                     ORDER BY occurrence_id, lead_minutes"
+                );
+                let err = |e| sql_err("notified", &chunk[0], e);
+                let mut stmt = c.prepare(&sql).map_err(err)?;
+                let rows = stmt
+                    .query_map(rusqlite::params_from_iter(chunk.iter()), |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?))
+                    })
+                    .map_err(err)?;
+                for row in rows {
+                    let (id, lead) = row.map_err(err)?;
+                    out.entry(id).or_default().push(lead);
+                }
+            }
+            Ok(out)
         })
         .await
     }

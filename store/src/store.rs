@@ -73,6 +73,14 @@ pub trait StateStore: Send + Sync {
     /// view of which notices are done.
     async fn notified_leads(&self, occurrence_id: &str) -> StoreResult<Vec<u32>>;
 
+    /// [`StateStore::notified_leads`] of many occurrences in as few requests as the backend
+    /// allows: the tick's one read of notice marks. Every id asked is in the map (an empty
+    /// list when nothing is marked).
+    async fn notified_leads_many(
+        &self,
+        occurrence_ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, Vec<u32>>>;
+
     /// Appends a dismissal request (accepted or rejected).
     async fn append_dismissal(&self, dismissal: &Dismissal) -> StoreResult<()>;
 

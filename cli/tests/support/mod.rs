@@ -49,6 +49,24 @@ pub(crate) const ZONES: [&str; 5] = [
     "AUS Eastern Standard Time",
 ];
 
+/// The Azurite table endpoint (`CURFEW_AZURITE_TABLE_ENDPOINT`, set by `.ci/azurite.sh`), or
+/// `None` after a loud SKIPPED line; with `CURFEW_REQUIRE_AZURITE=1` (CI) a missing endpoint fails.
+pub(crate) fn azurite_endpoint(test: &str) -> Option<String> {
+    match std::env::var("CURFEW_AZURITE_TABLE_ENDPOINT") {
+        Ok(e) if !e.trim().is_empty() => Some(e),
+        _ => {
+            assert!(
+                std::env::var("CURFEW_REQUIRE_AZURITE").as_deref() != Ok("1"),
+                "{test}: CURFEW_AZURITE_TABLE_ENDPOINT is not set but CURFEW_REQUIRE_AZURITE=1: start Azurite with .ci/azurite.sh"
+            );
+            eprintln!(
+                "\n!!!!!!!! SKIPPED: {test}: CURFEW_AZURITE_TABLE_ENDPOINT is not set, so Table Storage was NOT tested (run it under .ci/azurite.sh)\n"
+            );
+            None
+        }
+    }
+}
+
 /// Parses an RFC 3339 instant (test constants).
 pub(crate) fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s)

@@ -11,7 +11,7 @@ mod batch;
 mod conn;
 mod http;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +45,9 @@ const LEGACY_LEDGER: &str = "ledger";
 /// Which day partition holds an occurrence id (written before the entry, never changed).
 const P_LEDGER_ID: &str = "ledgerid";
 const P_NOTIFIED: &str = "notified";
+/// Occurrences whose notice marks one query reads: Table Storage allows 15 comparisons in a
+/// `$filter`, the partition's and two per RowKey range.
+const NOTIFIED_PER_QUERY: usize = 7;
 const P_DISMISSAL: &str = "dismissal";
 const P_OVERRIDE: &str = "override";
 const P_ADOPTION: &str = "adoption";
@@ -181,6 +184,45 @@ impl TableStore {
     /// `$batch`es; retries not counted): what the cost figures of docs/benchmarks.md count.
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// What the table holds: entities and their billed size per partition kind (a day's
+    /// `ledger-YYYYMMDD` counts as `ledger-*`), by reading every entity; for the storage-growth
+    /// figures of docs/benchmarks.md, not for ticks.
+    pub async fn footprint(&self) -> StoreResult<Footprint> {
+        let mut out = Footprint::default();
+        for m in self.query("footprint", "PartitionKey gt ''").await? {
+            let pk = m.get(PK).and_then(Value::as_str).unwrap_or_default();
+            let kind = match pk.strip_prefix("ledger-") {
+                Some(_) => "ledger-*".to_owned(),
+                None => pk.to_owned(),
+            };
+            let size = entity_size(&m);
+            let slot = out.by_kind.entry(kind).or_default();
+            slot.0 += 1;
+            slot.1 += size;
+            out.entities += 1;
+            out.bytes += size;
+        }
+        Ok(out)
+    }
+
+    /// Benchmarks only: writes settled history straight into its day partitions, without the
+    /// `ledgerid` pointers a tick never reads (Azurite checks each insert against its whole
+    /// partition, so 600 000 pointers in one partition load in quadratic time).
+    #[doc(hidden)]
+    pub async fn seed_history(&self, entries: &[LedgerEntry]) -> StoreResult<()> {
+        let mut by_day: std::collections::BTreeMap<String, Vec<Entity>> = Default::default();
+        for e in entries {
+            by_day
+                .entry(ledger_partition(e.at))
+                .or_default()
+                .push(ledger_entity(e)?);
+        }
+        for ents in by_day.values() {
+            self.insert_batched("ledger", ents).await?;
+        }
+        Ok(())
     }
 
     async fn call(&self, req: Req<'_>) -> StoreResult<Resp> {
@@ -1083,6 +1125,58 @@ impl StateStore for TableStore {
         }
     }
 
+    async fn notified_leads_many(
+        &self,
+        occurrence_ids: &[String],
+    ) -> StoreResult<HashMap<String, Vec<u32>>> {
+        let mut out: HashMap<String, Vec<u32>> = occurrence_ids
+            .iter()
+            .map(|i| (i.clone(), Vec::new()))
+            .collect();
+        let mut ids: Vec<&String> = out.keys().collect();
+        ids.sort();
+        let by_prefix: HashMap<String, &String> = ids.iter().map(|i| (encode_key(i), *i)).collect();
+        let mut found: Vec<(String, u32)> = Vec::new();
+        // The service allows 15 comparisons in a filter: the partition and 7 RowKey ranges.
+        for chunk in ids.chunks(NOTIFIED_PER_QUERY) {
+            let ranges: Vec<String> = chunk
+                .iter()
+                .map(|i| {
+                    let prefix = encode_key(i);
+                    format!(
+                        "(RowKey ge {} and RowKey lt {})",
+                        lit(&format!("{prefix}!")),
+                        lit(&format!("{prefix}\""))
+                    )
+                })
+                .collect();
+            let filter = format!(
+                "PartitionKey eq {} and ({})",
+                lit(P_NOTIFIED),
+                ranges.join(" or ")
+            );
+            for m in self.query("notified", &filter).await? {
+                let p = Props::new("notified", &m);
+                let lead = p
+                    .opt_u32("LeadMinutes")?
+                    .ok_or_else(|| p.err("LeadMinutes", "missing"))?;
+                let rk = row_key(&m);
+                let prefix = rk.rsplit_once('!').map_or(rk, |(a, _)| a);
+                if let Some(id) = by_prefix.get(prefix) {
+                    found.push(((*id).clone(), lead));
+                }
+            }
+        }
+        for (id, lead) in found {
+            out.entry(id).or_default().push(lead);
+        }
+        for leads in out.values_mut() {
+            leads.sort_unstable();
+            leads.dedup();
+        }
+        Ok(out)
+    }
+
     async fn notified_leads(&self, occurrence_id: &str) -> StoreResult<Vec<u32>> {
         let prefix = encode_key(occurrence_id);
         // Row keys are `{id}!{lead}`; '"' is the character right after '!'.
@@ -1678,6 +1772,49 @@ impl StateStore for TableStore {
         }
         Ok(n)
     }
+}
+
+/// Entities and billed bytes of a table ([`TableStore::footprint`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Footprint {
+    /// Entities in the table.
+    pub entities: u64,
+    /// The sum of their sizes as Table Storage bills them (4 bytes + 2 per key character + each property: name and value).
+    pub bytes: u64,
+    /// (entities, bytes) per partition kind (`ledger-*` for the day partitions).
+    pub by_kind: std::collections::BTreeMap<String, (u64, u64)>,
+}
+
+/// An entity's size by Table Storage's billing formula: 4 bytes + 2 per character of
+/// PartitionKey and RowKey + per property 8 + 2 per character of its name + its value (a
+/// string 4 + 2 per UTF-16 unit, Int32 4, Int64/Double/DateTime 8, Boolean 1). The service's
+/// `Timestamp` and the response's OData annotations are not counted.
+fn entity_size(m: &Entity) -> u64 {
+    let utf16 = |s: &str| s.encode_utf16().count() as u64;
+    let mut size = 4;
+    for (name, v) in m {
+        if name == PK || name == RK {
+            size += 2 * v.as_str().map_or(0, utf16);
+            continue;
+        }
+        if name == "Timestamp" || name.starts_with("odata.") || name.contains("@odata.") {
+            continue;
+        }
+        let typed = m
+            .get(&format!("{name}@odata.type"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        size += 8
+            + 2 * utf16(name)
+            + match v {
+                Value::String(_) if typed == "Edm.Int64" || typed == "Edm.DateTime" => 8,
+                Value::String(s) => 4 + 2 * utf16(s),
+                Value::Bool(_) => 1,
+                Value::Number(_) if typed.is_empty() => 4,
+                _ => 8,
+            };
+    }
+    size
 }
 
 #[cfg(test)]
