@@ -26,6 +26,9 @@ pub struct CompiledInstance {
     pub id: Option<String>,
     /// `None` where the entry had an error.
     pub schedules: Vec<Option<Schedule>>,
+    /// Where each schedule came from, index-aligned with `schedules`: its source and its index
+    /// there (an effective plan's overrides and policy defaults). Empty: all native, in order.
+    pub origins: Vec<(schedule::Source, usize)>,
 }
 
 /// The whole fleet compiled, with every problem found on the way.
@@ -71,6 +74,7 @@ pub fn compile_instance<E: crate::json::Json>(
         name: inst.name.clone(),
         id: inst.id.clone(),
         schedules,
+        origins: Vec::new(),
     }
 }
 

@@ -691,3 +691,175 @@ pub fn check_assignments(
     }
     out
 }
+
+/// Calendars with their assignments: what the `CURFEW_CALENDARS` setting and `curfew plan
+/// --calendar` hold (docs/calendars.md). Calendars are configuration, not state.
+#[derive(Debug, Clone, Default)]
+pub struct CalendarSet {
+    /// The calendars, by unique name.
+    pub calendars: Vec<HolidayCalendar>,
+    /// Where each applies and how.
+    pub assignments: Vec<Assignment>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetJson {
+    calendars: Vec<Value>,
+    #[serde(default)]
+    assignments: Option<Vec<Value>>,
+}
+
+impl CalendarSet {
+    /// Whether nothing is configured (then the plan and the tick take the plain path).
+    pub fn is_empty(&self) -> bool {
+        self.calendars.is_empty()
+    }
+
+    /// A calendar given with nothing else said: a holiday calendar (`skip-start`) for every
+    /// instance, on each instance's local days.
+    pub fn holiday(calendar: HolidayCalendar) -> Self {
+        CalendarSet {
+            assignments: vec![Assignment {
+                calendar: calendar.name.clone(),
+                scope: Scope::Tenant,
+                effect: Effect::SkipStart,
+                until: None,
+            }],
+            calendars: vec![calendar],
+        }
+    }
+
+    /// Adds `other`'s calendars and assignments.
+    pub fn extend(&mut self, other: CalendarSet) {
+        self.calendars.extend(other.calendars);
+        self.assignments.extend(other.assignments);
+    }
+
+    /// Reads one calendar file's text: `.ics` (iCalendar), a JSON calendar, or a JSON set
+    /// `{"calendars": […], "assignments": […]}`. A lone calendar is a holiday calendar for
+    /// every instance ([`CalendarSet::holiday`]). `read` fetches the `.ics` files a set names
+    /// (the shell's I/O). Every problem is returned together.
+    pub fn from_file_text(
+        path: &str,
+        text: &str,
+        read: &dyn Fn(&str) -> Result<String, String>,
+    ) -> Result<Self, Vec<CalendarProblem>> {
+        let stem = std::path::Path::new(path)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .filter(|s| !s.is_empty() && *s != "-")
+            .unwrap_or("calendar");
+        let trimmed = text.trim_start();
+        if path.to_ascii_lowercase().ends_with(".ics") || trimmed.starts_with("BEGIN:") {
+            return ics::parse(text, stem, None).map(CalendarSet::holiday);
+        }
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| vec![CalendarProblem::new(stem, "(json)", e.to_string())])?;
+        if value.get("calendars").is_some() {
+            CalendarSet::parse_value(&value, stem, read)
+        } else {
+            HolidayCalendar::from_json(text, stem).map(CalendarSet::holiday)
+        }
+    }
+
+    /// Reads a set (`{"calendars", "assignments"}`); `origin` names it in problems. Without
+    /// `assignments`, each calendar is a tenant-wide `skip-start` holiday calendar.
+    pub fn parse_value(
+        value: &Value,
+        origin: &str,
+        read: &dyn Fn(&str) -> Result<String, String>,
+    ) -> Result<Self, Vec<CalendarProblem>> {
+        let raw: SetJson = serde_json::from_value(value.clone())
+            .map_err(|e| vec![CalendarProblem::new(origin, "(json)", e.to_string())])?;
+        let mut problems = Vec::new();
+        let mut set = CalendarSet::default();
+        for (i, c) in raw.calendars.iter().enumerate() {
+            let default_name = format!("{origin}[{i}]");
+            match calendar_entry(c, &default_name, read) {
+                Ok(cal) => set.calendars.push(cal),
+                Err(p) => problems.extend(p),
+            }
+        }
+        match raw.assignments {
+            None => {
+                for c in &set.calendars {
+                    set.assignments.push(Assignment {
+                        calendar: c.name.clone(),
+                        scope: Scope::Tenant,
+                        effect: Effect::SkipStart,
+                        until: None,
+                    });
+                }
+            }
+            Some(list) => {
+                for (i, a) in list.into_iter().enumerate() {
+                    let who = a
+                        .get("calendar")
+                        .and_then(Value::as_str)
+                        .unwrap_or(origin)
+                        .to_string();
+                    match serde_json::from_value::<Assignment>(a) {
+                        Ok(a) => set.assignments.push(a),
+                        Err(e) => problems.push(CalendarProblem::new(
+                            &who,
+                            format!("assignments[{i}]"),
+                            e.to_string(),
+                        )),
+                    }
+                }
+            }
+        }
+        problems.extend(check_assignments(&set.calendars, &set.assignments));
+        if problems.is_empty() {
+            Ok(set)
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// One entry of a set's `calendars`: a JSON calendar, or `{"name", "timeZone", "ics": file}`
+/// / `{"name", "timeZone", "icsText": text}`.
+fn calendar_entry(
+    c: &Value,
+    default_name: &str,
+    read: &dyn Fn(&str) -> Result<String, String>,
+) -> Result<HolidayCalendar, Vec<CalendarProblem>> {
+    let name = c
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or(default_name)
+        .to_string();
+    let zone = c.get("timeZone").and_then(Value::as_str);
+    let ics_text = match (c.get("ics"), c.get("icsText")) {
+        (Some(Value::String(path)), None) => {
+            Some(read(path).map_err(|e| vec![CalendarProblem::new(&name, "ics", e)])?)
+        }
+        (None, Some(Value::String(t))) => Some(t.clone()),
+        (None, None) => None,
+        _ => {
+            return Err(vec![CalendarProblem::new(
+                &name,
+                "ics",
+                "give either \"ics\" (a file) or \"icsText\" (its text), as a string",
+            )])
+        }
+    };
+    match ics_text {
+        Some(t) => {
+            if let Some(k) = c.as_object().and_then(|o| {
+                o.keys()
+                    .find(|k| !["name", "timeZone", "ics", "icsText"].contains(&k.as_str()))
+            }) {
+                return Err(vec![CalendarProblem::new(
+                    &name,
+                    k.clone(),
+                    "unknown field beside an iCalendar import",
+                )]);
+            }
+            ics::parse(&t, &name, zone)
+        }
+        None => HolidayCalendar::from_json(&c.to_string(), &name),
+    }
+}

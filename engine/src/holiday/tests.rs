@@ -623,3 +623,53 @@ fn utc_anchor_is_independent_of_the_host() {
         day("2026-01-01").and_hms_opt(0, 0, 0).unwrap()
     );
 }
+
+#[test]
+fn a_set_reads_json_and_ics_calendars_and_names_every_bad_one_together() {
+    let fixture = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../testdata/calendars/nz-holidays.ics"
+    ))
+    .unwrap();
+    let read = |p: &str| {
+        if p == "nz.ics" {
+            Ok(fixture.clone())
+        } else {
+            Err(format!("cannot read {p}"))
+        }
+    };
+    let good = json!({"calendars": [
+        {"name": "nz", "ics": "nz.ics"},
+        {"name": "deadline", "dates": ["2026-12-01..2026-12-05"]}
+    ], "assignments": [
+        {"calendar": "nz", "scope": {"workspace": "ws-a"}, "effect": "off"},
+        {"calendar": "deadline", "scope": {"tag": "team=vision"}, "effect": "skip-stop", "until": "2026-12-05T18:00:00Z"}
+    ]});
+    let set = CalendarSet::parse_value(&good, "CURFEW_CALENDARS", &read).unwrap();
+    assert_eq!(set.calendars.len(), 2);
+    assert_eq!(set.assignments[1].effect, Effect::SkipStop);
+    // Without assignments: tenant-wide holiday calendars.
+    let plain = json!({"calendars": [{"name": "x", "yearly": ["12-25"]}]});
+    let set = CalendarSet::parse_value(&plain, "f", &read).unwrap();
+    assert_eq!(set.assignments, vec![assign("x", Effect::SkipStart)]);
+    let bad = json!({"calendars": [
+        {"name": "feed", "ics": "missing.ics"},
+        {"name": "typo", "dates": ["2026-02-30"]},
+        {"name": "dup", "dates": []},
+        {"name": "dup", "yearly": []}
+    ], "assignments": [
+        {"calendar": "nobody", "scope": "tenant", "effect": "skip-start"},
+        {"calendar": "typo", "scope": "tenant", "effect": "sometimes"}
+    ]});
+    let problems = CalendarSet::parse_value(&bad, "CURFEW_CALENDARS", &read).unwrap_err();
+    let named: Vec<&str> = problems.iter().map(|p| p.calendar.as_str()).collect();
+    assert_eq!(
+        named,
+        vec!["feed", "typo", "typo", "dup", "nobody"],
+        "{problems:?}"
+    );
+    // A lone file: .ics by extension, or a JSON calendar.
+    let lone = CalendarSet::from_file_text("dir/nz-holidays.ics", &fixture, &read).unwrap();
+    assert_eq!(lone.calendars[0].name, "nz-holidays");
+    assert_eq!(lone.assignments[0].effect, Effect::SkipStart);
+}
