@@ -237,6 +237,9 @@ pub struct InstanceView {
     pub idle_stops: Vec<IdleStop>,
     /// [`EffectiveSet::native_stops_enabled`]: override stops keep the native-only caveat.
     pub native_stops_enabled: bool,
+    /// The calendars in force (docs/calendars.md), resolved over at least the tick's window
+    /// and a week either side; empty: none.
+    pub calendars: Vec<crate::holiday::Assigned>,
 }
 
 impl InstanceView {
@@ -255,6 +258,7 @@ impl InstanceView {
             ledger: Vec::new(),
             idle_stops: Vec::new(),
             native_stops_enabled: false,
+            calendars: Vec::new(),
         }
     }
 

@@ -863,3 +863,52 @@ fn calendar_entry(
         None => HolidayCalendar::from_json(&c.to_string(), &name),
     }
 }
+
+/// A calendar in force for one instance, owned (the tick's [`crate::governor::InstanceView`]
+/// carries these): the resolved window, shared between instances, its effect and expiry.
+#[derive(Debug, Clone)]
+pub struct Assigned {
+    /// The calendar resolved over the tick's window.
+    pub window: std::sync::Arc<CalendarWindow>,
+    /// What it does.
+    pub effect: Effect,
+    /// The assignment's expiry.
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl Assigned {
+    /// The calendars of `set` in force for `instance`, with `windows` (index-aligned with
+    /// `set.calendars`, resolved once per tick) shared.
+    pub fn for_instance<E>(
+        set: &CalendarSet,
+        windows: &[std::sync::Arc<CalendarWindow>],
+        instance: &Instance<E>,
+    ) -> Vec<Assigned> {
+        set.assignments
+            .iter()
+            .filter(|a| a.scope.contains(instance))
+            .filter_map(|a| {
+                let i = set.calendars.iter().position(|c| c.name == a.calendar)?;
+                Some(Assigned {
+                    window: windows.get(i)?.clone(),
+                    effect: a.effect,
+                    until: a.until,
+                })
+            })
+            .collect()
+    }
+
+    /// The borrowed views every verdict takes ([`Applied::verdict`], [`off_stops`]); each
+    /// one's `slot` is its index in `list`.
+    pub fn applied(list: &[Assigned]) -> Vec<Applied<'_>> {
+        list.iter()
+            .enumerate()
+            .map(|(slot, a)| Applied {
+                calendar: &a.window,
+                slot,
+                effect: a.effect,
+                until: a.until,
+            })
+            .collect()
+    }
+}
