@@ -103,6 +103,9 @@ pub struct Decision {
     pub repair: bool,
     /// In words, for logs, audit and `--format text`.
     pub reason: String,
+    /// The `off` calendar that added this Stop (`schedule` is then `None`, and it is no idle stop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<String>,
 }
 
 /// A pre-shutdown notice to send now (docs/design.md §7).
@@ -135,6 +138,9 @@ pub struct Notice {
     pub native_only: bool,
     /// In words, including the native caveat when it applies.
     pub reason: String,
+    /// The `off` calendar that added this Stop (`schedule` is then `None`, and it is no idle stop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<String>,
 }
 
 /// A notice that will not be sent because its time passed (not sent late), or because a
@@ -481,6 +487,7 @@ fn decide_instance(
                 kind,
                 repair: false,
                 reason: format!("{}; {why}", describe(c)),
+                calendar: calendar_of(c.origin),
             };
             (c.due(), d)
         };
@@ -593,6 +600,7 @@ fn decide_instance(
             at: c.at,
             kind: DecisionKind::Missed,
             repair: false,
+            calendar: calendar_of(c.origin),
             reason: format!(
                 "{}; missed: {} late, beyond the {}-min catch-up",
                 describe(c),
@@ -746,6 +754,7 @@ fn decide_instance(
             schedule: schedule_ref(c.origin),
             native_only,
             reason,
+            calendar: calendar_of(c.origin),
         });
     }
     for d in &plan.decisions[first..] {
@@ -896,6 +905,13 @@ fn desired(action: Action) -> &'static str {
     match action {
         Action::Stop => "Stopped",
         Action::Start => "Running",
+    }
+}
+
+fn calendar_of(origin: Origin<'_>) -> Option<String> {
+    match origin {
+        Origin::Calendar(name) => Some(name.to_string()),
+        _ => None,
     }
 }
 
