@@ -165,3 +165,75 @@ fn bad_calendars_are_all_named_and_refused() {
     assert!(out.stdout.is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `curfew exception`: a keep-running and an off exception written into a set file, which
+/// `plan --calendar` then applies; a past one is refused (exit 1); `prune` removes ended ones.
+#[test]
+fn exceptions_are_calendar_entries_with_an_expiry() {
+    let dir = std::env::temp_dir().join(format!("curfew-exc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("calendars.json");
+    let f = file.to_str().unwrap();
+    let now = ["--now", "2026-12-22T00:00:00Z", "--file", f];
+    let run = |args: &[&str]| curfew(&[&["exception"], args, &now].concat());
+    let out = run(&[
+        "keep-running",
+        "gpu-seattle-01",
+        "--until",
+        "2026-12-24T02:00:00Z",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&[
+        "off",
+        "gpu-sydney-01",
+        "--from",
+        "2026-12-28",
+        "--to",
+        "2027-01-01",
+    ]);
+    assert!(out.status.success());
+    let out = run(&[
+        "keep-running",
+        "gpu-seattle-01",
+        "--until",
+        "2026-12-01T00:00:00Z",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        run(&["off", "x", "--from", "28 Dec", "--to", "2027-01-01"])
+            .status
+            .code(),
+        Some(2)
+    );
+    let rows = plan(&["--calendar", f]);
+    let by = |r: &&Value| r["suppressedBy"].as_str().unwrap_or("").to_string();
+    let seattle_stops: Vec<String> = rows
+        .iter()
+        .filter(|r| r["instance"] == "gpu-seattle-01" && r["action"] == "Stop")
+        .filter(|r| r["at"].as_str().unwrap() < "2026-12-24T02:00:00Z")
+        .map(|r| by(&r))
+        .collect();
+    assert!(!seattle_stops.is_empty());
+    assert!(seattle_stops
+        .iter()
+        .all(|b| b == "calendar:exception-gpu-seattle-01-1"));
+    assert!(rows
+        .iter()
+        .any(|r| r["source"] == "calendar:exception-gpu-sydney-01-1"));
+    let out = curfew(&[
+        "exception",
+        "prune",
+        "--now",
+        "2027-01-10T00:00:00Z",
+        "--file",
+        f,
+    ]);
+    assert!(out.status.success());
+    let set: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert!(set["calendars"].as_array().unwrap().is_empty(), "{set}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -350,7 +350,9 @@ impl InstancePlan<'_> {
                     suppressed: Vec::new(),
                     calendar: None,
                 });
-                zones.push(zone);
+                if !self.calendars.is_empty() {
+                    zones.push(zone);
+                }
             }
         }
         if !self.calendars.is_empty() {

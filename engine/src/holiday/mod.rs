@@ -14,8 +14,10 @@
 //! # Layout
 //! - this module: the model ([`HolidayCalendar`], [`Assignment`], [`Scope`], [`Effect`]), JSON
 //!   calendars, and the verdict every caller uses ([`Applied::verdict`]).
+//! - [`exception`]: one-off exceptions (keep running until T, off for some days) written into a set.
 //! - [`ics`]: iCalendar import (the `icalendar` parser and the `rrule` expander).
 
+pub mod exception;
 pub mod ics;
 #[cfg(test)]
 mod tests;
