@@ -80,7 +80,10 @@ struct Row<'a> {
     instance: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     schedule: Option<usize>,
-    source: &'a str,
+    /// Only in the effective plan (calendars, policies or overrides given): the plain plan's
+    /// rows are all native and stay as they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a str>,
     action: curfew_engine::Action,
     at: &'a str,
     local: &'a str,
@@ -486,8 +489,10 @@ fn write_row(out: &mut Vec<u8>, row: &Row<'_>) {
         out.extend_from_slice(b",\"schedule\":");
         push_uint(out, n);
     }
-    out.extend_from_slice(b",\"source\":");
-    write_str(out, row.source);
+    if let Some(source) = row.source {
+        out.extend_from_slice(b",\"source\":");
+        write_str(out, source);
+    }
     out.extend_from_slice(match row.action {
         curfew_engine::Action::Start => b",\"action\":\"Start\",\"at\":\"",
         curfew_engine::Action::Stop => b",\"action\":\"Stop\",\"at\":\"",
@@ -804,7 +809,7 @@ fn json_line(out: &mut Vec<u8>, fleet: &Fleet, p: &Planned, calendars: Option<&F
     let row = Row {
         instance: &ci.name,
         schedule: o.schedule,
-        source: &o.source,
+        source: (calendars.is_some() || !ci.origins.is_empty()).then_some(&*o.source),
         action: p.action,
         at: scratch(&mut at, |b| utc_text(p.occurrence.at, b)),
         local: scratch(&mut local, |b| local_text(p.occurrence.at, &o.zone, b)),
@@ -955,7 +960,7 @@ mod tests {
             let row = Row {
                 instance: name,
                 schedule,
-                source: "policy:night",
+                source: Some("policy:night"),
                 action: curfew_engine::Action::Stop,
                 at: "2026-03-08T10:00:00Z",
                 local: "2026-03-08T03:00:00-07:00",

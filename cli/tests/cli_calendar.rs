@@ -67,6 +67,10 @@ fn key(r: &Value) -> (String, i64, String, String) {
 fn a_lone_ics_calendar_skips_starts_on_each_instances_local_days() {
     let plain = plan(&[]);
     let with = plan(&["--calendar", "testdata/calendars/nz-holidays.ics"]);
+    // The plain plan's rows are as they were: no `source`, nothing suppressed.
+    assert!(plain
+        .iter()
+        .all(|r| r.get("source").is_none() && r.get("suppressedBy").is_none()));
     assert_eq!(
         with.iter().map(key).collect::<Vec<_>>(),
         plain.iter().map(key).collect::<Vec<_>>(),

@@ -383,10 +383,8 @@ impl InstancePlan<'_> {
             if plain_stop && p.action == Action::Start {
                 continue; // Stop wins: not a firing of the plain plan either.
             }
-            if let Some(a) = self
-                .calendars
-                .iter()
-                .find(|a| a.suppresses(p.action, p.occurrence.at, zone))
+            if let Some(a) =
+                Applied::first_suppressing(&self.calendars, p.action, p.occurrence.at, zone)
             {
                 p.calendar = Some(CalendarMark::Suppressed(a.slot as u32));
             }

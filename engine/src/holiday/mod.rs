@@ -499,8 +499,21 @@ impl CalendarWindow {
     /// Whether the calendar covers the instant `at`, local days read in its own zone, else
     /// in `schedule_zone` (the zone of the schedule that fires).
     pub fn covers(&self, at: DateTime<Utc>, schedule_zone: &Zone) -> bool {
-        let zone = self.zone.as_ref().unwrap_or(schedule_zone);
-        let wall = || dst::wall(zone, at);
+        self.covers_at(at, schedule_zone, &std::cell::OnceCell::new())
+    }
+
+    /// [`CalendarWindow::covers`] with the wall time in `schedule_zone` computed at most once
+    /// for all the calendars asked about one firing.
+    fn covers_at(
+        &self,
+        at: DateTime<Utc>,
+        schedule_zone: &Zone,
+        schedule_wall: &std::cell::OnceCell<NaiveDateTime>,
+    ) -> bool {
+        let wall = || match &self.zone {
+            Some(z) => dst::wall(z, at),
+            None => *schedule_wall.get_or_init(|| dst::wall(schedule_zone, at)),
+        };
         if !self.ranges.is_empty() {
             let day = wall().date();
             let i = self.ranges.partition_point(|(_, b)| *b < day);
@@ -572,11 +585,35 @@ pub struct Applied<'c> {
 impl Applied<'_> {
     /// Whether this calendar suppresses an `action` firing at `at` of a schedule in `zone`.
     pub fn suppresses(&self, action: Action, at: DateTime<Utc>, zone: &Zone) -> bool {
+        self.suppresses_at(action, at, zone, &std::cell::OnceCell::new())
+    }
+
+    fn suppresses_at(
+        &self,
+        action: Action,
+        at: DateTime<Utc>,
+        zone: &Zone,
+        wall: &std::cell::OnceCell<NaiveDateTime>,
+    ) -> bool {
         let reaches = matches!(
             (self.effect, action),
             (Effect::SkipStart | Effect::Off, Action::Start) | (Effect::SkipStop, Action::Stop)
         );
-        reaches && self.until.is_none_or(|u| at < u) && self.calendar.covers(at, zone)
+        reaches && self.until.is_none_or(|u| at < u) && self.calendar.covers_at(at, zone, wall)
+    }
+
+    /// The first of `applied` that suppresses an `action` firing at `at` of a schedule in
+    /// `zone` (the wall time is computed once for all of them).
+    pub fn first_suppressing<'a, 'c>(
+        applied: &'a [Applied<'c>],
+        action: Action,
+        at: DateTime<Utc>,
+        zone: &Zone,
+    ) -> Option<&'a Applied<'c>> {
+        let wall = std::cell::OnceCell::new();
+        applied
+            .iter()
+            .find(|a| a.suppresses_at(action, at, zone, &wall))
     }
 
     /// The first calendar of `applied` that suppresses the firing: what `suppressedBy` names.
@@ -587,10 +624,7 @@ impl Applied<'_> {
         at: DateTime<Utc>,
         zone: &Zone,
     ) -> Option<&'a str> {
-        applied
-            .iter()
-            .find(|a| a.suppresses(action, at, zone))
-            .map(|a| a.calendar.name.as_str())
+        Applied::first_suppressing(applied, action, at, zone).map(|a| a.calendar.name.as_str())
     }
 }
 
