@@ -309,12 +309,18 @@ struct InstancePlan<'f> {
     )>,
     /// The rest of the current minute group, in (instant, schedule) order.
     group: std::collections::VecDeque<Planned>,
-    /// The calendars in force (empty: the plain plan, at no cost).
+    /// The calendars in force; `None`: the plain plan, at the cost of one pointer.
+    cal: Option<Box<InstanceCalendars<'f>>>,
+}
+
+/// What an instance with calendars in force carries in its plan.
+struct InstanceCalendars<'f> {
+    /// The calendars in force.
     calendars: Vec<Applied<'f>>,
     /// The Stops `off` calendars add, in time order, with the calendar's slot.
     off: std::collections::VecDeque<(DateTime<Utc>, u32)>,
     /// The zone of the instance's own days (off stops' local time).
-    zone: Option<crate::tz::Zone>,
+    zone: crate::tz::Zone,
 }
 
 impl InstancePlan<'_> {
@@ -328,7 +334,11 @@ impl InstancePlan<'_> {
 
     fn fill(&mut self) {
         let minute = |o: &Occurrence| o.at.timestamp().div_euclid(60);
-        let off_minute = self.off.front().map(|(t, _)| t.timestamp().div_euclid(60));
+        let off_minute = self
+            .cal
+            .as_ref()
+            .and_then(|c| c.off.front())
+            .map(|(t, _)| t.timestamp().div_euclid(60));
         let Some(m) = self
             .heads
             .iter_mut()
@@ -350,13 +360,13 @@ impl InstancePlan<'_> {
                     suppressed: Vec::new(),
                     calendar: None,
                 });
-                if !self.calendars.is_empty() {
+                if self.cal.is_some() {
                     zones.push(zone);
                 }
             }
         }
-        if !self.calendars.is_empty() {
-            self.apply_calendars(m, &mut rows, &zones);
+        if let Some(cal) = self.cal.as_mut() {
+            cal.apply(self.index, m, &mut rows, &zones);
         }
         rows.sort_by_key(|p| (p.occurrence.at, p.schedule));
         if rows.iter().any(|p| p.action == Action::Stop) {
@@ -372,12 +382,14 @@ impl InstancePlan<'_> {
         }
         self.group.extend(rows);
     }
+}
 
+impl InstanceCalendars<'_> {
     /// Marks the rows of minute `m` that a calendar suppresses (Stop wins is decided on the
     /// plain rows first, so a skipped Stop never lets a Start through: calendars only remove
     /// firings) and adds the minute's `off` stops; a Start sharing its minute with an `off`
     /// stop is suppressed by that calendar.
-    fn apply_calendars(&mut self, m: i64, rows: &mut Vec<Planned>, zones: &[&crate::tz::Zone]) {
+    fn apply(&mut self, index: usize, m: i64, rows: &mut Vec<Planned>, zones: &[&crate::tz::Zone]) {
         let plain_stop = rows.iter().any(|p| p.action == Action::Stop);
         for (p, zone) in rows.iter_mut().zip(zones) {
             if plain_stop && p.action == Action::Start {
@@ -399,12 +411,9 @@ impl InstancePlan<'_> {
                     p.calendar = Some(CalendarMark::Suppressed(slot));
                 }
             }
-            let local = self
-                .zone
-                .as_ref()
-                .map_or(at.naive_utc(), |z| crate::dst::wall(z, at));
+            let local = crate::dst::wall(&self.zone, at);
             rows.push(Planned {
-                instance: self.index,
+                instance: index,
                 schedule: OFF_STOP,
                 action: Action::Stop,
                 occurrence: Occurrence {
@@ -483,24 +492,25 @@ impl<'f> PlanStream<'f> {
                 })
                 .collect();
             let applied = calendars.map(|c| c.applied(index)).unwrap_or_default();
-            let (mut off, mut zone) = (std::collections::VecDeque::new(), None);
-            if !applied.is_empty() {
+            let cal = (!applied.is_empty()).then(|| {
                 let scheds: Vec<&Schedule> = ci.schedules.iter().flatten().collect();
-                let z = crate::holiday::instance_zone(&scheds);
-                off = crate::holiday::off_stops(&applied, from, to, &z)
+                let zone = crate::holiday::instance_zone(&scheds);
+                let off = crate::holiday::off_stops(&applied, from, to, &zone)
                     .into_iter()
                     .map(|(at, slot)| (at, slot as u32))
                     .collect();
-                zone = Some(z);
-            }
+                Box::new(InstanceCalendars {
+                    calendars: applied,
+                    off,
+                    zone,
+                })
+            });
             let mut plan = InstancePlan {
                 index,
                 rank: rank[index],
                 heads,
                 group: std::collections::VecDeque::new(),
-                calendars: applied,
-                off,
-                zone,
+                cal,
             };
             let rank = plan.rank;
             if let Some(p) = plan.front() {
