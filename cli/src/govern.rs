@@ -338,8 +338,13 @@ pub(crate) fn run_explain(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
             }
             println!("next {} days:", explain::EXPLAIN_DAYS);
             for n in &e.next {
+                let by = n
+                    .suppressed_by
+                    .as_ref()
+                    .map(|c| format!("  (suppressed by {c}: does not fire)"))
+                    .unwrap_or_default();
                 println!(
-                    "  {} ({})  {:?}  {}  {}",
+                    "  {} ({})  {:?}  {}  {}{by}",
                     n.at.format("%Y-%m-%dT%H:%MZ"),
                     n.local,
                     n.action,

@@ -4,6 +4,7 @@
 //! - `plan`, `validate`, `policy`, `input`: the engine's commands over inventory files.
 //! - `report`: `curfew report`, rendered by `curfew_report`.
 //! - `govern`: `tick`, `run`, `dismiss`, `explain` over a `curfew_governor::Runtime`.
+//! - `exception`: one-off calendar exceptions written into the calendar set file.
 //! - `demo` (feature `demo`, on by default): a simulated week on the local ARM simulator.
 //! - `serve`: hands over to `curfew_handler`.
 //!
@@ -12,6 +13,7 @@
 
 #[cfg(feature = "demo")]
 mod demo;
+mod exception;
 mod govern;
 mod input;
 mod plan;
@@ -68,6 +70,12 @@ enum Command {
     /// Copy native schedules into overrides (INSTANCE, --workspace W or --all; --dry-run) and
     /// list the native ones to disable in the studio.
     Adopt(govern::AdoptArgs),
+    /// One-off exceptions in the calendar set file: `keep-running INSTANCE --until T`,
+    /// `off INSTANCE --from D --to D`, `prune` (docs/calendars.md).
+    Exception {
+        #[command(subcommand)]
+        command: exception::ExceptionCommand,
+    },
     /// A week of a simulated fleet through the real governor: no Azure, no network needed.
     #[cfg(feature = "demo")]
     Demo {
@@ -112,6 +120,7 @@ fn main() -> ExitCode {
         Command::Explain(args) => govern::run_explain(&args),
         Command::Schedule(args) => govern::run_schedule(&args),
         Command::Adopt(args) => govern::run_adopt(&args),
+        Command::Exception { command } => exception::run(&command),
         #[cfg(feature = "demo")]
         Command::Demo { days } => govern::block_on(async {
             let mut out = std::io::stdout();

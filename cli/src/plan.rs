@@ -1,11 +1,14 @@
-//! `curfew plan`: every occurrence of an inventory's schedules in a window.
+//! `curfew plan`: every occurrence of an inventory's schedules in a window; with `--calendar`,
+//! `--policy` and `--overrides`, the effective plan (docs/calendars.md).
 
 use super::input::{parse_instant, read_text};
 use super::OutputFormat;
 use chrono::{DateTime, Datelike, Timelike, Utc};
-use curfew_engine::fleet::{self, Fleet, Planned};
+use curfew_engine::fleet::{self, CalendarMark, Fleet, FleetCalendars, Planned, OFF_STOP};
+use curfew_engine::holiday::{Assignment, CalendarSet};
 use curfew_engine::inventory::{self, Item, Items};
 use curfew_engine::json::Node;
+use curfew_engine::schedule::Source;
 use curfew_engine::tz::Zone;
 use curfew_engine::{Severity, Shift};
 use serde::Serialize;
@@ -29,6 +32,45 @@ pub(crate) struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     format: OutputFormat,
+    /// A calendar file, repeatable: `.ics`, a JSON calendar, or a JSON set with assignments
+    /// (`{"calendars", "assignments"}`). A calendar given with nothing else said skips the
+    /// starts on its days (each instance's local days) for every instance.
+    #[arg(long = "calendar", value_name = "FILE")]
+    calendars: Vec<String>,
+    /// A default policy definition, repeatable: it supplies an action no schedule covers.
+    #[arg(long = "policy", value_name = "FILE")]
+    policies: Vec<String>,
+    /// Overrides: `{"<instance name or ARM id>": computeStartStop array, or {"computeStartStop",
+    /// "expires"}}`; an override replaces the native schedules (judged in force at --from).
+    #[arg(long, value_name = "FILE")]
+    overrides: Option<String>,
+}
+
+/// Reads every `--calendar` file into one set; every problem of every file is reported.
+fn load_calendars(paths: &[String]) -> anyhow::Result<CalendarSet> {
+    let mut set = CalendarSet::default();
+    let mut problems = Vec::new();
+    for path in paths {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("reading calendar '{path}': {e}"))?;
+        let base = std::path::Path::new(path)
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default();
+        let read = |p: &str| {
+            std::fs::read_to_string(base.join(p)).map_err(|e| format!("cannot read {p:?}: {e}"))
+        };
+        match CalendarSet::from_file_text(path, &text, &read) {
+            Ok(s) => set.extend(s),
+            Err(p) => problems.extend(p.into_iter().map(|p| format!("{path}: {p}"))),
+        }
+    }
+    let dup = curfew_engine::holiday::check_assignments(&set.calendars, &set.assignments);
+    problems.extend(dup.into_iter().map(|p| p.to_string()));
+    if !problems.is_empty() {
+        anyhow::bail!("bad calendar(s):\n  {}", problems.join("\n  "));
+    }
+    Ok(set)
 }
 
 /// One line of `plan --format json`; field names are a stable contract.
@@ -36,7 +78,12 @@ pub(crate) struct PlanArgs {
 #[serde(rename_all = "camelCase")]
 struct Row<'a> {
     instance: &'a str,
-    schedule: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schedule: Option<usize>,
+    /// Only in the effective plan (calendars, policies or overrides given): the plain plan's
+    /// rows are all native and stay as they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a str>,
     action: curfew_engine::Action,
     at: &'a str,
     local: &'a str,
@@ -48,6 +95,8 @@ struct Row<'a> {
     merged: u32,
     #[serde(skip_serializing_if = "<[usize]>::is_empty")]
     suppressed_starts: &'a [usize],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suppressed_by: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     note: Option<String>,
 }
@@ -117,7 +166,7 @@ fn scratch(buf: &mut Vec<u8>, fill: impl FnOnce(&mut Vec<u8>)) -> &str {
 }
 
 /// The DST / conflict note for one occurrence, if any.
-fn note(p: &Planned, zone: &Zone) -> Option<String> {
+fn note(p: &Planned, zone: &Zone, calendars: Option<&FleetCalendars>) -> Option<String> {
     let o = &p.occurrence;
     let mut parts = Vec::new();
     match o.shift {
@@ -153,6 +202,17 @@ fn note(p: &Planned, zone: &Zone) -> Option<String> {
             list.join(", ")
         ));
     }
+    match (p.calendar, calendars) {
+        (Some(CalendarMark::Suppressed(i)), Some(c)) => parts.push(format!(
+            "does not fire: suppressed by calendar:{}",
+            c.windows[i as usize].name
+        )),
+        (Some(CalendarMark::Off(i)), Some(c)) => parts.push(format!(
+            "calendar {} is off this day: stopped at the day's start",
+            c.windows[i as usize].name
+        )),
+        _ => {}
+    }
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 
@@ -163,12 +223,24 @@ pub(crate) fn run(args: &PlanArgs) -> anyhow::Result<ExitCode> {
     if to < from {
         anyhow::bail!("--to {} is before --from {}", args.to, args.from);
     }
+    let set = load_calendars(&args.calendars)?;
     let text = read_text(&args.inventory)?;
-    let (fleet, skipped) = compile_parallel(&text, &args.inventory)?;
+    let assignments = (!set.is_empty()).then_some(set.assignments.as_slice());
+    let (fleet, skipped, in_force) = if args.policies.is_empty() && args.overrides.is_none() {
+        compile_parallel(&text, &args.inventory, assignments)?
+    } else {
+        compile_effective(&text, args, from, assignments)?
+    };
+    let calendars = (!set.is_empty()).then(|| {
+        let mut c = FleetCalendars::new(&set.calendars, set.assignments.clone(), from, to);
+        c.in_force = in_force;
+        c
+    });
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    plan_rows(&fleet, from, to, |name_w, rows| {
-        write_plan(&mut out, &fleet, rows, name_w, args.format)
+    let cals = calendars.as_ref();
+    plan_rows(&fleet, from, to, cals, |name_w, rows| {
+        write_plan(&mut out, &fleet, rows, name_w, args.format, cals)
     })?;
     out.flush()?;
     // Bad schedules never stop the plan: they are reported here, and `validate` gives the
@@ -197,7 +269,12 @@ struct Part {
     first: usize,
     fleet: Fleet,
     skipped: BTreeMap<String, usize>,
+    /// Per instance, the calendar assignments in force (only with calendars).
+    in_force: Vec<Vec<u32>>,
 }
+
+/// A compiled fleet, the computes skipped by type, and each instance's calendar assignments.
+type Compiled = (Fleet, BTreeMap<String, usize>, Vec<Vec<u32>>);
 
 /// Computes per run handed from the splitting thread to the planning threads.
 const RUN: usize = 1024;
@@ -209,7 +286,8 @@ const RUN: usize = 1024;
 fn compile_parallel(
     text: &str,
     source_name: &str,
-) -> anyhow::Result<(Fleet, BTreeMap<String, usize>)> {
+    assignments: Option<&[Assignment]>,
+) -> anyhow::Result<Compiled> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |p| p.get())
         .clamp(1, 8);
@@ -224,7 +302,7 @@ fn compile_parallel(
                     loop {
                         let run = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
                         let Ok(run) = run else { break };
-                        parts.push(compile_run(&run));
+                        parts.push(compile_run(&run, assignments));
                     }
                     parts
                 })
@@ -249,17 +327,118 @@ fn compile_parallel(
         .instances
         .reserve_exact(parts.iter().map(|p| p.fleet.instances.len()).sum());
     for part in parts {
+        all.in_force.extend(part.in_force);
         all.fleet.instances.extend(part.fleet.instances);
         all.fleet.diagnostics.extend(part.fleet.diagnostics);
         for (k, v) in part.skipped {
             *all.skipped.entry(k).or_default() += v;
         }
     }
-    Ok((all.fleet, all.skipped))
+    Ok((all.fleet, all.skipped, all.in_force))
+}
+
+/// The effective fleet (docs/design.md §4): per compute, its override (in force at `from`)
+/// or native schedules, then the policy defaults for actions nothing covers; each schedule
+/// keeps its source. Reads the whole input as JSON values (policies need them), so it is for
+/// the effective plan only; the plain plan streams ([`compile_parallel`]).
+fn compile_effective(
+    text: &str,
+    args: &PlanArgs,
+    from: DateTime<Utc>,
+    assignments: Option<&[Assignment]>,
+) -> anyhow::Result<Compiled> {
+    use curfew_engine::governor::{effective_schedules, override_in_force, PolicyDefault};
+    let policies = super::policy::load_policies(&args.policies)?;
+    let overrides: serde_json::Map<String, serde_json::Value> = match &args.overrides {
+        None => serde_json::Map::new(),
+        Some(path) => {
+            let t = read_text(path)?;
+            match serde_json::from_str(&t) {
+                Ok(serde_json::Value::Object(m)) => m,
+                Ok(_) => {
+                    anyhow::bail!("{path}: expected an object keyed by instance name or ARM id")
+                }
+                Err(e) => anyhow::bail!("{path}: not valid JSON: {e}"),
+            }
+        }
+    };
+    let (computes, problems) = super::policy::read_computes(text, &args.inventory)?;
+    for p in problems {
+        eprintln!("warning: {p}");
+    }
+    let mut fleet = Fleet::default();
+    let mut in_force = Vec::new();
+    let mut skipped: BTreeMap<String, usize> = BTreeMap::new();
+    for (name, compute) in computes {
+        let inv = curfew_engine::inventory::parse(&compute.to_string(), &name)?;
+        fleet.diagnostics.extend(inv.problems);
+        if inv.instances.is_empty() {
+            let kind = compute
+                .pointer("/properties/computeType")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("unknown");
+            *skipped.entry(kind.to_string()).or_default() += 1;
+            continue;
+        }
+        for inst in inv.instances {
+            let key = |k: &str| {
+                k.eq_ignore_ascii_case(&inst.name)
+                    || inst
+                        .id
+                        .as_deref()
+                        .is_some_and(|id| k.eq_ignore_ascii_case(id))
+            };
+            let ov = overrides
+                .iter()
+                .find(|(k, _)| key(k))
+                .and_then(|(_, v)| override_in_force(v, from));
+            let assessment = curfew_engine::policy::assess(&policies, &compute, from.date_naive());
+            let supplied: Vec<(String, Vec<serde_json::Value>)> = assessment
+                .supplied(&curfew_engine::policy::AppendTarget::Schedules)
+                .map(|s| {
+                    let list = match &s.value {
+                        serde_json::Value::Array(a) => a.clone(),
+                        v => v
+                            .get("computeStartStop")
+                            .and_then(serde_json::Value::as_array)
+                            .cloned()
+                            .unwrap_or_default(),
+                    };
+                    vec![(s.policy.to_string(), list)]
+                })
+                .unwrap_or_default();
+            let defaults: Vec<PolicyDefault<'_>> = supplied
+                .iter()
+                .map(|(policy, schedules)| PolicyDefault { policy, schedules })
+                .collect();
+            let set = effective_schedules(&inst, ov.as_deref(), &defaults);
+            fleet
+                .diagnostics
+                .extend(set.diagnostics.into_iter().map(|(_, d)| d));
+            if let Some(a) = assignments {
+                in_force.push(FleetCalendars::matching(a, &inst));
+            }
+            fleet.instances.push(fleet::CompiledInstance {
+                name: inst.name.clone(),
+                id: inst.id.clone(),
+                origins: set
+                    .schedules
+                    .iter()
+                    .map(|s| (s.source.clone(), s.index))
+                    .collect(),
+                schedules: set
+                    .schedules
+                    .into_iter()
+                    .map(|s| Some(s.schedule))
+                    .collect(),
+            });
+        }
+    }
+    Ok((fleet, skipped, in_force))
 }
 
 /// Reads and compiles one run of computes.
-fn compile_run<'a>(run: &Items<'a>) -> Part {
+fn compile_run<'a>(run: &Items<'a>, assignments: Option<&[Assignment]>) -> Part {
     let mut part = Part {
         first: run.first(),
         ..Part::default()
@@ -267,6 +446,9 @@ fn compile_run<'a>(run: &Items<'a>) -> Part {
     for i in 0..run.len() {
         match run.read_as::<Node<'a>>(i) {
             Item::Instance(inst) => {
+                if let Some(a) = assignments {
+                    part.in_force.push(FleetCalendars::matching(a, &inst));
+                }
                 let ci = fleet::compile_instance(&inst, &mut part.fleet.diagnostics);
                 part.fleet.instances.push(ci);
             }
@@ -303,8 +485,14 @@ fn push_uint(out: &mut Vec<u8>, n: usize) {
 fn write_row(out: &mut Vec<u8>, row: &Row<'_>) {
     out.extend_from_slice(b"{\"instance\":");
     write_str(out, row.instance);
-    out.extend_from_slice(b",\"schedule\":");
-    push_uint(out, row.schedule);
+    if let Some(n) = row.schedule {
+        out.extend_from_slice(b",\"schedule\":");
+        push_uint(out, n);
+    }
+    if let Some(source) = row.source {
+        out.extend_from_slice(b",\"source\":");
+        write_str(out, source);
+    }
     out.extend_from_slice(match row.action {
         curfew_engine::Action::Start => b",\"action\":\"Start\",\"at\":\"",
         curfew_engine::Action::Stop => b",\"action\":\"Stop\",\"at\":\"",
@@ -336,6 +524,10 @@ fn write_row(out: &mut Vec<u8>, row: &Row<'_>) {
         push_uint(out, *last);
         out.push(b']');
     }
+    if let Some(by) = row.suppressed_by {
+        out.extend_from_slice(b",\"suppressedBy\":");
+        write_str(out, by);
+    }
     if let Some(note) = &row.note {
         out.extend_from_slice(b",\"note\":");
         write_str(out, note);
@@ -351,6 +543,8 @@ const BLOCK: usize = 16_384;
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct PlanStats {
     rows: usize,
+    /// Rows a calendar suppressed (listed, not fired).
+    suppressed: usize,
     peak_held: usize,
 }
 
@@ -365,6 +559,7 @@ fn plan_rows<R>(
     fleet: &Fleet,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    calendars: Option<&FleetCalendars>,
     write: impl FnOnce(usize, &mut dyn Iterator<Item = Planned>) -> R,
 ) -> R {
     let threads = std::thread::available_parallelism()
@@ -382,7 +577,8 @@ fn plan_rows<R>(
             let ranks = &ranks;
             s.spawn(move || {
                 let part = start..(start + per).min(n);
-                let mut stream = fleet::PlanStream::part(fleet, ranks, part, from, to);
+                let mut stream =
+                    fleet::PlanStream::with_calendars(fleet, ranks, part, from, to, calendars);
                 let width = stream
                     .instances_with_rows()
                     .map(|i| fleet.instances[i].name.len())
@@ -473,6 +669,7 @@ fn write_plan(
     stream: &mut dyn Iterator<Item = Planned>,
     name_w: usize,
     format: OutputFormat,
+    calendars: Option<&FleetCalendars>,
 ) -> anyhow::Result<PlanStats> {
     match format {
         OutputFormat::Json => out.write_all(b"[")?,
@@ -494,6 +691,9 @@ fn write_plan(
             break;
         }
         stats.rows += block.len();
+        if calendars.is_some() {
+            stats.suppressed += block.iter().filter(|p| !p.fires()).count();
+        }
         stats.peak_held = stats.peak_held.max(block.len());
         let block = &block;
         let per = block.len().div_ceil(threads).max(1);
@@ -509,9 +709,11 @@ fn write_plan(
                                 OutputFormat::Json => {
                                     let first = b == 0 && c == 0 && k == 0;
                                     buf.extend_from_slice(if first { b"\n" } else { b",\n" });
-                                    json_line(&mut buf, fleet, p);
+                                    json_line(&mut buf, fleet, p, calendars);
                                 }
-                                OutputFormat::Text => text_line(&mut buf, fleet, p, name_w),
+                                OutputFormat::Text => {
+                                    text_line(&mut buf, fleet, p, name_w, calendars)
+                                }
                             }
                         }
                         Ok(buf)
@@ -532,37 +734,106 @@ fn write_plan(
     }
     match format {
         OutputFormat::Json => out.write_all(if stats.rows == 0 { b"]\n" } else { b"\n]\n" })?,
+        OutputFormat::Text if calendars.is_some() => writeln!(
+            out,
+            "{} occurrence(s), {} suppressed by calendars (listed, not fired)",
+            stats.rows, stats.suppressed
+        )?,
         OutputFormat::Text => writeln!(out, "{} occurrence(s)", stats.rows)?,
     }
     Ok(stats)
 }
 
-fn json_line(out: &mut Vec<u8>, fleet: &Fleet, p: &Planned) {
+/// What one row shows about where it comes from: the schedule's zone, trigger, number and
+/// source, or for an `off` calendar's stop, the instance's zone and the calendar.
+struct RowOrigin<'a> {
+    zone: std::borrow::Cow<'a, Zone>,
+    time_zone: std::borrow::Cow<'a, str>,
+    trigger: std::borrow::Cow<'a, str>,
+    schedule: Option<usize>,
+    source: std::borrow::Cow<'a, str>,
+    suppressed_by: Option<String>,
+}
+
+fn origin<'a>(
+    fleet: &'a Fleet,
+    p: &Planned,
+    calendars: Option<&'a FleetCalendars>,
+) -> Option<RowOrigin<'a>> {
+    use std::borrow::Cow;
     let ci = &fleet.instances[p.instance];
-    let Some(s) = ci.schedules[p.schedule].as_ref() else {
+    let cal_name = |i: u32| calendars.map_or("", |c| c.windows[i as usize].name.as_str());
+    let suppressed_by = match p.calendar {
+        Some(CalendarMark::Suppressed(i)) => Some(format!("calendar:{}", cal_name(i))),
+        _ => None,
+    };
+    if p.schedule == OFF_STOP {
+        let scheds: Vec<&curfew_engine::Schedule> = ci.schedules.iter().flatten().collect();
+        let zone = curfew_engine::holiday::instance_zone(&scheds);
+        let name = match p.calendar {
+            Some(CalendarMark::Off(i)) => cal_name(i),
+            _ => "",
+        };
+        return Some(RowOrigin {
+            time_zone: Cow::Owned(zone.iana().to_string()),
+            zone: Cow::Owned(zone),
+            trigger: Cow::Owned(format!("calendar {name} (off)")),
+            schedule: None,
+            source: Cow::Owned(format!("calendar:{name}")),
+            suppressed_by,
+        });
+    }
+    let s = ci.schedules.get(p.schedule)?.as_ref()?;
+    let (source, index) = match ci.origins.get(p.schedule) {
+        Some((Source::Native, i)) => (Cow::Borrowed("native"), *i),
+        Some((Source::Override, i)) => (Cow::Borrowed("override"), *i),
+        Some((Source::Policy(name), i)) => (Cow::Owned(format!("policy:{name}")), *i),
+        None => (Cow::Borrowed("native"), p.schedule),
+    };
+    Some(RowOrigin {
+        zone: Cow::Borrowed(&s.zone),
+        time_zone: Cow::Borrowed(&s.time_zone),
+        trigger: Cow::Borrowed(&s.trigger),
+        schedule: Some(index),
+        source,
+        suppressed_by,
+    })
+}
+
+fn json_line(out: &mut Vec<u8>, fleet: &Fleet, p: &Planned, calendars: Option<&FleetCalendars>) {
+    let ci = &fleet.instances[p.instance];
+    let Some(o) = origin(fleet, p, calendars) else {
         return;
     };
     let (mut at, mut local) = (Vec::with_capacity(20), Vec::with_capacity(25));
     let row = Row {
         instance: &ci.name,
-        schedule: p.schedule,
+        schedule: o.schedule,
+        source: (calendars.is_some() || !ci.origins.is_empty()).then_some(&*o.source),
         action: p.action,
         at: scratch(&mut at, |b| utc_text(p.occurrence.at, b)),
-        local: scratch(&mut local, |b| local_text(p.occurrence.at, &s.zone, b)),
-        time_zone: &s.time_zone,
-        iana: s.zone.iana(),
-        trigger: &s.trigger,
+        local: scratch(&mut local, |b| local_text(p.occurrence.at, &o.zone, b)),
+        time_zone: &o.time_zone,
+        iana: o.zone.iana(),
+        trigger: &o.trigger,
         shift: p.occurrence.shift,
         merged: p.occurrence.merged,
         suppressed_starts: &p.suppressed,
-        note: note(p, &s.zone),
+        suppressed_by: o.suppressed_by.as_deref(),
+        note: note(p, &o.zone, calendars),
     };
     write_row(out, &row);
 }
 
-fn text_line(out: &mut Vec<u8>, fleet: &Fleet, p: &Planned, name_w: usize) {
+fn text_line(
+    out: &mut Vec<u8>,
+    fleet: &Fleet,
+    p: &Planned,
+    name_w: usize,
+    calendars: Option<&FleetCalendars>,
+) {
     let ci = &fleet.instances[p.instance];
-    let Some(s) = ci.schedules[p.schedule].as_ref() else {
+    let Some(o) = origin(fleet, p, calendars) else {
         return;
     };
     let at = p.occurrence.at;
@@ -573,31 +844,40 @@ fn text_line(out: &mut Vec<u8>, fleet: &Fleet, p: &Planned, name_w: usize) {
     utc_text(at, out);
     out.extend_from_slice(b"  ");
     let local_start = out.len();
-    local_text(at, &s.zone, out);
+    local_text(at, &o.zone, out);
     out.truncate(local_start + 16);
     out[local_start + 10] = b' ';
     out.push(b' ');
-    out.extend_from_slice(s.zone.abbreviation_at(at.timestamp()).as_bytes());
+    out.extend_from_slice(o.zone.abbreviation_at(at.timestamp()).as_bytes());
     pad(out, out.len() - local_start, 31);
     out.extend_from_slice(b"  ");
     out.extend_from_slice(ci.name.as_bytes());
     pad(out, ci.name.chars().count(), name_w);
     out.extend_from_slice(b"  ");
-    let number = p.schedule.to_string();
+    let number = o
+        .schedule
+        .map_or_else(|| "-".to_string(), |n| n.to_string());
     pad(out, number.len(), 3);
     out.extend_from_slice(number.as_bytes());
     out.extend_from_slice(b"  ");
-    let action = match p.action {
-        curfew_engine::Action::Start => "Start",
-        curfew_engine::Action::Stop => "Stop ",
+    let action = match (p.action, p.fires()) {
+        (curfew_engine::Action::Start, true) => "Start",
+        (curfew_engine::Action::Stop, true) => "Stop ",
+        (curfew_engine::Action::Start, false) => "start",
+        (curfew_engine::Action::Stop, false) => "stop ",
     };
     out.extend_from_slice(action.as_bytes());
     out.extend_from_slice(b"  ");
-    out.extend_from_slice(s.trigger.as_bytes());
+    out.extend_from_slice(o.trigger.as_bytes());
     out.extend_from_slice(b" (");
-    out.extend_from_slice(s.time_zone.as_bytes());
+    out.extend_from_slice(o.time_zone.as_bytes());
     out.push(b')');
-    if let Some(n) = note(p, &s.zone) {
+    if o.source != "native" {
+        out.extend_from_slice(b" [");
+        out.extend_from_slice(o.source.as_bytes());
+        out.push(b']');
+    }
+    if let Some(n) = note(p, &o.zone, calendars) {
         out.extend_from_slice("  — ".as_bytes());
         out.extend_from_slice(n.as_bytes());
     }
@@ -633,7 +913,7 @@ mod tests {
         let ci = serde_json::json!({"name": "ci-every-minute", "properties": {"computeType": "ComputeInstance", "properties": {"schedules": {"computeStartStop": [
             {"action": "Stop", "triggerType": "Cron", "cron": {"expression": "* * * * *", "timeZone": "UTC"}}
         ]}}}});
-        let (fleet, _) = compile_parallel(&ci.to_string(), "ci.json").unwrap();
+        let (fleet, _, _) = compile_parallel(&ci.to_string(), "ci.json", None).unwrap();
         let from = "2026-01-01T00:00:00Z".parse().unwrap();
         for (days, format) in [
             (40, OutputFormat::Json),
@@ -642,8 +922,8 @@ mod tests {
         ] {
             let to = from + chrono::Duration::days(days);
             let mut sink = Counting::default();
-            let stats = plan_rows(&fleet, from, to, |w, rows| {
-                write_plan(&mut sink, &fleet, rows, w, format)
+            let stats = plan_rows(&fleet, from, to, None, |w, rows| {
+                write_plan(&mut sink, &fleet, rows, w, format, None)
             })
             .unwrap();
             let rows = days as usize * 24 * 60;
@@ -658,20 +938,29 @@ mod tests {
     #[test]
     fn hand_written_rows_equal_serde_rows() {
         let suppressed = [1usize, 3];
-        for (name, note, merged, sup, schedule) in [
-            ("gpu-01", None, 0, &suppressed[..0], 0),
-            ("gpu-02", None, 10, &suppressed[..1], 10),
+        for (name, note, merged, sup, schedule, by) in [
+            ("gpu-01", None, 0, &suppressed[..0], Some(0), None),
+            (
+                "gpu-02",
+                None,
+                10,
+                &suppressed[..1],
+                Some(10),
+                Some("calendar:nz"),
+            ),
             (
                 "we\"ird\\name\u{1}",
                 Some("a \"note\"".to_string()),
                 2,
                 &suppressed[..],
-                123,
+                None,
+                Some("calendar:\"q\""),
             ),
         ] {
             let row = Row {
                 instance: name,
                 schedule,
+                source: Some("policy:night"),
                 action: curfew_engine::Action::Stop,
                 at: "2026-03-08T10:00:00Z",
                 local: "2026-03-08T03:00:00-07:00",
@@ -681,6 +970,7 @@ mod tests {
                 shift: Shift::Gap,
                 merged,
                 suppressed_starts: sup,
+                suppressed_by: by,
                 note,
             };
             let mut hand = Vec::new();

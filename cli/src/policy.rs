@@ -296,7 +296,7 @@ type Named = (String, Value);
 /// array or list response (all compute types: a policy decides for itself what it targets), or
 /// the one compute; CLI YAML through the engine's inventory reader. Computes without `type` get
 /// the ARM compute type. Elements that are not objects are problems, not failures.
-fn read_computes(text: &str, source: &str) -> anyhow::Result<(Vec<Named>, Vec<String>)> {
+pub(crate) fn read_computes(text: &str, source: &str) -> anyhow::Result<(Vec<Named>, Vec<String>)> {
     let base = stem(source);
     let trimmed = text.trim_start();
     let mut problems = Vec::new();
@@ -350,6 +350,31 @@ fn read_computes(text: &str, source: &str) -> anyhow::Result<(Vec<Named>, Vec<St
         computes.push((name, item));
     }
     Ok((computes, problems))
+}
+
+/// The default policies of `paths`, assigned at `/` (every compute), for the effective plan
+/// (`curfew plan --policy`): any problem in a file refuses them all, each one named.
+pub(crate) fn load_policies(paths: &[String]) -> anyhow::Result<Vec<Assignment>> {
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    for path in paths {
+        let found = validate_policy_file(Path::new(path));
+        if !found.is_empty() {
+            problems.extend(found);
+            continue;
+        }
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading policy '{path}'"))?;
+        let name = stem(path);
+        match PolicyDefinition::from_json_str(&text, &Map::new()) {
+            Ok(d) => out.push(Assignment::new(&name, "/", d.with_fallback_name(&name))?),
+            Err(e) => problems.push(format!("{path}: {e}")),
+        }
+    }
+    if !problems.is_empty() {
+        anyhow::bail!("bad policy file(s):\n  {}", problems.join("\n  "));
+    }
+    Ok(out)
 }
 
 /// ARM JSON for an instance read from CLI YAML.

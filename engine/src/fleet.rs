@@ -2,6 +2,7 @@
 //! conflict resolution) and validation of every instance, schedule and field.
 
 use crate::diag::{Diagnostic, Problem, Severity};
+use crate::holiday::{Applied, Assignment, CalendarWindow, HolidayCalendar};
 use crate::idle;
 use crate::inventory::{Instance, Inventory};
 use crate::schedule::{self, Action, Occurrence, Schedule};
@@ -25,6 +26,9 @@ pub struct CompiledInstance {
     pub id: Option<String>,
     /// `None` where the entry had an error.
     pub schedules: Vec<Option<Schedule>>,
+    /// Where each schedule came from, index-aligned with `schedules`: its source and its index
+    /// there (an effective plan's overrides and policy defaults). Empty: all native, in order.
+    pub origins: Vec<(schedule::Source, usize)>,
 }
 
 /// The whole fleet compiled, with every problem found on the way.
@@ -70,6 +74,7 @@ pub fn compile_instance<E: crate::json::Json>(
         name: inst.name.clone(),
         id: inst.id.clone(),
         schedules,
+        origins: Vec::new(),
     }
 }
 
@@ -107,6 +112,87 @@ pub struct Planned {
     pub occurrence: Occurrence,
     /// Start schedules of the same instance suppressed by this Stop (same minute; Stop wins).
     pub suppressed: Vec<usize>,
+    /// What a calendar did to this row, if anything ([`PlanStream::with_calendars`]).
+    pub calendar: Option<CalendarMark>,
+}
+
+/// `schedule` of a row that an `off` calendar added: it comes from no schedule.
+pub const OFF_STOP: usize = usize::MAX;
+
+/// A calendar's part in a plan row; the `u32` indexes [`FleetCalendars::windows`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CalendarMark {
+    /// The row does not fire: `suppressedBy: calendar:<name>`.
+    Suppressed(u32),
+    /// The row is a Stop that an `off` calendar adds at the start of its day.
+    Off(u32),
+}
+
+impl Planned {
+    /// Whether the row fires (no calendar suppressed it).
+    pub fn fires(&self) -> bool {
+        !matches!(self.calendar, Some(CalendarMark::Suppressed(_)))
+    }
+}
+
+/// The calendars of a plan: resolved over its window, the assignments, and which of them
+/// are in force for each instance (index-aligned with [`Fleet::instances`]; an instance with
+/// none, or past the end, has no calendar and costs nothing).
+#[derive(Debug, Clone, Default)]
+pub struct FleetCalendars {
+    /// The calendars, resolved over the plan's window.
+    pub windows: Vec<CalendarWindow>,
+    /// The assignments (calendar names must be in `windows`).
+    pub assignments: Vec<Assignment>,
+    /// Per instance, the indexes of the assignments whose scope contains it.
+    pub in_force: Vec<Vec<u32>>,
+}
+
+impl FleetCalendars {
+    /// The calendars and assignments over `[from, to)`, with no instance matched yet
+    /// (push [`FleetCalendars::matching`] for each instance, in fleet order).
+    pub fn new(
+        calendars: &[HolidayCalendar],
+        assignments: Vec<Assignment>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Self {
+        FleetCalendars {
+            windows: calendars.iter().map(|c| c.window(from, to)).collect(),
+            assignments,
+            in_force: Vec::new(),
+        }
+    }
+
+    /// The indexes of the assignments in force for `instance` (computed while the instance's
+    /// tags and id are at hand).
+    pub fn matching<E>(assignments: &[Assignment], instance: &Instance<E>) -> Vec<u32> {
+        assignments
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.scope.contains(instance))
+            .map(|(i, _)| i as u32)
+            .collect()
+    }
+
+    /// The calendars in force for fleet instance `index`.
+    pub fn applied(&self, index: usize) -> Vec<Applied<'_>> {
+        let Some(list) = self.in_force.get(index) else {
+            return Vec::new();
+        };
+        list.iter()
+            .filter_map(|&a| {
+                let a = self.assignments.get(a as usize)?;
+                let slot = self.windows.iter().position(|w| w.name == a.calendar)?;
+                Some(Applied {
+                    calendar: &self.windows[slot],
+                    slot,
+                    effect: a.effect,
+                    until: a.until,
+                })
+            })
+            .collect()
+    }
 }
 
 /// The occurrences of one instance in `[from, to)`, Starts that share a minute with a Stop removed.
@@ -125,6 +211,7 @@ pub fn plan_instance(
             action: s.action,
             occurrence,
             suppressed: Vec::new(),
+            calendar: None,
         }));
     }
     let has_start = out.iter().any(|p| p.action == Action::Start);
@@ -205,6 +292,7 @@ fn take(p: &mut Planned) -> Planned {
             action: p.action,
             occurrence: p.occurrence,
             suppressed: Vec::new(),
+            calendar: None,
         },
     )
 }
@@ -216,10 +304,23 @@ struct InstancePlan<'f> {
     heads: Vec<(
         usize,
         Action,
+        &'f crate::tz::Zone,
         std::iter::Peekable<schedule::Occurrences<'f>>,
     )>,
     /// The rest of the current minute group, in (instant, schedule) order.
     group: std::collections::VecDeque<Planned>,
+    /// The calendars in force; `None`: the plain plan, at the cost of one pointer.
+    cal: Option<Box<InstanceCalendars<'f>>>,
+}
+
+/// What an instance with calendars in force carries in its plan.
+struct InstanceCalendars<'f> {
+    /// The calendars in force.
+    calendars: Vec<Applied<'f>>,
+    /// The Stops `off` calendars add, in time order, with the calendar's slot.
+    off: std::collections::VecDeque<(DateTime<Utc>, u32)>,
+    /// The zone of the instance's own days (off stops' local time).
+    zone: crate::tz::Zone,
 }
 
 impl InstancePlan<'_> {
@@ -233,16 +334,23 @@ impl InstancePlan<'_> {
 
     fn fill(&mut self) {
         let minute = |o: &Occurrence| o.at.timestamp().div_euclid(60);
+        let off_minute = self
+            .cal
+            .as_ref()
+            .and_then(|c| c.off.front())
+            .map(|(t, _)| t.timestamp().div_euclid(60));
         let Some(m) = self
             .heads
             .iter_mut()
-            .filter_map(|(_, _, it)| it.peek().map(minute))
+            .filter_map(|(_, _, _, it)| it.peek().map(minute))
+            .chain(off_minute)
             .min()
         else {
             return;
         };
         let mut rows: Vec<Planned> = Vec::new();
-        for (i, action, it) in &mut self.heads {
+        let mut zones: Vec<&crate::tz::Zone> = Vec::new();
+        for (i, action, zone, it) in &mut self.heads {
             while let Some(occurrence) = it.next_if(|o| minute(o) == m) {
                 rows.push(Planned {
                     instance: self.index,
@@ -250,20 +358,74 @@ impl InstancePlan<'_> {
                     action: *action,
                     occurrence,
                     suppressed: Vec::new(),
+                    calendar: None,
                 });
+                if self.cal.is_some() {
+                    zones.push(zone);
+                }
             }
+        }
+        if let Some(cal) = self.cal.as_mut() {
+            cal.apply(self.index, m, &mut rows, &zones);
         }
         rows.sort_by_key(|p| (p.occurrence.at, p.schedule));
         if rows.iter().any(|p| p.action == Action::Stop) {
             let suppressed: Vec<usize> = rows
                 .iter()
-                .filter(|p| p.action == Action::Start)
+                .filter(|p| p.action == Action::Start && p.fires())
                 .map(|p| p.schedule)
                 .collect();
-            rows.retain(|p| p.action == Action::Stop);
-            rows[0].suppressed = suppressed;
+            rows.retain(|p| p.action == Action::Stop || !p.fires());
+            if let Some(first) = rows.iter_mut().find(|p| p.action == Action::Stop) {
+                first.suppressed = suppressed;
+            }
         }
         self.group.extend(rows);
+    }
+}
+
+impl InstanceCalendars<'_> {
+    /// Marks the rows of minute `m` that a calendar suppresses (Stop wins is decided on the
+    /// plain rows first, so a skipped Stop never lets a Start through: calendars only remove
+    /// firings) and adds the minute's `off` stops; a Start sharing its minute with an `off`
+    /// stop is suppressed by that calendar.
+    fn apply(&mut self, index: usize, m: i64, rows: &mut Vec<Planned>, zones: &[&crate::tz::Zone]) {
+        let plain_stop = rows.iter().any(|p| p.action == Action::Stop);
+        for (p, zone) in rows.iter_mut().zip(zones) {
+            if plain_stop && p.action == Action::Start {
+                continue; // Stop wins: not a firing of the plain plan either.
+            }
+            if let Some(a) =
+                Applied::first_suppressing(&self.calendars, p.action, p.occurrence.at, zone)
+            {
+                p.calendar = Some(CalendarMark::Suppressed(a.slot as u32));
+            }
+        }
+        while let Some(&(at, slot)) = self.off.front() {
+            if at.timestamp().div_euclid(60) != m {
+                break;
+            }
+            self.off.pop_front();
+            for p in rows.iter_mut() {
+                if p.action == Action::Start && p.fires() && !plain_stop {
+                    p.calendar = Some(CalendarMark::Suppressed(slot));
+                }
+            }
+            let local = crate::dst::wall(&self.zone, at);
+            rows.push(Planned {
+                instance: index,
+                schedule: OFF_STOP,
+                action: Action::Stop,
+                occurrence: Occurrence {
+                    at,
+                    local,
+                    shift: crate::Shift::None,
+                    merged: 0,
+                },
+                suppressed: Vec::new(),
+                calendar: Some(CalendarMark::Off(slot)),
+            });
+        }
     }
 }
 
@@ -296,6 +458,20 @@ impl<'f> PlanStream<'f> {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Self {
+        Self::with_calendars(fleet, ranks, part, from, to, None)
+    }
+
+    /// [`PlanStream::part`] with calendars applied: rows a calendar suppresses stay in the
+    /// stream, marked ([`Planned::fires`] is false), and `off` stops are added. With `None`, or
+    /// for instances with no calendar in force, it is the plain plan.
+    pub fn with_calendars(
+        fleet: &'f Fleet,
+        ranks: &[u32],
+        part: std::ops::Range<usize>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        calendars: Option<&'f FleetCalendars>,
+    ) -> Self {
         let rank = ranks;
         let mut instances = Vec::new();
         let mut heap = std::collections::BinaryHeap::new();
@@ -312,14 +488,29 @@ impl<'f> PlanStream<'f> {
                 .enumerate()
                 .filter_map(|(i, s)| {
                     s.as_ref()
-                        .map(|s| (i, s.action, s.occurrences(from, to).peekable()))
+                        .map(|s| (i, s.action, &s.zone, s.occurrences(from, to).peekable()))
                 })
                 .collect();
+            let applied = calendars.map(|c| c.applied(index)).unwrap_or_default();
+            let cal = (!applied.is_empty()).then(|| {
+                let scheds: Vec<&Schedule> = ci.schedules.iter().flatten().collect();
+                let zone = crate::holiday::instance_zone(&scheds);
+                let off = crate::holiday::off_stops(&applied, from, to, &zone)
+                    .into_iter()
+                    .map(|(at, slot)| (at, slot as u32))
+                    .collect();
+                Box::new(InstanceCalendars {
+                    calendars: applied,
+                    off,
+                    zone,
+                })
+            });
             let mut plan = InstancePlan {
                 index,
                 rank: rank[index],
                 heads,
                 group: std::collections::VecDeque::new(),
+                cal,
             };
             let rank = plan.rank;
             if let Some(p) = plan.front() {

@@ -19,6 +19,7 @@
 //! - [`idle`]: activity reports → busy/idle/unknown, idle thresholds (15 min–3 days).
 //! - [`cost`]: price sheet, spend and savings from state timelines, budgets.
 //! - [`routing`]: which channels an event goes to (rules: scopes, event types, `continue`).
+//! - [`holiday`]: holiday and exception calendars (dates, yearly dates, iCalendar), scopes, effects.
 //! - [`governor`]: the tick's pure decisions, occurrence ids, dismissal authorisation, signed links.
 
 pub mod calendar;
@@ -28,6 +29,7 @@ pub mod diag;
 pub mod dst;
 pub mod fleet;
 pub mod governor;
+pub mod holiday;
 pub mod idle;
 pub mod inventory;
 pub mod json;

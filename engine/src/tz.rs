@@ -37,6 +37,16 @@ pub struct Zone {
 }
 
 impl Zone {
+    /// UTC, the zone of anything that names none (a calendar's `off` day of an instance
+    /// without schedules).
+    pub fn utc() -> Zone {
+        Zone {
+            tz: TimeZone::UTC,
+            iana: "UTC",
+            windows: false,
+        }
+    }
+
     /// The IANA name of the zone, as printed in plans.
     pub fn iana(&self) -> &'static str {
         self.iana

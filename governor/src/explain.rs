@@ -154,8 +154,12 @@ pub struct NextLine {
     pub at: DateTime<Utc>,
     /// Local wall time with offset.
     pub local: String,
-    /// Which schedule.
+    /// Which schedule (`native#0`, `policy:night#1`), or `calendar:<name>` for the stop an
+    /// `off` calendar adds.
     pub source: String,
+    /// The calendar that suppresses it (`calendar:<name>`): listed, does not fire.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suppressed_by: Option<String>,
 }
 
 /// One ledger record.
@@ -238,6 +242,11 @@ pub async fn explain(rt: &Runtime, name: &str, now: DateTime<Utc>) -> GovernResu
     });
     let enabled_native_stops = set.enabled_native_stops.clone();
     let view = InstanceView::new(&fi.instance, set.schedules);
+    // The same calendars and verdict as the tick's and the plan's (docs/calendars.md).
+    let windows = rt.calendar_windows(now);
+    let assigned =
+        curfew_engine::holiday::Assigned::for_instance(&rt.calendars, &windows, &fi.instance);
+    let applied = curfew_engine::holiday::Assigned::applied(&assigned);
     let mut next = Vec::new();
     for s in &view.schedules {
         for o in s
@@ -262,6 +271,35 @@ pub async fn explain(rt: &Runtime, name: &str, now: DateTime<Utc>) -> GovernResu
                     s.schedule.zone.abbreviation_at(o.at.timestamp())
                 ),
                 source: format!("{}#{}", source_label(&s.source), s.index),
+                suppressed_by: curfew_engine::holiday::Applied::verdict(
+                    &applied,
+                    s.schedule.action,
+                    o.at,
+                    &s.schedule.zone,
+                )
+                .map(|name| format!("calendar:{name}")),
+            });
+        }
+    }
+    if !applied.is_empty() {
+        let scheds: Vec<&curfew_engine::Schedule> =
+            view.schedules.iter().map(|e| &e.schedule).collect();
+        let zone = curfew_engine::holiday::instance_zone(&scheds);
+        let to = now + TimeDelta::days(EXPLAIN_DAYS);
+        for (at, slot) in curfew_engine::holiday::off_stops(&applied, now, to, &zone) {
+            let name = &applied[slot].calendar.name;
+            let local = curfew_engine::dst::wall(&zone, at);
+            next.push(NextLine {
+                occurrence_id: id::calendar_occurrence_id(&key, name, at),
+                action: Action::Stop,
+                at,
+                local: format!(
+                    "{} {}",
+                    local.format("%Y-%m-%d %H:%M"),
+                    zone.abbreviation_at(at.timestamp())
+                ),
+                source: format!("calendar:{name}"),
+                suppressed_by: None,
             });
         }
     }

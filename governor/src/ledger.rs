@@ -84,6 +84,11 @@ pub(crate) fn action_of(action: Action, idle: bool) -> LedgerAction {
     }
 }
 
+/// The ledger's label of a Stop an `off` calendar added: `calendar:<name>` (it is no idle stop).
+pub(crate) fn calendar_label(calendar: Option<&str>) -> Option<String> {
+    calendar.map(|c| format!("calendar:{c}"))
+}
+
 /// A schedule label for the ledger: `native#0 Cron 0 18 * * * (Pacific Standard Time)`.
 pub(crate) fn schedule_label(s: Option<&governor::ScheduleRef>) -> String {
     match s {
@@ -104,8 +109,9 @@ pub(crate) fn planned(d: &Decision, instance_key: &str, now: DateTime<Utc>) -> L
     LedgerEntry {
         occurrence_id: d.occurrence_id.clone(),
         instance_id: instance_key.to_string(),
-        schedule: schedule_label(d.schedule.as_ref()),
-        action: action_of(d.action, d.schedule.is_none()),
+        schedule: calendar_label(d.calendar.as_deref())
+            .unwrap_or_else(|| schedule_label(d.schedule.as_ref())),
+        action: action_of(d.action, d.schedule.is_none() && d.calendar.is_none()),
         at: d.at,
         state: LedgerState::Planned,
         snoozed_until: None,

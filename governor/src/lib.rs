@@ -76,6 +76,8 @@ pub struct Runtime {
     pub link_base: Option<String>,
     /// Default policies.
     pub policies: Vec<Assignment>,
+    /// Holiday and exception calendars with their assignments (docs/calendars.md).
+    pub calendars: curfew_engine::holiday::CalendarSet,
     /// Deployment name.
     pub deployment: String,
     /// Write policy idle-time defaults back to ARM (`updateIdleShutdownSetting`); else Curfew
@@ -224,6 +226,7 @@ impl Runtime {
                 .collect(),
             link_base: c.link_base.clone(),
             policies: c.policies.clone(),
+            calendars: c.calendars.clone(),
             deployment: c.deployment.clone(),
             write_back_idle: c.write_back_idle,
             cost_log: c.cost_timeline.clone().map(costlog::CostLog::new),
@@ -352,6 +355,20 @@ impl Runtime {
             }
         }
         out
+    }
+
+    /// The calendars resolved around `now` (a week and a day either side: the tick's window,
+    /// its lead times and `explain`'s days), shared by every instance of one evaluation.
+    pub fn calendar_windows(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Vec<Arc<curfew_engine::holiday::CalendarWindow>> {
+        let margin = chrono::TimeDelta::days(8);
+        self.calendars
+            .calendars
+            .iter()
+            .map(|c| Arc::new(c.window(now - margin, now + margin)))
+            .collect()
     }
 
     /// The schedules default policies supply (for callers that need only those).

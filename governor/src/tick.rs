@@ -435,6 +435,7 @@ pub async fn tick_listed(
         .collect();
     let today = now.date_naive();
     let mut views = Vec::with_capacity(fleet.instances.len());
+    let calendar_windows = rt.calendar_windows(now);
     let mut records: HashMap<String, Versioned<LedgerEntry>> = HashMap::new();
     let mut by_key: HashMap<String, &FleetInstance> = HashMap::new();
     // The trace under the caller's `tick` span: workspace → instance → occurrence, for the
@@ -485,6 +486,11 @@ pub async fn tick_listed(
         let mut view = InstanceView::new(&fi.instance, set.schedules);
         // Read from this tick's inventory: disabling them in the studio drops the caveat.
         view.enabled_native_stops = enabled_native_stops;
+        view.calendars = curfew_engine::holiday::Assigned::for_instance(
+            &rt.calendars,
+            &calendar_windows,
+            &fi.instance,
+        );
         let entries = grouped.remove(&key).unwrap_or_default();
         // The records as read, before any is reconciled: an interrupted claim followed by a
         // later occurrence settled since is superseded (the newest intent wins).
@@ -1099,8 +1105,9 @@ async fn notify(
     let fresh = LedgerEntry {
         occurrence_id: n.occurrence_id.clone(),
         instance_id: key.to_string(),
-        schedule: ledger::schedule_label(n.schedule.as_ref()),
-        action: ledger::action_of(Action::Stop, n.schedule.is_none()),
+        schedule: ledger::calendar_label(n.calendar.as_deref())
+            .unwrap_or_else(|| ledger::schedule_label(n.schedule.as_ref())),
+        action: ledger::action_of(Action::Stop, n.schedule.is_none() && n.calendar.is_none()),
         at: n.at,
         state: LedgerState::Planned,
         snoozed_until: None,

@@ -58,6 +58,22 @@ pub fn idle_occurrence_id(instance_key: &str, idle_since: DateTime<Utc>) -> Stri
     truncated(ctx)
 }
 
+/// The id of a Stop an `off` calendar adds (docs/calendars.md): keyed by the instance, the
+/// calendar's name and the instant its day starts.
+pub fn calendar_occurrence_id(instance_key: &str, calendar: &str, at: DateTime<Utc>) -> String {
+    let mut ctx = Context::new(&SHA256);
+    for field in [
+        "curfew.occurrence.v1",
+        instance_key,
+        "calendar",
+        calendar,
+        &at.to_rfc3339_opts(SecondsFormat::Secs, true),
+    ] {
+        frame(&mut ctx, field);
+    }
+    truncated(ctx)
+}
+
 /// The key a pre-shutdown notice is marked sent under, with its lead (the store's
 /// `mark_notified`): the occurrence id while the stop is due at its own time, and
 /// `{id}@{due, Unix seconds}` once a snooze moved it, so the new time's warnings are not

@@ -240,6 +240,9 @@ pub struct InstanceView {
     /// [`EffectiveSet::enabled_native_stops`]: override stops keep the native-only caveat,
     /// naming these.
     pub enabled_native_stops: Vec<overrides::NativeLine>,
+    /// The calendars in force (docs/calendars.md), resolved over at least the tick's window
+    /// and a week either side; empty: none.
+    pub calendars: Vec<crate::holiday::Assigned>,
 }
 
 impl InstanceView {
@@ -258,6 +261,7 @@ impl InstanceView {
             ledger: Vec::new(),
             idle_stops: Vec::new(),
             enabled_native_stops: Vec::new(),
+            calendars: Vec::new(),
         }
     }
 

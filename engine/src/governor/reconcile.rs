@@ -363,6 +363,7 @@ mod tests {
                 kind,
                 repair: false,
                 reason: "start: instance is Stopped".into(),
+                calendar: None,
             };
             let mut ds = [d.clone()];
             wait_for_in_doubt(&mut ds, Some(since));

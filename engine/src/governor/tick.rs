@@ -103,6 +103,9 @@ pub struct Decision {
     pub repair: bool,
     /// In words, for logs, audit and `--format text`.
     pub reason: String,
+    /// The `off` calendar that added this Stop (`schedule` is then `None`, and it is no idle stop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<String>,
 }
 
 /// A pre-shutdown notice to send now (docs/design.md §7).
@@ -139,6 +142,9 @@ pub struct Notice {
     /// disable and the `curfew adopt` command, for the notice's own note.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub caveat: Option<String>,
+    /// The `off` calendar that added this Stop (`schedule` is then `None`, and it is no idle stop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<String>,
 }
 
 impl Notice {
@@ -305,6 +311,8 @@ impl Deadline {
 enum Origin<'a> {
     Schedule(&'a EffectiveSchedule),
     Idle(&'a IdleStop),
+    /// A Stop an `off` calendar adds at the start of its day (the calendar's name).
+    Calendar(&'a str),
     /// A ledger record whose schedule or idle period no longer exists.
     Gone,
 }
@@ -316,6 +324,8 @@ struct Candidate<'a> {
     at: DateTime<Utc>,
     entry: Option<&'a LedgerEntry>,
     suppressed: bool,
+    /// The calendar that suppresses it (docs/calendars.md): decided `Skipped`, never warned of.
+    calendar: Option<&'a str>,
 }
 
 impl Candidate<'_> {
@@ -343,6 +353,8 @@ fn decide_instance(
     let mut cands: Vec<Candidate<'_>> = Vec::new();
     // Stops after `now` within the largest lead time: for notices and for Stop-wins.
     let mut coming: Vec<Candidate<'_>> = Vec::new();
+    // The calendars in force: the same verdict as the plan's (docs/calendars.md).
+    let applied = crate::holiday::Assigned::applied(&inst.calendars);
     for es in &inst.schedules {
         let s = &es.schedule;
         if !s.enabled {
@@ -370,6 +382,7 @@ fn decide_instance(
                 action: s.action,
                 at: o.at,
                 suppressed: false,
+                calendar: crate::holiday::Applied::verdict(&applied, s.action, o.at, &s.zone),
             };
             if o.at <= now {
                 cands.push(c);
@@ -392,6 +405,47 @@ fn decide_instance(
             c.suppressed = true;
         }
     }
+    // The Stops `off` calendars add: those in the window are candidates; those from a week
+    // back are kept to find their open ledger records.
+    let mut off: Vec<(String, DateTime<Utc>, &str)> = Vec::new();
+    if !applied.is_empty() {
+        let scheds: Vec<&crate::Schedule> = inst.schedules.iter().map(|e| &e.schedule).collect();
+        let zone = crate::holiday::instance_zone(&scheds);
+        let one = TimeDelta::seconds(1);
+        let horizon = now + max_lead;
+        let all = crate::holiday::off_stops(
+            &applied,
+            now - MAX_TICK_WINDOW,
+            horizon + TimeDelta::days(8),
+            &zone,
+        );
+        for (at, slot) in all {
+            let name = applied[slot].calendar.name.as_str();
+            if at > horizon {
+                deadline.offer(at - max_lead);
+                break;
+            }
+            let id = super::id::calendar_occurrence_id(&key, name, at);
+            if at >= lo + one {
+                let c = Candidate {
+                    entry: inst.entry(&id),
+                    id: id.clone(),
+                    origin: Origin::Calendar(name),
+                    action: Action::Stop,
+                    at,
+                    suppressed: false,
+                    calendar: None,
+                };
+                if at <= now {
+                    cands.push(c);
+                } else {
+                    deadline.offer(c.due());
+                    coming.push(c);
+                }
+            }
+            off.push((id, at, name));
+        }
+    }
     for s in &inst.idle_stops {
         let id = idle_occurrence_id(&key, s.idle_since);
         let c = Candidate {
@@ -401,6 +455,7 @@ fn decide_instance(
             action: Action::Stop,
             at: s.due_at,
             suppressed: false,
+            calendar: None,
         };
         if c.due() <= now {
             cands.push(c);
@@ -424,6 +479,11 @@ fn decide_instance(
                         == e.occurrence_id
             })
             .map(Origin::Schedule)
+            .or_else(|| {
+                off.iter()
+                    .find(|(id, _, _)| *id == e.occurrence_id)
+                    .map(|(_, _, name)| Origin::Calendar(name))
+            })
             .unwrap_or(Origin::Gone);
         let c = Candidate {
             id: e.occurrence_id.clone(),
@@ -432,6 +492,7 @@ fn decide_instance(
             at: e.at,
             entry: Some(e),
             suppressed: false,
+            calendar: None,
         };
         if e.due() > now {
             deadline.offer(e.due());
@@ -463,6 +524,7 @@ fn decide_instance(
                 kind,
                 repair: false,
                 reason: format!("{}; {why}", describe(c)),
+                calendar: calendar_of(c.origin),
             };
             (c.due(), d)
         };
@@ -470,6 +532,13 @@ fn decide_instance(
             out.push(decision(
                 DecisionKind::Suppressed,
                 "a Stop of this instance fires in the same minute: Stop wins".into(),
+            ));
+            continue;
+        }
+        if let Some(name) = c.calendar {
+            out.push(decision(
+                DecisionKind::Skipped,
+                format!("suppressed by calendar:{name}"),
             ));
             continue;
         }
@@ -507,7 +576,10 @@ fn decide_instance(
         };
         let deferred = c.entry.is_some_and(|e| e.status == Status::Deferred);
         let late = now - due;
-        if matches!(c.origin, Origin::Schedule(_)) && !deferred && late > cfg.catch_up {
+        if matches!(c.origin, Origin::Schedule(_) | Origin::Calendar(_))
+            && !deferred
+            && late > cfg.catch_up
+        {
             missed.push(i);
             continue;
         }
@@ -565,6 +637,7 @@ fn decide_instance(
             at: c.at,
             kind: DecisionKind::Missed,
             repair: false,
+            calendar: calendar_of(c.origin),
             reason: format!(
                 "{}; missed: {} late, beyond the {}-min catch-up",
                 describe(c),
@@ -634,7 +707,7 @@ fn decide_instance(
         .iter()
         .chain(cands.iter().filter(|c| c.due() > now))
         .chain(&snoozed)
-        .filter(|c| c.action == Action::Stop)
+        .filter(|c| c.action == Action::Stop && c.calendar.is_none())
         .collect();
     warn.sort_by(|a, b| (a.due(), &a.id).cmp(&(b.due(), &b.id)));
     // Whether the next coming Stop would stop the instance: it accepts a Stop after this
@@ -727,6 +800,7 @@ fn decide_instance(
             native_only,
             reason,
             caveat,
+            calendar: calendar_of(c.origin),
         });
     }
     for d in &plan.decisions[first..] {
@@ -880,6 +954,13 @@ fn desired(action: Action) -> &'static str {
     }
 }
 
+fn calendar_of(origin: Origin<'_>) -> Option<String> {
+    match origin {
+        Origin::Calendar(name) => Some(name.to_string()),
+        _ => None,
+    }
+}
+
 fn schedule_ref(origin: Origin<'_>) -> Option<ScheduleRef> {
     match origin {
         Origin::Schedule(es) => Some(es.reference()),
@@ -909,6 +990,10 @@ fn describe(c: &Candidate<'_>) -> String {
             )
         }
         Origin::Idle(s) => format!("{verb}: idle shutdown at {} ({})", utc_text(c.at), s.reason),
+        Origin::Calendar(name) => format!(
+            "{verb}: calendar '{name}' is off this day, stopped at its start ({})",
+            utc_text(c.at)
+        ),
         Origin::Gone => format!("{verb}: occurrence at {}", utc_text(c.at)),
     }
 }

@@ -323,6 +323,9 @@ pub struct RuntimeConfig {
     pub link_base: Option<String>,
     /// Default policies, parsed.
     pub policies: Vec<Assignment>,
+    /// Holiday and exception calendars with their assignments, checked (configuration, not
+    /// state: empty without the setting).
+    pub calendars: curfew_engine::holiday::CalendarSet,
     /// The cost timeline file.
     pub cost_timeline: Option<PathBuf>,
     /// Budgets, parsed (empty without a budgets file).

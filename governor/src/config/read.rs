@@ -99,6 +99,12 @@ pub fn key_problem(secret: &str) -> Option<String> {
     })
 }
 
+/// A file a calendar set names, relative to `base` (its folder).
+fn read_from(base: &Path, p: &str) -> Result<String, String> {
+    let path = base.join(p);
+    std::fs::read_to_string(&path).map_err(|e| format!("reading '{}': {e}", path.display()))
+}
+
 fn index(i: usize) -> String {
     format!("[{i}]")
 }
@@ -828,6 +834,90 @@ impl Reader<'_> {
         out
     }
 
+    /// `CURFEW_CALENDARS` / `calendars`: inline JSON (a variable starting with `{`, or a
+    /// mapping in the file), else a path to a set, an `.ics` or a JSON calendar. Files a set
+    /// names are read from its folder (the settings file's, for an inline set); every bad
+    /// calendar is named.
+    fn calendars(&mut self) -> curfew_engine::holiday::CalendarSet {
+        use curfew_engine::holiday::{CalendarProblem, CalendarSet};
+        let (result, at): (Result<CalendarSet, Vec<CalendarProblem>>, At) =
+            if let Some(v) = self.var(&CALENDARS) {
+                let at = At::env(CALENDARS);
+                let t = v.trim();
+                if t.starts_with('{') {
+                    let read = |p: &str| read_from(&PathBuf::new(), p);
+                    let r = serde_json::from_str::<serde_json::Value>(t)
+                        .map_err(|e| {
+                            vec![CalendarProblem {
+                                calendar: CALENDARS.var().to_owned(),
+                                field: "(json)".into(),
+                                message: e.to_string(),
+                            }]
+                        })
+                        .and_then(|value| CalendarSet::parse_value(&value, CALENDARS.var(), &read));
+                    (r, at)
+                } else {
+                    let path = PathBuf::from(t);
+                    let Some(text) = self.read_named(at, "", &path) else {
+                        return CalendarSet::default();
+                    };
+                    (self.calendar_file(&path, &text), at)
+                }
+            } else {
+                let Some(v) = self.file_value(&CALENDARS) else {
+                    return CalendarSet::default();
+                };
+                let at = At::file(CALENDARS);
+                match v {
+                    serde_yaml_ng::Value::String(p) => {
+                        let path = self.resolve(Path::new(&p));
+                        let Some(text) = self.read_named(at, "", &path) else {
+                            return CalendarSet::default();
+                        };
+                        (self.calendar_file(&path, &text), at)
+                    }
+                    other => {
+                        let base = self.base();
+                        let read = |p: &str| read_from(&base, p);
+                        let r = serde_json::to_value(&other)
+                            .map_err(|e| {
+                                vec![CalendarProblem {
+                                    calendar: "calendars".into(),
+                                    field: "(yaml)".into(),
+                                    message: e.to_string(),
+                                }]
+                            })
+                            .and_then(|value| CalendarSet::parse_value(&value, "calendars", &read));
+                        (r, at)
+                    }
+                }
+            };
+        match result {
+            Ok(set) => set,
+            Err(problems) => {
+                for p in problems {
+                    self.bad(at, "", p.to_string());
+                }
+                CalendarSet::default()
+            }
+        }
+    }
+
+    fn calendar_file(
+        &self,
+        path: &Path,
+        text: &str,
+    ) -> Result<curfew_engine::holiday::CalendarSet, Vec<curfew_engine::holiday::CalendarProblem>>
+    {
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let read = |p: &str| read_from(&base, p);
+        curfew_engine::holiday::CalendarSet::from_file_text(
+            &path.display().to_string(),
+            text,
+            &read,
+        )
+    }
+
     fn budgets(&mut self) -> Vec<Budget> {
         let Some((path, at)) = self.path(&BUDGETS) else {
             return Vec::new();
@@ -890,6 +980,7 @@ pub(super) fn read(
     let link_keys = r.link_keys();
     let link_base = r.link_base();
     let policies = r.policies();
+    let calendars = r.calendars();
     let cost_timeline = r.path(&COST_TIMELINE).map(|(p, _)| p);
     let budgets = r.budgets();
     let prices = r.prices();
@@ -907,6 +998,7 @@ pub(super) fn read(
         link_keys,
         link_base,
         policies,
+        calendars,
         cost_timeline,
         budgets,
         prices,

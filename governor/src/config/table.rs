@@ -205,6 +205,8 @@ settings! {
     LINK_KEY_PREVIOUS = Setting::env("CURFEW_LINK_KEY_PREVIOUS", SetBy::Optional).secret();
     /// Master key of activity-report signatures, at least 32 bytes (a Key Vault reference in Azure); unset: every report is refused.
     ACTIVITY_KEY = Setting::env("CURFEW_ACTIVITY_KEY", SetBy::App).secret().serve_only();
+    /// Holiday and exception calendars with their assignments `{calendars, assignments}` (docs/calendars.md): inline JSON, or a path to it, to an `.ics` or to a JSON calendar (a holiday calendar for every instance).
+    CALENDARS = Setting::both("CURFEW_CALENDARS", "calendars", SetBy::Optional);
     /// Default policies `{file, scope}`: Azure Policy JSON files and the scope each is assigned at (docs/policies.md).
     POLICIES = Setting::file("policies");
     /// A JSON-lines copy of the cost timeline this process saw, for offline use (`curfew report --timeline`); the timeline itself lives in the store.

@@ -81,6 +81,12 @@ fn every_setting_from_the_environment_and_from_the_file_lands_in_the_same_field(
     let dir = scratch("same-field");
     let budgets = dir.join("budgets.json").display().to_string();
     let prices = dir.join("prices.json").display().to_string();
+    let calendars = dir.join("calendars.json").display().to_string();
+    std::fs::write(
+        &calendars,
+        r#"{"calendars": [{"name": "nz", "dates": ["2026-12-25"]}], "assignments": [{"calendar": "nz", "scope": {"tag": "team=vision"}, "effect": "off"}]}"#,
+    )
+    .unwrap();
     let scopes = ("CURFEW_SCOPES", "/subscriptions/base".to_owned());
     // (setting, the variable's value, the same value in the file, what both need besides)
     type Sample<'a> = (Setting, &'a str, &'a str, Vec<(&'a str, String)>);
@@ -149,6 +155,7 @@ fn every_setting_from_the_environment_and_from_the_file_lands_in_the_same_field(
             vec![("CURFEW_COST_TIMELINE", "/tmp/timeline.jsonl".into())],
         ),
         (PRICES, &prices, &prices, vec![]),
+        (CALENDARS, &calendars, &calendars, vec![]),
         (
             SMTP_HOST,
             "127.0.0.1",
@@ -879,5 +886,46 @@ fn email_settings_are_read_checked_and_never_shown() {
             "email.smtpHost or CURFEW_SMTP_HOST",
             "email.from or CURFEW_EMAIL_FROM"
         ]
+    );
+}
+
+/// Calendars are checked with the rest: every bad calendar is named together, inline JSON in
+/// the variable or a mapping in the file (docs/calendars.md).
+#[test]
+fn every_bad_calendar_is_named_together() {
+    let bad = r#"{"calendars": [{"name": "a", "dates": ["2026-02-30"]}, {"name": "b", "timeZone": "Mars/Base"}], "assignments": [{"calendar": "c", "scope": "tenant", "effect": "off"}]}"#;
+    let scopes = ("CURFEW_SCOPES", "/subscriptions/s");
+    let found = problems("", &[scopes, ("CURFEW_CALENDARS", bad)], Program::Cli);
+    let text: Vec<String> = found.iter().map(|p| p.to_string()).collect();
+    let text = text.join("\n");
+    for needle in [
+        "calendar \"a\"",
+        "calendar \"b\"",
+        "calendar \"c\"",
+        "Mars/Base",
+        "CURFEW_CALENDARS",
+    ] {
+        assert!(text.contains(needle), "{needle} in {text}");
+    }
+    // The same set written in the settings file, as YAML.
+    let yaml = "calendars:\n  calendars:\n    - name: a\n      dates: ['2026-02-30']\n";
+    let found = problems(yaml, &[scopes], Program::Cli);
+    assert!(
+        found.iter().any(|p| p.to_string().contains("dates[0]")),
+        "{found:?}"
+    );
+    let good = r#"{"calendars": [{"name": "nz", "yearly": ["12-25"]}]}"#;
+    let c = config(
+        "",
+        &[
+            ("CURFEW_SCOPES", "/subscriptions/s".into()),
+            ("CURFEW_CALENDARS", good.into()),
+        ],
+        Program::Cli,
+    );
+    assert_eq!(c.calendars.calendars.len(), 1);
+    assert_eq!(
+        c.calendars.assignments[0].effect,
+        curfew_engine::holiday::Effect::SkipStart
     );
 }
