@@ -21,6 +21,7 @@ use serde_json::Value;
 use super::HostedGovernor;
 use crate::functions::{
     InstanceRow, Notice, OverrideEditor, OverrideRequest, PageAsk, PageData, PortError, StopRow,
+    PAGE_ROWS,
 };
 
 /// How far ahead the page lists an instance's starts and stops.
@@ -213,6 +214,25 @@ impl HostedGovernor {
                         && matches(&f.state, &state_of(fi)))
             })
             .collect();
+        // The admin view shows one page of what matches: rows are made for that page only.
+        let matched = shown.len();
+        let page = if viewer.admin {
+            ask.filters
+                .page
+                .clamp(1, matched.div_ceil(PAGE_ROWS).max(1))
+        } else {
+            1
+        };
+        let on_page: Vec<&FleetInstance> = if viewer.admin {
+            shown
+                .iter()
+                .skip((page - 1) * PAGE_ROWS)
+                .take(PAGE_ROWS)
+                .copied()
+                .collect()
+        } else {
+            shown.clone()
+        };
         let mut problems = fleet.problems.clone();
         let overrides: HashMap<String, Value> = rt
             .store
@@ -238,8 +258,8 @@ impl HostedGovernor {
         let (costs, chart, currency) =
             month_to_date(rt, &timeline, now, viewer.admin, &mut problems);
         let signer = rt.link_keys.first();
-        let mut rows = Vec::with_capacity(shown.len());
-        for fi in &shown {
+        let mut rows = Vec::with_capacity(on_page.len());
+        for fi in &on_page {
             let key = InstanceView::new(&fi.instance, Vec::new()).key();
             let stored = overrides.get(&key);
             let ov = stored.and_then(|v| engine::override_in_force(v, now));
@@ -345,6 +365,8 @@ impl HostedGovernor {
             }),
             instances: rows,
             fleet_size: fleet.instances.len(),
+            matched,
+            page,
             filters: ask.filters.clone(),
             currency,
             problems,

@@ -484,6 +484,89 @@ async fn the_owner_view_gets_only_its_instances_and_trusts_arm_over_the_timeline
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The unfiltered fleet view pages: at most `PAGE_ROWS` rows, next/previous links keeping
+/// the filters; an out-of-range page shows the last one.
+#[tokio::test]
+async fn the_admin_fleet_view_pages() {
+    let items: Vec<Value> = (0..450)
+        .map(|i| {
+            let name = format!("ci-{i:03}");
+            compute(
+                Some(&name),
+                &name,
+                if i % 2 == 0 { OWNER } else { OTHER },
+                json!({}),
+            )
+        })
+        .collect();
+    let sim = armsim::Simulator::start(
+        "127.0.0.1:0".parse().unwrap(),
+        armsim::SimFleet::from_json(json!(items), &ws()).unwrap(),
+        armsim::SimConfig {
+            require_auth: false,
+            transition: std::time::Duration::ZERO,
+            ..armsim::SimConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("curfew-page-pages-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let settings = MapStrings::from_pairs(&[
+        ("CURFEW_SCOPES", &format!("/subscriptions/{SUB}")),
+        ("CURFEW_ARM_ENDPOINT", &sim.base_url()),
+        ("CURFEW_ARM_CREDENTIAL", "token-env:CURFEW_ARM_TOKEN"),
+        ("CURFEW_ARM_TOKEN", "simulator"),
+        ("CURFEW_SQLITE", &dir.join("s.sqlite").display().to_string()),
+        ("CURFEW_NOTIFY", "binding"),
+        ("CURFEW_LINK_KEY", KEY),
+        ("CURFEW_ADMINS", ADMIN),
+    ]);
+    let ports = crate::hosted::ports(&settings);
+    let rows = |p: &Page| p.body.matches("<tr data-instance=").count();
+    let first = page(&ports, status("GET", json!({}), as_principal(ADMIN), "")).await;
+    assert_eq!(first.code, 200, "{}", first.body);
+    assert_eq!(rows(&first), crate::functions::PAGE_ROWS);
+    assert!(first
+        .body
+        .contains("450 of 450 instances. Rows 1–200, page 1 of 3."));
+    assert!(first.body.contains("rel=\"next\" href=\"Status?page=2\""));
+    let last = page(
+        &ports,
+        status("GET", json!({"page": "3"}), as_principal(ADMIN), ""),
+    )
+    .await;
+    assert_eq!(rows(&last), 50);
+    assert!(last.body.contains("ci-449") && !last.body.contains("ci-000"));
+    assert!(last.body.contains("rel=\"prev\" href=\"Status?page=2\""));
+    // Filters stay in the links; a page past the end shows the last one.
+    let theirs = page(
+        &ports,
+        status(
+            "GET",
+            json!({"owner": OTHER, "page": "99"}),
+            as_principal(ADMIN),
+            "",
+        ),
+    )
+    .await;
+    assert_eq!(rows(&theirs), 25, "225 match: page 2 holds 25");
+    assert!(theirs.body.contains(&format!(
+        "rel=\"prev\" href=\"Status?owner={OTHER}&amp;page=1\""
+    )));
+    for junk in ["0", "-1", "x", "1e9"] {
+        let p = page(
+            &ports,
+            status("GET", json!({"page": junk}), as_principal(ADMIN), ""),
+        )
+        .await;
+        assert_eq!(rows(&p), crate::functions::PAGE_ROWS, "{junk}");
+    }
+    drop(sim);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// docs/benchmarks.md: the whole page (ARM listing through the simulator, effective schedules,
 /// store reads, rendering) for an admin over 10 000 instances against an owner of 10 of them,
 /// alternately in one run.
