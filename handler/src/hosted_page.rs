@@ -255,8 +255,15 @@ impl HostedGovernor {
                 .map(|v| (v.value.occurrence_id.clone(), v.value))
                 .collect()
         };
+        // The owner's spend needs only their instances' records (the admin's chart: all).
+        let only: Option<BTreeSet<String>> = (!viewer.admin).then(|| {
+            shown
+                .iter()
+                .map(|fi| fi.instance.name.to_ascii_lowercase())
+                .collect()
+        });
         let (costs, chart, currency) =
-            month_to_date(rt, &timeline, now, viewer.admin, &mut problems);
+            month_to_date(rt, &timeline, now, viewer.admin, &only, &mut problems);
         let signer = rt.link_keys.first();
         let mut rows = Vec::with_capacity(on_page.len());
         for fi in &on_page {
@@ -481,21 +488,28 @@ fn stop_row(
 }
 
 /// Spend per instance name since the first of the month (UTC), from the store's cost timeline
-/// as the cost report computes it; for an admin also the report's chart of the month. An
+/// as the cost report computes it (of the instances in `only`, when given); for an admin also the report's chart of the month. An
 /// unreadable timeline is a problem on the page, not a failure of it.
 fn month_to_date(
     rt: &Runtime,
     timeline: &Result<Vec<TimelineRecord>, String>,
     now: DateTime<Utc>,
     chart: bool,
+    only: &Option<BTreeSet<String>>,
     problems: &mut Vec<String>,
 ) -> (HashMap<String, f64>, Option<String>, String) {
     let currency = rt.prices.currency.clone();
+    let wanted = |r: &&TimelineRecord| {
+        r.at < now
+            && only
+                .as_ref()
+                .is_none_or(|o| o.contains(&r.instance.to_ascii_lowercase()))
+    };
     let text = match timeline {
-        Ok(records) if records.iter().any(|r| r.at < now) => {
+        Ok(records) if records.iter().any(|r| wanted(&r)) => {
             // The text `curfew report --timeline` reads (costlog::store_timeline_text).
             let mut text = String::new();
-            for r in records.iter().filter(|r| r.at < now) {
+            for r in records.iter().filter(wanted) {
                 text.push_str(&r.record.to_string());
                 text.push('\n');
             }
