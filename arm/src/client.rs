@@ -698,6 +698,31 @@ impl ArmClient {
         })
     }
 
+    /// Many computes by id, concurrently (bounded per subscription like every call): the
+    /// self-service owner view reads its viewer's few instances without listing the fleet.
+    /// One result per id, in the order given; 404 comes back as [`ArmError::NotFound`].
+    pub async fn get_computes(
+        &self,
+        ids: &[ComputeId],
+    ) -> Vec<(ComputeId, Result<Compute, ArmError>)> {
+        let mut set = tokio::task::JoinSet::new();
+        for (idx, id) in ids.iter().cloned().enumerate() {
+            let me = self.clone();
+            set.spawn(async move {
+                let r = me.get_compute(&id).await;
+                (idx, id, r)
+            });
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        while let Some(joined) = set.join_next().await {
+            if let Ok(r) = joined {
+                out.push(r);
+            }
+        }
+        out.sort_by_key(|(idx, ..)| *idx);
+        out.into_iter().map(|(_, id, r)| (id, r)).collect()
+    }
+
     /// Asks ARM to start/stop/restart a compute; returns the operation handle as soon as ARM
     /// accepted it (202), without polling.
     pub async fn begin(&self, id: &ComputeId, action: Action) -> Result<Operation, ArmError> {

@@ -158,6 +158,14 @@ impl Route {
     }
 }
 
+/// A compute name as ARM reads it from a path segment: percent-decoded (a client encodes
+/// what a URL path cannot carry as it is).
+fn name(segment: &str) -> String {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 /// Matches a request to an ARM route, case-insensitively on the fixed words as ARM does.
 pub(crate) fn match_route(method: &str, path: &str) -> Option<Route> {
     let s: Vec<&str> = path.trim_matches('/').split('/').collect();
@@ -204,7 +212,7 @@ pub(crate) fn match_route(method: &str, path: &str) -> Option<Route> {
     match s.len() {
         8 if get => Some(Route::GetWorkspace(ws)),
         9 if get && is(8, "computes") => Some(Route::ListComputes(ws)),
-        10 if get && is(8, "computes") => Some(Route::GetCompute(ws, s[9].to_string())),
+        10 if get && is(8, "computes") => Some(Route::GetCompute(ws, name(s[9]))),
         11 if post && is(8, "computes") => {
             let action = match s[10].to_ascii_lowercase().as_str() {
                 "start" => ActionKind::Start,
@@ -213,7 +221,7 @@ pub(crate) fn match_route(method: &str, path: &str) -> Option<Route> {
                 "updateidleshutdownsetting" => ActionKind::UpdateIdleShutdown,
                 _ => return None,
             };
-            Some(Route::Action(ws, s[9].to_string(), action))
+            Some(Route::Action(ws, name(s[9]), action))
         }
         _ => None,
     }
@@ -283,6 +291,18 @@ mod tests {
             ))
         );
         assert!(match_route("GET", &format!("{base}/w/computes/c/stop")).is_none());
+        assert_eq!(
+            match_route("GET", &format!("{base}/w/computes/%3Cscript%3E%20x")),
+            Some(Route::GetCompute(
+                WorkspacePath {
+                    subscription: "s".into(),
+                    resource_group: "rg".into(),
+                    workspace: "w".into()
+                },
+                "<script> x".into()
+            )),
+            "names are percent-decoded, as ARM reads them"
+        );
         assert!(matches!(
             match_route("GET", "/subscriptions/s/providers/Microsoft.MachineLearningServices/locations/eastus/computeOperationsStatus/op1"),
             Some(Route::OperationStatus(op)) if op == "op1"

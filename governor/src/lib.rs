@@ -299,30 +299,49 @@ impl Runtime {
                 Ok(list) => {
                     fleet.workspaces.push((ws.clone(), list.instances.len()));
                     for c in list.instances {
-                        match inventory::items(c.raw.get(), &c.id.path())
-                            .ok()
-                            .map(|items| items.read(0))
-                        {
-                            Some(inventory::Item::Instance(i)) => {
-                                fleet.instances.push(FleetInstance {
-                                    instance: *i,
-                                    // The ARM body is only needed to assess policies; without
-                                    // them, drop it now (it is most of a listing's memory).
-                                    raw: if self.policies.is_empty() {
-                                        Value::Null
-                                    } else {
-                                        c.value()
-                                    },
-                                    workspace: ws.workspace.clone(),
-                                })
-                            }
-                            Some(inventory::Item::Problem(d)) => fleet.problems.push(d.to_string()),
-                            _ => {}
-                        }
+                        self.read_compute(&mut fleet, &ws, c);
                     }
                 }
             }
         }
+        fleet
+    }
+
+    /// Adds one compute of `ws` to `fleet` (an instance, or a problem saying why not).
+    fn read_compute(&self, fleet: &mut ListedFleet, ws: &WorkspaceRef, c: curfew_arm::Compute) {
+        match inventory::items(c.raw.get(), &c.id.path())
+            .ok()
+            .map(|items| items.read(0))
+        {
+            Some(inventory::Item::Instance(i)) => fleet.instances.push(FleetInstance {
+                instance: *i,
+                // The ARM body is only needed to assess policies; without them, drop it now
+                // (it is most of a listing's memory).
+                raw: if self.policies.is_empty() {
+                    Value::Null
+                } else {
+                    c.value()
+                },
+                workspace: ws.workspace.clone(),
+            }),
+            Some(inventory::Item::Problem(d)) => fleet.problems.push(d.to_string()),
+            _ => {}
+        }
+    }
+
+    /// The compute instances with these ARM ids, each read fresh from ARM by one GET (no
+    /// listing): what a few known instances cost is their number, not the fleet's. One that
+    /// is gone (404) is left out silently; any other failure is a problem line.
+    pub async fn fetch_computes(&self, ids: &[curfew_arm::ComputeId]) -> ListedFleet {
+        let mut fleet = ListedFleet::default();
+        for (id, result) in self.arm.get_computes(ids).await {
+            match result {
+                Ok(c) => self.read_compute(&mut fleet, &id.workspace, c),
+                Err(curfew_arm::ArmError::NotFound { .. }) => {}
+                Err(e) => fleet.problems.push(format!("compute {}: {e}", id.path())),
+            }
+        }
+        fleet.unreachable = fleet.instances.is_empty() && !fleet.problems.is_empty();
         fleet
     }
 

@@ -5,21 +5,23 @@
 //! engine's validation and the same audit). Skip and snooze go through `Dismiss` itself: the
 //! page only carries the signed tokens a notice would.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Datelike, TimeDelta, TimeZone, Utc};
+use curfew_arm::ComputeId;
 use curfew_engine::governor::{
     self as engine, effective_schedules, id, InstanceView, PolicyDefault, PowerState, ViewPurpose,
 };
 use curfew_engine::idle::{idle_state, IdleRecord, IdleVerdict, Threshold};
 use curfew_engine::Action;
 use curfew_governor::{FleetInstance, Runtime};
-use curfew_store::{LedgerEntry, LedgerState};
+use curfew_store::{LedgerEntry, LedgerState, TimelineRecord};
 use serde_json::Value;
 
 use super::HostedGovernor;
 use crate::functions::{
     InstanceRow, Notice, OverrideEditor, OverrideRequest, PageAsk, PageData, PortError, StopRow,
+    PAGE_ROWS,
 };
 
 /// How far ahead the page lists an instance's starts and stops.
@@ -161,7 +163,24 @@ impl HostedGovernor {
         let rt = self.runtime().await?;
         let viewer = viewer(rt, ask, now)?;
         let notice = self.page_edit(rt, &viewer, ask, now).await?;
-        let fleet = rt.fleet().await;
+        // The whole cost timeline (records of this very instant too; also the month's spend below) tells which instances an
+        // owner has without listing the fleet: only those are read from ARM, each by one GET.
+        // Ownership is then judged on the fresh ARM body alone (below), so a stale timeline
+        // can hide an instance but never show one to somebody else.
+        let timeline = rt
+            .store
+            .timeline_between(DateTime::<Utc>::UNIX_EPOCH, timeline_end())
+            .await
+            .map_err(|e| e.to_string());
+        let fleet = if viewer.admin {
+            rt.fleet().await
+        } else {
+            let records = timeline
+                .as_deref()
+                .map_err(|e| PortError::Transient(format!("reading the cost timeline: {e}")))?;
+            rt.fetch_computes(&owned_in_timeline(records, &viewer.id))
+                .await
+        };
         let owner_of = |fi: &FleetInstance| InstanceView::new(&fi.instance, Vec::new()).owner;
         let state_of = |fi: &FleetInstance| {
             fi.instance
@@ -176,7 +195,7 @@ impl HostedGovernor {
             .collect();
         if !viewer.admin && mine.is_empty() && notice.is_none() {
             return Err(PortError::Unauthorized(
-                "There is nothing for you here: Curfew governs no compute instance of yours."
+                "There is nothing for you here: Curfew governs no compute instance of yours (a new instance appears here after Curfew's next tick has seen it)."
                     .into(),
             ));
         }
@@ -195,6 +214,25 @@ impl HostedGovernor {
                         && matches(&f.state, &state_of(fi)))
             })
             .collect();
+        // The admin view shows one page of what matches: rows are made for that page only.
+        let matched = shown.len();
+        let page = if viewer.admin {
+            ask.filters
+                .page
+                .clamp(1, matched.div_ceil(PAGE_ROWS).max(1))
+        } else {
+            1
+        };
+        let on_page: Vec<&FleetInstance> = if viewer.admin {
+            shown
+                .iter()
+                .skip((page - 1) * PAGE_ROWS)
+                .take(PAGE_ROWS)
+                .copied()
+                .collect()
+        } else {
+            shown.clone()
+        };
         let mut problems = fleet.problems.clone();
         let overrides: HashMap<String, Value> = rt
             .store
@@ -217,10 +255,18 @@ impl HostedGovernor {
                 .map(|v| (v.value.occurrence_id.clone(), v.value))
                 .collect()
         };
-        let (costs, chart, currency) = month_to_date(rt, now, viewer.admin, &mut problems).await;
+        // The owner's spend needs only their instances' records (the admin's chart: all).
+        let only: Option<BTreeSet<String>> = (!viewer.admin).then(|| {
+            shown
+                .iter()
+                .map(|fi| fi.instance.name.to_ascii_lowercase())
+                .collect()
+        });
+        let (costs, chart, currency) =
+            month_to_date(rt, &timeline, now, viewer.admin, &only, &mut problems);
         let signer = rt.link_keys.first();
-        let mut rows = Vec::with_capacity(shown.len());
-        for fi in &shown {
+        let mut rows = Vec::with_capacity(on_page.len());
+        for fi in &on_page {
             let key = InstanceView::new(&fi.instance, Vec::new()).key();
             let stored = overrides.get(&key);
             let ov = stored.and_then(|v| engine::override_in_force(v, now));
@@ -326,6 +372,8 @@ impl HostedGovernor {
             }),
             instances: rows,
             fleet_size: fleet.instances.len(),
+            matched,
+            page,
             filters: ask.filters.clone(),
             currency,
             problems,
@@ -367,6 +415,32 @@ impl HostedGovernor {
         }
         Ok(data)
     }
+}
+
+/// The end of "the whole timeline": a time every backend's keys can order (year 9999, as
+/// `costlog::store_timeline_text` reads all of it).
+fn timeline_end() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// The ARM ids of the instances whose newest `instance` record in the cost timeline names
+/// `owner` (the tick writes one when it first sees an instance). Only a hint of where to look:
+/// the page decides ownership on the fresh ARM body.
+pub(crate) fn owned_in_timeline(records: &[TimelineRecord], owner: &str) -> Vec<ComputeId> {
+    let mut newest: BTreeMap<String, (ComputeId, bool)> = BTreeMap::new();
+    for r in records.iter().filter(|r| r.record["kind"] == "instance") {
+        let Some(id) = r.record["computeId"].as_str().and_then(ComputeId::parse) else {
+            continue;
+        };
+        let theirs = r.record["owner"].as_str().is_some_and(|o| same(o, owner));
+        newest.insert(id.path().to_ascii_lowercase(), (id, theirs));
+    }
+    newest
+        .into_values()
+        .filter_map(|(id, theirs)| theirs.then_some(id))
+        .collect()
 }
 
 /// One coming stop: its ledger state and, while it can still be skipped or snoozed, the
@@ -414,24 +488,39 @@ fn stop_row(
 }
 
 /// Spend per instance name since the first of the month (UTC), from the store's cost timeline
-/// as the cost report computes it; for an admin also the report's chart of the month. An
+/// as the cost report computes it (of the instances in `only`, when given); for an admin also the report's chart of the month. An
 /// unreadable timeline is a problem on the page, not a failure of it.
-async fn month_to_date(
+fn month_to_date(
     rt: &Runtime,
+    timeline: &Result<Vec<TimelineRecord>, String>,
     now: DateTime<Utc>,
     chart: bool,
+    only: &Option<BTreeSet<String>>,
     problems: &mut Vec<String>,
 ) -> (HashMap<String, f64>, Option<String>, String) {
     let currency = rt.prices.currency.clone();
-    let text =
-        match curfew_governor::costlog::store_timeline_text(rt.store.as_ref(), Some(now)).await {
-            Ok(t) if !t.is_empty() => t,
-            Ok(_) => return (HashMap::new(), None, currency),
-            Err(e) => {
-                problems.push(format!("the cost timeline could not be read: {e}"));
-                return (HashMap::new(), None, currency);
+    let wanted = |r: &&TimelineRecord| {
+        r.at < now
+            && only
+                .as_ref()
+                .is_none_or(|o| o.contains(&r.instance.to_ascii_lowercase()))
+    };
+    let text = match timeline {
+        Ok(records) if records.iter().any(|r| wanted(&r)) => {
+            // The text `curfew report --timeline` reads (costlog::store_timeline_text).
+            let mut text = String::new();
+            for r in records.iter().filter(wanted) {
+                text.push_str(&r.record.to_string());
+                text.push('\n');
             }
-        };
+            text
+        }
+        Ok(_) => return (HashMap::new(), None, currency),
+        Err(e) => {
+            problems.push(format!("the cost timeline could not be read: {e}"));
+            return (HashMap::new(), None, currency);
+        }
+    };
     let month = Utc
         .with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
         .single()

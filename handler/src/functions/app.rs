@@ -1042,6 +1042,10 @@ fn page_ask(http: &HttpTrigger) -> selfservice::PageAsk {
             workspace: q("workspace"),
             owner: q("owner"),
             state: q("state"),
+            page: q("page")
+                .and_then(|p| p.parse::<usize>().ok())
+                .filter(|p| *p >= 1)
+                .unwrap_or(1),
         },
         post,
     }

@@ -38,7 +38,7 @@ pub(crate) use ports::{
     ActivitySink, DismissalSink, EvaluationScope, OnSuccess, OverrideAnswer, OverrideEditor,
     OverrideRequest, PortError, PortFuture, Ports, Report, Settle, StatusSource, TickHandler,
 };
-pub(crate) use selfservice::{InstanceRow, Notice, PageAsk, PageData, StopRow};
+pub(crate) use selfservice::{InstanceRow, Notice, PageAsk, PageData, StopRow, PAGE_ROWS};
 
 /// Starts the custom handler with the given implementations of the ports.
 pub(crate) fn serve_with(port: Option<u16>, ports: Ports) -> anyhow::Result<()> {

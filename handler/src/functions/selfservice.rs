@@ -23,6 +23,30 @@ pub(crate) struct Filters {
     pub(crate) owner: Option<String>,
     /// ARM state (`Running`, `Stopped`, …).
     pub(crate) state: Option<String>,
+    /// `?page=`: which page of [`PAGE_ROWS`] rows (1-based; anything else is the first).
+    pub(crate) page: usize,
+}
+
+/// The most rows the admin view shows at once: a page of the fleet, with next/previous links
+/// (the whole fleet's table would be megabytes of HTML).
+pub(crate) const PAGE_ROWS: usize = 200;
+
+impl Filters {
+    /// The admin view's address with these filters on page `page` (every value escaped).
+    pub(crate) fn href(&self, page: usize) -> String {
+        let mut q = String::from("Status?");
+        for (k, v) in [
+            ("workspace", &self.workspace),
+            ("owner", &self.owner),
+            ("state", &self.state),
+        ] {
+            if let Some(v) = v {
+                let _ = write!(q, "{k}={}&", url_component(v));
+            }
+        }
+        let _ = write!(q, "page={page}");
+        q
+    }
 }
 
 /// An override submitted from the page's editor (a form POST to `Status`).
@@ -127,6 +151,10 @@ pub(crate) struct PageData {
     pub(crate) instances: Vec<InstanceRow>,
     /// Instances listed before filtering (admin view).
     pub(crate) fleet_size: usize,
+    /// Instances matching the filters, over every page (admin view).
+    pub(crate) matched: usize,
+    /// The page shown (1-based; admin view).
+    pub(crate) page: usize,
     /// Values offered by the filters: workspaces, owners, states (admin view).
     pub(crate) options: (Vec<String>, Vec<String>, Vec<String>),
     /// The filters applied.
@@ -391,10 +419,38 @@ fn admin_sections(s: &mut String, data: &PageData) {
     select(s, "state", "State", &data.options.2, f.state.as_deref());
     let _ = write!(
         s,
-        "<button type=\"submit\">Filter</button></form><p class=\"muted\">{} of {} instances.</p>",
-        data.instances.len(),
+        "<button type=\"submit\">Filter</button></form><p class=\"muted\">{} of {} instances.",
+        data.matched.max(data.instances.len()),
         data.fleet_size
     );
+    let pages = data.matched.div_ceil(PAGE_ROWS).max(1);
+    if pages > 1 {
+        let first = (data.page.max(1) - 1) * PAGE_ROWS;
+        let _ = write!(
+            s,
+            " Rows {}–{}, page {} of {pages}.</p><nav class=\"pages\">",
+            first + 1,
+            first + data.instances.len(),
+            data.page
+        );
+        if data.page > 1 {
+            let _ = write!(
+                s,
+                "<a rel=\"prev\" href=\"{}\">previous {PAGE_ROWS}</a> ",
+                escape(&f.href(data.page - 1))
+            );
+        }
+        if data.page < pages {
+            let _ = write!(
+                s,
+                "<a rel=\"next\" href=\"{}\">next {PAGE_ROWS}</a>",
+                escape(&f.href(data.page + 1))
+            );
+        }
+        s.push_str("</nav>");
+    } else {
+        s.push_str("</p>");
+    }
 }
 
 fn admin_after(s: &mut String, data: &PageData) {
@@ -565,6 +621,54 @@ mod tests {
                 "{body}"
             );
         }
+    }
+
+    #[test]
+    fn the_admin_pages_link_next_and_previous_keeping_escaped_filters() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let data = |page: usize, rows: usize| PageData {
+            admin: true,
+            instances: vec![InstanceRow::default(); rows],
+            fleet_size: 1000,
+            matched: 2 * PAGE_ROWS + 7,
+            page,
+            filters: Filters {
+                owner: Some("a&b\"<c> d".into()),
+                state: Some("Running".into()),
+                page,
+                ..Filters::default()
+            },
+            ..PageData::default()
+        };
+        let first = render(&data(1, PAGE_ROWS), now);
+        assert!(first.contains("Rows 1–200, page 1 of 3."), "{first}");
+        assert!(!first.contains("rel=\"prev\""), "{first}");
+        assert!(
+            first.contains(
+                "<a rel=\"next\" href=\"Status?owner=a%26b%22%3Cc%3E+d&amp;state=Running&amp;page=2\">"
+            ),
+            "{first}"
+        );
+        let last = render(&data(3, 7), now);
+        assert!(last.contains("Rows 401–407, page 3 of 3."), "{last}");
+        assert!(
+            last.contains(
+                "rel=\"prev\" href=\"Status?owner=a%26b%22%3Cc%3E+d&amp;state=Running&amp;page=2\""
+            ),
+            "{last}"
+        );
+        assert!(!last.contains("rel=\"next\""), "{last}");
+        let one = render(
+            &PageData {
+                matched: 3,
+                ..data(1, 3)
+            },
+            now,
+        );
+        assert!(
+            !one.contains("class=\"pages\""),
+            "one page, no links: {one}"
+        );
     }
 
     /// docs/benchmarks.md: the admin view of 10 000 instances against the owner view of 10,
