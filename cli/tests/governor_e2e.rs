@@ -787,6 +787,22 @@ impl curfew_store::StateStore for RaceBeforeFirstUpdate {
     async fn mark_notified(&self, id: &str, lead: u32) -> curfew_store::StoreResult<bool> {
         self.inner.mark_notified(id, lead).await
     }
+    async fn mark_once(
+        &self,
+        kind: curfew_store::MarkKind,
+        key: &str,
+        at: DateTime<Utc>,
+    ) -> curfew_store::StoreResult<bool> {
+        self.inner.mark_once(kind, key, at).await
+    }
+    async fn sweep_marks(
+        &self,
+        kind: curfew_store::MarkKind,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> curfew_store::StoreResult<usize> {
+        self.inner.sweep_marks(kind, before, limit).await
+    }
     async fn notified_leads(&self, id: &str) -> curfew_store::StoreResult<Vec<u32>> {
         self.inner.notified_leads(id).await
     }
