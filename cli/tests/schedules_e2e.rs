@@ -750,7 +750,8 @@ fn adopt_and_expiry_day(backend: &Backend) {
                 "Status",
                 "GET",
                 json!({"instance": instance}),
-                None,
+                // The JSON views of Status answer admins only (the page is the owners').
+                Some(ADMIN),
                 "",
                 &at(now),
             ),
