@@ -1,5 +1,5 @@
 //! Durable state of the Curfew governor: watermarks, the occurrence ledger (the exactly-once
-//! record), notification dedupe (budget marks too), dismissals, schedule overrides, the audit
+//! record), notification dedupe, timed once-only marks (activity nonces, budget alerts), dismissals, schedule overrides, the audit
 //! log, activity reports and the cost timeline, behind one object-safe [`StateStore`] trait with two backends.
 //!
 //! # Layout
