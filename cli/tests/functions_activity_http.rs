@@ -341,6 +341,69 @@ fn replayed_reports_and_reports_without_a_nonce_are_refused() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Attack: a report taken, then the nonce marks swept as hard as any tick could while the
+/// report's signature is still accepted (`now` = its `at` + the skew, the last instant a replay
+/// passes the time check): the replay is still refused by its nonce. Past that instant the
+/// time check refuses it (engine `a_report_whose_nonce_mark_may_be_swept_is_refused_by_its_time`).
+#[test]
+fn a_replay_within_its_window_is_refused_after_the_nonce_sweep() {
+    use curfew_store::{MarkKind, SqliteStore, StateStore};
+    let sim = Sim::start(fleet());
+    let dir = tmp("replay-swept");
+    let mut env = governor_env(&sim, &dir);
+    env.push(("CURFEW_ACTIVITY_KEY", MASTER.into()));
+    let h = Handler::start(&env);
+    let at = "2026-03-09T09:59:30Z";
+    let body = report_body(at, 1);
+    let headers = signed(MASTER, &body);
+    let (code, answer) = post_report(&h, headers.clone(), &body);
+    assert_eq!(code, 202, "{answer}");
+
+    let last_accepted = chrono::DateTime::parse_from_rfc3339(at).unwrap().to_utc()
+        + curfew_engine::idle::SIGNATURE_MAX_SKEW;
+    let before = curfew_engine::idle::nonce_marks_sweep_before(last_accepted);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = SqliteStore::open(dir.join("state.sqlite")).await.unwrap();
+        while store
+            .sweep_marks(MarkKind::Nonce, before, 1000)
+            .await
+            .unwrap()
+            > 0
+        {}
+    });
+    let (code, answer) = post_report(&h, headers.clone(), &body);
+    assert_eq!(code, 401, "a replay after the sweep: {answer}");
+    assert!(answer["error"].to_string().contains("replay"), "{answer}");
+
+    // Swept for real (a day later): the mark is gone, which only a stale report could use.
+    rt.block_on(async {
+        let store = SqliteStore::open(dir.join("state.sqlite")).await.unwrap();
+        let later = last_accepted + chrono::TimeDelta::days(1);
+        let mut n = 0;
+        loop {
+            let k = store
+                .sweep_marks(
+                    MarkKind::Nonce,
+                    curfew_engine::idle::nonce_marks_sweep_before(later),
+                    1000,
+                )
+                .await
+                .unwrap();
+            if k == 0 {
+                break;
+            }
+            n += k;
+        }
+        assert_eq!(n, 1, "the one nonce mark, swept");
+    });
+    drop(h);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn status_serves_the_cost_report_page() {
     let sim = Sim::start(fleet());

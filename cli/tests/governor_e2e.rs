@@ -787,6 +787,22 @@ impl curfew_store::StateStore for RaceBeforeFirstUpdate {
     async fn mark_notified(&self, id: &str, lead: u32) -> curfew_store::StoreResult<bool> {
         self.inner.mark_notified(id, lead).await
     }
+    async fn mark_once(
+        &self,
+        kind: curfew_store::MarkKind,
+        key: &str,
+        at: DateTime<Utc>,
+    ) -> curfew_store::StoreResult<bool> {
+        self.inner.mark_once(kind, key, at).await
+    }
+    async fn sweep_marks(
+        &self,
+        kind: curfew_store::MarkKind,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> curfew_store::StoreResult<usize> {
+        self.inner.sweep_marks(kind, before, limit).await
+    }
     async fn notified_leads(&self, id: &str) -> curfew_store::StoreResult<Vec<u32>> {
         self.inner.notified_leads(id).await
     }
@@ -1544,6 +1560,101 @@ async fn storage_growth_table() {
     assert!(
         (at(days).entities as f64) < at(retention).entities as f64 + 2.0 * day_growth,
         "grew past the horizon"
+    );
+}
+
+/// Issue 11: activity reports flowing (every 5 simulated minutes from each of 3 instances,
+/// through `activity::take`, as the ActivityReport function takes them) with a tick every
+/// 10 minutes, for 30 hours on Table Storage: the nonce marks stay flat (about two hours of
+/// reports: the sweep takes whole hours before `now − NONCE_MARK_KEEP`) instead of growing by
+/// 288 a day per instance. Prints the count per simulated hour; figures in docs/benchmarks.md.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nonce_marks_stay_flat_with_reports_flowing_on_table_storage() {
+    let Some(endpoint) =
+        azurite_endpoint("nonce_marks_stay_flat_with_reports_flowing_on_table_storage")
+    else {
+        return;
+    };
+    let (hours, instances) = (30i64, 3usize);
+    let fleet = uniform(1, instances, &[("Stop", "0 18 * * *")]);
+    let sim = start_sim(&fleet, 100).await;
+    let dir = Scratch::new("e2e-nonces");
+    let yaml = config_yaml(
+        &sim.base_url(),
+        &dir.path("curfew.sqlite"),
+        &dir.path("events.jsonl"),
+        "",
+    );
+    let config =
+        curfew_governor::config::RuntimeConfig::from_yaml(&yaml, &env()).expect("settings");
+    let table = format!("curfewnonces{}", std::process::id());
+    let store = Arc::new(
+        curfew_store::TableStore::open(
+            curfew_store::TableConfig::development(&endpoint).unwrap(),
+            &table,
+        )
+        .await
+        .unwrap(),
+    );
+    let mut rt = curfew_governor::Runtime::with_store(&config, store.clone()).unwrap();
+    rt.arm = unbudgeted(&config.arm.endpoint);
+    let start = t("2036-05-04T00:00:00Z");
+    let nonce_marks =
+        |f: &curfew_store::Footprint| f.by_kind.get("mark-nonce-*").map_or(0, |s| s.0);
+    let (mut taken, mut counts) = (0u64, Vec::new());
+    for step in 0..hours * 12 {
+        let now = start + TimeDelta::minutes(5 * step);
+        for gi in &fleet {
+            let report = curfew_engine::idle::ActivityReport {
+                compute_id: Some(gi.workspace.compute_id(&gi.name)),
+                nonce: Some(format!("{taken:032x}")),
+                kernels: 1,
+                ..curfew_engine::idle::ActivityReport::quiet(&gi.name, now)
+            };
+            let verified = curfew_engine::idle::VerifiedReport {
+                compute_id: gi.key.clone(),
+                nonce: format!("{taken:032x}"),
+                report,
+            };
+            let taken_now = curfew_governor::activity::take(&rt, &verified, now)
+                .await
+                .unwrap();
+            assert!(taken_now.is_ok(), "{taken_now:?}");
+            // The replay, within its window: refused, whatever the sweeps did before.
+            let again = curfew_governor::activity::take(&rt, &verified, now)
+                .await
+                .unwrap();
+            assert!(again.is_err(), "a replay was taken");
+            taken += 1;
+        }
+        if step % 2 == 1 {
+            tick(&rt, now, false).await.unwrap();
+        }
+        if step % 12 == 11 {
+            counts.push(nonce_marks(&store.footprint().await.unwrap()));
+        }
+    }
+    let last = store.footprint().await.unwrap();
+    let (marks, bytes) = last
+        .by_kind
+        .get("mark-nonce-*")
+        .copied()
+        .unwrap_or_default();
+    println!(
+        "nonces: {taken} reports taken; nonce marks held after each simulated hour: {counts:?}; \
+         at the end {marks} marks, {bytes} bytes ({} per mark), table {} entities",
+        bytes / marks.max(1),
+        last.entities
+    );
+    let per_hour = 12 * instances as u64;
+    let bound = 3 * per_hour;
+    assert!(
+        counts[3..].iter().all(|&n| n <= bound),
+        "nonce marks not flat: {counts:?} (at most {bound})"
+    );
+    assert!(
+        counts[hours as usize - 1] < taken / 5,
+        "{counts:?} of {taken}"
     );
 }
 

@@ -183,6 +183,16 @@ impl ActivityReport {
 /// How far a report's `X-Curfew-Timestamp`, and its own `at`, may be from `now` (either way)
 /// before it is refused: the replay window, within which every nonce is taken once.
 pub const SIGNATURE_MAX_SKEW: TimeDelta = TimeDelta::minutes(5);
+/// How long after a taken report's own `at` its nonce mark is kept: a replay is accepted by
+/// the signature check only while `now` is within [`SIGNATURE_MAX_SKEW`] of that `at`, so
+/// anything past twice the skew is already refused by its time; one hour leaves a wide margin.
+pub const NONCE_MARK_KEEP: TimeDelta = TimeDelta::hours(1);
+
+/// The instant before which nonce marks may be swept at `now` (marks are timed by their
+/// report's signed `at`, see [`NONCE_MARK_KEEP`]).
+pub fn nonce_marks_sweep_before(now: DateTime<Utc>) -> DateTime<Utc> {
+    now - NONCE_MARK_KEEP
+}
 /// The lengths a nonce may have (characters of `[A-Za-z0-9_-]`; the reporter sends 32 hex).
 pub const NONCE_CHARS: std::ops::RangeInclusive<usize> = 16..=128;
 
@@ -851,6 +861,31 @@ mod tests {
         assert!(k
             .iter()
             .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+    }
+
+    #[test]
+    fn a_report_whose_nonce_mark_may_be_swept_is_refused_by_its_time() {
+        let master = b"the master key, at least 32 bytes long";
+        let a = id_of("ci-a");
+        let at = t(9, 0);
+        let b = body("ci-a", &a, at, Some(NONCE));
+        // The replay re-sends the same signed request, timestamp included.
+        let sig = sign_report(&instance_key(master, &a), at.timestamp(), b.as_bytes());
+        let verify = |now| {
+            verify_signed_report(master, &at.timestamp().to_string(), &sig, b.as_bytes(), now)
+        };
+        assert!(verify(at + SIGNATURE_MAX_SKEW).is_ok(), "inside the window");
+        assert!(NONCE_MARK_KEEP > SIGNATURE_MAX_SKEW * 2);
+        for late in [1, 60, 3600, 86_400] {
+            let now = at + SIGNATURE_MAX_SKEW + TimeDelta::seconds(late);
+            assert!(verify(now).is_err(), "{late} s past the window");
+        }
+        // Whenever the mark may go (its `at` before the sweep's instant), the report is refused.
+        for after in [NONCE_MARK_KEEP, NONCE_MARK_KEEP + TimeDelta::minutes(59)] {
+            let now = at + after + TimeDelta::seconds(1);
+            assert!(at < nonce_marks_sweep_before(now));
+            assert!(verify(now).is_err());
+        }
     }
 
     #[test]

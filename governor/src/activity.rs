@@ -13,12 +13,14 @@ use chrono::{DateTime, TimeDelta, Utc};
 use curfew_arm::ComputeId;
 use curfew_engine::idle::{self, ActivityReport, IdleRecord, Threshold, VerifiedReport};
 use curfew_engine::inventory::{self, Item};
-use curfew_store::Activity;
+use curfew_store::{Activity, MarkKind};
 
 /// The threshold assumed when a report arrives before any tick has seen the instance.
 pub const DEFAULT_OBSERVE_THRESHOLD: TimeDelta = TimeDelta::minutes(60);
 
-/// The prefix of the once-only marks that record the nonces of reports taken.
+/// The prefix of the once-only marks that record the nonces of reports taken (timed marks of
+/// kind `MarkKind::Nonce`; the store's `LEGACY_NONCE_PREFIX` names the untimed ones of
+/// earlier builds).
 pub const NONCE_MARK_PREFIX: &str = "activity-nonce/";
 
 /// The store key of a report's instance: its ARM id, lower-cased (as occurrence ids use).
@@ -120,7 +122,13 @@ pub async fn take(
         "{NONCE_MARK_PREFIX}{}/{}",
         verified.compute_id, verified.nonce
     );
-    if !rt.store.mark_notified(&mark, 0).await? {
+    // Timed by the report's own signed `at` (a replay carries the same), so the mark can be
+    // swept once the signature check refuses the report anyway (`idle::NONCE_MARK_KEEP`).
+    if !rt
+        .store
+        .mark_once(MarkKind::Nonce, &mark, report.at)
+        .await?
+    {
         return Ok(Err(ReportRefused::Replayed {
             instance: report.instance.clone(),
             nonce: verified.nonce.clone(),

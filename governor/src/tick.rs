@@ -23,7 +23,9 @@ use curfew_notify::{
     ActionFailed, DismissLinks, DriftDetected, Event, IdleUnknown, InstanceChanged, InstanceRef,
     PolicyApplied, ShutdownPending, SnoozeLink,
 };
-use curfew_store::{Activity, AuditRecord, LedgerEntry, LedgerState, StoreError, Versioned};
+use curfew_store::{
+    Activity, AuditRecord, LedgerEntry, LedgerState, MarkKind, StoreError, Versioned,
+};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use tracing::{Instrument, Span};
@@ -262,6 +264,11 @@ pub async fn tick_in(
 /// prefix queries per ledger entry for its marks and dismissals), and a backlog goes within a
 /// day of per-minute ticks even for 10 000 instances.
 pub const SWEEP_PER_TICK: usize = 100;
+
+/// Nonce marks a tick sweeps at most (one query page, ten `$batch` deletes): reports arrive
+/// at 288 a day per instance, so at one tick a minute this keeps up with 5 000 reporting
+/// instances per governor (each fanned-out `Evaluate` sweeps too).
+pub const NONCE_SWEEP_PER_TICK: usize = 1_000;
 
 /// Expired overrides one tick deletes at most (each one re-read, deleted and audited): a
 /// backlog goes over the next ticks.
@@ -772,6 +779,30 @@ pub async fn tick_listed(
             Err(e) => report
                 .problems
                 .push(format!("sweeping records past the retention horizon: {e}")),
+        }
+        // Timed marks: nonces once their report's signature window is long past, budget
+        // alerts once their month ended before the horizon (docs/store.md).
+        for (kind, before, limit) in [
+            (
+                MarkKind::Nonce,
+                curfew_engine::idle::nonce_marks_sweep_before(now),
+                NONCE_SWEEP_PER_TICK,
+            ),
+            (
+                MarkKind::Budget,
+                super::budgets::budget_marks_sweep_before(now, rt.config.retention),
+                SWEEP_PER_TICK,
+            ),
+        ] {
+            match rt.store.sweep_marks(kind, before, limit).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(swept = n, kind = kind.as_str(), "retention: marks deleted")
+                }
+                Err(e) => report
+                    .problems
+                    .push(format!("sweeping {} marks: {e}", kind.as_str())),
+            }
         }
         // Expired overrides: a bounded prune, each audited (the tick already ignores them).
         prune_expired_overrides(rt, only, fleet, &listed_overrides, now, &mut report).await;

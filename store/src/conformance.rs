@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::{
     Activity, AdoptionRecord, AuditRecord, Dismissal, DismissalChoice, LedgerAction, LedgerEntry,
-    LedgerState, OutboxEntry, StateStore, StoreError, TimelineRecord, TimelineState,
+    LedgerState, MarkKind, OutboxEntry, StateStore, StoreError, TimelineRecord, TimelineState,
 };
 
 /// Two handles on one store; writes through one are visible through the other.
@@ -56,6 +56,7 @@ pub async fn run_all(p: &Pair) {
     check!(outbox_pending_until_removed);
     check!(paging_and_batches);
     check!(racing_claims);
+    check!(timed_marks_once_and_swept_by_hour);
     check!(retention_sweep);
 }
 
@@ -123,6 +124,127 @@ pub async fn outbox_pending_until_removed(p: &Pair) {
     ids.push("ob-c".into());
     assert_eq!(p.a.outbox_remove(&ids).await.unwrap(), 129);
     assert!(p.b.outbox_pending(1000).await.unwrap().is_empty());
+}
+
+/// Timed marks: once per (kind, key, hour) across handles; the sweep takes whole hours before
+/// `before`'s of one kind only, bounded by its limit, and a swept mark can be set again; the
+/// nonce sweep also removes untimed `activity-nonce/` marks of older builds (the one-off
+/// rule) and nothing else of `notified`.
+pub async fn timed_marks_once_and_swept_by_hour(p: &Pair) {
+    let at = Utc.with_ymd_and_hms(2031, 3, 9, 10, 20, 0).unwrap();
+    let nonces: Vec<String> = (0..5)
+        .map(|i| format!("activity-nonce/ci-9/n{i:02}"))
+        .collect();
+    for n in &nonces {
+        assert!(p.a.mark_once(MarkKind::Nonce, n, at).await.unwrap());
+        assert!(
+            !p.b.mark_once(MarkKind::Nonce, n, at).await.unwrap(),
+            "a repeat is refused"
+        );
+        assert!(
+            !p.b.mark_once(MarkKind::Nonce, n, at + Duration::minutes(30))
+                .await
+                .unwrap(),
+            "the same hour is the same mark"
+        );
+    }
+    let newer = "activity-nonce/ci-9/newer";
+    assert!(p
+        .a
+        .mark_once(MarkKind::Nonce, newer, at + Duration::hours(1))
+        .await
+        .unwrap());
+    let budget = "budget/conformance/2031-03-01/80";
+    assert!(p.a.mark_once(MarkKind::Budget, budget, at).await.unwrap());
+    // Untimed marks: a legacy nonce (swept by the one-off rule) and a notice (kept).
+    assert!(p
+        .a
+        .mark_notified("activity-nonce/ci-9/legacy", 0)
+        .await
+        .unwrap());
+    p.a.mark_notified("activity-noncf-kept", 0).await.unwrap();
+
+    // The hour of `at` is not before the hour of `at + 59 min`: nothing goes.
+    let same_hour = at + Duration::minutes(39);
+    while p
+        .b
+        .sweep_marks(MarkKind::Budget, same_hour, 100)
+        .await
+        .unwrap()
+        > 0
+    {}
+    p.b.sweep_marks(MarkKind::Nonce, same_hour, 100)
+        .await
+        .unwrap();
+    assert!(
+        !p.a.mark_once(MarkKind::Nonce, &nonces[0], at)
+            .await
+            .unwrap(),
+        "kept within its hour"
+    );
+
+    let next_hour = at + Duration::minutes(40);
+    assert_eq!(
+        p.b.sweep_marks(MarkKind::Nonce, next_hour, 2)
+            .await
+            .unwrap(),
+        2,
+        "bounded by its limit"
+    );
+    let mut rounds = 0;
+    while p
+        .b
+        .sweep_marks(MarkKind::Nonce, next_hour, 100)
+        .await
+        .unwrap()
+        > 0
+    {
+        rounds += 1;
+        assert!(rounds < 100, "the sweep ends");
+    }
+    for n in &nonces {
+        assert!(
+            p.a.mark_once(MarkKind::Nonce, n, at).await.unwrap(),
+            "swept: new again"
+        );
+    }
+    assert!(
+        !p.a.mark_once(MarkKind::Nonce, newer, at + Duration::hours(1))
+            .await
+            .unwrap(),
+        "a later hour is kept"
+    );
+    assert!(
+        !p.a.mark_once(MarkKind::Budget, budget, at).await.unwrap(),
+        "another kind is kept"
+    );
+    assert!(
+        p.a.notified_leads("activity-nonce/ci-9/legacy")
+            .await
+            .unwrap()
+            .is_empty(),
+        "the legacy nonce went"
+    );
+    assert_eq!(
+        p.a.notified_leads("activity-noncf-kept").await.unwrap(),
+        vec![0]
+    );
+
+    while p
+        .b
+        .sweep_marks(MarkKind::Budget, at + Duration::hours(1), 100)
+        .await
+        .unwrap()
+        > 0
+    {}
+    assert!(
+        p.a.mark_once(MarkKind::Budget, budget, at).await.unwrap(),
+        "swept: new again"
+    );
+    // Leave nothing of this check behind for a rerun on the same table.
+    let end = at + Duration::hours(2);
+    while p.b.sweep_marks(MarkKind::Nonce, end, 100).await.unwrap() > 0 {}
+    while p.b.sweep_marks(MarkKind::Budget, end, 100).await.unwrap() > 0 {}
 }
 
 /// Retention (runs last: it deletes every check's records before day 3): a sweep deletes at

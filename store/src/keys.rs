@@ -11,6 +11,12 @@ pub(crate) fn time_key(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string()
 }
 
+/// The UTC hour of an instant as `YYYYMMDDHH`: the time bucket of a timed mark, identical in
+/// both backends (a mark is one per kind, key and hour; sweeps take whole hours).
+pub(crate) fn hour_key(at: DateTime<Utc>) -> String {
+    at.format("%Y%m%d%H").to_string()
+}
+
 /// Parses [`time_key`] output.
 pub(crate) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.9fZ")

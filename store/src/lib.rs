@@ -1,5 +1,5 @@
 //! Durable state of the Curfew governor: watermarks, the occurrence ledger (the exactly-once
-//! record), notification dedupe (budget marks too), dismissals, schedule overrides, the audit
+//! record), notification dedupe, timed once-only marks (activity nonces, budget alerts), dismissals, schedule overrides, the audit
 //! log, activity reports and the cost timeline, behind one object-safe [`StateStore`] trait with two backends.
 //!
 //! # Layout
@@ -28,10 +28,11 @@ pub mod conformance;
 pub use error::{StoreError, StoreResult};
 pub use model::{
     Activity, AdoptionRecord, AuditRecord, Dismissal, DismissalChoice, LedgerAction, LedgerEntry,
-    LedgerState, OutboxEntry, Override, TimelineRecord, TimelineState, Version, Versioned,
+    LedgerState, MarkKind, OutboxEntry, Override, TimelineRecord, TimelineState, Version,
+    Versioned,
 };
 pub use sqlite::{SqliteStore, DEFAULT_BUSY_TIMEOUT, SCHEMA_VERSION};
-pub use store::StateStore;
+pub use store::{StateStore, LEGACY_NONCE_PREFIX};
 pub use table::{
     Footprint, TableConfig, TableStore, TokenSource, DEFAULT_RETRY, DEFAULT_TABLE, DEV_ACCOUNT,
     REQUEST_TIMEOUT, STORAGE_SCOPE,

@@ -278,3 +278,23 @@ pub struct OutboxEntry {
     /// instead of failing the listing).
     pub payload: String,
 }
+
+/// What a timed once-only mark is for. Each kind is swept by its own horizon (the caller's),
+/// so a short-lived kind (nonces) never waits for the retention horizon of the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MarkKind {
+    /// An activity report's nonce: needed only while its signature could still be accepted.
+    Nonce,
+    /// A budget alert (budget, period, threshold): needed until its period is past the horizon.
+    Budget,
+}
+
+impl MarkKind {
+    /// The stable name used in keys (Table Storage partitions, the SQLite `kind` column).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MarkKind::Nonce => "nonce",
+            MarkKind::Budget => "budget",
+        }
+    }
+}

@@ -14,12 +14,13 @@ use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row};
 use serde_json::Value;
 
 use crate::error::{StoreError, StoreResult};
-use crate::keys::{parse_time, time_key};
+use crate::keys::{hour_key, parse_time, time_key};
 use crate::model::{
     Activity, AdoptionRecord, AuditRecord, Dismissal, DismissalChoice, LedgerAction, LedgerEntry,
-    LedgerState, OutboxEntry, Override, TimelineRecord, TimelineState, Version, Versioned,
+    LedgerState, MarkKind, OutboxEntry, Override, TimelineRecord, TimelineState, Version,
+    Versioned,
 };
-use crate::store::StateStore;
+use crate::store::{StateStore, LEGACY_NONCE_END, LEGACY_NONCE_PREFIX};
 
 /// How long a writer waits for another writer's lock before giving up as `Unavailable`.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -115,6 +116,17 @@ CREATE TABLE adoption (
 ALTER TABLE override ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
 CREATE TABLE override_counter (id INTEGER PRIMARY KEY CHECK (id = 0), n INTEGER NOT NULL);
 INSERT INTO override_counter (id, n) VALUES (0, 0);
+"#,
+    // Timed once-only marks (nonces, budget alerts): one per kind, key and UTC hour, swept by
+    // hour. Untimed `notified` rows written before stay as they are (docs/store.md).
+    r#"
+CREATE TABLE mark (
+    kind TEXT NOT NULL,
+    hour TEXT NOT NULL,
+    mark_key TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (kind, hour, mark_key)
+);
 "#,
 ];
 
@@ -625,6 +637,52 @@ impl StateStore for SqliteStore {
             )
             .map(|n| n == 1)
             .map_err(|e| sql_err("notified", &format!("{id}/{lead_minutes}"), e))
+        })
+        .await
+    }
+
+    async fn mark_once(&self, kind: MarkKind, key: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+        let key = key.to_owned();
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO mark (kind, hour, mark_key, at) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT DO NOTHING",
+                params![kind.as_str(), hour_key(at), key, time_key(at)],
+            )
+            .map(|n| n == 1)
+            .map_err(|e| sql_err("mark", &key, e))
+        })
+        .await
+    }
+
+    async fn sweep_marks(
+        &self,
+        kind: MarkKind,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<usize> {
+        let hour = hour_key(before);
+        self.run(move |c| {
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let mut n = c
+                .execute(
+                    "DELETE FROM mark WHERE rowid IN (SELECT rowid FROM mark \
+                     WHERE kind = ?1 AND hour < ?2 LIMIT ?3)",
+                    params![kind.as_str(), hour, limit],
+                )
+                .map_err(|e| sql_err("mark", "sweep", e))?;
+            if kind == MarkKind::Nonce && (n as i64) < limit {
+                // The one-off rule: untimed nonce marks of older builds are long past their
+                // window (a nonce is refused by its time 5 minutes after it was signed).
+                n += c
+                    .execute(
+                        "DELETE FROM notified WHERE rowid IN (SELECT rowid FROM notified \
+                         WHERE occurrence_id >= ?1 AND occurrence_id < ?2 LIMIT ?3)",
+                        params![LEGACY_NONCE_PREFIX, LEGACY_NONCE_END, limit - n as i64],
+                    )
+                    .map_err(|e| sql_err("notified", "sweep", e))?;
+            }
+            Ok(n)
         })
         .await
     }

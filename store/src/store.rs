@@ -7,9 +7,16 @@ use serde_json::Value;
 
 use crate::error::StoreResult;
 use crate::model::{
-    Activity, AdoptionRecord, AuditRecord, Dismissal, LedgerEntry, OutboxEntry, Override,
+    Activity, AdoptionRecord, AuditRecord, Dismissal, LedgerEntry, MarkKind, OutboxEntry, Override,
     TimelineRecord, TimelineState, Version, Versioned,
 };
+
+/// The key prefix of activity-report nonce marks written by builds before [`MarkKind::Nonce`]
+/// (untimed `notified` records); [`StateStore::sweep_marks`] removes them.
+pub const LEGACY_NONCE_PREFIX: &str = "activity-nonce/";
+
+/// The first key after every [`LEGACY_NONCE_PREFIX`] key (`/` + 1 is `0`).
+pub(crate) const LEGACY_NONCE_END: &str = "activity-nonce0";
 
 /// Durable state of the governor. Every time comes from the caller; time ranges are
 /// half-open `[from, to)`. Implementations: [`crate::SqliteStore`], [`crate::TableStore`].
@@ -68,6 +75,24 @@ pub trait StateStore: Send + Sync {
     /// Records that the notification of `occurrence_id` at `lead_minutes` was sent; `true`
     /// only for the first caller, so each (occurrence, lead) is sent once.
     async fn mark_notified(&self, occurrence_id: &str, lead_minutes: u32) -> StoreResult<bool>;
+
+    /// A timed once-only mark: `true` only for the first caller of (`kind`, `key`, the UTC hour
+    /// of `at`). `at` must be derived from what the mark is about (a signed report's time, a
+    /// budget period's start), never from the clock, so a repeat finds the same mark; it is what
+    /// [`StateStore::sweep_marks`] compares, so these marks do not grow without bound.
+    async fn mark_once(&self, kind: MarkKind, key: &str, at: DateTime<Utc>) -> StoreResult<bool>;
+
+    /// Deletes at most `limit` marks of `kind` whose hour is before `before`'s hour (whole
+    /// hours, the same in both backends) and returns how many went. For [`MarkKind::Nonce`] it
+    /// also deletes, within the same limit, nonce marks written before marks had a time
+    /// (`mark_notified("activity-nonce/…", 0)`, [`LEGACY_NONCE_PREFIX`]): the one-off rule for
+    /// them (docs/store.md).
+    async fn sweep_marks(
+        &self,
+        kind: MarkKind,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<usize>;
 
     /// The lead times (minutes) already marked for an occurrence, ascending: the governor's
     /// view of which notices are done.

@@ -26,12 +26,13 @@ pub use conn::{TableConfig, TokenSource, DEV_ACCOUNT, STORAGE_SCOPE};
 pub use http::DEFAULT_RETRY;
 
 use crate::error::{StoreError, StoreResult};
-use crate::keys::{encode_key, parse_time, time_key};
+use crate::keys::{encode_key, hour_key, parse_time, time_key};
 use crate::model::{
     Activity, AdoptionRecord, AuditRecord, Dismissal, DismissalChoice, LedgerAction, LedgerEntry,
-    LedgerState, OutboxEntry, Override, TimelineRecord, TimelineState, Version, Versioned,
+    LedgerState, MarkKind, OutboxEntry, Override, TimelineRecord, TimelineState, Version,
+    Versioned,
 };
-use crate::store::StateStore;
+use crate::store::{StateStore, LEGACY_NONCE_PREFIX};
 use http::{pct, send, Req, Resp};
 
 /// Partition of each record kind.
@@ -56,6 +57,14 @@ const P_ACTIVITY: &str = "activity";
 const P_TIMELINE: &str = "timeline";
 const P_TIMELINE_STATE: &str = "timelinestate";
 const P_OUTBOX: &str = "outbox";
+/// Timed marks are `mark-<kind>-YYYYMMDDHH` ([`mark_partition`]): one partition per kind and
+/// UTC hour, so the sweep of old hours is a PartitionKey range, never a scan.
+const P_MARK: &str = "mark-";
+
+/// The partition of a timed mark of `kind` at `at`.
+fn mark_partition(kind: MarkKind, at: DateTime<Utc>) -> String {
+    format!("{P_MARK}{}-{}", kind.as_str(), hour_key(at))
+}
 
 /// Default table name.
 pub const DEFAULT_TABLE: &str = "curfew";
@@ -187,7 +196,7 @@ impl TableStore {
     }
 
     /// What the table holds: entities and their billed size per partition kind (a day's
-    /// `ledger-YYYYMMDD` counts as `ledger-*`), by reading every entity; for the storage-growth
+    /// `ledger-YYYYMMDD` counts as `ledger-*`, an hour's `mark-nonce-YYYYMMDDHH` as `mark-nonce-*`), by reading every entity; for the storage-growth
     /// figures of docs/benchmarks.md, not for ticks.
     pub async fn footprint(&self) -> StoreResult<Footprint> {
         let mut out = Footprint::default();
@@ -195,7 +204,10 @@ impl TableStore {
             let pk = m.get(PK).and_then(Value::as_str).unwrap_or_default();
             let kind = match pk.strip_prefix("ledger-") {
                 Some(_) => "ledger-*".to_owned(),
-                None => pk.to_owned(),
+                None => match pk.rsplit_once('-').filter(|_| pk.starts_with(P_MARK)) {
+                    Some((kind, _)) => format!("{kind}-*"),
+                    None => pk.to_owned(),
+                },
             };
             let size = entity_size(&m);
             let slot = out.by_kind.entry(kind).or_default();
@@ -1123,6 +1135,70 @@ impl StateStore for TableStore {
             Err(StoreError::AlreadyExists { .. }) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    async fn mark_once(&self, kind: MarkKind, key: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+        let mut m = Entity::new();
+        m.insert(PK.into(), mark_partition(kind, at).into());
+        m.insert(RK.into(), encode_key(key).into());
+        // No copy of the key in a property: the RowKey is its injective escape, and nonce
+        // marks (288 a day per reporting instance) are the store's most numerous records.
+        m.insert("At".into(), time_key(at).into());
+        match self.insert_entity("mark", key, &m).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn sweep_marks(
+        &self,
+        kind: MarkKind,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<usize> {
+        // Whole hours before `before`'s: one PartitionKey range, a page of `limit`.
+        let from = format!("{P_MARK}{}-", kind.as_str());
+        let mut filters = vec![(
+            "mark",
+            format!(
+                "PartitionKey ge {} and PartitionKey lt {}",
+                lit(&from),
+                lit(&mark_partition(kind, before))
+            ),
+        )];
+        if kind == MarkKind::Nonce {
+            // The one-off rule: untimed nonce marks of older builds (`notified`, RowKey
+            // `esc(activity-nonce/…)!0`), long past their window.
+            let prefix = encode_key(LEGACY_NONCE_PREFIX);
+            let end = format!("{}G", prefix.trim_end_matches('F'));
+            filters.push((
+                "notified",
+                format!(
+                    "PartitionKey eq {} and RowKey ge {} and RowKey lt {}",
+                    lit(P_NOTIFIED),
+                    lit(&prefix),
+                    lit(&end)
+                ),
+            ));
+        }
+        let mut n = 0;
+        for (table, filter) in filters {
+            if n >= limit {
+                break;
+            }
+            let found = self.query_page(table, &filter, limit - n).await?;
+            let keys = found
+                .iter()
+                .map(|m| {
+                    let pk = m.get(PK).and_then(Value::as_str).unwrap_or_default();
+                    (pk.to_owned(), row_key(m).to_owned())
+                })
+                .collect::<Vec<_>>();
+            n += keys.len();
+            self.delete_batched(table, keys).await?;
+        }
+        Ok(n)
     }
 
     async fn notified_leads_many(
