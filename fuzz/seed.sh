@@ -82,6 +82,8 @@ for path in sorted(glob.glob(f"{root}/testdata/functions/*.json")
 # activity_report: "timestamp\nsignature\nbody", one correctly signed for ci-1's derived key is
 # not needed (the target checks the shapes); plus a bare report.
 put("activity_report", '1772323200\nsha256=00\n{"instance":"ci-1","at":"2026-03-01T00:00:00Z","kernels":0}')
+# a crash the fuzzer found (i64::MIN timestamp overflowed the skew check), kept as a regression seed
+put("activity_report", "-009223372036854775808\n\n:{z")
 
 # dismissal_token: tokens signed with the target's key, as the governor signs them.
 secret = b"curfew-fuzz-link-key-0123456789abcdef"

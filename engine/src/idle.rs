@@ -346,7 +346,8 @@ pub fn verify_report(
             "X-Curfew-Timestamp '{timestamp}' is not unix seconds"
         ))
     })?;
-    if (now.timestamp() - ts).abs() > SIGNATURE_MAX_SKEW.num_seconds() {
+    // `abs_diff`, not `(now - ts).abs()`: a hostile timestamp such as i64::MIN must not overflow.
+    if now.timestamp().abs_diff(ts) > SIGNATURE_MAX_SKEW.num_seconds().unsigned_abs() {
         return Err(fail(format!(
             "X-Curfew-Timestamp {ts} is more than 5 minutes from now ({})",
             now.timestamp()
@@ -746,6 +747,24 @@ mod tests {
 
     fn t(h: u32, m: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 3, 2, h, m, 0).unwrap()
+    }
+
+    /// Found by the activity_report fuzz target: timestamps at the ends of i64 are refused as
+    /// out of the window, not an overflow panic.
+    #[test]
+    fn extreme_signature_timestamps_are_refused_without_overflow() {
+        let sig = format!("sha256={}", "0".repeat(64));
+        for ts in [
+            "-9223372036854775808",
+            "-009223372036854775808",
+            "9223372036854775807",
+        ] {
+            let err = verify_report(b"k", "ci-a", ts, &sig, b"{}", t(9, 0)).unwrap_err();
+            assert!(
+                err.to_string().contains("more than 5 minutes"),
+                "{ts}: {err}"
+            );
+        }
     }
 
     fn busy(at: DateTime<Utc>) -> ActivityReport {
