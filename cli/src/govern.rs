@@ -338,11 +338,17 @@ pub(crate) fn run_explain(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
             }
             println!("next {} days:", explain::EXPLAIN_DAYS);
             for n in &e.next {
-                let by = n
+                let mut by = n
                     .suppressed_by
                     .as_ref()
                     .map(|c| format!("  (suppressed by {c}: does not fire)"))
                     .unwrap_or_default();
+                if let Some(u) = n.snoozed_until {
+                    by.push_str(&format!(
+                        "  (snoozed until {})",
+                        u.format("%Y-%m-%dT%H:%MZ")
+                    ));
+                }
                 println!(
                     "  {} ({})  {:?}  {}  {}{by}",
                     n.at.format("%Y-%m-%dT%H:%MZ"),

@@ -1,5 +1,8 @@
 //! `curfew plan`: every occurrence of an inventory's schedules in a window; with `--calendar`,
-//! `--policy` and `--overrides`, the effective plan (docs/calendars.md).
+//! `--policy` and `--overrides`, the effective plan (docs/calendars.md); with `--config`, the
+//! effective plan of the live scope ([`live`]).
+
+mod live;
 
 use super::input::{parse_instant, read_text};
 use super::OutputFormat;
@@ -21,8 +24,12 @@ use std::sync::{Mutex, PoisonError};
 #[derive(Debug, clap::Args)]
 pub(crate) struct PlanArgs {
     /// A compute resource, JSON array, ARM list response or CLI YAML; `-` reads stdin.
-    #[arg(long)]
-    inventory: String,
+    #[arg(long, required_unless_present = "config")]
+    inventory: Option<String>,
+    /// Plan the live scope instead of an inventory: the settings file's ARM scopes, store
+    /// (overrides, dismissals), policies and calendars, read as a tick reads them.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["inventory", "calendars", "policies", "overrides"])]
+    config: Option<std::path::PathBuf>,
     /// Window start (inclusive), RFC 3339.
     #[arg(long)]
     from: String,
@@ -223,11 +230,14 @@ pub(crate) fn run(args: &PlanArgs) -> anyhow::Result<ExitCode> {
     if to < from {
         anyhow::bail!("--to {} is before --from {}", args.to, args.from);
     }
+    let Some(inventory) = &args.inventory else {
+        return live::run(args.config.clone(), from, to, args.format);
+    };
     let set = load_calendars(&args.calendars)?;
-    let text = read_text(&args.inventory)?;
+    let text = read_text(inventory)?;
     let assignments = (!set.is_empty()).then_some(set.assignments.as_slice());
     let (fleet, skipped, in_force) = if args.policies.is_empty() && args.overrides.is_none() {
-        compile_parallel(&text, &args.inventory, assignments)?
+        compile_parallel(&text, inventory, assignments)?
     } else {
         compile_effective(&text, args, from, assignments)?
     };
@@ -362,7 +372,8 @@ fn compile_effective(
             }
         }
     };
-    let (computes, problems) = super::policy::read_computes(text, &args.inventory)?;
+    let (computes, problems) =
+        super::policy::read_computes(text, args.inventory.as_deref().unwrap_or("-"))?;
     for p in problems {
         eprintln!("warning: {p}");
     }

@@ -5,12 +5,14 @@ use super::delivery::route_target;
 use super::error::{GovernError, GovernResult};
 use super::Runtime;
 use chrono::{DateTime, TimeDelta, Utc};
-use curfew_engine::governor::{effective_schedules, id, InstanceView, PolicyDefault};
+use curfew_engine::governor::upcoming::{upcoming, Suppression};
+use curfew_engine::governor::{effective_schedules, InstanceView, PolicyDefault};
 use curfew_engine::routing::{route, RouteTarget};
 use curfew_engine::schedule::Source;
 use curfew_engine::Action;
 use curfew_notify::EventType;
 use serde::Serialize;
+use std::collections::HashMap;
 
 /// How far ahead `explain` lists occurrences.
 pub const EXPLAIN_DAYS: i64 = 7;
@@ -157,9 +159,13 @@ pub struct NextLine {
     /// Which schedule (`native#0`, `policy:night#1`), or `calendar:<name>` for the stop an
     /// `off` calendar adds.
     pub source: String,
-    /// The calendar that suppresses it (`calendar:<name>`): listed, does not fire.
+    /// What suppresses it (`calendar:<name>`, `dismissal` or `stop-wins`): listed, does not
+    /// fire.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suppressed_by: Option<String>,
+    /// When a snooze moved it to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snoozed_until: Option<DateTime<Utc>>,
 }
 
 /// One ledger record.
@@ -242,72 +248,49 @@ pub async fn explain(rt: &Runtime, name: &str, now: DateTime<Utc>) -> GovernResu
     });
     let enabled_native_stops = set.enabled_native_stops.clone();
     let view = InstanceView::new(&fi.instance, set.schedules);
-    // The same calendars and verdict as the tick's and the plan's (docs/calendars.md).
+    // The same calendars and verdicts as the tick's and the plan's (docs/calendars.md): one
+    // engine function lists the occurrences for `explain` and `plan --config`.
     let windows = rt.calendar_windows(now);
     let assigned =
         curfew_engine::holiday::Assigned::for_instance(&rt.calendars, &windows, &fi.instance);
     let applied = curfew_engine::holiday::Assigned::applied(&assigned);
-    let mut next = Vec::new();
-    for s in &view.schedules {
-        for o in s
-            .schedule
-            .occurrences(now, now + TimeDelta::days(EXPLAIN_DAYS))
-        {
-            let local = curfew_engine::dst::wall(&s.schedule.zone, o.at);
-            next.push(NextLine {
-                occurrence_id: id::occurrence_id(
-                    &key,
-                    &s.source,
-                    s.index,
-                    s.schedule.action,
-                    o.at,
-                    &s.content_hash,
-                ),
-                action: s.schedule.action,
-                at: o.at,
-                local: format!(
-                    "{} {}",
-                    local.format("%Y-%m-%d %H:%M"),
-                    s.schedule.zone.abbreviation_at(o.at.timestamp())
-                ),
-                source: format!("{}#{}", source_label(&s.source), s.index),
-                suppressed_by: curfew_engine::holiday::Applied::verdict(
-                    &applied,
-                    s.schedule.action,
-                    o.at,
-                    &s.schedule.zone,
-                )
-                .map(|name| format!("calendar:{name}")),
-            });
+    let records = rt.store.entries_for_instance(&key).await?;
+    let entries: HashMap<String, curfew_engine::governor::LedgerEntry> = records
+        .iter()
+        .map(|e| {
+            (
+                e.value.occurrence_id.clone(),
+                super::ledger::to_engine(&e.value, &[]),
+            )
+        })
+        .collect();
+    let next: Vec<NextLine> = upcoming(
+        &key,
+        &view.schedules,
+        &applied,
+        &entries,
+        now,
+        now + TimeDelta::days(EXPLAIN_DAYS),
+    )
+    .into_iter()
+    .map(|o| {
+        let local = curfew_engine::dst::wall(&o.zone, o.at);
+        NextLine {
+            local: format!(
+                "{} {}",
+                local.format("%Y-%m-%d %H:%M"),
+                o.zone.abbreviation_at(o.at.timestamp())
+            ),
+            snoozed_until: (o.due != o.at).then_some(o.due),
+            suppressed_by: o.suppressed_by.as_ref().map(Suppression::label),
+            occurrence_id: o.occurrence_id,
+            action: o.action,
+            at: o.at,
+            source: o.source,
         }
-    }
-    if !applied.is_empty() {
-        let scheds: Vec<&curfew_engine::Schedule> =
-            view.schedules.iter().map(|e| &e.schedule).collect();
-        let zone = curfew_engine::holiday::instance_zone(&scheds);
-        let to = now + TimeDelta::days(EXPLAIN_DAYS);
-        for (at, slot) in curfew_engine::holiday::off_stops(&applied, now, to, &zone) {
-            let name = &applied[slot].calendar.name;
-            let local = curfew_engine::dst::wall(&zone, at);
-            next.push(NextLine {
-                occurrence_id: id::calendar_occurrence_id(&key, name, at),
-                action: Action::Stop,
-                at,
-                local: format!(
-                    "{} {}",
-                    local.format("%Y-%m-%d %H:%M"),
-                    zone.abbreviation_at(at.timestamp())
-                ),
-                source: format!("calendar:{name}"),
-                suppressed_by: None,
-            });
-        }
-    }
-    next.sort_by_key(|n| n.at);
-    let mut history: Vec<HistoryLine> = rt
-        .store
-        .entries_for_instance(&key)
-        .await?
+    })
+    .collect();
+    let mut history: Vec<HistoryLine> = records
         .into_iter()
         .map(|e| HistoryLine {
             occurrence_id: e.value.occurrence_id,

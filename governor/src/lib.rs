@@ -25,6 +25,7 @@ pub mod dismiss;
 pub mod error;
 pub mod explain;
 pub(crate) mod ledger;
+pub mod liveplan;
 pub mod override_edit;
 pub mod tick;
 

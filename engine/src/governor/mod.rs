@@ -29,6 +29,7 @@ pub mod overrides;
 pub mod power;
 pub mod reconcile;
 pub mod tick;
+pub mod upcoming;
 
 pub use dismiss::{authorize, AcceptedDismissal, Authority, Choice, DismissalRequest, Rejection};
 pub use drift::{drift, Drift, DRIFT_GRACE};
