@@ -110,3 +110,62 @@ async fn a_notice_no_rule_routes_is_not_marked_sent() {
     }
     assert!(events_in(&dir.path("vision.jsonl")).is_empty());
 }
+
+/// Events vanished when a second channel failed: one channel's taking an event removed it from
+/// the outbox, so the other never got it. Now the event stays owed to the failing channel only:
+/// it gets it (same id) once it works again, and the first is not sent it twice.
+#[tokio::test]
+async fn a_channel_that_failed_gets_the_event_later_and_the_other_not_twice() {
+    let fleet = uniform(1, 1, &[("Stop", "0 18 * * *")]);
+    let sim = start_sim_fleet(sim_fleet(&fleet), armsim::SimConfig::default().page_size).await;
+    let dir = Scratch::new("routing-owed");
+    let late = dir.path("late");
+    let yaml = format!(
+        "deployment: e2e\n\
+         arm:\n  endpoint: {}\n  scopes: [/subscriptions/{SUBSCRIPTION}]\n  credential: token-env:{TOKEN_VAR}\n\
+         store:\n  sqlite: {}\n\
+         notify: [\"up@jsonl:{}\", \"down@jsonl:{}\"]\n\
+         links:\n  baseUrl: http://127.0.0.1:9/api/dismiss\n  keys: [{{id: k1, secretEnv: {LINK_KEY_VAR}}}]\n",
+        sim.base_url(),
+        dir.path("curfew.sqlite").display(),
+        dir.path("up.jsonl").display(),
+        late.join("down.jsonl").display(),
+    );
+    let rt = runtime(&yaml).await;
+    let at = |hm: &str| t(&format!("2036-03-04T{hm}:00Z"));
+    let ids = |path: &std::path::Path| -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| e["type"] == "curfew.shutdown.pending")
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // 17:30: `down`'s folder does not exist yet, so it fails; `up` takes the notice.
+    sim.state().set_wall_clock(Some(at("17:30")));
+    let r = tick(&rt, at("17:30"), false).await.unwrap();
+    assert!(
+        r.notices[0].outcome.starts_with("sent to 1 of 2"),
+        "{:?}",
+        r.notices
+    );
+    let sent = ids(&dir.path("up.jsonl"));
+    assert_eq!(sent.len(), 1);
+    // 17:31: still failing; `up` is not sent it again.
+    sim.state().set_wall_clock(Some(at("17:31")));
+    tick(&rt, at("17:31"), false).await.unwrap();
+    assert_eq!(ids(&dir.path("up.jsonl")), sent);
+    // 17:32: `down` works again and gets the same event; 17:33: nothing more anywhere.
+    std::fs::create_dir_all(&late).unwrap();
+    for m in ["17:32", "17:33"] {
+        sim.state().set_wall_clock(Some(at(m)));
+        tick(&rt, at(m), false).await.unwrap();
+    }
+    assert_eq!(
+        ids(&late.join("down.jsonl")),
+        sent,
+        "owed, then delivered once"
+    );
+    assert_eq!(ids(&dir.path("up.jsonl")), sent, "never twice");
+}

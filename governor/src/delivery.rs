@@ -7,7 +7,8 @@
 //! `curfew_notify::Collector` owned by the invocation), given as `extra`.
 //!
 //! No event is lost: every one is first recorded as pending in the store's outbox (keyed by
-//! its CloudEvent id), and removed only once a configured channel has taken it. What only the
+//! its CloudEvent id), and removed only once every configured channel routed has taken it (one
+//! that failed while another took it stays owed the event: [`Outgoing::owed`]). What only the
 //! output binding took counts as taken when the invocation answers 2xx ([`Runtime::settle`]
 //! with the [`Receipt`]s); until then, and after any failure, the next delivery (a retried
 //! invocation, the next tick) resends it with the same id, so consumers can dedupe. The
@@ -68,6 +69,11 @@ pub struct Outgoing {
     /// resend is routed as the first send was).
     #[serde(default)]
     pub target: RouteTarget,
+    /// The configured channels (labels) still owed it, once some other channel took it: a
+    /// resend goes to these alone, so a failing channel gets the event later and the others
+    /// do not get it twice. Empty: not taken anywhere yet (every routed channel).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owed: Vec<String>,
 }
 
 impl Outgoing {
@@ -77,6 +83,7 @@ impl Outgoing {
             target: RouteTarget::from_arm_id(&event.subject),
             event,
             mark: None,
+            owed: Vec::new(),
         }
     }
 
@@ -361,7 +368,13 @@ impl Runtime {
             next += 1;
             let (o, stored) = (o.clone(), stored.clone());
             let (o, stored) = (&o, stored.as_ref());
-            let routed = self.routed(&o.target, o.event.kind.as_str(), extra);
+            let mut routed = self.routed(&o.target, o.event.kind.as_str(), extra);
+            if !o.owed.is_empty() {
+                // Taken by the others already (the binding included): only the owed ones.
+                routed.retain(|c| o.owed.iter().any(|l| l == c.channel()));
+            }
+            // The channels it was owed to are no longer configured (or routed): settled.
+            let gone = !o.owed.is_empty() && routed.is_empty();
             // `routed` puts the output binding last when it is chosen; what it alone took
             // is settled only once the invocation answers 2xx.
             let binding_chosen = extra.is_some_and(|x| {
@@ -370,9 +383,17 @@ impl Runtime {
                 })
             });
             let configured = routed.len() - usize::from(binding_chosen);
-            let channels: Vec<ChannelResult> = send_to_all(&routed, &o.event)
-                .await
-                .outcomes
+            let outcomes = send_to_all(&routed, &o.event).await.outcomes;
+            // Configured channels that failed (an owner with no address aside: that is news
+            // of its own, below); owed the event when another channel took it.
+            let owed: Vec<String> = outcomes[..configured.min(outcomes.len())]
+                .iter()
+                .filter(|c| {
+                    c.result.is_err() && !matches!(c.result, Err(NotifyError::NoAddress { .. }))
+                })
+                .map(|c| c.channel.clone())
+                .collect();
+            let channels: Vec<ChannelResult> = outcomes
                 .into_iter()
                 .map(|c| {
                     if let (Err(NotifyError::NoAddress { owner, why, .. }), Some(instance)) =
@@ -415,7 +436,7 @@ impl Runtime {
                     "event not delivered to a channel"
                 );
             }
-            let durable = settles(&channels[..configured.min(channels.len())]);
+            let durable = gone || settles(&channels[..configured.min(channels.len())]);
             let mut d = EventDelivery {
                 event_id: o.event.id.clone(),
                 kind: o.event.kind.as_str().to_owned(),
@@ -433,7 +454,21 @@ impl Runtime {
                         Err(e) => d.problem = Some(e.to_string()),
                     }
                 }
-                if d.problem.is_none() || o.mark.is_none() {
+                if !owed.is_empty() {
+                    // Kept, owed to the channels that failed: the next delivery resends it
+                    // to those only, with the same id.
+                    let mut owing = o.clone();
+                    owing.owed = owed;
+                    let mut e = stored.cloned().unwrap_or_else(|| OutboxEntry {
+                        id: o.event.id.clone(),
+                        at: now,
+                        attempts: 0,
+                        payload: String::new(),
+                    });
+                    e.attempts += 1;
+                    e.payload = serde_json::to_string(&owing).unwrap_or_default();
+                    retry.push(e);
+                } else if d.problem.is_none() || o.mark.is_none() {
                     delivered.push(o.event.id.clone());
                 }
             } else if settles(&d.channels) {
@@ -509,6 +544,7 @@ impl Runtime {
                     event,
                     mark: None,
                     target,
+                    owed: Vec::new(),
                 }),
                 Ok(false) => {}
                 Err(e) => tracing::warn!(
