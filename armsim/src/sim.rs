@@ -235,6 +235,13 @@ impl SimState {
         lock(&self.world).set_schedule_status(compute_id, index, status)
     }
 
+    /// What deleting an instance and creating it again under the same name for another user
+    /// looks like from a listing (Azure ML sets the assigned user only at creation): the same
+    /// ARM id, another `assignedUser`. False when there is no such compute.
+    pub fn set_assigned_user(&self, compute_id: &str, object_id: &str) -> bool {
+        lock(&self.world).set_assigned_user(compute_id, object_id)
+    }
+
     /// A copy of the request log so far.
     pub fn requests(&self) -> Vec<RequestRecord> {
         lock(&self.log).clone()

@@ -401,6 +401,17 @@ impl World {
         }
     }
 
+    /// Gives a compute (by ARM id) another assigned user; false when there is no such one.
+    pub(crate) fn set_assigned_user(&mut self, id: &str, object_id: &str) -> bool {
+        let key = id.to_ascii_lowercase();
+        let Some(entry) = self.computes.get_mut(&key) else {
+            return false;
+        };
+        entry.body["properties"]["properties"]["personalComputeInstanceSettings"]["assignedUser"]
+            ["objectId"] = Value::from(object_id);
+        true
+    }
+
     pub(crate) fn lose_stops(&mut self, id: &str, lose: bool) {
         let key = id.to_ascii_lowercase();
         if lose {

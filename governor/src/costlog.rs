@@ -150,34 +150,48 @@ fn state_key(inst: &Instance) -> String {
         .to_ascii_lowercase()
 }
 
-/// What a tick adds to the timeline, against the state last written per instance key: its
-/// metadata and state when first seen, its state when changed, and every action. Pure; also
-/// returns the states to store as the last written.
+/// What a tick adds to the timeline, against the state and metadata fingerprint last written
+/// per instance key: its metadata when first seen or changed (a reassigned owner, a resize:
+/// the owner's page and the report follow it), its state when first seen or changed, and
+/// every action. Pure; also returns the states to store as the last written.
 pub fn timeline_records(
     now: DateTime<Utc>,
     seen: &[&Instance],
     executed: &[Executed],
-    last: &HashMap<String, String>,
+    last: &HashMap<String, (String, Option<String>)>,
 ) -> (Vec<TimelineEvent>, Vec<TimelineState>) {
     let mut events = Vec::new();
     let mut states = Vec::new();
     for inst in seen {
         let key = state_key(inst);
         let state = inst.state.clone().unwrap_or_default();
-        match last.get(&key) {
-            Some(prev) if *prev == state => continue,
-            Some(_) => {}
-            None => events.push(TimelineEvent::Instance(InstanceMeta::from_instance(inst))),
+        let meta = InstanceMeta::from_instance(inst);
+        let fingerprint = meta.fingerprint();
+        let (state_changed, meta_changed) = match last.get(&key) {
+            Some((prev, prev_meta)) => (
+                *prev != state,
+                prev_meta.as_deref() != Some(fingerprint.as_str()),
+            ),
+            None => (true, true),
+        };
+        if !state_changed && !meta_changed {
+            continue;
         }
-        events.push(TimelineEvent::State(StateObservation {
-            instance: inst.name.clone(),
-            at: now,
-            state: state.clone(),
-        }));
+        if meta_changed {
+            events.push(TimelineEvent::Instance(meta));
+        }
+        if state_changed {
+            events.push(TimelineEvent::State(StateObservation {
+                instance: inst.name.clone(),
+                at: now,
+                state: state.clone(),
+            }));
+        }
         states.push(TimelineState {
             instance_id: key,
             at: now,
             state,
+            meta: Some(fingerprint),
         });
     }
     events.extend(executed.iter().map(|e| e.to_event(now)));
@@ -193,11 +207,11 @@ pub async fn record_in_store(
     seen: &[&Instance],
     executed: &[Executed],
 ) -> StoreResult<usize> {
-    let last: HashMap<String, String> = store
+    let last: HashMap<String, (String, Option<String>)> = store
         .timeline_states()
         .await?
         .into_iter()
-        .map(|s| (s.instance_id, s.state))
+        .map(|s| (s.instance_id, (s.state, s.meta)))
         .collect();
     let (events, states) = timeline_records(now, seen, executed, &last);
     let records: Vec<TimelineRecord> = events
@@ -324,5 +338,38 @@ mod tests {
         assert_eq!(tl.instances.len(), 2);
         assert_eq!(tl.actions["a"][0].next_start, Some(next));
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// A reassigned owner: the store's timeline gets a new `instance` record (no state record:
+    /// the state did not change), so the new owner's page finds the instance; unchanged
+    /// instances write nothing; a state written before fingerprints were kept gets its
+    /// metadata once.
+    #[test]
+    fn a_reassigned_owner_writes_a_new_instance_record_in_the_store_timeline() {
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let mut a = inst("a", "Running");
+        a.assigned_user = Some("alice".into());
+        let (events, states) = timeline_records(t0, &[&a], &[], &HashMap::new());
+        assert_eq!(events.len(), 2, "meta + state when first seen");
+        let last: HashMap<String, (String, Option<String>)> = states
+            .into_iter()
+            .map(|s| (s.instance_id, (s.state, s.meta)))
+            .collect();
+        assert!(timeline_records(t0, &[&a], &[], &last).0.is_empty());
+        a.assigned_user = Some("bob".into());
+        let (events, states) = timeline_records(t0, &[&a], &[], &last);
+        assert_eq!(events.len(), 1, "{events:?}");
+        let TimelineEvent::Instance(m) = &events[0] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(m.owner.as_deref(), Some("bob"));
+        assert_eq!(states[0].state, "Running");
+        let legacy: HashMap<String, (String, Option<String>)> =
+            HashMap::from([("a".to_owned(), ("Running".to_owned(), None))]);
+        let (events, _) = timeline_records(t0, &[&a], &[], &legacy);
+        assert!(
+            matches!(events.as_slice(), [TimelineEvent::Instance(_)]),
+            "{events:?}"
+        );
     }
 }

@@ -471,6 +471,30 @@ async fn the_owner_view_gets_only_its_instances_and_trusts_arm_over_the_timeline
         p.body
     );
 
+    // ci-theirs is created again under its name for the owner: after the next tick the
+    // store's timeline says so, and the owner's view shows it (one GET more).
+    assert!(sim
+        .state()
+        .set_assigned_user(&ws().compute_id("ci-theirs"), OWNER));
+    let timer = json!({
+        "Data": {"timer": {"Schedule": {"AdjustForDST": true}, "IsPastDue": "false"}},
+        "Metadata": {"sys": {"MethodName": "Tick", "UtcNow": "2026-03-09T17:41:00Z"}}
+    });
+    invoke_for_test(ports.clone(), "Tick", timer.to_string().into_bytes()).await;
+    let before = sim.state().requests().len();
+    let p = page(&ports, status("GET", json!({}), as_principal(OWNER), "")).await;
+    assert_eq!(p.code, 200, "{}", p.body);
+    assert!(
+        p.body.contains("ci-mine") && p.body.contains("ci-theirs"),
+        "{}",
+        p.body
+    );
+    assert_eq!(
+        kinds(before),
+        ["get-compute"; 5],
+        "its three, ci-gone and ci-theirs"
+    );
+
     // The admin's fleet view still lists the fleet.
     let before = sim.state().requests().len();
     let all = page(&ports, status("GET", json!({}), as_principal(ADMIN), "")).await;

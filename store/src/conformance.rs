@@ -902,6 +902,7 @@ pub async fn timeline_state_last_write_wins(p: &Pair) {
         instance_id: id.to_owned(),
         at: t(12, minute),
         state: state.to_owned(),
+        meta: (minute > 10).then(|| format!("meta-{minute}")),
     };
     let first: Vec<_> = ids.iter().map(|id| st(id, 10, "Running")).collect();
     p.a.put_timeline_states(&first).await.unwrap();

@@ -261,6 +261,11 @@ pub struct TimelineState {
     pub at: DateTime<Utc>,
     /// The ARM state (`Running`, `Stopped`, …).
     pub state: String,
+    /// A fingerprint of the instance's metadata (owner, VM size, workspace) as last written
+    /// to the timeline: a change (a reassigned owner, a resize) writes a new `instance`
+    /// record. `None` in states written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<String>,
 }
 
 /// One event waiting in the outbox: recorded before any channel is tried, removed once a

@@ -128,6 +128,11 @@ CREATE TABLE mark (
     PRIMARY KEY (kind, hour, mark_key)
 );
 "#,
+    // The fingerprint of each instance's metadata as last written to the timeline, so a
+    // reassigned owner or a resize writes a new `instance` record (NULL before).
+    r#"
+ALTER TABLE timeline_state ADD COLUMN meta TEXT;
+"#,
 ];
 
 /// The schema version this build writes.
@@ -1331,21 +1336,29 @@ impl SqliteStore {
     }
 
     async fn put_state_rows(&self, states: &[TimelineState]) -> StoreResult<()> {
-        let rows: Vec<(String, String, String)> = states
+        let rows: Vec<(String, String, String, Option<String>)> = states
             .iter()
-            .map(|s| (s.instance_id.clone(), time_key(s.at), s.state.clone()))
+            .map(|s| {
+                (
+                    s.instance_id.clone(),
+                    time_key(s.at),
+                    s.state.clone(),
+                    s.meta.clone(),
+                )
+            })
             .collect();
         self.run(move |c| {
             let tx = c
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(|e| sql_err("timeline_state", "put", e))?;
-            for (id, at, state) in &rows {
+            for (id, at, state, meta) in &rows {
                 tx.prepare_cached(
-                    "INSERT INTO timeline_state (instance_id, at, state) VALUES (?1, ?2, ?3) \
+                    "INSERT INTO timeline_state (instance_id, at, state, meta) \
+                     VALUES (?1, ?2, ?3, ?4) \
                      ON CONFLICT (instance_id) DO UPDATE SET at = excluded.at, \
-                     state = excluded.state",
+                     state = excluded.state, meta = excluded.meta",
                 )
-                .and_then(|mut s| s.execute(params![id, at, state]))
+                .and_then(|mut s| s.execute(params![id, at, state, meta]))
                 .map_err(|e| sql_err("timeline_state", id, e))?;
             }
             tx.commit().map_err(|e| sql_err("timeline_state", "put", e))
@@ -1357,7 +1370,8 @@ impl SqliteStore {
         self.run(|c| {
             let mut stmt = c
                 .prepare_cached(
-                    "SELECT instance_id, at, state FROM timeline_state ORDER BY instance_id",
+                    "SELECT instance_id, at, state, meta FROM timeline_state \
+                     ORDER BY instance_id",
                 )
                 .map_err(|e| sql_err("timeline_state", "list", e))?;
             let rows = stmt
@@ -1366,17 +1380,19 @@ impl SqliteStore {
                         r.get::<_, String>(0)?,
                         r.get::<_, String>(1)?,
                         r.get::<_, String>(2)?,
+                        r.get::<_, Option<String>>(3)?,
                     ))
                 })
                 .map_err(|e| sql_err("timeline_state", "list", e))?;
             rows.map(|row| {
-                let (instance_id, at, state) =
+                let (instance_id, at, state, meta) =
                     row.map_err(|e| sql_err("timeline_state", "list", e))?;
                 Ok(TimelineState {
                     at: parse_time(&at)
                         .ok_or_else(|| corrupt("timeline_state", &instance_id, "bad time"))?,
                     instance_id,
                     state,
+                    meta,
                 })
             })
             .collect()

@@ -70,6 +70,17 @@ impl InstanceMeta {
         meta
     }
 
+    /// A short stable digest of everything the record says (SHA-256 of its JSON, 32 hex
+    /// chars): the governor writes a new record when it changes (a reassigned owner, a resize).
+    pub fn fingerprint(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        let digest = ring::digest::digest(&ring::digest::SHA256, &json);
+        digest.as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// Fills `workspace` and `subscription` from `compute_id` where they are missing.
     pub(crate) fn fill_from_id(&mut self) {
         let Some(id) = self.compute_id.as_deref() else {

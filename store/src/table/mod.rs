@@ -888,6 +888,7 @@ fn timeline_state_from(m: &Entity) -> StoreResult<TimelineState> {
         instance_id: p.str("InstanceId")?,
         at: p.time("At")?,
         state: p.str("State")?,
+        meta: p.opt_str("Meta")?,
     })
 }
 
@@ -1632,6 +1633,9 @@ impl StateStore for TableStore {
                 m.insert("InstanceId".into(), s.instance_id.clone().into());
                 m.insert("At".into(), time_key(s.at).into());
                 m.insert("State".into(), s.state.clone().into());
+                if let Some(meta) = &s.meta {
+                    m.insert("Meta".into(), meta.clone().into());
+                }
                 (self.entity_url(P_TIMELINE_STATE, &rk), Value::Object(m))
             })
             .collect();
