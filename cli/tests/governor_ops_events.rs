@@ -119,6 +119,47 @@ async fn drift_failed_deferrals_unknown_idle_and_the_heartbeat_are_reported_once
     // A dry run decides but records no heartbeat.
     tick(&rt, at("18:40"), true).await.unwrap();
     assert_eq!(rt.last_tick().await.unwrap(), Some(at("18:32")));
+
+    // The once-only marks are timed at what they are about (the drifting stop's due time, the
+    // report the idle state is unknown since): kept through the retention horizon, then swept
+    // by a tick, so they do not grow with time (docs/store.md).
+    use curfew_store::MarkKind;
+    let drift_mark = format!(
+        "{}{}",
+        curfew_governor::tick::DRIFT_MARK_PREFIX,
+        d["occurrenceId"].as_str().unwrap()
+    );
+    let idle_mark = format!(
+        "{}{}/{}",
+        curfew_governor::tick::IDLE_UNKNOWN_MARK_PREFIX,
+        idle.workspace.compute_id(&idle.name).to_ascii_lowercase(),
+        at("16:00").timestamp()
+    );
+    let marked = [
+        (drift_mark.as_str(), at("18:00")),
+        (idle_mark.as_str(), at("16:00")),
+    ];
+    for (mark, when) in marked {
+        assert!(
+            !rt.store
+                .mark_once(MarkKind::Event, mark, when)
+                .await
+                .unwrap(),
+            "{mark}: set by the tick, timed at {when}"
+        );
+    }
+    let later = at("18:40") + rt.config.retention + chrono::TimeDelta::days(1);
+    sim.state().set_wall_clock(Some(later));
+    tick(&rt, later, false).await.unwrap();
+    for (mark, when) in marked {
+        assert!(
+            rt.store
+                .mark_once(MarkKind::Event, mark, when)
+                .await
+                .unwrap(),
+            "{mark}: swept past the horizon"
+        );
+    }
 }
 
 #[tokio::test]

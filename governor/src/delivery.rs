@@ -535,9 +535,11 @@ impl Runtime {
     ) -> Vec<Outgoing> {
         let mut out = Vec::new();
         for (target, u) in found {
+            // Timed at the day it is about: swept once that day is past the horizon.
+            let day = u.day.and_time(chrono::NaiveTime::MIN).and_utc();
             let event = Event::owner_unreachable(&self.source, now, u);
             match self
-                .once(&format!("{OWNER_UNREACHABLE_MARK_PREFIX}{}", event.id))
+                .once_at(&format!("{OWNER_UNREACHABLE_MARK_PREFIX}{}", event.id), day)
                 .await
             {
                 Ok(true) => out.push(Outgoing {

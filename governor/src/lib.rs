@@ -428,6 +428,30 @@ impl Runtime {
         Ok(first)
     }
 
+    /// Whether `mark`, about something at `at` (a drift's due time, a report's time, a day),
+    /// is new: a timed store mark ([`MarkKind::Event`](curfew_store::MarkKind::Event)), swept
+    /// once `at` is past the retention horizon, so these marks stay flat; remembered here too.
+    pub async fn once_at(&self, mark: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let seen = |m: &str| {
+            self.marks_seen
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(m)
+        };
+        if seen(mark) {
+            return Ok(false);
+        }
+        let first = self
+            .store
+            .mark_once(curfew_store::MarkKind::Event, mark, at)
+            .await?;
+        self.marks_seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(mark.to_string());
+        Ok(first)
+    }
+
     /// The store key of the heartbeat: the `now` of the newest completed tick, of any scope
     /// (a fanned-out tick's workspaces each complete one).
     pub fn heartbeat_scope(&self) -> String {

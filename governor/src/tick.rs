@@ -685,7 +685,7 @@ pub async fn tick_listed(
             continue;
         }
         let mark = format!("{DRIFT_MARK_PREFIX}{}", dr.occurrence_id);
-        match rt.once(&mark).await {
+        match rt.once_at(&mark, dr.due).await {
             Ok(true) => {
                 let data = DriftDetected {
                     occurrence_id: dr.occurrence_id.clone(),
@@ -781,7 +781,8 @@ pub async fn tick_listed(
                 .push(format!("sweeping records past the retention horizon: {e}")),
         }
         // Timed marks: nonces once their report's signature window is long past, budget
-        // alerts once their month ended before the horizon (docs/store.md).
+        // alerts once their month ended before the horizon, once-only events once what they
+        // are about is past the horizon (docs/store.md).
         for (kind, before, limit) in [
             (
                 MarkKind::Nonce,
@@ -793,6 +794,7 @@ pub async fn tick_listed(
                 super::budgets::budget_marks_sweep_before(now, rt.config.retention),
                 SWEEP_PER_TICK,
             ),
+            (MarkKind::Event, now - rt.config.retention, SWEEP_PER_TICK),
         ] {
             match rt.store.sweep_marks(kind, before, limit).await {
                 Ok(0) => {}
@@ -990,7 +992,13 @@ async fn idle_stops(
                 last_report.map_or("never".to_string(), |t| t.timestamp().to_string())
             );
             if !dry_run {
-                match rt.once(&mark).await {
+                // Timed at the report it is unknown since (swept after the horizon: a state
+                // still unknown then is announced once more); untimed when none ever came.
+                let first = match last_report {
+                    Some(t) => rt.once_at(&mark, t).await,
+                    None => rt.once(&mark).await,
+                };
+                match first {
                     Ok(true) => {
                         let data = IdleUnknown {
                             instance: instance_ref(Some(fi), name, key),

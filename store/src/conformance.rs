@@ -156,6 +156,9 @@ pub async fn timed_marks_once_and_swept_by_hour(p: &Pair) {
         .unwrap());
     let budget = "budget/conformance/2031-03-01/80";
     assert!(p.a.mark_once(MarkKind::Budget, budget, at).await.unwrap());
+    let event = "drift/conformance-occurrence";
+    assert!(p.a.mark_once(MarkKind::Event, event, at).await.unwrap());
+    assert!(!p.b.mark_once(MarkKind::Event, event, at).await.unwrap());
     // Untimed marks: a legacy nonce (swept by the one-off rule) and a notice (kept).
     assert!(p
         .a
@@ -217,6 +220,21 @@ pub async fn timed_marks_once_and_swept_by_hour(p: &Pair) {
     assert!(
         !p.a.mark_once(MarkKind::Budget, budget, at).await.unwrap(),
         "another kind is kept"
+    );
+    assert!(
+        !p.a.mark_once(MarkKind::Event, event, at).await.unwrap(),
+        "another kind is kept"
+    );
+    while p
+        .b
+        .sweep_marks(MarkKind::Event, next_hour, 100)
+        .await
+        .unwrap()
+        > 0
+    {}
+    assert!(
+        p.a.mark_once(MarkKind::Event, event, at).await.unwrap(),
+        "event marks are swept by their own kind"
     );
     assert!(
         p.a.notified_leads("activity-nonce/ci-9/legacy")

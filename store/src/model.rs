@@ -292,6 +292,10 @@ pub enum MarkKind {
     Nonce,
     /// A budget alert (budget, period, threshold): needed until its period is past the horizon.
     Budget,
+    /// An event sent once per thing it is about (drift of an occurrence, an idle state
+    /// unknown since a report, an owner unreachable on a day), at that thing's time: needed
+    /// until that time is past the retention horizon.
+    Event,
 }
 
 impl MarkKind {
@@ -300,6 +304,7 @@ impl MarkKind {
         match self {
             MarkKind::Nonce => "nonce",
             MarkKind::Budget => "budget",
+            MarkKind::Event => "event",
         }
     }
 }
