@@ -1,6 +1,6 @@
-//! One HTTP exchange with the table service: headers, signing, and retries of 429/503 and
-//! connection failures with capped exponential backoff (honouring `Retry-After`), timed by the
-//! injected clock.
+//! One HTTP exchange with the table service: headers, signing, and retries of 429/503,
+//! connection failures and (for reads) exchanges cut off midway, with capped exponential backoff
+//! (honouring `Retry-After`), timed by the injected clock.
 
 use std::time::Duration;
 
@@ -82,7 +82,9 @@ fn http_date(clock: &dyn Clock) -> String {
 }
 
 /// Sends one logical request, retrying throttling (429), unavailability (503) and failures to
-/// connect; any other outcome is returned for the caller to classify.
+/// connect; a read (`GET`, which changes nothing) is also retried when the connection fails
+/// mid-exchange or the response is cut off. Any other outcome is returned for the caller to
+/// classify (a write that may have reached the service is never sent twice here).
 pub(crate) async fn send(
     client: &reqwest::Client,
     cred: &Credential,
@@ -100,6 +102,7 @@ pub(crate) async fn send(
     } else {
         format!("{}?{}", req.url, req.query)
     };
+    let read_only = req.method == Method::GET;
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -137,29 +140,35 @@ pub(crate) async fn send(
                     .get("retry-after")
                     .and_then(|v| v.to_str().ok())
                     .and_then(|s| parse_retry_after(s, clock.now()));
-                let body = resp
-                    .bytes()
-                    .await
-                    .map_err(|e| StoreError::Unavailable {
-                        table: req.table,
-                        detail: format!("reading response: {}", without_url(&e)),
-                    })?
-                    .to_vec();
-                let r = Resp {
-                    status,
-                    headers,
-                    body,
-                };
-                if status == StatusCode::TOO_MANY_REQUESTS
-                    || status == StatusCode::SERVICE_UNAVAILABLE
-                {
-                    (true, retry_after, r.error_detail())
-                } else {
-                    return Ok(r);
+                match resp.bytes().await {
+                    Err(e) if read_only => {
+                        (true, None, format!("reading response: {}", without_url(&e)))
+                    }
+                    Err(e) => {
+                        return Err(StoreError::Unavailable {
+                            table: req.table,
+                            detail: format!("reading response: {}", without_url(&e)),
+                        })
+                    }
+                    Ok(body) => {
+                        let r = Resp {
+                            status,
+                            headers,
+                            body: body.to_vec(),
+                        };
+                        if status == StatusCode::TOO_MANY_REQUESTS
+                            || status == StatusCode::SERVICE_UNAVAILABLE
+                        {
+                            (true, retry_after, r.error_detail())
+                        } else {
+                            return Ok(r);
+                        }
+                    }
                 }
             }
-            // Not connected: the request never reached the service, so retrying is safe.
-            Err(e) if e.is_connect() => (true, None, without_url(&e)),
+            // Not connected: the request never reached the service, so retrying is safe; a
+            // read is safe to repeat however it failed.
+            Err(e) if e.is_connect() || read_only => (true, None, without_url(&e)),
             Err(e) => (false, None, without_url(&e)),
         };
         if !retryable || attempt >= retry.max_attempts {
@@ -224,6 +233,77 @@ mod tests {
         assert_eq!(
             p.delay_seeded(1, Some(Duration::from_secs(60)), 0),
             p.max_delay
+        );
+    }
+
+    /// A server that drops the first `drops` connections after reading the request (no
+    /// answer), then answers `200 {}`; returns its address and how many it accepted.
+    fn flaky_server(drops: usize) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = format!("http://{}", listener.local_addr().unwrap());
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { return };
+                let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                if n >= drops {
+                    let _ = s.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+                    );
+                }
+            }
+        });
+        (addr, seen)
+    }
+
+    async fn send_to(addr: &str, method: Method) -> StoreResult<Resp> {
+        let cred = Credential::SharedKey {
+            account: "devstoreaccount1".into(),
+            key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"test-key"),
+        };
+        let retry = RetryPolicy {
+            base_delay: Duration::ZERO,
+            max_delay: Duration::ZERO,
+            ..DEFAULT_RETRY
+        };
+        let clock = curfew_plumbing::ManualClock::new();
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
+        let req = Req {
+            method,
+            url: format!("{addr}/devstoreaccount1/t"),
+            query: String::new(),
+            content_type: "",
+            body: Vec::new(),
+            headers: Vec::new(),
+            table: "t",
+        };
+        send(&client, &cred, &retry, &clock, 7, req).await
+    }
+
+    /// Seen when a `$batch` or a query lost its connection under load: a read is retried
+    /// however its connection failed; a write that may have reached the service is not.
+    #[tokio::test]
+    async fn a_read_cut_off_mid_exchange_is_retried_and_a_write_is_not() {
+        let (addr, seen) = flaky_server(2);
+        let r = send_to(&addr, Method::GET).await.unwrap();
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 3);
+
+        let (addr, seen) = flaky_server(1);
+        let e = send_to(&addr, Method::POST).await.err().unwrap();
+        assert!(matches!(e, StoreError::Unavailable { .. }), "{e}");
+        assert_eq!(
+            seen.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "sent once"
         );
     }
 
