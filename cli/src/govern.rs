@@ -502,6 +502,11 @@ pub(crate) struct ScheduleArgs {
     /// For `set`: after this instant (RFC 3339) the native or policy schedules apply again.
     #[arg(long, value_name = "T")]
     expires: Option<String>,
+    /// For `set` and `clear`: only if the stored override is still at this version (from
+    /// `schedule get`), else refused (exit 1) and nothing written; `none`: only if there is
+    /// no override.
+    #[arg(long, value_name = "V")]
+    if_version: Option<String>,
     #[command(flatten)]
     op: OperatorArgs,
 }
@@ -509,19 +514,30 @@ pub(crate) struct ScheduleArgs {
 /// Runs `curfew schedule`: 0 done, 1 refused, invalid or unknown instance; bad arguments are
 /// errors (exit 2).
 pub(crate) fn run_schedule(args: &ScheduleArgs) -> anyhow::Result<ExitCode> {
-    use curfew_governor::override_edit::{edit_override, EditRequest, EditStatus, Editor};
+    use curfew_governor::override_edit::{
+        edit_override, EditRequest, EditStatus, Editor, Precondition,
+    };
     let now = now_or(&args.op.now)?;
     let expires = args
         .expires
         .as_deref()
         .map(|t| parse_instant("--expires", t))
         .transpose()?;
+    let precondition = match args.if_version.as_deref().map(str::trim) {
+        None => Precondition::Any,
+        Some("none") => Precondition::Absent,
+        Some("") => anyhow::bail!("--if-version needs a version (from `schedule get`) or none"),
+        Some(v) => Precondition::Version(v.to_owned()),
+    };
     let request = match args.verb {
         ScheduleVerb::Get | ScheduleVerb::Clear if args.file.is_some() || expires.is_some() => {
             anyhow::bail!("--file and --expires go with `schedule set` only")
         }
+        ScheduleVerb::Get if args.if_version.is_some() => {
+            anyhow::bail!("--if-version goes with `schedule set` and `schedule clear` only")
+        }
         ScheduleVerb::Get => EditRequest::Get,
-        ScheduleVerb::Clear => EditRequest::Clear,
+        ScheduleVerb::Clear => EditRequest::Clear { precondition },
         ScheduleVerb::Set => {
             let Some(file) = &args.file else {
                 anyhow::bail!("`schedule set` needs --file F (a computeStartStop JSON array)")
@@ -532,7 +548,11 @@ pub(crate) fn run_schedule(args: &ScheduleArgs) -> anyhow::Result<ExitCode> {
                 std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?
             };
             let body = serde_json::from_str(&text).with_context(|| format!("{file}: not JSON"))?;
-            EditRequest::Set { body, expires }
+            EditRequest::Set {
+                body,
+                expires,
+                precondition,
+            }
         }
     };
     let by = args.op.operator();
@@ -555,6 +575,9 @@ pub(crate) fn run_schedule(args: &ScheduleArgs) -> anyhow::Result<ExitCode> {
             println!("{}", outcome.message);
             for p in &outcome.problems {
                 println!("  problem: {p}");
+            }
+            if let Some(v) = &outcome.version {
+                println!("version {v}");
             }
             if args.verb == ScheduleVerb::Get && !outcome.current.is_null() {
                 println!("{}", serde_json::to_string_pretty(&outcome.current)?);

@@ -824,6 +824,14 @@ impl curfew_store::StateStore for RaceBeforeFirstUpdate {
     async fn set_override(&self, id: &str, s: &serde_json::Value) -> curfew_store::StoreResult<()> {
         self.inner.set_override(id, s).await
     }
+    async fn set_override_if(
+        &self,
+        id: &str,
+        s: &serde_json::Value,
+        expected: Option<&curfew_store::Version>,
+    ) -> curfew_store::StoreResult<Option<curfew_store::Version>> {
+        self.inner.set_override_if(id, s, expected).await
+    }
     async fn get_override(&self, id: &str) -> curfew_store::StoreResult<Option<serde_json::Value>> {
         self.inner.get_override(id).await
     }

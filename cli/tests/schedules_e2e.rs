@@ -208,6 +208,26 @@ fn the_cli_sets_validates_expires_and_clears_an_override_with_an_audit_trail() {
     ]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(out["current"]["expires"], at("22:00"), "{out}");
+    // A clear conditional on another version (or on there being none) is refused, exit 1,
+    // and changes nothing; `get` takes no precondition (exit 2).
+    let version = out["version"].as_str().expect("version").to_owned();
+    for other in ["99999", "none"] {
+        let (code, out) = cli.run(&[
+            "schedule",
+            "clear",
+            "ci-keep",
+            "--if-version",
+            other,
+            "--now",
+            &now,
+        ]);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("changed since it was read"), "{out}");
+    }
+    let (code, out) = cli.run(&["schedule", "get", "ci-keep", "--if-version", &version]);
+    assert_eq!(code, 2, "{out}");
+    let (_, out) = cli.json(&["schedule", "get", "ci-keep", "--now", &now]);
+    assert_eq!(out["version"], version.as_str(), "unchanged: {out}");
     let (code, explained) = cli.json(&["explain", "ci-keep", "--now", &at("17:00")]);
     assert_eq!(code, 0, "{explained}");
     assert_eq!(
@@ -325,7 +345,24 @@ fn schedules_http(
     body: &str,
     utc_now: &str,
 ) -> Value {
+    schedules_http_with(method, instance, principal, body, utc_now, json!({}))
+}
+
+/// [`schedules_http`] with more request headers (`If-Match`, `If-None-Match`).
+fn schedules_http_with(
+    method: &str,
+    instance: &str,
+    principal: Option<&str>,
+    body: &str,
+    utc_now: &str,
+    extra: Value,
+) -> Value {
     let mut headers = json!({"Content-Type": ["application/json"]});
+    if let Value::Object(m) = extra {
+        for (k, v) in m {
+            headers[k] = json!([v]);
+        }
+    }
     if let Some(p) = principal {
         headers["X-MS-CLIENT-PRINCIPAL-ID"] = json!([p]);
     }
@@ -457,6 +494,69 @@ fn the_schedules_function_refuses_strangers_and_audits_owner_and_admin_changes()
     assert_eq!(cleared.len(), 1);
     assert_eq!(cleared[0].details["authority"]["as"], "admin");
     assert_eq!(cleared[0].details["before"]["expires"], at("22:00"));
+
+    // No lost update: the owner creates one only if there is none, and gets its version as
+    // an ETag; an admin changes it meanwhile; the owner's write with the old version is 412
+    // and shows the admin's, nothing written; with the version read again it goes through.
+    let conditional = |method: &str, who: &str, body: &str, headers: Value| {
+        let (status, out) = h.post(
+            "Schedules",
+            &schedules_http_with(method, "ci-keep", Some(who), body, &at("20:10"), headers),
+        );
+        assert_eq!(status, 200, "{out}");
+        let etag = out["Outputs"]["res"]["headers"]["ETag"]
+            .as_str()
+            .map(str::to_owned);
+        let (code, body) = answer(&out);
+        (code, body, etag)
+    };
+    let mine = json!([stop_at("0 21 * * *")]).to_string();
+    let theirs = json!([stop_at("0 23 * * *")]).to_string();
+    let (code, body, etag) = conditional("PUT", OWNER, &mine, json!({"If-None-Match": "*"}));
+    assert_eq!(code, 200, "{body}");
+    let v1 = body["version"].as_str().unwrap().to_owned();
+    assert_eq!(etag, Some(format!("\"{v1}\"")));
+    let (code, body, _) = conditional("PUT", OWNER, &mine, json!({"If-None-Match": "*"}));
+    assert_eq!(code, 412, "it exists now: {body}");
+    let (code, body, _) = conditional("PUT", ADMIN, &theirs, json!({}));
+    assert_eq!(code, 200, "{body}");
+    let v2 = body["version"].as_str().unwrap().to_owned();
+    assert_ne!(v1, v2);
+    let (code, body, etag) = conditional(
+        "PUT",
+        OWNER,
+        &mine,
+        json!({"If-Match": format!("\"{v1}\"")}),
+    );
+    assert_eq!(code, 412, "{body}");
+    assert_eq!(body["status"], "stale", "{body}");
+    assert_eq!(
+        body["current"]["computeStartStop"][0]["cron"]["expression"], "0 23 * * *",
+        "the admin's is kept and shown: {body}"
+    );
+    assert_eq!(etag, Some(format!("\"{v2}\"")));
+    let (code, body, _) = conditional(
+        "DELETE",
+        OWNER,
+        "",
+        json!({"If-Match": format!("\"{v1}\"")}),
+    );
+    assert_eq!(code, 412, "{body}");
+    let (code, body, _) = conditional(
+        "DELETE",
+        OWNER,
+        "",
+        json!({"If-Match": format!("\"{v2}\"")}),
+    );
+    assert_eq!(code, 200, "{body}");
+    let trail = audit(&sqlite);
+    assert_eq!(of_kind(&trail, "override.stale").len(), 3, "{trail:?}");
+    let set = of_kind(&trail, "override.set");
+    assert_eq!(set.len(), 3, "{trail:?}");
+    assert_eq!(
+        set[2].details["before"]["computeStartStop"][0]["cron"]["expression"], "0 21 * * *",
+        "the admin's change audited over exactly what it replaced"
+    );
 }
 
 #[test]

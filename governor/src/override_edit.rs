@@ -35,10 +35,43 @@ pub enum EditRequest {
         body: Value,
         /// An expiry given beside the body (`--expires`).
         expires: Option<DateTime<Utc>>,
+        /// What the stored override must still be (`If-Match`, `--if-version`).
+        precondition: Precondition,
     },
     /// Remove it: the native or policy schedules apply again.
-    Clear,
+    Clear {
+        /// What the stored override must still be (`If-Match`, `--if-version`).
+        precondition: Precondition,
+    },
 }
+
+/// What the stored override must still be for a change to go ahead, as HTTP's `If-Match`:
+/// an editor who read version V and writes with `Version(V)` never overwrites somebody
+/// else's change made meanwhile (answered `Stale`, 412).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    /// Whatever it is (last writer wins; the audit's "before" is still exact).
+    Any,
+    /// There is none (`adopt`, `If-None-Match: *`).
+    Absent,
+    /// It is still at this version (from a GET's `version` / `ETag`).
+    Version(String),
+}
+
+impl Precondition {
+    /// For the audit.
+    fn describe(&self) -> Value {
+        match self {
+            Precondition::Any => Value::Null,
+            Precondition::Absent => "absent".into(),
+            Precondition::Version(v) => v.clone().into(),
+        }
+    }
+}
+
+/// Compare-and-set rounds an edit without a precondition makes against other editors before
+/// it gives up (a retryable store conflict).
+const EDIT_ATTEMPTS: usize = 5;
 
 /// How an edit ended; decides the HTTP status and the CLI's exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -55,6 +88,9 @@ pub enum EditStatus {
     /// Allowed, but the instance is not in a state to do it (`adopt`: it already has an
     /// override, or no native schedules): 409, exit 1; nothing is overwritten.
     Conflict,
+    /// The precondition failed: the override changed since the caller read it (412, exit 1);
+    /// nothing is written, and the answer carries the current override and version.
+    Stale,
 }
 
 /// What an edit did.
@@ -72,6 +108,10 @@ pub struct EditOutcome {
     pub problems: Vec<String>,
     /// The stored override after the request (`null`: none).
     pub current: Value,
+    /// Its version (a GET's or a write's; the `ETag` of the HTTP answer): what `If-Match` /
+    /// `--if-version` takes to change exactly this one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 fn who(editor: &Editor) -> (&str, &'static str) {
@@ -94,7 +134,7 @@ pub async fn edit_override(
     let verb = match &request {
         EditRequest::Get => "read",
         EditRequest::Set { .. } => "set",
-        EditRequest::Clear => "clear",
+        EditRequest::Clear { .. } => "clear",
     };
     let audit = |kind: &str, instance_id: Option<String>, message: String, details: Value| {
         let mut d = json!({ "by": by, "caller": kind_of_caller, "request": verb });
@@ -116,6 +156,7 @@ pub async fn edit_override(
         message,
         problems,
         current,
+        version: None,
     };
     // A refusal before any override is read: audited as `override.rejected`, nothing current.
     let reject = async |status, instance_id, message: String, details| -> GovernResult<_> {
@@ -181,77 +222,161 @@ pub async fn edit_override(
             }
         }
     };
-    let before = rt.store.get_override(&key).await?.unwrap_or(Value::Null);
     let instance = fi.instance.name.clone();
-    match request {
-        EditRequest::Get => Ok(outcome(
-            EditStatus::Done,
-            if before.is_null() {
-                format!("instance '{instance}' has no override")
-            } else {
-                format!("instance '{instance}' has an override")
-            },
-            Vec::new(),
-            before,
-        )),
-        EditRequest::Set { body, expires } => {
-            match parse_override(&instance, &body, expires, now) {
-                Err(problems) => {
-                    let message = format!(
-                        "instance '{instance}': override refused, {} problem(s)",
-                        problems.len()
-                    );
-                    rt.store
-                        .append_audit(&[audit(
-                            "override.invalid",
-                            Some(key),
-                            message.clone(),
-                            json!({ "problems": problems }),
-                        )])
-                        .await?;
-                    Ok(outcome(EditStatus::Invalid, message, problems, before))
+    // A compare-and-set against the version read: the audited "before" is exactly what was
+    // replaced, and a precondition (`If-Match`) is honoured. A write that lost a race to
+    // another editor is tried again from a fresh read, unless a precondition was given.
+    for _ in 0..EDIT_ATTEMPTS {
+        let read = rt.store.get_override_versioned(&key).await?;
+        let version = read.as_ref().map(|r| r.version.clone());
+        let before = read.map(|r| r.value).unwrap_or(Value::Null);
+        let stale = |want: &Precondition| match (want, &version) {
+            (Precondition::Any, _) => false,
+            (Precondition::Absent, v) => v.is_some(),
+            (Precondition::Version(w), Some(v)) => w != v.as_str(),
+            (Precondition::Version(_), None) => true,
+        };
+        let refuse_stale = async |want: &Precondition, before: Value| -> GovernResult<_> {
+            let message = format!(
+                "instance '{instance}': the override changed since it was read ({}): read it again",
+                match want {
+                    Precondition::Absent => "it exists now".to_owned(),
+                    _ => format!(
+                        "now at version {}",
+                        version.as_ref().map_or("none", |v| v.as_str())
+                    ),
                 }
-                Ok(parsed) => {
-                    let after = parsed.to_stored();
-                    rt.store.set_override(&key, &after).await?;
-                    let message = format!(
-                        "instance '{instance}': override set ({} schedule(s){})",
-                        parsed.schedules.len(),
-                        parsed
-                            .expires
-                            .map(|e| format!(", until {}", e.to_rfc3339()))
-                            .unwrap_or_default()
-                    );
-                    rt.store
-                        .append_audit(&[audit(
-                            "override.set",
-                            Some(key),
-                            message.clone(),
-                            json!({ "authority": authority, "before": before, "after": after }),
-                        )])
-                        .await?;
-                    Ok(outcome(EditStatus::Done, message, Vec::new(), after))
-                }
-            }
-        }
-        EditRequest::Clear => {
-            let had = rt.store.delete_override(&key).await?;
-            let message = if had {
-                format!("instance '{instance}': override cleared")
-            } else {
-                format!("instance '{instance}': there was no override")
-            };
+            );
             rt.store
                 .append_audit(&[audit(
-                    "override.cleared",
-                    Some(key),
+                    "override.stale",
+                    Some(key.clone()),
                     message.clone(),
-                    json!({ "authority": authority, "before": before, "after": Value::Null }),
+                    json!({ "expected": want.describe(), "current": version.as_ref().map(|v| v.as_str().to_owned()) }),
                 )])
                 .await?;
-            Ok(outcome(EditStatus::Done, message, Vec::new(), Value::Null))
+            let mut o = outcome(EditStatus::Stale, message, Vec::new(), before);
+            o.version = version.as_ref().map(|v| v.as_str().to_owned());
+            Ok(o)
+        };
+        match &request {
+            EditRequest::Get => {
+                let mut o = outcome(
+                    EditStatus::Done,
+                    if before.is_null() {
+                        format!("instance '{instance}' has no override")
+                    } else {
+                        format!("instance '{instance}' has an override")
+                    },
+                    Vec::new(),
+                    before,
+                );
+                o.version = version.map(|v| v.as_str().to_owned());
+                return Ok(o);
+            }
+            EditRequest::Set {
+                body,
+                expires,
+                precondition,
+            } => {
+                let parsed = match parse_override(&instance, body, *expires, now) {
+                    Err(problems) => {
+                        let message = format!(
+                            "instance '{instance}': override refused, {} problem(s)",
+                            problems.len()
+                        );
+                        rt.store
+                            .append_audit(&[audit(
+                                "override.invalid",
+                                Some(key),
+                                message.clone(),
+                                json!({ "problems": problems }),
+                            )])
+                            .await?;
+                        return Ok(outcome(EditStatus::Invalid, message, problems, before));
+                    }
+                    Ok(parsed) => parsed,
+                };
+                if stale(precondition) {
+                    return refuse_stale(precondition, before).await;
+                }
+                let after = parsed.to_stored();
+                let Some(written) = rt
+                    .store
+                    .set_override_if(&key, &after, version.as_ref())
+                    .await?
+                else {
+                    if *precondition != Precondition::Any {
+                        let now_read = rt.store.get_override_versioned(&key).await?;
+                        let version_now = now_read.as_ref().map(|r| r.version.clone());
+                        let before_now = now_read.map(|r| r.value).unwrap_or(Value::Null);
+                        let message = format!(
+                            "instance '{instance}': the override changed since it was read: read it again"
+                        );
+                        let mut o = outcome(EditStatus::Stale, message, Vec::new(), before_now);
+                        o.version = version_now.map(|v| v.as_str().to_owned());
+                        return Ok(o);
+                    }
+                    continue;
+                };
+                let message = format!(
+                    "instance '{instance}': override set ({} schedule(s){})",
+                    parsed.schedules.len(),
+                    parsed
+                        .expires
+                        .map(|e| format!(", until {}", e.to_rfc3339()))
+                        .unwrap_or_default()
+                );
+                rt.store
+                    .append_audit(&[audit(
+                        "override.set",
+                        Some(key),
+                        message.clone(),
+                        json!({ "authority": authority, "before": before, "after": after }),
+                    )])
+                    .await?;
+                let mut o = outcome(EditStatus::Done, message, Vec::new(), after);
+                o.version = Some(written.as_str().to_owned());
+                return Ok(o);
+            }
+            EditRequest::Clear { precondition } => {
+                if stale(precondition) {
+                    return refuse_stale(precondition, before).await;
+                }
+                let had = match &version {
+                    None => false,
+                    Some(v) => {
+                        if !rt.store.delete_override_if(&key, v).await? {
+                            if *precondition != Precondition::Any {
+                                return refuse_stale(precondition, before).await;
+                            }
+                            continue;
+                        }
+                        true
+                    }
+                };
+                let message = if had {
+                    format!("instance '{instance}': override cleared")
+                } else {
+                    format!("instance '{instance}': there was no override")
+                };
+                rt.store
+                    .append_audit(&[audit(
+                        "override.cleared",
+                        Some(key),
+                        message.clone(),
+                        json!({ "authority": authority, "before": before, "after": Value::Null }),
+                    )])
+                    .await?;
+                return Ok(outcome(EditStatus::Done, message, Vec::new(), Value::Null));
+            }
         }
     }
+    Err(curfew_store::StoreError::Conflict {
+        table: "override",
+        key,
+    }
+    .into())
 }
 
 /// Which instances `curfew adopt` takes.
@@ -430,11 +555,17 @@ pub async fn adopt(
                 EditRequest::Set {
                     body: Value::Array(fi.instance.schedules.clone()),
                     expires: None,
+                    // Never over an override set since adopt looked (409 below).
+                    precondition: Precondition::Absent,
                 },
                 now,
             )
             .await?;
-            a.status = edit.status;
+            // An override set since adopt looked is never replaced: "it already has one".
+            a.status = match edit.status {
+                EditStatus::Stale => EditStatus::Conflict,
+                other => other,
+            };
             a.problems = edit.problems;
             if edit.status == EditStatus::Done {
                 let indices: Vec<usize> = a.native.iter().map(|n| n.index).collect();

@@ -26,9 +26,9 @@ use tracing::Instrument;
 
 use crate::functions::{
     ActivityReport, ActivitySink, Channel, Choice, DismissalRequest, DismissalSink,
-    DismissalTarget, EvaluationScope, FleetWorkspaces, OnSuccess, OverrideAnswer, OverrideEditor,
-    OverrideRequest, PortError, PortFuture, Ports, Report, Settle, StatusSource, TickContext,
-    TickHandler, WorkspaceSize,
+    DismissalTarget, EvaluationScope, FleetWorkspaces, IfMatch, OnSuccess, OverrideAnswer,
+    OverrideEditor, OverrideRequest, PortError, PortFuture, Ports, Report, Settle, StatusSource,
+    TickContext, TickHandler, WorkspaceSize,
 };
 use curfew_engine::idle;
 use curfew_governor::config::{
@@ -744,7 +744,12 @@ impl OverrideEditor for HostedGovernor {
     ) -> PortFuture<'a, OverrideAnswer> {
         Box::pin(async move {
             use curfew_governor::override_edit::{
-                adopt, edit_override, AdoptScope, EditRequest, EditStatus, Editor,
+                adopt, edit_override, AdoptScope, EditRequest, EditStatus, Editor, Precondition,
+            };
+            let precondition = |m: IfMatch| match m {
+                IfMatch::Any => Precondition::Any,
+                IfMatch::Absent => Precondition::Absent,
+                IfMatch::Version(v) => Precondition::Version(v),
             };
             let rt = self.runtime().await?;
             let editor = Editor::Principal(caller.to_owned());
@@ -754,17 +759,21 @@ impl OverrideEditor for HostedGovernor {
                 EditStatus::Refused => 403,
                 EditStatus::NotFound => 404,
                 EditStatus::Conflict => 409,
+                EditStatus::Stale => 412,
             };
             let encode = |v: Result<Value, serde_json::Error>| {
                 v.map_err(|e| PortError::Transient(format!("encoding the answer: {e}")))
             };
             let request = match request {
                 OverrideRequest::Get => EditRequest::Get,
-                OverrideRequest::Put(body) => EditRequest::Set {
+                OverrideRequest::Put(body, if_match) => EditRequest::Set {
                     body,
                     expires: None,
+                    precondition: precondition(if_match),
                 },
-                OverrideRequest::Delete => EditRequest::Clear,
+                OverrideRequest::Delete(if_match) => EditRequest::Clear {
+                    precondition: precondition(if_match),
+                },
                 OverrideRequest::Adopt { dry_run } => {
                     let scope = AdoptScope::Instance(instance.to_owned());
                     let mut done = adopt(rt, &scope, &editor, dry_run, now)

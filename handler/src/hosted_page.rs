@@ -20,8 +20,8 @@ use serde_json::Value;
 
 use super::HostedGovernor;
 use crate::functions::{
-    InstanceRow, Notice, OverrideEditor, OverrideRequest, PageAsk, PageData, PortError, StopRow,
-    PAGE_ROWS,
+    IfMatch, InstanceRow, Notice, OverrideEditor, OverrideRequest, PageAsk, PageData, PortError,
+    StopRow, PAGE_ROWS,
 };
 
 /// How far ahead the page lists an instance's starts and stops.
@@ -120,10 +120,10 @@ impl HostedGovernor {
         }
         let instance = post.instance.trim();
         let request = if post.op.eq_ignore_ascii_case("clear") {
-            OverrideRequest::Delete
+            OverrideRequest::Delete(IfMatch::Any)
         } else {
             match serde_json::from_str::<Value>(&post.schedules) {
-                Ok(v) => OverrideRequest::Put(v),
+                Ok(v) => OverrideRequest::Put(v, IfMatch::Any),
                 Err(e) => {
                     return Ok(Some(Notice {
                         ok: false,

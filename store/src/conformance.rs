@@ -48,6 +48,7 @@ pub async fn run_all(p: &Pair) {
     check!(dismissals_append_and_list);
     check!(overrides_crud);
     check!(override_delete_only_if_unchanged);
+    check!(override_set_only_if_unchanged);
     check!(adoption_replaced_and_read);
     check!(audit_append_and_range);
     check!(activity_newer_wins);
@@ -792,6 +793,53 @@ pub async fn override_delete_only_if_unchanged(p: &Pair) {
     assert!(p.a.delete_override_if(&x, &read.version).await.unwrap());
     assert!(!p.b.delete_override_if(&x, &read.version).await.unwrap());
     assert_eq!(p.b.get_override(&x).await.unwrap(), None);
+}
+
+/// An edit's compare-and-set: set only if absent (`None`) or still at the version read, so
+/// two editors racing cannot both win, and the version returned is the one a read then sees.
+pub async fn override_set_only_if_unchanged(p: &Pair) {
+    let x = arm_id(61);
+    let one = json!({"computeStartStop": [1]});
+    let two = json!({"computeStartStop": [2]});
+    let v1 = p.a.set_override_if(&x, &one, None).await.unwrap().unwrap();
+    assert_eq!(
+        p.b.set_override_if(&x, &two, None).await.unwrap(),
+        None,
+        "only if absent: the other handle loses"
+    );
+    let read = p.b.get_override_versioned(&x).await.unwrap().unwrap();
+    assert_eq!(
+        (read.value.clone(), read.version.clone()),
+        (one.clone(), v1.clone())
+    );
+    let v2 =
+        p.b.set_override_if(&x, &two, Some(&v1))
+            .await
+            .unwrap()
+            .unwrap();
+    assert_ne!(v1, v2);
+    assert_eq!(
+        p.a.set_override_if(&x, &one, Some(&v1)).await.unwrap(),
+        None,
+        "a stale version loses"
+    );
+    assert_eq!(p.a.get_override(&x).await.unwrap(), Some(two.clone()));
+    assert_eq!(
+        p.a.set_override_if(&x, &one, Some(&crate::Version("*".into())))
+            .await
+            .unwrap(),
+        None,
+        "a version never issued matches nothing"
+    );
+    // Cleared meanwhile: the version read is gone, and "absent" holds again.
+    assert!(p.a.delete_override(&x).await.unwrap());
+    assert_eq!(
+        p.b.set_override_if(&x, &one, Some(&v2)).await.unwrap(),
+        None
+    );
+    assert_eq!(p.b.get_override(&x).await.unwrap(), None);
+    assert!(p.b.set_override_if(&x, &one, None).await.unwrap().is_some());
+    assert!(p.a.delete_override(&x).await.unwrap());
 }
 
 /// Audit: batches of any size appended; half-open range reads ordered by time.

@@ -833,6 +833,58 @@ impl StateStore for SqliteStore {
         .await
     }
 
+    async fn set_override_if(
+        &self,
+        instance_id: &str,
+        schedules: &Value,
+        expected: Option<&Version>,
+    ) -> StoreResult<Option<Version>> {
+        let id = instance_id.to_owned();
+        let text = json_text("override", instance_id, schedules)?;
+        // A version that is no number was never issued here: nothing matches it.
+        let expected: Option<Option<i64>> = expected.map(|v| v.as_str().parse::<i64>().ok());
+        self.run(move |c| {
+            let err = |e| sql_err("override", &id, e);
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(err)?;
+            let current: Option<i64> = tx
+                .query_row(
+                    "SELECT version FROM override WHERE instance_id = ?1",
+                    [&id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(err)?;
+            let matches = match (expected, current) {
+                (None, None) => true,
+                (Some(Some(want)), Some(have)) => want == have,
+                _ => false,
+            };
+            if !matches {
+                return Ok(None);
+            }
+            tx.execute("UPDATE override_counter SET n = n + 1 WHERE id = 0", [])
+                .map_err(err)?;
+            tx.execute(
+                "INSERT INTO override (instance_id, schedules, version) \
+                 VALUES (?1, ?2, (SELECT n FROM override_counter WHERE id = 0)) \
+                 ON CONFLICT (instance_id) DO UPDATE SET schedules = excluded.schedules, \
+                 version = excluded.version",
+                params![id, text],
+            )
+            .map_err(err)?;
+            let version: i64 = tx
+                .query_row("SELECT n FROM override_counter WHERE id = 0", [], |r| {
+                    r.get(0)
+                })
+                .map_err(err)?;
+            tx.commit().map_err(err)?;
+            Ok(Some(Version(version.to_string())))
+        })
+        .await
+    }
+
     async fn get_override_versioned(
         &self,
         instance_id: &str,

@@ -133,6 +133,16 @@ pub trait StateStore: Send + Sync {
     /// kept. The expiry prune uses it, so an override set after its read is never lost.
     async fn delete_override_if(&self, instance_id: &str, expected: &Version) -> StoreResult<bool>;
 
+    /// Sets the override only if it is still at `expected` (`None`: only if there is none) and
+    /// returns its new version; `Ok(None)` when it changed meanwhile (the caller re-reads), so
+    /// an edit's audited "before" is exactly what it replaced and `If-Match` can be honoured.
+    async fn set_override_if(
+        &self,
+        instance_id: &str,
+        schedules: &Value,
+        expected: Option<&Version>,
+    ) -> StoreResult<Option<Version>>;
+
     /// Every override, ordered by instance id.
     async fn list_overrides(&self) -> StoreResult<Vec<Override>>;
 

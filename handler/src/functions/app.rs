@@ -22,7 +22,7 @@ use super::messages::{
     plan_tick, ActivityReport, DismissalRequest, EvaluateMessage, FanoutPlan, TickContext,
 };
 use super::pages;
-use super::ports::{EvaluationScope, OverrideRequest, PortError, Ports, Report};
+use super::ports::{EvaluationScope, IfMatch, OverrideRequest, PortError, Ports, Report};
 use super::protocol::{
     HttpTrigger, InvocationRequest, InvocationResponse, OutputValue, ProtocolError, TimerInfo,
 };
@@ -705,7 +705,17 @@ async fn schedules(
 ) -> Result<(), Failure> {
     let answer = |resp: &mut InvocationResponse, status: u16, body: Value| {
         resp.log(format!("schedules answered {status}"));
-        resp.output(RES, json_res(status, body));
+        // The override's version as an ETag too, for If-Match.
+        let etag = body
+            .get("version")
+            .and_then(Value::as_str)
+            .filter(|v| v.bytes().all(|b| b.is_ascii_graphic() && b != b'"'))
+            .map(|v| format!("\"{v}\""));
+        let mut out = json_res(status, body);
+        if let Some(tag) = etag {
+            out.set_header("ETag", &tag);
+        }
+        resp.output(RES, out);
     };
     let refuse = |resp: &mut InvocationResponse, status: u16, reason: String| {
         tracing::warn!(status, %reason, "schedules request refused");
@@ -735,9 +745,35 @@ async fn schedules(
         return Ok(());
     };
     let instance = instance.to_owned();
+    // `If-Match: "<version>"` (a GET's `ETag`) or `If-None-Match: *` make a write conditional.
+    let if_match = match (http.header("if-match"), http.header("if-none-match")) {
+        (Some(_), Some(_)) => {
+            refuse(resp, 400, "give If-Match or If-None-Match, not both".into());
+            return Ok(());
+        }
+        (Some(v), None) => {
+            let v = v.trim();
+            let v = v.strip_prefix("W/").unwrap_or(v).trim_matches('"');
+            if v.is_empty() || v == "*" {
+                refuse(
+                    resp,
+                    400,
+                    "If-Match: expected the version (ETag) a GET answered".into(),
+                );
+                return Ok(());
+            }
+            IfMatch::Version(v.to_owned())
+        }
+        (None, Some(v)) if v.trim() == "*" => IfMatch::Absent,
+        (None, Some(_)) => {
+            refuse(resp, 400, "If-None-Match: only * is understood".into());
+            return Ok(());
+        }
+        (None, None) => IfMatch::Any,
+    };
     let request = match http.method().as_str() {
         "GET" => OverrideRequest::Get,
-        "DELETE" => OverrideRequest::Delete,
+        "DELETE" => OverrideRequest::Delete(if_match),
         "PUT" => {
             let path = format!("Data.{REQ}.Body");
             let body = match &http.body {
@@ -760,7 +796,7 @@ async fn schedules(
                     return Ok(());
                 }
             };
-            OverrideRequest::Put(body)
+            OverrideRequest::Put(body, if_match)
         }
         "POST"
             if http

@@ -35,8 +35,9 @@ pub(crate) use messages::{
     TickContext, WorkspaceSize, SIGNATURE_HEADER, SIGNATURE_TIMESTAMP,
 };
 pub(crate) use ports::{
-    ActivitySink, DismissalSink, EvaluationScope, OnSuccess, OverrideAnswer, OverrideEditor,
-    OverrideRequest, PortError, PortFuture, Ports, Report, Settle, StatusSource, TickHandler,
+    ActivitySink, DismissalSink, EvaluationScope, IfMatch, OnSuccess, OverrideAnswer,
+    OverrideEditor, OverrideRequest, PortError, PortFuture, Ports, Report, Settle, StatusSource,
+    TickHandler,
 };
 pub(crate) use selfservice::{InstanceRow, Notice, PageAsk, PageData, StopRow, PAGE_ROWS};
 

@@ -175,16 +175,28 @@ pub(crate) trait StatusSource: Send + Sync {
 pub(crate) enum OverrideRequest {
     /// GET: the stored override.
     Get,
-    /// PUT: replace it with this body (validated by the engine).
-    Put(Value),
-    /// DELETE: remove it.
-    Delete,
+    /// PUT: replace it with this body (validated by the engine), if the stored override is
+    /// still `if_match` (`If-Match`; `If-None-Match: *` is [`IfMatch::Absent`]).
+    Put(Value, IfMatch),
+    /// DELETE: remove it, under the same precondition.
+    Delete(IfMatch),
     /// `POST ?action=adopt[&dryRun=true]`: copy the native schedules into the override and
     /// record the adoption (or, in a dry run, say what would be done).
     Adopt {
         /// Write nothing.
         dry_run: bool,
     },
+}
+
+/// A `Schedules` write's precondition, from its headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum IfMatch {
+    /// No `If-Match` / `If-None-Match`: whatever is stored.
+    Any,
+    /// `If-None-Match: *`: only if there is no override.
+    Absent,
+    /// `If-Match: "<version>"` (the `ETag` of a GET).
+    Version(String),
 }
 
 /// The answer to a `Schedules` request: an HTTP status and a JSON body (problems named).

@@ -521,6 +521,13 @@ impl OutputValue {
         Self(Value::Object(map))
     }
 
+    /// Adds a header to an HTTP `res` value (one built by `pages::http_response`).
+    pub(crate) fn set_header(&mut self, name: &str, value: &str) {
+        if let Some(Value::Object(h)) = self.0.get_mut("headers") {
+            h.insert(name.to_owned(), value.into());
+        }
+    }
+
     /// Several messages for one binding (the host sends each element).
     pub(crate) fn messages(items: Vec<Map<String, Value>>) -> Self {
         Self(Value::Array(items.into_iter().map(Value::Object).collect()))

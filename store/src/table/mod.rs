@@ -1405,6 +1405,36 @@ impl StateStore for TableStore {
         .await
     }
 
+    async fn set_override_if(
+        &self,
+        instance_id: &str,
+        schedules: &Value,
+        expected: Option<&Version>,
+    ) -> StoreResult<Option<Version>> {
+        let mut m = Entity::new();
+        m.insert(PK.into(), P_OVERRIDE.into());
+        m.insert(RK.into(), encode_key(instance_id).into());
+        m.insert("InstanceId".into(), instance_id.into());
+        m.insert(
+            "Schedules".into(),
+            json_text("override", instance_id, schedules)?.into(),
+        );
+        let written = match expected {
+            None => self.insert_entity("override", instance_id, &m).await,
+            // `*` would match any ETag: a version never read here is treated as changed.
+            Some(v) if v.as_str() == "*" => return Ok(None),
+            Some(v) => {
+                self.put_entity("override", instance_id, &m, Some(v.as_str()))
+                    .await
+            }
+        };
+        match written {
+            Ok(etag) => Ok(Some(Version(etag))),
+            Err(e) if e.is_conflict() || matches!(e, StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn list_overrides(&self) -> StoreResult<Vec<Override>> {
         let rows = self
             .query("override", &format!("PartitionKey eq {}", lit(P_OVERRIDE)))

@@ -1040,6 +1040,26 @@ async fn schedules_refuses_hostile_requests_before_the_governor_sees_them() {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(res(&v).0, code, "{method} {v}");
     }
+    // Preconditions that cannot be honoured: refused here too.
+    for headers in [
+        json!({"If-Match": "\"1\"", "If-None-Match": "*"}),
+        json!({"If-Match": "*"}),
+        json!({"If-Match": "\"\""}),
+        json!({"If-None-Match": "\"3\""}),
+    ] {
+        let (_, v) = call(
+            state.clone(),
+            "Schedules",
+            req(
+                "DELETE",
+                json!({"instance": "ci"}),
+                headers.clone(),
+                Value::Null,
+            ),
+        )
+        .await;
+        assert_eq!(res(&v).0, 400, "{headers} {v}");
+    }
     assert!(editors.0.lock().unwrap().is_empty());
     // What passes goes to the governor with the principal App Service Authentication named
     // (trimmed; absent is nobody, whom the governor refuses and audits).
@@ -1064,6 +1084,31 @@ async fn schedules_refuses_hostile_requests_before_the_governor_sees_them() {
     )
     .await;
     assert_eq!(res(&v).0, 200, "{v}");
+    // Conditional writes: If-Match (an ETag, weak or strong) and If-None-Match: *.
+    let (_, v) = call(
+        state.clone(),
+        "Schedules",
+        req(
+            "PUT",
+            json!({"instance": "ci"}),
+            json!({"X-MS-CLIENT-PRINCIPAL-ID": "owner-1", "If-Match": "W/\"7\""}),
+            json!(body.to_string()),
+        ),
+    )
+    .await;
+    assert_eq!(res(&v).0, 200, "{v}");
+    let (_, v) = call(
+        state.clone(),
+        "Schedules",
+        req(
+            "DELETE",
+            json!({"instance": "ci"}),
+            json!({"If-None-Match": "*"}),
+            Value::Null,
+        ),
+    )
+    .await;
+    assert_eq!(res(&v).0, 200, "{v}");
     for (query, dry_run) in [
         (
             json!({"instance": "ci", "action": "adopt", "dryRun": "true"}),
@@ -1083,8 +1128,26 @@ async fn schedules_refuses_hostile_requests_before_the_governor_sees_them() {
     assert_eq!(
         seen,
         vec![
-            ("ci".into(), "owner-1".into(), OverrideRequest::Put(body)),
-            ("ci".into(), String::new(), OverrideRequest::Delete),
+            (
+                "ci".into(),
+                "owner-1".into(),
+                OverrideRequest::Put(body.clone(), IfMatch::Any)
+            ),
+            (
+                "ci".into(),
+                String::new(),
+                OverrideRequest::Delete(IfMatch::Any)
+            ),
+            (
+                "ci".into(),
+                "owner-1".into(),
+                OverrideRequest::Put(body, IfMatch::Version("7".into()))
+            ),
+            (
+                "ci".into(),
+                String::new(),
+                OverrideRequest::Delete(IfMatch::Absent)
+            ),
             (
                 "ci".into(),
                 "owner-1".into(),
