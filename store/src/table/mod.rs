@@ -231,8 +231,24 @@ impl TableStore {
                 .or_default()
                 .push(ledger_entity(e)?);
         }
+        // Loading hundreds of thousands of rows, a `$batch` now and then loses its connection
+        // on a loaded machine. Inserting again is safe: rows already there answer 409 and
+        // are skipped (`insert_batched`), so each changeset is retried a few times.
         for ents in by_day.values() {
-            self.insert_batched("ledger", ents).await?;
+            for chunk in ents.chunks(batch::MAX_BATCH) {
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    match self.insert_batched("ledger", chunk).await {
+                        Ok(_) => break,
+                        Err(e) if e.is_retryable() && attempt < 5 => {
+                            eprintln!("seeding: changeset sent again (attempt {attempt}): {e}");
+                            self.clock.sleep(std::time::Duration::from_millis(500)).await;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
         }
         Ok(())
     }
