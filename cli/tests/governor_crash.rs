@@ -277,8 +277,11 @@ fn sigkill_during_ticks(backend: Backend) {
             std::thread::sleep(Duration::from_millis(rng.below(max_delay_ms + 1)));
             match child.try_wait().expect("try_wait") {
                 Some(_) => {
-                    // It finished before the kill: aim one more kill at a later busy tick.
+                    // It finished before the kill: aim one more kill at a later busy tick,
+                    // and sooner (ticks got faster than the first ones measured), so that
+                    // the later busy ticks do not run out before all kills landed.
                     finished_first += 1;
+                    max_delay_ms = (max_delay_ms * 3 / 4).max(5);
                     let later: Vec<usize> = (0..busy.len()).filter(|k| busy[*k] > now).collect();
                     if !later.is_empty() {
                         let k = later[rng.below(later.len() as u64) as usize];

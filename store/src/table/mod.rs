@@ -243,7 +243,9 @@ impl TableStore {
                         Ok(_) => break,
                         Err(e) if e.is_retryable() && attempt < 5 => {
                             eprintln!("seeding: changeset sent again (attempt {attempt}): {e}");
-                            self.clock.sleep(std::time::Duration::from_millis(500)).await;
+                            self.clock
+                                .sleep(std::time::Duration::from_millis(500))
+                                .await;
                         }
                         Err(e) => return Err(e),
                     }
