@@ -160,6 +160,10 @@ pub struct EventDelivery {
     pub awaiting: bool,
     /// Resent from the outbox (an earlier delivery did not settle it).
     pub resent: bool,
+    /// When only the output binding took it and some configured channels failed: the outbox
+    /// entry to keep, owed to those channels, once the invocation answered 2xx.
+    #[serde(skip)]
+    pub owed_entry: Option<OutboxEntry>,
 }
 
 /// An event only the invocation's output binding took: what [`Runtime::settle`] records
@@ -171,6 +175,10 @@ pub struct Receipt {
     pub event_id: String,
     /// The notice mark to record, if it is a notice.
     pub mark: Option<NoticeMark>,
+    /// The entry to keep instead of removing it: the binding took the event, but configured
+    /// channels that failed are still owed it ([`Outgoing::owed`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owed: Option<OutboxEntry>,
 }
 
 impl EventDelivery {
@@ -179,6 +187,7 @@ impl EventDelivery {
         self.awaiting.then(|| Receipt {
             event_id: self.event_id.clone(),
             mark: self.mark.clone(),
+            owed: self.owed_entry.clone(),
         })
     }
 
@@ -220,6 +229,26 @@ impl EventDelivery {
 /// finds it too late and drops it (a warning is never sent late).
 fn settles(channels: &[ChannelResult]) -> bool {
     channels.iter().any(|c| c.error.is_none())
+}
+
+/// The outbox entry of `o` rewritten as owed to the `owed` channels only (one attempt more).
+fn owing_entry(
+    o: &Outgoing,
+    stored: Option<&OutboxEntry>,
+    owed: Vec<String>,
+    now: DateTime<Utc>,
+) -> OutboxEntry {
+    let mut owing = o.clone();
+    owing.owed = owed;
+    let mut e = stored.cloned().unwrap_or_else(|| OutboxEntry {
+        id: o.event.id.clone(),
+        at: now,
+        attempts: 0,
+        payload: String::new(),
+    });
+    e.attempts += 1;
+    e.payload = serde_json::to_string(&owing).unwrap_or_default();
+    e
 }
 
 /// The outbox entries recording `events` as pending at `now` (none delivered yet).
@@ -446,6 +475,7 @@ impl Runtime {
                 awaiting: false,
                 resent: stored.is_some(),
                 channels,
+                owed_entry: None,
             };
             if durable {
                 if let Some(m) = &o.mark {
@@ -457,22 +487,17 @@ impl Runtime {
                 if !owed.is_empty() {
                     // Kept, owed to the channels that failed: the next delivery resends it
                     // to those only, with the same id.
-                    let mut owing = o.clone();
-                    owing.owed = owed;
-                    let mut e = stored.cloned().unwrap_or_else(|| OutboxEntry {
-                        id: o.event.id.clone(),
-                        at: now,
-                        attempts: 0,
-                        payload: String::new(),
-                    });
-                    e.attempts += 1;
-                    e.payload = serde_json::to_string(&owing).unwrap_or_default();
-                    retry.push(e);
+                    retry.push(owing_entry(o, stored, owed, now));
                 } else if d.problem.is_none() || o.mark.is_none() {
                     delivered.push(o.event.id.clone());
                 }
             } else if settles(&d.channels) {
+                // Only the binding took it: settled once the invocation answers 2xx, and
+                // then still owed to the configured channels that failed.
                 d.awaiting = true;
+                if !owed.is_empty() {
+                    d.owed_entry = Some(owing_entry(o, stored, owed, now));
+                }
             } else {
                 let mut e = stored.cloned().unwrap_or_else(|| OutboxEntry {
                     id: o.event.id.clone(),
@@ -571,6 +596,7 @@ impl Runtime {
     pub async fn settle(&self, receipts: &[Receipt]) -> Vec<String> {
         let mut problems = Vec::new();
         let mut done = Vec::with_capacity(receipts.len());
+        let mut owed = Vec::new();
         for r in receipts {
             if let Some(m) = &r.mark {
                 if let Err(e) = self.store.mark_notified(&m.key, m.lead_minutes).await {
@@ -578,7 +604,15 @@ impl Runtime {
                     continue;
                 }
             }
-            done.push(r.event_id.clone());
+            match &r.owed {
+                Some(entry) => owed.push(entry.clone()),
+                None => done.push(r.event_id.clone()),
+            }
+        }
+        if !owed.is_empty() {
+            if let Err(e) = self.store.outbox_update(&owed).await {
+                problems.push(format!("keeping events owed to failed channels: {e}"));
+            }
         }
         if !done.is_empty() {
             if let Err(e) = self.store.outbox_remove(&done).await {
@@ -645,6 +679,7 @@ mod tests {
             problem: None,
             awaiting: false,
             resent: false,
+            owed_entry: None,
         };
         assert_eq!(d(vec![ch(None, false)]).outcome(), "sent");
         assert_eq!(

@@ -40,8 +40,9 @@ pub struct LiveRow {
     pub occurrence: UpcomingOccurrence,
 }
 
-/// Plans the configured scope in `[from, to)`. An override with an expiry inside the window
-/// governs until it, and the native or policy schedules after it, as the tick will do.
+/// Plans the configured scope in `[from, to)`: the occurrences due in it (a snooze moves one).
+/// An override with an expiry inside the window governs until it, and the native or policy
+/// schedules after it, as the tick will do.
 pub async fn live_plan(
     rt: &Runtime,
     from: DateTime<Utc>,
@@ -93,9 +94,11 @@ pub async fn live_plan(
             });
         }
     }
+    // By when each is due (a snooze moves it), then instance; stable, so an instance's rows
+    // due together keep the engine's order (its Stop before its Start).
     plan.rows.sort_by(|a, b| {
-        (a.occurrence.at, &plan.instances[a.instance])
-            .cmp(&(b.occurrence.at, &plan.instances[b.instance]))
+        (a.occurrence.due, &plan.instances[a.instance])
+            .cmp(&(b.occurrence.due, &plan.instances[b.instance]))
     });
     plan.arm_calls = rt.arm.stats().calls - calls_before;
     Ok(plan)
@@ -116,10 +119,13 @@ fn instance_plan(
 ) -> Vec<UpcomingOccurrence> {
     let name = &fi.instance.name;
     let key = InstanceView::new(&fi.instance, Vec::new()).key();
-    let mut cuts = vec![from];
+    // Rows are judged by when they are due: a Stop from up to a snooze cap before the window,
+    // snoozed into it, fires in it; one snoozed past its end does not.
+    let lo = from - rt.config.snooze_cap;
+    let mut cuts = vec![lo];
     if let Some(e) = stored
         .and_then(override_expiry)
-        .filter(|e| *e > from && *e < to)
+        .filter(|e| *e > lo && *e < to)
     {
         cuts.push(e);
     }
@@ -135,27 +141,24 @@ fn instance_plan(
     for seg in cuts.windows(2) {
         let ov = stored.and_then(|v| override_in_force(v, seg[0]));
         let set = effective_schedules(&fi.instance, ov.as_deref(), &pd);
-        if seg[0] == from {
+        if seg[0] == lo {
             plan.problems.extend(
                 set.diagnostics
                     .iter()
                     .map(|(_, d)| format!("instance '{name}': {d}")),
             );
         }
-        if seg[0] == from && set.native_stops_enabled() {
+        if seg[0] == lo && set.native_stops_enabled() {
             plan.caveats.push(format!(
                 "instance '{name}': native schedule {} still enabled in Azure ML, which runs it beside the override: disable it in the studio",
                 curfew_engine::governor::overrides::describe_natives(&set.enabled_native_stops)
             ));
         }
-        out.extend(upcoming(
-            &key,
-            &set.schedules,
-            &applied,
-            entries,
-            seg[0],
-            seg[1],
-        ));
+        out.extend(
+            upcoming(&key, &set.schedules, &applied, entries, seg[0], seg[1])
+                .into_iter()
+                .filter(|o| o.due >= from && o.due < to),
+        );
     }
     for o in &out {
         if o.source.starts_with("native#")

@@ -7,6 +7,7 @@
 use super::error::GovernResult;
 use super::Runtime;
 use chrono::{DateTime, Utc};
+use curfew_engine::governor::overrides::{version_of_token, version_token};
 use curfew_engine::governor::{authorize_editor, parse_override, Authority, InstanceView};
 use curfew_store::AuditRecord;
 use serde::Serialize;
@@ -226,6 +227,32 @@ pub async fn edit_override(
     // A compare-and-set against the version read: the audited "before" is exactly what was
     // replaced, and a precondition (`If-Match`) is honoured. A write that lost a race to
     // another editor is tried again from a fresh read, unless a precondition was given.
+    // The answer when a precondition fails: the override as it is now (read again), its
+    // version, audited `override.stale`; nothing written.
+    let stale_answer = async |want: &Precondition| -> GovernResult<EditOutcome> {
+        let now_read = rt.store.get_override_versioned(&key).await?;
+        let token = now_read.as_ref().map(|r| version_token(r.version.as_str()));
+        let current = now_read.map(|r| r.value).unwrap_or(Value::Null);
+        let why = match (want, &token) {
+            (Precondition::Absent, Some(_)) => "one exists now".to_owned(),
+            (_, Some(t)) => format!("now at version {t}"),
+            (_, None) => "there is none now".to_owned(),
+        };
+        let message = format!(
+            "instance '{instance}': the override changed since it was read ({why}): read it again"
+        );
+        rt.store
+            .append_audit(&[audit(
+                "override.stale",
+                Some(key.clone()),
+                message.clone(),
+                json!({ "expected": want.describe(), "current": token }),
+            )])
+            .await?;
+        let mut o = outcome(EditStatus::Stale, message, Vec::new(), current);
+        o.version = token;
+        Ok(o)
+    };
     for _ in 0..EDIT_ATTEMPTS {
         let read = rt.store.get_override_versioned(&key).await?;
         let version = read.as_ref().map(|r| r.version.clone());
@@ -233,31 +260,10 @@ pub async fn edit_override(
         let stale = |want: &Precondition| match (want, &version) {
             (Precondition::Any, _) => false,
             (Precondition::Absent, v) => v.is_some(),
-            (Precondition::Version(w), Some(v)) => w != v.as_str(),
+            (Precondition::Version(w), Some(v)) => {
+                version_of_token(w).as_deref() != Some(v.as_str())
+            }
             (Precondition::Version(_), None) => true,
-        };
-        let refuse_stale = async |want: &Precondition, before: Value| -> GovernResult<_> {
-            let message = format!(
-                "instance '{instance}': the override changed since it was read ({}): read it again",
-                match want {
-                    Precondition::Absent => "it exists now".to_owned(),
-                    _ => format!(
-                        "now at version {}",
-                        version.as_ref().map_or("none", |v| v.as_str())
-                    ),
-                }
-            );
-            rt.store
-                .append_audit(&[audit(
-                    "override.stale",
-                    Some(key.clone()),
-                    message.clone(),
-                    json!({ "expected": want.describe(), "current": version.as_ref().map(|v| v.as_str().to_owned()) }),
-                )])
-                .await?;
-            let mut o = outcome(EditStatus::Stale, message, Vec::new(), before);
-            o.version = version.as_ref().map(|v| v.as_str().to_owned());
-            Ok(o)
         };
         match &request {
             EditRequest::Get => {
@@ -271,7 +277,7 @@ pub async fn edit_override(
                     Vec::new(),
                     before,
                 );
-                o.version = version.map(|v| v.as_str().to_owned());
+                o.version = version.map(|v| version_token(v.as_str()));
                 return Ok(o);
             }
             EditRequest::Set {
@@ -288,7 +294,7 @@ pub async fn edit_override(
                         rt.store
                             .append_audit(&[audit(
                                 "override.invalid",
-                                Some(key),
+                                Some(key.clone()),
                                 message.clone(),
                                 json!({ "problems": problems }),
                             )])
@@ -298,7 +304,7 @@ pub async fn edit_override(
                     Ok(parsed) => parsed,
                 };
                 if stale(precondition) {
-                    return refuse_stale(precondition, before).await;
+                    return stale_answer(precondition).await;
                 }
                 let after = parsed.to_stored();
                 let Some(written) = rt
@@ -307,15 +313,7 @@ pub async fn edit_override(
                     .await?
                 else {
                     if *precondition != Precondition::Any {
-                        let now_read = rt.store.get_override_versioned(&key).await?;
-                        let version_now = now_read.as_ref().map(|r| r.version.clone());
-                        let before_now = now_read.map(|r| r.value).unwrap_or(Value::Null);
-                        let message = format!(
-                            "instance '{instance}': the override changed since it was read: read it again"
-                        );
-                        let mut o = outcome(EditStatus::Stale, message, Vec::new(), before_now);
-                        o.version = version_now.map(|v| v.as_str().to_owned());
-                        return Ok(o);
+                        return stale_answer(precondition).await;
                     }
                     continue;
                 };
@@ -330,25 +328,25 @@ pub async fn edit_override(
                 rt.store
                     .append_audit(&[audit(
                         "override.set",
-                        Some(key),
+                        Some(key.clone()),
                         message.clone(),
                         json!({ "authority": authority, "before": before, "after": after }),
                     )])
                     .await?;
                 let mut o = outcome(EditStatus::Done, message, Vec::new(), after);
-                o.version = Some(written.as_str().to_owned());
+                o.version = Some(version_token(written.as_str()));
                 return Ok(o);
             }
             EditRequest::Clear { precondition } => {
                 if stale(precondition) {
-                    return refuse_stale(precondition, before).await;
+                    return stale_answer(precondition).await;
                 }
                 let had = match &version {
                     None => false,
                     Some(v) => {
                         if !rt.store.delete_override_if(&key, v).await? {
                             if *precondition != Precondition::Any {
-                                return refuse_stale(precondition, before).await;
+                                return stale_answer(precondition).await;
                             }
                             continue;
                         }
@@ -363,7 +361,7 @@ pub async fn edit_override(
                 rt.store
                     .append_audit(&[audit(
                         "override.cleared",
-                        Some(key),
+                        Some(key.clone()),
                         message.clone(),
                         json!({ "authority": authority, "before": before, "after": Value::Null }),
                     )])

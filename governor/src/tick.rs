@@ -992,11 +992,14 @@ async fn idle_stops(
                 last_report.map_or("never".to_string(), |t| t.timestamp().to_string())
             );
             if !dry_run {
-                // Timed at the report it is unknown since (swept after the horizon: a state
-                // still unknown then is announced once more); untimed when none ever came.
+                // Timed at the report it is unknown since, swept once that is past the
+                // horizon; untimed when none ever came, or when the report is already that old
+                // (a timed mark would be swept by the same tick and the event sent again).
                 let first = match last_report {
-                    Some(t) => rt.once_at(&mark, t).await,
-                    None => rt.once(&mark).await,
+                    Some(t) if t > now - rt.config.retention + TimeDelta::days(1) => {
+                        rt.once_at(&mark, t).await
+                    }
+                    _ => rt.once(&mark).await,
                 };
                 match first {
                     Ok(true) => {
@@ -1465,6 +1468,7 @@ mod delivery_tests {
             problem: None,
             awaiting: false,
             resent: false,
+            owed_entry: None,
         };
         r.record_deliveries(&[delivery("a", 5, None), delivery("b", 30, Some("HTTP 500"))]);
         let outcomes: Vec<&str> = r.notices.iter().map(|n| n.outcome.as_str()).collect();

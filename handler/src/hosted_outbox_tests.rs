@@ -250,3 +250,76 @@ async fn an_invocation_that_answers_503_after_recording_loses_no_event() {
     drop(store);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The output binding takes a notice while a configured channel fails: once the invocation
+/// answers 200 the notice is settled for the binding but stays owed to the failing channel,
+/// which gets it (same id) when it works again; the binding is not given it twice.
+#[tokio::test]
+async fn a_channel_that_failed_beside_the_binding_still_gets_the_event() {
+    let sim = armsim::Simulator::start(
+        "127.0.0.1:0".parse().unwrap(),
+        fleet(),
+        armsim::SimConfig {
+            require_auth: false,
+            transition: std::time::Duration::ZERO,
+            ..armsim::SimConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("curfew-outbox-owed-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("state.sqlite");
+    let late = dir.join("late");
+    let notify = format!("binding down@jsonl:{}", late.join("down.jsonl").display());
+    let settings = MapStrings::from_pairs(&[
+        ("CURFEW_SCOPES", &format!("/subscriptions/{SUB}")),
+        ("CURFEW_ARM_ENDPOINT", &sim.base_url()),
+        ("CURFEW_ARM_CREDENTIAL", "token-env:CURFEW_ARM_TOKEN"),
+        ("CURFEW_ARM_TOKEN", "simulator"),
+        ("CURFEW_SQLITE", &db.display().to_string()),
+        ("CURFEW_NOTIFY", &notify),
+        ("CURFEW_DEPLOYMENT", "ob"),
+    ]);
+    let ports = crate::hosted::ports(&settings);
+    let store = SqliteStore::open(&db).await.unwrap();
+    let down_ids = || -> Vec<String> {
+        std::fs::read_to_string(late.join("down.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| e["type"] == "curfew.shutdown.pending")
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, events) = tick(&ports, "2026-03-09T17:30:00Z").await;
+    assert_eq!(status, StatusCode::OK);
+    let sent = ids_of(&events, "curfew.shutdown.pending");
+    assert_eq!(sent.len(), 1, "the binding took it: {events:?}");
+    assert_eq!(
+        store
+            .outbox_pending(10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect::<Vec<_>>(),
+        sent,
+        "still owed to the channel that failed"
+    );
+    let (_, events) = tick(&ports, "2026-03-09T17:31:00Z").await;
+    assert!(
+        ids_of(&events, "curfew.shutdown.pending").is_empty(),
+        "not to the binding twice: {events:?}"
+    );
+    std::fs::create_dir_all(&late).unwrap();
+    let (_, events) = tick(&ports, "2026-03-09T17:32:00Z").await;
+    assert!(ids_of(&events, "curfew.shutdown.pending").is_empty());
+    assert_eq!(down_ids(), sent, "the failing channel got it, same id");
+    assert!(store.outbox_pending(10).await.unwrap().is_empty());
+    tick(&ports, "2026-03-09T17:33:00Z").await;
+    assert_eq!(down_ids(), sent, "once");
+    drop(store);
+    let _ = std::fs::remove_dir_all(dir);
+}

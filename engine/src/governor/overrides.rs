@@ -136,6 +136,23 @@ pub fn override_in_force(stored: &Value, now: DateTime<Utc>) -> Option<Vec<Value
     }
 }
 
+/// A store's override version as callers see it (`version`, the `ETag`, `--if-version`):
+/// base64url of it, so that a Table Storage ETag (`W/"datetime'…'"`) survives HTTP headers and
+/// shells unchanged. [`version_of_token`] reverses it.
+pub fn version_token(store_version: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(store_version.as_bytes())
+}
+
+/// The store version a [`version_token`] stands for; `None` for anything no store issued.
+pub fn version_of_token(token: &str) -> Option<String> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.trim())
+        .ok()?;
+    String::from_utf8(bytes).ok().filter(|v| !v.is_empty())
+}
+
 /// The expiry of a stored override, when it has a readable one (`explain` shows it; the tick
 /// prunes the record once it has passed).
 pub fn override_expiry(stored: &Value) -> Option<DateTime<Utc>> {
@@ -296,6 +313,22 @@ pub fn adoption_lines(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_tokens_round_trip_table_etags_and_refuse_what_no_store_issued() {
+        for v in ["42", "W/\"datetime'2026-03-09T12%3A00%3A00.1234567Z'\""] {
+            let t = version_token(v);
+            assert!(
+                t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+                "{t}"
+            );
+            assert_eq!(version_of_token(&t).as_deref(), Some(v));
+        }
+        for bad in ["", "*", "not base64!", "\"42\""] {
+            assert_eq!(version_of_token(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn adoption_lines_say_when_the_override_is_gone() {

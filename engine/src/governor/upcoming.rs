@@ -72,8 +72,8 @@ impl UpcomingOccurrence {
 
 /// The occurrences in `[from, to)` of `schedules` (one instance's effective set, keyed `key`),
 /// with the calendars `applied` to it and its ledger records `entries` (by occurrence id), in
-/// time order. The verdicts are the tick's: a calendar first, then a recorded skip, then Stop
-/// wins over a Start in the same minute (against the Stops that fire).
+/// time order. The verdicts are the tick's, in its order: Stop wins (a Start in the minute of
+/// any schedule Stop, decided on the plain plan), then a calendar, then a recorded skip.
 pub fn upcoming(
     key: &str,
     schedules: &[EffectiveSchedule],
@@ -106,11 +106,26 @@ pub fn upcoming(
                 time_zone: s.schedule.time_zone.clone(),
                 trigger: s.schedule.trigger.clone(),
                 shift: o.shift,
-                suppressed_by: Applied::verdict(applied, s.schedule.action, o.at, &s.schedule.zone)
-                    .map(|name| Suppression::Calendar(name.to_owned())),
+                suppressed_by: None,
                 status: None,
             });
         }
+    }
+    // Stop wins is decided on the plain plan first, as the tick does: every schedule Stop's
+    // minute counts, whether a calendar or a skip then removes that Stop (docs/calendars.md).
+    let minute = |t: DateTime<Utc>| t.timestamp().div_euclid(60);
+    let stop_minutes: Vec<i64> = out
+        .iter()
+        .filter(|o| o.action == Action::Stop)
+        .map(|o| minute(o.at))
+        .collect();
+    for o in &mut out {
+        o.suppressed_by = if o.action == Action::Start && stop_minutes.contains(&minute(o.at)) {
+            Some(Suppression::StopWins)
+        } else {
+            Applied::verdict(applied, o.action, o.at, &o.zone)
+                .map(|name| Suppression::Calendar(name.to_owned()))
+        };
     }
     if !applied.is_empty() {
         let scheds: Vec<&crate::Schedule> = schedules.iter().map(|e| &e.schedule).collect();
@@ -133,37 +148,15 @@ pub fn upcoming(
             });
         }
     }
-    // Skips of Stops first: Stop wins is judged against the Stops that still fire. A Start's
-    // record of a Stop-wins skip is `Skipped` as a dismissal's is, so Stop wins is named first.
-    let skipped = |o: &UpcomingOccurrence| {
-        entries
-            .get(&o.occurrence_id)
-            .is_some_and(|e| e.dismissal == Some(Dismissal::Skip))
-    };
+    // Then the ledger: a recorded skip (the tick's verdicts come in this order: Stop wins, a
+    // calendar, a skip), and a snooze's new due time.
     for o in &mut out {
-        if let Some(e) = entries.get(&o.occurrence_id) {
-            o.status = Some(e.status);
-            o.due = e.due();
-        }
-    }
-    for o in out.iter_mut().filter(|o| o.action == Action::Stop) {
-        if o.suppressed_by.is_none() && skipped(o) {
-            o.suppressed_by = Some(Suppression::Dismissal);
-        }
-    }
-    let minute = |t: DateTime<Utc>| t.timestamp().div_euclid(60);
-    let stop_minutes: Vec<i64> = out
-        .iter()
-        .filter(|o| o.action == Action::Stop && o.fires())
-        .map(|o| minute(o.at))
-        .collect();
-    for o in out
-        .iter_mut()
-        .filter(|o| o.action == Action::Start && o.fires())
-    {
-        if stop_minutes.contains(&minute(o.at)) {
-            o.suppressed_by = Some(Suppression::StopWins);
-        } else if skipped(o) {
+        let Some(e) = entries.get(&o.occurrence_id) else {
+            continue;
+        };
+        o.status = Some(e.status);
+        o.due = e.due();
+        if o.suppressed_by.is_none() && e.dismissal == Some(Dismissal::Skip) {
             o.suppressed_by = Some(Suppression::Dismissal);
         }
     }
@@ -268,8 +261,10 @@ mod tests {
         assert_eq!(got[2].due, got[2].at);
     }
 
+    /// As the tick: Stop wins on the plain plan, so skipping the Stop does not let the Start
+    /// of its minute through (neither does a calendar removing that Stop).
     #[test]
-    fn a_skipped_stop_lets_the_start_of_its_minute_fire() {
+    fn a_skipped_stop_still_keeps_the_start_of_its_minute_from_firing() {
         let s = [
             sched(0, "Start", "0 19 * * 1", "UTC"),
             sched(1, "Stop", "0 19 * * 1", "UTC"),
@@ -281,7 +276,13 @@ mod tests {
         let entries = HashMap::from([(skip.occurrence_id.clone(), skip)]);
         let got = upcoming("k", &s, &[], &entries, t(2, 0, 0), t(9, 0, 0));
         let start = got.iter().find(|r| r.action == Action::Start).unwrap();
-        assert!(start.fires(), "{start:?}");
+        assert_eq!(
+            start.suppressed_by,
+            Some(Suppression::StopWins),
+            "{start:?}"
+        );
+        let stop = got.iter().find(|r| r.action == Action::Stop).unwrap();
+        assert_eq!(stop.suppressed_by, Some(Suppression::Dismissal));
     }
 
     #[test]

@@ -168,7 +168,9 @@ pub(crate) async fn send(
             }
             // Not connected: the request never reached the service, so retrying is safe; a
             // read is safe to repeat however it failed.
-            Err(e) if e.is_connect() || read_only => (true, None, without_url(&e)),
+            Err(e) if e.is_connect() || (read_only && !e.is_builder()) => {
+                (true, None, without_url(&e))
+            }
             Err(e) => (false, None, without_url(&e)),
         };
         if !retryable || attempt >= retry.max_attempts {
