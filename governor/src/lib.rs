@@ -441,10 +441,14 @@ impl Runtime {
         if seen(mark) {
             return Ok(false);
         }
-        let first = self
-            .store
-            .mark_once(curfew_store::MarkKind::Event, mark, at)
-            .await?;
+        // Written untimed by a build before these marks were timed: still the same event
+        // (one read, and only when the event happens again).
+        let legacy = !self.store.notified_leads(mark).await?.is_empty();
+        let first = !legacy
+            && self
+                .store
+                .mark_once(curfew_store::MarkKind::Event, mark, at)
+                .await?;
         self.marks_seen
             .lock()
             .unwrap_or_else(|e| e.into_inner())
