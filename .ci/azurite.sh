@@ -21,11 +21,25 @@ installed_version() {
     "$home/node_modules/azurite/package.json" 2>/dev/null || true
 }
 
-if [[ ! -x "$bin" || "$(installed_version)" != "$AZURITE_VERSION" ]]; then
+# Whether the installed modules load (an npm cache left half-written by a killed install has
+# been seen to yield packages without their main file).
+modules_load() {
+  (cd "$home" && node -e 'require("tslib"); require("azurite/package.json")') >/dev/null 2>&1
+}
+
+if [[ ! -x "$bin" || "$(installed_version)" != "$AZURITE_VERSION" ]] || ! modules_load; then
   echo "azurite.sh: installing azurite@$AZURITE_VERSION into $home" >&2
   mkdir -p "$home"
   npm install --prefix "$home" --no-audit --no-fund --loglevel=error \
     "azurite@$AZURITE_VERSION" >&2
+  if ! modules_load; then
+    echo "azurite.sh: the install does not load; verifying npm's cache and installing again" >&2
+    rm -rf "$home"
+    mkdir -p "$home"
+    npm cache verify >&2
+    npm install --prefix "$home" --no-audit --no-fund --loglevel=error --prefer-online \
+      "azurite@$AZURITE_VERSION" >&2
+  fi
 fi
 
 port="${CURFEW_AZURITE_PORT:-}"
