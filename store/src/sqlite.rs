@@ -818,16 +818,7 @@ impl StateStore for SqliteStore {
             let tx = c
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(err)?;
-            tx.execute("UPDATE override_counter SET n = n + 1 WHERE id = 0", [])
-                .map_err(err)?;
-            tx.execute(
-                "INSERT INTO override (instance_id, schedules, version) \
-                 VALUES (?1, ?2, (SELECT n FROM override_counter WHERE id = 0)) \
-                 ON CONFLICT (instance_id) DO UPDATE SET schedules = excluded.schedules, \
-                 version = excluded.version",
-                params![id, text],
-            )
-            .map_err(err)?;
+            write_override(&tx, &id, &text)?;
             tx.commit().map_err(err)
         })
         .await
@@ -864,21 +855,7 @@ impl StateStore for SqliteStore {
             if !matches {
                 return Ok(None);
             }
-            tx.execute("UPDATE override_counter SET n = n + 1 WHERE id = 0", [])
-                .map_err(err)?;
-            tx.execute(
-                "INSERT INTO override (instance_id, schedules, version) \
-                 VALUES (?1, ?2, (SELECT n FROM override_counter WHERE id = 0)) \
-                 ON CONFLICT (instance_id) DO UPDATE SET schedules = excluded.schedules, \
-                 version = excluded.version",
-                params![id, text],
-            )
-            .map_err(err)?;
-            let version: i64 = tx
-                .query_row("SELECT n FROM override_counter WHERE id = 0", [], |r| {
-                    r.get(0)
-                })
-                .map_err(err)?;
+            let version = write_override(&tx, &id, &text)?;
             tx.commit().map_err(err)?;
             Ok(Some(Version(version.to_string())))
         })
@@ -1451,6 +1428,26 @@ impl SqliteStore {
         })
         .await
     }
+}
+
+/// Writes an override under a new version (one the counter never issued before, so a version
+/// never returns after a delete) inside the caller's transaction; returns that version.
+fn write_override(tx: &rusqlite::Transaction<'_>, id: &str, text: &str) -> StoreResult<i64> {
+    let err = |e| sql_err("override", id, e);
+    tx.execute("UPDATE override_counter SET n = n + 1 WHERE id = 0", [])
+        .map_err(err)?;
+    tx.execute(
+        "INSERT INTO override (instance_id, schedules, version) \
+         VALUES (?1, ?2, (SELECT n FROM override_counter WHERE id = 0)) \
+         ON CONFLICT (instance_id) DO UPDATE SET schedules = excluded.schedules, \
+         version = excluded.version",
+        params![id, text],
+    )
+    .map_err(err)?;
+    tx.query_row("SELECT n FROM override_counter WHERE id = 0", [], |r| {
+        r.get(0)
+    })
+    .map_err(err)
 }
 
 fn decode_activity(id: &str, at: &str, busy: bool, details: &str) -> StoreResult<Activity> {
