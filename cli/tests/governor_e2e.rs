@@ -1394,8 +1394,21 @@ async fn tick_cost_history_table() {
         );
         let mut rt = curfew_governor::Runtime::with_store(&config, store.clone()).unwrap();
         rt.arm = unbudgeted(&config.arm.endpoint);
-        // First tick (sets the watermark).
-        tick(&rt, now, false).await.unwrap();
+        // First tick (sets the watermark, writes every instance's timeline state). A write
+        // Azurite dropped under load is repaired by the next tick, which would then be the one
+        // measured: warm up until a tick completes without a problem (CI saw the state upsert's
+        // fourth changeset cut off once, and the first measured tick rewrite 9 700 states).
+        for attempt in 1..=3 {
+            let r = tick(&rt, now, false).await.unwrap();
+            if r.problems.is_empty() {
+                break;
+            }
+            println!(
+                "cost: warm-up tick {attempt} on {days} day(s): {:?}",
+                r.problems
+            );
+            assert!(attempt < 3, "three warm-up ticks with problems");
+        }
         stores.push((days, store, rt));
     }
     // Ticks with nothing due, each minute on every store in turn.
@@ -1485,12 +1498,12 @@ async fn tick_cost_history_table() {
 }
 
 /// Benchmark (issue 11): storage growth on Table Storage (Azurite). 10 instances (a 07:00
-/// start and an 18:00 stop each) ticked every 30 simulated minutes for 120 days with
-/// retention 90 days; the table's entities and billed bytes (`TableStore::footprint`) each
-/// simulated day. Prints the growth per instance per day before the horizon and asserts the
+/// start and an 18:00 stop each) ticked every simulated hour for 120 days with retention
+/// 90 days; the table's entities and billed bytes (`TableStore::footprint`) at the end of the
+/// days printed and of every day past the horizon. Prints the growth per instance per day before the horizon and asserts the
 /// total flat after it. Needs `CURFEW_AZURITE_TABLE_ENDPOINT`; figures in docs/benchmarks.md.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "benchmark: 5 760 ticks on Azurite, run by .ci/governor-proofs.sh"]
+#[ignore = "benchmark: 2 880 ticks on Azurite, run by .ci/governor-proofs.sh"]
 async fn storage_growth_table() {
     let Some(endpoint) = azurite_endpoint("storage_growth_table") else {
         return;
@@ -1524,16 +1537,21 @@ async fn storage_growth_table() {
     rt.arm = unbudgeted(&config.arm.endpoint);
     let start = t("2036-03-01T00:00:00Z");
     let wall = Instant::now();
-    let mut daily: Vec<curfew_store::Footprint> = Vec::new();
+    // Hourly ticks: each day's 07:00 and 18:00 fire as with minute ticks, and the sweep (100
+    // records a tick) keeps up with what a day adds 24 times over.
+    let printed = [1, 7, 30, 60, 89, 90, 91, 92, 93, 100, 110, 120];
+    let mut daily: std::collections::BTreeMap<i64, curfew_store::Footprint> = Default::default();
     for d in 0..days {
-        for half in 0..48 {
-            let now = start + TimeDelta::days(d) + TimeDelta::minutes(30 * half);
+        for hour in 0..24 {
+            let now = start + TimeDelta::days(d) + TimeDelta::hours(hour);
             tick(&rt, now, false).await.unwrap();
         }
-        daily.push(store.footprint().await.unwrap());
+        if printed.contains(&(d + 1)) || d + 1 > retention {
+            daily.insert(d + 1, store.footprint().await.unwrap());
+        }
     }
-    let at = |d: i64| &daily[(d - 1) as usize];
-    for d in [1, 7, 30, 60, 89, 90, 91, 92, 93, 100, 110, 120] {
+    let at = |d: i64| &daily[&d];
+    for d in printed {
         let f = at(d);
         println!(
             "growth: day {d:3}: {} entities, {} bytes ({:?})",
@@ -1557,7 +1575,7 @@ async fn storage_growth_table() {
         retention + 2,
         bytes_after.iter().min().unwrap(),
         bytes_after.iter().max().unwrap(),
-        days * 48,
+        days * 24,
         wall.elapsed().as_secs_f64()
     );
     let day_growth = ent_day * instances as f64;

@@ -37,6 +37,9 @@ pub(crate) struct Req<'a> {
     pub headers: Vec<(&'static str, String)>,
     /// Logical table, for error messages.
     pub table: &'static str,
+    /// Sending it twice has the effect of sending it once (an upsert or delete changeset), so
+    /// an exchange cut off midway is retried like a read's.
+    pub idempotent: bool,
 }
 
 /// A response's parts that callers look at.
@@ -82,8 +85,8 @@ fn http_date(clock: &dyn Clock) -> String {
 }
 
 /// Sends one logical request, retrying throttling (429), unavailability (503) and failures to
-/// connect; a read (`GET`, which changes nothing) is also retried when the connection fails
-/// mid-exchange or the response is cut off. Any other outcome is returned for the caller to
+/// connect; a read (`GET`, which changes nothing) or an idempotent write is also retried when
+/// the connection fails mid-exchange or the response is cut off. Any other outcome is returned for the caller to
 /// classify (a write that may have reached the service is never sent twice here).
 pub(crate) async fn send(
     client: &reqwest::Client,
@@ -102,7 +105,7 @@ pub(crate) async fn send(
     } else {
         format!("{}?{}", req.url, req.query)
     };
-    let read_only = req.method == Method::GET;
+    let repeatable = req.method == Method::GET || req.idempotent;
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -141,7 +144,7 @@ pub(crate) async fn send(
                     .and_then(|v| v.to_str().ok())
                     .and_then(|s| parse_retry_after(s, clock.now()));
                 match resp.bytes().await {
-                    Err(e) if read_only => {
+                    Err(e) if repeatable => {
                         (true, None, format!("reading response: {}", without_url(&e)))
                     }
                     Err(e) => {
@@ -168,7 +171,7 @@ pub(crate) async fn send(
             }
             // Not connected: the request never reached the service, so retrying is safe; a
             // read is safe to repeat however it failed.
-            Err(e) if e.is_connect() || (read_only && !e.is_builder()) => {
+            Err(e) if e.is_connect() || (repeatable && !e.is_builder()) => {
                 (true, None, without_url(&e))
             }
             Err(e) => (false, None, without_url(&e)),
@@ -262,7 +265,7 @@ mod tests {
         (addr, seen)
     }
 
-    async fn send_to(addr: &str, method: Method) -> StoreResult<Resp> {
+    async fn send_to(addr: &str, method: Method, idempotent: bool) -> StoreResult<Resp> {
         let cred = Credential::SharedKey {
             account: "devstoreaccount1".into(),
             key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"test-key"),
@@ -286,21 +289,28 @@ mod tests {
             body: Vec::new(),
             headers: Vec::new(),
             table: "t",
+            idempotent,
         };
         send(&client, &cred, &retry, &clock, 7, req).await
     }
 
-    /// Seen when a `$batch` or a query lost its connection under load: a read is retried
-    /// however its connection failed; a write that may have reached the service is not.
+    /// Seen when a `$batch` or a query lost its connection under load: a read or an
+    /// idempotent changeset is retried however its connection failed; a write that may have
+    /// reached the service is not (CI once lost a tick's timeline-state upsert this way).
     #[tokio::test]
     async fn a_read_cut_off_mid_exchange_is_retried_and_a_write_is_not() {
         let (addr, seen) = flaky_server(2);
-        let r = send_to(&addr, Method::GET).await.unwrap();
+        let r = send_to(&addr, Method::GET, false).await.unwrap();
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 3);
+
+        let (addr, seen) = flaky_server(2);
+        let r = send_to(&addr, Method::POST, true).await.unwrap();
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 3);
 
         let (addr, seen) = flaky_server(1);
-        let e = send_to(&addr, Method::POST).await.err().unwrap();
+        let e = send_to(&addr, Method::POST, false).await.err().unwrap();
         assert!(matches!(e, StoreError::Unavailable { .. }), "{e}");
         assert_eq!(
             seen.load(std::sync::atomic::Ordering::SeqCst),

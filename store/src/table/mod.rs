@@ -302,6 +302,7 @@ impl TableStore {
                     ("Prefer", "return-no-content".into()),
                 ],
                 table: "tables",
+                idempotent: false,
             })
             .await?;
         match resp.status.as_u16() {
@@ -325,6 +326,7 @@ impl TableStore {
                 body: Vec::new(),
                 headers: vec![(ACCEPT_JSON.0, ACCEPT_JSON.1.into())],
                 table,
+                idempotent: false,
             })
             .await?;
         match resp.status.as_u16() {
@@ -361,6 +363,7 @@ impl TableStore {
                     ("Prefer", "return-no-content".into()),
                 ],
                 table,
+                idempotent: false,
             })
             .await?;
         match resp.status.as_u16() {
@@ -397,6 +400,7 @@ impl TableStore {
                 body: serde_json::to_vec(entity).map_err(|e| corrupt(table, key, e.to_string()))?,
                 headers,
                 table,
+                idempotent: false,
             })
             .await?;
         match resp.status.as_u16() {
@@ -445,6 +449,7 @@ impl TableStore {
                     ("If-Match", if_match.to_owned()),
                 ],
                 table,
+                idempotent: false,
             })
             .await?;
         match resp.status.as_u16() {
@@ -495,6 +500,7 @@ impl TableStore {
                     body: Vec::new(),
                     headers: vec![(ACCEPT_JSON.0, ACCEPT_JSON.1.into())],
                     table,
+                    idempotent: false,
                 })
                 .await?;
             if resp.status != StatusCode::OK {
@@ -542,6 +548,7 @@ impl TableStore {
                 body: Vec::new(),
                 headers: vec![(ACCEPT_JSON.0, ACCEPT_JSON.1.into())],
                 table,
+                idempotent: false,
             })
             .await?;
         if resp.status != StatusCode::OK {
@@ -586,6 +593,8 @@ impl TableStore {
                         body,
                         headers: vec![(ACCEPT_JSON.0, ACCEPT_JSON.1.into())],
                         table,
+                        // A delete sent again meets 404s, which are redone entity by entity below.
+                        idempotent: true,
                     })
                     .await?;
                 if resp.status.as_u16() != 202 {
@@ -634,6 +643,7 @@ impl TableStore {
                     body,
                     headers: vec![(ACCEPT_JSON.0, ACCEPT_JSON.1.into())],
                     table,
+                    idempotent: false,
                 })
                 .await?;
             if resp.status.as_u16() != 202 {
@@ -1705,6 +1715,8 @@ impl StateStore for TableStore {
                     body,
                     headers: vec![(ACCEPT_JSON.0, ACCEPT_JSON.1.into())],
                     table: "timeline_state",
+                    // Replacing with the same entities again changes nothing.
+                    idempotent: true,
                 })
                 .await?;
             if resp.status.as_u16() != 202 {
