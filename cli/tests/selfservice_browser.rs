@@ -28,6 +28,9 @@ const OWNER: &str = "11111111-2222-3333-4444-555555555555";
 const OTHER: &str = "22222222-2222-3333-4444-555555555555";
 const KEY: &str = "browser-e2e-link-key-0123456789abcdef";
 const BAD_CRON: &str = r#"[{"action":"Stop","status":"Enabled","triggerType":"Cron","cron":{"expression":"61 25 * * *","timeZone":"UTC"}}]"#;
+/// Tab A's override, then tab B's (typed into a page loaded before A saved).
+const FIRST_OVERRIDE: &str = r#"[{"action":"Stop","status":"Enabled","triggerType":"Cron","cron":{"expression":"0 20 * * *","timeZone":"UTC"}}]"#;
+const SECOND_OVERRIDE: &str = r#"[{"action":"Stop","status":"Enabled","triggerType":"Cron","cron":{"expression":"0 21 * * *","timeZone":"UTC"}}]"#;
 
 fn ws() -> WorkspacePath {
     WorkspacePath {
@@ -263,6 +266,8 @@ fn the_owner_snoozes_edits_and_sees_hostile_names_as_text_in_chromium() {
         .env("CHROMIUM", &chromium)
         .env("SCREENSHOT", &shot)
         .env("BAD_CRON", BAD_CRON)
+        .env("FIRST_OVERRIDE", FIRST_OVERRIDE)
+        .env("SECOND_OVERRIDE", SECOND_OVERRIDE)
         .output()
         .expect("node runs");
     let stdout = String::from_utf8_lossy(&run.stdout);
@@ -304,13 +309,24 @@ fn the_owner_snoozes_edits_and_sees_hostile_names_as_text_in_chromium() {
             .starts_with("snoozed until 18:30"),
         "{found:#}"
     );
+    // The lost update in two tabs: A's save is done; B's, from a page older than it, is
+    // refused with what is stored now, and B's text is still in its editor.
+    let text = |k: &str| found[k].as_str().unwrap_or_default().to_owned();
+    assert!(text("firstSave").contains("override set"), "{found:#}");
+    assert!(
+        text("staleSave").contains("changed since this page was loaded"),
+        "{found:#}"
+    );
+    assert!(text("staleSave").contains("0 20 * * *"), "{found:#}");
+    assert!(text("keptText").contains("0 21 * * *"), "{found:#}");
+    assert!(text("secondSave").contains("override set"), "{found:#}");
 
     // The ledger shows the snooze, recorded by Dismiss from the page's signed token.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let (entry, dismissals, overrides) = rt.block_on(async {
+    let (entry, dismissals, overrides, audits) = rt.block_on(async {
         let s = curfew_store::SqliteStore::open(&sqlite).await.unwrap();
         let entry = s
             .entries_between(
@@ -324,7 +340,14 @@ fn the_owner_snoozes_edits_and_sees_hostile_names_as_text_in_chromium() {
             .expect("ci-mine's 18:00 stop in the ledger")
             .value;
         let d = s.dismissals(&entry.occurrence_id).await.unwrap();
-        (entry, d, s.list_overrides().await.unwrap())
+        let audits = s
+            .audit_between(
+                "2026-03-09T00:00:00Z".parse().unwrap(),
+                "2026-03-10T00:00:00Z".parse().unwrap(),
+            )
+            .await
+            .unwrap();
+        (entry, d, s.list_overrides().await.unwrap(), audits)
     });
     assert_eq!(entry.state, curfew_store::LedgerState::Snoozed, "{entry:?}");
     assert_eq!(
@@ -337,9 +360,39 @@ fn the_owner_snoozes_edits_and_sees_hostile_names_as_text_in_chromium() {
             .any(|d| d.accepted && d.requested_by == "token"),
         "{dismissals:?}"
     );
-    assert!(
-        overrides.is_empty(),
-        "a bad cron stores nothing: {overrides:?}"
+    // The override story, in the audit: the bad cron refused (nothing stored: A's set
+    // replaced nothing), A's set, B's stale save, B's set replacing A's on purpose.
+    let story: Vec<(&str, String)> = audits
+        .iter()
+        .filter(|a| a.kind.starts_with("override."))
+        .map(|a| {
+            let cron = |v: &Value| {
+                v.pointer("/computeStartStop/0/cron/expression")
+                    .and_then(Value::as_str)
+                    .unwrap_or("-")
+                    .to_owned()
+            };
+            let d = &a.details;
+            (
+                a.kind.as_str(),
+                format!("{} -> {}", cron(&d["before"]), cron(&d["after"])),
+            )
+        })
+        .collect();
+    assert_eq!(
+        story,
+        [
+            ("override.invalid", "- -> -".to_owned()),
+            ("override.set", "- -> 0 20 * * *".to_owned()),
+            ("override.stale", "- -> -".to_owned()),
+            ("override.set", "0 20 * * * -> 0 21 * * *".to_owned()),
+        ],
+        "{audits:#?}"
+    );
+    assert_eq!(overrides.len(), 1, "{overrides:?}");
+    assert_eq!(
+        overrides[0].schedules["computeStartStop"],
+        serde_json::from_str::<Value>(SECOND_OVERRIDE).unwrap()
     );
 
     let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/selfservice.png");

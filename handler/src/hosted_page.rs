@@ -119,11 +119,19 @@ impl HostedGovernor {
             ));
         }
         let instance = post.instance.trim();
+        // The version the page showed: a save from a page older than somebody else's change
+        // is refused (412 in `Schedules`), not a silent undo of it. A form without the field
+        // (a page rendered before it existed) writes unconditionally, as it always did.
+        let if_match = match post.version.as_deref().map(str::trim) {
+            None => IfMatch::Any,
+            Some("" | "none") => IfMatch::Absent,
+            Some(v) => IfMatch::Version(v.to_owned()),
+        };
         let request = if post.op.eq_ignore_ascii_case("clear") {
-            OverrideRequest::Delete(IfMatch::Any)
+            OverrideRequest::Delete(if_match)
         } else {
             match serde_json::from_str::<Value>(&post.schedules) {
-                Ok(v) => OverrideRequest::Put(v, IfMatch::Any),
+                Ok(v) => OverrideRequest::Put(v, if_match),
                 Err(e) => {
                     return Ok(Some(Notice {
                         ok: false,
@@ -138,6 +146,24 @@ impl HostedGovernor {
         };
         let answer = self.edit(instance, &viewer.id, request, now).await?;
         let text = |k: &str| answer.body[k].as_str().unwrap_or_default().to_owned();
+        if answer.status == 412 {
+            // Somebody changed it since this page was loaded: say so, show what is stored now,
+            // and keep the owner's text in the editor (the page below carries the current
+            // version, so saving again replaces it on purpose).
+            let current = &answer.body["current"];
+            return Ok(Some(Notice {
+                ok: false,
+                instance: instance.to_owned(),
+                message: format!(
+                    "instance '{instance}': the override was changed since this page was loaded; nothing was changed. Your text is kept below: save it again to replace the current override."
+                ),
+                problems: vec![if current.is_null() {
+                    "Now stored: no override (the native schedules apply).".to_owned()
+                } else {
+                    format!("Now stored: {current}")
+                }],
+            }));
+        }
         Ok(Some(Notice {
             ok: answer.status == 200,
             instance: instance.to_owned(),
@@ -234,13 +260,16 @@ impl HostedGovernor {
             shown.clone()
         };
         let mut problems = fleet.problems.clone();
-        let overrides: HashMap<String, Value> = rt
+        let overrides: HashMap<String, (Value, String)> = rt
             .store
             .list_overrides()
             .await
             .map_err(|e| PortError::Transient(format!("reading overrides: {e}")))?
             .into_iter()
-            .map(|o| (o.instance_id.to_ascii_lowercase(), o.schedules))
+            .map(|o| {
+                let token = engine::overrides::version_token(o.version.as_str());
+                (o.instance_id.to_ascii_lowercase(), (o.schedules, token))
+            })
             .collect();
         // The owner's view: the ledger records of the coming stops (a snoozed one may be due
         // after its original time), which decide the buttons.
@@ -268,7 +297,7 @@ impl HostedGovernor {
         let mut rows = Vec::with_capacity(on_page.len());
         for fi in &on_page {
             let key = InstanceView::new(&fi.instance, Vec::new()).key();
-            let stored = overrides.get(&key);
+            let stored = overrides.get(&key).map(|(v, _)| v);
             let ov = stored.and_then(|v| engine::override_in_force(v, now));
             let defaults = rt.policy_defaults(fi, now.date_naive());
             let pd: Vec<PolicyDefault<'_>> = defaults
@@ -359,6 +388,7 @@ impl HostedGovernor {
                 stops,
                 editor_text,
                 has_override: stored.is_some(),
+                override_version: overrides.get(&key).map(|(_, token)| token.clone()),
             });
         }
         let mut data = PageData {

@@ -142,6 +142,28 @@ fn form(token: &str, instance: &str, schedules: &str) -> String {
     )
 }
 
+/// The editor form as the page sends it: with the override version it was built with.
+fn form_at(token: &str, instance: &str, schedules: &str, version: &str) -> String {
+    let enc = |s: &str| -> String { form_urlencoded::byte_serialize(s.as_bytes()).collect() };
+    format!(
+        "{}&version={}",
+        form(token, instance, schedules),
+        enc(version)
+    )
+}
+
+/// The override version in `instance`'s editor of a served page.
+fn editor_version(p: &Page, instance: &str) -> String {
+    let form = p
+        .body
+        .find(&format!("name=\"instance\" value=\"{instance}\""))
+        .unwrap_or_else(|| panic!("no editor for {instance}: {}", p.body));
+    let rest = &p.body[form..];
+    let needle = "name=\"version\" value=\"";
+    let at = rest.find(needle).expect("a version field") + needle.len();
+    rest[at..at + rest[at..].find('"').unwrap()].to_owned()
+}
+
 #[tokio::test]
 async fn the_page_withstands_hostile_names_links_strangers_and_forms() {
     let sim = armsim::Simulator::start(
@@ -323,6 +345,99 @@ async fn the_page_withstands_hostile_names_links_strangers_and_forms() {
     .await;
     assert!(p.body.contains("class=\"ok\""), "{}", p.body);
     assert!(store.get_override(&key).await.unwrap().is_some());
+
+    // Lost updates: the page carries the version it showed. A save from a page loaded before
+    // somebody else's change is refused with what is stored now; the owner's text is kept,
+    // and the page now carries the new version, so saving again replaces it on purpose.
+    let loaded = page(&ports, status("GET", json!({}), as_principal(OWNER), "")).await;
+    let seen = editor_version(&loaded, "ci-mine");
+    assert_ne!(seen, "none", "an override is stored");
+    let elsewhere = json!([{"action":"Stop","status":"Enabled","triggerType":"Cron","cron":{"expression":"0 20 * * *","timeZone":"UTC"}}]);
+    store.set_override(&key, &elsewhere).await.unwrap();
+    let mine_now = r#"[{"action":"Stop","status":"Enabled","triggerType":"Cron","cron":{"expression":"0 21 * * *","timeZone":"UTC"}}]"#;
+    let token = form_token(&loaded);
+    let p = page(
+        &ports,
+        status(
+            "POST",
+            json!({}),
+            as_principal(OWNER),
+            &form_at(&token, "ci-mine", mine_now, &seen),
+        ),
+    )
+    .await;
+    assert_eq!(p.code, 200, "{}", p.body);
+    assert!(
+        p.body.contains("changed since this page was loaded"),
+        "{}",
+        p.body
+    );
+    assert!(
+        p.body.contains("0 20 * * *"),
+        "what is stored now: {}",
+        p.body
+    );
+    assert!(
+        p.body.contains("0 21 * * *"),
+        "the owner's text is kept: {}",
+        p.body
+    );
+    assert_eq!(
+        store.get_override(&key).await.unwrap(),
+        Some(elsewhere.clone())
+    );
+    let current = editor_version(&p, "ci-mine");
+    assert_ne!(current, seen);
+    // A page that showed no override, and versions no store issued: refused alike.
+    for stale in [
+        "none",
+        "",
+        "*",
+        "\"",
+        "bm90LWEtdmVyc2lvbg",
+        &"A".repeat(5000),
+    ] {
+        let p = page(
+            &ports,
+            status(
+                "POST",
+                json!({}),
+                as_principal(OWNER),
+                &form_at(&token, "ci-mine", mine_now, stale),
+            ),
+        )
+        .await;
+        assert_eq!(p.code, 200, "{stale}: {}", p.body);
+        assert!(
+            p.body.contains("changed since this page"),
+            "{stale}: {}",
+            p.body
+        );
+    }
+    assert_eq!(store.get_override(&key).await.unwrap(), Some(elsewhere));
+    let p = page(
+        &ports,
+        status(
+            "POST",
+            json!({}),
+            as_principal(OWNER),
+            &form_at(&token, "ci-mine", mine_now, &current),
+        ),
+    )
+    .await;
+    assert!(p.body.contains("class=\"ok\""), "{}", p.body);
+    assert_eq!(
+        store.get_override(&key).await.unwrap().unwrap()["computeStartStop"],
+        serde_json::from_str::<Value>(mine_now).unwrap()
+    );
+    let audits = store
+        .audit_between(now() - TimeDelta::days(1), now() + TimeDelta::days(1))
+        .await
+        .unwrap();
+    assert!(
+        audits.iter().filter(|a| a.kind == "override.stale").count() >= 7,
+        "every refused save is audited: {audits:?}"
+    );
 
     // The admin: the fleet with filters (query parameters), audits, owner links.
     let all = page(&ports, status("GET", json!({}), as_principal(ADMIN), "")).await;

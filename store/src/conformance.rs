@@ -818,6 +818,10 @@ pub async fn override_set_only_if_unchanged(p: &Pair) {
             .unwrap()
             .unwrap();
     assert_ne!(v1, v2);
+    // The list carries the same version a read does: a page built from it can set if unchanged.
+    let listed = p.a.list_overrides().await.unwrap();
+    let mine = listed.iter().find(|o| o.instance_id == x).expect("listed");
+    assert_eq!((&mine.schedules, &mine.version), (&two, &v2));
     assert_eq!(
         p.a.set_override_if(&x, &one, Some(&v1)).await.unwrap(),
         None,

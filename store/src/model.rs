@@ -221,6 +221,8 @@ pub struct Override {
     pub instance_id: String,
     /// The schedules JSON, stored verbatim.
     pub schedules: Value,
+    /// Its version as listed, so a page built from the list can make its edit conditional.
+    pub version: Version,
 }
 
 /// That an instance's native schedules were adopted into its override (`curfew adopt`): kept

@@ -933,17 +933,26 @@ impl StateStore for SqliteStore {
     async fn list_overrides(&self) -> StoreResult<Vec<Override>> {
         self.run(|c| {
             let mut stmt = c
-                .prepare_cached("SELECT instance_id, schedules FROM override ORDER BY instance_id")
+                .prepare_cached(
+                    "SELECT instance_id, schedules, version FROM override ORDER BY instance_id",
+                )
                 .map_err(|e| sql_err("override", "list", e))?;
             let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })
                 .map_err(|e| sql_err("override", "list", e))?;
             rows.map(|row| {
-                let (instance_id, text) = row.map_err(|e| sql_err("override", "list", e))?;
+                let (instance_id, text, v) = row.map_err(|e| sql_err("override", "list", e))?;
                 let schedules = parse_json("override", &instance_id, &text)?;
                 Ok(Override {
                     instance_id,
                     schedules,
+                    version: Version(v.to_string()),
                 })
             })
             .collect()

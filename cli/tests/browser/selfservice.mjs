@@ -3,6 +3,8 @@
 // test's Functions front door. Opens the owner's page from a signed link, checks that the
 // instance named `<script>` is text (no dialog), clicks "Snooze 30 min" on ci-mine's coming stop,
 // submits a bad cron in the editor and reads the engine's message, and takes a screenshot.
+// Then a lost update in two tabs: A saves an override; B, loaded before A's save, is refused
+// with what is stored now and keeps its text; B saving again replaces A's on purpose.
 // Prints one JSON line of findings; exits non-zero on any failure.
 import { chromium } from 'playwright-core';
 import { mkdtempSync } from 'node:fs';
@@ -71,6 +73,27 @@ try {
   stage = 'screenshot';
   // caret 'initial': Playwright would otherwise inject a style to hide the caret (refused by the CSP).
   await page.screenshot({ path: shot, fullPage: true, caret: 'initial' });
+
+  stage = 'lost-update';
+  const tabB = await context.newPage();
+  tabB.setDefaultTimeout(30000);
+  tabB.on('pageerror', (e) => found.errors.push(`tab B: ${e}`));
+  tabB.on('console', (m) => { if (m.type() === 'error') found.errors.push(`tab B ${stage}: ${m.text()}`); });
+  await page.goto(base);
+  await tabB.goto(base);
+  const editorOf = (p) => p.locator('section.instance', { has: p.locator('h2', { hasText: /^ci-mine$/ }) });
+  const save = async (p, text) => {
+    if (text !== undefined) await editorOf(p).locator('textarea[name=schedules]').fill(text);
+    await Promise.all([
+      p.waitForNavigation(),
+      editorOf(p).getByRole('button', { name: 'Save override' }).click(),
+    ]);
+    return (await p.locator('#notice').textContent()).trim();
+  };
+  found.firstSave = await save(page, process.env.FIRST_OVERRIDE);
+  found.staleSave = await save(tabB, process.env.SECOND_OVERRIDE);
+  found.keptText = await editorOf(tabB).locator('textarea[name=schedules]').inputValue();
+  found.secondSave = await save(tabB);
 } catch (e) {
   found.failure = String(e && e.stack || e);
 } finally {

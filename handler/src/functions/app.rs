@@ -1068,6 +1068,7 @@ fn page_ask(http: &HttpTrigger) -> selfservice::PageAsk {
             instance: f.get("instance").cloned().unwrap_or_default(),
             op: f.get("op").cloned().unwrap_or_else(|| "set".into()),
             schedules: f.get("schedules").cloned().unwrap_or_default(),
+            version: f.get("version").cloned(),
         }
     });
     selfservice::PageAsk {

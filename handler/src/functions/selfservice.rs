@@ -60,6 +60,9 @@ pub(crate) struct EditorPost {
     pub(crate) op: String,
     /// The textarea's text.
     pub(crate) schedules: String,
+    /// The override's version the page was built with (`none`: there was none), so a save
+    /// from a page loaded before somebody else's change is refused instead of undoing it.
+    pub(crate) version: Option<String>,
 }
 
 /// What one page request asks: who (a signed owner link, else the signed-in principal),
@@ -117,6 +120,9 @@ pub(crate) struct InstanceRow {
     pub(crate) editor_text: Option<String>,
     /// Whether an override is stored.
     pub(crate) has_override: bool,
+    /// The stored override's version token (the `ETag` `Schedules` answers), which the
+    /// editor posts back.
+    pub(crate) override_version: Option<String>,
 }
 
 /// The outcome of an editor submission, shown at the top of the page.
@@ -369,13 +375,14 @@ fn owner_sections(s: &mut String, data: &PageData) {
         if let Some(text) = &i.editor_text {
             let _ = write!(
                 s,
-                "<h3>Schedule override</h3><p class=\"muted\">{}</p><form class=\"editor\" method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"form\" value=\"{}\"><input type=\"hidden\" name=\"instance\" value=\"{name}\"><textarea name=\"schedules\" spellcheck=\"false\" aria-label=\"computeStartStop JSON for {name}\">{}</textarea><button type=\"submit\" name=\"op\" value=\"set\">Save override</button>{}</form>",
+                "<h3>Schedule override</h3><p class=\"muted\">{}</p><form class=\"editor\" method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"form\" value=\"{}\"><input type=\"hidden\" name=\"instance\" value=\"{name}\"><input type=\"hidden\" name=\"version\" value=\"{}\"><textarea name=\"schedules\" spellcheck=\"false\" aria-label=\"computeStartStop JSON for {name}\">{}</textarea><button type=\"submit\" name=\"op\" value=\"set\">Save override</button>{}</form>",
                 if i.has_override {
                     "Curfew follows this override instead of the native schedules (the computeStartStop JSON shape; optionally {\"computeStartStop\": [...], \"expires\": \"…\"})."
                 } else {
                     "No override: these are the native schedules. Saving makes them an override Curfew follows (the computeStartStop JSON shape)."
                 },
                 escape(&data.form_token),
+                escape(i.override_version.as_deref().unwrap_or("none")),
                 escape(text),
                 if i.has_override {
                     "<button type=\"submit\" name=\"op\" value=\"clear\">Remove override</button>"
@@ -569,6 +576,7 @@ mod tests {
                 choices: vec![("Skip".into(), "t\"oken".into())],
             }],
             editor_text: Some("</textarea><script>alert(3)</script>".into()),
+            override_version: Some("v\"><script>alert(4)</script>".into()),
             ..InstanceRow::default()
         }
     }
@@ -613,6 +621,7 @@ mod tests {
                 "<w>",
                 "\" onmouseover",
                 "</textarea><script>",
+                "v\"><",
             ] {
                 assert!(!body.contains(bad), "{bad} in {body}");
             }

@@ -1474,6 +1474,7 @@ impl StateStore for TableStore {
                 Ok(Override {
                     instance_id: p.str("InstanceId")?,
                     schedules: p.json("Schedules")?,
+                    version: p.etag()?,
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;
