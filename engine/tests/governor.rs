@@ -1731,3 +1731,83 @@ fn nothing_is_summarised_within_the_horizon() {
     assert!(p.missed_summaries.is_empty());
     assert_eq!(p.decisions.len(), 23);
 }
+
+// ------------------------------------------------------------------------ override expiry
+
+/// An override expiring at 18:10 with its own Stops at 17:00 and 18:20, over a native Stop at
+/// 18:30: the override's 18:20 falls after its expiry, so it is neither warned of nor executed;
+/// the native 18:30 is warned of 30 minutes ahead although the override is still in force then;
+/// and a catch-up tick whose window spans the expiry decides the override's 17:00 and the
+/// native 18:30, each by the schedule of its own instant (as `curfew plan` lists them).
+#[test]
+fn an_override_governs_until_its_expiry_and_the_native_schedules_after_it() {
+    use curfew_engine::governor::{effective_schedules_since, window_start};
+    let inst = Instance {
+        name: "ci-1".into(),
+        id: Some("/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/w/computes/ci-1".into()),
+        state: Some("Running".into()),
+        assigned_user: Some("owner-oid".into()),
+        schedules: vec![cron("Stop", "30 18 * * *", "UTC")],
+        ..Default::default()
+    };
+    let stored = json!({
+        "computeStartStop": [cron("Stop", "0 17 * * *", "UTC"), cron("Stop", "20 18 * * *", "UTC")],
+        "expires": "2026-03-09T18:10:00Z",
+    });
+    let cfg = Config::default();
+    // The governor builds the set from the window's start, as the tick does.
+    let at = |watermark: &str, now: &str| {
+        let since = window_start(Some(t(watermark)), t(now), cfg.catch_up);
+        let set = effective_schedules_since(&inst, Some(&stored), &[], since);
+        let v = InstanceView::new(&inst, set.schedules);
+        let p = tick_with(&v, &cfg, Some(watermark), now);
+        (v, p)
+    };
+    let native_1830 = |v: &InstanceView| {
+        let es = v
+            .schedules
+            .iter()
+            .find(|s| s.source == Source::Native)
+            .expect("the native schedule, from the expiry on");
+        occurrence_id(
+            &v.key(),
+            &es.source,
+            es.index,
+            Action::Stop,
+            t("2026-03-09T18:30:00Z"),
+            &es.content_hash,
+        )
+    };
+    // 17:50 would be the 30-minute notice of the override's 18:20: none.
+    let (_, p) = at("2026-03-09T17:49:00Z", "2026-03-09T17:50:00Z");
+    assert!(p.notices.is_empty(), "{:?}", p.notices);
+    // 18:00: the native 18:30's 30-minute notice, while the override is still in force.
+    let (v, p) = at("2026-03-09T17:59:00Z", "2026-03-09T18:00:00Z");
+    let notices: Vec<(String, i64)> = p
+        .notices
+        .iter()
+        .map(|n| (n.occurrence_id.clone(), n.lead_minutes))
+        .collect();
+    assert_eq!(notices, [(native_1830(&v), 30)]);
+    // 18:20: nothing to do; 18:30: the native Stop.
+    let (_, p) = at("2026-03-09T18:19:00Z", "2026-03-09T18:20:00Z");
+    assert!(p.decisions.is_empty(), "{:?}", p.decisions);
+    let (v, p) = at("2026-03-09T18:29:00Z", "2026-03-09T18:30:00Z");
+    assert_eq!(kinds(&p), vec![(Action::Stop, DecisionKind::Execute)]);
+    assert_eq!(p.decisions[0].occurrence_id, native_1830(&v));
+    // Down from 16:59 to 18:45: the override's 17:00 and the native 18:30, not the 18:20.
+    let (_, p) = at("2026-03-09T16:59:00Z", "2026-03-09T18:45:00Z");
+    let times: Vec<DateTime<Utc>> = p.decisions.iter().map(|d| d.at).collect();
+    assert_eq!(
+        times,
+        [t("2026-03-09T17:00:00Z"), t("2026-03-09T18:30:00Z")],
+        "{:?}",
+        p.decisions
+    );
+    // After the expiry, the set is the native one alone.
+    let set = effective_schedules_since(&inst, Some(&stored), &[], t("2026-03-09T18:10:00Z"));
+    assert!(set
+        .schedules
+        .iter()
+        .all(|s| s.source == Source::Native && s.from.is_none()));
+}

@@ -14,8 +14,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use curfew_arm::{ArmError, Completion, ComputeId};
 use curfew_engine::governor::IdleStop;
 use curfew_engine::governor::{
-    self, decide, effective_schedules, superseded, Choice, Decision, DecisionKind, InstanceView,
-    LostRace, Notice, Outcome, PolicyDefault, PowerState, Reconciliation, Settlement, TickInput,
+    self, decide, superseded, Choice, Decision, DecisionKind, InstanceView, LostRace, Notice,
+    Outcome, PolicyDefault, PowerState, Reconciliation, Settlement, TickInput,
 };
 use curfew_engine::idle::{self, IdleRecord, IdleVerdict, Threshold};
 use curfew_engine::Action;
@@ -441,6 +441,7 @@ pub async fn tick_listed(
         })
         .collect();
     let today = now.date_naive();
+    let since = governor::window_start(watermark, now, cfg.catch_up);
     let mut views = Vec::with_capacity(fleet.instances.len());
     let calendar_windows = rt.calendar_windows(now);
     let mut records: HashMap<String, Versioned<LedgerEntry>> = HashMap::new();
@@ -459,16 +460,17 @@ pub async fn tick_listed(
                     .unwrap_or_else(|| "unknown".into()),
             )
             .or_default() += 1;
-        let ov = overrides
-            .get(&key)
-            .and_then(|v| curfew_engine::governor::override_in_force(v, now));
         let supplied = rt.policy_supplied(fi, today);
         let pd: Vec<PolicyDefault<'_>> = supplied
             .schedules
             .iter()
             .map(|(policy, schedules)| PolicyDefault { policy, schedules })
             .collect();
-        let set = effective_schedules(&fi.instance, ov.as_deref(), &pd);
+        // From the window's start: an override expiring in the window or within a notice's
+        // lead governs its occurrences before the expiry only, the native or policy
+        // schedules those after it (as `curfew plan` lists them).
+        let set =
+            governor::effective_schedules_since(&fi.instance, overrides.get(&key), &pd, since);
         for (_, d) in &set.diagnostics {
             report.problems.push(d.to_string());
         }

@@ -18,7 +18,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use curfew_engine::governor::dismiss::{Credential, Target};
-use curfew_engine::governor::{self as engine, effective_schedules, InstanceView, PolicyDefault};
+use curfew_engine::governor::{
+    self as engine, effective_schedules_since, InstanceView, PolicyDefault,
+};
 use curfew_notify::{Collector, Notifier};
 use curfew_store::{TableConfig, TableStore, TokenSource};
 use serde_json::{json, Map, Value};
@@ -614,17 +616,15 @@ impl HostedGovernor {
         let mut next = Vec::new();
         for fi in &fleet.instances {
             let key = InstanceView::new(&fi.instance, Vec::new()).key();
-            let ov = overrides
-                .get(&key)
-                .and_then(|v| curfew_engine::governor::override_in_force(v, now));
             let defaults = rt.policy_defaults(fi, now.date_naive());
             let pd: Vec<PolicyDefault<'_>> = defaults
                 .iter()
                 .map(|(policy, schedules)| PolicyDefault { policy, schedules })
                 .collect();
-            let set = effective_schedules(&fi.instance, ov.as_deref(), &pd);
+            // An override expiring within the horizon: its occurrences before, the rest after.
+            let set = effective_schedules_since(&fi.instance, overrides.get(&key), &pd, now);
             for s in set.schedules.iter().filter(|s| s.schedule.enabled) {
-                for o in s.schedule.occurrences(now, now + STATUS_HORIZON) {
+                for o in s.occurrences_in_force(now, now + STATUS_HORIZON) {
                     next.push((o.at, fi.instance.name.clone(), s.schedule.action));
                 }
             }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{DateTime, Datelike, TimeDelta, TimeZone, Utc};
 use curfew_arm::ComputeId;
 use curfew_engine::governor::{
-    self as engine, effective_schedules, id, InstanceView, PolicyDefault, PowerState, ViewPurpose,
+    self as engine, id, InstanceView, PolicyDefault, PowerState, ViewPurpose,
 };
 use curfew_engine::idle::{idle_state, IdleRecord, IdleVerdict, Threshold};
 use curfew_engine::Action;
@@ -298,18 +298,18 @@ impl HostedGovernor {
         for fi in &on_page {
             let key = InstanceView::new(&fi.instance, Vec::new()).key();
             let stored = overrides.get(&key).map(|(v, _)| v);
-            let ov = stored.and_then(|v| engine::override_in_force(v, now));
             let defaults = rt.policy_defaults(fi, now.date_naive());
             let pd: Vec<PolicyDefault<'_>> = defaults
                 .iter()
                 .map(|(policy, schedules)| PolicyDefault { policy, schedules })
                 .collect();
-            let set = effective_schedules(&fi.instance, ov.as_deref(), &pd);
+            // An override expiring within the day: its stops before, the native ones after.
+            let set = engine::effective_schedules_since(&fi.instance, stored, &pd, now);
             let (mut next_start, mut next_stop) = (None, None);
             let mut stops: Vec<StopRow> = Vec::new();
             let mut seen = BTreeSet::new();
             for s in set.schedules.iter().filter(|s| s.schedule.enabled) {
-                for o in s.schedule.occurrences(now, now + PAGE_HORIZON) {
+                for o in s.occurrences_in_force(now, now + PAGE_HORIZON) {
                     let slot = match s.schedule.action {
                         Action::Start => &mut next_start,
                         Action::Stop => &mut next_stop,

@@ -419,7 +419,7 @@ fn resolve(
             let from = now - config.snooze_cap - config.defer_deadline;
             let to = now + DISMISS_LOOKAHEAD;
             inst.schedules.iter().find_map(|es| {
-                es.schedule.occurrences(from, to).find_map(|o| {
+                es.occurrences_in_force(from, to).find_map(|o| {
                     let oid = occurrence_id(
                         &key,
                         &es.source,

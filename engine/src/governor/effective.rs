@@ -8,6 +8,7 @@ use super::ScheduleRef;
 use crate::diag::Diagnostic;
 use crate::inventory::Instance;
 use crate::schedule::{compile, Action, Schedule, Source};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 
 /// The schedules a default policy supplies (already resolved, e.g. with
@@ -31,9 +32,52 @@ pub struct EffectiveSchedule {
     pub content_hash: String,
     /// The compiled schedule (disabled ones are kept: listed, never firing).
     pub schedule: Schedule,
+    /// First instant it governs (`None`: always has): the native or policy schedules resume
+    /// at an override's expiry.
+    pub from: Option<DateTime<Utc>>,
+    /// Instant it stops governing (`None`: never): an override's expiry.
+    pub until: Option<DateTime<Utc>>,
 }
 
 impl EffectiveSchedule {
+    /// Whether it governs the instant `t` (within `from`..`until`).
+    pub fn in_force_at(&self, t: DateTime<Utc>) -> bool {
+        self.from.is_none_or(|f| t >= f) && self.until.is_none_or(|u| t < u)
+    }
+
+    /// Its occurrences in `[from, to)` that fall while it governs.
+    pub fn occurrences_in_force(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> impl Iterator<Item = crate::schedule::Occurrence> + '_ {
+        let from = self.from.map_or(from, |f| f.max(from));
+        let to = self.until.map_or(to, |u| u.min(to));
+        self.schedule
+            .occurrences(from, to.max(from))
+            .filter(move |o| self.in_force_at(o.at))
+    }
+
+    /// Its first occurrence after `t` that falls while it governs: the schedule's own, moved
+    /// past `from` and cut at `until`. What the tick and the notices step through.
+    pub fn next_in_force_after(&self, t: DateTime<Utc>) -> Option<crate::schedule::Occurrence> {
+        let mut t = match self.from {
+            Some(f) if t < f => f - TimeDelta::seconds(1),
+            _ => t,
+        };
+        // At most twice: `from - 1 s` may still find a minute before a sub-second `from`.
+        for _ in 0..2 {
+            let o = self.schedule.next_after(t)?;
+            if self.until.is_some_and(|u| o.at >= u) {
+                return None;
+            }
+            if self.in_force_at(o.at) {
+                return Some(o);
+            }
+            t = o.at;
+        }
+        None
+    }
     /// Compiles one entry; `Err` carries its problems when it is unusable.
     pub fn compile(
         source: Source,
@@ -47,6 +91,8 @@ impl EffectiveSchedule {
                 index,
                 content_hash: content_hash(entry),
                 schedule,
+                from: None,
+                until: None,
             }),
             None => Err(c.problems),
         }
@@ -132,6 +178,35 @@ pub fn effective_schedules(
     set
 }
 
+/// The schedules that govern `instance` at any instant from `since` on, given its stored
+/// override (as stored: `{"computeStartStop": …, "expires": …}` or a bare list): an override
+/// with an expiry governs until it (its schedules cut at `until`), the native or policy
+/// schedules from it (`from`). A tick whose window or notice lead spans the expiry then acts
+/// and warns by the schedule of each occurrence's own instant, as `curfew plan` lists it.
+/// Diagnostics are those of what governs first.
+pub fn effective_schedules_since(
+    instance: &Instance,
+    stored: Option<&Value>,
+    defaults: &[PolicyDefault<'_>],
+    since: DateTime<Utc>,
+) -> EffectiveSet {
+    let in_force = stored.and_then(|v| super::overrides::override_in_force(v, since));
+    let expiry = stored.and_then(super::overrides::override_expiry);
+    let mut set = effective_schedules(instance, in_force.as_deref(), defaults);
+    if let (Some(_), Some(expiry)) = (&in_force, expiry) {
+        for s in &mut set.schedules {
+            s.until = Some(expiry);
+        }
+        let after = effective_schedules(instance, None, defaults);
+        set.schedules
+            .extend(after.schedules.into_iter().map(|mut s| {
+                s.from = Some(expiry);
+                s
+            }));
+    }
+    set
+}
+
 /// The enabled native Stops of `instance`, which Azure ML would still run (what `curfew adopt`
 /// asks the owner to disable in the studio); schedules that do not compile are not counted.
 pub fn enabled_native_stops(instance: &Instance) -> Vec<NativeLine> {
@@ -161,6 +236,8 @@ fn compile_all(
                     index: i,
                     content_hash: content_hash(entry),
                     schedule,
+                    from: None,
+                    until: None,
                 });
             }
             Some(_) => {}
@@ -232,8 +309,7 @@ pub fn next_scheduled_start(
                 .iter()
                 .filter(|s| s.schedule.enabled && s.schedule.action == Action::Stop)
                 .any(|s| {
-                    s.schedule
-                        .next_after(before)
+                    s.next_in_force_after(before)
                         .is_some_and(|o| minute(o.at) == m)
                 }),
         )
@@ -244,7 +320,7 @@ pub fn next_scheduled_start(
         .filter_map(|s| {
             let mut t = after;
             for _ in 0..SUPPRESSED_STARTS_SKIPPED {
-                let o = s.schedule.next_after(t)?;
+                let o = s.next_in_force_after(t)?;
                 if !stops_in_minute(minute(o.at))? {
                     return Some(o.at);
                 }
@@ -323,6 +399,47 @@ mod tests {
             .iter()
             .map(|s| (s.source.clone(), s.index, s.schedule.action))
             .collect()
+    }
+
+    /// The bounds are half-open, `[from, until)`, like `override_in_force`: at the expiry
+    /// instant the native schedule governs; a sub-second expiry moves it to the next minute.
+    #[test]
+    fn a_schedule_governs_from_its_start_until_its_end() {
+        let mut es = EffectiveSchedule::compile(Source::Native, 0, &stop("* * * * *")).unwrap();
+        es.from = Some(at("2026-03-09T18:10:00Z"));
+        es.until = Some(at("2026-03-09T18:13:00Z"));
+        let next = |es: &EffectiveSchedule, t: &str| es.next_in_force_after(at(t)).map(|o| o.at);
+        assert_eq!(
+            next(&es, "2026-03-09T17:00:00Z"),
+            Some(at("2026-03-09T18:10:00Z"))
+        );
+        assert_eq!(
+            next(&es, "2026-03-09T18:10:00Z"),
+            Some(at("2026-03-09T18:11:00Z"))
+        );
+        assert_eq!(
+            next(&es, "2026-03-09T18:12:00Z"),
+            None,
+            "18:13 is the end, excluded"
+        );
+        let all: Vec<_> = es
+            .occurrences_in_force(at("2026-03-09T18:00:00Z"), at("2026-03-09T19:00:00Z"))
+            .map(|o| o.at)
+            .collect();
+        assert_eq!(
+            all,
+            [
+                at("2026-03-09T18:10:00Z"),
+                at("2026-03-09T18:11:00Z"),
+                at("2026-03-09T18:12:00Z")
+            ]
+        );
+        es.from = Some(at("2026-03-09T18:10:00.500Z"));
+        assert_eq!(
+            next(&es, "2026-03-09T17:00:00Z"),
+            Some(at("2026-03-09T18:11:00Z"))
+        );
+        assert!(!es.in_force_at(at("2026-03-09T18:10:00Z")));
     }
 
     #[test]

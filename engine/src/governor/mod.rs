@@ -34,8 +34,8 @@ pub mod upcoming;
 pub use dismiss::{authorize, AcceptedDismissal, Authority, Choice, DismissalRequest, Rejection};
 pub use drift::{drift, Drift, DRIFT_GRACE};
 pub use effective::{
-    effective_schedules, enabled_native_stops, next_scheduled_start, policy_applications,
-    EffectiveSchedule, EffectiveSet, PolicyApplication, PolicyDefault,
+    effective_schedules, effective_schedules_since, enabled_native_stops, next_scheduled_start,
+    policy_applications, EffectiveSchedule, EffectiveSet, PolicyApplication, PolicyDefault,
 };
 pub use link::{
     sign, sign_view, verify, verify_view, Claims, LinkError, LinkKey, ViewClaims, ViewPurpose,
@@ -50,8 +50,8 @@ pub use reconcile::{
     reconcile, superseded, OpenClaim, Reconciliation, IN_DOUBT_WAIT, STALE_EXECUTING,
 };
 pub use tick::{
-    decide, Decision, DecisionKind, DroppedNotice, MissedSummary, Notice, TickInput, TickPlan,
-    MAX_TICK_WINDOW, WATERMARK_TOLERANCE,
+    decide, window_start, Decision, DecisionKind, DroppedNotice, MissedSummary, Notice, TickInput,
+    TickPlan, MAX_TICK_WINDOW, WATERMARK_TOLERANCE,
 };
 
 use crate::inventory::{Instance, LastOperation};

@@ -258,16 +258,26 @@ pub fn native_caveat(instance: &str, schedule: &EffectiveSchedule) -> String {
     )
 }
 
+/// The instant after which a tick at `now` evaluates occurrences: the watermark (one far ahead
+/// of `now` comes from a bad clock and is distrusted, as on a first run), on a first run
+/// `catch_up` back, inclusive (occurrence times are whole seconds), never further back than
+/// [`MAX_TICK_WINDOW`]. The governor builds its schedule sets from it too.
+pub fn window_start(
+    watermark: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    catch_up: TimeDelta,
+) -> DateTime<Utc> {
+    watermark
+        .filter(|w| *w <= now + WATERMARK_TOLERANCE)
+        .unwrap_or(now - catch_up - TimeDelta::seconds(1))
+        .max(now - MAX_TICK_WINDOW)
+}
+
 /// Decides one tick at `now`. Pure and deterministic: the same input gives the same plan.
 pub fn decide(input: &TickInput<'_>, now: DateTime<Utc>) -> TickPlan {
     let cfg = input.config;
-    // A watermark far ahead of `now` comes from a bad clock: distrusted, as on a first run.
     let watermark = input.watermark.filter(|w| *w <= now + WATERMARK_TOLERANCE);
-    // First run: look back `catch_up`, inclusive (occurrence times are whole seconds). Never
-    // further back than the bounded window.
-    let lo = watermark
-        .unwrap_or(now - cfg.catch_up - TimeDelta::seconds(1))
-        .max(now - MAX_TICK_WINDOW);
+    let lo = window_start(input.watermark, now, cfg.catch_up);
     let mut plan = TickPlan {
         watermark: watermark.map_or(now, |w| w.max(now)),
         ..TickPlan::default()
@@ -365,7 +375,7 @@ fn decide_instance(
             Action::Start => now,
         };
         let mut t = lo;
-        while let Some(o) = s.next_after(t) {
+        while let Some(o) = es.next_in_force_after(t) {
             if o.at > horizon {
                 deadline.offer(match s.action {
                     Action::Stop => o.at - max_lead,
