@@ -264,9 +264,11 @@ pub struct PolicyApplication {
 }
 
 /// The policy applications in an effective set, one per policy, in the order they appear.
+/// Schedules that only resume at an override's expiry (`from`) are left out: they are
+/// audited when they govern, not while the override still does.
 pub fn policy_applications(schedules: &[EffectiveSchedule]) -> Vec<PolicyApplication> {
     let mut out: Vec<PolicyApplication> = Vec::new();
-    for es in schedules {
+    for es in schedules.iter().filter(|es| es.from.is_none()) {
         let Source::Policy(name) = &es.source else {
             continue;
         };
@@ -520,6 +522,21 @@ mod tests {
             applied[0].detail
         );
         assert!(policy_applications(&effective_schedules(&inst, None, &[]).schedules).is_empty());
+        // An override of both actions, expiring: the first policy's start resumes at the
+        // expiry, and is not applied (nor audited) while the override governs.
+        let stored = json!({
+            "computeStartStop": [stop("0 20 * * *"), start("0 8 * * *")],
+            "expires": "2026-03-09T18:10:00Z",
+        });
+        let split =
+            effective_schedules_since(&inst, Some(&stored), &defaults, at("2026-03-09T12:00:00Z"));
+        assert_eq!(
+            split.schedules.len(),
+            4,
+            "the override's two, then the plain set"
+        );
+        assert!(split.schedules[2..].iter().all(|s| s.from.is_some()));
+        assert!(policy_applications(&split.schedules).is_empty());
     }
 
     #[test]
