@@ -72,6 +72,12 @@ pub const DEFAULT_TABLE: &str = "curfew";
 /// Per-request timeout of the HTTP client.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long an idle pooled connection is kept: under the 5 s Azurite announces
+/// (`Keep-Alive: timeout=5`; a connection idle 6 s is closed without a response, checked on
+/// 2026-12-04), so a write is never sent on a connection the server is closing, which could
+/// not be retried (reqwest keeps 90 s by default). A tick's requests still share one.
+pub(crate) const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+
 /// How many times `put_activity` re-reads after losing a compare-and-set race.
 const ACTIVITY_CAS_ROUNDS: usize = 16;
 
@@ -166,6 +172,7 @@ impl TableStore {
         let client = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build()
             .map_err(|e| StoreError::Config(format!("table storage HTTP client: {e}")))?;
         let nonce = random_seed();
