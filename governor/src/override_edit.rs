@@ -19,6 +19,9 @@ pub enum Editor {
     /// A signed-in principal (App Service Authentication's `X-MS-CLIENT-PRINCIPAL-ID`; empty
     /// when nobody signed in): must be the owner or a configured admin.
     Principal(String),
+    /// Whoever holds an owner's signed page link (no sign-in): speaks for that owner only,
+    /// never as an admin, and is audited as `link`.
+    Link(String),
     /// Whoever runs the CLI with the deployment's own configuration (its store and ARM
     /// credentials): already able to write the store, so an admin; the name is for the audit.
     Operator(String),
@@ -118,7 +121,20 @@ pub struct EditOutcome {
 fn who(editor: &Editor) -> (&str, &'static str) {
     match editor {
         Editor::Principal(p) => (p.as_str(), "principal"),
+        Editor::Link(s) => (s.as_str(), "link"),
         Editor::Operator(o) => (o.as_str(), "operator"),
+    }
+}
+
+impl Editor {
+    /// The caller to authorise and the admins that count for them (a link: none); `None` for
+    /// the operator, who is not authorised here.
+    fn to_authorise<'a>(&'a self, admins: &'a [String]) -> Option<(&'a str, &'a [String])> {
+        match self {
+            Editor::Principal(p) => Some((p, admins)),
+            Editor::Link(s) => Some((s, &[])),
+            Editor::Operator(_) => None,
+        }
     }
 }
 
@@ -175,8 +191,8 @@ pub async fn edit_override(
     let Some(fi) = fleet.named(name) else {
         // Strangers learn nothing about which instances exist: to them an unknown instance is
         // refused like somebody else's.
-        if let Editor::Principal(p) = editor {
-            if let Err(e) = authorize_editor(name, None, &rt.config.admins, p) {
+        if let Some((p, admins)) = editor.to_authorise(&rt.config.admins) {
+            if let Err(e) = authorize_editor(name, None, admins, p) {
                 let message = e.to_string();
                 return reject(
                     EditStatus::Refused,
@@ -198,17 +214,12 @@ pub async fn edit_override(
     };
     let view = InstanceView::new(&fi.instance, Vec::new());
     let key = view.key();
-    let authority = match editor {
-        Editor::Operator(o) => Authority::Admin {
-            object_id: o.clone(),
+    let authority = match editor.to_authorise(&rt.config.admins) {
+        None => Authority::Admin {
+            object_id: who(editor).0.to_owned(),
         },
-        Editor::Principal(p) => {
-            match authorize_editor(
-                &fi.instance.name,
-                view.owner.as_deref(),
-                &rt.config.admins,
-                p,
-            ) {
+        Some((p, admins)) => {
+            match authorize_editor(&fi.instance.name, view.owner.as_deref(), admins, p) {
                 Ok(a) => a,
                 Err(e) => {
                     let message = e.to_string();
@@ -466,8 +477,10 @@ pub async fn adopt(
             .await?;
         Ok(vec![Adoption::new(EditStatus::Refused, instance, message)])
     };
-    if let (Editor::Principal(p), AdoptScope::Workspace(_) | AdoptScope::All) = (editor, scope) {
-        if authorize_editor("*", None, &rt.config.admins, p).is_err() {
+    if let (Some((p, admins)), AdoptScope::Workspace(_) | AdoptScope::All) =
+        (editor.to_authorise(&rt.config.admins), scope)
+    {
+        if authorize_editor("*", None, admins, p).is_err() {
             let message = format!("{p} may not adopt more than one instance (not an admin)");
             return refuse("", None, None, message).await;
         }
@@ -488,8 +501,8 @@ pub async fn adopt(
             _ => String::new(),
         };
         // Strangers learn nothing about which instances exist.
-        if let Editor::Principal(p) = editor {
-            if let Err(e) = authorize_editor(&name, None, &rt.config.admins, p) {
+        if let Some((p, admins)) = editor.to_authorise(&rt.config.admins) {
+            if let Err(e) = authorize_editor(&name, None, admins, p) {
                 return refuse(&name, None, None, e.to_string()).await;
             }
         }
@@ -506,8 +519,8 @@ pub async fn adopt(
         let name = fi.instance.name.clone();
         let view = InstanceView::new(&fi.instance, Vec::new());
         let key = view.key();
-        if let Editor::Principal(p) = editor {
-            if let Err(e) = authorize_editor(&name, view.owner.as_deref(), &rt.config.admins, p) {
+        if let Some((p, admins)) = editor.to_authorise(&rt.config.admins) {
+            if let Err(e) = authorize_editor(&name, view.owner.as_deref(), admins, p) {
                 let owner = Some(e.owner.clone());
                 out.extend(refuse(&name, Some(key), owner, e.to_string()).await?);
                 continue;

@@ -742,59 +742,71 @@ impl OverrideEditor for HostedGovernor {
         request: OverrideRequest,
         now: DateTime<Utc>,
     ) -> PortFuture<'a, OverrideAnswer> {
-        Box::pin(async move {
-            use curfew_governor::override_edit::{
-                adopt, edit_override, AdoptScope, EditRequest, EditStatus, Editor, Precondition,
-            };
-            let precondition = |m: IfMatch| match m {
-                IfMatch::Any => Precondition::Any,
-                IfMatch::Absent => Precondition::Absent,
-                IfMatch::Version(v) => Precondition::Version(v),
-            };
-            let rt = self.runtime().await?;
-            let editor = Editor::Principal(caller.to_owned());
-            let code = |s: EditStatus| match s {
-                EditStatus::Done => 200,
-                EditStatus::Invalid => 400,
-                EditStatus::Refused => 403,
-                EditStatus::NotFound => 404,
-                EditStatus::Conflict => 409,
-                EditStatus::Stale => 412,
-            };
-            let encode = |v: Result<Value, serde_json::Error>| {
-                v.map_err(|e| PortError::Transient(format!("encoding the answer: {e}")))
-            };
-            let request = match request {
-                OverrideRequest::Get => EditRequest::Get,
-                OverrideRequest::Put(body, if_match) => EditRequest::Set {
-                    body,
-                    expires: None,
-                    precondition: precondition(if_match),
-                },
-                OverrideRequest::Delete(if_match) => EditRequest::Clear {
-                    precondition: precondition(if_match),
-                },
-                OverrideRequest::Adopt { dry_run } => {
-                    let scope = AdoptScope::Instance(instance.to_owned());
-                    let mut done = adopt(rt, &scope, &editor, dry_run, now)
-                        .await
-                        .map_err(|e| classify("adopting the native schedules", &e))?;
-                    // One instance asked, one answer (adopt reports one per instance chosen).
-                    let Some(one) = done.pop() else {
-                        return Err(PortError::Transient("adopt answered nothing".into()));
-                    };
-                    let status = code(one.status);
-                    let body = encode(serde_json::to_value(&one))?;
-                    return Ok(OverrideAnswer { status, body });
-                }
-            };
-            let outcome = edit_override(rt, instance, &editor, request, now)
-                .await
-                .map_err(|e| classify("editing the override", &e))?;
-            let status = code(outcome.status);
-            let body = encode(serde_json::to_value(&outcome))?;
-            Ok(OverrideAnswer { status, body })
-        })
+        let editor = curfew_governor::override_edit::Editor::Principal(caller.to_owned());
+        Box::pin(self.edit_as(instance, editor, request, now))
+    }
+}
+
+impl HostedGovernor {
+    /// Performs `request` on `instance`'s override for `editor` (a signed-in principal, or
+    /// the holder of an owner's signed link from the page), through the `Schedules` logic.
+    pub(crate) async fn edit_as(
+        &self,
+        instance: &str,
+        editor: curfew_governor::override_edit::Editor,
+        request: OverrideRequest,
+        now: DateTime<Utc>,
+    ) -> Result<OverrideAnswer, PortError> {
+        use curfew_governor::override_edit::{
+            adopt, edit_override, AdoptScope, EditRequest, EditStatus, Precondition,
+        };
+        let precondition = |m: IfMatch| match m {
+            IfMatch::Any => Precondition::Any,
+            IfMatch::Absent => Precondition::Absent,
+            IfMatch::Version(v) => Precondition::Version(v),
+        };
+        let rt = self.runtime().await?;
+        let code = |s: EditStatus| match s {
+            EditStatus::Done => 200,
+            EditStatus::Invalid => 400,
+            EditStatus::Refused => 403,
+            EditStatus::NotFound => 404,
+            EditStatus::Conflict => 409,
+            EditStatus::Stale => 412,
+        };
+        let encode = |v: Result<Value, serde_json::Error>| {
+            v.map_err(|e| PortError::Transient(format!("encoding the answer: {e}")))
+        };
+        let request = match request {
+            OverrideRequest::Get => EditRequest::Get,
+            OverrideRequest::Put(body, if_match) => EditRequest::Set {
+                body,
+                expires: None,
+                precondition: precondition(if_match),
+            },
+            OverrideRequest::Delete(if_match) => EditRequest::Clear {
+                precondition: precondition(if_match),
+            },
+            OverrideRequest::Adopt { dry_run } => {
+                let scope = AdoptScope::Instance(instance.to_owned());
+                let mut done = adopt(rt, &scope, &editor, dry_run, now)
+                    .await
+                    .map_err(|e| classify("adopting the native schedules", &e))?;
+                // One instance asked, one answer (adopt reports one per instance chosen).
+                let Some(one) = done.pop() else {
+                    return Err(PortError::Transient("adopt answered nothing".into()));
+                };
+                let status = code(one.status);
+                let body = encode(serde_json::to_value(&one))?;
+                return Ok(OverrideAnswer { status, body });
+            }
+        };
+        let outcome = edit_override(rt, instance, &editor, request, now)
+            .await
+            .map_err(|e| classify("editing the override", &e))?;
+        let status = code(outcome.status);
+        let body = encode(serde_json::to_value(&outcome))?;
+        Ok(OverrideAnswer { status, body })
     }
 }
 

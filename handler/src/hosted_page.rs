@@ -14,14 +14,14 @@ use curfew_engine::governor::{
 };
 use curfew_engine::idle::{idle_state, IdleRecord, IdleVerdict, Threshold};
 use curfew_engine::Action;
+use curfew_governor::override_edit::Editor;
 use curfew_governor::{FleetInstance, Runtime};
 use curfew_store::{LedgerEntry, LedgerState, TimelineRecord};
 use serde_json::Value;
 
 use super::HostedGovernor;
 use crate::functions::{
-    IfMatch, InstanceRow, Notice, OverrideEditor, OverrideRequest, PageAsk, PageData, PortError,
-    StopRow, PAGE_ROWS,
+    IfMatch, InstanceRow, Notice, OverrideRequest, PageAsk, PageData, PortError, StopRow, PAGE_ROWS,
 };
 
 /// How far ahead the page lists an instance's starts and stops.
@@ -144,7 +144,12 @@ impl HostedGovernor {
                 }
             }
         };
-        let answer = self.edit(instance, &viewer.id, request, now).await?;
+        // Through a signed link nobody signed in: the link speaks for its owner only.
+        let editor = match &viewer.link {
+            Some(_) => Editor::Link(viewer.id.clone()),
+            None => Editor::Principal(viewer.id.clone()),
+        };
+        let answer = self.edit_as(instance, editor, request, now).await?;
         let text = |k: &str| answer.body[k].as_str().unwrap_or_default().to_owned();
         if answer.status == 412 {
             // Somebody changed it since this page was loaded: say so, show what is stored now,

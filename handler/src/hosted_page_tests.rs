@@ -439,6 +439,84 @@ async fn the_page_withstands_hostile_names_links_strangers_and_forms() {
         "every refused save is audited: {audits:?}"
     );
 
+    // Through the owner's signed link (nobody signed in): the edit is the owner's, audited as
+    // made through the link. An admin's own link carries no admin power: it may not change
+    // somebody else's instance, as its holder might be anybody the link was sent to.
+    let by_link = link(KEY, OWNER, now() + TimeDelta::days(1));
+    let loaded = page(
+        &ports,
+        status("GET", json!({"link": by_link}), browser(), ""),
+    )
+    .await;
+    let p = page(
+        &ports,
+        status(
+            "POST",
+            json!({"link": by_link}),
+            browser(),
+            &form_at(
+                &form_token(&loaded),
+                "ci-mine",
+                good_cron,
+                &editor_version(&loaded, "ci-mine"),
+            ),
+        ),
+    )
+    .await;
+    assert!(p.body.contains("class=\"ok\""), "{}", p.body);
+    let audits = store
+        .audit_between(now() - TimeDelta::days(1), now() + TimeDelta::days(1))
+        .await
+        .unwrap();
+    let last = audits
+        .iter()
+        .rev()
+        .find(|a| a.kind == "override.set")
+        .unwrap();
+    assert_eq!(
+        (&last.details["caller"], &last.details["by"]),
+        (&json!("link"), &json!(OWNER)),
+        "{last:?}"
+    );
+    let admin_link = link(KEY, ADMIN, now() + TimeDelta::days(1));
+    let admin_form = sign_view(
+        &LinkKey::new("k1", KEY.as_bytes()),
+        ViewPurpose::Form,
+        ADMIN,
+        now() + TimeDelta::hours(1),
+    );
+    let theirs_key = ws().compute_id("ci-theirs").to_ascii_lowercase();
+    let p = page(
+        &ports,
+        status(
+            "POST",
+            json!({"link": admin_link}),
+            browser(),
+            &form(&admin_form, "ci-theirs", good_cron),
+        ),
+    )
+    .await;
+    assert!(
+        p.body.contains("may not change its schedules"),
+        "{}: {}",
+        p.code,
+        p.body
+    );
+    assert_eq!(store.get_override(&theirs_key).await.unwrap(), None);
+    // The same admin signed in may.
+    let p = page(
+        &ports,
+        status(
+            "POST",
+            json!({}),
+            as_principal(ADMIN),
+            &form(&admin_form, "ci-theirs", good_cron),
+        ),
+    )
+    .await;
+    assert!(p.body.contains("class=\"ok\""), "{}", p.body);
+    assert!(store.get_override(&theirs_key).await.unwrap().is_some());
+
     // The admin: the fleet with filters (query parameters), audits, owner links.
     let all = page(&ports, status("GET", json!({}), as_principal(ADMIN), "")).await;
     assert_eq!(all.code, 200, "{}", all.body);
