@@ -138,6 +138,11 @@ pub(crate) struct HostedGovernor {
     /// the fan-out decision's sizes, learnt from evaluations, never listed for the decision.
     /// A cache: a recycled process starts empty and learns again (docs/functions.md).
     sizes: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+    /// The admin page's fleet listing and when it was made: views within
+    /// `hosted_page::ADMIN_FLEET_TTL` reuse it, so an admin refreshing the page cannot spend
+    /// the ARM read budget the ticks need (201 requests a view for 10 000 instances).
+    pub(crate) admin_fleet:
+        std::sync::Mutex<Option<(DateTime<Utc>, Arc<curfew_governor::ListedFleet>)>>,
 }
 
 /// Rejected (completed, not redelivered) when the input can never succeed: the thing it names
@@ -220,6 +225,7 @@ impl HostedGovernor {
             runtime: tokio::sync::OnceCell::new(),
             discovered: std::sync::Mutex::new(None),
             sizes: std::sync::Mutex::new(std::collections::HashMap::new()),
+            admin_fleet: std::sync::Mutex::new(None),
         }
     }
 

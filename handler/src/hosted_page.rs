@@ -96,7 +96,34 @@ fn stop_status(e: &LedgerEntry) -> (String, bool) {
     }
 }
 
+/// How long the admin view reuses its fleet listing (per process; the owner view always
+/// reads its few instances fresh). The page says when the listing was made.
+pub(crate) const ADMIN_FLEET_TTL: TimeDelta = TimeDelta::seconds(60);
+
 impl HostedGovernor {
+    /// The fleet for the admin view at `now`, and when it was listed: the listing of the last
+    /// [`ADMIN_FLEET_TTL`] when there is one, else a new one (kept unless nothing answered).
+    async fn admin_fleet(
+        &self,
+        rt: &Runtime,
+        now: DateTime<Utc>,
+    ) -> (std::sync::Arc<curfew_governor::ListedFleet>, DateTime<Utc>) {
+        let cached = |slot: &Option<(DateTime<Utc>, std::sync::Arc<_>)>| {
+            slot.as_ref()
+                .filter(|(at, _)| *at <= now && now < *at + ADMIN_FLEET_TTL)
+                .map(|(at, f)| (std::sync::Arc::clone(f), *at))
+        };
+        if let Some(hit) = cached(&self.admin_fleet.lock().unwrap_or_else(|e| e.into_inner())) {
+            return hit;
+        }
+        let fleet = std::sync::Arc::new(rt.fleet().await);
+        if !fleet.unreachable {
+            *self.admin_fleet.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some((now, std::sync::Arc::clone(&fleet)));
+        }
+        (fleet, now)
+    }
+
     /// Performs the editor submission of `ask` for `viewer`, through the `Schedules` logic.
     async fn page_edit(
         &self,
@@ -203,14 +230,16 @@ impl HostedGovernor {
             .timeline_between(DateTime::<Utc>::UNIX_EPOCH, timeline_end())
             .await
             .map_err(|e| e.to_string());
-        let fleet = if viewer.admin {
-            rt.fleet().await
+        let (fleet, listed_at) = if viewer.admin {
+            self.admin_fleet(rt, now).await
         } else {
             let records = timeline
                 .as_deref()
                 .map_err(|e| PortError::Transient(format!("reading the cost timeline: {e}")))?;
-            rt.fetch_computes(&owned_in_timeline(records, &viewer.id))
-                .await
+            let fleet = rt
+                .fetch_computes(&owned_in_timeline(records, &viewer.id))
+                .await;
+            (std::sync::Arc::new(fleet), now)
         };
         let owner_of = |fi: &FleetInstance| InstanceView::new(&fi.instance, Vec::new()).owner;
         let state_of = |fi: &FleetInstance| {
@@ -407,6 +436,7 @@ impl HostedGovernor {
             }),
             instances: rows,
             fleet_size: fleet.instances.len(),
+            listed_at: Some(listed_at),
             matched,
             page,
             filters: ask.filters.clone(),

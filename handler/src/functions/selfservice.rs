@@ -157,6 +157,8 @@ pub(crate) struct PageData {
     pub(crate) instances: Vec<InstanceRow>,
     /// Instances listed before filtering (admin view).
     pub(crate) fleet_size: usize,
+    /// When that listing was made (the admin view reuses one for up to a minute).
+    pub(crate) listed_at: Option<DateTime<Utc>>,
     /// Instances matching the filters, over every page (admin view).
     pub(crate) matched: usize,
     /// The page shown (1-based; admin view).
@@ -426,9 +428,12 @@ fn admin_sections(s: &mut String, data: &PageData) {
     select(s, "state", "State", &data.options.2, f.state.as_deref());
     let _ = write!(
         s,
-        "<button type=\"submit\">Filter</button></form><p class=\"muted\">{} of {} instances.",
+        "<button type=\"submit\">Filter</button></form><p class=\"muted\">{} of {} instances{}.",
         data.matched.max(data.instances.len()),
-        data.fleet_size
+        data.fleet_size,
+        data.listed_at
+            .map(|t| format!(", as listed at {}", t.format("%H:%M:%S UTC")))
+            .unwrap_or_default()
     );
     let pages = data.matched.div_ceil(PAGE_ROWS).max(1);
     if pages > 1 {
