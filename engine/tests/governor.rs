@@ -1811,3 +1811,85 @@ fn an_override_governs_until_its_expiry_and_the_native_schedules_after_it() {
         .iter()
         .all(|s| s.source == Source::Native && s.from.is_none()));
 }
+
+/// A record made while a Stop governed, for an instant its schedule no longer governs, is not
+/// carried out: the override's 18:20 Stop noticed before `expires: 18:10` was added, and a
+/// policy Stop at 18:00 noticed before the owner set an override until tomorrow (the policy
+/// resumes only then). Each record is judged at its own instant, not by any schedule of the
+/// set that happens to give the same id.
+#[test]
+fn a_record_is_not_carried_out_by_a_schedule_that_does_not_govern_its_instant() {
+    use curfew_engine::governor::{effective_schedules_since, window_start, PolicyDefault};
+    let inst = Instance {
+        name: "ci-1".into(),
+        id: Some("/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/w/computes/ci-1".into()),
+        state: Some("Running".into()),
+        assigned_user: Some("owner-oid".into()),
+        ..Default::default()
+    };
+    let cfg = Config::default();
+    let policy = [cron("Stop", "0 18 * * *", "UTC")];
+    let defaults = [PolicyDefault {
+        policy: "nightly",
+        schedules: &policy,
+    }];
+    let cases = [
+        // The override's own 18:20, now past its expiry.
+        (
+            json!({"computeStartStop": [cron("Stop", "20 18 * * *", "UTC")], "expires": "2026-03-09T18:10:00Z"}),
+            "2026-03-09T18:20:00Z",
+            Source::Override,
+        ),
+        // The policy's 18:00, while an override postpones it until tomorrow.
+        (
+            json!({"computeStartStop": [cron("Stop", "0 22 * * *", "UTC")], "expires": "2026-03-10T12:00:00Z"}),
+            "2026-03-09T18:00:00Z",
+            Source::Policy("nightly".into()),
+        ),
+    ];
+    for (stored, at, source) in cases {
+        let since = window_start(
+            Some(t("2026-03-09T17:59:00Z")),
+            t("2026-03-09T18:30:00Z"),
+            cfg.catch_up,
+        );
+        let set = effective_schedules_since(&inst, Some(&stored), &defaults, since);
+        let mut v = InstanceView::new(&inst, set.schedules);
+        let es = v
+            .schedules
+            .iter()
+            .find(|s| s.source == source)
+            .unwrap_or_else(|| panic!("{source:?} in the set"))
+            .clone();
+        let id = occurrence_id(
+            &v.key(),
+            &es.source,
+            es.index,
+            Action::Stop,
+            t(at),
+            &es.content_hash,
+        );
+        let mut e = LedgerEntry::planned(&id, Action::Stop, t(at));
+        e.notified = vec![30];
+        v.ledger.push(e);
+        for (wm, now) in [
+            ("2026-03-09T17:59:00Z", "2026-03-09T18:00:00Z"),
+            ("2026-03-09T18:09:00Z", "2026-03-09T18:10:00Z"),
+            ("2026-03-09T17:59:00Z", "2026-03-09T18:30:00Z"),
+        ] {
+            let p = tick_with(&v, &cfg, Some(wm), now);
+            assert!(
+                !p.decisions
+                    .iter()
+                    .any(|d| d.occurrence_id == id && d.kind == DecisionKind::Execute),
+                "{source:?} at {at}, tick {now}: {:?}",
+                p.decisions
+            );
+            assert!(
+                !p.notices.iter().any(|n| n.occurrence_id == id),
+                "{source:?} at {at}, tick {now}: {:?}",
+                p.notices
+            );
+        }
+    }
+}

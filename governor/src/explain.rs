@@ -6,7 +6,7 @@ use super::error::{GovernError, GovernResult};
 use super::Runtime;
 use chrono::{DateTime, TimeDelta, Utc};
 use curfew_engine::governor::upcoming::{upcoming, Suppression};
-use curfew_engine::governor::{effective_schedules, InstanceView, PolicyDefault};
+use curfew_engine::governor::{InstanceView, PolicyDefault};
 use curfew_engine::routing::{route, RouteTarget};
 use curfew_engine::schedule::Source;
 use curfew_engine::Action;
@@ -220,7 +220,14 @@ pub async fn explain(rt: &Runtime, name: &str, now: DateTime<Utc>) -> GovernResu
         .iter()
         .map(|(policy, schedules)| PolicyDefault { policy, schedules })
         .collect();
-    let set = effective_schedules(&fi.instance, ov.as_deref(), &pd);
+    // Its coming days by each occurrence's own instant: an override expiring within them
+    // governs until then (the tick's rule, docs/design.md §4).
+    let set = curfew_engine::governor::effective_schedules_since(
+        &fi.instance,
+        overrides.as_ref(),
+        &pd,
+        now,
+    );
     let native_stops_enabled = set.native_stops_enabled();
     let adopted = adoption.map(|a| {
         let schedules: Vec<String> = a
@@ -313,9 +320,11 @@ pub async fn explain(rt: &Runtime, name: &str, now: DateTime<Utc>) -> GovernResu
         native_stops_enabled,
         enabled_native_stops,
         adopted,
+        // In force now; those resuming at the override's expiry show in `next` from then.
         schedules: view
             .schedules
             .iter()
+            .filter(|s| s.in_force_at(now))
             .map(|s| ScheduleLine {
                 source: source_label(&s.source),
                 index: s.index,

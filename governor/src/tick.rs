@@ -475,7 +475,7 @@ pub async fn tick_listed(
             report.problems.push(d.to_string());
         }
         if !dry_run {
-            for a in governor::policy_applications(&set.schedules) {
+            for a in governor::policy_applications(&set.schedules, now) {
                 let mark = format!("{POLICY_MARK_PREFIX}{}/{key}/{}", a.policy, a.key);
                 policy_applied(
                     rt,

@@ -141,8 +141,9 @@ pub(crate) struct HostedGovernor {
     /// The admin page's fleet listing and when it was made: views within
     /// `hosted_page::ADMIN_FLEET_TTL` reuse it, so an admin refreshing the page cannot spend
     /// the ARM read budget the ticks need (201 requests a view for 10 000 instances).
+    /// Held while listing, so a burst of views after the minute makes one listing.
     pub(crate) admin_fleet:
-        std::sync::Mutex<Option<(DateTime<Utc>, Arc<curfew_governor::ListedFleet>)>>,
+        tokio::sync::Mutex<Option<(DateTime<Utc>, Arc<curfew_governor::ListedFleet>)>>,
 }
 
 /// Rejected (completed, not redelivered) when the input can never succeed: the thing it names
@@ -225,7 +226,7 @@ impl HostedGovernor {
             runtime: tokio::sync::OnceCell::new(),
             discovered: std::sync::Mutex::new(None),
             sizes: std::sync::Mutex::new(std::collections::HashMap::new()),
-            admin_fleet: std::sync::Mutex::new(None),
+            admin_fleet: tokio::sync::Mutex::new(None),
         }
     }
 

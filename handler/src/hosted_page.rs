@@ -102,24 +102,23 @@ pub(crate) const ADMIN_FLEET_TTL: TimeDelta = TimeDelta::seconds(60);
 
 impl HostedGovernor {
     /// The fleet for the admin view at `now`, and when it was listed: the listing of the last
-    /// [`ADMIN_FLEET_TTL`] when there is one, else a new one (kept unless nothing answered).
+    /// [`ADMIN_FLEET_TTL`] when there is one, else a new one, kept only when every scope
+    /// answered (a partial listing is shown with its problems, and listed again next time).
+    /// Views waiting meanwhile share the one listing.
     async fn admin_fleet(
         &self,
         rt: &Runtime,
         now: DateTime<Utc>,
     ) -> (std::sync::Arc<curfew_governor::ListedFleet>, DateTime<Utc>) {
-        let cached = |slot: &Option<(DateTime<Utc>, std::sync::Arc<_>)>| {
-            slot.as_ref()
-                .filter(|(at, _)| *at <= now && now < *at + ADMIN_FLEET_TTL)
-                .map(|(at, f)| (std::sync::Arc::clone(f), *at))
-        };
-        if let Some(hit) = cached(&self.admin_fleet.lock().unwrap_or_else(|e| e.into_inner())) {
-            return hit;
+        let mut slot = self.admin_fleet.lock().await;
+        if let Some((at, fleet)) = slot.as_ref() {
+            if *at <= now && now < *at + ADMIN_FLEET_TTL {
+                return (std::sync::Arc::clone(fleet), *at);
+            }
         }
         let fleet = std::sync::Arc::new(rt.fleet().await);
-        if !fleet.unreachable {
-            *self.admin_fleet.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some((now, std::sync::Arc::clone(&fleet)));
+        if !fleet.unreachable && fleet.problems.is_empty() {
+            *slot = Some((now, std::sync::Arc::clone(&fleet)));
         }
         (fleet, now)
     }

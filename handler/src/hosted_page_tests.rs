@@ -826,6 +826,60 @@ async fn the_admin_fleet_view_pages() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A listing with a problem (here a scope ARM does not know) is shown with it and not kept:
+/// the next view, even within the minute, lists again.
+#[tokio::test]
+async fn a_partial_admin_listing_is_not_reused() {
+    let sim = armsim::Simulator::start(
+        "127.0.0.1:0".parse().unwrap(),
+        fleet(),
+        armsim::SimConfig {
+            require_auth: false,
+            transition: std::time::Duration::ZERO,
+            ..armsim::SimConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("curfew-page-partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let scopes =
+        format!("/subscriptions/{SUB},/subscriptions/00000000-0000-4000-8000-00000000dead");
+    let settings = MapStrings::from_pairs(&[
+        ("CURFEW_SCOPES", &scopes),
+        ("CURFEW_ARM_ENDPOINT", &sim.base_url()),
+        ("CURFEW_ARM_CREDENTIAL", "token-env:CURFEW_ARM_TOKEN"),
+        ("CURFEW_ARM_TOKEN", "simulator"),
+        ("CURFEW_SQLITE", &dir.join("s.sqlite").display().to_string()),
+        ("CURFEW_NOTIFY", "binding"),
+        ("CURFEW_LINK_KEY", KEY),
+        ("CURFEW_ADMINS", ADMIN),
+    ]);
+    let ports = crate::hosted::ports(&settings);
+    let listings = || {
+        sim.state()
+            .requests()
+            .iter()
+            .filter(|r| r.kind == "list-computes")
+            .count()
+    };
+    let first = page(&ports, status("GET", json!({}), as_principal(ADMIN), "")).await;
+    assert_eq!(first.code, 200, "{}", first.body);
+    assert!(first.body.contains("ci-mine"), "{}", first.body);
+    assert!(
+        first.body.contains("dead"),
+        "the problem is shown: {}",
+        first.body
+    );
+    let one = listings();
+    assert!(one >= 1);
+    page(&ports, status("GET", json!({}), as_principal(ADMIN), "")).await;
+    assert_eq!(listings(), 2 * one, "listed again");
+    drop(sim);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// docs/benchmarks.md: the whole page (ARM listing through the simulator, effective schedules,
 /// store reads, rendering) for an admin over 10 000 instances against an owner of 10 of them,
 /// alternately in one run.

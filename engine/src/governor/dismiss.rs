@@ -453,8 +453,7 @@ fn resolve(
                 .schedules
                 .iter()
                 .filter(|es| {
-                    es.schedule
-                        .next_after(*at - TimeDelta::seconds(1))
+                    es.next_in_force_after(*at - TimeDelta::seconds(1))
                         .is_some_and(|o| o.at == *at)
                 })
                 .map(|es| Found {

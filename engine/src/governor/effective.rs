@@ -263,12 +263,18 @@ pub struct PolicyApplication {
     pub detail: String,
 }
 
-/// The policy applications in an effective set, one per policy, in the order they appear.
-/// Schedules that only resume at an override's expiry (`from`) are left out: they are
-/// audited when they govern, not while the override still does.
-pub fn policy_applications(schedules: &[EffectiveSchedule]) -> Vec<PolicyApplication> {
+/// The policy applications in an effective set at `now`, one per policy, in the order they
+/// appear. Schedules that resume only at an override's expiry still to come (`from` after
+/// `now`) are left out: they are audited when they govern, not while the override still does.
+pub fn policy_applications(
+    schedules: &[EffectiveSchedule],
+    now: DateTime<Utc>,
+) -> Vec<PolicyApplication> {
     let mut out: Vec<PolicyApplication> = Vec::new();
-    for es in schedules.iter().filter(|es| es.from.is_none()) {
+    for es in schedules
+        .iter()
+        .filter(|es| es.from.is_none_or(|f| f <= now))
+    {
         let Source::Policy(name) = &es.source else {
             continue;
         };
@@ -512,7 +518,7 @@ mod tests {
             ]
         );
         // Only what is in effect is applied: the first policy's start, not its stop.
-        let applied = policy_applications(&set.schedules);
+        let applied = policy_applications(&set.schedules, at("2026-03-09T12:00:00Z"));
         assert_eq!(applied.len(), 1);
         assert_eq!(applied[0].policy, "first");
         assert_eq!(applied[0].key, set.schedules[1].content_hash);
@@ -521,7 +527,11 @@ mod tests {
             "{}",
             applied[0].detail
         );
-        assert!(policy_applications(&effective_schedules(&inst, None, &[]).schedules).is_empty());
+        assert!(policy_applications(
+            &effective_schedules(&inst, None, &[]).schedules,
+            at("2026-03-09T12:00:00Z")
+        )
+        .is_empty());
         // An override of both actions, expiring: the first policy's start resumes at the
         // expiry, and is not applied (nor audited) while the override governs.
         let stored = json!({
@@ -536,7 +546,10 @@ mod tests {
             "the override's two, then the plain set"
         );
         assert!(split.schedules[2..].iter().all(|s| s.from.is_some()));
-        assert!(policy_applications(&split.schedules).is_empty());
+        assert!(policy_applications(&split.schedules, at("2026-03-09T12:00:00Z")).is_empty());
+        // Once the expiry has come, they are applied.
+        let later = policy_applications(&split.schedules, at("2026-03-09T18:10:00Z"));
+        assert_eq!(later.len(), 1, "{later:?}");
     }
 
     #[test]

@@ -419,7 +419,19 @@ fn decide_instance(
     // back are kept to find their open ledger records.
     let mut off: Vec<(String, DateTime<Utc>, &str)> = Vec::new();
     if !applied.is_empty() {
-        let scheds: Vec<&crate::Schedule> = inst.schedules.iter().map(|e| &e.schedule).collect();
+        // The zone of what governs at the window's start (not of schedules that resume only
+        // at an override's expiry), as the plan's segment does; all of them if none does.
+        let governing: Vec<&crate::Schedule> = inst
+            .schedules
+            .iter()
+            .filter(|e| e.in_force_at(lo + TimeDelta::seconds(1)))
+            .map(|e| &e.schedule)
+            .collect();
+        let scheds: Vec<&crate::Schedule> = if governing.is_empty() {
+            inst.schedules.iter().map(|e| &e.schedule).collect()
+        } else {
+            governing
+        };
         let zone = crate::holiday::instance_zone(&scheds);
         let one = TimeDelta::seconds(1);
         let horizon = now + max_lead;
@@ -484,7 +496,10 @@ fn decide_instance(
             .schedules
             .iter()
             .find(|es| {
+                // Judged at the record's own instant: a schedule that governs only from an
+                // override's expiry, or no longer at it, is not this record's origin.
                 es.schedule.action == e.action
+                    && es.in_force_at(e.at)
                     && occurrence_id(&key, &es.source, es.index, e.action, e.at, &es.content_hash)
                         == e.occurrence_id
             })

@@ -84,7 +84,7 @@ pub fn upcoming(
 ) -> Vec<UpcomingOccurrence> {
     let mut out = Vec::new();
     for s in schedules {
-        for o in s.schedule.occurrences(from, to) {
+        for o in s.occurrences_in_force(from, to) {
             if o.at >= to {
                 continue;
             }

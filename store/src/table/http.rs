@@ -87,7 +87,8 @@ fn http_date(clock: &dyn Clock) -> String {
 /// Sends one logical request, retrying throttling (429), unavailability (503) and failures to
 /// connect; a read (`GET`, which changes nothing) or an idempotent write is also retried when
 /// the connection fails mid-exchange or the response is cut off. Any other outcome is returned for the caller to
-/// classify (a write that may have reached the service is never sent twice here).
+/// classify (a write that may have reached the service is sent twice only when it is marked
+/// idempotent).
 pub(crate) async fn send(
     client: &reqwest::Client,
     cred: &Credential,

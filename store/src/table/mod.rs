@@ -1723,7 +1723,9 @@ impl StateStore for TableStore {
                     body,
                     headers: vec![(ACCEPT_JSON.0, ACCEPT_JSON.1.into())],
                     table: "timeline_state",
-                    // Replacing with the same entities again changes nothing.
+                    // Replacing with the same entities again changes nothing (a state another
+                    // governor wrote in between may be put back once: a repeated observation,
+                    // which changes no figure; the next tick writes the newest again).
                     idempotent: true,
                 })
                 .await?;
