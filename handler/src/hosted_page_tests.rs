@@ -114,6 +114,66 @@ async fn page(ports: &Ports, request: Vec<u8>) -> Page {
     }
 }
 
+/// The default `CURFEW_SCOPES`: the simulator's subscription.
+fn default_scope() -> String {
+    format!("/subscriptions/{SUB}")
+}
+
+/// A page test's world: the ARM simulator over a fleet, a fresh scratch folder with the
+/// SQLite store, and the handler's ports configured for both.
+struct World {
+    sim: armsim::Simulator,
+    ports: Ports,
+    dir: std::path::PathBuf,
+    db: std::path::PathBuf,
+}
+
+/// Starts a [`World`]; `tag` names its folder, `deployment` is `CURFEW_DEPLOYMENT` if given.
+async fn world(
+    fleet: armsim::SimFleet,
+    tag: &str,
+    scopes: &str,
+    deployment: Option<&str>,
+) -> World {
+    let sim = armsim::Simulator::start(
+        "127.0.0.1:0".parse().unwrap(),
+        fleet,
+        armsim::SimConfig {
+            require_auth: false,
+            transition: std::time::Duration::ZERO,
+            ..armsim::SimConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("curfew-page-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("state.sqlite");
+    let endpoint = sim.base_url();
+    let db_text = db.display().to_string();
+    let mut pairs = vec![
+        ("CURFEW_SCOPES", scopes),
+        ("CURFEW_ARM_ENDPOINT", endpoint.as_str()),
+        ("CURFEW_ARM_CREDENTIAL", "token-env:CURFEW_ARM_TOKEN"),
+        ("CURFEW_ARM_TOKEN", "simulator"),
+        ("CURFEW_SQLITE", db_text.as_str()),
+        ("CURFEW_NOTIFY", "binding"),
+        ("CURFEW_LINK_KEY", KEY),
+        ("CURFEW_ADMINS", ADMIN),
+    ];
+    if let Some(d) = deployment {
+        pairs.push(("CURFEW_DEPLOYMENT", d));
+    }
+    let ports = crate::hosted::ports(&MapStrings::from_pairs(&pairs));
+    World {
+        sim,
+        ports,
+        dir,
+        db,
+    }
+}
+
 /// The page's own markup before its one script: what a hostile string must never appear in.
 fn markup(p: &Page) -> &str {
     p.body.rsplit_once("<script>").map_or(&p.body, |(a, _)| a)
@@ -173,33 +233,12 @@ fn editor_version(p: &Page, instance: &str) -> String {
 
 #[tokio::test]
 async fn the_page_withstands_hostile_names_links_strangers_and_forms() {
-    let sim = armsim::Simulator::start(
-        "127.0.0.1:0".parse().unwrap(),
-        fleet(),
-        armsim::SimConfig {
-            require_auth: false,
-            transition: std::time::Duration::ZERO,
-            ..armsim::SimConfig::default()
-        },
-    )
-    .await
-    .unwrap();
-    let dir = std::env::temp_dir().join(format!("curfew-page-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("state.sqlite");
-    let settings = MapStrings::from_pairs(&[
-        ("CURFEW_SCOPES", &format!("/subscriptions/{SUB}")),
-        ("CURFEW_ARM_ENDPOINT", &sim.base_url()),
-        ("CURFEW_ARM_CREDENTIAL", "token-env:CURFEW_ARM_TOKEN"),
-        ("CURFEW_ARM_TOKEN", "simulator"),
-        ("CURFEW_SQLITE", &db.display().to_string()),
-        ("CURFEW_NOTIFY", "binding"),
-        ("CURFEW_DEPLOYMENT", "pa"),
-        ("CURFEW_LINK_KEY", KEY),
-        ("CURFEW_ADMINS", ADMIN),
-    ]);
-    let ports = crate::hosted::ports(&settings);
+    let World {
+        sim,
+        ports,
+        dir,
+        db,
+    } = world(fleet(), "main", &default_scope(), Some("pa")).await;
     // A tick at 17:40 sends the 30-minute notices of the 18:00 stops (their ledger records).
     let timer = json!({
         "Data": {"timer": {"Schedule": {"AdjustForDST": true}, "IsPastDue": "false"}},
@@ -588,33 +627,12 @@ async fn the_page_withstands_hostile_names_links_strangers_and_forms() {
 /// body; an instance ARM no longer has (404) is left out without a problem line.
 #[tokio::test]
 async fn the_owner_view_gets_only_its_instances_and_trusts_arm_over_the_timeline() {
-    let sim = armsim::Simulator::start(
-        "127.0.0.1:0".parse().unwrap(),
-        fleet(),
-        armsim::SimConfig {
-            require_auth: false,
-            transition: std::time::Duration::ZERO,
-            ..armsim::SimConfig::default()
-        },
-    )
-    .await
-    .unwrap();
-    let dir = std::env::temp_dir().join(format!("curfew-page-owner-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("state.sqlite");
-    let settings = MapStrings::from_pairs(&[
-        ("CURFEW_SCOPES", &format!("/subscriptions/{SUB}")),
-        ("CURFEW_ARM_ENDPOINT", &sim.base_url()),
-        ("CURFEW_ARM_CREDENTIAL", "token-env:CURFEW_ARM_TOKEN"),
-        ("CURFEW_ARM_TOKEN", "simulator"),
-        ("CURFEW_SQLITE", &db.display().to_string()),
-        ("CURFEW_NOTIFY", "binding"),
-        ("CURFEW_DEPLOYMENT", "po"),
-        ("CURFEW_LINK_KEY", KEY),
-        ("CURFEW_ADMINS", ADMIN),
-    ]);
-    let ports = crate::hosted::ports(&settings);
+    let World {
+        sim,
+        ports,
+        dir,
+        db,
+    } = world(fleet(), "owner", &default_scope(), Some("po")).await;
     let kinds = |from: usize| -> Vec<&'static str> {
         sim.state().requests()[from..]
             .iter()
@@ -723,31 +741,18 @@ async fn the_admin_fleet_view_pages() {
             )
         })
         .collect();
-    let sim = armsim::Simulator::start(
-        "127.0.0.1:0".parse().unwrap(),
+    let World {
+        sim,
+        ports,
+        dir,
+        db: _,
+    } = world(
         armsim::SimFleet::from_json(json!(items), &ws()).unwrap(),
-        armsim::SimConfig {
-            require_auth: false,
-            transition: std::time::Duration::ZERO,
-            ..armsim::SimConfig::default()
-        },
+        "pages",
+        &default_scope(),
+        None,
     )
-    .await
-    .unwrap();
-    let dir = std::env::temp_dir().join(format!("curfew-page-pages-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let settings = MapStrings::from_pairs(&[
-        ("CURFEW_SCOPES", &format!("/subscriptions/{SUB}")),
-        ("CURFEW_ARM_ENDPOINT", &sim.base_url()),
-        ("CURFEW_ARM_CREDENTIAL", "token-env:CURFEW_ARM_TOKEN"),
-        ("CURFEW_ARM_TOKEN", "simulator"),
-        ("CURFEW_SQLITE", &dir.join("s.sqlite").display().to_string()),
-        ("CURFEW_NOTIFY", "binding"),
-        ("CURFEW_LINK_KEY", KEY),
-        ("CURFEW_ADMINS", ADMIN),
-    ]);
-    let ports = crate::hosted::ports(&settings);
+    .await;
     let rows = |p: &Page| p.body.matches("<tr data-instance=").count();
     let first = page(&ports, status("GET", json!({}), as_principal(ADMIN), "")).await;
     assert_eq!(first.code, 200, "{}", first.body);
@@ -830,33 +835,14 @@ async fn the_admin_fleet_view_pages() {
 /// the next view, even within the minute, lists again.
 #[tokio::test]
 async fn a_partial_admin_listing_is_not_reused() {
-    let sim = armsim::Simulator::start(
-        "127.0.0.1:0".parse().unwrap(),
-        fleet(),
-        armsim::SimConfig {
-            require_auth: false,
-            transition: std::time::Duration::ZERO,
-            ..armsim::SimConfig::default()
-        },
-    )
-    .await
-    .unwrap();
-    let dir = std::env::temp_dir().join(format!("curfew-page-partial-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
     let scopes =
         format!("/subscriptions/{SUB},/subscriptions/00000000-0000-4000-8000-00000000dead");
-    let settings = MapStrings::from_pairs(&[
-        ("CURFEW_SCOPES", &scopes),
-        ("CURFEW_ARM_ENDPOINT", &sim.base_url()),
-        ("CURFEW_ARM_CREDENTIAL", "token-env:CURFEW_ARM_TOKEN"),
-        ("CURFEW_ARM_TOKEN", "simulator"),
-        ("CURFEW_SQLITE", &dir.join("s.sqlite").display().to_string()),
-        ("CURFEW_NOTIFY", "binding"),
-        ("CURFEW_LINK_KEY", KEY),
-        ("CURFEW_ADMINS", ADMIN),
-    ]);
-    let ports = crate::hosted::ports(&settings);
+    let World {
+        sim,
+        ports,
+        dir,
+        db: _,
+    } = world(fleet(), "partial", &scopes, None).await;
     let listings = || {
         sim.state()
             .requests()
@@ -903,31 +889,12 @@ async fn page_request_bench() {
         items.push(c);
     }
     let fleet = armsim::SimFleet::from_json(json!(items), &ws()).unwrap();
-    let sim = armsim::Simulator::start(
-        "127.0.0.1:0".parse().unwrap(),
-        fleet,
-        armsim::SimConfig {
-            require_auth: false,
-            transition: std::time::Duration::ZERO,
-            ..armsim::SimConfig::default()
-        },
-    )
-    .await
-    .unwrap();
-    let dir = std::env::temp_dir().join(format!("curfew-page-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let settings = MapStrings::from_pairs(&[
-        ("CURFEW_SCOPES", &format!("/subscriptions/{SUB}")),
-        ("CURFEW_ARM_ENDPOINT", &sim.base_url()),
-        ("CURFEW_ARM_CREDENTIAL", "token-env:CURFEW_ARM_TOKEN"),
-        ("CURFEW_ARM_TOKEN", "simulator"),
-        ("CURFEW_SQLITE", &dir.join("s.sqlite").display().to_string()),
-        ("CURFEW_NOTIFY", "binding"),
-        ("CURFEW_LINK_KEY", KEY),
-        ("CURFEW_ADMINS", ADMIN),
-    ]);
-    let ports = crate::hosted::ports(&settings);
+    let World {
+        sim,
+        ports,
+        dir,
+        db: _,
+    } = world(fleet, "bench", &default_scope(), None).await;
     // One tick first: it writes the timeline records the owner view finds instances by.
     let timer = json!({
         "Data": {"timer": {"Schedule": {"AdjustForDST": true}, "IsPastDue": "false"}},
