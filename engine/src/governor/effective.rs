@@ -280,6 +280,8 @@ pub fn policy_applications(
         };
         let what = format!("{} {}", es.schedule.action, es.schedule.trigger);
         match out.iter_mut().find(|a| &a.policy == name) {
+            // The same entry before and after an override's expiry within the tick: once.
+            Some(a) if a.key.split('+').any(|k| k == es.content_hash) => {}
             Some(a) => {
                 a.key.push('+');
                 a.key.push_str(&es.content_hash);
@@ -547,9 +549,26 @@ mod tests {
         );
         assert!(split.schedules[2..].iter().all(|s| s.from.is_some()));
         assert!(policy_applications(&split.schedules, at("2026-03-09T12:00:00Z")).is_empty());
-        // Once the expiry has come, they are applied.
+        // Once the expiry has come, they are applied, under the key a set without the
+        // override gives them (no new application the tick after).
         let later = policy_applications(&split.schedules, at("2026-03-09T18:10:00Z"));
         assert_eq!(later.len(), 1, "{later:?}");
+        assert_eq!(later[0].key, applied[0].key);
+        // An override of the Stop alone: the policy's Start governs before and after the
+        // expiry, one entry, so one application with one key in the tick spanning it.
+        let stop_only = json!({
+            "computeStartStop": [stop("0 20 * * *")],
+            "expires": "2026-03-09T18:10:00Z",
+        });
+        let split = effective_schedules_since(
+            &inst,
+            Some(&stop_only),
+            &defaults,
+            at("2026-03-09T18:00:00Z"),
+        );
+        let spanning = policy_applications(&split.schedules, at("2026-03-09T18:11:00Z"));
+        assert_eq!(spanning.len(), 1, "{spanning:?}");
+        assert_eq!(spanning[0].key, applied[0].key, "{spanning:?}");
     }
 
     #[test]
