@@ -21,8 +21,9 @@ fn cron(action: &str, expr: &str, tz: &str) -> Value {
     json!({"action": action, "triggerType": "Cron", "cron": {"expression": expr, "timeZone": tz}})
 }
 
-fn view(state: &str, schedules: Vec<Value>) -> InstanceView {
-    let inst = Instance {
+/// The test instance `ci-1`, owned by `owner-oid`, in `state` with native `schedules`.
+fn instance(state: &str, schedules: Vec<Value>) -> Instance {
+    Instance {
         name: "ci-1".into(),
         id: Some("/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/w/computes/ci-1".into()),
         state: Some(state.into()),
@@ -30,7 +31,11 @@ fn view(state: &str, schedules: Vec<Value>) -> InstanceView {
         created_by: Some("creator-oid".into()),
         schedules,
         ..Default::default()
-    };
+    }
+}
+
+fn view(state: &str, schedules: Vec<Value>) -> InstanceView {
+    let inst = instance(state, schedules);
     let set = effective_schedules(&inst, None, &[]);
     assert!(set.diagnostics.is_empty(), "{:?}", set.diagnostics);
     InstanceView::new(&inst, set.schedules)
@@ -1742,14 +1747,7 @@ fn nothing_is_summarised_within_the_horizon() {
 #[test]
 fn an_override_governs_until_its_expiry_and_the_native_schedules_after_it() {
     use curfew_engine::governor::{effective_schedules_since, window_start};
-    let inst = Instance {
-        name: "ci-1".into(),
-        id: Some("/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/w/computes/ci-1".into()),
-        state: Some("Running".into()),
-        assigned_user: Some("owner-oid".into()),
-        schedules: vec![cron("Stop", "30 18 * * *", "UTC")],
-        ..Default::default()
-    };
+    let inst = instance("Running", vec![cron("Stop", "30 18 * * *", "UTC")]);
     let stored = json!({
         "computeStartStop": [cron("Stop", "0 17 * * *", "UTC"), cron("Stop", "20 18 * * *", "UTC")],
         "expires": "2026-03-09T18:10:00Z",
@@ -1820,13 +1818,7 @@ fn an_override_governs_until_its_expiry_and_the_native_schedules_after_it() {
 #[test]
 fn a_record_is_not_carried_out_by_a_schedule_that_does_not_govern_its_instant() {
     use curfew_engine::governor::{effective_schedules_since, window_start, PolicyDefault};
-    let inst = Instance {
-        name: "ci-1".into(),
-        id: Some("/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/w/computes/ci-1".into()),
-        state: Some("Running".into()),
-        assigned_user: Some("owner-oid".into()),
-        ..Default::default()
-    };
+    let inst = instance("Running", Vec::new());
     let cfg = Config::default();
     let policy = [cron("Stop", "0 18 * * *", "UTC")];
     let defaults = [PolicyDefault {

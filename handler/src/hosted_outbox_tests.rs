@@ -13,6 +13,7 @@ use chrono::Utc;
 use curfew_store::{SqliteStore, StateStore};
 use serde_json::{json, Value};
 
+use super::page_tests::{scratch, simulator};
 use crate::functions::{
     invoke_for_test, EvaluationScope, FleetWorkspaces, PortError, PortFuture, Ports, Report,
     TickContext, TickHandler,
@@ -111,20 +112,8 @@ fn ids_of(events: &[Value], ty: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn an_invocation_that_answers_503_after_recording_loses_no_event() {
-    let sim = armsim::Simulator::start(
-        "127.0.0.1:0".parse().unwrap(),
-        fleet(),
-        armsim::SimConfig {
-            require_auth: false,
-            transition: std::time::Duration::ZERO,
-            ..armsim::SimConfig::default()
-        },
-    )
-    .await
-    .unwrap();
-    let dir = std::env::temp_dir().join(format!("curfew-outbox-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let sim = simulator(fleet()).await;
+    let dir = scratch("outbox");
     let db = dir.join("state.sqlite");
     let settings = MapStrings::from_pairs(&[
         ("CURFEW_SCOPES", &format!("/subscriptions/{SUB}")),
@@ -256,20 +245,8 @@ async fn an_invocation_that_answers_503_after_recording_loses_no_event() {
 /// which gets it (same id) when it works again; the binding is not given it twice.
 #[tokio::test]
 async fn a_channel_that_failed_beside_the_binding_still_gets_the_event() {
-    let sim = armsim::Simulator::start(
-        "127.0.0.1:0".parse().unwrap(),
-        fleet(),
-        armsim::SimConfig {
-            require_auth: false,
-            transition: std::time::Duration::ZERO,
-            ..armsim::SimConfig::default()
-        },
-    )
-    .await
-    .unwrap();
-    let dir = std::env::temp_dir().join(format!("curfew-outbox-owed-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let sim = simulator(fleet()).await;
+    let dir = scratch("outbox-owed");
     let db = dir.join("state.sqlite");
     let late = dir.join("late");
     let notify = format!("binding down@jsonl:{}", late.join("down.jsonl").display());

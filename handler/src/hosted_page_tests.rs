@@ -114,6 +114,29 @@ async fn page(ports: &Ports, request: Vec<u8>) -> Page {
     }
 }
 
+/// The ARM simulator over `fleet` on a free loopback port: no auth, instant transitions.
+pub(super) async fn simulator(fleet: armsim::SimFleet) -> armsim::Simulator {
+    armsim::Simulator::start(
+        "127.0.0.1:0".parse().unwrap(),
+        fleet,
+        armsim::SimConfig {
+            require_auth: false,
+            transition: std::time::Duration::ZERO,
+            ..armsim::SimConfig::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// A fresh, empty scratch folder `curfew-<tag>-<pid>` under the temp dir.
+pub(super) fn scratch(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("curfew-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// The default `CURFEW_SCOPES`: the simulator's subscription.
 fn default_scope() -> String {
     format!("/subscriptions/{SUB}")
@@ -135,20 +158,8 @@ async fn world(
     scopes: &str,
     deployment: Option<&str>,
 ) -> World {
-    let sim = armsim::Simulator::start(
-        "127.0.0.1:0".parse().unwrap(),
-        fleet,
-        armsim::SimConfig {
-            require_auth: false,
-            transition: std::time::Duration::ZERO,
-            ..armsim::SimConfig::default()
-        },
-    )
-    .await
-    .unwrap();
-    let dir = std::env::temp_dir().join(format!("curfew-page-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let sim = simulator(fleet).await;
+    let dir = scratch(&format!("page-{tag}"));
     let db = dir.join("state.sqlite");
     let endpoint = sim.base_url();
     let db_text = db.display().to_string();
